@@ -24,7 +24,8 @@
   var INFINITE = /^([+-]?)(?:inf|infinity|\u221e)$/i;
   var NOT_A_NUMBER = /^[+-]?nan$/i;
 
-  /** One number as Python's float() reads it (plus ∞ and the minus sign −); null if not a number. */
+  /** One number: a decimal, inf or nan as Python's float() reads them (without its
+   *  underscores), plus ∞ and the minus sign −; null if not a number. */
   function parseNumber(token) {
     var text = token.replace(/\u2212/g, '-');
     if (DECIMAL.test(text)) return Number(text);
@@ -255,23 +256,54 @@
     return n < 10 ? '0' + n : String(n);
   }
 
-  /** Python's format(x, '.Ng'), with ∞, -∞ and NaN spelled as on the page. */
-  function formatG(x, digits) {
+  /** Whether x is exactly a decimal of at most `significant` significant digits. A double's
+   *  decimal expansion is finite; toPrecision(100) shows all of it when it is that short. */
+  function isShortDecimal(x, significant) {
+    var digits = x.toPrecision(100).split('e')[0].replace(/[-.]/g, '').replace(/^0+/, '');
+    return /^0*$/.test(digits.slice(significant));
+  }
+
+  /** The digits and decimal exponent of x rounded to `significant` digits, ties to even as
+   *  Python rounds (toExponential rounds ties away from zero: 1234565 -> 1.23457e+6). */
+  function roundDecimal(x, significant) {
+    var text = Math.abs(x).toExponential(significant - 1);
+    var longer = Math.abs(x).toExponential(significant);
+    if (longer.split('e')[0].slice(-1) === '5' && isShortDecimal(x, significant + 1)) {
+      var down = longer.split('e')[0].slice(0, -1).replace(/\.$/, '') + 'e' + longer.split('e')[1];
+      var lastDown = Number(down.split('e')[0].slice(-1));
+      if (lastDown % 2 === 0) text = Number(down).toExponential(significant - 1);
+    }
+    var parts = text.split('e');
+    return { digits: parts[0].replace('.', ''), exponent: Number(parts[1]), negative: x < 0 };
+  }
+
+  /** Python's format(x, '.Ng') digit for digit, with ∞, -∞ and NaN spelled as on the page. */
+  function formatG(x, significant) {
     if (x !== x) return 'NaN';
     if (x === Infinity) return '\u221e';
     if (x === -Infinity) return '-\u221e';
     if (x === 0) return '0';
-    var parts = x.toExponential(digits - 1).split('e');
-    var exponent = Number(parts[1]);
-    if (exponent < -4 || exponent >= digits) {
-      var mantissa = stripZeros(parts[0]);
-      return mantissa + 'e' + (exponent < 0 ? '-' : '+') + pad2(Math.abs(exponent));
+    var r = roundDecimal(x, significant);
+    var sign = r.negative ? '-' : '';
+    var e = r.exponent;
+    if (e < -4 || e >= significant) {
+      var mantissa = stripZeros(r.digits[0] + '.' + r.digits.slice(1));
+      return sign + mantissa + 'e' + (e < 0 ? '-' : '+') + pad2(Math.abs(e));
     }
-    return stripZeros(x.toFixed(Math.max(0, digits - 1 - exponent)));
+    var fixed = e >= 0 ?
+      r.digits.slice(0, e + 1) + '.' + r.digits.slice(e + 1) :
+      '0.' + '0'.repeat(-e - 1) + r.digits;
+    return sign + stripZeros(fixed);
   }
 
   function stripZeros(text) {
     return text.indexOf('.') < 0 ? text : text.replace(/0+$/, '').replace(/\.$/, '');
+  }
+
+  /** x rounded to two decimals, ties to even, as Python's round(x, 2) (for 1 <= x < 10). */
+  function round2(x) {
+    var r = roundDecimal(x, 3);
+    return Number(r.digits) / 100 * Math.pow(10, r.exponent);
   }
 
   /** e^logValue in scientific notation with 3 significant digits, never overflowing: a port of
@@ -286,7 +318,7 @@
       // The fractional part of log10 no longer holds three digits.
       return '10^(' + formatG(log10, 6) + ')';
     }
-    var mantissa = Math.round(Math.pow(10, log10 - exponent) * 100) / 100;
+    var mantissa = round2(Math.pow(10, log10 - exponent));
     if (mantissa >= 10) {
       mantissa /= 10;
       exponent += 1;
