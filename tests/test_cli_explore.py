@@ -88,6 +88,17 @@ class TestExport:
         assert target.read_text() == page.standalone_html()
         assert os.listdir(tmp_path) == ["explorer.html"]
 
+    @pytest.mark.skipif(os.name != "posix", reason="file modes are POSIX")
+    def test_the_file_gets_the_usual_permissions_not_private_ones(self, tmp_path):
+        # A bug: the atomic write's temporary file is 0600, and the export kept it.
+        target = tmp_path / "explorer.html"
+        previous = os.umask(0o022)
+        try:
+            main(["explore", "--export", str(target)])
+        finally:
+            os.umask(previous)
+        assert target.stat().st_mode & 0o777 == 0o644
+
 
 def run_failing(argv: list[str], capsys) -> str:
     with pytest.raises(SystemExit) as exit_info:
