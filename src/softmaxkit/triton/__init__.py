@@ -1,0 +1,1 @@
+"""Triton GPU kernels for softmax, log_softmax and the cross-entropies (optional: ``triton``)."""
