@@ -28,9 +28,9 @@ from __future__ import annotations
 import triton
 import triton.language as tl
 
-# Below ``hi - _FAR`` every exponential is 0 in float32 and float64 alike;
-# clamping there keeps ``lo - hi`` from overflowing (|lo - hi| > max float).
-_FAR: tl.constexpr = 1e30
+# exp(-_HALF_RANGE) is 0 in float32 and float64 alike, and 2 * _HALF_RANGE
+# is finite in both.
+_HALF_RANGE: tl.constexpr = 1e38
 
 
 @triton.jit
@@ -38,13 +38,21 @@ def exp_below(lo, hi, COMPENSATE: tl.constexpr):
     """``exp(lo - hi)`` for ``lo <= hi`` (1 where they are equal, 0 where ``lo``
     is ``-inf`` or ``hi`` is ``+inf``), without ``inf - inf`` or overflow.
 
-    With ``COMPENSATE`` the rounding error of ``lo - hi`` is recovered by
-    TwoSum and applied to first order, as ``_stable.shift_by_max`` does in
-    float64.
+    ``lo - hi`` can only overflow when the signs differ; then both are
+    clamped to ``[-_HALF_RANGE, _HALF_RANGE]``, which keeps a clamped
+    difference at most ``-_HALF_RANGE`` (its exponential stays 0) and leaves
+    an unclamped one exact. (Clamping ``lo`` to ``hi - constant`` instead
+    fails near the top of the range, where ``hi - constant`` rounds to
+    ``hi``.) With ``COMPENSATE`` the rounding error of ``lo - hi`` is
+    recovered by TwoSum and applied to first order, as
+    ``_stable.shift_by_max`` does in float64.
     """
     finite = (lo > float("-inf")) & (hi < float("inf")) & (lo != hi)
     hi_s = tl.where(finite, hi, 0.0)
-    lo_s = tl.where(finite, tl.maximum(lo, hi_s - _FAR), 0.0)
+    lo_s = tl.where(finite, lo, 0.0)
+    opposite = (lo_s < 0.0) & (hi_s > 0.0)
+    hi_s = tl.where(opposite, tl.minimum(hi_s, _HALF_RANGE), hi_s)
+    lo_s = tl.where(opposite, tl.maximum(lo_s, -_HALF_RANGE), lo_s)
     d = lo_s - hi_s
     e = tl.exp(d)
     if COMPENSATE:

@@ -73,7 +73,8 @@ def as_rows(x: torch.Tensor, dim: int) -> Rows:
     """``x`` with ``dim`` last, flattened to rows; copies only when a view cannot do it."""
     moved = x.movedim(dim, -1)
     n_cols = moved.shape[-1]
-    rows = moved.reshape(-1, n_cols)
+    # The row count is explicit: reshape(-1, 0) is ambiguous for an empty axis.
+    rows = moved.reshape(math.prod(moved.shape[:-1]), n_cols)
     if rows.stride(1) != 1 and n_cols > 1:
         rows = rows.contiguous()
     return Rows(rows, tuple(moved.shape), dim)
