@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 os.environ["TRITON_INTERPRET"] = "1"
 
@@ -641,6 +642,15 @@ def test_row_config_rejects_a_cap_that_is_not_a_power_of_two():
         _config.row_config(100, max_block=12)
 
 
+def test_rows_of_one_shape_class_share_their_candidate_configs():
+    # Regression: tuning keys held n_cols.bit_length(), so on a GPU a config
+    # tuned for 16 columns (one block of 16) was reused for 17 to 31 columns.
+    for n_cols in [*range(1, 300), 32767, 32768, 32769, 40000, 65536, 262144, 262145]:
+        assert _config.row_config_candidates(n_cols) == _config.row_config_candidates(
+            _config.shape_class(n_cols)
+        ), n_cols
+
+
 def test_tuning_times_each_candidate_once_per_key():
     _tuning.clear()
     timed = []
@@ -667,3 +677,15 @@ def test_importing_softmaxkit_imports_neither_triton_nor_torch():
     code = "import sys, softmaxkit; print('triton' in sys.modules, 'torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False"]
+
+
+def test_every_kernel_compiles_for_a_cuda_gpu():
+    # The interpreter accepts kernels that Triton's compiler refuses (this
+    # caught plain globals read in kernels): lower the main variants of each
+    # kernel to sm_90 cubins on the CPU, in a process without the interpreter.
+    script = Path(__file__).with_name("triton_compile_check.py")
+    env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
+    env["TRITON_DEFAULT_FP_FUSION"] = "1"  # Triton 3.9 warns while the default is unset
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, env=env)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert out.stdout.count("compiled") == 8

@@ -29,8 +29,10 @@ import triton
 import triton.language as tl
 
 # exp(-_HALF_RANGE) is 0 in float32 and float64 alike, and 2 * _HALF_RANGE
-# is finite in both.
-_HALF_RANGE: tl.constexpr = 1e38
+# is finite in both. (A global read by a kernel must be a tl.constexpr
+# object: the compiler refuses a plain or annotated global, which the
+# interpreter accepts.)
+_HALF_RANGE = tl.constexpr(1e38)
 
 
 @triton.jit

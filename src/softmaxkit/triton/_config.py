@@ -78,6 +78,13 @@ def _row_config(padded_cols: int, cap: int) -> RowConfig:
     return RowConfig(block, False, _warps_for(block))
 
 
+def shape_class(n_cols: int) -> int:
+    """The part of a row length that a tuning key holds: rows in one class
+    have the same candidate configs (``row_config_candidates``), so a config
+    tuned for one of them is valid for all."""
+    return triton.next_power_of_2(max(n_cols, 1))
+
+
 def row_config_candidates(n_cols: int) -> tuple[RowConfig, ...]:
     """The heuristic first, then the alternatives a tuner may time on a GPU."""
     best = row_config(n_cols)

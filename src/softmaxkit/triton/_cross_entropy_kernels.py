@@ -45,12 +45,12 @@ from ._common import (
 )
 
 # Layout of the small ACC tensor of per-call scalars (kept on the device so
-# that float64 calls do not round them to float32 kernel arguments).
-ONE_MINUS_EPS = 0
-EPS_OVER_C = 1
-WEIGHT_TOTAL = 2
-GRAD_SCALE = 3
-N_SCALARS = 4
+# that float64 calls do not round them to float32 kernel arguments, and so
+# that no value travels to the host); ``loss_scalars`` builds it.
+ONE_MINUS_EPS = tl.constexpr(0)
+EPS_OVER_C = tl.constexpr(1)
+WEIGHT_TOTAL = tl.constexpr(2)
+GRAD_SCALE = tl.constexpr(3)
 
 
 @triton.jit

@@ -46,9 +46,17 @@ import triton
 import triton.language as tl
 
 from ._common import block_stats, diff_from_max, log_normaliser, merge_stats
+from ._cross_entropy_kernels import EPS_OVER_C, GRAD_SCALE, ONE_MINUS_EPS, WEIGHT_TOTAL
 
-# Fields of the partial results of the forward, shape (N_FIELDS, splits, rows).
-F_MAX, F_COUNT, F_BELOW, F_TARGET_LOGIT, F_WEIGHTED_SUM, F_NAN, N_FIELDS = range(7)
+# Fields of the partial results of the forward, shape (N_FIELDS, splits, rows)
+# (constexpr objects: a kernel may read no other global).
+F_MAX = tl.constexpr(0)
+F_COUNT = tl.constexpr(1)
+F_BELOW = tl.constexpr(2)
+F_TARGET_LOGIT = tl.constexpr(3)
+F_WEIGHTED_SUM = tl.constexpr(4)
+F_NAN = tl.constexpr(5)
+N_FIELDS = 6
 
 
 @triton.jit
@@ -186,9 +194,9 @@ def linear_ce_combine_kernel(
     nll = -(d_y - log_norm) * w_y
     lse = m + log_norm
     if SMOOTH:
-        one_minus_eps = tl.load(scalars_ptr + 0)
-        eps_over_c = tl.load(scalars_ptr + 1)
-        weight_total = tl.load(scalars_ptr + 2)
+        one_minus_eps = tl.load(scalars_ptr + ONE_MINUS_EPS)
+        eps_over_c = tl.load(scalars_ptr + EPS_OVER_C)
+        weight_total = tl.load(scalars_ptr + WEIGHT_TOTAL)
         # -sum_c w[c] * logp[c] = W * lse - sum_c w[c] * z[c]
         loss = one_minus_eps * nll + eps_over_c * (weight_total * lse - weighted_sum)
     else:
@@ -234,9 +242,9 @@ def linear_ce_backward_kernel(
     p = tl.exp(tl.where(live, z - lse[:, None], float("-inf")))
     at_target = cls[None, :] == y[:, None]
     if SMOOTH:
-        one_minus_eps = tl.load(scalars_ptr + 0)
-        eps_over_c = tl.load(scalars_ptr + 1)
-        weight_total = tl.load(scalars_ptr + 2)
+        one_minus_eps = tl.load(scalars_ptr + ONE_MINUS_EPS)
+        eps_over_c = tl.load(scalars_ptr + EPS_OVER_C)
+        weight_total = tl.load(scalars_ptr + WEIGHT_TOTAL)
         if HAS_WEIGHT:
             w = tl.load(weight_ptr + cls, mask=cls_ok, other=0.0).to(ACC)
         else:
@@ -251,7 +259,7 @@ def linear_ce_backward_kernel(
         if tl.max(tl.max(tl.abs(g), 1), 0) < filter_eps:
             return
     scale = tl.load(grad_out_ptr + rows * grad_out_stride, mask=row_ok, other=0.0).to(ACC)
-    g = g * (scale * tl.load(scalars_ptr + 3))[:, None]
+    g = g * (scale * tl.load(scalars_ptr + GRAD_SCALE))[:, None]
     if COMPUTE_DBIAS:
         tl.atomic_add(dbias_ptr + cls, tl.sum(g, 0), mask=cls_ok)
     g_in = g.to(h_ptr.dtype.element_ty)

@@ -139,3 +139,8 @@ def temperature_rows(
     return torch.full((1,), t, dtype=compute.torch_dtype, device=x.device).expand(
         max(1, math.prod(s for i, s in enumerate(x.shape) if i != dim))
     )
+
+
+def or_dummy(tensor: torch.Tensor | None, dummy: torch.Tensor) -> torch.Tensor:
+    """A pointer argument for an absent optional input (the kernel never reads it)."""
+    return dummy if tensor is None else tensor

@@ -25,17 +25,22 @@ from typing import Any, NamedTuple
 import torch
 
 from . import _config, _tuning
-from ._cross_entropy_kernels import (
-    EPS_OVER_C,
-    GRAD_SCALE,
-    N_SCALARS,
-    ONE_MINUS_EPS,
-    WEIGHT_TOTAL,
-    cross_entropy_kernel,
+from ._cross_entropy_kernels import cross_entropy_kernel
+from ._loss_common import (
+    check_class_indices,
+    check_loss_options,
+    index_denominator,
+    loss_scalars,
+    reduce_rows,
 )
-from ._tensors import as_rows, check_dim, check_float_tensor, check_same_device, compute_for
-
-_REDUCTIONS = ("mean", "sum", "none")
+from ._tensors import (
+    as_rows,
+    check_dim,
+    check_float_tensor,
+    check_same_device,
+    compute_for,
+    or_dummy,
+)
 
 
 class CrossEntropyResult(NamedTuple):
@@ -153,13 +158,8 @@ def _check_targets(
                 f"{tuple(logits.shape)} without dim {dim}), got {tuple(target.shape)}"
             )
         flat = target.reshape(-1).to(torch.int64)
-        if validate and flat.numel():
-            bad = (flat != ignore_index) & ((flat < 0) | (flat >= n_classes))
-            if bool(bad.any()):
-                raise ValueError(
-                    f"target contains class index {int(flat[bad][0])}, outside [0, {n_classes}) "
-                    f"and not ignore_index ({ignore_index})"
-                )
+        if validate:
+            check_class_indices(flat, n_classes, ignore_index)
         return _Targets(flat, True)
     if tuple(target.shape) != tuple(logits.shape):
         raise ValueError(
@@ -167,29 +167,6 @@ def _check_targets(
             f"got {tuple(target.shape)} (class indices must be an integer tensor)"
         )
     return _Targets(as_rows(target, dim).data, False)
-
-
-def _check_options(
-    weight: Any, ignore_index: Any, label_smoothing: Any, reduction: Any, logits: torch.Tensor, dim: int
-) -> float:
-    if reduction not in _REDUCTIONS:
-        raise ValueError(f"reduction must be one of {list(_REDUCTIONS)}, got {reduction!r}")
-    if isinstance(ignore_index, bool) or not isinstance(ignore_index, int):
-        raise TypeError(f"ignore_index must be an int, got {ignore_index!r}")
-    if isinstance(label_smoothing, bool) or not isinstance(label_smoothing, (int, float)):
-        raise TypeError(f"label_smoothing must be a real number, got {label_smoothing!r}")
-    eps = float(label_smoothing)
-    if not 0.0 <= eps <= 1.0:
-        raise ValueError(f"label_smoothing must be in [0, 1], got {eps!r}")
-    if weight is not None:
-        check_float_tensor(weight, name="weight")
-        check_same_device(logits, weight, name="weight")
-        if tuple(weight.shape) != (logits.shape[dim],):
-            raise ValueError(
-                f"weight must have one entry per class ({logits.shape[dim]},), got shape "
-                f"{tuple(weight.shape)}"
-            )
-    return eps
 
 
 def _launch(
@@ -200,7 +177,8 @@ def _launch(
     if logits.ndim == 0:
         raise ValueError("logits must have a class axis, got a 0-d tensor")
     dim = check_dim(dim, logits.ndim)
-    eps = _check_options(weight, ignore_index, label_smoothing, reduction, logits, dim)
+    eps = check_loss_options(weight, ignore_index, label_smoothing, reduction, logits.shape[dim],
+                             logits)  # fmt: skip
     targets = _check_targets(target, logits, dim, ignore_index, validate)
     compute = compute_for(logits.dtype)
     acc = compute.torch_dtype
@@ -218,18 +196,12 @@ def _launch(
         grad = torch.empty((n_rows, n_classes) if write_grad else (0, 0), dtype=logits.dtype,
                            device=logits.device)  # fmt: skip
 
-    denominator = _mean_denominator(targets, w, ignore_index, n_rows, n_classes, acc, logits.device)
-    scalars = torch.empty(N_SCALARS, dtype=acc, device=logits.device)
-    scalars[ONE_MINUS_EPS] = 1.0 - eps
-    scalars[EPS_OVER_C] = eps / n_classes if n_classes else 0.0
-    if w is None:
-        scalars[WEIGHT_TOTAL] = float(n_classes)
+    if targets.class_indices:
+        denominator = index_denominator(targets.rows, w, ignore_index, n_classes, acc)
     else:
-        scalars[WEIGHT_TOTAL] = w.sum()
-    if reduction == "mean":
-        scalars[GRAD_SCALE] = 1.0 / torch.where(denominator == 0, 1.0, denominator)
-    else:
-        scalars[GRAD_SCALE] = 1.0
+        # Probability targets: "mean" divides by the number of rows, weighted or not.
+        denominator = torch.tensor(float(n_rows), dtype=acc, device=logits.device)
+    scalars = loss_scalars(eps, n_classes, w, denominator, reduction, acc, logits.device)
     per_row = torch.zeros(n_rows, dtype=acc, device=logits.device)
 
     if n_rows and n_classes:
@@ -237,7 +209,7 @@ def _launch(
 
         def launch(cfg: _config.RowConfig) -> None:
             cross_entropy_kernel[(n_rows,)](
-                rows.data, targets.rows, rows.data if w is None else w, scalars, per_row, grad_arg,
+                rows.data, targets.rows, or_dummy(w, rows.data), scalars, per_row, grad_arg,
                 n_classes, rows.data.stride(0), targets.rows.stride(0), grad_arg.stride(0),
                 ignore_index,
                 CLASS_INDICES=targets.class_indices, HAS_WEIGHT=w is not None, SMOOTH=eps > 0,
@@ -247,41 +219,14 @@ def _launch(
             )  # fmt: skip
 
         if config is None and not overwrite_logits:
-            key = ("cross_entropy", logits.dtype, n_classes.bit_length(), targets.class_indices,
+            key = ("cross_entropy", logits.dtype, _config.shape_class(n_classes), targets.class_indices,
                    w is not None, eps > 0, write_grad, logits.device)  # fmt: skip
             config = _tuning.pick(key, _config.row_config_candidates(n_classes), launch, logits.device)
         launch(config or _config.row_config(n_classes))
     elif write_grad and not overwrite_logits:
         grad.zero_()
 
-    loss = _reduce(per_row, denominator, reduction, rows.moved_shape[:-1]).to(logits.dtype)
+    loss = reduce_rows(per_row, denominator, reduction, rows.moved_shape[:-1]).to(logits.dtype)
     if not write_grad:
         return CrossEntropyResult(loss, grad)
     return CrossEntropyResult(loss, rows.restore(grad) if not overwrite_logits else logits)
-
-
-def _mean_denominator(
-    targets: _Targets, w: torch.Tensor | None, ignore_index: int, n_rows: int, n_classes: int,
-    acc: torch.dtype, device: torch.device,
-) -> torch.Tensor:  # fmt: skip
-    """What "mean" divides by, computed on the device: the summed weights of
-    the targets that are not ignored, or the number of rows for probabilities."""
-    if not targets.class_indices:
-        return torch.tensor(float(n_rows), dtype=acc, device=device)
-    valid = targets.rows != ignore_index
-    if w is None:
-        return valid.to(acc).sum()
-    picked = w[targets.rows.clamp(0, max(n_classes - 1, 0))] if n_classes else torch.zeros_like(valid, dtype=acc)
-    return torch.where(valid, picked, 0.0).sum()
-
-
-def _reduce(
-    per_row: torch.Tensor, denominator: torch.Tensor, reduction: str, batch_shape: tuple[int, ...]
-) -> torch.Tensor:
-    if reduction == "none":
-        return per_row.reshape(batch_shape)
-    total = per_row.sum()
-    if reduction == "sum":
-        return total
-    # The mean over no counted targets is NaN, as in torch.
-    return torch.where(denominator == 0, float("nan"), total / torch.where(denominator == 0, 1.0, denominator))

@@ -38,9 +38,15 @@ from ._linear_cross_entropy_kernels import (
     linear_ce_combine_kernel,
     linear_ce_forward_kernel,
 )
-from ._tensors import check_float_tensor, check_same_device, compute_for
-
-_REDUCTIONS = ("mean", "sum", "none")
+from ._loss_common import (
+    check_class_indices,
+    check_class_vector,
+    check_loss_options,
+    index_denominator,
+    loss_scalars,
+    reduce_rows,
+)
+from ._tensors import check_float_tensor, check_same_device, compute_for, or_dummy
 _COMBINE_BLOCK = 128
 
 
@@ -131,7 +137,7 @@ def linear_cross_entropy_forward(
         splits = triton.cdiv(n_classes, per_split)
         partial = torch.empty((N_FIELDS, splits, n_rows), dtype=acc, device=p.hidden.device)
         linear_ce_forward_kernel[(triton.cdiv(n_rows, cfg.block_n), splits)](
-            p.hidden, p.classifier, _or(p.bias, p.hidden), p.target, _or(p.weight, p.hidden),
+            p.hidden, p.classifier, or_dummy(p.bias, p.hidden), p.target, or_dummy(p.weight, p.hidden),
             partial, n_rows, n_classes, dim_hidden, p.hidden.stride(0), p.classifier.stride(0),
             per_split, p.ignore_index,
             HAS_BIAS=p.bias is not None, HAS_WEIGHT=p.weight is not None, SMOOTH=p.eps > 0,
@@ -140,12 +146,12 @@ def linear_cross_entropy_forward(
             num_warps=cfg.num_warps, num_stages=cfg.num_stages,
         )  # fmt: skip
         linear_ce_combine_kernel[(triton.cdiv(n_rows, _COMBINE_BLOCK),)](
-            partial, p.target, _or(p.weight, p.hidden), p.scalars, per_row, lse,
+            partial, p.target, or_dummy(p.weight, p.hidden), p.scalars, per_row, lse,
             n_rows, n_classes, splits, p.ignore_index,
             HAS_WEIGHT=p.weight is not None, SMOOTH=p.eps > 0, BLOCK_N=_COMBINE_BLOCK,
             ACC=p.compute.acc, FMAX=p.compute.fmax,
         )  # fmt: skip
-    loss = _reduce(per_row, p.denominator, p.reduction, p.batch_shape)
+    loss = reduce_rows(per_row, p.denominator, p.reduction, p.batch_shape)
     return LinearCrossEntropyForward(loss.to(p.hidden.dtype), lse)
 
 
@@ -224,8 +230,8 @@ def linear_cross_entropy_backward(
                 dc_acc = None
             grid = (triton.cdiv(n_rows, cfg.block_n) * triton.cdiv(end - begin, cfg.block_v),)
             linear_ce_backward_kernel[grid](
-                p.hidden, p.classifier, _or(p.bias, p.hidden), p.target, _or(p.weight, p.hidden),
-                lse, grad_out, p.scalars, _or(dh_acc, lse), _or(dc_acc, lse), _or(dbias_acc, lse),
+                p.hidden, p.classifier, or_dummy(p.bias, p.hidden), p.target, or_dummy(p.weight, p.hidden),
+                lse, grad_out, p.scalars, or_dummy(dh_acc, lse), or_dummy(dc_acc, lse), or_dummy(dbias_acc, lse),
                 n_rows, n_classes, dim_hidden, p.hidden.stride(0), p.classifier.stride(0),
                 grad_out.stride(0), begin, end, p.ignore_index,
                 0.0 if filter_eps is None else float(filter_eps),
@@ -263,16 +269,9 @@ def _prepare(
         raise TypeError(
             f"classifier must have hidden's dtype {hidden.dtype}, got {classifier.dtype}"
         )
-    if reduction not in _REDUCTIONS:
-        raise ValueError(f"reduction must be one of {list(_REDUCTIONS)}, got {reduction!r}")
-    if isinstance(ignore_index, bool) or not isinstance(ignore_index, int):
-        raise TypeError(f"ignore_index must be an int, got {ignore_index!r}")
-    if isinstance(label_smoothing, bool) or not isinstance(label_smoothing, (int, float)):
-        raise TypeError(f"label_smoothing must be a real number, got {label_smoothing!r}")
-    eps = float(label_smoothing)
-    if not 0.0 <= eps <= 1.0:
-        raise ValueError(f"label_smoothing must be in [0, 1], got {eps!r}")
     n_classes = classifier.shape[0]
+    eps = check_loss_options(weight, ignore_index, label_smoothing, reduction, n_classes, hidden)
+    check_class_vector(bias, "bias", n_classes, hidden)
     batch_shape = tuple(hidden.shape[:-1])
     if not isinstance(target, torch.Tensor):
         raise TypeError(f"target must be a torch.Tensor, got {type(target).__name__}")
@@ -285,42 +284,13 @@ def _prepare(
             f"got {tuple(target.shape)}"
         )
     flat_target = target.reshape(-1).to(torch.int64).contiguous()
-    if validate and flat_target.numel():
-        bad = (flat_target != ignore_index) & ((flat_target < 0) | (flat_target >= n_classes))
-        if bool(bad.any()):
-            raise ValueError(
-                f"target contains class index {int(flat_target[bad][0])}, outside "
-                f"[0, {n_classes}) and not ignore_index ({ignore_index})"
-            )
+    if validate:
+        check_class_indices(flat_target, n_classes, ignore_index)
     compute = compute_for(hidden.dtype)
     acc = compute.torch_dtype
-    for name, vector in (("bias", bias), ("weight", weight)):
-        if vector is not None:
-            check_float_tensor(vector, name=name)
-            check_same_device(hidden, vector, name=name)
-            if tuple(vector.shape) != (n_classes,):
-                raise ValueError(
-                    f"{name} must have one entry per class ({n_classes},), got shape "
-                    f"{tuple(vector.shape)}"
-                )
     w = None if weight is None else weight.to(acc).contiguous()
-    valid = flat_target != ignore_index
-    if w is None:
-        denominator = valid.to(acc).sum()
-    else:
-        picked = w[flat_target.clamp(0, max(n_classes - 1, 0))] if n_classes else valid.to(acc)
-        denominator = torch.where(valid, picked, 0.0).sum()
-    scalars = torch.empty(4, dtype=acc, device=hidden.device)
-    scalars[0] = 1.0 - eps
-    scalars[1] = eps / n_classes if n_classes else 0.0
-    if w is None:
-        scalars[2] = float(n_classes)
-    else:
-        scalars[2] = w.sum()
-    if reduction == "mean":
-        scalars[3] = 1.0 / torch.where(denominator == 0, 1.0, denominator)
-    else:
-        scalars[3] = 1.0
+    denominator = index_denominator(flat_target, w, ignore_index, n_classes, acc)
+    scalars = loss_scalars(eps, n_classes, w, denominator, reduction, acc, hidden.device)
     return _Problem(
         _unit_columns(hidden.reshape(-1, hidden.shape[-1])), _unit_columns(classifier),
         None if bias is None else bias.contiguous(), flat_target, w, batch_shape, eps,
@@ -402,18 +372,3 @@ def _upcast(p: _Problem) -> bool:
 
 def _ieee(p: _Problem) -> bool:
     return p.hidden.dtype == torch.float32
-
-
-def _or(tensor: torch.Tensor | None, dummy: torch.Tensor) -> torch.Tensor:
-    return dummy if tensor is None else tensor
-
-
-def _reduce(
-    per_row: torch.Tensor, denominator: torch.Tensor, reduction: str, batch_shape: tuple[int, ...]
-) -> torch.Tensor:
-    if reduction == "none":
-        return per_row.reshape(batch_shape)
-    total = per_row.sum()
-    if reduction == "sum":
-        return total
-    return torch.where(denominator == 0, float("nan"), total / torch.where(denominator == 0, 1.0, denominator))

@@ -33,6 +33,7 @@ from ._tensors import (
     check_same_device,
     compute_for,
     mask_rows,
+    or_dummy,
     temperature_rows,
 )
 
@@ -158,7 +159,7 @@ def _forward(
 
     def launch(cfg: _config.RowConfig) -> None:
         softmax_forward_kernel[(n_rows,)](
-            rows.data, out, _or(t_rows, rows.data), _or(mask, rows.data),
+            rows.data, out, or_dummy(t_rows, rows.data), or_dummy(mask, rows.data),
             n_cols, rows.data.stride(0), out.stride(0), _stride(t_rows, 0),
             _stride(mask, 0), _stride(mask, 1),
             LOG=log, HAS_T=t_rows is not None, HAS_MASK=mask is not None,
@@ -167,7 +168,7 @@ def _forward(
             num_warps=cfg.num_warps,
         )  # fmt: skip
 
-    key = ("softmax", log, x.dtype, cfg_key(n_cols), t_rows is not None, mask is not None, x.device)
+    key = ("softmax", log, x.dtype, _config.shape_class(n_cols), t_rows is not None, mask is not None, x.device)
     launch(config or _tuning.pick(key, _config.row_config_candidates(n_cols), launch, x.device))
     return rows.restore(out)
 
@@ -201,7 +202,7 @@ def _vjp(
 
     def launch(cfg: _config.RowConfig) -> None:
         softmax_backward_kernel[(n_rows,)](
-            y_rows.data, g_rows.data, out, _or(t_rows, y_rows.data), _or(mask, y_rows.data),
+            y_rows.data, g_rows.data, out, or_dummy(t_rows, y_rows.data), or_dummy(mask, y_rows.data),
             n_cols, y_rows.data.stride(0), g_rows.data.stride(0), out.stride(0),
             _stride(t_rows, 0), _stride(mask, 0), _stride(mask, 1),
             LOG=log, HAS_T=t_rows is not None, HAS_MASK=mask is not None,
@@ -209,19 +210,9 @@ def _vjp(
             num_warps=cfg.num_warps,
         )  # fmt: skip
 
-    key = ("softmax_vjp", log, out_dtype, cfg_key(n_cols), t_rows is not None, mask is not None, y.device)
+    key = ("softmax_vjp", log, out_dtype, _config.shape_class(n_cols), t_rows is not None, mask is not None, y.device)
     launch(config or _tuning.pick(key, _config.row_config_candidates(n_cols), launch, y.device))
     return y_rows.restore(out)
-
-
-def cfg_key(n_cols: int) -> int:
-    """Rows whose lengths round up to the same power of two share launch parameters."""
-    return _config.row_config(n_cols).block if n_cols <= _config.MAX_SINGLE_BLOCK else n_cols.bit_length()
-
-
-def _or(tensor: torch.Tensor | None, dummy: torch.Tensor) -> torch.Tensor:
-    """A pointer argument for an absent optional input (the kernel never reads it)."""
-    return dummy if tensor is None else tensor
 
 
 def _stride(tensor: torch.Tensor | None, axis: int) -> int:
