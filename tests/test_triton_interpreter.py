@@ -137,6 +137,16 @@ def test_forward_mask_broadcast_along_the_batch(rng, path):
     assert_matches(ours, ref, torch.float32)
 
 
+@pytest.mark.parametrize("path", PATHS)
+def test_forward_mask_broadcast_along_the_classes(rng, path):
+    # A (rows, 1) mask is read through a stride-0 view: whole rows kept or dropped.
+    x = logits(rng, (3, N_COLS), torch.float32)
+    where = torch.tensor([[True], [False], [True]])
+    ours = tsm.log_softmax(x, where=where, config=PATHS[path])
+    ref = sk.log_softmax(numpy64(x), where=np.broadcast_to(where.numpy(), x.shape))
+    assert_matches(ours, ref, torch.float32)
+
+
 INF, NAN = float("inf"), float("nan")
 EDGE_ROWS = {
     # jax-ml/jax#21495: the +inf entries share the mass.
@@ -185,6 +195,7 @@ def test_forward_of_empty_and_0d_tensors():
     assert tsm.softmax(torch.empty((0, 5))).shape == (0, 5)
     assert tsm.log_softmax(torch.empty((3, 0))).shape == (3, 0)
     assert tsm.softmax(torch.tensor(7.0)).item() == 1.0
+    assert tsm.softmax(torch.empty((3, 0)), where=torch.ones(3, 0, dtype=torch.bool)).shape == (3, 0)
 
 
 def test_forward_does_not_mutate_its_input(rng):

@@ -88,15 +88,21 @@ def mask_rows(where: Any, x: torch.Tensor, dim: int) -> torch.Tensor:
     if where.dtype != torch.bool:
         raise TypeError(f"where must be a boolean tensor, got dtype {where.dtype}")
     check_same_device(x, where, name="where")
+    full = _broadcast(where, x, name="where")
+    moved = full.movedim(dim, -1)
+    # A view whenever reshape can make one (the kernels take both strides).
+    return moved.reshape(math.prod(moved.shape[:-1]), moved.shape[-1]).view(torch.uint8)
+
+
+def _broadcast(option: torch.Tensor, x: torch.Tensor, *, name: str) -> torch.Tensor:
+    """``option`` broadcast to ``x``'s shape (a view), or a ValueError naming it."""
     try:
-        full = torch.broadcast_to(where, x.shape)
+        return torch.broadcast_to(option, x.shape)
     except RuntimeError:
         raise ValueError(
-            f"where of shape {tuple(where.shape)} does not broadcast to the input's shape "
+            f"{name} of shape {tuple(option.shape)} does not broadcast to the input's shape "
             f"{tuple(x.shape)}"
         ) from None
-    rows = full.movedim(dim, -1).reshape(-1, x.shape[dim])
-    return rows.view(torch.uint8)
 
 
 def temperature_rows(
@@ -108,13 +114,7 @@ def temperature_rows(
         check_same_device(x, temperature, name="temperature")
         if temperature.dtype == torch.bool or temperature.is_complex():
             raise TypeError(f"temperature must be a real tensor, got dtype {temperature.dtype}")
-        try:
-            full = torch.broadcast_to(temperature, x.shape)
-        except RuntimeError:
-            raise ValueError(
-                f"temperature of shape {tuple(temperature.shape)} does not broadcast to the "
-                f"input's shape {tuple(x.shape)}"
-            ) from None
+        full = _broadcast(temperature, x, name="temperature")
         if temperature.ndim > x.ndim - dim - 1 and temperature.shape[dim - x.ndim] != 1:
             raise ValueError(
                 f"temperature must have length 1 along dim {dim} (one temperature per row), "
