@@ -25,6 +25,7 @@ import triton.language as tl
 from triton.backends.compiler import GPUTarget
 from triton.compiler import ASTSource
 
+from softmaxkit.triton._config import FP_FUSION
 from softmaxkit.triton._cross_entropy_kernels import cross_entropy_kernel
 from softmaxkit.triton._linear_cross_entropy_kernels import (
     linear_ce_backward_kernel,
@@ -54,7 +55,8 @@ def compile_kernel(kernel, pointers: dict[str, str], floats: set[str], constants
         fn=kernel, signature=signature,
         constexprs={(names.index(k),): v for k, v in constants.items()},
     )  # fmt: skip
-    compiled = triton.compile(source, target=TARGET, options={"num_warps": num_warps})
+    options = {"num_warps": num_warps, "enable_fp_fusion": FP_FUSION}  # as the launchers pass
+    compiled = triton.compile(source, target=TARGET, options=options)
     assert compiled.asm["cubin"], kernel.fn.__name__
 
 

@@ -18,6 +18,12 @@ import triton
 # that is 32 float32 values per thread (the Triton tutorial and Liger use the
 # same bound; beyond it registers spill and the online path is faster).
 MAX_SINGLE_BLOCK = 32768
+# Contraction of a * b + c into one fused multiply-add, passed to every
+# launch so that the kernels do not depend on Triton's default (3.9 warns
+# that it is unset, 3.10 flips it). Safe here: the compensated float64 steps
+# (TwoSum) are additions only, and nothing relies on a product being rounded
+# before it is added.
+FP_FUSION = True
 # Block of the online (long-row) path: 16 float32 values per thread for each
 # of the 4 lane accumulators at 8 warps.
 ONLINE_BLOCK = 4096

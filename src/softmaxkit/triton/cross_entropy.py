@@ -215,7 +215,7 @@ def _launch(
                 CLASS_INDICES=targets.class_indices, HAS_WEIGHT=w is not None, SMOOTH=eps > 0,
                 WRITE_GRAD=write_grad, BLOCK=cfg.block, SINGLE_BLOCK=cfg.single_block,
                 ACC=compute.acc, FMAX=compute.fmax, COMPENSATE=compute.compensate,
-                num_warps=cfg.num_warps,
+                num_warps=cfg.num_warps, enable_fp_fusion=_config.FP_FUSION,
             )  # fmt: skip
 
         if config is None and not overwrite_logits:

@@ -144,12 +144,13 @@ def linear_cross_entropy_forward(
             BLOCK_N=cfg.block_n, BLOCK_V=cfg.block_v, BLOCK_D=cfg.block_d,
             ACC=p.compute.acc, FMAX=p.compute.fmax, UPCAST=_upcast(p), IEEE=_ieee(p),
             num_warps=cfg.num_warps, num_stages=cfg.num_stages,
+            enable_fp_fusion=_config.FP_FUSION,
         )  # fmt: skip
         linear_ce_combine_kernel[(triton.cdiv(n_rows, _COMBINE_BLOCK),)](
             partial, p.target, or_dummy(p.weight, p.hidden), p.scalars, per_row, lse,
             n_rows, n_classes, splits, p.ignore_index,
             HAS_WEIGHT=p.weight is not None, SMOOTH=p.eps > 0, BLOCK_N=_COMBINE_BLOCK,
-            ACC=p.compute.acc, FMAX=p.compute.fmax,
+            ACC=p.compute.acc, FMAX=p.compute.fmax, enable_fp_fusion=_config.FP_FUSION,
         )  # fmt: skip
     loss = reduce_rows(per_row, p.denominator, p.reduction, p.batch_shape)
     return LinearCrossEntropyForward(loss.to(p.hidden.dtype), lse)
@@ -241,6 +242,7 @@ def linear_cross_entropy_backward(
                 BLOCK_N=cfg.block_n, BLOCK_V=cfg.block_v, BLOCK_D=cfg.block_d, GROUP_N=cfg.group_n,
                 ACC=p.compute.acc, UPCAST=_upcast(p), IEEE=_ieee(p),
                 num_warps=cfg.num_warps, num_stages=cfg.num_stages,
+                enable_fp_fusion=_config.FP_FUSION,
             )  # fmt: skip
             if dc_slab is not None and dc_out is not None:
                 dc_out[begin:end].copy_(dc_acc)

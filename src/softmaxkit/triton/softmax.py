@@ -165,7 +165,7 @@ def _forward(
             LOG=log, HAS_T=t_rows is not None, HAS_MASK=mask is not None,
             BLOCK=cfg.block, SINGLE_BLOCK=cfg.single_block,
             ACC=compute.acc, FMAX=compute.fmax, COMPENSATE=compute.compensate,
-            num_warps=cfg.num_warps,
+            num_warps=cfg.num_warps, enable_fp_fusion=_config.FP_FUSION,
         )  # fmt: skip
 
     key = ("softmax", log, x.dtype, _config.shape_class(n_cols), t_rows is not None, mask is not None, x.device)
@@ -207,7 +207,7 @@ def _vjp(
             _stride(t_rows, 0), _stride(mask, 0), _stride(mask, 1),
             LOG=log, HAS_T=t_rows is not None, HAS_MASK=mask is not None,
             BLOCK=cfg.block, SINGLE_BLOCK=cfg.single_block, ACC=compute.acc,
-            num_warps=cfg.num_warps,
+            num_warps=cfg.num_warps, enable_fp_fusion=_config.FP_FUSION,
         )  # fmt: skip
 
     key = ("softmax_vjp", log, out_dtype, _config.shape_class(n_cols), t_rows is not None, mask is not None, y.device)
