@@ -408,6 +408,34 @@ def test_cross_entropy_edge_rows_follow_softmaxkit(path):
     np.testing.assert_allclose(ours.grad.numpy(), ref.grad, rtol=1e-14, atol=1e-300)
 
 
+@pytest.mark.parametrize("path", PATHS)
+@pytest.mark.parametrize(
+    "options",
+    [{"weight": True}, {"weight": True, "label_smoothing": 0.1}, {"label_smoothing": 0.1}],
+    ids=["weight", "weight_smoothing", "smoothing"],
+)
+def test_cross_entropy_infinite_logits_with_weights_and_smoothing(options, path):
+    # Rows: the target at -inf, the same with a zero target weight, smoothing
+    # over a -inf class, all -inf, two +inf logits.
+    z = torch.zeros(5, 6, dtype=torch.float64)
+    z[0, 2] = z[1, 2] = z[2, 4] = -INF
+    z[3] = -INF
+    z[4, 1] = z[4, 3] = INF
+    target = torch.tensor([2, 2, 0, 1, 1])
+    kwargs = dict(options)
+    if kwargs.pop("weight", False):
+        kwargs["weight"] = torch.tensor([1.0, 2.0, 0.0, 1.0, 1.0, 1.0], dtype=torch.float64)
+    config = None if path == "single" else _config.row_config(6, max_block=2)
+    ours = tce.cross_entropy_and_grad(z, target, reduction="none", config=config, **kwargs)
+    # softmaxkit's NumPy path warns on its 0 * -inf (the zero-weight target at
+    # -inf, whose NaN loss is the policy); the kernel gives the NaN silently.
+    with np.errstate(invalid="ignore"):
+        ref = sk.cross_entropy_and_grad(z.numpy(), target.numpy(), reduction="none",
+                                        **_sk_kwargs(kwargs))  # fmt: skip
+    np.testing.assert_allclose(ours.loss.numpy(), ref.loss, rtol=1e-14)
+    np.testing.assert_allclose(ours.grad.numpy(), ref.grad, rtol=1e-14, atol=1e-300)
+
+
 @pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
 def test_cross_entropy_16_bit_accumulates_in_float32(rng, dtype):
     # pytorch/pytorch#24457: bf16 accumulation gave > 50% relative error.
