@@ -79,6 +79,14 @@ def merge_stats(m1, k1, t1, m2, k2, t2, COMPENSATE: tl.constexpr):
 
 
 @triton.jit
+def fold_entries(m, k, t, z, COMPENSATE: tl.constexpr):
+    """Merge one block of entries ``z`` lane by lane into the lanes' partial
+    normalisers (each entry is ``(z, 1, 0)``, or empty where it is ``-inf``)."""
+    one = tl.where(z > float("-inf"), 1.0, 0.0).to(t.dtype)
+    return merge_stats(m, k, t, z, one, tl.zeros_like(one), COMPENSATE)
+
+
+@triton.jit
 def merge_stats_compensated(m1, k1, t1, m2, k2, t2):
     """:func:`merge_stats` with compensated exponentials (a ``tl.reduce`` combiner)."""
     return merge_stats(m1, k1, t1, m2, k2, t2, True)

@@ -38,9 +38,9 @@ from ._common import (
     block_stats,
     compensated_exp,
     diff_from_max,
+    fold_entries,
     inverse_normaliser,
     log_normaliser,
-    merge_stats,
     reduce_stats,
 )
 
@@ -187,10 +187,7 @@ def cross_entropy_kernel(
         mass_lane = tl.zeros((BLOCK,), ACC)
         for start in range(0, n_cols, BLOCK):
             z, is_nan = _load_block(z_row + start, cols, n_cols - start, ACC, "evict_last")
-            one = tl.where(z > float("-inf"), 1.0, 0.0).to(ACC)
-            m_lane, k_lane, t_lane = merge_stats(
-                m_lane, k_lane, t_lane, z, one, tl.zeros_like(one), COMPENSATE
-            )
+            m_lane, k_lane, t_lane = fold_entries(m_lane, k_lane, t_lane, z, COMPENSATE)
             nan_lane = nan_lane | is_nan.to(tl.int32)
             if not CLASS_INDICES:
                 mass_lane += _target_mass(q_row + start, weight_ptr + start, cols, n_cols - start,

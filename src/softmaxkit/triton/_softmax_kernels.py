@@ -24,9 +24,9 @@ from ._common import (
     block_stats,
     compensated_exp,
     diff_from_max,
+    fold_entries,
     inverse_normaliser,
     log_normaliser,
-    merge_stats,
     reduce_stats,
 )
 
@@ -97,10 +97,7 @@ def softmax_forward_kernel(
                 x_row + start, t_row, mask_row + start * mask_col_stride, cols,
                 n_cols - start, mask_col_stride, HAS_T, HAS_MASK, ACC, "evict_last",
             )  # fmt: skip
-            one = tl.where(z > float("-inf"), 1.0, 0.0).to(ACC)
-            m_lane, k_lane, t_lane = merge_stats(
-                m_lane, k_lane, t_lane, z, one, tl.zeros_like(one), COMPENSATE
-            )
+            m_lane, k_lane, t_lane = fold_entries(m_lane, k_lane, t_lane, z, COMPENSATE)
             nan_lane = nan_lane | is_nan.to(tl.int32)
         m, k, t = reduce_stats(m_lane, k_lane, t_lane, 0, COMPENSATE)
         nan_row = tl.max(nan_lane, 0) > 0
