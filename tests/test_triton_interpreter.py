@@ -620,22 +620,26 @@ def test_linear_cross_entropy_default_tiles_and_batch_shape(rng):
 def test_linear_cross_entropy_filtering_stays_within_its_error_bound(rng):
     # Peaked logits whose argmax is the target (a trained model), so that
     # whole tiles of dloss/dz fall below the threshold.
-    h, c, _, _ = _lce_case(rng, torch.float64, n_tokens=32, classes=48)
+    h, c, b, _ = _lce_case(rng, torch.float64, bias=True, n_tokens=32, classes=48)
     h = h * 30.0
-    target = (h @ c.T).argmax(dim=1)
-    filter_eps = 0.02  # skips 2 of the 6 tiles of this seed
-    _, exact = _lce(h, c, None, target, torch.tensor(1.0))
-    _, filtered = _lce(h, c, None, target, torch.tensor(1.0), filter_eps=filter_eps)
-    # The bound of _linear_cross_entropy_kernels' docstring, with s_i = 1 / N
+    target = (h @ c.T + b).argmax(dim=1)
+    filter_eps = 0.02
+    _, exact = _lce(h, c, b, target, torch.tensor(1.0))
+    _, filtered = _lce(h, c, b, target, torch.tensor(1.0), filter_eps=filter_eps)
+    # The bounds of _linear_cross_entropy_kernels' docstring, with s_i = 1 / N
     # and the sums taken over every tile (an upper bound of the skipped ones).
     s = 1.0 / h.shape[0]
     bound_h = filter_eps * s * c.abs().sum(dim=0)
     bound_c = filter_eps * s * h.abs().sum(dim=0)
+    bound_bias = filter_eps * s * h.shape[0]
     moved_h = (filtered.hidden - exact.hidden).abs()
     moved_c = (filtered.classifier - exact.classifier).abs()
+    moved_bias = (filtered.bias - exact.bias).abs()
     assert moved_c.max() > 0, "no tile was skipped: the test does not exercise the filter"
+    assert moved_c.min() == 0, "every tile was skipped: the test does not exercise the filter"
     assert torch.all(moved_h <= bound_h[None, :])
     assert torch.all(moved_c <= bound_c[None, :])
+    assert torch.all(moved_bias <= bound_bias)
 
 
 def test_linear_cross_entropy_filter_of_zero_skips_nothing(rng):
