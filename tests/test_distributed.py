@@ -1,4 +1,4 @@
-"""Vocabulary-parallel ops over torch.distributed: gloo, 2 and 4 spawned processes.
+"""Vocabulary-parallel ops over torch.distributed: gloo, 2 and 4 processes.
 
 Each world size is spawned once (a module fixture): every rank runs all the
 cases of tests/distributed_workers.py on its slice of the class axis; each test
@@ -28,14 +28,22 @@ CASE_NAMES = [case.name for case in workers.cases(2)]
 
 @pytest.fixture(scope="module", params=WORLD_SIZES, ids=lambda w: f"{w}ranks")
 def world(request, tmp_path_factory) -> tuple[int, list[dict]]:
-    """Run every case in ``world`` spawned gloo ranks; each rank's results."""
+    """Run every case in ``world`` fresh gloo ranks; each rank's results."""
+    import multiprocessing
+
     import torch.multiprocessing as mp
 
     size = request.param
     folder = tmp_path_factory.mktemp(f"world{size}")
+    # Fresh processes, as torch.distributed needs, but forked from one server
+    # that has imported torch once: importing it in every rank would take most
+    # of the test's time.
+    multiprocessing.get_context("forkserver").set_forkserver_preload(
+        ["torch", "softmaxkit.distributed", "distributed_workers"]
+    )
     mp.start_processes(
         workers.worker, args=(size, str(folder / "store"), str(folder)), nprocs=size,
-        join=True, start_method="spawn",
+        join=True, start_method="forkserver",
     )  # fmt: skip
     results = []
     for rank in range(size):
