@@ -1,0 +1,76 @@
+"""nn.Module wrappers of softmaxkit.torch.functional (which checks the arguments)."""
+
+from __future__ import annotations
+
+import torch
+
+from . import functional
+
+
+class Softmax(torch.nn.Module):
+    """:func:`softmaxkit.torch.softmax` as a module, like ``torch.nn.Softmax``.
+
+    Examples
+    --------
+    >>> import torch, softmaxkit.torch as skt
+    >>> skt.Softmax(dim=-1)(torch.tensor([0.0, 0.0]))
+    tensor([0.5000, 0.5000])
+    """
+
+    def __init__(self, dim: int = -1, *, temperature: float = 1.0):
+        super().__init__()
+        self.dim, self.temperature = dim, temperature
+
+    def forward(self, input: torch.Tensor, where: torch.Tensor | None = None) -> torch.Tensor:
+        return functional.softmax(input, self.dim, temperature=self.temperature, where=where)
+
+    def extra_repr(self) -> str:
+        return f"dim={self.dim}, temperature={self.temperature}"
+
+
+class LogSoftmax(Softmax):
+    """:func:`softmaxkit.torch.log_softmax` as a module, like ``torch.nn.LogSoftmax``.
+
+    Examples
+    --------
+    >>> import torch, softmaxkit.torch as skt
+    >>> skt.LogSoftmax(dim=0)(torch.tensor([0.0, float("-inf")]))
+    tensor([0., -inf])
+    """
+
+    def forward(self, input: torch.Tensor, where: torch.Tensor | None = None) -> torch.Tensor:
+        return functional.log_softmax(input, self.dim, temperature=self.temperature, where=where)
+
+
+class CrossEntropyLoss(torch.nn.Module):
+    """:func:`softmaxkit.torch.cross_entropy` as a module, like ``torch.nn.CrossEntropyLoss``.
+
+    Examples
+    --------
+    >>> import torch, softmaxkit.torch as skt
+    >>> loss = skt.CrossEntropyLoss(label_smoothing=0.1)
+    >>> loss(torch.tensor([[0.0, 0.0]]), torch.tensor([1]))
+    tensor(0.6931)
+    """
+
+    def __init__(
+        self,
+        weight: torch.Tensor | None = None,
+        *,
+        ignore_index: int = -100,
+        reduction: str = "mean",
+        label_smoothing: float = 0.0,
+        temperature: float = 1.0,
+    ):
+        super().__init__()
+        self.register_buffer("weight", weight)
+        self.ignore_index, self.reduction = ignore_index, reduction
+        self.label_smoothing, self.temperature = label_smoothing, temperature
+
+    def forward(
+        self, input: torch.Tensor, target: torch.Tensor, where: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        return functional.cross_entropy(
+            input, target, self.weight, ignore_index=self.ignore_index, reduction=self.reduction,
+            label_smoothing=self.label_smoothing, temperature=self.temperature, where=where,
+        )  # fmt: skip
