@@ -293,3 +293,104 @@ def test_custom_ops_pass_torch_opcheck(logits, mask):
     torch.library.opcheck(
         torch.ops.softmaxkit.cross_entropy, (logits, target, None, 1, -100, 0.1, "none", True)
     )
+
+
+# ---- linear cross-entropy --------------------------------------------------------------------
+
+
+@pytest.fixture
+def linear_problem(rng):
+    x = torch.tensor(rng.normal(size=(7, 4)), requires_grad=True)
+    w = torch.tensor(rng.normal(size=(6, 4)), requires_grad=True)
+    b = torch.tensor(rng.normal(size=6), requires_grad=True)
+    target = torch.tensor([0, 5, -100, 3, 2, 2, 1])
+    return x, w, b, target
+
+
+LINEAR_OPTIONS = {
+    "plain": {},
+    "none": {"reduction": "none"},
+    "sum_smoothing": {"reduction": "sum", "label_smoothing": 0.2},
+    "weight": {"weight": torch.tensor([1.0, 2.0, 0.5, 3.0, 1.5, 0.7], dtype=torch.float64)},
+}
+
+
+@pytest.mark.parametrize("chunk_size", [1, 3, 100])
+@pytest.mark.parametrize("options", LINEAR_OPTIONS.values(), ids=LINEAR_OPTIONS.keys())
+def test_linear_cross_entropy_matches_torch(linear_problem, options, chunk_size):
+    x, w, b, target = linear_problem
+    got = skt.linear_cross_entropy(x, w, target, bias=b, chunk_size=chunk_size, **options)
+    expected = F.cross_entropy(x @ w.T + b, target, **options)
+    torch.testing.assert_close(got, expected)
+
+
+@pytest.mark.parametrize("options", LINEAR_OPTIONS.values(), ids=LINEAR_OPTIONS.keys())
+def test_gradcheck_linear_cross_entropy(linear_problem, options):
+    x, w, b, target = linear_problem
+    assert torch.autograd.gradcheck(
+        lambda x, w, b: skt.linear_cross_entropy(x, w, target, bias=b, chunk_size=3, **options),
+        (x, w, b),
+    )
+
+
+def test_gradcheck_linear_cross_entropy_without_bias_3d(rng):
+    x = torch.tensor(rng.normal(size=(2, 3, 4)), requires_grad=True)
+    w = torch.tensor(rng.normal(size=(5, 4)), requires_grad=True)
+    target = torch.tensor([[0, 1, 4], [2, -100, 3]])
+    assert torch.autograd.gradcheck(
+        lambda x, w: skt.linear_cross_entropy(x, w, target, reduction="none", chunk_size=2), (x, w)
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "kwargs", "error", "match"),
+    [
+        (((7, 4), (6, 3), (7,)), {}, ValueError, "linear_weight must have shape"),
+        (((7, 4), (6, 4), (6,)), {}, ValueError, "target must have shape"),
+        (((7, 4), (6, 4), (7,)), {"chunk_size": 0}, ValueError, "chunk_size"),
+        (((7, 4), (6, 4), (7,)), {"bias": torch.zeros(5)}, ValueError, "bias must have shape"),
+        (((7, 4), (6, 4), (7,)), {"reduction": "avg"}, ValueError, "reduction"),
+    ],
+    ids=["feature_mismatch", "target_shape", "chunk_size", "bias_shape", "reduction"],
+)
+def test_linear_cross_entropy_bad_arguments(args, kwargs, error, match):
+    x, w, t = (torch.zeros(shape) for shape in args)
+    with pytest.raises(error, match=match):
+        skt.linear_cross_entropy(x, w, t.long(), **kwargs)
+
+
+def test_linear_cross_entropy_module_trains_like_torch():
+    torch.manual_seed(0)
+    ours = skt.LinearCrossEntropyLoss(8, 5, chunk_size=7)
+    reference = torch.nn.Linear(8, 5)
+    reference.load_state_dict({"weight": ours.weight.detach().clone(), "bias": ours.bias.detach().clone()})
+    hidden, target = torch.randn(20, 8), torch.randint(0, 5, (20,))
+    for module, head in ((ours, lambda h: ours(h, target)), (reference, lambda h: F.cross_entropy(reference(h), target))):
+        optimizer = torch.optim.SGD(module.parameters(), lr=0.5)
+        for _ in range(3):
+            optimizer.zero_grad()
+            head(hidden).backward()
+            optimizer.step()
+    torch.testing.assert_close(ours.weight, reference.weight)
+    torch.testing.assert_close(ours.bias, reference.bias)
+
+
+def test_linear_cross_entropy_compiles_fullgraph(linear_problem):
+    torch._dynamo.reset()
+    x, w, b, target = linear_problem
+    compiled = torch.compile(
+        lambda x, w, b: skt.linear_cross_entropy(x, w, target, bias=b, chunk_size=3),
+        backend="aot_eager", fullgraph=True,
+    )  # fmt: skip
+    compiled(x, w, b).backward()
+    grads = [t.grad.clone() for t in (x, w, b)]
+    for t in (x, w, b):
+        t.grad = None
+    skt.linear_cross_entropy(x, w, target, bias=b, chunk_size=3).backward()
+    for got, t in zip(grads, (x, w, b)):
+        torch.testing.assert_close(got, t.grad)
+
+
+def test_linear_cross_entropy_ops_pass_opcheck(linear_problem):
+    x, w, b, target = linear_problem
+    torch.library.opcheck(torch.ops.softmaxkit.linear_cross_entropy, (x, w, b, target, None, -100, 0.1, 3))

@@ -7,14 +7,16 @@ Needs the ``torch`` extra. Not imported by ``import softmaxkit``.
 tensor([0.0000, 0.5000, 0.5000])
 """
 
-from .functional import cross_entropy, log_softmax, softmax
-from .modules import CrossEntropyLoss, LogSoftmax, Softmax
+from .functional import cross_entropy, linear_cross_entropy, log_softmax, softmax
+from .modules import CrossEntropyLoss, LinearCrossEntropyLoss, LogSoftmax, Softmax
 
 __all__ = [
     "CrossEntropyLoss",
+    "LinearCrossEntropyLoss",
     "LogSoftmax",
     "Softmax",
     "cross_entropy",
+    "linear_cross_entropy",
     "log_softmax",
     "softmax",
 ]

@@ -135,3 +135,104 @@ def _cross_entropy_backward(ctx, grad_loss, _grad_of_grad):
 
 
 cross_entropy.register_autograd(_cross_entropy_backward, setup_context=_setup_cross_entropy)
+
+
+# ---- linear cross-entropy ------------------------------------------------------------------
+#
+# The logits input @ linear_weight.T + bias are never held whole: the forward
+# computes them chunk_size rows at a time and keeps only the per-row losses;
+# the backward recomputes each chunk and accumulates the three gradients.
+
+
+def _chunks(n_rows: int, chunk_size: int):
+    for start in range(0, n_rows, chunk_size):
+        yield slice(start, min(start + chunk_size, n_rows))
+
+
+def _chunk_logits(input: Tensor, linear_weight: Tensor, bias: Optional[Tensor], rows: slice) -> Tensor:
+    logits = input[rows] @ linear_weight.T
+    return logits if bias is None else logits + bias
+
+
+@torch.library.custom_op("softmaxkit::linear_cross_entropy", mutates_args=())
+def linear_cross_entropy(
+    input: Tensor,
+    linear_weight: Tensor,
+    bias: Optional[Tensor],
+    target: Tensor,
+    weight: Optional[Tensor],
+    ignore_index: int,
+    label_smoothing: float,
+    chunk_size: int,
+) -> Tensor:
+    """Per-row losses (reduction "none") of rows ``input`` (N, H) against ``target`` (N,)."""
+    losses = [
+        _dispatch.call(
+            "cross_entropy", _chunk_logits(input, linear_weight, bias, rows), target[rows], dim=1,
+            weight=weight, ignore_index=ignore_index, label_smoothing=label_smoothing,
+            reduction="none",
+        )  # fmt: skip
+        for rows in _chunks(input.shape[0], chunk_size)
+    ]
+    if not losses:
+        return input.new_empty(0)
+    return torch.cat(losses)
+
+
+@linear_cross_entropy.register_fake
+def _(input, linear_weight, bias, target, weight, ignore_index, label_smoothing, chunk_size):
+    return input.new_empty(input.shape[:1])
+
+
+@torch.library.custom_op("softmaxkit::linear_cross_entropy_backward", mutates_args=())
+def linear_cross_entropy_backward(
+    input: Tensor,
+    linear_weight: Tensor,
+    bias: Optional[Tensor],
+    target: Tensor,
+    weight: Optional[Tensor],
+    ignore_index: int,
+    label_smoothing: float,
+    chunk_size: int,
+    grad_rows: Tensor,
+) -> tuple[Tensor, Tensor, Tensor]:
+    """Gradients of ``sum(grad_rows * per-row losses)``: input, linear_weight, bias (empty if None)."""
+    grad_input = torch.zeros_like(input)
+    grad_linear = torch.zeros_like(linear_weight)
+    grad_bias = input.new_zeros(0 if bias is None else bias.shape[0])
+    for rows in _chunks(input.shape[0], chunk_size):
+        grad_logits = _dispatch.call(
+            "cross_entropy_grad", _chunk_logits(input, linear_weight, bias, rows), target[rows],
+            dim=1, weight=weight, ignore_index=ignore_index, label_smoothing=label_smoothing,
+            reduction="none",
+        ) * grad_rows[rows, None]  # fmt: skip
+        grad_input[rows] = grad_logits @ linear_weight
+        grad_linear += grad_logits.T @ input[rows]
+        if bias is not None:
+            grad_bias += grad_logits.sum(dim=0)
+    return grad_input, grad_linear, grad_bias
+
+
+@linear_cross_entropy_backward.register_fake
+def _(input, linear_weight, bias, target, weight, ignore_index, label_smoothing, chunk_size, grad_rows):
+    n_bias = 0 if bias is None else bias.shape[0]
+    return torch.empty_like(input), torch.empty_like(linear_weight), input.new_empty(n_bias)
+
+
+def _setup_linear_cross_entropy(ctx, inputs, output):
+    input, linear_weight, bias, target, weight, *ctx.options = inputs
+    ctx.has_bias = bias is not None
+    ctx.save_for_backward(input, linear_weight, bias, target, weight)
+
+
+def _linear_cross_entropy_backward(ctx, grad_rows):
+    input, linear_weight, bias, target, weight = ctx.saved_tensors
+    grad_input, grad_linear, grad_bias = linear_cross_entropy_backward(
+        input, linear_weight, bias, target, weight, *ctx.options, grad_rows
+    )
+    return grad_input, grad_linear, grad_bias if ctx.has_bias else None, None, None, None, None, None
+
+
+linear_cross_entropy.register_autograd(
+    _linear_cross_entropy_backward, setup_context=_setup_linear_cross_entropy
+)

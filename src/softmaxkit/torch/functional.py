@@ -139,6 +139,105 @@ def cross_entropy(
     return loss
 
 
+def linear_cross_entropy(
+    input: torch.Tensor,
+    linear_weight: torch.Tensor,
+    target: torch.Tensor,
+    /,
+    *,
+    bias: torch.Tensor | None = None,
+    weight: torch.Tensor | None = None,
+    ignore_index: int = -100,
+    label_smoothing: float = 0.0,
+    reduction: str = "mean",
+    chunk_size: int | None = None,
+) -> torch.Tensor:
+    """``cross_entropy(input @ linear_weight.T + bias, target)`` without holding all the logits.
+
+    The logits are computed ``chunk_size`` rows at a time, in the forward pass
+    (which keeps only the per-row losses) and again in the backward pass
+    (which accumulates the gradients of ``input``, ``linear_weight`` and
+    ``bias``), so the memory is ``chunk_size x C`` rather than ``N x C``.
+
+    Parameters
+    ----------
+    input : torch.Tensor
+        Hidden states, shape ``(..., H)``.
+    linear_weight : torch.Tensor
+        The output layer's weight, shape ``(C, H)`` (as ``torch.nn.Linear``).
+    target : torch.Tensor
+        Class indices, shape ``input.shape[:-1]``.
+    bias : torch.Tensor, optional
+        The output layer's bias, shape ``(C,)``.
+    weight, ignore_index, label_smoothing, reduction
+        As in :func:`cross_entropy`.
+    chunk_size : int, optional
+        Rows per chunk; default: as many as make about 4M logits.
+
+    Returns
+    -------
+    torch.Tensor
+        0-d for "mean" and "sum", shape ``target.shape`` for "none".
+
+    Examples
+    --------
+    >>> import torch
+    >>> from softmaxkit.torch import linear_cross_entropy
+    >>> hidden = torch.tensor([[1.0, 0.0], [0.0, 1.0]], dtype=torch.float64)
+    >>> layer = torch.tensor([[2.0, 0.0], [0.0, 2.0]], dtype=torch.float64)
+    >>> linear_cross_entropy(hidden, layer, torch.tensor([0, 1]))
+    tensor(0.1269, dtype=torch.float64)
+    """
+    reduction = validate.reduction(reduction)
+    ignore_index = validate.ignore_index(ignore_index)
+    label_smoothing = validate.label_smoothing(label_smoothing)
+    _check_linear_shapes(input, linear_weight, target, bias)
+    n_classes = linear_weight.shape[0]
+    rows = input.reshape(-1, input.shape[-1])
+    if chunk_size is None:
+        chunk_size = max(1, 2**22 // max(n_classes, 1))
+    elif isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
+        raise ValueError(f"chunk_size must be a positive int, got {chunk_size!r}")
+    flat_target = target.reshape(-1)
+    losses = torch.ops.softmaxkit.linear_cross_entropy(
+        rows, linear_weight, bias, flat_target, weight, ignore_index, label_smoothing, chunk_size
+    )
+    if reduction == "none":
+        return losses.reshape(target.shape)
+    if reduction == "sum":
+        return losses.sum()
+    # torch's mean: divide by the total weight of the targets not ignored.
+    counted = flat_target != ignore_index
+    if weight is None:
+        denominator = counted.sum().to(losses.dtype)
+    else:
+        picked = weight.to(losses.dtype)[torch.where(counted, flat_target, 0)]
+        denominator = torch.where(counted, picked, 0.0).sum()
+    return losses.sum() / denominator
+
+
+def _check_linear_shapes(input: Any, linear_weight: Any, target: Any, bias: Any) -> None:
+    for name, value in (("input", input), ("linear_weight", linear_weight), ("target", target)):
+        if not isinstance(value, torch.Tensor):
+            raise TypeError(f"{name} must be a torch.Tensor, got {type(value).__name__}")
+    if input.ndim < 1 or linear_weight.ndim != 2 or linear_weight.shape[1] != input.shape[-1]:
+        raise ValueError(
+            f"linear_weight must have shape (C, {input.shape[-1] if input.ndim else 'H'}) for "
+            f"input of shape {tuple(input.shape)}, got {tuple(linear_weight.shape)}"
+        )
+    if tuple(target.shape) != tuple(input.shape[:-1]):
+        raise ValueError(
+            f"target must have shape {tuple(input.shape[:-1])} (input's without the last "
+            f"axis), got {tuple(target.shape)}"
+        )
+    if target.is_floating_point() or target.dtype == torch.bool:
+        raise TypeError(f"target must hold integer class indices, got dtype {target.dtype}")
+    if bias is not None and tuple(bias.shape) != (linear_weight.shape[0],):
+        raise ValueError(
+            f"bias must have shape ({linear_weight.shape[0]},), got {tuple(bias.shape)}"
+        )
+
+
 def _softmax_family(
     name: str, input: Any, dim: Any, dtype: Any, temperature: Any, where: Any
 ) -> torch.Tensor:

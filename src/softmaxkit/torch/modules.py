@@ -74,3 +74,48 @@ class CrossEntropyLoss(torch.nn.Module):
             input, target, self.weight, ignore_index=self.ignore_index, reduction=self.reduction,
             label_smoothing=self.label_smoothing, temperature=self.temperature, where=where,
         )  # fmt: skip
+
+
+class LinearCrossEntropyLoss(torch.nn.Module):
+    """A ``torch.nn.Linear(H, C)`` output layer and its cross-entropy, without the logits.
+
+    Holds the layer's ``weight`` (C, H) and ``bias`` (C,) as parameters;
+    ``forward(input, target)`` is :func:`softmaxkit.torch.linear_cross_entropy`.
+
+    Examples
+    --------
+    >>> import torch, softmaxkit.torch as skt
+    >>> head = skt.LinearCrossEntropyLoss(4, 3)
+    >>> with torch.no_grad():
+    ...     _ = head.weight.zero_(), head.bias.zero_()
+    >>> head(torch.ones(2, 4), torch.tensor([0, 2]))
+    tensor(1.0986)
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        num_classes: int,
+        *,
+        bias: bool = True,
+        class_weight: torch.Tensor | None = None,
+        ignore_index: int = -100,
+        reduction: str = "mean",
+        label_smoothing: float = 0.0,
+        chunk_size: int | None = None,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ):
+        super().__init__()
+        layer = torch.nn.Linear(in_features, num_classes, bias=bias, device=device, dtype=dtype)
+        self.weight, self.bias = layer.weight, layer.bias
+        self.register_buffer("class_weight", class_weight)
+        self.ignore_index, self.reduction = ignore_index, reduction
+        self.label_smoothing, self.chunk_size = label_smoothing, chunk_size
+
+    def forward(self, input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return functional.linear_cross_entropy(
+            input, self.weight, target, bias=self.bias, weight=self.class_weight,
+            ignore_index=self.ignore_index, label_smoothing=self.label_smoothing,
+            reduction=self.reduction, chunk_size=self.chunk_size,
+        )  # fmt: skip
