@@ -14,8 +14,8 @@ is never gathered; per row the ranks exchange:
    its rounding error, for float64 input) and, with label smoothing, the sum
    of the shifted logits.
 
-That is ``(1 + 2)`` values per row for log_softmax and softmax and ``(1 + 4)``
-to ``(1 + 6)`` for cross_entropy, in the compute dtype (float64 for float32
+That is ``(1 + 2)`` values per row for log_softmax and softmax and ``(1 + 3)``
+to ``(1 + 5)`` for cross_entropy, in the compute dtype (float64 for float32
 and float64 logits, float32 for float16 and bfloat16), plus one per rank. The
 backward of softmax and log_softmax all-reduces one value per row; the
 backward of cross_entropy communicates nothing (the gradient is formed in the
