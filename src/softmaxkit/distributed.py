@@ -276,15 +276,20 @@ def _all_reduce_sum(values: torch.Tensor, group: Any) -> torch.Tensor:
     return values
 
 
+def _normalised_forward(ctx: Any, local_logits: Any, group: Any, values_from: Any) -> torch.Tensor:
+    """The forward of softmax (``values_from=softmax_from``) or log_softmax; saves the result."""
+    piece = _shift_by_global_max(local_logits, group)
+    shifted, _ = _normalise_across_ranks(piece, group)
+    values = values_from(piece.xp, shifted).to(piece.out_dtype)
+    ctx.group = group
+    ctx.save_for_backward(values)
+    return values
+
+
 class _LogSoftmax(torch.autograd.Function):
     @staticmethod
     def forward(ctx: Any, local_logits: torch.Tensor, group: Any) -> torch.Tensor:
-        piece = _shift_by_global_max(local_logits, group)
-        shifted, _ = _normalise_across_ranks(piece, group)
-        logp = _stable.log_softmax_from(piece.xp, shifted).to(piece.out_dtype)
-        ctx.group = group
-        ctx.save_for_backward(logp)
-        return logp
+        return _normalised_forward(ctx, local_logits, group, _stable.log_softmax_from)
 
     @staticmethod
     def backward(ctx: Any, grad: torch.Tensor) -> tuple:
@@ -299,12 +304,7 @@ class _LogSoftmax(torch.autograd.Function):
 class _Softmax(torch.autograd.Function):
     @staticmethod
     def forward(ctx: Any, local_logits: torch.Tensor, group: Any) -> torch.Tensor:
-        piece = _shift_by_global_max(local_logits, group)
-        shifted, _ = _normalise_across_ranks(piece, group)
-        probs = _stable.softmax_from(piece.xp, shifted).to(piece.out_dtype)
-        ctx.group = group
-        ctx.save_for_backward(probs)
-        return probs
+        return _normalised_forward(ctx, local_logits, group, _stable.softmax_from)
 
     @staticmethod
     def backward(ctx: Any, grad: torch.Tensor) -> tuple:
