@@ -167,12 +167,21 @@ def _write_atomically(destination: str, write: Callable) -> None:
     try:
         with handle:
             write(handle)
+        # NamedTemporaryFile makes the file private (0600); an output file gets the
+        # permissions any new file gets (0666 less the umask).
+        os.chmod(handle.name, 0o666 & ~_umask())
         os.replace(handle.name, destination)
     except BaseException as exc:
         os.unlink(handle.name)
         if isinstance(exc, OSError):
             raise CLIError(f"{destination}: cannot write ({_reason(exc)})") from None
         raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)  # reading the umask means setting it; put it straight back
+    os.umask(mask)
+    return mask
 
 
 def _reason(exc: BaseException) -> str:
