@@ -201,11 +201,13 @@ def linear_cross_entropy_backward(
     grad_linear = torch.zeros_like(linear_weight)
     grad_bias = input.new_zeros(0 if bias is None else bias.shape[0])
     for rows in _chunks(input.shape[0], chunk_size):
-        grad_logits = _dispatch.call(
-            "cross_entropy_grad", _chunk_logits(input, linear_weight, bias, rows), target[rows],
-            dim=1, weight=weight, ignore_index=ignore_index, label_smoothing=label_smoothing,
-            reduction="none",
-        ) * grad_rows[rows, None]  # fmt: skip
+        # cross_entropy_and_grad, not cross_entropy_grad: the Triton launchers have only the former.
+        _, grad_logits = _dispatch.call(
+            "cross_entropy_and_grad", _chunk_logits(input, linear_weight, bias, rows),
+            target[rows], dim=1, weight=weight, ignore_index=ignore_index,
+            label_smoothing=label_smoothing, reduction="none",
+        )  # fmt: skip
+        grad_logits = grad_logits * grad_rows[rows, None]
         grad_input[rows] = grad_logits @ linear_weight
         grad_linear += grad_logits.T @ input[rows]
         if bias is not None:
