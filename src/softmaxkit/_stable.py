@@ -59,6 +59,24 @@ def shift_by_max(
     ``z`` is a floating array in the compute dtype; ``where`` (bool) and ``b``
     (weights, same dtype as ``z``) are broadcast to ``z.shape``; ``axes`` is a
     non-empty tuple of non-negative axes.
+
+    The three steps are public so that a caller whose slice is split across
+    processes (softmaxkit.distributed) can combine the maxima and the sums of
+    all the pieces in between: ``exclude``, the maximum, ``shift_and_sum``,
+    then ``normalise``.
+    """
+    z, nan_slice = exclude(xp, z, axes, where=where, b=b)
+    zmax = xp.max(z, axis=axes, keepdims=True)
+    return normalise(xp, shift_and_sum(xp, z, zmax, axes, b=b, compensate=compensate), nan_slice)
+
+
+def exclude(
+    xp: Any, z: Any, axes: tuple[int, ...], *, where: Any | None = None, b: Any | None = None
+) -> tuple[Any, Any]:
+    """``z`` with excluded entries and NaNs set to ``-inf``, and which slices hold a NaN.
+
+    Excluded entries (``where`` False, ``b == 0``) may hold anything, NaN
+    included, without making their slice NaN.
     """
     inf = xp.inf
     is_nan = xp.isnan(z)
@@ -71,9 +89,36 @@ def shift_by_max(
         is_nan = is_nan & ~excluded
         z = xp.where(excluded, -inf, z)
     nan_slice = xp.any(is_nan, axis=axes, keepdims=True)
-    z = xp.where(is_nan, -inf, z)
+    return xp.where(is_nan, -inf, z), nan_slice
 
-    zmax = xp.max(z, axis=axes, keepdims=True)
+
+class Sums(NamedTuple):
+    """``z`` shifted by a given maximum, and the two parts of its normaliser."""
+
+    diff: Any
+    diff_lo: Any
+    exp_diff: Any
+    k: Any  # (weighted) count of the entries at the maximum: each contributes exactly 1
+    t: Any  # sum of exp_diff over the other entries
+    shift: Any  # as in Shifted
+
+
+def shift_and_sum(
+    xp: Any,
+    z: Any,
+    zmax: Any,
+    axes: tuple[int, ...],
+    *,
+    b: Any | None = None,
+    compensate: bool = False,
+) -> Sums:
+    """Shift ``z`` (from :func:`exclude`) by ``zmax`` and sum the exponentials over ``axes``.
+
+    ``zmax`` is the maximum of ``z`` over ``axes`` (kept as size-1 axes), or
+    the maximum over a larger slice that ``z`` is a piece of: then ``k`` and
+    ``t`` are this piece's share of the slice's normaliser.
+    """
+    inf = xp.inf
     has_pos_inf = zmax == inf
     shift = xp.where(xp.isfinite(zmax), zmax, 0.0)
     # Below `lowest`, z - shift would overflow to -inf: clamp first so that no
@@ -97,14 +142,21 @@ def shift_by_max(
         exp_diff = exp_diff * b
         k = xp.sum(xp.where(at_max, b, 0.0), axis=axes, keepdims=True)
     t = xp.sum(xp.where(at_max, 0.0, exp_diff), axis=axes, keepdims=True)
+    return Sums(diff, diff_lo, exp_diff, k, t, xp.where(has_pos_inf, inf, shift))
+
+
+def normalise(xp: Any, sums: Sums, nan_slice: Any) -> Shifted:
+    """The normaliser ``k + t`` and its logarithm, accurate when the maximum dominates."""
+    k, t = sums.k, sums.t
     norm = k + t
     k_positive = k > 0
     k_safe = xp.where(k_positive, k, 1.0)
     log_norm = xp.where(
         k_positive, xp.log(k_safe) + _log1p_or_nan(xp, t / k_safe), _log_or_nan(xp, norm)
     )
-    shift = xp.where(has_pos_inf, inf, shift)
-    return Shifted(diff, diff_lo, exp_diff, norm, log_norm, shift, nan_slice)
+    return Shifted(
+        sums.diff, sums.diff_lo, sums.exp_diff, norm, log_norm, sums.shift, nan_slice
+    )
 
 
 def softmax_from(xp: Any, s: Shifted) -> Any:

@@ -161,6 +161,24 @@ def reduction(value: Any) -> str:
     return value
 
 
+def label_smoothing(value: Any) -> float:
+    """Validate a label smoothing: a real number in [0, 1]."""
+    smoothing = finite_scalar(value, name="label_smoothing")
+    if not 0.0 <= smoothing <= 1.0:
+        raise ValueError(f"label_smoothing must be in [0, 1], got {smoothing!r}")
+    return smoothing
+
+
+def ignore_index(value: Any) -> int:
+    """Validate an ignore_index: an int (not a bool)."""
+    if isinstance(value, bool):
+        raise TypeError(f"ignore_index must be an int, got {value!r}")
+    try:
+        return operator.index(value)
+    except TypeError:
+        raise TypeError(f"ignore_index must be an int, got {value!r}") from None
+
+
 def concrete_bool(flag: Any) -> bool | None:
     """``bool(flag)`` for an eager 0-d array; ``None`` for a lazy or traced one.
 

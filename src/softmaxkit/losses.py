@@ -32,7 +32,6 @@ reduction divides by the same denominator as the loss.
 from __future__ import annotations
 
 import math
-import operator
 from typing import Any, NamedTuple
 
 import array_api_compat
@@ -261,15 +260,8 @@ def _prepare_targets(
     class_axis = validate.single_axis(axis, logits.ndim)
     n_classes = logits.shape[class_axis]
     reduction = validate.reduction(reduction)
-    smoothing = validate.finite_scalar(label_smoothing, name="label_smoothing")
-    if not 0.0 <= smoothing <= 1.0:
-        raise ValueError(f"label_smoothing must be in [0, 1], got {smoothing!r}")
-    if isinstance(ignore_index, bool):
-        raise TypeError(f"ignore_index must be an int, got {ignore_index!r}")
-    try:
-        ignore_index = operator.index(ignore_index)
-    except TypeError:
-        raise TypeError(f"ignore_index must be an int, got {ignore_index!r}") from None
+    smoothing = validate.label_smoothing(label_smoothing)
+    ignore_index = validate.ignore_index(ignore_index)
 
     work_dtype = _backend.compute_dtype(xp, out_dtype, array_api_compat.device(logits))
     z = xp.moveaxis(xp.astype(logits, work_dtype), class_axis, -1)

@@ -1,0 +1,22 @@
+"""softmaxkit for PyTorch: custom ops with autograd and torch.compile support, and nn.Modules.
+
+Needs the ``torch`` extra. Not imported by ``import softmaxkit``.
+
+>>> import torch, softmaxkit.torch as skt
+>>> skt.softmax(torch.tensor([0.0, float("inf"), float("inf")]), dim=0)
+tensor([0.0000, 0.5000, 0.5000])
+"""
+
+from .functional import cross_entropy, linear_cross_entropy, log_softmax, softmax
+from .modules import CrossEntropyLoss, LinearCrossEntropyLoss, LogSoftmax, Softmax
+
+__all__ = [
+    "CrossEntropyLoss",
+    "LinearCrossEntropyLoss",
+    "LogSoftmax",
+    "Softmax",
+    "cross_entropy",
+    "linear_cross_entropy",
+    "log_softmax",
+    "softmax",
+]

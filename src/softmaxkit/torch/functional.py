@@ -1,0 +1,260 @@
+"""softmax, log_softmax and cross_entropy with torch.nn.functional's signatures.
+
+Drop-in for ``torch.nn.functional.softmax`` / ``log_softmax`` /
+``cross_entropy`` plus softmaxkit's ``temperature`` and ``where``, with
+softmaxkit's accuracy and edge-case policy (a row with every entry excluded
+gives probabilities 0, not NaN; ``+inf`` entries share the mass). Each is a
+registered custom op with its backward, so autograd and
+``torch.compile(fullgraph=True)`` work. The arguments are checked by
+softmaxkit's functional layer, which computes the values.
+"""
+
+from __future__ import annotations
+
+import operator
+from typing import Any
+
+import torch
+
+from .. import _validate as validate
+from . import _ops  # noqa: F401  (registers torch.ops.softmaxkit)
+
+
+def softmax(
+    input: torch.Tensor,
+    dim: int,
+    *,
+    dtype: torch.dtype | None = None,
+    temperature: float = 1.0,
+    where: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """``softmax(input / temperature)`` along ``dim``, as ``torch.nn.functional.softmax``.
+
+    Parameters
+    ----------
+    input : torch.Tensor
+        Logits.
+    dim : int
+        The axis the probabilities sum over.
+    dtype : torch.dtype, optional
+        Cast ``input`` to it first (as torch's ``dtype``).
+    temperature : float, optional
+        A finite number > 0.
+    where : torch.Tensor of bool, optional
+        Broadcastable to ``input``; False entries get probability exactly 0.
+
+    Returns
+    -------
+    torch.Tensor
+        The shape of ``input``, its floating dtype (or ``dtype``).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from softmaxkit.torch import softmax
+    >>> softmax(torch.tensor([[1.0, 2.0, 3.0]]), dim=-1)
+    tensor([[0.0900, 0.2447, 0.6652]])
+    >>> softmax(torch.tensor([[1.0, 2.0]]), dim=1, where=torch.tensor([[False, False]]))
+    tensor([[0., 0.]])
+    """
+    return _softmax_family("softmax", input, dim, dtype, temperature, where)
+
+
+def log_softmax(
+    input: torch.Tensor,
+    dim: int,
+    *,
+    dtype: torch.dtype | None = None,
+    temperature: float = 1.0,
+    where: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """``log_softmax(input / temperature)`` along ``dim``, as ``torch.nn.functional.log_softmax``.
+
+    Parameters and returns as in :func:`softmax`; excluded entries give ``-inf``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from softmaxkit.torch import log_softmax
+    >>> log_softmax(torch.tensor([1000.0, 0.0], dtype=torch.float64), dim=0)
+    tensor([    0., -1000.], dtype=torch.float64)
+    """
+    return _softmax_family("log_softmax", input, dim, dtype, temperature, where)
+
+
+def cross_entropy(
+    input: torch.Tensor,
+    target: torch.Tensor,
+    weight: torch.Tensor | None = None,
+    *,
+    ignore_index: int = -100,
+    reduction: str = "mean",
+    label_smoothing: float = 0.0,
+    temperature: float = 1.0,
+    where: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Cross-entropy from logits, as ``torch.nn.functional.cross_entropy``.
+
+    Parameters
+    ----------
+    input : torch.Tensor
+        Logits, shape ``(C,)``, ``(N, C)`` or ``(N, C, d1, ...)``: the classes
+        along axis 1 (axis 0 for 1-d input), as in torch.
+    target : torch.Tensor
+        Class indices (integer, the shape of ``input`` without the class axis)
+        or class probabilities (floating, the shape of ``input``).
+    weight : torch.Tensor, optional
+        A weight per class (length C).
+    ignore_index, reduction, label_smoothing
+        As in torch.
+    temperature : float, optional
+        The loss of ``input / temperature``.
+    where : torch.Tensor of bool, optional
+        Broadcastable to ``input``; classes where it is False are excluded
+        from the softmax (probability 0) for that row.
+
+    Returns
+    -------
+    torch.Tensor
+        0-d for "mean" and "sum", per row for "none".
+
+    Examples
+    --------
+    >>> import torch
+    >>> from softmaxkit.torch import cross_entropy
+    >>> logits = torch.tensor([[2.0, 0.0], [0.0, 2.0]], dtype=torch.float64)
+    >>> cross_entropy(logits, torch.tensor([0, 1]))
+    tensor(0.1269, dtype=torch.float64)
+    """
+    dim = 1 if input.ndim >= 2 else 0
+    temperature = validate.finite_scalar(temperature, name="temperature")
+    if temperature != 1.0 or where is not None:
+        # log_softmax checks the temperature and the mask; the loss of
+        # log-probabilities is the loss of the logits they come from.
+        input = log_softmax(input, dim, temperature=temperature, where=where)
+    want_grad = torch.is_grad_enabled() and input.requires_grad
+    loss, _ = torch.ops.softmaxkit.cross_entropy(
+        input, target, weight, dim, ignore_index, label_smoothing, reduction, want_grad
+    )
+    return loss
+
+
+def linear_cross_entropy(
+    input: torch.Tensor,
+    linear_weight: torch.Tensor,
+    target: torch.Tensor,
+    /,
+    *,
+    bias: torch.Tensor | None = None,
+    weight: torch.Tensor | None = None,
+    ignore_index: int = -100,
+    label_smoothing: float = 0.0,
+    reduction: str = "mean",
+    chunk_size: int | None = None,
+) -> torch.Tensor:
+    """``cross_entropy(input @ linear_weight.T + bias, target)`` without holding all the logits.
+
+    The logits are computed ``chunk_size`` rows at a time, in the forward pass
+    (which keeps only the per-row losses) and again in the backward pass
+    (which accumulates the gradients of ``input``, ``linear_weight`` and
+    ``bias``), so the memory is ``chunk_size x C`` rather than ``N x C``.
+
+    Parameters
+    ----------
+    input : torch.Tensor
+        Hidden states, shape ``(..., H)``.
+    linear_weight : torch.Tensor
+        The output layer's weight, shape ``(C, H)`` (as ``torch.nn.Linear``).
+    target : torch.Tensor
+        Class indices, shape ``input.shape[:-1]``.
+    bias : torch.Tensor, optional
+        The output layer's bias, shape ``(C,)``.
+    weight, ignore_index, label_smoothing, reduction
+        As in :func:`cross_entropy`.
+    chunk_size : int, optional
+        Rows per chunk; default: as many as make about 4M logits.
+
+    Returns
+    -------
+    torch.Tensor
+        0-d for "mean" and "sum", shape ``target.shape`` for "none".
+
+    Examples
+    --------
+    >>> import torch
+    >>> from softmaxkit.torch import linear_cross_entropy
+    >>> hidden = torch.tensor([[1.0, 0.0], [0.0, 1.0]], dtype=torch.float64)
+    >>> layer = torch.tensor([[2.0, 0.0], [0.0, 2.0]], dtype=torch.float64)
+    >>> linear_cross_entropy(hidden, layer, torch.tensor([0, 1]))
+    tensor(0.1269, dtype=torch.float64)
+    """
+    reduction = validate.reduction(reduction)
+    ignore_index = validate.ignore_index(ignore_index)
+    label_smoothing = validate.label_smoothing(label_smoothing)
+    _check_linear_shapes(input, linear_weight, target, bias)
+    n_classes = linear_weight.shape[0]
+    rows = input.reshape(-1, input.shape[-1])
+    if chunk_size is None:
+        chunk_size = max(1, 2**22 // max(n_classes, 1))
+    elif isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
+        raise ValueError(f"chunk_size must be a positive int, got {chunk_size!r}")
+    flat_target = target.reshape(-1)
+    losses = torch.ops.softmaxkit.linear_cross_entropy(
+        rows, linear_weight, bias, flat_target, weight, ignore_index, label_smoothing, chunk_size
+    )
+    if reduction == "none":
+        return losses.reshape(target.shape)
+    if reduction == "sum":
+        return losses.sum()
+    # torch's mean: divide by the total weight of the targets not ignored.
+    counted = flat_target != ignore_index
+    if weight is None:
+        denominator = counted.sum().to(losses.dtype)
+    else:
+        picked = weight.to(losses.dtype)[torch.where(counted, flat_target, 0)]
+        denominator = torch.where(counted, picked, 0.0).sum()
+    return losses.sum() / denominator
+
+
+def _check_linear_shapes(input: Any, linear_weight: Any, target: Any, bias: Any) -> None:
+    for name, value in (("input", input), ("linear_weight", linear_weight), ("target", target)):
+        if not isinstance(value, torch.Tensor):
+            raise TypeError(f"{name} must be a torch.Tensor, got {type(value).__name__}")
+    if input.ndim < 1 or linear_weight.ndim != 2 or linear_weight.shape[1] != input.shape[-1]:
+        raise ValueError(
+            f"linear_weight must have shape (C, {input.shape[-1] if input.ndim else 'H'}) for "
+            f"input of shape {tuple(input.shape)}, got {tuple(linear_weight.shape)}"
+        )
+    if tuple(target.shape) != tuple(input.shape[:-1]):
+        raise ValueError(
+            f"target must have shape {tuple(input.shape[:-1])} (input's without the last "
+            f"axis), got {tuple(target.shape)}"
+        )
+    if target.is_floating_point() or target.dtype == torch.bool:
+        raise TypeError(f"target must hold integer class indices, got dtype {target.dtype}")
+    if bias is not None and tuple(bias.shape) != (linear_weight.shape[0],):
+        raise ValueError(
+            f"bias must have shape ({linear_weight.shape[0]},), got {tuple(bias.shape)}"
+        )
+
+
+def _softmax_family(
+    name: str, input: Any, dim: Any, dtype: Any, temperature: Any, where: Any
+) -> torch.Tensor:
+    if not isinstance(input, torch.Tensor):
+        raise TypeError(f"input must be a torch.Tensor, got {type(input).__name__}")
+    if isinstance(dim, bool):
+        raise TypeError(f"dim must be an int, got {dim!r}")
+    try:
+        dim = operator.index(dim)
+    except TypeError:
+        raise TypeError(f"dim must be an int, got {dim!r}") from None
+    temperature = validate.finite_scalar(temperature, name="temperature")
+    if dtype is not None:
+        input = input.to(dtype)
+    op = getattr(torch.ops.softmaxkit, name)
+    if input.ndim == 0:  # torch treats a 0-d tensor as one class
+        if dim not in (0, -1):
+            raise ValueError(f"dim {dim} is out of range for a 0-d input")
+        return op(input.reshape(1), 0, temperature, where)[0]
+    return op(input, dim, temperature, where)

@@ -1,0 +1,396 @@
+"""softmaxkit.torch: values against torch.nn.functional, gradcheck, training, torch.compile."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+import softmaxkit.torch as skt  # noqa: E402
+from softmaxkit.torch import _dispatch  # noqa: E402
+
+F = torch.nn.functional
+
+
+@pytest.fixture
+def logits(rng):
+    return torch.tensor(rng.normal(scale=2.0, size=(4, 5)), requires_grad=True)
+
+
+@pytest.fixture
+def mask():
+    return torch.tensor([[True, False, True, True, True]] * 3 + [[False, True, True, False, True]])
+
+
+# ---- gradcheck in float64 --------------------------------------------------------------------
+
+
+def _gradcheck(function, x):
+    assert torch.autograd.gradcheck(function, (x,), eps=1e-6, atol=1e-8, rtol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["softmax", "log_softmax"])
+@pytest.mark.parametrize("dim", [0, 1, -1])
+def test_gradcheck_softmax_family(logits, name, dim):
+    _gradcheck(lambda x: getattr(skt, name)(x, dim), logits)
+
+
+@pytest.mark.parametrize("name", ["softmax", "log_softmax"])
+def test_gradcheck_softmax_family_temperature(logits, name):
+    _gradcheck(lambda x: getattr(skt, name)(x, 1, temperature=0.3), logits)
+
+
+@pytest.mark.parametrize("name", ["softmax", "log_softmax"])
+def test_gradcheck_softmax_family_mask(logits, mask, name):
+    # log_softmax is -inf at excluded entries: compare the others.
+    _gradcheck(lambda x: getattr(skt, name)(x, 1, where=mask).masked_fill(~mask, 0.0), logits)
+
+
+CROSS_ENTROPY_OPTIONS = {
+    "plain": {},
+    "sum": {"reduction": "sum"},
+    "none": {"reduction": "none"},
+    "label_smoothing": {"label_smoothing": 0.3},
+    "ignore_index": {"ignore_index": 2},
+    "weight": {"weight": torch.tensor([1.0, 2.0, 0.5, 3.0, 1.5], dtype=torch.float64)},
+    "weight_smoothing_ignored": {
+        "weight": torch.tensor([1.0, 2.0, 0.5, 3.0, 1.5], dtype=torch.float64),
+        "label_smoothing": 0.2, "ignore_index": 4,
+    },
+    "temperature": {"temperature": 2.5},
+}
+
+
+@pytest.mark.parametrize("options", CROSS_ENTROPY_OPTIONS.values(), ids=CROSS_ENTROPY_OPTIONS.keys())
+def test_gradcheck_cross_entropy_class_indices(logits, options):
+    target = torch.tensor([0, 2, 4, 1])
+    _gradcheck(lambda x: skt.cross_entropy(x, target, **options), logits)
+
+
+@pytest.mark.parametrize("reduction", ["mean", "none"])
+def test_gradcheck_cross_entropy_probabilities(logits, rng, reduction):
+    target = torch.softmax(torch.tensor(rng.normal(size=(4, 5))), dim=1)
+    _gradcheck(lambda x: skt.cross_entropy(x, target, reduction=reduction, label_smoothing=0.1), logits)
+
+
+def test_gradcheck_cross_entropy_mask(logits, mask):
+    target = torch.tensor([0, 2, 4, 1])
+    _gradcheck(lambda x: skt.cross_entropy(x, target, where=mask), logits)
+
+
+def test_gradcheck_cross_entropy_spatial(rng):
+    x = torch.tensor(rng.normal(size=(2, 3, 4)), requires_grad=True)
+    target = torch.tensor([[0, 1, 2, -100], [2, 2, 0, 1]])
+    _gradcheck(lambda x: skt.cross_entropy(x, target, reduction="none"), x)
+
+
+# ---- values: torch's OpInfo samples ----------------------------------------------------------
+
+
+def _opinfo_samples(names):
+    pytest.importorskip("expecttest")  # torch.testing._internal needs it
+    from torch.testing._internal.common_methods_invocations import op_db
+
+    for op in op_db:
+        if op.name in names:
+            for dtype in (torch.float32, torch.float64):
+                for sample in op.sample_inputs("cpu", dtype, requires_grad=True):
+                    yield op, dtype, sample
+
+
+def _compare_with_torch(ours, theirs, sample):
+    x = sample.input
+    expected = theirs(x, *sample.args, **sample.kwargs)
+    x_ours = x.detach().clone().requires_grad_()
+    got = ours(x_ours, *sample.args, **sample.kwargs)
+    torch.testing.assert_close(got, expected)
+    if expected.numel():
+        upstream = torch.randn_like(expected)
+        (expected_grad,) = torch.autograd.grad(expected, x, upstream)
+        (grad,) = torch.autograd.grad(got, x_ours, upstream)
+        torch.testing.assert_close(grad, expected_grad)
+
+
+@pytest.mark.parametrize("name", ["softmax", "log_softmax"])
+def test_opinfo_softmax_family(name):
+    count = 0
+    for op, _, sample in _opinfo_samples({name}):
+        _compare_with_torch(getattr(skt, name), op.op, sample)
+        count += 1
+    assert count >= 20
+
+
+def test_opinfo_cross_entropy():
+    count = 0
+    for op, _, sample in _opinfo_samples({"nn.functional.cross_entropy"}):
+        _compare_with_torch(skt.cross_entropy, op.op, sample)
+        count += 1
+    assert count >= 40
+
+
+# ---- values: edge cases and dtypes -----------------------------------------------------------
+
+
+def test_fully_masked_row_is_zero_not_nan():
+    x = torch.tensor([[1.0, 2.0], [3.0, 4.0]])
+    where = torch.tensor([[True, True], [False, False]])
+    torch.testing.assert_close(skt.softmax(x, 1, where=where), torch.tensor([[0.2689414, 0.7310586], [0.0, 0.0]]))
+
+
+def test_temperature_divides_the_logits(logits):
+    torch.testing.assert_close(skt.log_softmax(logits, 1, temperature=4.0), F.log_softmax(logits / 4.0, 1))
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16], ids=["bfloat16", "float16"])
+def test_half_precision_cpu_tensors_match_torch(rng, dtype):
+    x = torch.tensor(rng.normal(size=(6, 30))).to(dtype)
+    torch.testing.assert_close(skt.softmax(x, -1), F.softmax(x.double(), -1).to(dtype))
+    target = torch.tensor(rng.integers(0, 30, size=6))
+    torch.testing.assert_close(skt.cross_entropy(x, target), F.cross_entropy(x.double(), target).to(dtype))
+
+
+def test_dtype_casts_first(logits):
+    out = skt.softmax(logits.float(), 1, dtype=torch.float64)
+    assert out.dtype == torch.float64
+
+
+# ---- validation: softmaxkit's checks, with torch-friendly errors -----------------------------
+
+
+@pytest.mark.parametrize(
+    ("call", "error", "match"),
+    [
+        (lambda: skt.softmax(torch.zeros(2, 3), 2), ValueError, "axis 2"),
+        (lambda: skt.softmax(torch.zeros(2, 3), 1.0), TypeError, "dim must be an int"),
+        (lambda: skt.softmax(torch.zeros(2, 3), 1, temperature=0.0), ValueError, "temperature"),
+        (lambda: skt.softmax(torch.zeros(2, 3), 1, temperature="hot"), TypeError, "temperature"),
+        (lambda: skt.softmax([1.0, 2.0], 0), TypeError, "input must be a torch.Tensor"),
+        (lambda: skt.cross_entropy(torch.zeros(2, 3), torch.tensor([0, 3])), ValueError, "class index 3"),
+        (lambda: skt.cross_entropy(torch.zeros(2, 3), torch.tensor([0, 1]), reduction="avg"), ValueError, "reduction"),
+        (lambda: skt.cross_entropy(torch.zeros(2, 3), torch.tensor([0, 1]), label_smoothing=2.0), ValueError, "label_smoothing"),
+    ],
+    ids=["dim_out_of_range", "float_dim", "zero_temperature", "string_temperature", "list_input",
+         "target_out_of_range", "bad_reduction", "bad_smoothing"],
+)  # fmt: skip
+def test_bad_arguments_raise(call, error, match):
+    with pytest.raises(error, match=match):
+        call()
+
+
+# ---- dispatch --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("device", "dtype", "triton", "expected"),
+    [
+        ("cpu", torch.float32, False, _dispatch.NUMPY),
+        ("cpu", torch.float64, True, _dispatch.NUMPY),
+        ("cpu", torch.bfloat16, False, _dispatch.ARRAY_API),
+        ("cuda", torch.float32, True, _dispatch.TRITON),
+        ("cuda", torch.float16, False, _dispatch.ARRAY_API),
+    ],
+    ids=["cpu_float32", "cpu_float64", "cpu_bfloat16", "cuda_with_triton", "cuda_without_triton"],
+)
+def test_route(monkeypatch, device, dtype, triton, expected):
+    monkeypatch.setattr(_dispatch, "triton_module", lambda: object() if triton else None)
+    x = torch.empty(2, 3, dtype=dtype, device="meta")
+    monkeypatch.setattr(type(x), "device", property(lambda self: torch.device(device)))
+    assert _dispatch.route(x) == expected
+
+
+def test_numpy_route_is_zero_copy(monkeypatch):
+    seen = {}
+
+    def spy(x, **options):
+        seen["input"] = x
+        return np.asarray(x) * 0.0
+
+    monkeypatch.setattr("softmaxkit.softmax", spy)
+    x = torch.arange(6.0).reshape(2, 3)
+    _dispatch.call("softmax", x, dim=1, temperature=1.0, where=None)
+    assert np.shares_memory(seen["input"], x.numpy())
+
+
+def test_triton_route_gets_dim_not_axis(monkeypatch):
+    calls = []
+
+    class FakeTriton:
+        @staticmethod
+        def softmax(x, *, dim, **options):
+            calls.append((dim, options))
+            return x
+
+    monkeypatch.setattr(_dispatch, "route", lambda x: _dispatch.TRITON)
+    monkeypatch.setattr(_dispatch, "triton_module", lambda: FakeTriton)
+    _dispatch.call("softmax", torch.zeros(2), dim=0, temperature=2.0, where=None)
+    assert calls == [(0, {"temperature": 2.0, "where": None})]
+
+
+# ---- modules, training, torch.compile --------------------------------------------------------
+
+
+def test_modules_match_functional(logits, mask):
+    torch.testing.assert_close(skt.Softmax(dim=1)(logits, mask), skt.softmax(logits, 1, where=mask))
+    torch.testing.assert_close(skt.LogSoftmax(dim=0, temperature=2.0)(logits), skt.log_softmax(logits, 0, temperature=2.0))
+    weight = torch.tensor([1.0, 2.0, 0.5, 3.0, 1.5], dtype=torch.float64)
+    loss = skt.CrossEntropyLoss(weight, label_smoothing=0.1, reduction="sum")
+    target = torch.tensor([0, 1, 2, 3])
+    torch.testing.assert_close(loss(logits, target), F.cross_entropy(logits, target, weight, reduction="sum", label_smoothing=0.1))
+    assert "weight" in dict(loss.named_buffers())
+
+
+def _train(loss_module, steps=5):
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.Tanh(), torch.nn.Linear(16, 5))
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.5)
+    data = torch.randn(32, 8)
+    target = torch.randint(0, 5, (32,))
+    losses = []
+    for _ in range(steps):
+        optimizer.zero_grad()
+        loss = loss_module(model(data), target)
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    return losses, [p.detach().clone() for p in model.parameters()]
+
+
+def test_training_matches_torch_step_for_step():
+    ours, our_params = _train(skt.CrossEntropyLoss(label_smoothing=0.1))
+    theirs, their_params = _train(torch.nn.CrossEntropyLoss(label_smoothing=0.1))
+    np.testing.assert_allclose(ours, theirs, rtol=1e-5)
+    for a, b in zip(our_params, their_params):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+    assert ours[-1] < ours[0]
+
+
+def test_compile_fullgraph_has_no_graph_break(logits, mask):
+    # aot_eager traces forward and backward through the fake implementations
+    # and the registered backwards (what inductor needs) without compiling C++.
+    torch._dynamo.reset()
+    target = torch.tensor([0, 2, 4, 1])
+
+    def model(x):
+        p = skt.softmax(x, 1, where=mask)
+        return skt.cross_entropy(x * 2.0, target, label_smoothing=0.1) + (p * p).sum()
+
+    compiled = torch.compile(model, backend="aot_eager", fullgraph=True)
+    x = logits.detach().clone().requires_grad_()
+    value = compiled(x)
+    value.backward()
+    expected_x = logits.detach().clone().requires_grad_()
+    expected = model(expected_x)
+    expected.backward()
+    torch.testing.assert_close(value, expected)
+    torch.testing.assert_close(x.grad, expected_x.grad)
+
+
+def test_custom_ops_pass_torch_opcheck(logits, mask):
+    target = torch.tensor([0, 2, 4, 1])
+    torch.library.opcheck(torch.ops.softmaxkit.softmax, (logits, 1, 1.0, mask))
+    torch.library.opcheck(torch.ops.softmaxkit.log_softmax, (logits, 0, 2.0, None))
+    torch.library.opcheck(
+        torch.ops.softmaxkit.cross_entropy, (logits, target, None, 1, -100, 0.1, "none", True)
+    )
+
+
+# ---- linear cross-entropy --------------------------------------------------------------------
+
+
+@pytest.fixture
+def linear_problem(rng):
+    x = torch.tensor(rng.normal(size=(7, 4)), requires_grad=True)
+    w = torch.tensor(rng.normal(size=(6, 4)), requires_grad=True)
+    b = torch.tensor(rng.normal(size=6), requires_grad=True)
+    target = torch.tensor([0, 5, -100, 3, 2, 2, 1])
+    return x, w, b, target
+
+
+LINEAR_OPTIONS = {
+    "plain": {},
+    "none": {"reduction": "none"},
+    "sum_smoothing": {"reduction": "sum", "label_smoothing": 0.2},
+    "weight": {"weight": torch.tensor([1.0, 2.0, 0.5, 3.0, 1.5, 0.7], dtype=torch.float64)},
+}
+
+
+@pytest.mark.parametrize("chunk_size", [1, 3, 100])
+@pytest.mark.parametrize("options", LINEAR_OPTIONS.values(), ids=LINEAR_OPTIONS.keys())
+def test_linear_cross_entropy_matches_torch(linear_problem, options, chunk_size):
+    x, w, b, target = linear_problem
+    got = skt.linear_cross_entropy(x, w, target, bias=b, chunk_size=chunk_size, **options)
+    expected = F.cross_entropy(x @ w.T + b, target, **options)
+    torch.testing.assert_close(got, expected)
+
+
+@pytest.mark.parametrize("options", LINEAR_OPTIONS.values(), ids=LINEAR_OPTIONS.keys())
+def test_gradcheck_linear_cross_entropy(linear_problem, options):
+    x, w, b, target = linear_problem
+    assert torch.autograd.gradcheck(
+        lambda x, w, b: skt.linear_cross_entropy(x, w, target, bias=b, chunk_size=3, **options),
+        (x, w, b),
+    )
+
+
+def test_gradcheck_linear_cross_entropy_without_bias_3d(rng):
+    x = torch.tensor(rng.normal(size=(2, 3, 4)), requires_grad=True)
+    w = torch.tensor(rng.normal(size=(5, 4)), requires_grad=True)
+    target = torch.tensor([[0, 1, 4], [2, -100, 3]])
+    assert torch.autograd.gradcheck(
+        lambda x, w: skt.linear_cross_entropy(x, w, target, reduction="none", chunk_size=2), (x, w)
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "kwargs", "error", "match"),
+    [
+        (((7, 4), (6, 3), (7,)), {}, ValueError, "linear_weight must have shape"),
+        (((7, 4), (6, 4), (6,)), {}, ValueError, "target must have shape"),
+        (((7, 4), (6, 4), (7,)), {"chunk_size": 0}, ValueError, "chunk_size"),
+        (((7, 4), (6, 4), (7,)), {"bias": torch.zeros(5)}, ValueError, "bias must have shape"),
+        (((7, 4), (6, 4), (7,)), {"reduction": "avg"}, ValueError, "reduction"),
+    ],
+    ids=["feature_mismatch", "target_shape", "chunk_size", "bias_shape", "reduction"],
+)
+def test_linear_cross_entropy_bad_arguments(args, kwargs, error, match):
+    x, w, t = (torch.zeros(shape) for shape in args)
+    with pytest.raises(error, match=match):
+        skt.linear_cross_entropy(x, w, t.long(), **kwargs)
+
+
+def test_linear_cross_entropy_module_trains_like_torch():
+    torch.manual_seed(0)
+    ours = skt.LinearCrossEntropyLoss(8, 5, chunk_size=7)
+    reference = torch.nn.Linear(8, 5)
+    reference.load_state_dict({"weight": ours.weight.detach().clone(), "bias": ours.bias.detach().clone()})
+    hidden, target = torch.randn(20, 8), torch.randint(0, 5, (20,))
+    for module, head in ((ours, lambda h: ours(h, target)), (reference, lambda h: F.cross_entropy(reference(h), target))):
+        optimizer = torch.optim.SGD(module.parameters(), lr=0.5)
+        for _ in range(3):
+            optimizer.zero_grad()
+            head(hidden).backward()
+            optimizer.step()
+    torch.testing.assert_close(ours.weight, reference.weight)
+    torch.testing.assert_close(ours.bias, reference.bias)
+
+
+def test_linear_cross_entropy_compiles_fullgraph(linear_problem):
+    torch._dynamo.reset()
+    x, w, b, target = linear_problem
+    compiled = torch.compile(
+        lambda x, w, b: skt.linear_cross_entropy(x, w, target, bias=b, chunk_size=3),
+        backend="aot_eager", fullgraph=True,
+    )  # fmt: skip
+    compiled(x, w, b).backward()
+    grads = [t.grad.clone() for t in (x, w, b)]
+    for t in (x, w, b):
+        t.grad = None
+    skt.linear_cross_entropy(x, w, target, bias=b, chunk_size=3).backward()
+    for got, t in zip(grads, (x, w, b)):
+        torch.testing.assert_close(got, t.grad)
+
+
+def test_linear_cross_entropy_ops_pass_opcheck(linear_problem):
+    x, w, b, target = linear_problem
+    torch.library.opcheck(torch.ops.softmaxkit.linear_cross_entropy, (x, w, b, target, None, -100, 0.1, 3))
