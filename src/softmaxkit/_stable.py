@@ -27,7 +27,7 @@ must give -1.19e-7 at the maximum, not 0).
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 
 class Shifted(NamedTuple):
@@ -45,6 +45,31 @@ class Shifted(NamedTuple):
     nan_slice: Any  # the slice holds a NaN that was not excluded
 
 
+class Reduction(Protocol):
+    """How the slices are formed: ``max``, ``sum`` and ``any`` over one slice,
+    returned so that they broadcast against the reduced array."""
+
+    def max(self, v: Any) -> Any: ...
+    def sum(self, v: Any) -> Any: ...
+    def any(self, v: Any) -> Any: ...
+
+
+class AxesReduction(NamedTuple):
+    """The slices of a dense array: all entries that differ only along ``axes``."""
+
+    xp: Any
+    axes: tuple[int, ...]
+
+    def max(self, v: Any) -> Any:
+        return self.xp.max(v, axis=self.axes, keepdims=True)
+
+    def sum(self, v: Any) -> Any:
+        return self.xp.sum(v, axis=self.axes, keepdims=True)
+
+    def any(self, v: Any) -> Any:
+        return self.xp.any(v, axis=self.axes, keepdims=True)
+
+
 def shift_by_max(
     xp: Any,
     z: Any,
@@ -53,13 +78,17 @@ def shift_by_max(
     where: Any | None = None,
     b: Any | None = None,
     compensate: bool = False,
+    reduction: Reduction | None = None,
 ) -> Shifted:
     """Shift ``z`` by its maximum over ``axes`` and sum the exponentials.
 
     ``z`` is a floating array in the compute dtype; ``where`` (bool) and ``b``
     (weights, same dtype as ``z``) are broadcast to ``z.shape``; ``axes`` is a
-    non-empty tuple of non-negative axes.
+    non-empty tuple of non-negative axes. A ``reduction`` other than the
+    default (:class:`AxesReduction` over ``axes``) forms the slices another
+    way (segments, sparse rows); ``axes`` is then unused.
     """
+    r = AxesReduction(xp, axes) if reduction is None else reduction
     inf = xp.inf
     is_nan = xp.isnan(z)
     excluded = None
@@ -70,10 +99,10 @@ def shift_by_max(
     if excluded is not None:
         is_nan = is_nan & ~excluded
         z = xp.where(excluded, -inf, z)
-    nan_slice = xp.any(is_nan, axis=axes, keepdims=True)
+    nan_slice = r.any(is_nan)
     z = xp.where(is_nan, -inf, z)
 
-    zmax = xp.max(z, axis=axes, keepdims=True)
+    zmax = r.max(z)
     has_pos_inf = zmax == inf
     shift = xp.where(xp.isfinite(zmax), zmax, 0.0)
     # Below `lowest`, z - shift would overflow to -inf: clamp first so that no
@@ -92,11 +121,11 @@ def shift_by_max(
 
     at_max = diff == 0
     if b is None:
-        k = xp.sum(xp.astype(at_max, z.dtype), axis=axes, keepdims=True)
+        k = r.sum(xp.astype(at_max, z.dtype))
     else:
         exp_diff = exp_diff * b
-        k = xp.sum(xp.where(at_max, b, 0.0), axis=axes, keepdims=True)
-    t = xp.sum(xp.where(at_max, 0.0, exp_diff), axis=axes, keepdims=True)
+        k = r.sum(xp.where(at_max, b, 0.0))
+    t = r.sum(xp.where(at_max, 0.0, exp_diff))
     norm = k + t
     k_positive = k > 0
     k_safe = xp.where(k_positive, k, 1.0)
