@@ -7,9 +7,12 @@ divergence from logits. Everything here is also available as
 """
 
 from .segment import segment_log_softmax, segment_logsumexp, segment_softmax
+from .sparse import sparse_log_softmax, sparse_softmax
 
 __all__ = [
     "segment_log_softmax",
     "segment_logsumexp",
     "segment_softmax",
+    "sparse_log_softmax",
+    "sparse_softmax",
 ]

@@ -100,8 +100,7 @@ def segment_softmax(
     array([1.23394576e-04, 9.99876605e-01, 1.00000000e+00])
     """
     p = _prepare(x, segment_ids, num_segments, axis, temperature, where)
-    s = _shift(p)
-    return _finish(p, _stable.softmax_from(p.xp, s))
+    return softmax_of_prepared(p, log=False)
 
 
 def segment_log_softmax(
@@ -128,8 +127,7 @@ def segment_log_softmax(
     array([    0., -1000.,     0.])
     """
     p = _prepare(x, segment_ids, num_segments, axis, temperature, where)
-    s = _shift(p)
-    return _finish(p, _stable.log_softmax_from(p.xp, s))
+    return softmax_of_prepared(p, log=True)
 
 
 def segment_logsumexp(
@@ -179,24 +177,39 @@ def _prepare(
 ) -> _PreparedSegments:
     xp = validate.namespace(x, segment_ids)
     x = validate.as_array(xp, x, name="x")
-    out_dtype = validate.float_dtype_of(xp, x, name="x")
+    validate.float_dtype_of(xp, x, name="x")
     if x.ndim == 0:
         raise ValueError("x must have at least one dimension, got a 0-d array")
     ax = validate.single_axis(axis, x.ndim)
+    ids = segment_ids_array(xp, segment_ids, like=x, length=x.shape[ax])
+    n_segments = resolve_num_segments(xp, ids, num_segments)
+    return prepare_trusted(xp, x, ids, n_segments, axis=ax, temperature=temperature, where=where)
+
+
+def prepare_trusted(
+    xp: Any, x: Any, ids: Any, num_segments: int, *, axis: int, temperature: Any, where: Any
+) -> _PreparedSegments:
+    """The preparation after the ids are known to be valid (the sparse formats' own ids)."""
+    out_dtype = validate.float_dtype_of(xp, x, name="x")
     work_dtype = _backend.compute_dtype(xp, out_dtype, array_api_compat.device(x))
     z = xp.astype(x, work_dtype)
     t = validate.temperature(temperature, xp, x, work_dtype)
     if not isinstance(t, float):
-        raise TypeError("temperature must be a number for segment softmax, got an array")
+        raise TypeError("temperature must be a number here, got an array")
     if t != 1.0:
         z = z / t
     mask = validate.where_mask(where, xp, x)
-    ids = segment_ids_array(xp, segment_ids, like=x, length=x.shape[ax])
-    n_segments = resolve_num_segments(xp, ids, num_segments)
-    z = xp.moveaxis(z, ax, 0)
-    mask = None if mask is None else xp.moveaxis(mask, ax, 0)
-    segments = Segments(xp, ids, n_segments)
-    return _PreparedSegments(xp, z, segments, mask, ax, out_dtype, work_dtype == out_dtype)
+    z = xp.moveaxis(z, axis, 0)
+    mask = None if mask is None else xp.moveaxis(mask, axis, 0)
+    segments = Segments(xp, ids, num_segments)
+    return _PreparedSegments(xp, z, segments, mask, axis, out_dtype, work_dtype == out_dtype)
+
+
+def softmax_of_prepared(p: _PreparedSegments, *, log: bool) -> Any:
+    """Segment (log-)softmax of prepared input, in the input's axis order and dtype."""
+    s = _shift(p)
+    values = _stable.log_softmax_from(p.xp, s) if log else _stable.softmax_from(p.xp, s)
+    return _finish(p, values)
 
 
 def _shift(p: _PreparedSegments) -> _stable.Shifted:
