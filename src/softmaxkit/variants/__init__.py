@@ -6,13 +6,40 @@ divergence from logits. Everything here is also available as
 ``softmaxkit.<name>``.
 """
 
+from .gumbel import gumbel_softmax
+from .information import entropy, kl_divergence
+from .sampling import TopK, sample, topk
 from .segment import segment_log_softmax, segment_logsumexp, segment_softmax
 from .sparse import sparse_log_softmax, sparse_softmax
+from .sparsemax import (
+    entmax15,
+    entmax15_loss,
+    entmax15_vjp,
+    entmax_bisect,
+    entmax_bisect_vjp,
+    sparsemax,
+    sparsemax_loss,
+    sparsemax_vjp,
+)
 
 __all__ = [
+    "TopK",
+    "entropy",
+    "gumbel_softmax",
+    "kl_divergence",
+    "sample",
+    "topk",
+    "entmax15",
+    "entmax15_loss",
+    "entmax15_vjp",
+    "entmax_bisect",
+    "entmax_bisect_vjp",
     "segment_log_softmax",
     "segment_logsumexp",
     "segment_softmax",
     "sparse_log_softmax",
     "sparse_softmax",
+    "sparsemax",
+    "sparsemax_loss",
+    "sparsemax_vjp",
 ]
