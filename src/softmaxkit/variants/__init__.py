@@ -8,6 +8,15 @@ divergence from logits. Everything here is also available as
 
 from .gumbel import gumbel_softmax
 from .information import entropy, kl_divergence
+from .sampled import (
+    CandidateSample,
+    SampledSoftmaxGrad,
+    SampledSoftmaxResult,
+    sample_candidates,
+    sampled_softmax_loss,
+    sampled_softmax_loss_and_grad,
+    sampled_softmax_loss_grad,
+)
 from .sampling import TopK, sample, topk
 from .segment import segment_log_softmax, segment_logsumexp, segment_softmax
 from .sparse import sparse_log_softmax, sparse_softmax
@@ -23,11 +32,18 @@ from .sparsemax import (
 )
 
 __all__ = [
+    "CandidateSample",
+    "SampledSoftmaxGrad",
+    "SampledSoftmaxResult",
     "TopK",
     "entropy",
     "gumbel_softmax",
     "kl_divergence",
     "sample",
+    "sample_candidates",
+    "sampled_softmax_loss",
+    "sampled_softmax_loss_and_grad",
+    "sampled_softmax_loss_grad",
     "topk",
     "entmax15",
     "entmax15_loss",

@@ -76,7 +76,7 @@ def gumbel_softmax(
     >>> import softmaxkit as sk
     >>> y = sk.gumbel_softmax([[1.0, 2.0, 3.0]], 0.5, seed=0)
     >>> y.round(4)
-    array([[0.0066, 0.0114, 0.982 ]])
+    array([[0.    , 0.0024, 0.9976]])
     >>> sk.gumbel_softmax([[1.0, 2.0, 3.0]], 0.5, hard=True, seed=0)
     array([[0., 0., 1.]])
     """

@@ -106,9 +106,9 @@ def sample(
     >>> import softmaxkit as sk
     >>> logits = [2.0, 1.0, 0.5, -3.0]
     >>> sk.sample(logits, size=8, seed=0)
-    array([0, 1, 0, 0, 0, 2, 0, 0])
-    >>> sk.sample(logits, top_k=2, size=8, seed=0)
-    array([0, 1, 0, 0, 0, 1, 0, 0])
+    array([2, 0, 3, 1, 2, 0, 0, 0])
+    >>> sk.sample(logits, top_k=2, size=8, seed=0)  # classes 2 and 3 filtered out
+    array([1, 0, 0, 1, 0, 0, 0, 0])
     >>> sk.sample([[1.0, 5.0, 5.0], [0.0, -1.0, 3.0]], temperature=0, size=4, seed=0)
     array([[2, 1, 2, 2],
            [2, 2, 2, 2]])

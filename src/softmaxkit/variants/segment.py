@@ -156,7 +156,7 @@ def segment_logsumexp(
     --------
     >>> import softmaxkit as sk
     >>> sk.segment_logsumexp([0.0, 0.0, 1000.0], [0, 0, 2], num_segments=4)
-    array([0.69314718, -inf, 1000.        , -inf])
+    array([6.93147181e-01,           -inf, 1.00000000e+03,           -inf])
     """
     p = _prepare(x, segment_ids, num_segments, axis, 1.0, where)
     xp = p.xp
