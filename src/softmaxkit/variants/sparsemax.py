@@ -292,7 +292,9 @@ def _entmax_bisect(xp: Any, z: Any, alpha: float, n_iter: int) -> Any:
         too_much = xp.sum(mapped(tau_mid), axis=-1, keepdims=True) >= 1.0
         tau_lo = xp.where(too_much, tau_mid, tau_lo)
     probs = mapped(tau_lo)
-    return probs / xp.sum(probs, axis=-1, keepdims=True)
+    # A dead slice (every score clamped to -2) sums to 0; the caller zeroes it.
+    total = xp.sum(probs, axis=-1, keepdims=True)
+    return probs / xp.where(total > 0, total, 1.0)
 
 
 # ---------------------------------------------------------------- VJPs
