@@ -205,3 +205,4 @@ def test_unsupported_scipy_format_is_refused():
 def test_axis_out_of_range_is_refused():
     with pytest.raises(ValueError, match="axis 2 is out of bounds"):
         sk.sparse_softmax(sparse.csr_array(np.eye(2)), axis=2)
+
