@@ -96,6 +96,7 @@ def segment_rows(args, rng, torch):
              lambda: torch_scatter_segment_softmax(torch, t_scores, t_ids, args.segments)),
             ("dense masked softmax (torch masked_fill)",
              lambda: torch.softmax(t_dense.masked_fill(~t_mask, -torch.inf), dim=1)),
+            ("dense masked softmaxkit.softmax (torch)", lambda: sk.softmax(t_dense, where=t_mask)),
         ]  # fmt: skip
     return rows
 
@@ -127,6 +128,7 @@ def sparse_rows(args, rng, torch):
             ("torch.sparse.softmax (torch COO)", lambda: torch.sparse.softmax(coo, dim=1)),
             ("dense masked softmax (torch masked_fill)",
              lambda: torch.softmax(t_dense.masked_fill(~t_stored, -torch.inf), dim=1)),
+            ("dense masked softmaxkit.softmax (torch)", lambda: sk.softmax(t_dense, where=t_stored)),
         ]  # fmt: skip
     return out
 
