@@ -45,7 +45,7 @@ def print_table(title, rows, repeat):
     for name, function in rows:
         seconds = median_seconds(function, repeat)
         baseline = baseline or seconds
-        print(f"  {name:44} {seconds * 1e3:10.2f} ms  {seconds / baseline:8.1f}x copy")
+        print(f"  {name:50} {seconds * 1e3:10.2f} ms  {seconds / baseline:8.1f}x copy")
 
 
 def segment_data(rng, entries, segments):

@@ -260,3 +260,14 @@ def test_lazy_arrays_need_num_segments():
 def test_array_temperature_is_refused():
     with pytest.raises(TypeError, match="temperature must be a number"):
         sk.segment_softmax([1.0, 2.0], [0, 0], temperature=np.array([1.0, 2.0]))
+
+
+@pytest.mark.parametrize("num_segments", [2**16, 2**16 + 5], ids=["uint16_sort_key", "int64_sort_key"])
+def test_many_segments_around_the_radix_sort_limit(rng, num_segments):
+    ids = rng.integers(num_segments - 300, num_segments, size=2000)
+    x = rng.normal(size=2000)
+    maxima = np.full(num_segments, -np.inf)
+    np.maximum.at(maxima, ids, x)
+    e = np.exp(x - maxima[ids])
+    expected = e / np.bincount(ids, weights=e, minlength=num_segments)[ids]
+    assert_allclose(sk.segment_softmax(x, ids, num_segments=num_segments), expected, rtol=1e-14)

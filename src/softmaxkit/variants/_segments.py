@@ -41,7 +41,7 @@ class Segments:
         self.n = ids.shape[0]
         self.device = array_api_compat.device(ids)
         if array_api_compat.is_numpy_namespace(xp):
-            self._path = _NumpyPath(ids)
+            self._path = _NumpyPath(ids, num_segments)
         elif array_api_compat.is_torch_namespace(xp):
             self._path = _TorchPath(ids, num_segments)
         else:
@@ -87,12 +87,15 @@ def _identity(xp: Any, op: str, shape: tuple, dtype: Any, device: Any) -> Any:
 
 
 class _NumpyPath:
-    def __init__(self, ids: Any):
+    def __init__(self, ids: Any, num_segments: int):
         import numpy as np
 
         ids = np.asarray(ids)
         already_sorted = bool(np.all(ids[1:] >= ids[:-1])) if ids.shape[0] > 1 else True
-        self.order = None if already_sorted else np.argsort(ids, kind="stable")
+        # The ids lie in [0, num_segments): as uint16 NumPy's stable sort is a radix
+        # sort, about 6x faster than the merge sort it uses for int64.
+        key = ids.astype(np.uint16) if num_segments <= 2**16 else ids
+        self.order = None if already_sorted else np.argsort(key, kind="stable")
         sorted_ids = ids if already_sorted else ids[self.order]
         if sorted_ids.shape[0]:
             boundary = np.empty(sorted_ids.shape[0], dtype=bool)
