@@ -125,7 +125,7 @@ def test_edge_cases_per_row():
 
 @requires_torch
 class TestTorch:
-    @pytest.mark.parametrize("axis", [0, 1])
+    @pytest.mark.parametrize("axis", [0, 1, -1])
     @pytest.mark.parametrize("log", [False, True], ids=["softmax", "log_softmax"])
     def test_coo_matches_torch(self, rng, axis, log):
         import torch
@@ -138,7 +138,7 @@ class TestTorch:
         assert_allclose(y.to_dense().numpy(), torch_reference(dense, axis, log), rtol=1e-13, atol=1e-16)
 
     @torch_csr_notice
-    @pytest.mark.parametrize("axis", [0, 1])
+    @pytest.mark.parametrize("axis", [0, 1, -1])
     def test_csr_matches_torch(self, rng, axis):
         import torch
 

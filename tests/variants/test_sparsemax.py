@@ -173,7 +173,8 @@ def test_losses_match_entmax_package(rng, name, reduction):
 # ---------------------------------------------------------------- VJPs and losses, no peer
 
 
-@pytest.mark.parametrize("alpha", [1.5, 2.0, 1.3])
+# entmax gradchecks alpha in {1.2, 1.5, 1.75, 2.25}; 1.5 and 2.0 take the exact sort-based paths.
+@pytest.mark.parametrize("alpha", [1.2, 1.5, 1.75, 2.0, 2.25])
 def test_vjp_matches_finite_differences(rng, alpha):
     x = rng.normal(size=6) * 2
     g = rng.normal(size=6)
@@ -272,3 +273,63 @@ def test_every_backend_matches_numpy(rng, backend, name):
     y = FORWARD[name](backend.asarray(x))
     assert backend.is_native(y)
     assert_allclose(backend.to_numpy(y), FORWARD[name](x), atol=1e-14)
+
+
+# ---------------------------------------------------------------- the entmax issue tracker's cases
+
+
+@pytest.mark.parametrize("function", [sk.sparsemax, sk.entmax15, sk.entmax_bisect])
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+def test_entmax30_half_precision_row_far_below_zero(function, dtype):
+    # entmax#30: 128 entries of -5, a[0] = 0, then a -= 1000: fp32 gives the one-hot,
+    # fp16 and bf16 gave all NaN.
+    torch = pytest.importorskip("torch")
+    a = torch.full((128,), -5.0)
+    a[0] = 0.0
+    a = (a - 1000.0).to(getattr(torch, dtype))
+    y = function(a)
+    assert y.dtype == a.dtype
+    assert_array_equal(y.float().numpy(), np.eye(128)[0])
+
+
+def test_entmax23_alpha_one_is_softmax_not_uniform():
+    # entmax#23: entmax_bisect([0, 0, 1], alpha=1) gave [1/3, 1/3, 1/3].
+    expected = np.exp([0.0, 0.0, 1.0]) / np.exp([0.0, 0.0, 1.0]).sum()
+    assert_allclose(sk.entmax_bisect([0.0, 0.0, 1.0], alpha=1.0), expected, rtol=1e-15)
+    assert_allclose(sk.entmax_bisect([0.0, 0.0, 1.0], alpha=1.00001), expected, atol=1e-4)
+
+
+@pytest.mark.parametrize("function", [sk.sparsemax, sk.entmax15, sk.entmax_bisect])
+def test_negative_infinity_padding_equals_the_unpadded_row(rng, function):
+    # entmax's test_mask: x[:, 3:] = -inf equals the function on x[:, :3], padded with zeros.
+    x = rng.normal(size=(4, 7))
+    padded = x.copy()
+    padded[:, 3:] = -np.inf
+    expected = np.concatenate([function(x[:, :3]), np.zeros((4, 4))], axis=1)
+    assert_allclose(function(padded), expected, rtol=1e-14, atol=0)
+
+
+@pytest.mark.parametrize("function", [sk.sparsemax, sk.entmax15], ids=["sparsemax", "entmax15"])
+def test_middle_axis_of_a_three_dimensional_array(rng, function):
+    x = rng.normal(size=(3, 4, 5))
+    expected = np.moveaxis(function(np.moveaxis(x, 1, -1)), -1, 1)
+    assert_allclose(function(x, axis=1), expected, rtol=1e-15)
+
+
+def test_large_alpha_is_a_distribution_satisfying_its_formula(rng):
+    # entmax#36: jagged output at alpha = 10 in float32.
+    x = np.linspace(-1.0, 1.0, 50, dtype=np.float32)
+    p = sk.entmax_bisect(x, alpha=10.0)
+    assert_allclose(p.sum(), 1.0, rtol=1e-6)
+    support = p > 0
+    assert np.all(np.diff(p) >= 0)  # monotone in x: no jagged steps
+    assert np.all(np.diff(p[support] ** 9.0) > 0)
+
+
+def test_ignoring_a_target_lowers_the_summed_loss(rng):
+    x = rng.normal(size=(5, 4))
+    target = np.array([0, 1, 2, 3, 0])
+    full = float(sk.entmax15_loss(x, target, reduction="sum"))
+    ignored = float(sk.entmax15_loss(x, np.where(np.arange(5) == 2, -100, target), reduction="sum"))
+    assert ignored < full
+
