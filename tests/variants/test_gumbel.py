@@ -120,9 +120,11 @@ def test_nan_slice_and_dead_slice():
 
 
 @pytest.mark.parametrize("temperature", [0.0, -1.0, np.inf])
-def test_bad_temperature_is_refused(temperature):
+@pytest.mark.parametrize("hard", [False, True], ids=["soft", "hard"])
+def test_bad_temperature_is_refused(temperature, hard):
+    # torch#184031: tau = 0 gave all NaN, with hard=True too.
     with pytest.raises(ValueError, match="temperature"):
-        sk.gumbel_softmax(LOGITS, temperature, seed=0)
+        sk.gumbel_softmax(LOGITS, temperature, hard=hard, seed=0)
 
 
 def test_non_bool_hard_is_refused():

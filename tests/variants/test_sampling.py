@@ -77,6 +77,13 @@ def test_min_p_threshold_is_relative_to_the_largest():
     assert set(np.unique(draws)) == {0, 1}
 
 
+def test_float32_logits_draw_without_a_sum_to_one_complaint():
+    # apollo#5, dynet#699: float32 softmax output fed to np.random.choice failed
+    # "probabilities do not sum to 1"; sample works from the logits directly.
+    logits = np.array([-0.14982196688652039, 0.28194859623908997], dtype=np.float32)
+    assert_draws_follow(sk.sample(logits, size=4000, seed=0), sk.softmax(logits.astype(np.float64)))
+
+
 def test_zero_temperature_is_argmax():
     logits = np.random.default_rng(3).normal(size=(6, 9))
     draws = sk.sample(logits, temperature=0, size=5, seed=0)
