@@ -210,7 +210,6 @@ def test_gradient_is_zero_for_classes_outside_the_sample(rng):
     assert_array_equal(grad.biases[untouched], 0.0)
 
 
-@pytest.mark.filterwarnings("ignore::UserWarning")
 def test_torch_inputs_match_torch_autograd(rng):
     torch = pytest.importorskip("torch")
     weights, biases, labels, inputs = problem(rng)
@@ -304,3 +303,18 @@ def test_float_labels_are_refused(rng):
     weights, biases, labels, inputs = problem(rng)
     with pytest.raises(TypeError, match="labels must be an integer array"):
         sk.sampled_softmax_loss(weights, biases, labels.astype(float), inputs, 3, 12)
+
+
+def test_every_backend_matches_numpy(rng, backend):
+    weights, biases, labels, inputs = problem(rng)
+    candidates = np.array([0, 4, 7, 9])
+    expected = sk.sampled_softmax_loss_and_grad(weights, biases, labels, inputs, 4, 12,
+                                                sampled_candidates=candidates, reduction="none")  # fmt: skip
+    arrays = [backend.asarray(a) for a in (weights, biases)]
+    arrays += [backend.asarray(labels, dtype="int64"), backend.asarray(inputs)]
+    got = sk.sampled_softmax_loss_and_grad(*arrays, 4, 12, reduction="none",
+                                           sampled_candidates=backend.asarray(candidates, dtype="int64"))  # fmt: skip
+    assert backend.is_native(got.loss)
+    assert_allclose(backend.to_numpy(got.loss), expected.loss, rtol=1e-13)
+    for name in ("inputs", "weights", "biases"):
+        assert_allclose(backend.to_numpy(getattr(got.grad, name)), getattr(expected.grad, name), rtol=1e-13, atol=1e-16)

@@ -248,7 +248,7 @@ def resolve_num_segments(xp: Any, ids: Any, num_segments: Any) -> int:
             raise TypeError(f"num_segments must be an int, got {num_segments!r}") from None
         if num_segments < 0:
             raise ValueError(f"num_segments must be >= 0, got {num_segments}")
-    if array_api_compat.is_lazy_array(ids):
+    if array_api_compat.is_dask_array(ids):
         if num_segments is None:
             raise ValueError("num_segments is required for lazy arrays (the ids cannot be read)")
         return num_segments
