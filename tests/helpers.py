@@ -37,6 +37,10 @@ class Backend:
             import array_api_compat.dask.array as xp
 
             self.xp = xp
+        elif name == "jax":
+            import jax.numpy as xp
+
+            self.xp = xp
         else:  # pragma: no cover
             raise ValueError(name)
 
@@ -75,6 +79,7 @@ BACKEND_NAMES = [
         ("array_api_strict", "array_api_strict"),
         ("torch", "torch"),
         ("dask", "dask"),
+        ("jax", "jax"),
     ]
     if has_module(module)
 ]
@@ -99,3 +104,29 @@ def ulp_error(actual, reference) -> np.ndarray:
         ulp = np.spacing(actual.dtype.type(abs(float(ref))))
         out[idx] = float(abs(mpmath.mpf(float(value)) - ref) / mpmath.mpf(float(ulp)))
     return out
+
+
+def mpmath_softmax_family(x):
+    """mpmath softmax, log_softmax and logsumexp of each row of ``x``.
+
+    The normaliser is split as in the library, ``log(k + t) = log k + log1p(t / k)``
+    (k entries at the maximum, t the sum of the others), so that log-probabilities
+    near 0 keep their relative accuracy at 40 digits.
+    """
+    import mpmath
+
+    mpmath.mp.dps = 40
+    rows, _ = x.shape
+    p = np.empty(x.shape, dtype=object)
+    logp = np.empty(x.shape, dtype=object)
+    lse = np.empty(rows, dtype=object)
+    for i in range(rows):
+        shifted = [mpmath.mpf(float(v)) - mpmath.mpf(float(x[i].max())) for v in x[i]]
+        k = sum(1 for d in shifted if d == 0)
+        t = mpmath.fsum(mpmath.exp(d) for d in shifted if d != 0)
+        log_norm = mpmath.log(k) + mpmath.log1p(t / k)
+        lse[i] = mpmath.mpf(float(x[i].max())) + log_norm
+        for j, d in enumerate(shifted):
+            logp[i, j] = d - log_norm
+            p[i, j] = mpmath.exp(logp[i, j])
+    return p, logp, lse

@@ -118,3 +118,57 @@ def test_dask_stays_lazy_and_chunked():
     lse = sk.logsumexp(x, axis=0)
     assert isinstance(lse, da.Array)
     assert_allclose(lse.compute(), sk.logsumexp(np.arange(12.0).reshape(3, 4), axis=0), rtol=1e-15)
+
+
+def test_jax_without_float64_computes_float32_with_compensation():
+    jax = pytest.importorskip("jax")
+    with jax.enable_x64(False):
+        x = jax.numpy.asarray([[60.0, -59.9, 0.1], [-jax.numpy.inf] * 3], dtype="float32")
+        y = jax.jit(lambda v: sk.softmax(v, temperature=0.5))(x)
+        assert y.dtype == jax.numpy.float32
+        expected = sk.softmax(np.asarray(x, dtype=np.float64), temperature=0.5)
+        assert_allclose(np.asarray(y), expected, rtol=3e-7, atol=1e-45)
+
+
+def test_jax_gradients_flow_through_the_array_api_path():
+    jax = pytest.importorskip("jax")
+    grad = jax.grad(lambda v: sk.logsumexp(v))(jax.numpy.asarray([1.0, 2.0]))
+    assert_allclose(np.asarray(grad), sk.softmax([1.0, 2.0]), rtol=1e-15)
+
+
+def test_bad_temperature_array_is_reported_on_every_eager_library(eager_backend):
+    backend = eager_backend
+    x = backend.asarray([[1.0, 2.0], [3.0, 4.0]])
+    with pytest.raises(ValueError, match=r"temperature must contain only finite numbers > 0, got -2.0"):
+        sk.softmax(x, temperature=backend.asarray([[1.0], [-2.0]]))
+
+
+def test_class_index_out_of_range_is_reported_on_every_eager_library(eager_backend):
+    backend = eager_backend
+    x = backend.asarray([[1.0, 2.0], [3.0, 4.0]])
+    with pytest.raises(ValueError, match=r"target contains class index 5"):
+        sk.cross_entropy(x, backend.asarray([0, 5], dtype="int64"))
+
+
+def test_dask_values_are_not_computed_for_checks():
+    da = pytest.importorskip("dask.array")
+    calls = []
+
+    def record(block):
+        calls.append(block.shape)
+        return block
+
+    target = da.from_array(np.array([0, 1]), chunks=1).map_blocks(record, dtype=np.int64)
+    loss = sk.cross_entropy(da.from_array(np.zeros((2, 3)), chunks=1), target)
+    assert calls == [] or all(shape == (0,) for shape in calls)  # dask may probe with empty blocks
+    assert_allclose(loss.compute(), np.log(3.0), rtol=1e-15)
+
+
+@requires_torch
+def test_numpy_arguments_follow_a_torch_input():
+    import torch
+
+    logits = torch.tensor([[1.0, 2.0, 3.0]], dtype=torch.float64)
+    loss = sk.cross_entropy(logits, np.array([2]), weight=np.array([1.0, 1.0, 2.0]))
+    assert isinstance(loss, torch.Tensor)
+    assert_allclose(loss.numpy(), sk.cross_entropy(logits.numpy(), [2]), rtol=1e-15)

@@ -175,7 +175,7 @@ def log_softmax(
     >>> sk.log_softmax([1000.0, 0.0])
     array([    0., -1000.])
     >>> float(sk.log_softmax([1.0, 2.0, 3.0])[2])
-    -0.40760596444437945
+    -0.4076059644443803
     """
     p = _prepare(x, axis, temperature, where)
     if _has_empty_axis(p):

@@ -17,16 +17,18 @@ import numpy as np
 REDUCTIONS = ("mean", "sum", "none")
 
 
-def namespace(*arrays: Any) -> Any:
-    """Return the array-API namespace of the arrays among ``arrays``.
+def namespace(primary: Any, *others: Any) -> Any:
+    """Return the array-API namespace that a call computes in.
 
-    Python scalars, lists and ``None`` are ignored; when no argument is an
-    array, the namespace is NumPy's (so plain lists work everywhere).
+    That is the namespace of ``primary`` (the input, or the logits) when it is
+    an array; else of the first array among ``others``; else NumPy's (so plain
+    lists work everywhere). Arguments from another library are converted to
+    this one by :func:`as_array`.
     """
-    real_arrays = [a for a in arrays if array_api_compat.is_array_api_obj(a)]
-    if not real_arrays:
-        return array_api_compat.array_namespace(np.empty(0))
-    return array_api_compat.array_namespace(*real_arrays)
+    for candidate in (primary, *others):
+        if array_api_compat.is_array_api_obj(candidate):
+            return array_api_compat.array_namespace(candidate)
+    return array_api_compat.array_namespace(np.empty(0))
 
 
 def float_dtype_of(xp: Any, x: Any, *, name: str) -> Any:
@@ -134,7 +136,7 @@ def temperature(value: Any, xp: Any, x: Any, compute_dtype: Any) -> float | Any:
     t = xp.astype(t, compute_dtype)
     bad = concrete_bool(xp.any(~(xp.isfinite(t) & (t > 0))))
     if bad:
-        flat = np.asarray(array_api_compat.to_device(xp.reshape(t, (-1,)), "cpu"))
+        flat = host_values(t)
         worst = flat[~(np.isfinite(flat) & (flat > 0))][0]
         raise ValueError(
             f"temperature must contain only finite numbers > 0, got {float(worst)!r}"
@@ -166,12 +168,19 @@ def concrete_bool(flag: Any) -> bool | None:
     are skipped on lazy ones (Dask, JAX under ``jit``), which cannot be
     inspected without computing them.
     """
-    if array_api_compat.is_lazy_array(flag):
+    if array_api_compat.is_dask_array(flag):
         return None
     try:
         return bool(flag)
     except Exception:  # a tracer that refuses concretisation
         return None
+
+
+def host_values(x: Any) -> np.ndarray:
+    """The values of ``x`` as a flat NumPy array (for error messages only)."""
+    if array_api_compat.is_torch_array(x) or array_api_compat.is_cupy_array(x):
+        x = array_api_compat.to_device(x, "cpu")
+    return np.asarray(x).reshape(-1)
 
 
 def _check_broadcast(shape: tuple, target_shape: tuple, *, name: str) -> None:

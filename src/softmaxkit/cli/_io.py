@@ -80,8 +80,11 @@ def format_text(array: np.ndarray, delimiter: str) -> str:
 
 
 def _load_npy(path: str) -> np.ndarray:
+    # read_array checks the .npy magic itself; np.load would take any other
+    # file for a pickle and report "pickled data", which misleads here.
     try:
-        return np.load(path, allow_pickle=False)
+        with open(path, "rb") as handle:
+            return np.lib.format.read_array(handle, allow_pickle=False)
     except ValueError as exc:
         if "allow_pickle" in str(exc):
             raise CLIError(f"{path}: holds Python objects, which softmaxkit does not load") from None
@@ -91,6 +94,8 @@ def _load_npy(path: str) -> np.ndarray:
 
 
 def _load_npz(path: str, key: str | None) -> np.ndarray:
+    if not zipfile.is_zipfile(path):
+        raise CLIError(f"{path}: not a valid .npz file (not a zip archive)")
     try:
         with np.load(path, allow_pickle=False) as archive:
             names = list(archive.files)
@@ -162,12 +167,21 @@ def _write_atomically(destination: str, write: Callable) -> None:
     try:
         with handle:
             write(handle)
+        # NamedTemporaryFile makes the file private (0600); an output file gets the
+        # permissions any new file gets (0666 less the umask).
+        os.chmod(handle.name, 0o666 & ~_umask())
         os.replace(handle.name, destination)
     except BaseException as exc:
         os.unlink(handle.name)
         if isinstance(exc, OSError):
             raise CLIError(f"{destination}: cannot write ({_reason(exc)})") from None
         raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)  # reading the umask means setting it; put it straight back
+    os.umask(mask)
+    return mask
 
 
 def _reason(exc: BaseException) -> str:

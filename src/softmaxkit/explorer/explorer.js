@@ -1,0 +1,941 @@
+/* softmax explorer: softmax of a few logits, computed in the browser and drawn with SVG.
+ *
+ * The numbers follow softmaxkit.softmax exactly in method, not just in spirit: the same
+ * max-shift with its rounding error recovered by TwoSum, the same k + t split of the
+ * normaliser, NumPy's pairwise summation, and the same edge-case policy (softmaxkit/_stable.py):
+ * +inf entries share the mass, an all -inf row gives zeros, a NaN makes its row NaN, and no
+ * finite input overflows. e^(βz) is shown from its logarithm, so e^(475) reads 1.95e+206.
+ *
+ * No network and no libraries: the page works from a file:// URL.
+ */
+(function () {
+  'use strict';
+
+  var MAX_LOGITS = 1000;
+  var SLIDER_MIN = -2; // log10 of the slider's temperature range, 0.01 ... 1000
+  var SLIDER_MAX = 3;
+  var CURVE_POINTS = 241;
+  var LOSS_Y_MAX = 5; // -log p axis of the loss chart; larger losses are marked at the top
+  var SVG_NS = 'http://www.w3.org/2000/svg';
+
+  // ------------------------------------------------------------------ parsing
+
+  var DECIMAL = /^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:e[+-]?\d+)?$/i;
+  var INFINITE = /^([+-]?)(?:inf|infinity|\u221e)$/i;
+  var NOT_A_NUMBER = /^[+-]?nan$/i;
+
+  /** One number: a decimal, inf or nan as Python's float() reads them (without its
+   *  underscores), plus ∞ and the minus sign −; null if not a number. */
+  function parseNumber(token) {
+    var text = token.replace(/\u2212/g, '-');
+    if (DECIMAL.test(text)) return Number(text);
+    var infinite = INFINITE.exec(text);
+    if (infinite) return infinite[1] === '-' ? -Infinity : Infinity;
+    if (NOT_A_NUMBER.test(text)) return NaN;
+    return null;
+  }
+
+  /** Tokens separated by commas or white space; a pasted [1, 2, 3] loses its brackets. */
+  function splitList(text) {
+    var inner = text.trim().replace(/^[[(]/, '').replace(/[\])]$/, '');
+    return inner.split(/[\s,]+/).filter(function (token) { return token.length > 0; });
+  }
+
+  /** {values} or {error}: the logits typed by the user. */
+  function parseLogits(text) {
+    var tokens = splitList(text);
+    if (tokens.length === 0) {
+      return { error: 'Enter at least one logit: numbers separated by commas or spaces.' };
+    }
+    if (tokens.length > MAX_LOGITS) {
+      return { error: 'At most ' + MAX_LOGITS + ' logits, got ' + tokens.length + '.' };
+    }
+    var values = [];
+    for (var i = 0; i < tokens.length; i++) {
+      var value = parseNumber(tokens[i]);
+      if (value === null) return { error: '\u201c' + tokens[i] + '\u201d is not a number.' };
+      values.push(value);
+    }
+    return { values: values };
+  }
+
+  /** Class names: split on commas if there is one (so names may hold spaces), else on spaces. */
+  function parseNames(text) {
+    var trimmed = text.trim();
+    if (trimmed === '') return [];
+    var parts = trimmed.indexOf(',') >= 0 ? trimmed.split(',') : trimmed.split(/\s+/);
+    return parts.map(function (name) { return name.trim(); });
+  }
+
+  /** {value} or {error}: a finite number > 0, as softmaxkit's temperature check demands. */
+  function parsePositive(text, what) {
+    var trimmed = text.trim();
+    if (trimmed === '') return { error: what + ' is empty: enter a number > 0.' };
+    var value = parseNumber(trimmed);
+    if (value === null) return { error: '\u201c' + trimmed + '\u201d is not a number.' };
+    if (!(isFinite(value) && value > 0)) {
+      return { error: what + ' must be a finite number > 0, got ' + formatG(value, 6) + '.' };
+    }
+    return { value: value };
+  }
+
+  function parseTemperature(text) {
+    return parsePositive(text, 'Temperature');
+  }
+
+  function parseBeta(text) {
+    var parsed = parsePositive(text, '\u03b2');
+    if (parsed.error) return parsed;
+    var temperature = 1 / parsed.value;
+    if (!isFinite(temperature)) {
+      return { error: '\u03b2 = ' + formatG(parsed.value, 6) + ' is too small: T = 1/\u03b2 is infinite.' };
+    }
+    return { value: temperature };
+  }
+
+  // ------------------------------------------------------------------ numerics
+
+  /** The exact rounding error of s = a + b (Knuth's TwoSum). */
+  function twoSumError(a, b, s) {
+    var bVirtual = s - a;
+    var aVirtual = s - bVirtual;
+    return (a - aVirtual) + (b - bVirtual);
+  }
+
+  /** NumPy's pairwise summation (numpy/_core/src/umath/loops_utils.h.src), so that sums
+   *  round the same way as np.sum on a contiguous float64 array. */
+  function pairwiseSum(values, start, count) {
+    if (start === undefined) { start = 0; count = values.length; }
+    var i, sum;
+    if (count < 8) {
+      sum = -0;
+      for (i = 0; i < count; i++) sum += values[start + i];
+      return sum;
+    }
+    if (count <= 128) {
+      var r = values.slice(start, start + 8);
+      var end = count - (count % 8);
+      for (i = 8; i < end; i += 8) {
+        for (var j = 0; j < 8; j++) r[j] += values[start + i + j];
+      }
+      sum = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));
+      for (i = end; i < count; i++) sum += values[start + i];
+      return sum;
+    }
+    var half = Math.floor(count / 2);
+    half -= half % 8;
+    return pairwiseSum(values, start, half) + pairwiseSum(values, start + half, count - half);
+  }
+
+  /** z - max(z) and what softmax, log_softmax and logsumexp derive from it: a port of
+   *  softmaxkit._stable.shift_by_max with compensate=True, for one row. */
+  function shiftByMax(z) {
+    var n = z.length;
+    var work = new Array(n);
+    var nanRow = false;
+    var zmax = -Infinity;
+    for (var i = 0; i < n; i++) {
+      var v = z[i];
+      if (v !== v) { nanRow = true; v = -Infinity; }
+      work[i] = v;
+      if (v > zmax) zmax = v;
+    }
+    var hasPosInf = zmax === Infinity;
+    var shift = isFinite(zmax) ? zmax : 0;
+    // Below `lowest`, z - shift would overflow: the library writes -inf there.
+    var lowest = (shift > 0 ? shift : 0) - Number.MAX_VALUE;
+    var diff = new Array(n);
+    var diffLo = new Array(n);
+    var expDiff = new Array(n);
+    var counted = new Array(n); // exp_diff off the maximum; 0 at it
+    var k = 0;
+    for (i = 0; i < n; i++) {
+      var d;
+      var lo = 0;
+      if (hasPosInf) {
+        d = work[i] === Infinity ? 0 : -Infinity;
+      } else if (work[i] < lowest) {
+        d = -Infinity;
+      } else {
+        d = work[i] - shift;
+        lo = twoSumError(work[i], -shift, d);
+      }
+      var e = Math.exp(d);
+      e = e + e * lo;
+      diff[i] = d;
+      diffLo[i] = lo;
+      expDiff[i] = e;
+      if (d === 0) k += 1;
+      counted[i] = d === 0 ? 0 : e;
+    }
+    var t = pairwiseSum(counted);
+    var norm = k + t;
+    var logNorm = k > 0 ? Math.log(k) + Math.log1p(t / k) : (norm > 0 ? Math.log(norm) : -Infinity);
+    return {
+      diff: diff, diffLo: diffLo, expDiff: expDiff, norm: norm, logNorm: logNorm,
+      shift: hasPosInf ? Infinity : shift, nanRow: nanRow,
+    };
+  }
+
+  function softmaxFrom(s) {
+    var normSafe = s.norm > 0 ? s.norm : 1;
+    return s.expDiff.map(function (e) { return s.nanRow ? NaN : e / normSafe; });
+  }
+
+  function logSoftmaxFrom(s) {
+    var logNormSafe = s.norm > 0 ? s.logNorm : 0;
+    return s.diff.map(function (d, i) {
+      // (d - L) + d_lo: d <= 0 and L >= 0, so d - L never cancels.
+      return s.nanRow ? NaN : (d - logNormSafe) + s.diffLo[i];
+    });
+  }
+
+  /** softmax(z / temperature), as softmaxkit.softmax(z, temperature=temperature). */
+  function softmax(z, temperature) {
+    return softmaxFrom(shiftByMax(scale(z, temperature)));
+  }
+
+  function scale(z, temperature) {
+    return temperature === 1 ? z.slice() : z.map(function (v) { return v / temperature; });
+  }
+
+  /** One-hot of the first argmax, as softmaxkit.hardmax: zeros for an all -inf row, NaN for a NaN row. */
+  function hardmax(z) {
+    var best = -1;
+    var nanRow = false;
+    for (var i = 0; i < z.length; i++) {
+      if (z[i] !== z[i]) nanRow = true;
+      else if (z[i] > -Infinity && (best < 0 || z[i] > z[best])) best = i;
+    }
+    return z.map(function (v, j) { return nanRow ? NaN : (j === best ? 1 : 0); });
+  }
+
+  /** z - max(z) on the logits as typed, with the library's limits: where the maximum is +inf
+   *  the +inf entries are at 0 and the rest at -inf; an all -inf row is all -inf. */
+  function shiftedLogits(z) {
+    var zmax = -Infinity;
+    z.forEach(function (v) { if (v > zmax) zmax = v; });
+    return z.map(function (v) {
+      if (v !== v) return NaN;
+      if (zmax === Infinity) return v === Infinity ? 0 : -Infinity;
+      if (zmax === -Infinity) return -Infinity;
+      return v - zmax;
+    });
+  }
+
+  /** Everything the page shows for logits z at a temperature: the explain table and its totals. */
+  function explain(z, temperature) {
+    var scaled = scale(z, temperature);
+    var s = shiftByMax(scaled);
+    var p = softmaxFrom(s);
+    var logp = logSoftmaxFrom(s);
+    var plogp = p.map(function (pi, i) { return pi * (pi > 0 ? logp[i] : 0); });
+    var entropy = -pairwiseSum(plogp) + 0; // + 0 turns -0 into 0
+    var oneHot = hardmax(z);
+    return {
+      logits: z.slice(),
+      temperature: temperature,
+      beta: 1 / temperature,
+      shifted: shiftedLogits(z),
+      scaled: scaled, // βz, the natural log of e^(βz)
+      probabilities: p,
+      oneHot: oneHot,
+      losses: logp.map(function (lp) { return -lp + 0; }),
+      logTotal: s.nanRow ? NaN : s.shift + s.logNorm,
+      totalProbability: pairwiseSum(p),
+      totalOneHot: pairwiseSum(oneHot),
+      entropy: entropy,
+      effectiveClasses: Math.exp(entropy),
+      nanRow: s.nanRow,
+    };
+  }
+
+  // ------------------------------------------------------------------ formatting
+
+  function pad2(n) {
+    return n < 10 ? '0' + n : String(n);
+  }
+
+  /** Whether x is exactly a decimal of at most `significant` significant digits. A double's
+   *  decimal expansion is finite; toPrecision(100) shows all of it when it is that short. */
+  function isShortDecimal(x, significant) {
+    var digits = x.toPrecision(100).split('e')[0].replace(/[-.]/g, '').replace(/^0+/, '');
+    return /^0*$/.test(digits.slice(significant));
+  }
+
+  /** The digits and decimal exponent of x rounded to `significant` digits, ties to even as
+   *  Python rounds (toExponential rounds ties away from zero: 1234565 -> 1.23457e+6). */
+  function roundDecimal(x, significant) {
+    var text = Math.abs(x).toExponential(significant - 1);
+    var longer = Math.abs(x).toExponential(significant);
+    if (longer.split('e')[0].slice(-1) === '5' && isShortDecimal(x, significant + 1)) {
+      var down = longer.split('e')[0].slice(0, -1).replace(/\.$/, '') + 'e' + longer.split('e')[1];
+      var lastDown = Number(down.split('e')[0].slice(-1));
+      if (lastDown % 2 === 0) text = Number(down).toExponential(significant - 1);
+    }
+    var parts = text.split('e');
+    return { digits: parts[0].replace('.', ''), exponent: Number(parts[1]), negative: x < 0 };
+  }
+
+  /** Python's format(x, '.Ng') digit for digit, with ∞, -∞ and NaN spelled as on the page. */
+  function formatG(x, significant) {
+    if (x !== x) return 'NaN';
+    if (x === Infinity) return '\u221e';
+    if (x === -Infinity) return '-\u221e';
+    if (x === 0) return '0';
+    var r = roundDecimal(x, significant);
+    var sign = r.negative ? '-' : '';
+    var e = r.exponent;
+    if (e < -4 || e >= significant) {
+      var mantissa = stripZeros(r.digits[0] + '.' + r.digits.slice(1));
+      return sign + mantissa + 'e' + (e < 0 ? '-' : '+') + pad2(Math.abs(e));
+    }
+    var fixed = e >= 0 ?
+      r.digits.slice(0, e + 1) + '.' + r.digits.slice(e + 1) :
+      '0.' + '0'.repeat(-e - 1) + r.digits;
+    return sign + stripZeros(fixed);
+  }
+
+  function stripZeros(text) {
+    return text.indexOf('.') < 0 ? text : text.replace(/0+$/, '').replace(/\.$/, '');
+  }
+
+  /** x rounded to two decimals, ties to even, as Python's round(x, 2) (for 1 <= x < 10). */
+  function round2(x) {
+    var r = roundDecimal(x, 3);
+    return Number(r.digits) / 100 * Math.pow(10, r.exponent);
+  }
+
+  /** e^logValue in scientific notation with 3 significant digits, never overflowing: a port of
+   *  softmaxkit.cli.explain.format_exp (e^475 -> 1.95e+206, e^1e6 -> 3.03e+434294). */
+  function formatExp(logValue) {
+    if (logValue !== logValue) return 'NaN';
+    if (logValue === Infinity) return '\u221e';
+    if (logValue === -Infinity) return '0';
+    var log10 = logValue / Math.LN10;
+    var exponent = Math.floor(log10);
+    if (Math.abs(log10) >= 1e13) {
+      // The fractional part of log10 no longer holds three digits.
+      return '10^(' + formatG(log10, 6) + ')';
+    }
+    var mantissa = round2(Math.pow(10, log10 - exponent));
+    if (mantissa >= 10) {
+      mantissa /= 10;
+      exponent += 1;
+    }
+    return mantissa.toFixed(2) + 'e' + (exponent < 0 ? '-' : '+') + pad2(Math.abs(exponent));
+  }
+
+  /** A probability as a percentage with 4 significant digits: 99.33, 0.6693, 2.04e-07. */
+  function formatPercent(p) {
+    return formatG(100 * p, 4);
+  }
+
+  /** A number as it goes into the URL: shortest round trip, inf/-inf/nan spelled out. */
+  function numberToken(v) {
+    if (v !== v) return 'nan';
+    if (v === Infinity) return 'inf';
+    if (v === -Infinity) return '-inf';
+    return String(v).replace('e+', 'e');
+  }
+
+  // ------------------------------------------------------------------ state and URL
+
+  /** The URL fragment that reproduces a view: z=...&names=...&T=... */
+  function encodeState(state) {
+    var parts = ['z=' + state.logits.map(numberToken).join(',')];
+    if (state.names.length > 0) {
+      parts.push('names=' + state.names.map(encodeURIComponent).join(','));
+    }
+    parts.push('T=' + numberToken(state.temperature));
+    return parts.join('&');
+  }
+
+  /** The fields a fragment sets, as the text to put in each input (missing ones left out). */
+  function decodeFragment(fragment) {
+    var fields = {};
+    fragment.replace(/^#/, '').split('&').forEach(function (pair) {
+      if (pair === '') return;
+      var eq = pair.indexOf('=');
+      var key = eq < 0 ? pair : pair.slice(0, eq);
+      var raw = eq < 0 ? '' : pair.slice(eq + 1);
+      // Split before decoding, so that an escaped comma (%2C) stays inside its item.
+      var items = raw.split(',').map(decodeItem);
+      if (key === 'z') fields.logits = items.join(', ');
+      else if (key === 'names') fields.names = items.join(', ');
+      else if (key === 'T') fields.temperature = items.join(',');
+    });
+    return fields;
+  }
+
+  function decodeItem(raw) {
+    try {
+      return decodeURIComponent(raw.replace(/\+/g, ' '));
+    } catch (err) {
+      return raw; // a malformed %-escape: shown as typed, and validation speaks
+    }
+  }
+
+  // ------------------------------------------------------------------ SVG helpers
+
+  function svg(name, attrs, parent) {
+    var node = document.createElementNS(SVG_NS, name);
+    Object.keys(attrs || {}).forEach(function (key) { node.setAttribute(key, attrs[key]); });
+    if (parent) parent.appendChild(node);
+    return node;
+  }
+
+  function svgText(content, attrs, parent) {
+    var node = svg('text', attrs, parent);
+    node.textContent = content;
+    return node;
+  }
+
+  function tooltip(node, text) {
+    svg('title', {}, node).textContent = text;
+  }
+
+  function newChart(container, width, height, label) {
+    var root = svg('svg', {
+      width: width, height: height, viewBox: '0 0 ' + width + ' ' + height,
+      role: 'img', 'aria-label': label,
+    });
+    container.replaceChildren(root);
+    return root;
+  }
+
+  /** Round, evenly spaced tick values covering [lo, hi]: steps of 1, 2 or 5 times a power of 10. */
+  function niceTicks(lo, hi, count) {
+    var span = hi - lo;
+    if (!(span > 0) || !isFinite(span)) return [lo];
+    var raw = span / count;
+    var power = Math.pow(10, Math.floor(Math.log10(raw)));
+    var step = [1, 2, 5, 10].map(function (m) { return m * power; })
+      .find(function (s) { return s >= raw; });
+    var ticks = [];
+    for (var t = Math.ceil(lo / step) * step; t <= hi + step * 1e-9; t += step) {
+      ticks.push(Math.abs(t) < step * 1e-9 ? 0 : t);
+    }
+    return ticks;
+  }
+
+  var PALETTE_SIZE = 10;
+
+  function colorClass(i) {
+    return 'c' + (i % PALETTE_SIZE);
+  }
+
+  // ------------------------------------------------------------------ charts
+
+  /** Logits and probabilities side by side, one row per class. */
+  function drawBars(container, model, labels) {
+    var n = model.logits.length;
+    var width = Math.max(280, container.clientWidth);
+    var rowHeight = Math.max(3, Math.min(30, Math.floor(420 / n)));
+    var top = 30;
+    var bottom = 26;
+    var height = top + n * rowHeight + bottom;
+    var longest = labels.reduce(function (m, s) { return Math.max(m, s.length); }, 1);
+    var labelWidth = Math.min(Math.round(width * 0.26), 18 + 7.5 * longest);
+    var gap = 22;
+    var panel = (width - labelWidth - gap - 8) / 2;
+    var logitX0 = labelWidth;
+    var probX0 = labelWidth + panel + gap;
+    var root = newChart(container, width, height,
+      'Bar chart of the logits and the probabilities of ' + n + ' classes');
+
+    svgText('logits z', { x: logitX0, y: 16, class: 'panel-title' }, root);
+    svgText('probabilities p', { x: probX0, y: 16, class: 'panel-title' }, root);
+
+    // Logit scale over the finite logits and 0, with room for the value labels. Huge logits
+    // (1e308) are scaled by their magnitude first so that hi - lo cannot overflow.
+    var finite = model.logits.filter(isFinite);
+    var lo = Math.min.apply(null, finite.concat([0]));
+    var hi = Math.max.apply(null, finite.concat([0]));
+    var magnitude = Math.max(Math.abs(lo), Math.abs(hi)) || 1;
+    var loS = lo / magnitude;
+    var hiS = hi / magnitude;
+    var anyInfinite = model.logits.some(function (v) { return v === Infinity || v === -Infinity; });
+    if (hiS - loS === 0 || anyInfinite) { loS = Math.min(loS, -1); hiS = Math.max(hiS, 1); }
+    var padLeft = loS < 0 || model.logits.indexOf(-Infinity) >= 0 ? 50 : 4;
+    var padRight = 50;
+    var plotLeft = logitX0 + padLeft;
+    var plotRight = logitX0 + panel - padRight;
+    function xLogit(v) {
+      if (v === Infinity) return logitX0 + panel - 4;
+      if (v === -Infinity) return logitX0 + 4;
+      return plotLeft + (v / magnitude - loS) / (hiS - loS) * (plotRight - plotLeft);
+    }
+    var axisY = top + n * rowHeight;
+    var grid = svg('g', { class: 'grid' }, root);
+    var tickCount = panel < 220 ? 2 : 4;
+    var ticks = isFinite(hi - lo) ? niceTicks(loS * magnitude, hiS * magnitude, tickCount) :
+      niceTicks(loS, hiS, tickCount).map(function (t) { return t * magnitude; });
+    ticks.forEach(function (t) {
+      var x = xLogit(t);
+      svg('line', { x1: x, x2: x, y1: top - 4, y2: axisY, class: t === 0 ? 'zero' : '' }, grid);
+      svgText(formatG(t, 3), { x: x, y: axisY + 16, class: 'tick', 'text-anchor': 'middle' }, root);
+    });
+
+    var probLeft = probX0;
+    var probRight = probX0 + panel - 52;
+    function xProb(p) { return probLeft + p * (probRight - probLeft); }
+    (panel < 220 ? [0, 0.5, 1] : [0, 0.25, 0.5, 0.75, 1]).forEach(function (t) {
+      var x = xProb(t);
+      svg('line', { x1: x, x2: x, y1: top - 4, y2: axisY, class: t === 0 ? 'zero' : '' }, grid);
+      svgText(formatG(100 * t, 3) + '%', { x: x, y: axisY + 16, class: 'tick', 'text-anchor': 'middle' }, root);
+    });
+
+    var showValues = rowHeight >= 16;
+    var barHeight = Math.max(4, rowHeight * 0.62);
+    for (var i = 0; i < n; i++) {
+      var y = top + i * rowHeight + (rowHeight - barHeight) / 2;
+      var yText = top + (i + 0.5) * rowHeight + 4;
+      var row = svg('g', { class: 'bar-row ' + colorClass(i) + (model.oneHot[i] === 1 ? ' argmax' : '') }, root);
+      tooltip(row, labels[i] + ': z = ' + formatG(model.logits[i], 6) + ', p = ' +
+        formatPercent(model.probabilities[i]) + '%');
+      if (showValues || i % Math.ceil(16 / rowHeight) === 0) {
+        svgText(clip(labels[i], labelWidth), { x: labelWidth - 10, y: yText, class: 'label', 'text-anchor': 'end' }, row);
+      }
+      var z = model.logits[i];
+      if (z === z) {
+        var x0 = xLogit(0);
+        var x1 = xLogit(z);
+        svg('rect', {
+          x: Math.min(x0, x1), y: y, width: Math.max(1, Math.abs(x1 - x0)), height: barHeight,
+          rx: 2, class: 'logit-bar',
+        }, row);
+        if (showValues) {
+          var right = x1 >= x0;
+          svgText(formatG(z, 4), {
+            x: right ? x1 + 5 : x1 - 5, y: yText, class: 'value', 'text-anchor': right ? 'start' : 'end',
+          }, row);
+        }
+      } else {
+        svgText('NaN', { x: xLogit(0) + 5, y: yText, class: 'value' }, row);
+      }
+      var p = model.probabilities[i];
+      if (p === p) {
+        svg('rect', { x: probLeft, y: y, width: Math.max(p > 0 ? 1 : 0, xProb(p) - probLeft), height: barHeight, rx: 2, class: 'prob-bar' }, row);
+        if (showValues) {
+          svgText(formatPercent(p) + '%', { x: xProb(p) + 5, y: yText, class: 'value' }, row);
+        }
+      } else {
+        svgText('NaN', { x: probLeft + 5, y: yText, class: 'value' }, row);
+      }
+    }
+  }
+
+  function clip(text, width) {
+    var fits = Math.max(3, Math.floor((width - 14) / 7.5));
+    return text.length <= fits ? text : text.slice(0, fits - 1) + '\u2026';
+  }
+
+  /** The probability of each class against temperature on a log axis, the current T marked. */
+  function drawTemperatureCurve(container, model, labels) {
+    var width = Math.max(280, container.clientWidth);
+    var height = Math.round(Math.min(340, Math.max(240, width * 0.55)));
+    var margin = { left: 46, right: 14, top: 26, bottom: 48 };
+    var root = newChart(container, width, height,
+      'Line chart of each probability against temperature, current T = ' + formatG(model.temperature, 4));
+    var logT = Math.log10(model.temperature);
+    var a = Math.min(SLIDER_MIN, Math.floor(logT));
+    var b = Math.max(SLIDER_MAX, Math.ceil(logT));
+    var x0 = margin.left;
+    var x1 = width - margin.right;
+    var y0 = height - margin.bottom;
+    var y1 = margin.top;
+    function x(lt) { return x0 + (lt - a) / (b - a) * (x1 - x0); }
+    function y(p) { return y0 - p * (y0 - y1); }
+
+    var grid = svg('g', { class: 'grid' }, root);
+    var decadeStep = Math.max(1, Math.ceil((b - a) / 6));
+    for (var d = a; d <= b; d += decadeStep) {
+      svg('line', { x1: x(d), x2: x(d), y1: y1, y2: y0 }, grid);
+      svgText(d >= -4 && d <= 5 ? formatG(Math.pow(10, d), 6) : '1e' + d,
+        { x: x(d), y: y0 + 16, class: 'tick', 'text-anchor': 'middle' }, root);
+    }
+    [0, 0.25, 0.5, 0.75, 1].forEach(function (p) {
+      svg('line', { x1: x0, x2: x1, y1: y(p), y2: y(p), class: p === 0 ? 'zero' : '' }, grid);
+      svgText(formatG(100 * p, 3) + '%', { x: x0 - 6, y: y(p) + 4, class: 'tick', 'text-anchor': 'end' }, root);
+    });
+    svgText('temperature T (log scale)', { x: (x0 + x1) / 2, y: height - 8, class: 'axis-title', 'text-anchor': 'middle' }, root);
+    if (x1 - x0 >= 470) { // room for the hints beside the axis title
+      svgText('\u2190 sharper: argmax', { x: x0, y: height - 8, class: 'hint' }, root);
+      svgText('flatter: uniform \u2192', { x: x1, y: height - 8, class: 'hint', 'text-anchor': 'end' }, root);
+    }
+
+    var n = model.logits.length;
+    if (model.logits.every(isFinite) && n > 1) {
+      var yu = y(1 / n);
+      svg('line', { x1: x0, x2: x1, y1: yu, y2: yu, class: 'uniform' }, root);
+      svgText('1/K', { x: x1 - 4, y: yu - 5, class: 'hint', 'text-anchor': 'end' }, root);
+    }
+
+    var paths = [];
+    for (var i = 0; i < n; i++) paths.push('');
+    var pen = new Array(n).fill(false);
+    for (var k = 0; k < CURVE_POINTS; k++) {
+      var lt = a + (b - a) * k / (CURVE_POINTS - 1);
+      var p = softmax(model.logits, Math.pow(10, lt));
+      for (i = 0; i < n; i++) {
+        if (p[i] === p[i]) {
+          paths[i] += (pen[i] ? 'L' : 'M') + x(lt).toFixed(1) + ' ' + y(p[i]).toFixed(1);
+          pen[i] = true;
+        } else {
+          pen[i] = false;
+        }
+      }
+    }
+    var lines = svg('g', { class: 'curves' }, root);
+    paths.forEach(function (path, j) {
+      if (path) {
+        var line = svg('path', { d: path, class: 'curve ' + colorClass(j) }, lines);
+        tooltip(line, labels[j]);
+      }
+    });
+
+    var xt = x(logT);
+    svg('line', { x1: xt, x2: xt, y1: y1 - 6, y2: y0, class: 'marker' }, root);
+    var anchor = xt > (x0 + x1) / 2 ? 'end' : 'start';
+    svgText('T = ' + formatG(model.temperature, 4), {
+      x: anchor === 'end' ? xt - 6 : xt + 6, y: y1 - 10, class: 'marker-label', 'text-anchor': anchor,
+    }, root);
+    model.probabilities.forEach(function (pi, j) {
+      if (pi === pi) {
+        var dot = svg('circle', { cx: xt, cy: y(pi), r: 4.5, class: 'dot ' + colorClass(j) }, root);
+        tooltip(dot, labels[j] + ': p = ' + formatPercent(pi) + '%');
+      }
+    });
+    if (model.nanRow) {
+      svgText('a NaN logit makes every probability NaN', { x: (x0 + x1) / 2, y: (y0 + y1) / 2, class: 'hint', 'text-anchor': 'middle' }, root);
+    }
+
+    // The transparent plot area shows a drag cursor; the page turns drags into temperatures.
+    svg('rect', { x: x0, y: y1, width: x1 - x0, height: y0 - y1, class: 'hit' }, root);
+    return {
+      /** The temperature under a pointer at (px, py) in chart pixels, or null outside the plot. */
+      temperatureAt: function (px, py, clamp) {
+        if (!clamp && (px < x0 || px > x1 || py < y1 || py > y0)) return null;
+        var fraction = (Math.min(x1, Math.max(x0, px)) - x0) / (x1 - x0);
+        return roundSignificant(Math.pow(10, a + fraction * (b - a)), 3);
+      },
+    };
+  }
+
+  /** The loss -log p against p, with each class's (p, -log p) on it. */
+  function drawLossCurve(container, model, labels) {
+    var width = Math.max(280, container.clientWidth);
+    var height = Math.round(Math.min(340, Math.max(240, width * 0.55)));
+    var margin = { left: 40, right: 14, top: 26, bottom: 48 };
+    var root = newChart(container, width, height,
+      'The cross-entropy loss -log p against p, with a point for each class');
+    var x0 = margin.left;
+    var x1 = width - margin.right;
+    var y0 = height - margin.bottom;
+    var y1 = margin.top;
+    function x(p) { return x0 + p * (x1 - x0); }
+    function y(loss) { return y0 - loss / LOSS_Y_MAX * (y0 - y1); }
+
+    var grid = svg('g', { class: 'grid' }, root);
+    [0, 0.25, 0.5, 0.75, 1].forEach(function (p) {
+      svg('line', { x1: x(p), x2: x(p), y1: y1, y2: y0, class: p === 0 ? 'zero' : '' }, grid);
+      svgText(formatG(p, 3), { x: x(p), y: y0 + 16, class: 'tick', 'text-anchor': 'middle' }, root);
+    });
+    for (var l = 0; l <= LOSS_Y_MAX; l++) {
+      svg('line', { x1: x0, x2: x1, y1: y(l), y2: y(l), class: l === 0 ? 'zero' : '' }, grid);
+      svgText(String(l), { x: x0 - 6, y: y(l) + 4, class: 'tick', 'text-anchor': 'end' }, root);
+    }
+    svgText('probability p of the true class', { x: (x0 + x1) / 2, y: height - 8, class: 'axis-title', 'text-anchor': 'middle' }, root);
+    svgText('loss \u2212log p', { x: x0, y: y1 - 10, class: 'axis-title' }, root);
+
+    var path = '';
+    for (var k = 0; k <= 200; k++) {
+      var loss = LOSS_Y_MAX * k / 200;
+      path += (k ? 'L' : 'M') + x(Math.exp(-loss)).toFixed(1) + ' ' + y(loss).toFixed(1);
+    }
+    svg('path', { d: path, class: 'loss-curve' }, root);
+
+    var offChart = 0;
+    model.probabilities.forEach(function (p, j) {
+      var loss = model.losses[j];
+      if (p !== p) return;
+      var text = labels[j] + ': p = ' + formatPercent(p) + '%, \u2212log p = ' + formatG(loss, 6);
+      if (loss <= LOSS_Y_MAX) {
+        tooltip(svg('circle', { cx: x(p), cy: y(loss), r: 5, class: 'dot ' + colorClass(j) }, root), text);
+      } else {
+        var cx = x(p) + 7 * offChart++;
+        var marker = svg('path', {
+          d: 'M' + cx + ' ' + (y1 - 2) + 'l-5 9h10z', class: 'dot ' + colorClass(j),
+        }, root);
+        tooltip(marker, text);
+      }
+    });
+    if (offChart > 0) {
+      svgText('\u25b2 loss above ' + LOSS_Y_MAX + ' (see the table)', { x: x1, y: y1 - 10, class: 'hint', 'text-anchor': 'end' }, root);
+    }
+  }
+
+  function roundSignificant(value, digits) {
+    return Number(value.toPrecision(digits));
+  }
+
+  // ------------------------------------------------------------------ the page
+
+  function $(id) {
+    return document.getElementById(id);
+  }
+
+  function setError(id, message) {
+    var field = $(id);
+    var box = $(id + '-error');
+    if (message) {
+      box.textContent = message;
+      box.hidden = false;
+      field.setAttribute('aria-invalid', 'true');
+    } else {
+      box.textContent = '';
+      box.hidden = true;
+      field.removeAttribute('aria-invalid');
+    }
+  }
+
+  function classLabels(names, n) {
+    var labels = [];
+    for (var i = 0; i < n; i++) labels.push(i < names.length && names[i] !== '' ? names[i] : String(i));
+    return labels;
+  }
+
+  function cell(row, text, col, title) {
+    var td = document.createElement('td');
+    td.textContent = text;
+    if (col) td.dataset.col = col;
+    if (title) td.title = title;
+    row.appendChild(td);
+    return td;
+  }
+
+  function fillTable(model, labels) {
+    $('steps-caption').textContent = 'softmax of ' + model.logits.length +
+      (model.logits.length === 1 ? ' logit' : ' logits') + ' at T = ' +
+      formatG(model.temperature, 6) + ' (\u03b2 = ' + formatG(model.beta, 6) + ')';
+    var body = document.createElement('tbody');
+    model.logits.forEach(function (z, i) {
+      var tr = document.createElement('tr');
+      if (model.oneHot[i] === 1) tr.className = 'argmax';
+      var th = document.createElement('th');
+      th.scope = 'row';
+      var swatch = document.createElement('span');
+      swatch.className = 'swatch ' + colorClass(i);
+      swatch.setAttribute('aria-hidden', 'true');
+      th.appendChild(swatch);
+      th.appendChild(document.createTextNode(labels[i]));
+      tr.appendChild(th);
+      cell(tr, formatG(z, 6), 'z');
+      cell(tr, formatG(model.shifted[i], 6), 'shifted');
+      cell(tr, formatExp(model.scaled[i]), 'exp');
+      cell(tr, formatPercent(model.probabilities[i]), 'p', 'p = ' + model.probabilities[i]);
+      cell(tr, model.oneHot[i] === model.oneHot[i] ? String(model.oneHot[i]) : 'NaN', 'argmax');
+      cell(tr, formatG(model.losses[i], 6), 'loss', '\u2212log p = ' + model.losses[i]);
+      body.appendChild(tr);
+    });
+    $('steps').replaceChild(body, $('steps').tBodies[0]);
+    $('total-exp').textContent = formatExp(model.logTotal);
+    $('total-p').textContent = formatPercent(model.totalProbability);
+    $('total-argmax').textContent = formatG(model.totalOneHot, 6);
+  }
+
+  function fillSummary(model, labels) {
+    var n = model.logits.length;
+    $('entropy').textContent = formatG(model.entropy, 6);
+    $('entropy-max').textContent = formatG(Math.log(n), 4);
+    $('effective').textContent = formatG(model.effectiveClasses, 6);
+    $('class-count').textContent = String(n);
+    var fraction = model.effectiveClasses === model.effectiveClasses ? model.effectiveClasses / n : 0;
+    $('effective-meter').style.width = (100 * Math.min(1, Math.max(0, fraction))).toFixed(2) + '%';
+    var best = model.oneHot.indexOf(1);
+    $('top-class').textContent = best >= 0 ? labels[best] : '\u2014';
+    $('top-p').textContent = best >= 0 ? 'p = ' + formatPercent(model.probabilities[best]) + '%' : (model.nanRow ? 'a NaN: every p is NaN' : 'all \u2212\u221e: every p is 0');
+    $('logsumexp').textContent = formatG(model.logTotal, 6);
+  }
+
+  function namesNote(names, n) {
+    if (names.length === 0 || names.length === n) return '';
+    if (names.length < n) {
+      return names.length + ' names for ' + n + ' logits: the others are numbered.';
+    }
+    var unused = names.length - n;
+    return names.length + ' names for ' + n + ' logits: the last ' +
+      (unused === 1 ? 'one is' : unused + ' are') + ' not used.';
+  }
+
+  function start() {
+    var logitsField = $('logits');
+    var namesField = $('names');
+    var temperatureField = $('temperature');
+    var betaField = $('beta');
+    var slider = $('temperature-slider');
+    var defaults = decodeFragment($('initial-state').content);
+    var state = {
+      logits: parseLogits(defaults.logits || '').values || [1, 2, 3],
+      names: parseNames(defaults.names || ''),
+      temperature: parseTemperature(defaults.temperature || '').value || 1,
+    };
+    var model = null;
+    var temperatureChart = null;
+
+    function syncTemperatureControls(source) {
+      var t = state.temperature;
+      if (source !== 'slider') {
+        slider.value = String(Math.min(SLIDER_MAX, Math.max(SLIDER_MIN, Math.log10(t))));
+      }
+      slider.setAttribute('aria-valuetext', 'T = ' + formatG(t, 4));
+      if (source !== 'temperature') temperatureField.value = formatG(t, 6);
+      if (source !== 'beta') betaField.value = formatG(1 / t, 6);
+      if (source !== 'temperature' && source !== 'beta') {
+        setError('temperature', '');
+        setError('beta', '');
+      }
+    }
+
+    function render() {
+      model = explain(state.logits, state.temperature);
+      var labels = classLabels(state.names, state.logits.length);
+      $('names-note').textContent = namesNote(state.names, state.logits.length);
+      fillTable(model, labels);
+      fillSummary(model, labels);
+      drawCharts(labels);
+      history.replaceState(null, '', '#' + encodeState(state));
+    }
+
+    function drawCharts(labels) {
+      drawBars($('bars'), model, labels);
+      temperatureChart = drawTemperatureCurve($('temperature-chart'), model, labels);
+      drawLossCurve($('loss-chart'), model, labels);
+    }
+
+    function readLogits() {
+      var parsed = parseLogits(logitsField.value);
+      setError('logits', parsed.error);
+      if (parsed.error) return false;
+      state.logits = parsed.values;
+      return true;
+    }
+
+    function readTemperature(field, parse, source) {
+      var parsed = parse(field.value);
+      setError(source, parsed.error);
+      if (parsed.error) return false;
+      state.temperature = parsed.value;
+      syncTemperatureControls(source);
+      return true;
+    }
+
+    /** Fill the fields from a fragment's values (defaults for the missing ones) and validate. */
+    function load(fields) {
+      logitsField.value = fields.logits !== undefined ? fields.logits : (defaults.logits || '1, 2, 3');
+      namesField.value = fields.names !== undefined ? fields.names : (fields.logits !== undefined ? '' : (defaults.names || ''));
+      temperatureField.value = fields.temperature !== undefined ? fields.temperature : (defaults.temperature || '1');
+      readLogits();
+      state.names = parseNames(namesField.value);
+      if (!readTemperature(temperatureField, parseTemperature, 'temperature')) {
+        betaField.value = '';
+        slider.value = String(Math.min(SLIDER_MAX, Math.max(SLIDER_MIN, Math.log10(state.temperature))));
+      }
+      render();
+    }
+
+    logitsField.addEventListener('input', function () {
+      if (readLogits()) render();
+    });
+    namesField.addEventListener('input', function () {
+      state.names = parseNames(namesField.value);
+      render();
+    });
+    temperatureField.addEventListener('input', function () {
+      if (readTemperature(temperatureField, parseTemperature, 'temperature')) render();
+    });
+    betaField.addEventListener('input', function () {
+      if (readTemperature(betaField, parseBeta, 'beta')) render();
+    });
+    slider.addEventListener('input', function () {
+      state.temperature = roundSignificant(Math.pow(10, Number(slider.value)), 3);
+      syncTemperatureControls('slider');
+      render();
+    });
+    // A field left with bad input goes back to showing the value in use.
+    [temperatureField, betaField].forEach(function (field) {
+      field.addEventListener('change', function () {
+        if (field.getAttribute('aria-invalid') !== 'true') syncTemperatureControls('field');
+      });
+    });
+    Array.prototype.forEach.call(document.querySelectorAll('[data-logits]'), function (button) {
+      button.addEventListener('click', function () {
+        load({
+          logits: button.dataset.logits,
+          names: button.dataset.names || '',
+          temperature: button.dataset.temperature || '1',
+        });
+      });
+    });
+    // Drag (or click) on the temperature chart to set T; the slider is the keyboard route.
+    var chartBox = $('temperature-chart');
+    function temperatureUnder(event, clamp) {
+      var box = chartBox.firstChild.getBoundingClientRect();
+      return temperatureChart.temperatureAt(event.clientX - box.left, event.clientY - box.top, clamp);
+    }
+    function setTemperature(t) {
+      if (t === null || t === state.temperature) return;
+      state.temperature = t;
+      syncTemperatureControls('chart');
+      render();
+    }
+    chartBox.addEventListener('pointerdown', function (event) {
+      var t = temperatureUnder(event, false);
+      if (t === null) return;
+      chartBox.setPointerCapture(event.pointerId);
+      setTemperature(t);
+    });
+    chartBox.addEventListener('pointermove', function (event) {
+      if (chartBox.hasPointerCapture(event.pointerId)) setTemperature(temperatureUnder(event, true));
+    });
+    window.addEventListener('hashchange', function () {
+      load(decodeFragment(location.hash));
+    });
+    var resizeQueued = false;
+    window.addEventListener('resize', function () {
+      if (resizeQueued) return;
+      resizeQueued = true;
+      requestAnimationFrame(function () {
+        resizeQueued = false;
+        drawCharts(classLabels(state.names, state.logits.length));
+      });
+    });
+
+    load(decodeFragment(location.hash));
+    document.documentElement.dataset.ready = 'true';
+  }
+
+  // The pure functions, for the browser tests and for anyone curious in the console.
+  window.softmaxExplorer = {
+    parseNumber: parseNumber,
+    parseLogits: parseLogits,
+    parseNames: parseNames,
+    parseTemperature: parseTemperature,
+    parseBeta: parseBeta,
+    softmax: softmax,
+    explain: explain,
+    pairwiseSum: pairwiseSum,
+    formatG: formatG,
+    formatExp: formatExp,
+    formatPercent: formatPercent,
+    encodeState: encodeState,
+    decodeFragment: decodeFragment,
+  };
+
+  if (document.readyState === 'loading') {
+    document.addEventListener('DOMContentLoaded', start);
+  } else {
+    start();
+  }
+})();

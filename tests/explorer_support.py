@@ -1,0 +1,61 @@
+"""Starting ``softmaxkit explore`` as a subprocess, for the CLI and browser tests."""
+
+from __future__ import annotations
+
+import re
+import selectors
+import subprocess
+import sys
+from pathlib import Path
+
+URL_LINE = re.compile(r"^http://127\.0\.0\.1:(\d+)/(#\S*)?$")
+
+
+def softmaxkit_command() -> list[str]:
+    """The installed ``softmaxkit`` script beside this Python, else ``python -m softmaxkit``."""
+    script = Path(sys.executable).with_name("softmaxkit")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "softmaxkit"]
+
+
+class Explorer:
+    """A running ``softmaxkit explore --no-browser``: its process and the URL it printed."""
+
+    def __init__(self, *args: str, timeout: float = 30.0):
+        self.process = subprocess.Popen(
+            [*softmaxkit_command(), "explore", "--no-browser", *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        self.url = self._read_url(timeout)
+
+    def _read_url(self, timeout: float) -> str:
+        with selectors.DefaultSelector() as selector:
+            selector.register(self.process.stdout, selectors.EVENT_READ)
+            if not selector.select(timeout):
+                self.stop()
+                raise AssertionError(f"softmaxkit explore printed no URL within {timeout} s")
+        line = self.process.stdout.readline().rstrip("\n")
+        if not URL_LINE.match(line):
+            self.stop()
+            raise AssertionError(
+                f"softmaxkit explore printed {line!r}, not a URL; stderr: {self.process.stderr.read()!r}"
+            )
+        return line
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.process.stdout.close()
+        self.process.stderr.close()
+
+    def __enter__(self) -> Explorer:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()

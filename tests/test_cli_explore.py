@@ -1,0 +1,156 @@
+"""``softmaxkit explore``: serving, exporting, opening the browser, and its errors."""
+
+from __future__ import annotations
+
+import http.client
+import os
+import socket
+import webbrowser
+from http.server import ThreadingHTTPServer
+from urllib.parse import urlsplit
+
+import pytest
+from explorer_support import URL_LINE, Explorer
+
+from softmaxkit.cli.__main__ import main
+from softmaxkit.explorer import page
+
+
+def fetch(url: str) -> tuple[int, bytes]:
+    parts = urlsplit(url)
+    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
+    connection.request("GET", parts.path or "/")
+    response = connection.getresponse()
+    body = response.read()
+    connection.close()
+    return response.status, body
+
+
+class TestServe:
+    def test_prints_a_loopback_url_and_serves_the_page_there(self):
+        with Explorer("--port", "0") as explorer:
+            assert URL_LINE.match(explorer.url)
+            status, body = fetch(explorer.url)
+        assert status == 200
+        assert body == page.read_page_file("index.html")
+
+    def test_the_url_fragment_carries_the_logits_names_and_temperature(self):
+        with Explorer("0.95", "0.99", "0.98", "--names", "a,b,c", "--beta", "500") as explorer:
+            assert urlsplit(explorer.url).fragment == "z=0.95,0.99,0.98&names=a,b,c&T=0.002"
+
+    def test_negative_logits_are_values_not_options(self):
+        with Explorer("-inf", "-1e5", "2") as explorer:
+            assert urlsplit(explorer.url).fragment == "z=-inf,-100000,2"
+
+    def test_opens_the_browser_on_the_url_unless_told_not_to(self, monkeypatch, capsys):
+        opened = []
+
+        def open_and_stop(url):
+            opened.append(url)
+            raise KeyboardInterrupt  # stands for Ctrl-C, before serve_forever blocks
+
+        monkeypatch.setattr(webbrowser, "open", open_and_stop)
+        assert main(["explore", "1", "2", "--port", "0"]) == 130
+        printed = capsys.readouterr().out.strip()
+        assert opened == [printed]
+        assert printed.endswith("/#z=1,2")
+
+    def test_no_browser_opens_nothing(self, monkeypatch, capsys):
+        def refuse(url):
+            raise AssertionError(f"opened {url}")
+
+        def stop(self, poll_interval=0.5):
+            raise KeyboardInterrupt
+
+        monkeypatch.setattr(webbrowser, "open", refuse)
+        monkeypatch.setattr(ThreadingHTTPServer, "serve_forever", stop)
+        assert main(["explore", "--no-browser"]) == 130
+        assert URL_LINE.match(capsys.readouterr().out.strip())
+
+
+class TestExport:
+    def test_writes_the_self_contained_page(self, tmp_path):
+        target = tmp_path / "explorer.html"
+        assert main(["explore", "--export", str(target)]) == 0
+        assert target.read_text() == page.standalone_html()
+
+    def test_the_file_opens_on_the_given_view(self, tmp_path):
+        target = tmp_path / "dog.html"
+        main(["explore", "4.8", "1.21", "2.385", "--names", "dog,cat,bird", "-T", "2",
+              "--export", str(target)])
+        expected = page.state_fragment([4.8, 1.21, 2.385], names=["dog", "cat", "bird"], temperature=2)
+        assert target.read_text() == page.standalone_html(expected)
+
+    def test_replaces_an_existing_file_whole(self, tmp_path):
+        target = tmp_path / "explorer.html"
+        target.write_text("old")
+        main(["explore", "--export", str(target)])
+        assert target.read_text() == page.standalone_html()
+        assert os.listdir(tmp_path) == ["explorer.html"]
+
+    @pytest.mark.skipif(os.name != "posix", reason="file modes are POSIX")
+    def test_the_file_gets_the_usual_permissions_not_private_ones(self, tmp_path):
+        # A bug: the atomic write's temporary file is 0600, and the export kept it.
+        target = tmp_path / "explorer.html"
+        previous = os.umask(0o022)
+        try:
+            main(["explore", "--export", str(target)])
+        finally:
+            os.umask(previous)
+        assert target.stat().st_mode & 0o777 == 0o644
+
+
+def run_failing(argv: list[str], capsys) -> str:
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.count("\n") == 1, captured.err
+    return captured.err
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["explore", "-T", "-1"], "explore: --temperature must be a finite number > 0, got -1.0"),
+        (["explore", "-T", "inf"], "explore: --temperature must be a finite number > 0, got inf"),
+        (["explore", "--beta", "0"], "explore: --beta must be a finite number > 0"),
+        (["explore", "--beta", "1e-320"], "whose 1/β is finite, got 1e-320"),
+        (["explore", "-T", "1", "--beta", "1"], "not allowed with argument"),
+        (["explore", "1", "x"], "argument Z: 'x' is not a number"),
+        (["explore", "1", "2", "--names", "a"], "explore: --names has 1 names for 2 logits: 'a'"),
+        (["explore", "--names", "a,b"], "explore: --names needs the logits they name"),
+        (["explore", "--port", "70000"], "the port must be from 0 to 65535, got 70000"),
+        (["explore", "--port", "http"], "argument --port: 'http' is not a port number"),
+        (["explore", "--port", "8000", "--export", "x.html"], "--port has no effect with --export"),
+        (["explore", *["1"] * 1001], "explore: at most 1000 logits, got 1001"),
+    ],
+    ids=["negative-T", "infinite-T", "zero-beta", "beta-underflows-T", "T-and-beta", "not-a-number",
+         "names-count", "names-without-logits", "port-range", "port-word", "export-and-port",
+         "too-many-logits"],
+)
+def test_bad_arguments_fail_in_one_line(argv, message, capsys):
+    assert message in run_failing(argv, capsys)
+
+
+def test_export_into_a_missing_folder_fails_without_writing(tmp_path, capsys):
+    target = tmp_path / "missing" / "x.html"
+    error = run_failing(["explore", "--export", str(target)], capsys)
+    assert f"{target}: the folder {target.parent} does not exist" in error
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_taken_port_fails_in_one_line(capsys):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        error = run_failing(["explore", "--no-browser", "--port", str(port)], capsys)
+    assert f"explore: cannot listen on 127.0.0.1:{port} (" in error
+
+
+def test_help_lists_explore(capsys):
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    assert "explore" in capsys.readouterr().out

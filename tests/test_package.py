@@ -1,0 +1,102 @@
+"""The package as a whole: light import, version, public names, installed files, docs."""
+
+import doctest
+import importlib
+import importlib.metadata
+import json
+import pathlib
+import pkgutil
+import re
+import subprocess
+import sys
+
+import pytest
+
+import softmaxkit as sk
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+SOURCE = ROOT / "src" / "softmaxkit"
+ALLOWED_THIRD_PARTY = {"numpy", "array_api_compat"}
+OPTIONAL_DEPENDENCIES = {"torch", "scipy", "matplotlib", "sklearn", "triton", "playwright"}
+
+
+def test_import_loads_only_numpy_and_array_api_compat():
+    code = (
+        "import sys, json; before = set(sys.modules); import softmaxkit; "
+        "print(json.dumps(sorted(set(sys.modules) - before)))"
+    )
+    loaded = json.loads(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout)
+    top_level = {name.split(".")[0] for name in loaded}
+    stdlib = set(sys.stdlib_module_names) | {"_distutils_hack"}
+    third_party = {name for name in top_level if name not in stdlib and not name.startswith("_")}
+    assert third_party <= ALLOWED_THIRD_PARTY | {"softmaxkit"}, third_party
+
+
+def test_version_matches_the_installed_metadata():
+    assert sk.__version__ == importlib.metadata.version("softmaxkit")
+
+
+def test_all_names_exist_and_are_documented():
+    for name in sk.__all__:
+        obj = getattr(sk, name)
+        if callable(obj) and not isinstance(obj, type):
+            assert "Examples" in (obj.__doc__ or ""), f"{name} has no Examples section"
+
+
+def package_modules():
+    """Every module of the package, private ones included (their functions are
+    re-exported, and doctest only looks at objects defined in the module itself)."""
+    names = ["softmaxkit"] + [
+        info.name for info in pkgutil.walk_packages(sk.__path__, prefix="softmaxkit.")
+        if not info.name.endswith("__main__")
+    ]
+    return names
+
+
+@pytest.mark.parametrize("name", package_modules())
+def test_docstring_examples_run(name):
+    try:
+        module = importlib.import_module(name)
+    except ImportError as exc:
+        if (exc.name or "").split(".")[0] not in OPTIONAL_DEPENDENCIES:
+            raise
+        pytest.skip(f"needs the optional dependency {exc.name}")
+    runner = doctest.DocTestRunner(optionflags=doctest.NORMALIZE_WHITESPACE)
+    for test in doctest.DocTestFinder().find(module, name):
+        runner.run(test)
+    assert runner.failures == 0
+
+
+def test_the_public_functions_have_running_examples():
+    runner = doctest.DocTestRunner(optionflags=doctest.NORMALIZE_WHITESPACE)
+    for name in sk.__all__:
+        obj = getattr(sk, name)
+        for test in doctest.DocTestFinder().find(obj, name):
+            runner.run(test)
+    assert runner.tries >= len(sk.__all__) and runner.failures == 0
+
+
+@pytest.mark.skipif(not SOURCE.is_dir(), reason="runs from a source checkout")
+def test_every_source_file_is_installed():
+    installed = pathlib.Path(sk.__file__).parent
+    missing = [
+        str(path.relative_to(SOURCE))
+        for path in SOURCE.rglob("*")
+        if path.is_file()
+        and path.name != "meson.build"
+        and "__pycache__" not in path.parts
+        and not path.suffix in (".c", ".h")
+        and not (installed / path.relative_to(SOURCE)).exists()
+    ]
+    assert missing == [], "add these to a meson.build install list"
+
+
+@pytest.mark.skipif(not (ROOT / ".ci" / "run").is_file(), reason="runs from a source checkout")
+def test_ci_runs_the_readme_test_command():
+    readme = (ROOT / "README.md").read_text()
+    blocks = re.findall(r"```bash\n(.*?)\n```", readme, flags=re.S)
+    assert len(blocks) >= 2, "README starts with two bash blocks: install + run, install + test"
+    test_command = blocks[1].strip()
+    assert "pytest" in test_command
+    ci_lines = [line.strip() for line in (ROOT / ".ci" / "run").read_text().splitlines()]
+    assert test_command in ci_lines
