@@ -187,7 +187,8 @@ def test_gradient_matches_finite_differences(rng, num_true, reduction):
         for idx in np.ndindex(value.shape):
             step = np.zeros_like(value)
             step[idx] = h
-            numeric[idx] = (loss({**params, name: value + step}) - loss({**params, name: value - step})) / (2 * h)
+            difference = loss({**params, name: value + step}) - loss({**params, name: value - step})
+            numeric[idx] = difference / (2 * h)
         assert_allclose(getattr(grad, name), numeric, atol=1e-8, err_msg=name)
 
 
@@ -312,9 +313,10 @@ def test_every_backend_matches_numpy(rng, backend):
                                                 sampled_candidates=candidates, reduction="none")  # fmt: skip
     arrays = [backend.asarray(a) for a in (weights, biases)]
     arrays += [backend.asarray(labels, dtype="int64"), backend.asarray(inputs)]
-    got = sk.sampled_softmax_loss_and_grad(*arrays, 4, 12, reduction="none",
-                                           sampled_candidates=backend.asarray(candidates, dtype="int64"))  # fmt: skip
+    given = backend.asarray(candidates, dtype="int64")
+    got = sk.sampled_softmax_loss_and_grad(*arrays, 4, 12, reduction="none", sampled_candidates=given)
     assert backend.is_native(got.loss)
     assert_allclose(backend.to_numpy(got.loss), expected.loss, rtol=1e-13)
     for name in ("inputs", "weights", "biases"):
-        assert_allclose(backend.to_numpy(getattr(got.grad, name)), getattr(expected.grad, name), rtol=1e-13, atol=1e-16)
+        got_grad = backend.to_numpy(getattr(got.grad, name))
+        assert_allclose(got_grad, getattr(expected.grad, name), rtol=1e-13, atol=1e-16)
