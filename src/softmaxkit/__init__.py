@@ -26,6 +26,8 @@ from .losses import (
     cross_entropy_grad,
     nll_loss,
 )
+from .variants import *  # noqa: F403 (the names are listed in variants.__all__)
+from .variants import __all__ as _variants_all
 
 __version__ = "0.1.0"
 
@@ -45,4 +47,5 @@ __all__ = [
     "softmax",
     "softmax_jacobian",
     "softmax_vjp",
+    *_variants_all,
 ]

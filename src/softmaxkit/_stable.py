@@ -22,12 +22,12 @@ The normaliser is split as ``k + t`` where ``k`` counts the entries at the
 maximum (each contributes exactly 1) and ``t`` sums the others, so
 ``log(k + t) = log(k) + log1p(t / k)`` keeps its relative accuracy when the
 maximum dominates (SciPy issue 19521: float32 ``log_softmax([1-log(eps), 0])``
-must give -1.19e-7 at the maximum, not 0).
+must give -4.385e-8 at the maximum, not 0).
 """
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 
 class Shifted(NamedTuple):
@@ -45,6 +45,31 @@ class Shifted(NamedTuple):
     nan_slice: Any  # the slice holds a NaN that was not excluded
 
 
+class Reduction(Protocol):
+    """How the slices are formed: ``max``, ``sum`` and ``any`` over one slice,
+    returned so that they broadcast against the reduced array."""
+
+    def max(self, v: Any) -> Any: ...
+    def sum(self, v: Any) -> Any: ...
+    def any(self, v: Any) -> Any: ...
+
+
+class AxesReduction(NamedTuple):
+    """The slices of a dense array: all entries that differ only along ``axes``."""
+
+    xp: Any
+    axes: tuple[int, ...]
+
+    def max(self, v: Any) -> Any:
+        return self.xp.max(v, axis=self.axes, keepdims=True)
+
+    def sum(self, v: Any) -> Any:
+        return self.xp.sum(v, axis=self.axes, keepdims=True)
+
+    def any(self, v: Any) -> Any:
+        return self.xp.any(v, axis=self.axes, keepdims=True)
+
+
 def shift_by_max(
     xp: Any,
     z: Any,
@@ -53,25 +78,28 @@ def shift_by_max(
     where: Any | None = None,
     b: Any | None = None,
     compensate: bool = False,
+    reduction: Reduction | None = None,
 ) -> Shifted:
     """Shift ``z`` by its maximum over ``axes`` and sum the exponentials.
 
     ``z`` is a floating array in the compute dtype; ``where`` (bool) and ``b``
     (weights, same dtype as ``z``) are broadcast to ``z.shape``; ``axes`` is a
-    non-empty tuple of non-negative axes.
+    non-empty tuple of non-negative axes. A ``reduction`` other than the
+    default (:class:`AxesReduction` over ``axes``) forms the slices another
+    way (segments, sparse rows); ``axes`` is then unused.
 
     The three steps are public so that a caller whose slice is split across
     processes (softmaxkit.distributed) can combine the maxima and the sums of
     all the pieces in between: ``exclude``, the maximum, ``shift_and_sum``,
     then ``normalise``.
     """
-    z, nan_slice = exclude(xp, z, axes, where=where, b=b)
-    zmax = xp.max(z, axis=axes, keepdims=True)
-    return normalise(xp, shift_and_sum(xp, z, zmax, axes, b=b, compensate=compensate), nan_slice)
+    r = AxesReduction(xp, axes) if reduction is None else reduction
+    z, nan_slice = exclude(xp, z, r, where=where, b=b)
+    return normalise(xp, shift_and_sum(xp, z, r.max(z), r, b=b, compensate=compensate), nan_slice)
 
 
 def exclude(
-    xp: Any, z: Any, axes: tuple[int, ...], *, where: Any | None = None, b: Any | None = None
+    xp: Any, z: Any, r: Reduction, *, where: Any | None = None, b: Any | None = None
 ) -> tuple[Any, Any]:
     """``z`` with excluded entries and NaNs set to ``-inf``, and which slices hold a NaN.
 
@@ -88,7 +116,7 @@ def exclude(
     if excluded is not None:
         is_nan = is_nan & ~excluded
         z = xp.where(excluded, -inf, z)
-    nan_slice = xp.any(is_nan, axis=axes, keepdims=True)
+    nan_slice = r.any(is_nan)
     return xp.where(is_nan, -inf, z), nan_slice
 
 
@@ -107,14 +135,14 @@ def shift_and_sum(
     xp: Any,
     z: Any,
     zmax: Any,
-    axes: tuple[int, ...],
+    r: Reduction,
     *,
     b: Any | None = None,
     compensate: bool = False,
 ) -> Sums:
-    """Shift ``z`` (from :func:`exclude`) by ``zmax`` and sum the exponentials over ``axes``.
+    """Shift ``z`` (from :func:`exclude`) by ``zmax`` and sum the exponentials over the slices of ``r``.
 
-    ``zmax`` is the maximum of ``z`` over ``axes`` (kept as size-1 axes), or
+    ``zmax`` is the maximum of ``z`` over each slice (``r.max(z)``), or
     the maximum over a larger slice that ``z`` is a piece of: then ``k`` and
     ``t`` are this piece's share of the slice's normaliser.
     """
@@ -137,11 +165,11 @@ def shift_and_sum(
 
     at_max = diff == 0
     if b is None:
-        k = xp.sum(xp.astype(at_max, z.dtype), axis=axes, keepdims=True)
+        k = r.sum(xp.astype(at_max, z.dtype))
     else:
         exp_diff = exp_diff * b
-        k = xp.sum(xp.where(at_max, b, 0.0), axis=axes, keepdims=True)
-    t = xp.sum(xp.where(at_max, 0.0, exp_diff), axis=axes, keepdims=True)
+        k = r.sum(xp.where(at_max, b, 0.0))
+    t = r.sum(xp.where(at_max, 0.0, exp_diff))
     return Sums(diff, diff_lo, exp_diff, k, t, xp.where(has_pos_inf, inf, shift))
 
 

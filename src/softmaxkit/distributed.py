@@ -223,8 +223,8 @@ def _shift_by_global_max(local_logits: Any, group: Any) -> _Piece:
             f"local_logits holds {n_local} classes; at most {_MAX_CLASSES_PER_RANK_FLOAT32} "
             f"per rank for {out_dtype} logits"
         )
-    axes = (local_logits.ndim - 1,)
-    z, nan_slice = _stable.exclude(xp, local_logits.detach().to(work_dtype), axes)
+    reduction = _stable.AxesReduction(xp, (local_logits.ndim - 1,))
+    z, nan_slice = _stable.exclude(xp, local_logits.detach().to(work_dtype), reduction)
     if n_local:
         local_max = torch.amax(z, dim=-1, keepdim=True)
     else:  # a rank may hold no classes: it contributes -inf to the maximum
@@ -235,7 +235,7 @@ def _shift_by_global_max(local_logits: Any, group: Any) -> _Piece:
     dist.all_reduce(message, op=dist.ReduceOp.MAX, group=group)
     zmax = message[: local_max.numel()].reshape(local_max.shape)
     all_counts = [int(c) for c in message[local_max.numel() :].tolist()]
-    sums = _stable.shift_and_sum(xp, z, zmax, axes, compensate=work_dtype == out_dtype)
+    sums = _stable.shift_and_sum(xp, z, zmax, reduction, compensate=work_dtype == out_dtype)
     return _Piece(
         xp, sums, nan_slice, sum(all_counts[:rank]), sum(all_counts), out_dtype,
         work_dtype == out_dtype,

@@ -1,0 +1,109 @@
+r"""Gumbel-softmax: differentiable, relaxed samples of a categorical distribution.
+
+``softmax((logits + G) / T)`` with ``G`` standard Gumbel noise is a sample
+from the Concrete (Gumbel-softmax) distribution (Jang et al., 2017; Maddison
+et al., 2017); its argmax is an exact sample of ``softmax(logits)`` (the
+Gumbel-max trick).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .. import _core, _stable
+from .. import _validate as validate
+from . import _host, _random
+
+
+def gumbel_softmax(
+    logits: Any,
+    /,
+    temperature: Any = 1.0,
+    *,
+    hard: bool = False,
+    axis: int = -1,
+    seed: Any = None,
+    where: Any = None,
+) -> Any:
+    r"""A Gumbel-softmax sample: ``softmax((logits + G) / temperature)``.
+
+    Parameters
+    ----------
+    logits : array_like
+        Unnormalised log-probabilities, the classes along ``axis``.
+    temperature : float or array_like, optional
+        A finite number > 0 (or per-row array). Small temperatures give
+        nearly one-hot samples, large ones nearly uniform. There is no
+        ``temperature = 0`` (pytorch/pytorch#184031 gave NaN there): use
+        ``hard=True`` for exact one-hots.
+    hard : bool, optional
+        Return the one-hot of the sample's argmax instead (an exact sample of
+        ``softmax(logits)`` as a one-hot). The same ``seed`` gives the same
+        noise with ``hard`` True or False, so the soft sample for the
+        straight-through estimator is ``gumbel_softmax(..., hard=False)`` with
+        that seed, and its gradient :func:`softmaxkit.softmax_vjp` of it.
+    axis : int, optional
+        The class axis (default the last).
+    seed : int, numpy.random.Generator or None, optional
+        The source of the noise. An int or a generator in a given state gives
+        the same sample on every array library; None is not reproducible.
+    where : array_like of bool, optional
+        Mask broadcastable to ``logits``; False classes are never drawn.
+
+    Returns
+    -------
+    array
+        The shape and floating dtype of ``logits``, same library and device;
+        each slice sums to one (or is all zeros, see Notes).
+
+    Raises
+    ------
+    ValueError, TypeError
+        A bad ``temperature``, ``axis``, ``seed`` or ``where``; a non-bool
+        ``hard``.
+
+    Notes
+    -----
+    The noise is drawn in float64 and is always finite (never ``-log(0)``,
+    the NaN of pytorch/pytorch#22442). Edge cases follow
+    :func:`softmaxkit.softmax`: ``-inf`` and excluded classes are never
+    drawn, a slice with none left gives zeros, a NaN gives a NaN slice. Where
+    logits are ``+inf``, the sample is drawn among those classes alone (the
+    limit of a large finite logit).
+
+    Examples
+    --------
+    >>> import softmaxkit as sk
+    >>> y = sk.gumbel_softmax([[1.0, 2.0, 3.0]], 0.5, seed=0)
+    >>> y.round(4)
+    array([[0.    , 0.0024, 0.9976]])
+    >>> sk.gumbel_softmax([[1.0, 2.0, 3.0]], 0.5, hard=True, seed=0)
+    array([[0., 0., 1.]])
+    """
+    if not isinstance(hard, bool):
+        raise TypeError(f"hard must be a bool, got {hard!r}")
+    rng = _random.generator(seed)
+    xp = validate.namespace(logits)
+    x = validate.as_array(xp, logits, name="logits")
+    if x.ndim == 0:
+        raise ValueError("logits must have a class axis, got a 0-d array")
+    p = _core._prepare(x, validate.single_axis(axis, x.ndim), temperature, where)
+    if _core._has_empty_axis(p):
+        return _core._finish(p, p.z)
+    # _prepare divided the logits by the temperature; the noise is divided
+    # too: softmax((x + G) / T) = softmax(x / T + G / T).
+    t = validate.temperature(temperature, xp, x, p.z.dtype)
+    noise = _host.from_numpy(xp, _random.gumbel_noise(rng, tuple(p.z.shape)), like=p.z, dtype=p.z.dtype)
+    if not (isinstance(t, float) and t == 1.0):
+        noise = noise / t
+    # The shifted logits carry the edge-case policy (+inf classes become 0, the
+    # others -inf; excluded and -inf classes -inf); adding the noise to them
+    # gives the same sample as adding it to the logits, the shift being common
+    # to the slice.
+    s = _stable.shift_by_max(xp, p.z, p.axes, where=p.mask)
+    noisy = s.diff + noise
+    if hard:
+        sample = _core.hardmax(noisy, axis=p.axes[0])
+    else:
+        sample = _core.softmax(noisy, axis=p.axes[0])
+    return _core._finish(p, _stable.with_nan_slices(xp, sample, s.nan_slice))

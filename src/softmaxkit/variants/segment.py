@@ -1,0 +1,267 @@
+"""Softmax within segments: the groups of entries given by an integer id each.
+
+Ragged batches and graph attention (softmax over the incoming edges of each
+node) need a softmax whose "rows" are groups of entries of a flat array,
+``torch_geometric.utils.softmax(src, index)``. Here the groups are formed by
+``_segments`` (sorting or the library's scatter kernels, one vectorised pass,
+no Python loop over segments) and the shift by the maximum, the sums and the
+edge-case policy are those of :func:`softmaxkit.softmax`.
+"""
+
+from __future__ import annotations
+
+import operator
+from typing import Any, NamedTuple
+
+import array_api_compat
+
+from .. import _backend, _stable
+from .. import _validate as validate
+from ._host import to_numpy
+from ._segments import SegmentReduction, Segments
+
+_NOTES = """\
+    Entries are grouped along ``axis`` by ``segment_ids``; the trailing axes
+    of ``x`` (e.g. attention heads) are independent. The ids need not be
+    sorted; the output is in the input's order. Within a segment the
+    edge-case policy of :func:`softmaxkit.softmax` applies: ``-inf`` and
+    excluded entries (``where`` False) get probability 0, a segment with only
+    such entries gets zeros, ``+inf`` entries share the mass equally, a NaN
+    makes its segment NaN."""
+
+
+class _PreparedSegments(NamedTuple):
+    xp: Any
+    z: Any  # input / temperature, compute dtype, segment axis first
+    segments: Segments
+    mask: Any | None  # segment axis first
+    axis: int
+    out_dtype: Any
+    compensate: bool
+
+
+def segment_softmax(
+    x: Any,
+    segment_ids: Any,
+    /,
+    *,
+    num_segments: int | None = None,
+    axis: int = 0,
+    temperature: Any = 1.0,
+    where: Any = None,
+) -> Any:
+    r"""Softmax over the entries of each segment.
+
+    .. math:: y_i = \frac{e^{x_i/T}}{\sum_{j:\,s_j = s_i} e^{x_j/T}}
+
+    Parameters
+    ----------
+    x : array_like
+        Scores, any array-API array. The segments run along ``axis``.
+    segment_ids : array_like of int
+        One id in ``[0, num_segments)`` per entry along ``axis`` (shape
+        ``(x.shape[axis],)``), sorted or not.
+    num_segments : int, optional
+        The number of segments; default ``max(segment_ids) + 1``. Required
+        for lazy arrays (Dask), whose ids cannot be inspected.
+    axis : int, optional
+        The axis the ids label. Default 0, as in ``torch_geometric`` and
+        TensorFlow's segment operations (not -1 as elsewhere in softmaxkit:
+        the ids usually label edges or tokens, the leading axis).
+    temperature : float, optional
+        A finite number > 0: the result is the segment softmax of ``x / T``.
+    where : array_like of bool, optional
+        Mask broadcastable to ``x``; False entries are excluded (probability 0).
+
+    Returns
+    -------
+    array
+        The shape and floating dtype of ``x``; each segment sums to one
+        (or is all zeros, see Notes).
+
+    Raises
+    ------
+    ValueError
+        ids out of range or of the wrong length, ``num_segments`` negative or
+        missing for lazy arrays, a bad ``temperature`` or ``axis``.
+    TypeError
+        non-integer ids, complex ``x``.
+
+    Notes
+    -----
+{notes}
+
+    Examples
+    --------
+    >>> import softmaxkit as sk
+    >>> sk.segment_softmax([1.0, 2.0, 5.0, 0.0, 0.0], [0, 0, 1, 2, 2]).round(6)
+    array([0.268941, 0.731059, 1.      , 0.5     , 0.5     ])
+    >>> sk.segment_softmax([0.0, 9.0, 0.0], [0, 0, 1])  # a lone entry gets 1
+    array([1.23394576e-04, 9.99876605e-01, 1.00000000e+00])
+    """
+    p = _prepare(x, segment_ids, num_segments, axis, temperature, where)
+    return softmax_of_prepared(p, log=False)
+
+
+def segment_log_softmax(
+    x: Any,
+    segment_ids: Any,
+    /,
+    *,
+    num_segments: int | None = None,
+    axis: int = 0,
+    temperature: Any = 1.0,
+    where: Any = None,
+) -> Any:
+    r"""Log of :func:`segment_softmax`, computed directly (finite where it underflows).
+
+    Parameters
+    ----------
+    x, segment_ids, num_segments, axis, temperature, where
+        As in :func:`segment_softmax`. Excluded entries get ``-inf``.
+
+    Examples
+    --------
+    >>> import softmaxkit as sk
+    >>> sk.segment_log_softmax([1000.0, 0.0, 3.0], [0, 0, 1])
+    array([    0., -1000.,     0.])
+    """
+    p = _prepare(x, segment_ids, num_segments, axis, temperature, where)
+    return softmax_of_prepared(p, log=True)
+
+
+def segment_logsumexp(
+    x: Any,
+    segment_ids: Any,
+    /,
+    *,
+    num_segments: int | None = None,
+    axis: int = 0,
+    where: Any = None,
+) -> Any:
+    r"""``log(sum(exp(x)))`` over each segment, without overflow.
+
+    Parameters
+    ----------
+    x, segment_ids, num_segments, axis, where
+        As in :func:`segment_softmax`.
+
+    Returns
+    -------
+    array
+        Shape ``x.shape`` with ``axis`` replaced by ``num_segments``: one value
+        per segment, ``-inf`` for an empty segment (the log of an empty sum).
+
+    Examples
+    --------
+    >>> import softmaxkit as sk
+    >>> sk.segment_logsumexp([0.0, 0.0, 1000.0], [0, 0, 2], num_segments=4)
+    array([6.93147181e-01,           -inf, 1.00000000e+03,           -inf])
+    """
+    p = _prepare(x, segment_ids, num_segments, axis, 1.0, where)
+    xp = p.xp
+    s = _shift(p)
+    per_entry = _stable.logsumexp_from(xp, s)
+    # Every entry of a segment holds the same value, so the segment maximum
+    # picks it; NaN cannot be reduced by every path, so it is carried apart.
+    is_nan = xp.isnan(per_entry)
+    value = p.segments.max(xp.where(is_nan, -xp.inf, per_entry))
+    nan_segment = p.segments.sum(xp.astype(is_nan, value.dtype)) > 0
+    value = xp.where(nan_segment, xp.nan, value)
+    value = xp.moveaxis(value, 0, p.axis)
+    return xp.astype(value, p.out_dtype, copy=False)
+
+
+def _prepare(
+    x: Any, segment_ids: Any, num_segments: Any, axis: Any, temperature: Any, where: Any
+) -> _PreparedSegments:
+    xp = validate.namespace(x, segment_ids)
+    x = validate.as_array(xp, x, name="x")
+    validate.float_dtype_of(xp, x, name="x")
+    if x.ndim == 0:
+        raise ValueError("x must have at least one dimension, got a 0-d array")
+    ax = validate.single_axis(axis, x.ndim)
+    ids = segment_ids_array(xp, segment_ids, like=x, length=x.shape[ax])
+    n_segments = resolve_num_segments(xp, ids, num_segments)
+    return prepare_trusted(xp, x, ids, n_segments, axis=ax, temperature=temperature, where=where)
+
+
+def prepare_trusted(
+    xp: Any, x: Any, ids: Any, num_segments: int, *, axis: int, temperature: Any, where: Any
+) -> _PreparedSegments:
+    """The preparation after the ids are known to be valid (the sparse formats' own ids)."""
+    out_dtype = validate.float_dtype_of(xp, x, name="x")
+    work_dtype = _backend.compute_dtype(xp, out_dtype, array_api_compat.device(x))
+    z = xp.astype(x, work_dtype)
+    t = validate.temperature(temperature, xp, x, work_dtype)
+    if not isinstance(t, float):
+        raise TypeError("temperature must be a number here, got an array")
+    if t != 1.0:
+        z = z / t
+    mask = validate.where_mask(where, xp, x)
+    z = xp.moveaxis(z, axis, 0)
+    mask = None if mask is None else xp.moveaxis(mask, axis, 0)
+    segments = Segments(xp, ids, num_segments)
+    return _PreparedSegments(xp, z, segments, mask, axis, out_dtype, work_dtype == out_dtype)
+
+
+def softmax_of_prepared(p: _PreparedSegments, *, log: bool) -> Any:
+    """Segment (log-)softmax of prepared input, in the input's axis order and dtype."""
+    s = _shift(p)
+    values = _stable.log_softmax_from(p.xp, s) if log else _stable.softmax_from(p.xp, s)
+    return _finish(p, values)
+
+
+def _shift(p: _PreparedSegments) -> _stable.Shifted:
+    return _stable.shift_by_max(
+        p.xp, p.z, (0,), where=p.mask, compensate=p.compensate,
+        reduction=SegmentReduction(p.segments),
+    )  # fmt: skip
+
+
+def _finish(p: _PreparedSegments, values: Any) -> Any:
+    xp = p.xp
+    return xp.astype(xp.moveaxis(values, 0, p.axis), p.out_dtype, copy=False)
+
+
+def segment_ids_array(xp: Any, segment_ids: Any, *, like: Any, length: int) -> Any:
+    """Validate ids: a 1-D integer array of ``length`` entries (values checked later)."""
+    ids = validate.as_array(xp, segment_ids, like=like, name="segment_ids")
+    if not xp.isdtype(ids.dtype, "integral"):
+        raise TypeError(f"segment_ids must be an integer array, got dtype {ids.dtype}")
+    if tuple(ids.shape) != (length,):
+        raise ValueError(
+            f"segment_ids must have shape ({length},), one id per entry along the segment "
+            f"axis, got shape {tuple(ids.shape)}"
+        )
+    return ids
+
+
+def resolve_num_segments(xp: Any, ids: Any, num_segments: Any) -> int:
+    """``num_segments`` validated (default ``max(ids) + 1``), with the ids checked against it."""
+    if num_segments is not None:
+        if isinstance(num_segments, bool):
+            raise TypeError(f"num_segments must be an int, got {num_segments!r}")
+        try:
+            num_segments = operator.index(num_segments)
+        except TypeError:
+            raise TypeError(f"num_segments must be an int, got {num_segments!r}") from None
+        if num_segments < 0:
+            raise ValueError(f"num_segments must be >= 0, got {num_segments}")
+    if array_api_compat.is_dask_array(ids):
+        if num_segments is None:
+            raise ValueError("num_segments is required for lazy arrays (the ids cannot be read)")
+        return num_segments
+    flat = to_numpy(ids)
+    if num_segments is None:
+        num_segments = int(flat.max()) + 1 if flat.size else 0
+    bad = (flat < 0) | (flat >= num_segments)
+    if bad.any():
+        raise ValueError(
+            f"segment_ids contains {int(flat[bad][0])}, outside [0, {num_segments}) "
+            f"(num_segments={num_segments})"
+        )
+    return num_segments
+
+
+segment_softmax.__doc__ = segment_softmax.__doc__.replace("{notes}", _NOTES)

@@ -1,0 +1,522 @@
+r"""Sparsemax, 1.5-entmax and alpha-entmax: softmax's sparse relatives.
+
+alpha-entmax (Peters, Niculae and Martins, 2019) maps scores ``x`` to the
+probabilities
+
+.. math:: p_i = [(\alpha - 1) x_i - \tau]_+^{1/(\alpha - 1)},
+
+with the threshold ``tau`` chosen so that they sum to one. ``alpha -> 1`` is
+softmax, ``alpha = 2`` is sparsemax (the Euclidean projection of ``x`` onto
+the simplex); for ``alpha > 1`` low scores get probability exactly 0.
+
+Algorithms. Sparsemax and 1.5-entmax have exact sort-based thresholds;
+general ``alpha`` bisects on ``tau``. All three start from the shifted scores
+``d = x - max(x)`` of ``_stable.shift_by_max``, which brings the edge-case
+policy of softmax with it (masks and ``-inf`` excluded, ``+inf`` entries
+sharing the mass, NaN slices, empty slices). Then two facts keep the
+arithmetic well conditioned:
+
+* ``p_max <= 1`` forces ``tau >= (alpha - 1) d_max - 1 = -1``, so scaled
+  scores below -1 can never be in the support. Clamping them at -2 changes
+  nothing (strictly below -1, a clamped score cannot tie with the threshold
+  and leave a rounding residue) but bounds every score to [-2, 0], which is
+  why float32 ``sparsemax([1.36762051e8, 1.59594639e8])`` gives ``[0, 1]``
+  here and NaN in tensorflow/addons#2314, and why no ``inf - inf`` can arise.
+* the computation runs in float64 for float32 input and float32 for
+  float16/bfloat16 (entmax#30: an fp16 row of -1000 and -1005 gave NaN).
+
+The losses are the Fenchel-Young losses of the entmax package:
+``L(x; y) = H(p) + <p - e_y, x>`` with ``H`` the Tsallis entropy
+``(1 - sum p^alpha) / (alpha (alpha - 1))``; ``L >= 0``, zero exactly when
+``p`` is the one-hot of ``y``, and its gradient is ``p - e_y``.
+
+The Jacobian-vector products use the closed form of the entmax package:
+with ``s = p^(2 - alpha)`` on the support (1 for sparsemax, ``sqrt(p)`` for
+1.5-entmax), ``dx = s * g - s * sum(s * g) / sum(s)``.
+"""
+
+from __future__ import annotations
+
+import numbers
+from typing import Any
+
+import array_api_compat
+
+from .. import _core, _stable
+from .. import _validate as validate
+from .. import losses as _losses
+
+_FORWARD_PARAMETERS = """\
+    x : array_like
+        Scores (logits), any array-API array or nested list.
+    axis : int, optional
+        The axis the probabilities sum over (default the last).
+    temperature : float or array_like, optional
+        A finite number > 0 (or an array of them broadcasting against ``x``):
+        the mapping is applied to ``x / temperature``.
+    where : array_like of bool, optional
+        Mask broadcastable to ``x``; False entries get probability exactly 0."""
+
+_EDGE_CASES = """\
+    The edge-case policy of :func:`softmaxkit.softmax`: ``-inf`` and
+    excluded entries get 0; a slice with no other entry gives zeros;
+    ``+inf`` entries share the mass equally (the limit); a NaN makes its
+    slice NaN; a zero-length axis gives an empty result. float16 and
+    bfloat16 compute in float32, float32 in float64."""
+
+
+def sparsemax(x: Any, /, axis: int = -1, *, temperature: Any = 1.0, where: Any = None) -> Any:
+    r"""Sparsemax: the Euclidean projection of ``x`` onto the probability simplex.
+
+    .. math:: \mathrm{sparsemax}(x) = \arg\min_{p \in \Delta} \|p - x\|^2
+              = [x - \tau]_+
+
+    Parameters
+    ----------
+{parameters}
+
+    Returns
+    -------
+    array
+        Probabilities with exact zeros, the shape and floating dtype of ``x``.
+
+    Notes
+    -----
+{edge_cases}
+
+    Examples
+    --------
+    >>> import softmaxkit as sk
+    >>> sk.sparsemax([0.175, 0.0, -2.0])
+    array([0.5875, 0.4125, 0.    ])
+    >>> sk.sparsemax([1.0, 1.0, 5.0], where=[True, True, False])
+    array([0.5, 0.5, 0. ])
+    """
+    return _entmax(x, axis, temperature, where, alpha=2.0, n_iter=0)
+
+
+def entmax15(x: Any, /, axis: int = -1, *, temperature: Any = 1.0, where: Any = None) -> Any:
+    r"""1.5-entmax: ``p_i = [x_i / 2 - tau]_+^2``, between softmax and sparsemax.
+
+    Computed exactly by sorting (Peters et al., 2019, Algorithm 2).
+
+    Parameters
+    ----------
+{parameters}
+
+    Returns
+    -------
+    array
+        Probabilities with exact zeros, the shape and floating dtype of ``x``.
+
+    Notes
+    -----
+{edge_cases}
+
+    Examples
+    --------
+    >>> import softmaxkit as sk
+    >>> sk.entmax15([0.0, 0.0, 1.0]).round(6)
+    array([0.129873, 0.129873, 0.740253])
+    >>> sk.entmax15([3.0, 0.0, -1.0])
+    array([1., 0., 0.])
+    """
+    return _entmax(x, axis, temperature, where, alpha=1.5, n_iter=0)
+
+
+def entmax_bisect(
+    x: Any,
+    /,
+    alpha: float = 1.5,
+    axis: int = -1,
+    *,
+    n_iter: int = 50,
+    temperature: Any = 1.0,
+    where: Any = None,
+) -> Any:
+    r"""alpha-entmax for any ``alpha >= 1``, by bisection on the threshold.
+
+    .. math:: p_i = [(\alpha - 1) x_i - \tau]_+^{1/(\alpha - 1)}
+
+    Parameters
+    ----------
+    x : array_like
+        Scores.
+    alpha : float, optional
+        A finite number >= 1. ``alpha = 1`` is exactly :func:`softmaxkit.softmax`
+        (bisection cannot reach it: entmax#23 returned uniform there);
+        ``alpha = 2`` is sparsemax.
+    axis, temperature, where
+        As in :func:`sparsemax`.
+    n_iter : int, optional
+        Bisection steps (>= 1). The bracket for ``tau`` is at most 1 wide, so
+        50 steps pin it to 2**-50; the result is then normalised to sum to one.
+
+    Returns
+    -------
+    array
+        Probabilities, the shape and floating dtype of ``x``.
+
+    Raises
+    ------
+    ValueError
+        ``alpha`` below 1 or not finite (entmax#20, #39: NaN there),
+        ``n_iter`` < 1, and the errors of :func:`sparsemax`.
+
+    Notes
+    -----
+{edge_cases}
+
+    Examples
+    --------
+    >>> import softmaxkit as sk
+    >>> sk.entmax_bisect([0.0, 0.0, 1.0], alpha=1.0).round(4)  # softmax
+    array([0.2119, 0.2119, 0.5761])
+    >>> sk.entmax_bisect([0.175, 0.0, -2.0], alpha=2.0).round(10)  # sparsemax
+    array([0.5875, 0.4125, 0.    ])
+    """
+    alpha = _alpha(alpha)
+    if isinstance(n_iter, bool) or not isinstance(n_iter, numbers.Integral):
+        raise TypeError(f"n_iter must be an int, got {n_iter!r}")
+    if n_iter < 1:
+        raise ValueError(f"n_iter must be >= 1, got {n_iter}")
+    if alpha == 1.0:
+        return _core.softmax(x, axis=validate_single(x, axis), temperature=temperature, where=where)
+    return _entmax(x, axis, temperature, where, alpha=alpha, n_iter=int(n_iter))
+
+
+def validate_single(x: Any, axis: Any) -> int:
+    """``axis`` as one int for ``x`` (no tuples: the mappings sort along one axis)."""
+    xp = validate.namespace(x)
+    return validate.single_axis(axis, validate.as_array(xp, x, name="x").ndim)
+
+
+def _alpha(alpha: Any) -> float:
+    value = validate.finite_scalar(alpha, name="alpha")
+    if value < 1.0:
+        raise ValueError(f"alpha must be >= 1 (alpha = 1 is softmax), got {value!r}")
+    return value
+
+
+def _entmax(x: Any, axis: Any, temperature: Any, where: Any, *, alpha: float, n_iter: int) -> Any:
+    """alpha-entmax; exact for alpha 2 and 1.5 (n_iter 0), bisection otherwise."""
+    p = _core._prepare(x, validate_single(x, axis), temperature, where)
+    if _core._has_empty_axis(p):
+        return _core._finish(p, p.z)
+    probs = entmax_of_shifted(p.xp, p.z, p.axes[0], p.mask, alpha=alpha, n_iter=n_iter)
+    return _core._finish(p, probs)
+
+
+def entmax_of_shifted(
+    xp: Any, z: Any, axis: int, mask: Any, *, alpha: float, n_iter: int
+) -> Any:
+    """alpha-entmax of ``z`` (compute dtype) along ``axis``, with the edge-case policy."""
+    s = _stable.shift_by_max(xp, z, (axis,), where=mask)
+    d = xp.moveaxis(s.diff, axis, -1)
+    live = xp.any(d > -xp.inf, axis=-1, keepdims=True)
+    # Scaled scores, clamped at -2 (see the module notes): nothing below -1 can
+    # be in the support, and dead slices (all -inf) become harmless -2s.
+    scaled = xp.maximum(d * (alpha - 1.0), -2.0)
+    if n_iter == 0 and alpha == 2.0:
+        probs = _sparsemax_sorted(xp, scaled)
+    elif n_iter == 0 and alpha == 1.5:
+        probs = _entmax15_sorted(xp, scaled)
+    else:
+        probs = _entmax_bisect(xp, scaled, alpha, n_iter)
+    probs = xp.where(live, probs, 0.0)
+    return _stable.with_nan_slices(xp, xp.moveaxis(probs, -1, axis), s.nan_slice)
+
+
+def _ranks(xp: Any, z: Any) -> Any:
+    n = z.shape[-1]
+    return xp.arange(1, n + 1, dtype=z.dtype, device=array_api_compat.device(z))
+
+
+def _at_rank(xp: Any, values: Any, ranks: Any, k: Any) -> Any:
+    """``values[..., k - 1]`` along the last axis, without a gather (Dask has none)."""
+    return xp.sum(xp.where(ranks == k, values, 0.0), axis=-1, keepdims=True)
+
+
+def _sparsemax_sorted(xp: Any, z: Any) -> Any:
+    """Sparsemax along the last axis (Martins and Astudillo, 2016, Algorithm 1)."""
+    z_sorted = xp.sort(z, axis=-1, descending=True)
+    cumulative = xp.cumulative_sum(z_sorted, axis=-1)
+    ranks = _ranks(xp, z)
+    # The support is the prefix of sorted scores with 1 + k z_(k) > sum_{j<=k} z_(j).
+    support_size = xp.sum(xp.astype(1.0 + ranks * z_sorted > cumulative, z.dtype), axis=-1, keepdims=True)
+    tau = (_at_rank(xp, cumulative, ranks, support_size) - 1.0) / support_size
+    return xp.maximum(z - tau, 0.0)
+
+
+def _entmax15_sorted(xp: Any, z: Any) -> Any:
+    """1.5-entmax of the already halved scores ``z`` (Peters et al., 2019, Algorithm 2).
+
+    For a candidate support of the k largest scores, ``sum (z_i - tau)^2 = 1``
+    is a quadratic in ``tau`` whose root is ``mean - sqrt((1 - ss) / k)`` with
+    ``ss`` the sum of squared deviations from the mean; the support is the
+    longest prefix whose root lies at or below its smallest score.
+    """
+    z_sorted = xp.sort(z, axis=-1, descending=True)
+    ranks = _ranks(xp, z)
+    mean = xp.cumulative_sum(z_sorted, axis=-1) / ranks
+    mean_sq = xp.cumulative_sum(z_sorted * z_sorted, axis=-1) / ranks
+    # Scores lie in [-2, 0], so mean_sq - mean^2 does not cancel catastrophically.
+    ss = ranks * (mean_sq - mean * mean)
+    delta = xp.maximum((1.0 - ss) / ranks, 0.0)
+    tau = mean - xp.sqrt(delta)
+    support_size = xp.sum(xp.astype(tau <= z_sorted, z.dtype), axis=-1, keepdims=True)
+    tau_star = _at_rank(xp, tau, ranks, support_size)
+    gap = xp.maximum(z - tau_star, 0.0)
+    return gap * gap
+
+
+def _entmax_bisect(xp: Any, z: Any, alpha: float, n_iter: int) -> Any:
+    """alpha-entmax of the already scaled scores ``z`` (max 0) by bisection on tau.
+
+    ``f(tau) = sum [z - tau]_+^(1/(alpha-1)) - 1`` decreases in tau, with
+    ``f(-1) >= 0`` (the maximum alone gives 1) and ``f(-(1/n)^(alpha-1)) <= 0``
+    (every one of the n live entries gives at most 1/n).
+    """
+    exponent = 1.0 / (alpha - 1.0)
+    n_live = xp.sum(xp.astype(z > -2.0, z.dtype), axis=-1, keepdims=True)
+    n_live = xp.maximum(n_live, 1.0)
+    tau_lo = -xp.ones_like(n_live)
+    width = -(n_live ** -(alpha - 1.0)) - tau_lo
+
+    def mapped(tau: Any) -> Any:
+        return xp.maximum(z - tau, 0.0) ** exponent
+
+    for _ in range(n_iter):
+        width = width / 2.0
+        tau_mid = tau_lo + width
+        too_much = xp.sum(mapped(tau_mid), axis=-1, keepdims=True) >= 1.0
+        tau_lo = xp.where(too_much, tau_mid, tau_lo)
+    probs = mapped(tau_lo)
+    # A dead slice (every score clamped to -2) sums to 0; the caller zeroes it.
+    total = xp.sum(probs, axis=-1, keepdims=True)
+    return probs / xp.where(total > 0, total, 1.0)
+
+
+# ---------------------------------------------------------------- VJPs
+
+
+def sparsemax_vjp(
+    y: Any, g: Any, /, axis: int = -1, *, temperature: Any = 1.0, where: Any = None
+) -> Any:
+    r"""Vector-Jacobian product of sparsemax: the gradient with respect to ``x``.
+
+    Given ``y = sparsemax(x, axis, temperature=T, where=m)`` and the upstream
+    gradient ``g``, returns ``(g - mean_S(g)) / T`` on the support
+    ``S = {y > 0}`` and 0 elsewhere.
+
+    Parameters
+    ----------
+    y : array_like
+        The sparsemax output.
+    g : array_like
+        Upstream gradient, the shape of ``y``.
+    axis, temperature, where
+        The values the forward call used.
+
+    Examples
+    --------
+    >>> import softmaxkit as sk
+    >>> y = sk.sparsemax([0.175, 0.0, -2.0])
+    >>> sk.sparsemax_vjp(y, [1.0, 0.0, 0.0])
+    array([ 0.5, -0.5,  0. ])
+    """
+    return _entmax_vjp(y, g, axis, temperature, where, alpha=2.0)
+
+
+def entmax15_vjp(
+    y: Any, g: Any, /, axis: int = -1, *, temperature: Any = 1.0, where: Any = None
+) -> Any:
+    r"""Vector-Jacobian product of 1.5-entmax.
+
+    With ``s = sqrt(y)``: ``dx = (s g - s sum(s g) / sum(s)) / T``.
+
+    Parameters
+    ----------
+    y, g, axis, temperature, where
+        As in :func:`sparsemax_vjp`, for ``y = entmax15(x, ...)``.
+
+    Examples
+    --------
+    >>> import softmaxkit as sk
+    >>> sk.entmax15_vjp([0.25, 0.25, 0.5, 0.0], [1.0, 0.0, 0.0, 5.0]).round(6)
+    array([ 0.353553, -0.146447, -0.207107,  0.      ])
+    """
+    return _entmax_vjp(y, g, axis, temperature, where, alpha=1.5)
+
+
+def entmax_bisect_vjp(
+    y: Any,
+    g: Any,
+    /,
+    alpha: float = 1.5,
+    axis: int = -1,
+    *,
+    temperature: Any = 1.0,
+    where: Any = None,
+) -> Any:
+    r"""Vector-Jacobian product of alpha-entmax (with respect to ``x``).
+
+    With ``s = y^(2 - alpha)`` on the support: ``dx = (s g - s sum(s g) / sum(s)) / T``;
+    ``alpha = 1`` is :func:`softmaxkit.softmax_vjp`.
+
+    Parameters
+    ----------
+    y, g, axis, temperature, where
+        As in :func:`sparsemax_vjp`, for ``y = entmax_bisect(x, alpha, ...)``.
+    alpha : float, optional
+        The ``alpha`` of the forward call.
+
+    Examples
+    --------
+    >>> import softmaxkit as sk
+    >>> y = sk.entmax_bisect([0.175, 0.0, -2.0], alpha=2.0)
+    >>> sk.entmax_bisect_vjp(y, [1.0, 0.0, 0.0], alpha=2.0).round(10)
+    array([ 0.5, -0.5,  0. ])
+    """
+    alpha = _alpha(alpha)
+    if alpha == 1.0:
+        return _core.softmax_vjp(
+            y, g, axis=validate_single(y, axis), temperature=temperature, where=where
+        )
+    return _entmax_vjp(y, g, axis, temperature, where, alpha=alpha)
+
+
+def _entmax_vjp(y: Any, g: Any, axis: Any, temperature: Any, where: Any, *, alpha: float) -> Any:
+    xp, y, g, axes, mask, t, out_dtype = _core._prepare_vjp(
+        y, g, validate_single(y, axis), temperature, where
+    )
+    on_support = y > 0
+    if alpha == 2.0:
+        slope = xp.astype(on_support, y.dtype)
+    else:
+        slope = xp.where(on_support, xp.where(on_support, y, 1.0) ** (2.0 - alpha), 0.0)
+    if mask is not None:
+        g = xp.where(mask, g, 0.0)
+    scaled = xp.where(on_support, g, 0.0) * slope
+    total = xp.sum(slope, axis=axes, keepdims=True)
+    total_safe = xp.where(total > 0, total, 1.0)
+    grad = scaled - slope * (xp.sum(scaled, axis=axes, keepdims=True) / total_safe)
+    return _core._finish_vjp(xp, grad, t, mask, out_dtype)
+
+
+# ---------------------------------------------------------------- losses
+
+
+def sparsemax_loss(
+    x: Any,
+    target: Any,
+    /,
+    *,
+    axis: int = -1,
+    ignore_index: int = -100,
+    reduction: str = "mean",
+) -> Any:
+    r"""The sparsemax loss (Fenchel-Young loss of sparsemax) of class-index targets.
+
+    .. math:: L(x; y) = \tfrac12 (1 - \|p\|^2) + \langle p - e_y, x \rangle,
+              \quad p = \mathrm{sparsemax}(x)
+
+    The entmax package's ``SparsemaxLoss``, with the conventions of
+    :func:`softmaxkit.cross_entropy`.
+
+    Parameters
+    ----------
+    x : array_like
+        Scores, the classes along ``axis``.
+    target : array_like of int
+        Class indices, the shape of ``x`` without the class axis.
+    axis : int, optional
+        The class axis (default the last).
+    ignore_index : int, optional
+        Targets equal to it contribute 0 and are left out of the mean (entmax
+        honoured only non-negative values, entmax#8; any value works here).
+    reduction : {"mean", "sum", "none"}, optional
+        "mean" over the counted targets (NaN when there are none).
+
+    Returns
+    -------
+    array
+        0-d for "mean" and "sum", per target for "none"; >= 0, and 0 exactly
+        when ``sparsemax(x)`` is the one-hot of the target.
+
+    Raises
+    ------
+    ValueError, TypeError
+        As :func:`softmaxkit.cross_entropy` for targets; floating targets
+        are refused.
+
+    Notes
+    -----
+    The gradient with respect to ``x`` is ``sparsemax(x) - onehot(target)``
+    (divided by the count for "mean"). A target class with score ``-inf``
+    gives an infinite loss.
+
+    Examples
+    --------
+    >>> import softmaxkit as sk
+    >>> round(float(sk.sparsemax_loss([[0.175, 0.0, -2.0]], [0])), 10)
+    0.17015625
+    >>> float(sk.sparsemax_loss([[3.0, 0.0, -1.0]], [0]))
+    0.0
+    """
+    return _fenchel_young_loss(x, target, axis, ignore_index, reduction, alpha=2.0)
+
+
+def entmax15_loss(
+    x: Any,
+    target: Any,
+    /,
+    *,
+    axis: int = -1,
+    ignore_index: int = -100,
+    reduction: str = "mean",
+) -> Any:
+    r"""The 1.5-entmax loss (Fenchel-Young loss of 1.5-entmax) of class-index targets.
+
+    .. math:: L(x; y) = \tfrac{4}{3} (1 - \textstyle\sum_i p_i^{3/2})
+              + \langle p - e_y, x \rangle, \quad p = \mathrm{entmax15}(x)
+
+    Parameters
+    ----------
+    x, target, axis, ignore_index, reduction
+        As in :func:`sparsemax_loss`.
+
+    Examples
+    --------
+    >>> import softmaxkit as sk
+    >>> round(float(sk.entmax15_loss([[0.0, 0.0, 1.0]], [2])), 6)
+    0.099578
+    """
+    return _fenchel_young_loss(x, target, axis, ignore_index, reduction, alpha=1.5)
+
+
+def _fenchel_young_loss(
+    x: Any, target: Any, axis: Any, ignore_index: Any, reduction: Any, *, alpha: float
+) -> Any:
+    t = _losses._prepare_targets(x, target, axis, None, ignore_index, 0.0, reduction)
+    if not t.class_indices:
+        raise TypeError(f"target must hold integer class indices, got dtype {t.target.dtype}")
+    xp = t.xp
+    if t.z.shape[-1] == 0:
+        raise ValueError("x must have at least one class along axis, got 0")
+    probs = entmax_of_shifted(xp, t.z, t.z.ndim - 1, None, alpha=alpha, n_iter=0)
+    picked = _losses._ClassIndexTarget.make(t)
+    # <p - e_y, x> is shift invariant: use d = x - max, which is finite on
+    # the support and keeps large scores from cancelling.
+    d = _stable.shift_by_max(xp, t.z, (t.z.ndim - 1,)).diff
+    coefficient = probs - xp.astype(picked.one_hot, probs.dtype)
+    inner = xp.sum(xp.where(coefficient == 0, 0.0, coefficient * d), axis=-1)
+    tsallis = (1.0 - xp.sum(probs**alpha, axis=-1)) / (alpha * (alpha - 1.0))
+    per_row = xp.where(picked.valid, tsallis + inner, 0.0)
+    return _losses._reduce(t, per_row, picked.denominator)
+
+
+for _function in (sparsemax, entmax15):
+    _function.__doc__ = _function.__doc__.replace("{parameters}", _FORWARD_PARAMETERS)
+for _function in (sparsemax, entmax15, entmax_bisect):
+    _function.__doc__ = _function.__doc__.replace("{edge_cases}", _EDGE_CASES)

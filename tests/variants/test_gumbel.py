@@ -1,0 +1,132 @@
+"""gumbel_softmax: relaxed one-hot samples, exact one-hots with hard=True.
+
+Peer: torch.nn.functional.gumbel_softmax, compared in distribution (the
+noise streams differ): the argmax frequencies are softmax(logits) for both
+(chi-square), and the mean soft samples agree within their standard error.
+"""
+
+import numpy as np
+import pytest
+from helpers import requires_torch
+from numpy.testing import assert_allclose, assert_array_equal
+
+import softmaxkit as sk
+from softmaxkit.variants import _random
+
+scipy_stats = pytest.importorskip("scipy.stats")
+
+LOGITS = np.array([1.0, 0.5, -0.5, -2.0])
+N = 20000
+
+
+def many(logits, **kwargs):
+    return sk.gumbel_softmax(np.broadcast_to(logits, (N, logits.size)), **kwargs)
+
+
+def test_soft_samples_are_distributions(rng):
+    y = sk.gumbel_softmax(rng.normal(size=(5, 6)), 0.7, seed=0)
+    assert np.all(y >= 0)
+    assert_allclose(y.sum(axis=-1), 1.0, rtol=1e-15)
+
+
+def test_hard_samples_are_exact_one_hots_of_the_soft_argmax(rng):
+    logits = rng.normal(size=(50, 6))
+    soft = sk.gumbel_softmax(logits, 0.5, seed=3)
+    hard = sk.gumbel_softmax(logits, 0.5, hard=True, seed=3)
+    assert_array_equal(hard, np.eye(6)[np.argmax(soft, axis=-1)])
+
+
+def test_argmax_frequencies_are_the_softmax_chi_square():
+    counts = many(LOGITS, hard=True, seed=7).sum(axis=0)
+    assert scipy_stats.chisquare(counts, N * sk.softmax(LOGITS)).pvalue > 1e-3
+
+
+def test_low_temperature_is_nearly_one_hot():
+    y = many(LOGITS, temperature=0.01, seed=1)
+    # Only draws whose two best noisy logits lie within ~0.05 stay soft (a few percent).
+    assert np.mean(y.max(axis=-1) > 0.99) > 0.95
+
+
+def test_high_temperature_is_nearly_uniform():
+    y = many(LOGITS, temperature=1000.0, seed=1)
+    assert_allclose(y, 0.25, atol=0.02)
+
+
+@requires_torch
+@pytest.mark.parametrize("temperature", [0.5, 2.0])
+def test_mean_soft_sample_matches_torch(temperature):
+    import torch
+
+    torch.manual_seed(0)
+    peer = torch.nn.functional.gumbel_softmax(
+        torch.asarray(np.broadcast_to(LOGITS, (N, LOGITS.size)).copy()), tau=temperature
+    ).numpy()
+    ours = many(LOGITS, temperature=temperature, seed=0)
+    standard_error = np.hypot(ours.std(axis=0), peer.std(axis=0)) / np.sqrt(N)
+    assert np.all(np.abs(ours.mean(axis=0) - peer.mean(axis=0)) < 5 * standard_error)
+
+
+@requires_torch
+def test_hard_frequencies_match_torch():
+    import torch
+
+    torch.manual_seed(0)
+    peer = torch.nn.functional.gumbel_softmax(
+        torch.asarray(np.broadcast_to(LOGITS, (N, LOGITS.size)).copy()), hard=True
+    ).numpy().sum(axis=0)
+    ours = many(LOGITS, hard=True, seed=0).sum(axis=0)
+    assert scipy_stats.chi2_contingency(np.stack([ours, peer])).pvalue > 1e-3
+
+
+def test_noise_is_finite_when_the_uniform_draw_is_zero():
+    # torch#22442: -log(-log(U)) with U = 0 gave inf and then NaN.
+    class ZeroUniforms:
+        def random(self, shape):
+            return np.zeros(shape)
+
+    noise = _random.gumbel_noise(ZeroUniforms(), (3,))
+    assert np.all(np.isfinite(noise)) and np.all(np.abs(noise) < 37.5)
+
+
+def test_seed_is_reproducible_and_the_same_on_every_backend(backend):
+    logits = np.random.default_rng(0).normal(size=(3, 5))
+    y = sk.gumbel_softmax(backend.asarray(logits), 0.5, seed=11)
+    assert backend.is_native(y)
+    assert_allclose(backend.to_numpy(y), sk.gumbel_softmax(logits, 0.5, seed=11), rtol=1e-13)
+
+
+def test_generator_seed_continues_its_stream():
+    g = np.random.default_rng(4)
+    first = sk.gumbel_softmax(LOGITS, seed=g)
+    assert not np.array_equal(first, sk.gumbel_softmax(LOGITS, seed=g))
+    assert_array_equal(first, sk.gumbel_softmax(LOGITS, seed=np.random.default_rng(4)))
+
+
+def test_masked_and_negative_infinity_classes_are_never_drawn():
+    y = many(np.array([0.0, -np.inf, 0.0, 3.0]), where=np.array([True, True, True, False]), seed=0)
+    assert_array_equal(y[:, 1:4:2], 0.0)
+
+
+def test_positive_infinity_classes_share_the_draws():
+    y = many(np.array([np.inf, 0.0, np.inf]), hard=True, seed=0)
+    assert_array_equal(y[:, 1], 0.0)
+    assert scipy_stats.chisquare(y.sum(axis=0)[[0, 2]]).pvalue > 1e-3
+
+
+def test_nan_slice_and_dead_slice():
+    y = sk.gumbel_softmax(np.array([[0.0, np.nan], [-np.inf, -np.inf]]), seed=0)
+    assert np.isnan(y[0]).all()
+    assert_array_equal(y[1], 0.0)
+
+
+@pytest.mark.parametrize("temperature", [0.0, -1.0, np.inf])
+@pytest.mark.parametrize("hard", [False, True], ids=["soft", "hard"])
+def test_bad_temperature_is_refused(temperature, hard):
+    # torch#184031: tau = 0 gave all NaN, with hard=True too.
+    with pytest.raises(ValueError, match="temperature"):
+        sk.gumbel_softmax(LOGITS, temperature, hard=hard, seed=0)
+
+
+def test_non_bool_hard_is_refused():
+    with pytest.raises(TypeError, match="hard must be a bool, got 1"):
+        sk.gumbel_softmax(LOGITS, hard=1)

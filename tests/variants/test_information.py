@@ -1,0 +1,101 @@
+"""entropy and kl_divergence from logits, against SciPy, torch and mpmath."""
+
+import numpy as np
+import pytest
+from helpers import requires_torch
+from numpy.testing import assert_allclose, assert_array_equal
+
+import softmaxkit as sk
+
+special = pytest.importorskip("scipy.special")
+scipy_stats = pytest.importorskip("scipy.stats")
+
+
+def test_entropy_matches_scipy(rng):
+    x = rng.normal(size=(4, 6)) * 3
+    assert_allclose(sk.entropy(x), scipy_stats.entropy(special.softmax(x, axis=-1), axis=-1), rtol=1e-13)
+
+
+def test_entropy_axis_and_temperature(rng):
+    x = rng.normal(size=(4, 6))
+    expected = scipy_stats.entropy(special.softmax(x / 2.0, axis=0), axis=0)
+    assert_allclose(sk.entropy(x, axis=0, temperature=2.0), expected, rtol=1e-13)
+
+
+def test_entropy_of_uniform_is_log_n():
+    assert_allclose(sk.entropy(np.zeros(7)), np.log(7), rtol=1e-15)
+
+
+def test_entropy_with_underflowing_probabilities_is_not_nan():
+    # p = softmax([0, -1000]) holds an exact 0: p log p must count as 0, not NaN.
+    assert float(sk.entropy([0.0, -1000.0])) == 0.0
+
+
+def test_entropy_tiny_probability_mpmath():
+    import mpmath
+
+    mpmath.mp.dps = 50
+    x = [0.0, -30.0]
+    z = mpmath.exp(0) + mpmath.exp(-30)
+    p = [mpmath.exp(v) / z for v in x]
+    expected = -sum(q * mpmath.log(q) for q in p)
+    assert_allclose(sk.entropy(x), float(expected), rtol=1e-13)
+
+
+def test_entropy_edge_cases():
+    assert_allclose(sk.entropy([np.inf, np.inf, 0.0]), np.log(2), rtol=1e-15)
+    assert float(sk.entropy([-np.inf, -np.inf])) == 0.0
+    assert np.isnan(sk.entropy([0.0, np.nan]))
+    assert_array_equal(sk.entropy(np.empty((3, 0))), np.zeros(3))
+    assert_allclose(sk.entropy([0.0, 0.0, 9.0], where=[True, True, False]), np.log(2), rtol=1e-15)
+
+
+def test_kl_matches_scipy_rel_entr(rng):
+    a, b = rng.normal(size=(2, 5, 6)) * 2
+    p, q = special.softmax(a, axis=-1), special.softmax(b, axis=-1)
+    assert_allclose(sk.kl_divergence(a, b), special.rel_entr(p, q).sum(axis=-1), rtol=1e-12)
+
+
+@requires_torch
+def test_kl_matches_torch_kl_div(rng):
+    import torch
+
+    a, b = rng.normal(size=(2, 5, 6)) * 2
+    log_p = torch.log_softmax(torch.asarray(a), dim=-1)
+    log_q = torch.log_softmax(torch.asarray(b), dim=-1)
+    expected = torch.nn.functional.kl_div(log_q, log_p, log_target=True, reduction="none").sum(-1)
+    assert_allclose(sk.kl_divergence(a, b), expected.numpy(), rtol=1e-12)
+
+
+def test_kl_of_equal_logits_is_zero_and_shift_invariant(rng):
+    a = rng.normal(size=6)
+    assert_allclose(sk.kl_divergence(a, a + 100.0), 0.0, atol=1e-15)
+
+
+def test_kl_where_p_is_zero_ignores_q():
+    # p = [1, 0]: KL = -log q_0, whatever q_1 is (the term 0 log(0/q) is 0).
+    assert_allclose(sk.kl_divergence([0.0, -np.inf], [0.0, 5.0]), np.log1p(np.exp(5.0)), rtol=1e-15)
+
+
+def test_kl_is_infinite_where_q_has_no_mass():
+    assert float(sk.kl_divergence([0.0, 0.0], [0.0, -np.inf])) == np.inf
+
+
+def test_kl_broadcasts(rng):
+    a = rng.normal(size=(3, 4))
+    b = rng.normal(size=4)
+    assert_allclose(sk.kl_divergence(a, b), [float(sk.kl_divergence(row, b)) for row in a], rtol=1e-15)
+
+
+def test_kl_shapes_that_do_not_broadcast_are_refused():
+    with pytest.raises(ValueError, match=r"shape \(3,\) and logits_q of shape \(4,\) do not broadcast"):
+        sk.kl_divergence(np.zeros(3), np.zeros(4))
+
+
+def test_information_on_every_backend(rng, backend):
+    a, b = rng.normal(size=(2, 3, 5))
+    h = sk.entropy(backend.asarray(a))
+    kl = sk.kl_divergence(backend.asarray(a), backend.asarray(b))
+    assert backend.is_native(h) and backend.is_native(kl)
+    assert_allclose(backend.to_numpy(h), sk.entropy(a), rtol=1e-14)
+    assert_allclose(backend.to_numpy(kl), sk.kl_divergence(a, b), rtol=1e-14)

@@ -1,0 +1,322 @@
+"""sampled_softmax_loss (+ grad) and sample_candidates, with tf.nn.sampled_softmax_loss's semantics.
+
+TensorFlow is not installed: the reference below is a line-by-line NumPy
+transcription of TF's ``_compute_sampled_logits`` followed by
+``softmax_cross_entropy_with_logits`` (accidental hits get ``-FLOAT_MAX``
+added, labels ``1/num_true`` on the true columns), checked on given samples.
+"""
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose, assert_array_equal
+
+import softmaxkit as sk
+
+scipy_stats = pytest.importorskip("scipy.stats")
+
+
+def tf_reference(weights, biases, labels, inputs, sample, *, remove_accidental_hits=True,
+                 subtract_log_q=True):  # fmt: skip
+    """TF's _compute_sampled_logits + softmax_cross_entropy_with_logits, per example."""
+    candidates, true_count, sampled_count = (np.asarray(a) for a in sample)
+    labels = np.asarray(labels)
+    num_true = labels.shape[1]
+    true_logits = np.einsum("bd,btd->bt", inputs, weights[labels]) + biases[labels]
+    sampled_logits = inputs @ weights[candidates].T + biases[candidates]
+    if subtract_log_q:
+        true_logits = true_logits - np.log(true_count)
+        sampled_logits = sampled_logits - np.log(sampled_count)
+    if remove_accidental_hits:
+        hits = (labels[:, :, None] == candidates[None, None, :]).any(axis=1)
+        sampled_logits = sampled_logits + np.where(hits, -np.finfo(np.float64).max, 0.0)
+    logits = np.concatenate([true_logits, sampled_logits], axis=1)
+    target = np.concatenate([np.full(true_logits.shape, 1.0 / num_true), np.zeros(sampled_logits.shape)], 1)
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    return -(target * log_probs).sum(axis=1)
+
+
+def problem(rng, *, batch=4, dim=3, num_classes=12, num_true=1):
+    weights = rng.normal(size=(num_classes, dim))
+    biases = rng.normal(size=num_classes)
+    inputs = rng.normal(size=(batch, dim))
+    labels = rng.integers(0, num_classes, size=(batch, num_true))
+    return weights, biases, labels, inputs
+
+
+# ---------------------------------------------------------------- hand-checked
+
+
+def test_hand_checked_single_example():
+    # One example, true class 0, sample {1, 2}, expected counts 1: logits [2, 0, 2]
+    # (class 2 is [1, 1] . [2, 0] = 2), so the loss is log(e^2 + 1 + e^2) - 2.
+    weights = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+    sample = sk.CandidateSample(np.array([1, 2]), np.ones((1, 1)), np.ones(2))
+    loss = sk.sampled_softmax_loss(
+        weights, np.zeros(3), [[0]], np.array([[2.0, 0.0]]), 2, 3, sampled_candidates=sample
+    )
+    assert_allclose(loss, np.log(2 * np.e**2 + 1) - 2, rtol=1e-15)
+
+
+def test_hand_checked_log_q_correction():
+    # Expected counts 2 (true) and 0.5 (sampled) shift the logits by -log 2 and +log 2.
+    weights = np.zeros((2, 1))
+    sample = sk.CandidateSample(np.array([1]), np.full((1, 1), 2.0), np.array([0.5]))
+    loss = sk.sampled_softmax_loss(
+        weights, np.zeros(2), [[0]], np.zeros((1, 1)), 1, 2, sampled_candidates=sample
+    )
+    assert_allclose(loss, np.log(1 + 4.0), rtol=1e-15)  # -log(e^-l2 / (e^-l2 + e^l2))
+
+
+def test_accidental_hit_is_removed():
+    # The true class 0 is also sampled: without removal it counts twice.
+    weights = np.array([[1.0], [0.0]])
+    sample = sk.CandidateSample(np.array([0, 1]), np.ones((1, 1)), np.ones(2))
+    args = (weights, np.zeros(2), [[0]], np.array([[1.0]]), 2, 2)
+    removed = sk.sampled_softmax_loss(*args, sampled_candidates=sample)
+    kept = sk.sampled_softmax_loss(*args, sampled_candidates=sample, remove_accidental_hits=False)
+    assert_allclose(removed, np.log(np.e + 1) - 1, rtol=1e-15)
+    assert_allclose(kept, np.log(2 * np.e + 1) - 1, rtol=1e-15)
+
+
+# ---------------------------------------------------------------- against TF's formula
+
+
+@pytest.mark.parametrize("sampler", ["log_uniform", "uniform", "unigram"])
+@pytest.mark.parametrize("num_true", [1, 2])
+@pytest.mark.parametrize("unique", [True, False], ids=["unique", "with_replacement"])
+def test_matches_tf_formula_on_a_drawn_sample(rng, sampler, num_true, unique):
+    weights, biases, labels, inputs = problem(rng, num_true=num_true)
+    unigrams = rng.integers(1, 50, size=12) if sampler == "unigram" else None
+    sample = sk.sample_candidates(labels, 6, 12, num_true=num_true, sampler=sampler, unique=unique,
+                                  unigrams=unigrams, seed=1)  # fmt: skip
+    loss = sk.sampled_softmax_loss(weights, biases, labels, inputs, 6, 12, num_true=num_true,
+                                   sampled_candidates=sample, reduction="none")  # fmt: skip
+    assert_allclose(loss, tf_reference(weights, biases, labels, inputs, sample), rtol=1e-13)
+
+
+@pytest.mark.parametrize("remove", [True, False])
+@pytest.mark.parametrize("subtract", [True, False])
+def test_flags_match_tf_formula(rng, remove, subtract):
+    weights, biases, labels, inputs = problem(rng)
+    sample = sk.sample_candidates(labels, 8, 12, seed=3)
+    loss = sk.sampled_softmax_loss(weights, biases, labels, inputs, 8, 12, sampled_candidates=sample,
+                                   remove_accidental_hits=remove, subtract_log_q=subtract,
+                                   reduction="none")  # fmt: skip
+    expected = tf_reference(weights, biases, labels, inputs, sample,
+                            remove_accidental_hits=remove, subtract_log_q=subtract)  # fmt: skip
+    assert_allclose(loss, expected, rtol=1e-13)
+
+
+def test_reductions(rng):
+    weights, biases, labels, inputs = problem(rng)
+    kwargs = dict(sampled_candidates=sk.sample_candidates(labels, 5, 12, seed=0))
+    per_example = sk.sampled_softmax_loss(weights, biases, labels, inputs, 5, 12, reduction="none", **kwargs)
+    assert per_example.shape == (4,)
+    total = sk.sampled_softmax_loss(weights, biases, labels, inputs, 5, 12, reduction="sum", **kwargs)
+    mean = sk.sampled_softmax_loss(weights, biases, labels, inputs, 5, 12, **kwargs)
+    assert_allclose([total, mean], [per_example.sum(), per_example.mean()], rtol=1e-15)
+
+
+def test_bare_candidate_ids_use_the_sampler_probabilities(rng):
+    weights, biases, labels, inputs = problem(rng)
+    candidates = np.array([3, 7, 11])
+    p = lambda c: np.log1p(1.0 / (np.asarray(c) + 1.0)) / np.log(13.0)  # noqa: E731
+    sample = (candidates, 3 * p(labels), 3 * p(candidates))
+    loss = sk.sampled_softmax_loss(weights, biases, labels, inputs, 3, 12, sampled_candidates=candidates,
+                                   reduction="none")  # fmt: skip
+    assert_allclose(loss, tf_reference(weights, biases, labels, inputs, sample), rtol=1e-13)
+
+
+# ---------------------------------------------------------------- limit: full cross-entropy
+
+
+def full_cross_entropy(weights, biases, labels, inputs):
+    return sk.cross_entropy(inputs @ weights.T + biases, labels[:, 0], reduction="none")
+
+
+def test_equals_full_cross_entropy_with_every_class_sampled(rng):
+    weights, biases, labels, inputs = problem(rng, batch=6, num_classes=20)
+    loss = sk.sampled_softmax_loss(weights, biases, labels, inputs, 20, 20, sampler="uniform",
+                                   reduction="none", seed=0)  # fmt: skip
+    assert_allclose(loss, full_cross_entropy(weights, biases, labels, inputs), rtol=1e-13)
+
+
+def test_tends_to_full_cross_entropy_as_num_sampled_grows(rng):
+    # Uniform without replacement: the log Q correction is one constant, so each loss is
+    # the cross-entropy over the true class and the sample, below the full one, and the
+    # gap (averaged over draws) shrinks to 0 as the sample covers every class.
+    num_classes = 64
+    weights, biases, labels, inputs = problem(rng, batch=16, dim=4, num_classes=num_classes)
+    full = full_cross_entropy(weights, biases, labels, inputs)
+    gaps = []
+    for num_sampled in (4, 16, 32, 56, 63, 64):
+        losses = [
+            sk.sampled_softmax_loss(weights, biases, labels, inputs, num_sampled, num_classes,
+                                    sampler="uniform", reduction="none", seed=seed)  # fmt: skip
+            for seed in range(20)
+        ]
+        assert np.all(np.array(losses) <= full + 1e-12)
+        gaps.append(float(np.mean(full - np.array(losses))))
+    assert all(a > b for a, b in zip(gaps, gaps[1:])), gaps
+    assert gaps[-1] < 1e-12 and gaps[0] > 0.5
+
+
+# ---------------------------------------------------------------- gradient
+
+
+@pytest.mark.parametrize("num_true", [1, 2])
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+def test_gradient_matches_finite_differences(rng, num_true, reduction):
+    weights, biases, labels, inputs = problem(rng, batch=3, dim=2, num_classes=6, num_true=num_true)
+    # The sample holds a true class of some example, so accidental hits and repeated
+    # classes (true in one example, sampled for all) are both exercised.
+    sample = sk.sample_candidates(labels, 3, 6, num_true=num_true, seed=2)
+    candidates = np.concatenate([[labels[0, 0]], np.setdiff1d(np.asarray(sample.candidates), labels[0])[:2]])
+    kwargs = dict(num_true=num_true, sampled_candidates=candidates, reduction=reduction)
+
+    params = {"weights": weights, "biases": biases, "inputs": inputs}
+
+    def loss(p):
+        return float(sk.sampled_softmax_loss(p["weights"], p["biases"], labels, p["inputs"], 3, 6, **kwargs))
+
+    grad = sk.sampled_softmax_loss_grad(weights, biases, labels, inputs, 3, 6, **kwargs)
+    h = 1e-6
+    for name, value in params.items():
+        numeric = np.zeros_like(value)
+        for idx in np.ndindex(value.shape):
+            step = np.zeros_like(value)
+            step[idx] = h
+            difference = loss({**params, name: value + step}) - loss({**params, name: value - step})
+            numeric[idx] = difference / (2 * h)
+        assert_allclose(getattr(grad, name), numeric, atol=1e-8, err_msg=name)
+
+
+def test_loss_and_grad_agree_with_the_separate_functions(rng):
+    weights, biases, labels, inputs = problem(rng)
+    kwargs = dict(sampled_candidates=sk.sample_candidates(labels, 5, 12, seed=0))
+    both = sk.sampled_softmax_loss_and_grad(weights, biases, labels, inputs, 5, 12, **kwargs)
+    grad = sk.sampled_softmax_loss_grad(weights, biases, labels, inputs, 5, 12, **kwargs)
+    assert_allclose(both.loss, sk.sampled_softmax_loss(weights, biases, labels, inputs, 5, 12, **kwargs))
+    for got, expected in zip(both.grad, grad):
+        assert_allclose(got, expected, rtol=1e-15)
+
+
+def test_gradient_is_zero_for_classes_outside_the_sample(rng):
+    weights, biases, labels, inputs = problem(rng)
+    candidates = np.array([0, 1, 2])
+    grad = sk.sampled_softmax_loss_grad(weights, biases, labels, inputs, 3, 12, sampled_candidates=candidates)
+    untouched = np.setdiff1d(np.arange(12), np.concatenate([candidates, labels.ravel()]))
+    assert_array_equal(grad.weights[untouched], 0.0)
+    assert_array_equal(grad.biases[untouched], 0.0)
+
+
+def test_torch_inputs_match_torch_autograd(rng):
+    torch = pytest.importorskip("torch")
+    weights, biases, labels, inputs = problem(rng)
+    candidates = np.array([2, 5, 9, 11])
+    kwargs = dict(sampled_candidates=torch.asarray(candidates), sampler="uniform", reduction="sum")
+    w, b, x = (torch.asarray(a, requires_grad=True) for a in (weights, biases, inputs))
+    # The sampled logits written out in torch, then autograd.
+    t = torch.asarray(labels[:, 0])
+    c = torch.asarray(candidates)
+    hits = t[:, None] == c[None, :]
+    logits = torch.cat([(x * w[t]).sum(1, keepdim=True) + b[t][:, None],
+                        (x @ w[c].T + b[c]).masked_fill(hits, -torch.inf)], 1)  # fmt: skip
+    torch.nn.functional.cross_entropy(logits, torch.zeros(4, dtype=torch.int64), reduction="sum").backward()
+    got = sk.sampled_softmax_loss_grad(*(torch.asarray(a) for a in (weights, biases, labels, inputs)),
+                                       4, 12, **kwargs)  # fmt: skip
+    assert isinstance(got.weights, torch.Tensor)
+    for name, peer in (("weights", w), ("biases", b), ("inputs", x)):
+        assert_allclose(getattr(got, name).numpy(), peer.grad.numpy(), rtol=1e-12, atol=1e-15)
+
+
+# ---------------------------------------------------------------- sample_candidates
+
+
+def test_unique_sample_has_distinct_classes_and_tf_expected_counts():
+    s = sk.sample_candidates([[0]], 50, 100, sampler="log_uniform", seed=4)
+    candidates = np.asarray(s.candidates)
+    assert np.unique(candidates).size == 50
+    p = np.log1p(1.0 / (candidates + 1.0)) / np.log(101.0)
+    # The tries n solve the counts: 1 - (1 - p)^n, one n for every candidate.
+    tries = np.log1p(-np.asarray(s.sampled_expected_count)) / np.log1p(-p)
+    assert_allclose(tries, np.round(tries[0]), rtol=1e-7)  # ill-conditioned near count 1
+    assert tries[0] >= 50
+
+
+def test_with_replacement_expected_count_is_num_sampled_times_p():
+    s = sk.sample_candidates([[5]], 30, 100, sampler="log_uniform", unique=False, seed=4)
+    assert_allclose(s.true_expected_count, [[30 * np.log1p(1 / 6) / np.log(101.0)]], rtol=1e-14)
+
+
+@pytest.mark.parametrize("sampler", ["log_uniform", "unigram"])
+def test_draw_frequencies_match_the_sampler_chi_square(sampler):
+    num_classes = 10
+    counts = np.arange(1, num_classes + 1) ** 2
+    s = sk.sample_candidates([[0]], 20000, num_classes, sampler=sampler, unique=False,
+                             unigrams=counts if sampler == "unigram" else None, seed=11)  # fmt: skip
+    observed = np.bincount(np.asarray(s.candidates), minlength=num_classes)
+    if sampler == "log_uniform":
+        p = np.log1p(1.0 / (np.arange(num_classes) + 1.0)) / np.log(num_classes + 1.0)
+    else:
+        p = counts / counts.sum()
+    assert scipy_stats.chisquare(observed, 20000 * p).pvalue > 1e-3
+
+
+def test_seed_is_reproducible_and_accepts_a_generator():
+    a = sk.sample_candidates([[0]], 5, 100, seed=7)
+    b = sk.sample_candidates([[0]], 5, 100, seed=np.random.default_rng(7))
+    assert_array_equal(a.candidates, b.candidates)
+
+
+# ---------------------------------------------------------------- errors
+
+
+def test_unique_sample_larger_than_the_classes_is_refused():
+    with pytest.raises(ValueError, match=r"num_sampled \(11\) exceeds the 10 classes"):
+        sk.sample_candidates([[0]], 11, 10)
+
+
+def test_label_out_of_range_is_refused(rng):
+    weights, biases, labels, inputs = problem(rng)
+    with pytest.raises(ValueError, match=r"labels contains 12, outside \[0, 12\)"):
+        sk.sampled_softmax_loss(weights, biases, np.full((4, 1), 12), inputs, 3, 12)
+
+
+def test_mismatched_weights_are_refused(rng):
+    weights, biases, labels, inputs = problem(rng)
+    with pytest.raises(ValueError, match=r"weights must have shape \(num_classes, dim\) = \(13, dim\)"):
+        sk.sampled_softmax_loss(weights, biases, labels, inputs, 3, 13)
+
+
+def test_unknown_sampler_is_refused(rng):
+    with pytest.raises(ValueError, match="sampler must be one of"):
+        sk.sample_candidates([[0]], 3, 10, sampler="zipf")
+
+
+def test_unigram_needs_counts():
+    with pytest.raises(ValueError, match="needs unigrams"):
+        sk.sample_candidates([[0]], 3, 10, sampler="unigram")
+
+
+def test_float_labels_are_refused(rng):
+    weights, biases, labels, inputs = problem(rng)
+    with pytest.raises(TypeError, match="labels must be an integer array"):
+        sk.sampled_softmax_loss(weights, biases, labels.astype(float), inputs, 3, 12)
+
+
+def test_every_backend_matches_numpy(rng, backend):
+    weights, biases, labels, inputs = problem(rng)
+    candidates = np.array([0, 4, 7, 9])
+    expected = sk.sampled_softmax_loss_and_grad(weights, biases, labels, inputs, 4, 12,
+                                                sampled_candidates=candidates, reduction="none")  # fmt: skip
+    arrays = [backend.asarray(a) for a in (weights, biases)]
+    arrays += [backend.asarray(labels, dtype="int64"), backend.asarray(inputs)]
+    given = backend.asarray(candidates, dtype="int64")
+    got = sk.sampled_softmax_loss_and_grad(*arrays, 4, 12, reduction="none", sampled_candidates=given)
+    assert backend.is_native(got.loss)
+    assert_allclose(backend.to_numpy(got.loss), expected.loss, rtol=1e-13)
+    for name in ("inputs", "weights", "biases"):
+        got_grad = backend.to_numpy(getattr(got.grad, name))
+        assert_allclose(got_grad, getattr(expected.grad, name), rtol=1e-13, atol=1e-16)

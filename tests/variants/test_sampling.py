@@ -1,0 +1,207 @@
+"""sample (temperature, top-k, top-p, min-p) and topk.
+
+The draws are checked by a chi-square test with a fixed seed against the
+filtered softmax, computed here independently (sorting in NumPy);
+topk against torch.topk.
+"""
+
+import numpy as np
+import pytest
+from helpers import requires_torch
+from numpy.testing import assert_allclose, assert_array_equal
+
+import softmaxkit as sk
+
+scipy_stats = pytest.importorskip("scipy.stats")
+
+LOGITS = np.array([2.0, 1.5, 1.0, 0.3, 0.0, -0.5, -1.0, -3.0])
+DRAWS = 20000
+
+
+def reference_distribution(logits, *, temperature=1.0, top_k=None, top_p=None, min_p=None):
+    """The filtered softmax, one filter at a time in Hugging Face's order."""
+    p = np.exp(logits / temperature - np.max(logits / temperature))
+    p /= p.sum()
+    if top_k is not None:
+        p = np.where(p >= np.sort(p)[::-1][top_k - 1], p, 0.0)
+        p /= p.sum()
+    if top_p is not None:
+        order = np.argsort(-p)
+        mass_before = np.cumsum(p[order]) - p[order]
+        kept = np.zeros(p.shape, bool)
+        kept[order[mass_before < top_p]] = True
+        p = np.where(kept, p, 0.0) / p[kept].sum()
+    if min_p is not None:
+        p = np.where(p >= min_p * p.max(), p, 0.0)
+        p /= p.sum()
+    return p
+
+
+def assert_draws_follow(draws, expected):
+    observed = np.bincount(np.asarray(draws).ravel(), minlength=expected.size)
+    assert_array_equal(observed[expected == 0], 0)
+    kept = expected > 0
+    assert scipy_stats.chisquare(observed[kept], observed.sum() * expected[kept]).pvalue > 1e-3
+
+
+@pytest.mark.parametrize(
+    "filters",
+    [{}, {"temperature": 0.5}, {"temperature": 3.0}, {"top_k": 3}, {"top_p": 0.7}, {"min_p": 0.2},
+     {"temperature": 2.0, "top_k": 5, "top_p": 0.8, "min_p": 0.1}],
+    ids=["plain", "cold", "hot", "top_k", "top_p", "min_p", "all_filters"],
+)  # fmt: skip
+def test_frequencies_match_the_filtered_softmax_chi_square(filters):
+    draws = sk.sample(LOGITS, size=DRAWS, seed=20261123, **filters)
+    assert draws.shape == (DRAWS,)
+    assert_draws_follow(draws, reference_distribution(LOGITS, **filters))
+
+
+def test_top_k_keeps_exactly_k_classes():
+    draws = sk.sample(LOGITS, top_k=2, size=2000, seed=1)
+    assert set(np.unique(draws)) == {0, 1}
+
+
+def test_top_p_keeps_the_classes_until_the_mass_is_reached():
+    # p = [0.5, 0.3, 0.2]: 0.5 < 0.6 so the second class is kept, then 0.8 >= 0.6 stops.
+    draws = sk.sample(np.log([0.5, 0.3, 0.2]), top_p=0.6, size=2000, seed=1)
+    assert set(np.unique(draws)) == {0, 1}
+
+
+def test_top_p_always_keeps_the_most_probable_class():
+    assert set(np.unique(sk.sample(np.log([0.9, 0.1]), top_p=0.01, size=500, seed=1))) == {0}
+
+
+def test_min_p_threshold_is_relative_to_the_largest():
+    # p = [0.5, 0.3, 0.2] and min_p 0.5: keep p >= 0.25.
+    draws = sk.sample(np.log([0.5, 0.3, 0.2]), min_p=0.5, size=2000, seed=1)
+    assert set(np.unique(draws)) == {0, 1}
+
+
+def test_float32_logits_draw_without_a_sum_to_one_complaint():
+    # apollo#5, dynet#699: float32 softmax output fed to np.random.choice failed
+    # "probabilities do not sum to 1"; sample works from the logits directly.
+    logits = np.array([-0.14982196688652039, 0.28194859623908997], dtype=np.float32)
+    assert_draws_follow(sk.sample(logits, size=4000, seed=0), sk.softmax(logits.astype(np.float64)))
+
+
+def test_zero_temperature_is_argmax():
+    logits = np.random.default_rng(3).normal(size=(6, 9))
+    draws = sk.sample(logits, temperature=0, size=5, seed=0)
+    assert_array_equal(draws, np.repeat(np.argmax(logits, axis=-1)[:, None], 5, axis=1))
+
+
+def test_zero_temperature_breaks_ties_uniformly():
+    assert_draws_follow(sk.sample([1.0, 5.0, 5.0], temperature=0, size=4000, seed=0), np.array([0, 0.5, 0.5]))
+
+
+def test_rows_and_axis(rng):
+    logits = rng.normal(size=(3, 4, 5))
+    draws = sk.sample(logits, axis=1, size=(2, 6), seed=0)
+    assert draws.shape == (3, 5, 2, 6)
+    assert draws.min() >= 0 and draws.max() < 4
+
+
+def test_negative_infinity_and_masked_classes_are_never_drawn():
+    draws = sk.sample([0.0, -np.inf, 0.0, 1.0], where=[True, True, True, False], size=3000, seed=0)
+    assert_draws_follow(draws, np.array([0.5, 0.0, 0.5, 0.0]))
+
+
+def test_positive_infinity_takes_the_limit():
+    assert_draws_follow(sk.sample([np.inf, 0.0, np.inf], size=3000, seed=0), np.array([0.5, 0.0, 0.5]))
+
+
+def test_seed_is_reproducible_and_accepts_a_generator():
+    a = sk.sample(LOGITS, size=50, seed=5)
+    assert_array_equal(a, sk.sample(LOGITS, size=50, seed=5))
+    assert_array_equal(a, sk.sample(LOGITS, size=50, seed=np.random.default_rng(5)))
+    assert not np.array_equal(a, sk.sample(LOGITS, size=50, seed=6))
+
+
+def test_same_seed_same_draws_on_every_backend(backend):
+    logits = np.random.default_rng(0).normal(size=(3, 6))
+    draws = sk.sample(backend.asarray(logits), top_k=4, size=7, seed=9)
+    assert backend.is_native(draws)
+    assert_array_equal(backend.to_numpy(draws), sk.sample(logits, top_k=4, size=7, seed=9))
+
+
+def test_slice_with_nothing_to_draw_is_refused():
+    with pytest.raises(ValueError, match="no class to draw from"):
+        sk.sample([[0.0, 1.0], [-np.inf, -np.inf]], seed=0)
+
+
+def test_nan_slice_is_refused():
+    with pytest.raises(ValueError, match="no class to draw from"):
+        sk.sample([0.0, np.nan], seed=0)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [({"temperature": -1.0}, ValueError, "temperature must be >= 0"),
+     ({"top_k": 0}, ValueError, "top_k must be >= 1, got 0"),
+     ({"top_k": 1.5}, TypeError, "top_k must be an int"),
+     ({"top_p": 0.0}, ValueError, r"top_p must be in \(0, 1\], got 0.0"),
+     ({"min_p": 1.5}, ValueError, r"min_p must be in \[0, 1\], got 1.5"),
+     ({"size": -1}, ValueError, "size must not be negative"),
+     ({"seed": -3}, ValueError, "seed must be >= 0, got -3"),
+     ({"seed": "a"}, TypeError, "seed must be an int")],
+    ids=["temperature", "top_k", "top_k_type", "top_p", "min_p", "size", "seed", "seed_type"],
+)  # fmt: skip
+def test_bad_arguments_are_refused(kwargs, error, message):
+    with pytest.raises(error, match=message):
+        sk.sample(LOGITS, **kwargs)
+
+
+# ---------------------------------------------------------------- topk
+
+
+def test_topk_hand_checked():
+    values, indices = sk.topk([1.0, 5.0, 3.0, 5.0], 3)
+    assert_array_equal(values, [5.0, 5.0, 3.0])
+    assert_array_equal(indices, [1, 3, 2])
+
+
+@requires_torch
+@pytest.mark.parametrize("largest", [True, False], ids=["largest", "smallest"])
+@pytest.mark.parametrize("axis", [0, 1])
+def test_topk_matches_torch(rng, largest, axis):
+    import torch
+
+    # Few distinct values: many ties, and a NaN (torch: larger than every number).
+    x = rng.integers(0, 4, size=(6, 7)).astype(float)
+    x[2, 3] = np.nan
+    got = sk.topk(x, 3, axis=axis, largest=largest)
+    expected = torch.topk(torch.asarray(x), 3, dim=axis, largest=largest, sorted=True)
+    assert_array_equal(got.values, expected.values.numpy())
+    # torch's order among ties is not documented on CPU; the values at the
+    # indices must match and the indices be distinct.
+    assert_array_equal(np.take_along_axis(x, got.indices, axis=axis), got.values)
+    assert all(len(set(col)) == 3 for col in np.moveaxis(got.indices, axis, -1).reshape(-1, 3))
+
+
+def test_topk_ties_go_to_the_lower_index():
+    assert_array_equal(sk.topk([2.0, 7.0, 7.0, 7.0], 2).indices, [1, 2])
+    assert_array_equal(sk.topk([2.0, 1.0, 1.0], 2, largest=False).indices, [1, 2])
+
+
+def test_topk_integers_keep_their_dtype():
+    values, indices = sk.topk(np.array([3, 9, 1], dtype=np.int32), 2)
+    assert values.dtype == np.int32
+    assert_array_equal(values, [9, 3])
+
+
+def test_topk_on_every_backend(rng, backend):
+    x = rng.normal(size=(3, 5))
+    got = sk.topk(backend.asarray(x), 2, axis=0)
+    assert backend.is_native(got.values)
+    expected = sk.topk(x, 2, axis=0)
+    assert_allclose(backend.to_numpy(got.values), expected.values, rtol=0)
+    assert_array_equal(backend.to_numpy(got.indices), expected.indices)
+
+
+def test_topk_k_zero_gives_empty():
+    assert sk.topk(np.ones((2, 3)), 0).values.shape == (2, 0)
+
+
+def test_topk_k_too_large_is_refused():
+    with pytest.raises(ValueError, match=r"k must be in \[0, 3\] \(the length of axis 0\), got 4"):
+        sk.topk([1.0, 2.0, 3.0], 4)
