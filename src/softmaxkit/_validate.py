@@ -153,6 +153,19 @@ def where_mask(where: Any, xp: Any, x: Any) -> Any | None:
     return xp.broadcast_to(mask, x.shape)
 
 
+def out_array(out: Any, xp: Any, shape: tuple, dtype: Any) -> None:
+    """Check an ``out=`` argument: an array of ``xp`` with the result's shape and dtype."""
+    if not array_api_compat.is_array_api_obj(out) or array_api_compat.array_namespace(out) is not xp:
+        raise TypeError(
+            f"out must be an array of the same library as the input, got "
+            f"{type(out).__module__}.{type(out).__name__}"
+        )
+    if tuple(out.shape) != tuple(shape):
+        raise ValueError(f"out must have the result's shape {tuple(shape)}, got {tuple(out.shape)}")
+    if out.dtype != dtype:
+        raise TypeError(f"out must have the result's dtype {dtype}, got {out.dtype}")
+
+
 def reduction(value: Any) -> str:
     if value not in REDUCTIONS:
         raise ValueError(f"reduction must be one of {list(REDUCTIONS)}, got {value!r}")
