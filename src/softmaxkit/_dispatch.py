@@ -33,6 +33,8 @@ from . import _threads
 
 SOFTMAX, LOG_SOFTMAX, LOGSUMEXP = 0, 1, 2
 _KERNEL_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+# float16 is computed in float32; other byte orders are swapped first.
+_TAKEN_DTYPES = (*_KERNEL_DTYPES, np.dtype(np.float16))
 
 _enabled = True
 _module: Any = None
@@ -72,6 +74,10 @@ def isa() -> str | None:
     """The instruction set the kernel runs with here ("avx512f", "avx2", "baseline")."""
     module = _kernel()
     return None if module is None else module.isa()
+
+
+def _taken_dtype(dtype: np.dtype) -> bool:
+    return dtype.newbyteorder("=") in _TAKEN_DTYPES
 
 
 def _takes(*arrays: Any) -> bool:
@@ -188,8 +194,8 @@ def _from_kernel_order(values: np.ndarray, plan: _Plan, with_reduced: bool) -> n
     order = plan.order if with_reduced else tuple(a for a in plan.order if a != _reduced(plan))
     shape = plan.outer_shape + ((plan.n,) if with_reduced else ()) + plan.inner_shape
     values = values.reshape(shape)
-    inverse = np.argsort(np.argsort(order))
-    return values.transpose(inverse)
+    # Axis i of the result is the kernel axis that holds x's axis i.
+    return values.transpose(np.argsort(order))
 
 
 def _reduced(plan: _Plan) -> int:
@@ -255,7 +261,7 @@ def softmax(
     array that broadcasts against ``x``; ``mask``: None or a bool array of
     ``x``'s shape; ``out``: None or an array validated to match the result.
     """
-    if not _takes(x, mask, out) or not axes or x.dtype not in (*_KERNEL_DTYPES, np.float16):
+    if not _takes(x, mask, out) or not axes or not _taken_dtype(x.dtype):
         return None
     if not isinstance(temperature, float) and type(temperature) is not np.ndarray:
         return None
@@ -315,7 +321,7 @@ def logsumexp(
     x: Any, axes: tuple[int, ...], *, keepdims: bool, mask: Any
 ) -> np.ndarray | None:
     """logsumexp of validated NumPy input (no weights); None when the kernel does not take it."""
-    if not _takes(x, mask) or not axes or x.dtype not in (*_KERNEL_DTYPES, np.float16):
+    if not _takes(x, mask) or not axes or not _taken_dtype(x.dtype):
         return None
     result_dtype = x.dtype.newbyteorder("=")
     work = _work_input(x, 1.0)
@@ -361,7 +367,7 @@ def softmax_vjp(
     if not _takes(y, g, mask) or len(axes) != 1 or not isinstance(temperature, float):
         return None
     out_dtype = np.dtype(out_dtype).newbyteorder("=")
-    if out_dtype not in (*_KERNEL_DTYPES, np.dtype(np.float16)) or y.size == 0:
+    if out_dtype not in _TAKEN_DTYPES or y.size == 0:
         return None
     work_dtype = np.float32 if out_dtype == np.float16 else out_dtype
     axis = axes[0]
@@ -403,12 +409,13 @@ def cross_entropy(
     logits' shape (class axis ``class_axis`` in both logits and probabilities);
     ``weight``: None or a float (C,) array.
     """
-    if not _takes(logits, target, weight) or logits.dtype not in (*_KERNEL_DTYPES, np.float16):
+    if not _takes(logits, target, weight) or not _taken_dtype(logits.dtype):
         return None
     n_classes = logits.shape[class_axis]
     if n_classes == 0 or logits.size == 0:
         return None
-    work_dtype = np.float32 if logits.dtype == np.float16 else logits.dtype.newbyteorder("=")
+    native = logits.dtype.newbyteorder("=")
+    work_dtype = np.dtype(np.float32) if native == np.float16 else native
     rows_z = _rows(logits.astype(work_dtype, copy=False), class_axis)
     if class_indices:
         indices = np.ascontiguousarray(target.astype(np.int64, copy=False).reshape(-1))

@@ -38,6 +38,10 @@ def float_dtype_of(xp: Any, x: Any, *, name: str) -> Any:
     if xp.isdtype(x.dtype, "complex floating"):
         raise TypeError(f"{name} must be real, got complex dtype {x.dtype}")
     if xp.isdtype(x.dtype, "real floating"):
+        if getattr(x.dtype, "isnative", True) is False:
+            # NumPy's other byte order: '>f8' != float64 would compute in
+            # float32, uncompensated. Results come in native byte order.
+            return x.dtype.newbyteorder("=")
         return x.dtype
     if xp.isdtype(x.dtype, ("integral", "bool")):
         info = xp.__array_namespace_info__()

@@ -10,7 +10,7 @@
  *   r  = x - k ln2_hi - k ln2_lo        (ln2_hi has 37 bits, so k ln2_hi and
  *                                        x - k ln2_hi are exact for |k| < 2^16)
  *   rl = the rounding error of the second subtraction, plus xlo
- *   exp(r + rl) = 1 + r + r^2 q(r) + rl (1 + r)  on |r| <= ln2 / 2,
+ *   exp(r + rl) = 1 + r + r^2 q(r) + rl exp(r)  on |r| <= ln2 / 2,
  *        with 1 + r split exactly (Fast2Sum) so that the only large rounding
  *        is the final one;
  *   2^k is applied as 2^k1 * 2^k2 (k1 = k / 2): both factors are normal
@@ -20,7 +20,8 @@
  * Chebyshev interpolation); its relative error is 3e-19 (float64 results) or
  * 4e-12 (results that are rounded to float32 afterwards, where 1e-10 suffices
  * to be within one float32 ulp of the correctly rounded value).
- * Measured error of sk_exp_accurate: below 0.52 ulp (tests/test_kernel_accuracy.py).
+ * The accuracy of the results is measured against mpmath in
+ * tests/test_kernel_accuracy.py.
  *
  * NaN gives NaN. The integer arithmetic is unsigned where it may wrap, so that
  * no input (NaN included) reaches undefined behaviour.
@@ -85,9 +86,12 @@ static inline double sk_exp_accurate(double x, double xlo) {
     double q89 = 0x1.27e4db67b4303p-22 + r * 0x1.af4ddd84882fep-26;
     double q10 = 0x1.1f72fc730b4ffp-29;
     double q = (q01 + r2 * q23) + r4 * ((q45 + r2 * q67) + r4 * (q89 + r2 * q10));
+    double poly = r2 * q;
     double one_plus_r = 1.0 + r;
     double one_plus_r_err = (1.0 - one_plus_r) + r; /* exact: |r| < 1 */
-    double tail = one_plus_r_err + (r2 * q + r_lo * one_plus_r);
+    /* exp(r + r_lo) = exp(r) (1 + r_lo + ...): r_lo must be scaled by the
+     * whole exp(r), not by 1 + r (that would leave r^2 r_lo / 2, 3 ulp). */
+    double tail = one_plus_r_err + (poly + r_lo * (one_plus_r + poly));
     return sk_exp_scale(kd_shifted, one_plus_r + tail);
 }
 
