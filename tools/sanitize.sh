@@ -15,6 +15,7 @@ cd "$(dirname "$0")/.."
 
 site=build/sanitize-site
 rm -rf "$site"
+python -m pip install --quiet meson-python meson ninja  # for --no-build-isolation
 python -m pip install --quiet --no-build-isolation --no-deps --target "$site" \
     -Cbuild-dir=build/sanitize \
     -Csetup-args=-Db_sanitize=address,undefined \

@@ -36,6 +36,9 @@ _KERNEL_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 # float16 is computed in float32; other byte orders are swapped first.
 _TAKEN_DTYPES = (*_KERNEL_DTYPES, np.dtype(np.float16))
 
+# Fewer elements than this run on one thread (see SK_MIN_WORK in driver.c).
+_SMALL = 65536
+
 _enabled = True
 _module: Any = None
 _load_error: ImportError | None = None
@@ -103,10 +106,11 @@ def fast_softmax(x: Any, log: bool) -> np.ndarray | None:
     if module is None:
         return None
     out = np.empty(x.shape, x.dtype)
-    size = x.size
-    threads = 1 if size < 65536 else _threads.get_num_threads()
-    module.reduce(LOG_SOFTMAX if log else SOFTMAX, x.reshape(-1, n, 1), out.reshape(-1, n, 1),
-                  None, threads)
+    if x.size < _SMALL:
+        module.last_axis(log, x, out)  # one thread, no reshapes: little to pay for
+    else:
+        module.reduce(LOG_SOFTMAX if log else SOFTMAX, x.reshape(-1, n, 1), out.reshape(-1, n, 1),
+                      None, _threads.get_num_threads())
     return out
 
 
@@ -439,4 +443,4 @@ def cross_entropy(
 
 def _threads_for(size: int) -> int:
     # Below this size the kernel runs on one thread anyway: skip the lookup.
-    return 1 if size < 65536 else _threads.get_num_threads()
+    return 1 if size < _SMALL else _threads.get_num_threads()

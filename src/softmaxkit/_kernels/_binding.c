@@ -181,6 +181,60 @@ static PyObject *py_reduce(PyObject *self, PyObject *args) {
     Py_RETURN_NONE;
 }
 
+PyDoc_STRVAR(last_axis_doc,
+             "last_axis(log, x, out)\n\n"
+             "softmax (log=0) or log_softmax (log=1) over the last axis of a C-contiguous\n"
+             "float32/64 array x (at least 1-D, last axis non-empty) into out, a C-contiguous\n"
+             "array of the same dtype and size, on one thread: the path for small calls,\n"
+             "which skips reshaping to (outer, n, 1).");
+
+static PyObject *py_last_axis(PyObject *self, PyObject *args) {
+    (void)self;
+    int log;
+    PyObject *x_obj, *out_obj;
+    if (!PyArg_ParseTuple(args, "pOO", &log, &x_obj, &out_obj)) return NULL;
+    Py_buffer x, out;
+    if (PyObject_GetBuffer(x_obj, &x, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) < 0) return NULL;
+    if (PyObject_GetBuffer(out_obj, &out, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | PyBUF_WRITABLE) < 0) {
+        PyBuffer_Release(&x);
+        return NULL;
+    }
+    char kind = kind_of(&x);
+    int ok = 1;
+    if ((kind != 'f' && kind != 'd') || kind_of(&out) != kind) {
+        PyErr_SetString(PyExc_TypeError, "x and out must both be float32 or both float64");
+        ok = 0;
+    } else if (x.ndim < 1 || x.shape[x.ndim - 1] == 0 || x.len != out.len) {
+        PyErr_SetString(PyExc_ValueError, "x must have a non-empty last axis and out its size");
+        ok = 0;
+    } else if ((uintptr_t)x.buf % (uintptr_t)x.itemsize || (uintptr_t)out.buf % (uintptr_t)x.itemsize) {
+        PyErr_SetString(PyExc_ValueError, "x and out must be aligned");
+        ok = 0;
+    }
+    if (ok) {
+        Py_ssize_t n = x.shape[x.ndim - 1];
+        sk_reduce_args a = {0};
+        a.dtype = kind == 'f' ? SK_F32 : SK_F64;
+        a.op = log ? SK_LOG_SOFTMAX : SK_SOFTMAX;
+        a.x = (const char *)x.buf;
+        a.out = (char *)out.buf;
+        a.n = n;
+        a.outer = x.len / x.itemsize / n;
+        a.inner = 1;
+        a.xs_outer = a.os_outer = n * x.itemsize;
+        a.xs_n = a.os_n = x.itemsize;
+        int status;
+        Py_BEGIN_ALLOW_THREADS
+        status = sk_reduce(&a, 1);
+        Py_END_ALLOW_THREADS
+        ok = status_to_error(status) == 0;
+    }
+    PyBuffer_Release(&x);
+    PyBuffer_Release(&out);
+    if (!ok) return NULL;
+    Py_RETURN_NONE;
+}
+
 PyDoc_STRVAR(vjp_doc,
              "vjp(log, y, g, out, mask, temperature, n_threads)\n\n"
              "Rows of y, g, out (and the bool mask, or None): 2-D, each row contiguous.");
@@ -356,6 +410,7 @@ static PyObject *py_isa(PyObject *self, PyObject *unused) {
 
 static PyMethodDef methods[] = {
     {"reduce", py_reduce, METH_VARARGS, reduce_doc},
+    {"last_axis", py_last_axis, METH_VARARGS, last_axis_doc},
     {"vjp", py_vjp, METH_VARARGS, vjp_doc},
     {"cross_entropy", py_cross_entropy, METH_VARARGS, ce_doc},
     {"isa", py_isa, METH_NOARGS, "The instruction set the loops run with on this CPU."},

@@ -15,23 +15,8 @@ void SK_FN(sk_row_stats)(const sk_reduce_args *a, ptrdiff_t row, ptrdiff_t start
                          sk_part *part, double *scratch);
 void SK_FN(sk_combine_parts)(const sk_part *parts, ptrdiff_t n_parts, sk_slice *s);
 
-#define SK_T float
-#define SK_SFX _f32
-#define SK_IS_F64 0
-#include "sk_elem.h"
-#include "cross_entropy_body.h"
-#undef SK_T
-#undef SK_SFX
-#undef SK_IS_F64
-
-#define SK_T double
-#define SK_SFX _f64
-#define SK_IS_F64 1
-#include "sk_elem.h"
-#include "cross_entropy_body.h"
-#undef SK_T
-#undef SK_SFX
-#undef SK_IS_F64
+#define SK_BODY "cross_entropy_body.h"
+#include "sk_per_dtype.h"
 
 void SK_FN(sk_ce_rows)(const sk_ce_args *a, ptrdiff_t r0, ptrdiff_t r1, double *scratch) {
     if (a->dtype == SK_F32)

@@ -1,5 +1,5 @@
 /* Element-level helpers shared by the per-dtype loop bodies (included with
- * SK_T, SK_SFX and SK_IS_F64 defined; see softmax.c). */
+ * SK_T, SK_SFX and SK_IS_F64 defined; see sk_per_dtype.h). */
 
 /* x[i], or -inf where the mask excludes it (so an excluded NaN is ignored). */
 SK_INLINE double SK_CAT(sk_load, SK_SFX)(const SK_T *x, const uint8_t *m, ptrdiff_t i, int masked) {

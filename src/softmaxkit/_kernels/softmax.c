@@ -40,23 +40,8 @@ static void SK_FN(sk_combine)(const sk_part *parts, ptrdiff_t n_parts, sk_slice 
     sk_finish(s);
 }
 
-#define SK_T float
-#define SK_SFX _f32
-#define SK_IS_F64 0
-#include "sk_elem.h"
-#include "softmax_body.h"
-#undef SK_T
-#undef SK_SFX
-#undef SK_IS_F64
-
-#define SK_T double
-#define SK_SFX _f64
-#define SK_IS_F64 1
-#include "sk_elem.h"
-#include "softmax_body.h"
-#undef SK_T
-#undef SK_SFX
-#undef SK_IS_F64
+#define SK_BODY "softmax_body.h"
+#include "sk_per_dtype.h"
 
 void SK_FN(sk_row_stats)(const sk_reduce_args *a, ptrdiff_t row, ptrdiff_t start, ptrdiff_t len,
                          sk_part *part, double *scratch) {

@@ -1,5 +1,5 @@
-/* softmax / log_softmax / logsumexp loops for one dtype. Included by
- * softmax.c with SK_T (element type), SK_SFX (name suffix) and SK_IS_F64. */
+/* softmax / log_softmax / logsumexp loops for one dtype. Instantiated by
+ * softmax.c through sk_per_dtype.h (SK_T element type, SK_SFX name suffix). */
 
 #define LOAD SK_CAT(sk_load, SK_SFX)
 #define SHIFTED SK_CAT(sk_shifted, SK_SFX)

@@ -4,23 +4,8 @@
 #include "sk_exp.h"
 #include "sk_isa.h"
 
-#define SK_T float
-#define SK_SFX _f32
-#define SK_IS_F64 0
-#include "sk_elem.h"
-#include "vjp_body.h"
-#undef SK_T
-#undef SK_SFX
-#undef SK_IS_F64
-
-#define SK_T double
-#define SK_SFX _f64
-#define SK_IS_F64 1
-#include "sk_elem.h"
-#include "vjp_body.h"
-#undef SK_T
-#undef SK_SFX
-#undef SK_IS_F64
+#define SK_BODY "vjp_body.h"
+#include "sk_per_dtype.h"
 
 void SK_FN(sk_vjp_rows)(const sk_vjp_args *a, ptrdiff_t r0, ptrdiff_t r1) {
     if (a->dtype == SK_F32)
