@@ -105,3 +105,20 @@ def test_cross_entropy_loss_within_the_goal(rng, dtype):
     loss = sk.cross_entropy(logits, target, reduction="none")
     ref = np.array([-exact(row)[1][t] for row, t in zip(logits, target)], dtype=object)
     assert ulp_error(loss, ref).max() <= GOAL[dtype]
+
+
+def test_float64_exp_is_within_an_ulp_with_the_compensated_shift(rng):
+    # Rows [a, m] with a - m < -40: the normaliser is exactly 1, so softmax at
+    # a is the kernel's exp(a - m) itself, with a - m rounded and its rounding
+    # error fed into the exp (the error term once was scaled by 1 + r instead
+    # of exp(r): 4-6 ulp off). The goal for the exp is below one ulp.
+    m = rng.uniform(50.0, 200.0, 400)
+    a = m - rng.uniform(40.0, 740.0, 400)
+    p = sk.softmax(np.stack([a, m], axis=-1))[:, 0]
+    with mpmath.workdps(40):  # helpers.ulp_error would round the reference to a double first
+        errors = [
+            abs(mpmath.mpf(float(value)) - mpmath.exp(mpmath.mpf(float(u)) - mpmath.mpf(float(v))))
+            / mpmath.mpf(float(np.spacing(value)))
+            for value, u, v in zip(p, a, m)
+        ]
+    assert max(errors) < 1.0
