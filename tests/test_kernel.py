@@ -474,3 +474,25 @@ def test_dispatch_writes_into_a_torch_tensor_through_a_numpy_view(rng):
     assert result is not None
     assert np.shares_memory(result, out.numpy())
     assert_agree(out.numpy(), spec(sk.log_softmax, x.numpy()))
+
+
+@pytest.mark.skipif(_dispatch.isa() == "baseline", reason="the baseline build is what runs here anyway")
+def test_the_baseline_build_agrees_too():
+    # This CPU picks a SIMD build; SOFTMAXKIT_ISA=baseline makes a fresh
+    # process run the baseline loops (what aarch64 and other CPUs get) on the
+    # main agreement tests.
+    import os
+    from pathlib import Path
+
+    env = dict(os.environ, SOFTMAXKIT_ISA="baseline")
+    isa = subprocess.run(
+        [sys.executable, "-c", "from softmaxkit import _dispatch; print(_dispatch.isa())"],
+        capture_output=True, text=True, check=True, env=env,
+    )  # fmt: skip
+    assert isa.stdout.strip() == "baseline"
+    selected = "layouts_and_axes or edge_case or vjps or cross_entropy or long_rows or thread_count"
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(Path(__file__)), "-k", selected],
+        capture_output=True, text=True, env=env, cwd=Path(__file__).parent,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stdout[-3000:]

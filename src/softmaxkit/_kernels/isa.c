@@ -8,15 +8,28 @@
 #include "sk_isa.h"
 
 #if defined(SK_HAVE_X86_DISPATCH)
+#include <stdlib.h>
+#include <string.h>
+
+/* SOFTMAXKIT_ISA=baseline (or avx2) caps the choice, so that the tests can run
+ * the other builds of the loops on a CPU that would never pick them. */
+static int allowed(const char *isa) {
+    const char *cap = getenv("SOFTMAXKIT_ISA");
+    if (!cap || !*cap) return 1;
+    if (strcmp(cap, "baseline") == 0) return 0;
+    if (strcmp(cap, "avx2") == 0) return strcmp(isa, "avx2") == 0;
+    return 1;
+}
+
 static const sk_isa_table *choose(const char **name) {
     __builtin_cpu_init();
 #if defined(SK_HAVE_AVX512F)
-    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq")) {
+    if (allowed("avx512f") && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq")) {
         *name = "avx512f";
         return &sk_table_avx512f;
     }
 #endif
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
+    if (allowed("avx2") && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
         *name = "avx2";
         return &sk_table_avx2;
     }
