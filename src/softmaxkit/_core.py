@@ -194,7 +194,7 @@ def log_softmax(
     >>> sk.log_softmax([1000.0, 0.0])
     array([    0., -1000.])
     >>> float(sk.log_softmax([1.0, 2.0, 3.0])[2])
-    -0.40760596444437945
+    -0.4076059644443803
     """
     return _softmax_or_log(x, axis, temperature, where, out, log=True)
 
