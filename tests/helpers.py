@@ -6,6 +6,7 @@ import importlib.util
 
 import numpy as np
 import pytest
+from numpy.testing import assert_array_equal
 
 
 def has_module(name: str) -> bool:
@@ -130,3 +131,40 @@ def mpmath_softmax_family(x):
             logp[i, j] = d - log_norm
             p[i, j] = mpmath.exp(logp[i, j])
     return p, logp, lse
+
+
+# ---- the compiled kernel against the array-API path (its specification) ----
+
+# float32 (and float16) results of both paths are within an ulp of the exact
+# value; float64 within a few.
+MAX_ULP = {np.dtype(np.float16): 1, np.dtype(np.float32): 2, np.dtype(np.float64): 8}
+
+
+def spec(function, *args, **kwargs):
+    """``function`` computed by the array-API code, with the kernel switched off."""
+    from softmaxkit import _dispatch
+
+    with _dispatch.use_kernel(False):
+        return function(*args, **kwargs)
+
+
+def assert_agree(actual, expected, *, scale=None):
+    """Same dtype, shape and NaN/inf pattern; finite values within MAX_ULP ulps.
+
+    With ``scale``, the ulps are those of ``scale`` (for results that cancel,
+    such as gradients, whose error is relative to the terms, not the result).
+    """
+    actual, expected = np.asarray(actual), np.asarray(expected)
+    native = expected.dtype.newbyteorder("=")
+    assert actual.dtype.newbyteorder("=") == native
+    assert actual.shape == expected.shape
+    assert_array_equal(np.isnan(actual), np.isnan(expected))
+    infinite = np.isinf(expected)
+    assert_array_equal(actual[infinite], expected[infinite])
+    finite = np.isfinite(expected)
+    a = actual[finite].astype(np.float64)
+    e = expected[finite].astype(np.float64)
+    size = np.abs(expected[finite]).astype(native) if scale is None else native.type(scale)
+    spacing = np.maximum(np.spacing(size).astype(np.float64), np.finfo(native).smallest_subnormal)
+    err = np.abs(a - e) / spacing
+    assert err.size == 0 or err.max() <= MAX_ULP[native], f"{err.max()} ulp"

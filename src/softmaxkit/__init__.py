@@ -26,6 +26,7 @@ from .losses import (
     cross_entropy_grad,
     nll_loss,
 )
+from ._threads import get_num_threads, set_num_threads
 from .variants import *  # noqa: F403 (the names are listed in variants.__all__)
 from .variants import __all__ as _variants_all
 
@@ -37,12 +38,14 @@ __all__ = [
     "cross_entropy",
     "cross_entropy_and_grad",
     "cross_entropy_grad",
+    "get_num_threads",
     "hardmax",
     "log_sigmoid",
     "log_softmax",
     "log_softmax_vjp",
     "logsumexp",
     "nll_loss",
+    "set_num_threads",
     "sigmoid",
     "softmax",
     "softmax_jacobian",

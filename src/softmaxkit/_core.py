@@ -11,8 +11,9 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 import array_api_compat
+import numpy as np
 
-from . import _backend, _stable
+from . import _backend, _dispatch, _stable
 from . import _validate as validate
 
 # Shared docstring text, so that the parameter descriptions and the
@@ -37,6 +38,27 @@ _EDGE_CASES = """\
     rounding (half an ulp of ``x / temperature``) is part of the input."""
 
 
+class _Validated(NamedTuple):
+    xp: Any
+    x: Any  # the input as an array of xp, dtype unchanged
+    axes: tuple[int, ...]
+    temperature: Any  # a Python float, or an array in work_dtype
+    mask: Any | None  # bool, broadcast to x's shape
+    out_dtype: Any
+    work_dtype: Any
+
+
+def _validate(x: Any, axis: Any, temperature: Any, where: Any) -> _Validated:
+    xp = validate.namespace(x)
+    x = validate.as_array(xp, x, name="x")
+    out_dtype = validate.float_dtype_of(xp, x, name="x")
+    axes = validate.normalize_axis(axis, x.ndim)
+    work_dtype = _backend.compute_dtype(xp, out_dtype, array_api_compat.device(x))
+    t = validate.temperature(temperature, xp, x, work_dtype)
+    mask = validate.where_mask(where, xp, x)
+    return _Validated(xp, x, axes, t, mask, out_dtype, work_dtype)
+
+
 class _Prepared(NamedTuple):
     xp: Any
     z: Any  # input / temperature, in the compute dtype
@@ -47,24 +69,18 @@ class _Prepared(NamedTuple):
     added_axis: bool  # axis=() or a 0-d input: a trailing axis of length 1 was added
 
 
-def _prepare(x: Any, axis: Any, temperature: Any, where: Any) -> _Prepared:
-    xp = validate.namespace(x)
-    x = validate.as_array(xp, x, name="x")
-    out_dtype = validate.float_dtype_of(xp, x, name="x")
-    axes = validate.normalize_axis(axis, x.ndim)
-    work_dtype = _backend.compute_dtype(xp, out_dtype, array_api_compat.device(x))
-    z = xp.astype(x, work_dtype)
-    t = validate.temperature(temperature, xp, x, work_dtype)
-    if not (isinstance(t, float) and t == 1.0):
-        z = z / t
-    mask = validate.where_mask(where, xp, x)
+def _prepare(v: _Validated) -> _Prepared:
+    xp, axes, mask = v.xp, v.axes, v.mask
+    z = xp.astype(v.x, v.work_dtype)
+    if not (isinstance(v.temperature, float) and v.temperature == 1.0):
+        z = z / v.temperature
     added_axis = not axes
     if added_axis:
         # Softmax over no axes: every entry is its own slice of length 1.
         z = z[..., None]
         mask = None if mask is None else mask[..., None]
         axes = (z.ndim - 1,)
-    return _Prepared(xp, z, axes, mask, out_dtype, work_dtype == out_dtype, added_axis)
+    return _Prepared(xp, z, axes, mask, v.out_dtype, v.work_dtype == v.out_dtype, added_axis)
 
 
 def _has_empty_axis(p: _Prepared) -> bool:
@@ -77,7 +93,9 @@ def _finish(p: _Prepared, values: Any) -> Any:
     return p.xp.astype(values, p.out_dtype, copy=False)
 
 
-def softmax(x: Any, /, axis: Any = -1, *, temperature: Any = 1.0, where: Any = None) -> Any:
+def softmax(
+    x: Any, /, axis: Any = -1, *, temperature: Any = 1.0, where: Any = None, out: Any = None
+) -> Any:
     r"""Softmax: ``exp(x / T)`` normalised to sum to one over ``axis``.
 
     .. math:: \mathrm{softmax}(x)_i = \frac{e^{x_i/T}}{\sum_j e^{x_j/T}}
@@ -100,6 +118,10 @@ def softmax(x: Any, /, axis: Any = -1, *, temperature: Any = 1.0, where: Any = N
     where : array_like of bool, optional
         Mask broadcastable to ``x``; entries where it is False are excluded
         and get probability exactly 0.
+    out : array, optional
+        An array of the result's shape and dtype, of the same library as
+        ``x``, to write the result into (it may be ``x`` itself); it is also
+        returned. Not for immutable arrays (JAX).
 
     Returns
     -------
@@ -111,9 +133,10 @@ def softmax(x: Any, /, axis: Any = -1, *, temperature: Any = 1.0, where: Any = N
     ------
     ValueError
         ``axis`` out of range, ``temperature`` not a finite number > 0,
-        ``where`` not broadcastable to ``x``.
+        ``where`` not broadcastable to ``x``, ``out`` of the wrong shape.
     TypeError
-        complex or non-numeric ``x``, a non-boolean ``where``.
+        complex or non-numeric ``x``, a non-boolean ``where``, ``out`` of the
+        wrong dtype or library.
 
     Notes
     -----
@@ -132,15 +155,11 @@ def softmax(x: Any, /, axis: Any = -1, *, temperature: Any = 1.0, where: Any = N
     >>> sk.softmax([1.0, 2.0, 3.0], where=[True, False, True])
     array([0.11920292, 0.        , 0.88079708])
     """
-    p = _prepare(x, axis, temperature, where)
-    if _has_empty_axis(p):
-        return _finish(p, p.z)
-    s = _stable.shift_by_max(p.xp, p.z, p.axes, where=p.mask, compensate=p.compensate)
-    return _finish(p, _stable.softmax_from(p.xp, s))
+    return _softmax_or_log(x, axis, temperature, where, out, log=False)
 
 
 def log_softmax(
-    x: Any, /, axis: Any = -1, *, temperature: Any = 1.0, where: Any = None
+    x: Any, /, axis: Any = -1, *, temperature: Any = 1.0, where: Any = None, out: Any = None
 ) -> Any:
     r"""Log-softmax: ``x / T - logsumexp(x / T)`` over ``axis``.
 
@@ -152,7 +171,7 @@ def log_softmax(
 
     Parameters
     ----------
-    x, axis, temperature, where
+    x, axis, temperature, where, out
         As in :func:`softmax`. Excluded entries get ``-inf``.
 
     Returns
@@ -177,11 +196,44 @@ def log_softmax(
     >>> float(sk.log_softmax([1.0, 2.0, 3.0])[2])
     -0.4076059644443803
     """
-    p = _prepare(x, axis, temperature, where)
+    return _softmax_or_log(x, axis, temperature, where, out, log=True)
+
+
+def _softmax_or_log(x: Any, axis: Any, temperature: Any, where: Any, out: Any, *, log: bool) -> Any:
+    if (
+        type(x) is np.ndarray
+        and axis == -1
+        and where is None
+        and out is None
+        and type(temperature) is float
+        and temperature == 1.0
+    ):
+        # The commonest call, on a NumPy array with every option at its
+        # default: nothing to validate beyond what fast_softmax checks.
+        result = _dispatch.fast_softmax(x, log)
+        if result is not None:
+            return result
+    v = _validate(x, axis, temperature, where)
+    if out is not None:
+        validate.out_array(out, v.xp, v.x.shape, v.out_dtype)
+    result = _dispatch.softmax(
+        v.x, v.axes, log=log, temperature=v.temperature, mask=v.mask, out=out
+    )
+    if result is not None:
+        return result
+    p = _prepare(v)
     if _has_empty_axis(p):
-        return _finish(p, p.z)
+        return _store(_finish(p, p.z), out)
     s = _stable.shift_by_max(p.xp, p.z, p.axes, where=p.mask, compensate=p.compensate)
-    return _finish(p, _stable.log_softmax_from(p.xp, s))
+    values = _stable.log_softmax_from(p.xp, s) if log else _stable.softmax_from(p.xp, s)
+    return _store(_finish(p, values), out)
+
+
+def _store(result: Any, out: Any) -> Any:
+    if out is None:
+        return result
+    out[...] = result
+    return out
 
 
 def logsumexp(
@@ -238,7 +290,12 @@ def logsumexp(
         x, weights = xp.broadcast_arrays(x, weights)
     if not isinstance(keepdims, bool):
         raise TypeError(f"keepdims must be a bool, got {keepdims!r}")
-    p = _prepare(xp.astype(x, out_dtype, copy=False), axis, 1.0, where)
+    v = _validate(xp.astype(x, out_dtype, copy=False), axis, 1.0, where)
+    if weights is None:
+        result = _dispatch.logsumexp(v.x, v.axes, keepdims=keepdims, mask=v.mask)
+        if result is not None:
+            return result
+    p = _prepare(v)
     if weights is not None:
         weights = xp.astype(weights, p.z.dtype)
         if p.added_axis:
@@ -288,6 +345,12 @@ def softmax_vjp(
     array([ 0.16, -0.06, -0.1 ])
     """
     xp, y, g, axes, mask, t, out_dtype = _prepare_vjp(y, g, axis, temperature, where)
+    result = _dispatch.softmax_vjp(
+        y, g, axes, log=False, temperature=t, mask=mask, out_dtype=out_dtype
+    )
+    if result is not None:
+        return result
+    y, g = _to_work_dtype(xp, y, g, out_dtype)
     if mask is not None:
         g = xp.where(mask, g, 0.0)
     grad = y * (g - xp.sum(g * y, axis=axes, keepdims=True))
@@ -315,6 +378,12 @@ def log_softmax_vjp(
     array([ 0.75, -0.75])
     """
     xp, logp, g, axes, mask, t, out_dtype = _prepare_vjp(logp, g, axis, temperature, where)
+    result = _dispatch.softmax_vjp(
+        logp, g, axes, log=True, temperature=t, mask=mask, out_dtype=out_dtype
+    )
+    if result is not None:
+        return result
+    logp, g = _to_work_dtype(xp, logp, g, out_dtype)
     if mask is not None:
         g = xp.where(mask, g, 0.0)
     grad = g - xp.exp(logp) * xp.sum(g, axis=axes, keepdims=True)
@@ -336,7 +405,12 @@ def _prepare_vjp(y: Any, g: Any, axis: Any, temperature: Any, where: Any) -> tup
     work_dtype = _backend.compute_dtype(xp, out_dtype, array_api_compat.device(y))
     t = validate.temperature(temperature, xp, y, work_dtype)
     mask = validate.where_mask(where, xp, y)
-    return xp, xp.astype(y, work_dtype), xp.astype(g, work_dtype), axes, mask, t, out_dtype
+    return xp, y, g, axes, mask, t, out_dtype
+
+
+def _to_work_dtype(xp: Any, y: Any, g: Any, out_dtype: Any) -> tuple[Any, Any]:
+    work_dtype = _backend.compute_dtype(xp, out_dtype, array_api_compat.device(y))
+    return xp.astype(y, work_dtype), xp.astype(g, work_dtype)
 
 
 def _finish_vjp(xp: Any, grad: Any, t: Any, mask: Any | None, out_dtype: Any) -> Any:

@@ -40,6 +40,10 @@ def float_dtype_of(xp: Any, x: Any, *, name: str) -> Any:
     if xp.isdtype(x.dtype, "complex floating"):
         raise TypeError(f"{name} must be real, got complex dtype {x.dtype}")
     if xp.isdtype(x.dtype, "real floating"):
+        if getattr(x.dtype, "isnative", True) is False:
+            # NumPy's other byte order: '>f8' != float64 would compute in
+            # float32, uncompensated. Results come in native byte order.
+            return x.dtype.newbyteorder("=")
         return x.dtype
     if xp.isdtype(x.dtype, ("integral", "bool")):
         info = xp.__array_namespace_info__()
@@ -153,6 +157,19 @@ def where_mask(where: Any, xp: Any, x: Any) -> Any | None:
         raise TypeError(f"where must be a boolean array, got dtype {mask.dtype}")
     _check_broadcast(mask.shape, x.shape, name="where")
     return xp.broadcast_to(mask, x.shape)
+
+
+def out_array(out: Any, xp: Any, shape: tuple, dtype: Any) -> None:
+    """Check an ``out=`` argument: an array of ``xp`` with the result's shape and dtype."""
+    if not array_api_compat.is_array_api_obj(out) or array_api_compat.array_namespace(out) is not xp:
+        raise TypeError(
+            f"out must be an array of the same library as the input, got "
+            f"{type(out).__module__}.{type(out).__name__}"
+        )
+    if tuple(out.shape) != tuple(shape):
+        raise ValueError(f"out must have the result's shape {tuple(shape)}, got {tuple(out.shape)}")
+    if out.dtype != dtype:
+        raise TypeError(f"out must have the result's dtype {dtype}, got {out.dtype}")
 
 
 def reduction(value: Any) -> str:

@@ -37,7 +37,7 @@ from typing import Any, NamedTuple
 import array_api_compat
 import numpy as np
 
-from . import _backend, _stable
+from . import _backend, _dispatch, _stable
 from . import _validate as validate
 
 
@@ -243,6 +243,22 @@ class _Targets(NamedTuple):
     compensate: bool
 
 
+class _CheckedTargets(NamedTuple):
+    """Validated arguments, the arrays still in their own dtype and layout."""
+
+    xp: Any
+    logits: Any
+    target: Any
+    class_indices: bool
+    weight: Any | None  # (C,) in the compute dtype
+    ignore_index: int
+    smoothing: float
+    reduction: str
+    class_axis: int
+    out_dtype: Any
+    work_dtype: Any
+
+
 def _prepare_targets(
     logits: Any,
     target: Any,
@@ -252,6 +268,32 @@ def _prepare_targets(
     label_smoothing: Any,
     reduction: Any,
 ) -> _Targets:
+    c = _check_targets(logits, target, axis, weight, ignore_index, label_smoothing, reduction)
+    return _in_work_layout(c)
+
+
+def _in_work_layout(c: _CheckedTargets) -> _Targets:
+    """Logits (and probabilities) in the compute dtype with the class axis last."""
+    xp = c.xp
+    z = xp.moveaxis(xp.astype(c.logits, c.work_dtype), c.class_axis, -1)
+    target = c.target
+    if not c.class_indices:
+        target = xp.moveaxis(xp.astype(target, c.work_dtype), c.class_axis, -1)
+    return _Targets(
+        xp, z, target, c.class_indices, c.weight, c.ignore_index, c.smoothing, c.reduction,
+        c.class_axis, c.out_dtype, c.work_dtype == c.out_dtype,
+    )  # fmt: skip
+
+
+def _check_targets(
+    logits: Any,
+    target: Any,
+    axis: Any,
+    weight: Any,
+    ignore_index: Any,
+    label_smoothing: Any,
+    reduction: Any,
+) -> _CheckedTargets:
     xp = validate.namespace(logits, target, weight)
     logits = validate.as_array(xp, logits, name="logits")
     out_dtype = validate.float_dtype_of(xp, logits, name="logits")
@@ -264,9 +306,8 @@ def _prepare_targets(
     ignore_index = validate.ignore_index(ignore_index)
 
     work_dtype = _backend.compute_dtype(xp, out_dtype, array_api_compat.device(logits))
-    z = xp.moveaxis(xp.astype(logits, work_dtype), class_axis, -1)
     target = validate.as_array(xp, target, like=logits, name="target")
-    batch_shape = tuple(z.shape[:-1])
+    batch_shape = tuple(n for a, n in enumerate(logits.shape) if a != class_axis)
     if xp.isdtype(target.dtype, "integral"):
         class_indices = True
         if tuple(target.shape) != batch_shape:
@@ -282,7 +323,6 @@ def _prepare_targets(
                 f"target of probabilities must have the logits' shape {tuple(logits.shape)}, "
                 f"got {tuple(target.shape)} (class indices must be an integer array)"
             )
-        target = xp.moveaxis(xp.astype(target, work_dtype), class_axis, -1)
     else:
         raise TypeError(
             f"target must be integer class indices or floating probabilities, "
@@ -298,9 +338,9 @@ def _prepare_targets(
                 f"{tuple(weight.shape)}"
             )
         weight = xp.astype(weight, work_dtype)
-    return _Targets(
-        xp, z, target, class_indices, weight, ignore_index, smoothing, reduction,
-        class_axis, out_dtype, work_dtype == out_dtype,
+    return _CheckedTargets(
+        xp, logits, target, class_indices, weight, ignore_index, smoothing, reduction,
+        class_axis, out_dtype, work_dtype,
     )  # fmt: skip
 
 
@@ -352,7 +392,11 @@ def _cross_entropy(
     *,
     want_grad: bool,
 ) -> CrossEntropyResult:
-    p = _prepare_targets(logits, target, axis, weight, ignore_index, label_smoothing, reduction)
+    c = _check_targets(logits, target, axis, weight, ignore_index, label_smoothing, reduction)
+    result = _cross_entropy_by_kernel(c, want_grad)
+    if result is not None:
+        return result
+    p = _in_work_layout(c)
     xp = p.xp
     n_classes = p.z.shape[-1]
     eps = p.smoothing
@@ -403,6 +447,47 @@ def _cross_entropy(
         grad = grad / _nonzero(xp, denominator)
     grad = xp.moveaxis(grad, -1, p.class_axis)
     return CrossEntropyResult(loss, xp.astype(grad, p.out_dtype, copy=False))
+
+
+def _cross_entropy_by_kernel(p: _CheckedTargets, want_grad: bool) -> CrossEntropyResult | None:
+    """The fused kernel's loss and gradient, reduced as ``_reduce`` does; None if not taken."""
+    if not _dispatch.available() or type(p.logits) is not np.ndarray:
+        return None
+    batch_shape = tuple(n for a, n in enumerate(p.logits.shape) if a != p.class_axis)
+    if p.class_indices:
+        valid = p.target != p.ignore_index
+        if p.weight is None:
+            denominator = float(np.count_nonzero(valid))
+        else:
+            picked = np.asarray(p.weight)[np.where(valid, p.target, 0)]
+            denominator = float(np.sum(np.where(valid, picked, 0.0)))
+    else:
+        denominator = float(math.prod(batch_shape))
+    grad_scale = 1.0 / denominator if p.reduction == "mean" and denominator != 0 else 1.0
+    parts = _dispatch.cross_entropy(
+        p.logits,
+        p.target,
+        class_axis=p.class_axis,
+        class_indices=p.class_indices,
+        weight=p.weight,
+        ignore_index=p.ignore_index,
+        smoothing=p.smoothing,
+        grad_scale=grad_scale,
+        want_grad=want_grad,
+    )
+    if parts is None:
+        return None
+    per_row = parts.per_row.reshape(batch_shape)
+    if p.reduction == "none":
+        loss = per_row
+    elif p.reduction == "sum":
+        loss = np.sum(per_row)
+    else:
+        # The mean over no counted targets is NaN, as in torch.
+        loss = np.float64(np.nan) if denominator == 0 else np.sum(per_row) / denominator
+    loss = np.asarray(loss).astype(p.out_dtype, copy=False)
+    grad = None if parts.grad is None else parts.grad.astype(p.out_dtype, copy=False)
+    return CrossEntropyResult(loss, grad)
 
 
 def _times_weight(xp: Any, logp: Any, weight: Any) -> Any:

@@ -1,0 +1,446 @@
+"""The one place that decides whether the compiled kernel computes a call.
+
+The functional layer (``_core``, ``losses``) validates its arguments first and
+then asks this module. Each entry point returns the finished result, or
+``None`` when the kernel does not take the call; the caller then runs the
+array-API code, which stays the specification. The kernel takes:
+
+* exact ``numpy.ndarray`` inputs (never another library's arrays, never
+  subclasses such as masked arrays), float16 (computed via float32), float32
+  or float64, in native byte order (other byte orders are swapped first);
+* one reduced axis, or several that are merged into one by a reshape;
+* any strides: the reduced axis is brought into one of the kernel's two
+  layouts (rows contiguous, or a non-last axis with a contiguous axis
+  beside it) by a transposed view when possible and by a copy otherwise.
+
+API for other layers (e.g. autograd wrappers on CPU tensors through NumPy
+views): ``softmax``, ``logsumexp``, ``softmax_vjp`` and ``cross_entropy``
+below take already-validated NumPy arrays; ``available()`` says whether the
+extension is built; ``use_kernel(False)`` (a context manager, for tests)
+forces the array-API path.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Iterator
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from . import _threads
+
+SOFTMAX, LOG_SOFTMAX, LOGSUMEXP = 0, 1, 2
+_KERNEL_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+# float16 is computed in float32; other byte orders are swapped first.
+_TAKEN_DTYPES = (*_KERNEL_DTYPES, np.dtype(np.float16))
+
+# Fewer elements than this run on one thread (see SK_MIN_WORK in driver.c).
+_SMALL = 65536
+
+_enabled = True
+_module: Any = None
+_load_error: ImportError | None = None
+
+
+def _kernel() -> Any:
+    """The extension module, imported on first use (never by ``import softmaxkit``)."""
+    global _module, _load_error
+    if _module is None and _load_error is None:
+        try:
+            from . import _kernel as module
+        except ImportError as exc:  # a build without the extension
+            _load_error = exc
+        else:
+            _module = module
+    return _module
+
+
+def available() -> bool:
+    """True when the compiled kernel is built and switched on."""
+    return _enabled and _kernel() is not None
+
+
+@contextlib.contextmanager
+def use_kernel(enabled: bool) -> Iterator[None]:
+    """Switch the kernel on or off inside a ``with`` block (for tests; not thread-safe)."""
+    global _enabled
+    previous, _enabled = _enabled, bool(enabled)
+    try:
+        yield
+    finally:
+        _enabled = previous
+
+
+def isa() -> str | None:
+    """The instruction set the kernel runs with here ("avx512f", "avx2", "baseline")."""
+    module = _kernel()
+    return None if module is None else module.isa()
+
+
+def _taken_dtype(dtype: np.dtype) -> bool:
+    return dtype.newbyteorder("=") in _TAKEN_DTYPES
+
+
+def _takes(*arrays: Any) -> bool:
+    return available() and all(a is None or type(a) is np.ndarray for a in arrays)
+
+
+# ---- tiny calls ----------------------------------------------------------
+
+
+def fast_softmax(x: Any, log: bool) -> np.ndarray | None:
+    """softmax / log_softmax over the last axis of a float32/64 C-contiguous array.
+
+    The path for the commonest call (``softmax(x)`` with every option at its
+    default), which skips namespace resolution and layout planning; any other
+    input returns None and takes the full path.
+    """
+    if not _enabled or x.dtype not in _KERNEL_DTYPES or x.ndim == 0:
+        return None
+    n = x.shape[-1]
+    if n == 0 or not x.flags.c_contiguous or not x.dtype.isnative:
+        return None
+    module = _module if _module is not None else _kernel()
+    if module is None:
+        return None
+    out = np.empty(x.shape, x.dtype)
+    if x.size < _SMALL:
+        module.last_axis(log, x, out)  # one thread, no reshapes: little to pay for
+    else:
+        module.reduce(LOG_SOFTMAX if log else SOFTMAX, x.reshape(-1, n, 1), out.reshape(-1, n, 1),
+                      None, _threads.get_num_threads())
+    return out
+
+
+# ---- layouts -------------------------------------------------------------
+
+
+class _Plan(NamedTuple):
+    """How an array maps onto the kernel's (outer, n, inner) view."""
+
+    order: tuple[int, ...]  # axes of x in kernel order: outer..., reduced, inner...
+    outer_shape: tuple[int, ...]
+    n: int
+    inner_shape: tuple[int, ...]
+
+
+def _collapse(shape: tuple[int, ...], strides: tuple[int, ...]) -> tuple[int, int] | None:
+    """(size, stride) of axes that one stride walks in C order, or None."""
+    size, stride = 1, 0
+    for length, step in reversed(list(zip(shape, strides))):
+        if length == 1:
+            continue
+        if size == 1:
+            size, stride = length, step
+        elif step == stride * size:
+            size *= length
+        else:
+            return None
+    return size, stride
+
+
+def _plan(x: np.ndarray, axis: int) -> tuple[_Plan, np.ndarray] | None:
+    """A (outer, n, inner) view of ``x`` reducing ``axis``, or None if it needs a copy.
+
+    The other axes are ordered by decreasing stride; those with strides
+    smaller than the reduced axis's form the contiguous inner block (column
+    mode), or, when there are none, the reduced axis itself must be
+    contiguous (row mode).
+    """
+    item = x.itemsize
+    if any(s < 0 for s in x.strides):
+        return None
+    others = sorted(
+        (a for a in range(x.ndim) if a != axis and x.shape[a] != 1),
+        key=lambda a: -x.strides[a],
+    )
+    ones = [a for a in range(x.ndim) if a != axis and x.shape[a] == 1]
+    reduced_stride = x.strides[axis] if x.shape[axis] > 1 else item
+    outer = [a for a in others if x.strides[a] > reduced_stride]
+    inner = [a for a in others if x.strides[a] <= reduced_stride]
+    collapsed_inner = _collapse(tuple(x.shape[a] for a in inner), tuple(x.strides[a] for a in inner))
+    collapsed_outer = _collapse(tuple(x.shape[a] for a in outer), tuple(x.strides[a] for a in outer))
+    if collapsed_inner is None or collapsed_outer is None:
+        return None
+    inner_size, inner_stride = collapsed_inner
+    outer_size, outer_stride = collapsed_outer
+    n = x.shape[axis]
+    if inner_size > 1 and inner_stride != item:
+        return None
+    if inner_size == 1 and n > 1 and x.strides[axis] != item:
+        return None
+    order = tuple(ones + outer + [axis] + inner)
+    plan = _Plan(
+        order,
+        tuple(x.shape[a] for a in ones + outer),
+        n,
+        tuple(x.shape[a] for a in inner),
+    )
+    view = np.lib.stride_tricks.as_strided(
+        x, (outer_size, n, inner_size), (outer_stride, x.strides[axis], item), writeable=False
+    )
+    return plan, view
+
+
+def _planned(x: np.ndarray, axis: int) -> tuple[_Plan, np.ndarray]:
+    found = _plan(x, axis)
+    if found is None:
+        # No view fits: a C-contiguous copy always does.
+        found = _plan(np.ascontiguousarray(x), axis)
+    assert found is not None
+    return found
+
+
+def _from_kernel_order(values: np.ndarray, plan: _Plan, with_reduced: bool) -> np.ndarray:
+    """Reshape a C-contiguous kernel result back to the logical axis order."""
+    order = plan.order if with_reduced else tuple(a for a in plan.order if a != _reduced(plan))
+    shape = plan.outer_shape + ((plan.n,) if with_reduced else ()) + plan.inner_shape
+    values = values.reshape(shape)
+    # Axis i of the result is the kernel axis that holds x's axis i.
+    return values.transpose(np.argsort(order))
+
+
+def _reduced(plan: _Plan) -> int:
+    return plan.order[len(plan.outer_shape)]
+
+
+def _single_axis(x: np.ndarray, axes: tuple[int, ...]) -> tuple[np.ndarray, int] | None:
+    """``x`` with ``axes`` merged into one (a view when possible), or None."""
+    if len(axes) == 1:
+        return x, axes[0]
+    if list(axes) != list(range(axes[0], axes[-1] + 1)):
+        return None
+    first, last = axes[0], axes[-1]
+    merged = x.shape[:first] + (math.prod(x.shape[first : last + 1]),) + x.shape[last + 1 :]
+    return x.reshape(merged), first
+
+
+def _native(x: np.ndarray) -> np.ndarray:
+    return x if x.dtype.isnative else x.astype(x.dtype.newbyteorder("="))
+
+
+def _work_input(x: np.ndarray, temperature: Any) -> np.ndarray:
+    """The array the kernel reads: float16 as float32, x / temperature when given.
+
+    The division happens in the array-API path's compute dtype (float32 for
+    float16 input, float64 otherwise) so that both paths see the same z.
+    """
+    x = _native(x)
+    if x.dtype == np.float16:
+        x = x.astype(np.float32)
+        if not _is_one(temperature):
+            x = x / np.asarray(temperature, dtype=np.float32)
+        return x
+    if not _is_one(temperature):
+        return np.asarray(x, dtype=np.float64) / np.asarray(temperature, dtype=np.float64)
+    return x
+
+
+def _is_one(temperature: Any) -> bool:
+    return isinstance(temperature, float) and temperature == 1.0
+
+
+def _mask_view(mask: np.ndarray, plan: _Plan, shape3: tuple[int, int, int]) -> np.ndarray:
+    """The mask in the kernel's layout, as a C-contiguous copy of bytes."""
+    return np.ascontiguousarray(mask.transpose(plan.order)).reshape(shape3)
+
+
+# ---- entry points --------------------------------------------------------
+
+
+def softmax(
+    x: Any,
+    axes: tuple[int, ...],
+    *,
+    log: bool,
+    temperature: Any,
+    mask: Any,
+    out: Any,
+) -> np.ndarray | None:
+    """softmax or log_softmax of validated NumPy input; None when the kernel does not take it.
+
+    ``axes``: sorted, non-empty, non-negative; ``temperature``: a float or an
+    array that broadcasts against ``x``; ``mask``: None or a bool array of
+    ``x``'s shape; ``out``: None or an array validated to match the result.
+    """
+    if not _takes(x, mask, out) or not axes or not _taken_dtype(x.dtype):
+        return None
+    if not isinstance(temperature, float) and type(temperature) is not np.ndarray:
+        return None
+    result_dtype = x.dtype.newbyteorder("=")
+    work = _work_input(x, temperature)
+    single = _single_axis(work, axes)
+    if single is None:
+        return None
+    work, axis = single
+    if mask is not None:
+        mask = _single_axis(mask, axes)[0]
+    if work.size == 0:
+        result = np.empty(x.shape, result_dtype)
+        return _store(result, out)
+    plan, x3 = _planned(work, axis)
+    shape3 = x3.shape
+    direct = out is not None and work.dtype == out.dtype and work is x and x.shape == out.shape
+    out3 = _writable_view(out, axis, plan) if direct else None
+    if out3 is not None and np.shares_memory(out3, x3) and not _same_view(out3, x3):
+        out3 = None
+    target = out3 if out3 is not None else np.empty(shape3, work.dtype)
+    mask3 = None if mask is None else _mask_view(mask, plan, shape3)
+    _kernel().reduce(LOG_SOFTMAX if log else SOFTMAX, x3, target, mask3, _threads_for(work.size))
+    if out3 is not None:
+        return out
+    result = _from_kernel_order(target, plan, with_reduced=True).reshape(x.shape)
+    result = result.astype(result_dtype, copy=False)
+    return _store(result, out)
+
+
+def _writable_view(out: np.ndarray, axis: int, plan: _Plan) -> np.ndarray | None:
+    """``out`` seen in the kernel layout of ``plan``, if it fits without a copy."""
+    if not out.flags.writeable or not out.dtype.isnative:
+        return None
+    found = _plan(out, axis)
+    if found is None or found[0] != plan:
+        return None
+    view = found[1]
+    return np.lib.stride_tricks.as_strided(out, view.shape, view.strides)
+
+
+def _same_view(a: np.ndarray, b: np.ndarray) -> bool:
+    return (
+        a.__array_interface__["data"][0] == b.__array_interface__["data"][0]
+        and a.strides == b.strides
+    )
+
+
+def _store(result: np.ndarray, out: Any) -> np.ndarray:
+    if out is None:
+        return result
+    np.copyto(out, result, casting="same_kind")
+    return out
+
+
+def logsumexp(
+    x: Any, axes: tuple[int, ...], *, keepdims: bool, mask: Any
+) -> np.ndarray | None:
+    """logsumexp of validated NumPy input (no weights); None when the kernel does not take it."""
+    if not _takes(x, mask) or not axes or not _taken_dtype(x.dtype):
+        return None
+    result_dtype = x.dtype.newbyteorder("=")
+    work = _work_input(x, 1.0)
+    single = _single_axis(work, axes)
+    if single is None:
+        return None
+    work, axis = single
+    if mask is not None:
+        mask = _single_axis(mask, axes)[0]
+    reduced_shape = tuple(1 if a in axes else n for a, n in enumerate(x.shape))
+    if work.size == 0:
+        if work.shape[axis] != 0:
+            return None  # an empty batch with a non-empty axis: let the spec decide
+        result = np.full(reduced_shape, -np.inf, dtype=result_dtype)
+    else:
+        plan, x3 = _planned(work, axis)
+        target = np.empty((x3.shape[0], x3.shape[2]), work.dtype)
+        mask3 = None if mask is None else _mask_view(mask, plan, x3.shape)
+        _kernel().reduce(LOGSUMEXP, x3, target, mask3, _threads_for(work.size))
+        result = _from_kernel_order(target, plan, with_reduced=False)
+        result = result.reshape(tuple(n for a, n in enumerate(x.shape) if a not in axes))
+        result = result.reshape(reduced_shape).astype(result_dtype, copy=False)
+    if not keepdims:
+        result = result.reshape(tuple(n for a, n in enumerate(x.shape) if a not in axes))
+    return result
+
+
+def softmax_vjp(
+    y: Any,
+    g: Any,
+    axes: tuple[int, ...],
+    *,
+    log: bool,
+    temperature: Any,
+    mask: Any,
+    out_dtype: Any,
+) -> np.ndarray | None:
+    """softmax_vjp / log_softmax_vjp of validated NumPy input; None when not taken.
+
+    ``y`` and ``g`` have one shape; the reduced axis must be single and the
+    temperature a float.
+    """
+    if not _takes(y, g, mask) or len(axes) != 1 or not isinstance(temperature, float):
+        return None
+    out_dtype = np.dtype(out_dtype).newbyteorder("=")
+    if out_dtype not in _TAKEN_DTYPES or y.size == 0:
+        return None
+    work_dtype = np.float32 if out_dtype == np.float16 else out_dtype
+    axis = axes[0]
+    rows_y = _rows(y.astype(work_dtype, copy=False), axis)
+    rows_g = _rows(g.astype(work_dtype, copy=False), axis)
+    rows_m = None if mask is None else _rows(mask, axis)
+    grad = np.empty(rows_y.shape, work_dtype)
+    _kernel().vjp(log, rows_y, rows_g, grad, rows_m, temperature, _threads_for(y.size))
+    moved_shape = tuple(n for a, n in enumerate(y.shape) if a != axis) + (y.shape[axis],)
+    return np.moveaxis(grad.reshape(moved_shape), -1, axis).astype(out_dtype, copy=False)
+
+
+def _rows(a: np.ndarray, axis: int) -> np.ndarray:
+    """``a`` with ``axis`` last, as C-contiguous rows in native byte order."""
+    a = np.ascontiguousarray(np.moveaxis(_native(a), axis, -1))
+    return a.reshape(-1, a.shape[-1])
+
+
+class CrossEntropyParts(NamedTuple):
+    per_row: np.ndarray  # float64, the loss of each row before the reduction
+    grad: np.ndarray | None  # class axis where the logits have it, work dtype
+
+
+def cross_entropy(
+    logits: Any,
+    target: Any,
+    *,
+    class_axis: int,
+    class_indices: bool,
+    weight: Any,
+    ignore_index: int,
+    smoothing: float,
+    grad_scale: float,
+    want_grad: bool,
+) -> CrossEntropyParts | None:
+    """Per-row losses (and the scaled gradient) of validated NumPy input; None when not taken.
+
+    ``target``: int class indices of the batch shape, or probabilities of the
+    logits' shape (class axis ``class_axis`` in both logits and probabilities);
+    ``weight``: None or a float (C,) array.
+    """
+    if not _takes(logits, target, weight) or not _taken_dtype(logits.dtype):
+        return None
+    n_classes = logits.shape[class_axis]
+    if n_classes == 0 or logits.size == 0:
+        return None
+    native = logits.dtype.newbyteorder("=")
+    work_dtype = np.dtype(np.float32) if native == np.float16 else native
+    rows_z = _rows(logits.astype(work_dtype, copy=False), class_axis)
+    if class_indices:
+        indices = np.ascontiguousarray(target.astype(np.int64, copy=False).reshape(-1))
+        probs = None
+    else:
+        indices = None
+        probs = _rows(target.astype(work_dtype, copy=False), class_axis)
+    w = None if weight is None else np.ascontiguousarray(weight, dtype=np.float64)
+    weight_sum = float(n_classes) if w is None else float(np.sum(w))
+    loss = np.empty(rows_z.shape[0], np.float64)
+    grad = np.empty(rows_z.shape, work_dtype) if want_grad else None
+    _kernel().cross_entropy(
+        rows_z, indices, probs, w, weight_sum, ignore_index, smoothing, grad_scale, loss, grad,
+        _threads_for(logits.size),
+    )
+    if grad is not None:
+        moved_shape = tuple(n for a, n in enumerate(logits.shape) if a != class_axis) + (n_classes,)
+        grad = np.moveaxis(grad.reshape(moved_shape), -1, class_axis)
+    return CrossEntropyParts(loss, grad)
+
+
+def _threads_for(size: int) -> int:
+    # Below this size the kernel runs on one thread anyway: skip the lookup.
+    return 1 if size < _SMALL else _threads.get_num_threads()

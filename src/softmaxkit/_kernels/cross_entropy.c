@@ -1,0 +1,26 @@
+/* Fused cross-entropy and its gradient over rows of logits (compiled once
+ * per ISA), with torch.nn.functional.cross_entropy's semantics as losses.py
+ * specifies them: one statistics pass over a row, then one pass that writes
+ * the gradient and sums the loss terms. The probabilities are never stored:
+ * p_j = exp(d_j) / norm is formed where the gradient needs it.
+ *
+ * Gradient (losses.py derives it): per row, with target weight coefficients
+ * coef_j and row_scale = sum of what the target puts on the row,
+ *   d loss / d z_j = (p_j * row_scale - coef_j) * grad_scale.
+ */
+#include "sk_exp.h"
+#include "sk_isa.h"
+
+void SK_FN(sk_row_stats)(const sk_reduce_args *a, ptrdiff_t row, ptrdiff_t start, ptrdiff_t len,
+                         sk_part *part, double *scratch);
+void SK_FN(sk_combine_parts)(const sk_part *parts, ptrdiff_t n_parts, sk_slice *s);
+
+#define SK_BODY "cross_entropy_body.h"
+#include "sk_per_dtype.h"
+
+void SK_FN(sk_ce_rows)(const sk_ce_args *a, ptrdiff_t r0, ptrdiff_t r1, double *scratch) {
+    if (a->dtype == SK_F32)
+        ce_rows_f32(a, r0, r1, scratch);
+    else
+        ce_rows_f64(a, r0, r1, scratch);
+}

@@ -1,0 +1,168 @@
+/* Planning: cut a call into units, run them on threads, combine partials.
+ *
+ * This file decides nothing numerical; the ISA table does all arithmetic.
+ * Units are fixed by the shape alone (never by the thread count):
+ *   rows of at most SK_BLOCK elements   -> groups of whole rows;
+ *   longer rows                         -> SK_BLOCK-element blocks, in two
+ *                                          parallel phases (statistics, then
+ *                                          output) around an in-order combine;
+ *   column mode                         -> tiles of SK_TILE slices.
+ */
+#include <stdlib.h>
+
+#include "sk_isa.h"
+#include "sk_threads.h"
+
+/* Fewer elements than this per thread is not worth a thread. */
+#define SK_MIN_WORK 32768
+
+static int threads_for(int n_threads, ptrdiff_t elements) {
+    ptrdiff_t useful = elements / SK_MIN_WORK;
+    if (useful < 1) useful = 1;
+    return n_threads < useful ? n_threads : (int)useful;
+}
+
+static ptrdiff_t ceil_div(ptrdiff_t a, ptrdiff_t b) { return (a + b - 1) / b; }
+
+/* ---- softmax / log_softmax / logsumexp --------------------------------- */
+
+typedef struct {
+    const sk_reduce_args *a;
+    const sk_isa_table *isa;
+    ptrdiff_t rows_per_unit; /* short rows */
+    ptrdiff_t n_blocks;      /* long rows: blocks per row */
+    sk_part *parts;          /* long rows: outer * n_blocks */
+    sk_slice *slices;        /* long rows: outer */
+    ptrdiff_t tiles;         /* column mode: tiles per outer index */
+} reduce_plan;
+
+static void short_rows_unit(void *ctx, ptrdiff_t unit, double *scratch) {
+    reduce_plan *p = (reduce_plan *)ctx;
+    ptrdiff_t r0 = unit * p->rows_per_unit;
+    ptrdiff_t r1 = r0 + p->rows_per_unit < p->a->outer ? r0 + p->rows_per_unit : p->a->outer;
+    p->isa->rows(p->a, r0, r1, scratch);
+}
+
+static void block_extent(const reduce_plan *p, ptrdiff_t unit, ptrdiff_t *row,
+                         ptrdiff_t *start, ptrdiff_t *len) {
+    *row = unit / p->n_blocks;
+    *start = (unit % p->n_blocks) * SK_BLOCK;
+    *len = p->a->n - *start < SK_BLOCK ? p->a->n - *start : SK_BLOCK;
+}
+
+static void long_row_stats_unit(void *ctx, ptrdiff_t unit, double *scratch) {
+    (void)scratch;
+    reduce_plan *p = (reduce_plan *)ctx;
+    ptrdiff_t row, start, len;
+    block_extent(p, unit, &row, &start, &len);
+    p->isa->row_stats(p->a, row, start, len, &p->parts[unit], NULL);
+}
+
+static void long_row_apply_unit(void *ctx, ptrdiff_t unit, double *scratch) {
+    (void)scratch;
+    reduce_plan *p = (reduce_plan *)ctx;
+    ptrdiff_t row, start, len;
+    block_extent(p, unit, &row, &start, &len);
+    p->isa->row_apply(p->a, row, start, len, &p->slices[row], NULL);
+}
+
+static void tile_unit(void *ctx, ptrdiff_t unit, double *scratch) {
+    (void)scratch;
+    reduce_plan *p = (reduce_plan *)ctx;
+    ptrdiff_t o = unit / p->tiles, j0 = (unit % p->tiles) * SK_TILE;
+    ptrdiff_t width = p->a->inner - j0 < SK_TILE ? p->a->inner - j0 : SK_TILE;
+    p->isa->tile(p->a, o, j0, width);
+}
+
+static int long_rows(reduce_plan *p, int n_threads) {
+    const sk_reduce_args *a = p->a;
+    ptrdiff_t units = a->outer * p->n_blocks;
+    p->parts = (sk_part *)malloc((size_t)units * sizeof(sk_part));
+    p->slices = (sk_slice *)malloc((size_t)a->outer * sizeof(sk_slice));
+    int status = (p->parts && p->slices) ? SK_OK : SK_NO_MEMORY;
+    if (status == SK_OK)
+        status = sk_parallel_for(units, n_threads, 0, long_row_stats_unit, p);
+    if (status == SK_OK) {
+        for (ptrdiff_t r = 0; r < a->outer; r++) {
+            p->isa->combine(&p->parts[r * p->n_blocks], p->n_blocks, &p->slices[r]);
+            if (a->op == SK_LOGSUMEXP && a->dtype == SK_F32)
+                *(float *)(a->out + r * a->os_outer) = (float)p->slices[r].lse;
+            else if (a->op == SK_LOGSUMEXP)
+                *(double *)(a->out + r * a->os_outer) = p->slices[r].lse;
+        }
+        if (a->op != SK_LOGSUMEXP)
+            status = sk_parallel_for(units, n_threads, 0, long_row_apply_unit, p);
+    }
+    free(p->parts);
+    free(p->slices);
+    return status;
+}
+
+int sk_reduce(const sk_reduce_args *a, int n_threads) {
+    reduce_plan p = {a, sk_isa(), 0, 0, NULL, NULL, 0};
+    ptrdiff_t elements = a->outer * a->n * a->inner;
+    if (elements == 0) return SK_OK;
+    n_threads = threads_for(n_threads, elements);
+    if (a->inner > 1) {
+        p.tiles = ceil_div(a->inner, SK_TILE);
+        return sk_parallel_for(a->outer * p.tiles, n_threads, 0, tile_unit, &p);
+    }
+    if (a->n > SK_BLOCK) {
+        p.n_blocks = ceil_div(a->n, SK_BLOCK);
+        return long_rows(&p, n_threads);
+    }
+    p.rows_per_unit = SK_BLOCK / a->n;
+    /* Scratch: the exponentials of one row (tiny for tiny rows: a large
+     * malloc would be an mmap per call). */
+    return sk_parallel_for(ceil_div(a->outer, p.rows_per_unit), n_threads,
+                           (size_t)a->n * sizeof(double), short_rows_unit, &p);
+}
+
+/* ---- vector-Jacobian products ------------------------------------------ */
+
+typedef struct {
+    const sk_vjp_args *a;
+    const sk_isa_table *isa;
+    ptrdiff_t rows_per_unit;
+} vjp_plan;
+
+static void vjp_unit(void *ctx, ptrdiff_t unit, double *scratch) {
+    (void)scratch;
+    vjp_plan *p = (vjp_plan *)ctx;
+    ptrdiff_t r0 = unit * p->rows_per_unit;
+    ptrdiff_t r1 = r0 + p->rows_per_unit < p->a->rows ? r0 + p->rows_per_unit : p->a->rows;
+    p->isa->vjp_rows(p->a, r0, r1);
+}
+
+int sk_vjp(const sk_vjp_args *a, int n_threads) {
+    if (a->rows == 0 || a->n == 0) return SK_OK;
+    vjp_plan p = {a, sk_isa(), a->n >= SK_BLOCK ? 1 : SK_BLOCK / a->n};
+    return sk_parallel_for(ceil_div(a->rows, p.rows_per_unit),
+                           threads_for(n_threads, a->rows * a->n), 0, vjp_unit, &p);
+}
+
+/* ---- cross-entropy ----------------------------------------------------- */
+
+typedef struct {
+    const sk_ce_args *a;
+    const sk_isa_table *isa;
+    ptrdiff_t rows_per_unit;
+} ce_plan;
+
+static void ce_unit(void *ctx, ptrdiff_t unit, double *scratch) {
+    ce_plan *p = (ce_plan *)ctx;
+    ptrdiff_t r0 = unit * p->rows_per_unit;
+    ptrdiff_t r1 = r0 + p->rows_per_unit < p->a->rows ? r0 + p->rows_per_unit : p->a->rows;
+    p->isa->ce_rows(p->a, r0, r1, scratch);
+}
+
+int sk_cross_entropy(const sk_ce_args *a, int n_threads) {
+    if (a->rows == 0) return SK_OK;
+    ce_plan p = {a, sk_isa(), a->n >= SK_BLOCK ? 1 : SK_BLOCK / (a->n ? a->n : 1)};
+    /* Scratch: the exponentials of a row, then one part per block of a long row. */
+    ptrdiff_t kept = a->n < SK_BLOCK ? a->n : SK_BLOCK;
+    size_t scratch = (size_t)kept * sizeof(double) + (size_t)ceil_div(a->n, SK_BLOCK) * sizeof(sk_part);
+    return sk_parallel_for(ceil_div(a->rows, p.rows_per_unit),
+                           threads_for(n_threads, a->rows * (a->n ? a->n : 1)), scratch, ce_unit,
+                           &p);
+}

@@ -1,0 +1,103 @@
+/* Internal: the hot loops, compiled once per instruction set.
+ *
+ * softmax.c, vjp.c and cross_entropy.c are compiled several times (see
+ * meson.build), each time with different target flags and a different
+ * SK_ISA_SUFFIX, so every function they define exists once per ISA. At run
+ * time isa.c picks the best table the CPU supports. The C is the same for all
+ * ISAs; the compiler's auto-vectoriser turns the element loops into SIMD code.
+ */
+#ifndef SK_ISA_H
+#define SK_ISA_H
+
+#include <math.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sk_kernels.h"
+
+#if defined(__GNUC__) || defined(__clang__)
+#define SK_INLINE static inline __attribute__((always_inline))
+#else
+#define SK_INLINE static inline
+#endif
+
+#define SK_CAT2(a, b) a##b
+#define SK_CAT(a, b) SK_CAT2(a, b)
+#ifdef SK_ISA_SUFFIX
+#define SK_FN(name) SK_CAT(name, SK_ISA_SUFFIX)
+#endif
+
+#define SK_LANES 8 /* independent accumulators of a row sum */
+#define SK_CHUNK 256 /* elements whose exponentials are buffered before summing */
+
+/* What a block of a row (or a whole row) contributes to its normaliser. */
+typedef struct {
+    double max; /* over the included, non-NaN entries; -inf if none */
+    int nan;    /* an included entry is NaN */
+    double k;   /* entries whose exp(x - shift) is exactly 1 (the maxima) */
+    double t;   /* sum of the other exp(x - shift), shift = the block's own max */
+} sk_part;
+
+/* The shift and normaliser of a slice, as _stable.shift_by_max defines them. */
+typedef struct {
+    double shift;    /* the max if finite; 0 for +inf and all -inf slices; NaN for NaN slices */
+    int pinf;        /* the slice holds +inf: d = 0 there, -inf elsewhere */
+    double k, t;     /* norm = k + t */
+    double inv;      /* 1 / norm, or 1 when norm == 0 */
+    double log_norm; /* log(k) + log1p(t / k), or 0 when norm == 0 */
+    double lse;      /* logsumexp of the slice */
+} sk_slice;
+
+/* Shift and flag of a block or slice whose maximum is m. */
+SK_INLINE void sk_shift_of(double m, int nan, double *shift, int *pinf) {
+    *pinf = !nan && m == INFINITY;
+    *shift = nan ? NAN : (isfinite(m) ? m : 0.0);
+}
+
+/* Fill in inv, log_norm and lse from shift, pinf, k, t. k >= 1 whenever
+ * k + t > 0, because the maximum itself contributes exp(0) = 1. */
+SK_INLINE void sk_finish(sk_slice *s) {
+    double norm = s->k + s->t;
+    if (isnan(s->shift)) {
+        s->inv = s->log_norm = s->lse = NAN;
+        return;
+    }
+    s->inv = norm > 0 ? 1.0 / norm : 1.0;
+    s->log_norm = norm > 0 ? log(s->k) + log1p(s->t / s->k) : 0.0;
+    s->lse = s->pinf ? INFINITY : (norm > 0 ? s->shift + s->log_norm : -INFINITY);
+}
+
+/* The exact rounding error of s = a + b (Knuth's TwoSum). */
+SK_INLINE double sk_two_sum_err(double a, double b, double s) {
+    double b_virtual = s - a;
+    double a_virtual = s - b_virtual;
+    return (a - a_virtual) + (b - b_virtual);
+}
+
+typedef struct {
+    /* Row mode. Block [start, start + len) of a row: its max, then its sums
+     * relative to its own max; the exponentials go to scratch when not NULL. */
+    void (*row_stats)(const sk_reduce_args *a, ptrdiff_t row, ptrdiff_t start, ptrdiff_t len,
+                      sk_part *part, double *scratch);
+    /* Combine the parts of a row (in order) into its slice normaliser. */
+    void (*combine)(const sk_part *parts, ptrdiff_t n_parts, sk_slice *s);
+    /* Write softmax / log_softmax of block [start, start + len) of a row; the
+     * exponentials are read from scratch when not NULL (single-block rows). */
+    void (*row_apply)(const sk_reduce_args *a, ptrdiff_t row, ptrdiff_t start, ptrdiff_t len,
+                      const sk_slice *s, const double *scratch);
+    /* Rows [r0, r1) of at most SK_BLOCK elements, start to finish. */
+    void (*rows)(const sk_reduce_args *a, ptrdiff_t r0, ptrdiff_t r1, double *scratch);
+    /* Column mode: slices j0 .. j0 + width - 1 (width <= SK_TILE) of outer index o. */
+    void (*tile)(const sk_reduce_args *a, ptrdiff_t o, ptrdiff_t j0, ptrdiff_t width);
+    void (*vjp_rows)(const sk_vjp_args *a, ptrdiff_t r0, ptrdiff_t r1);
+    void (*ce_rows)(const sk_ce_args *a, ptrdiff_t r0, ptrdiff_t r1, double *scratch);
+} sk_isa_table;
+
+const sk_isa_table *sk_isa(void);
+
+#define SK_DECLARE_TABLE(suffix) extern const sk_isa_table sk_table##suffix;
+SK_DECLARE_TABLE(_baseline)
+SK_DECLARE_TABLE(_avx2)
+SK_DECLARE_TABLE(_avx512f)
+
+#endif

@@ -1,0 +1,498 @@
+"""The compiled kernel agrees with the array-API path, which is the specification.
+
+Every test computes the same call twice: through ``softmaxkit._dispatch`` (the
+kernel takes NumPy input) and with ``_dispatch.use_kernel(False)`` (the
+array-API code). float32 results must agree to an ulp (both are within one of
+the correctly rounded value, so they may differ by one ulp at most twice over);
+float64 to a few ulps; the edge-case policy (NaN, +-inf, masks, empty axes)
+exactly.
+"""
+
+import subprocess
+import sys
+import threading
+
+import numpy as np
+import pytest
+from helpers import assert_agree, spec
+from numpy.testing import assert_array_equal
+
+import softmaxkit as sk
+from softmaxkit import _dispatch
+
+pytestmark = pytest.mark.skipif(not _dispatch.available(), reason="the kernel is not built")
+
+INF, NAN = np.inf, np.nan
+
+
+class _CountingModule:
+    def __init__(self, module):
+        self.module, self.calls = module, 0
+
+    def __getattr__(self, name):
+        self.calls += 1
+        return getattr(self.module, name)
+
+
+def kernel_was_used(function, *args, **kwargs):
+    """Whether the call reaches the compiled extension."""
+    original = _dispatch._kernel()
+    counting = _CountingModule(original)
+    _dispatch._module = counting
+    try:
+        function(*args, **kwargs)
+    finally:
+        _dispatch._module = original
+    return counting.calls > 0
+
+
+# ---- layouts ---------------------------------------------------------------
+
+
+def layouts(rng, dtype):
+    base = (rng.standard_normal((6, 40, 9)) * 20).astype(dtype)
+    big_endian = base.astype(np.dtype(dtype).newbyteorder(">"))
+    read_only = base.copy()
+    read_only.flags.writeable = False
+    return {
+        "c_order": base,
+        "fortran": np.asfortranarray(base),
+        "sliced": base[:, ::3, 1:8],
+        "reversed": base[::-1, :, ::-1],
+        "transposed": base.transpose(2, 0, 1),
+        "big_endian": big_endian,
+        "read_only": read_only,
+        "one_row": base[0, :, 0],
+    }
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+@pytest.mark.parametrize("function", [sk.softmax, sk.log_softmax, sk.logsumexp], ids=lambda f: f.__name__)
+@pytest.mark.parametrize("axis", [-1, 0, 1, (0, 1), (1, 2), (0, 2), None])
+def test_layouts_and_axes(rng, dtype, function, axis):
+    for name, x in layouts(rng, dtype).items():
+        if axis is not None and x.ndim == 1 and axis not in (-1, 0):
+            continue
+        result = function(x, axis=axis)
+        assert_agree(result, spec(function, x, axis=axis))
+
+
+@pytest.mark.parametrize("function", [sk.softmax, sk.log_softmax], ids=lambda f: f.__name__)
+def test_the_kernel_takes_every_numpy_layout(rng, function):
+    for name, x in layouts(rng, np.float32).items():
+        for axis in (-1, 0):
+            assert kernel_was_used(function, x, axis=axis), name
+
+
+def test_big_endian_float64_is_computed_in_float64_on_both_paths(rng):
+    # The array-API path once computed '>f8' input in float32 (1e-7 off).
+    x = rng.standard_normal((3, 8)) * 20
+    expected = spec(sk.softmax, x, axis=(0, 1))
+    for result in (spec(sk.softmax, x.astype(">f8"), axis=(0, 1)), sk.softmax(x.astype(">f8"), axis=(0, 1))):
+        assert result.dtype == np.float64  # native byte order
+        assert_agree(result, expected)
+
+
+def test_other_libraries_never_reach_the_kernel():
+    import array_api_strict as xps
+
+    assert not kernel_was_used(sk.softmax, xps.asarray([1.0, 2.0]))
+
+
+def test_masked_arrays_never_reach_the_kernel():
+    x = np.ma.masked_array([1.0, 2.0, 3.0], mask=[False, True, False])
+    assert not kernel_was_used(sk.softmax, x)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_long_rows_split_into_blocks(rng, dtype):
+    x = (rng.standard_normal((2, 100_003)) * 30).astype(dtype)
+    x[1, 77_777] = 400.0  # the maximum far from the first block
+    for function in (sk.softmax, sk.log_softmax, sk.logsumexp):
+        assert_agree(function(x), spec(function, x))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_keepdims(rng, dtype):
+    x = rng.standard_normal((3, 4, 5)).astype(dtype)
+    for axis in (0, 1, (1, 2)):
+        result = sk.logsumexp(x, axis=axis, keepdims=True)
+        assert_agree(result, spec(sk.logsumexp, x, axis=axis, keepdims=True))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_temperature_scalar_and_array(rng, dtype):
+    x = (rng.standard_normal((5, 7)) * 10).astype(dtype)
+    for t in (0.25, 3.0, np.array([[0.5], [1.0], [2.0], [3.0], [4.0]], dtype=dtype)):
+        for function in (sk.softmax, sk.log_softmax):
+            for axis in (-1, 0):
+                assert_agree(function(x, axis=axis, temperature=t), spec(function, x, axis=axis, temperature=t))
+
+
+# ---- the edge-case policy --------------------------------------------------
+
+EDGE_ROWS = [
+    [1.0, 2.0, 3.0, 4.0],
+    [-INF, -INF, -INF, -INF],
+    [INF, 1.0, 2.0, -INF],
+    [INF, INF, 0.0, 1.0],
+    [NAN, 1.0, 2.0, 3.0],
+    [NAN, INF, -INF, 1.0],
+    [1e308, -1e308, 0.0, 1.0],
+    [1000.0, 1001.0, -1000.0, 0.0],
+]
+EDGE_MASKS = [
+    None,
+    [True, True, True, True],
+    [False, True, True, False],
+    [False, False, False, False],
+    [True, False, True, True],
+]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("mask", EDGE_MASKS, ids=str)
+@pytest.mark.parametrize("axis", [-1, 0])
+def test_edge_case_policy(dtype, mask, axis):
+    with np.errstate(over="ignore"):
+        x = np.array(EDGE_ROWS, dtype=dtype)
+    where = None if mask is None else np.broadcast_to(np.array(mask), x.shape)
+    if axis == 0:
+        x, where = x.T.copy(), None if where is None else where.T.copy()
+    for function in (sk.softmax, sk.log_softmax, sk.logsumexp):
+        actual = function(x, axis=axis, where=where)
+        assert_agree(actual, spec(function, x, axis=axis, where=where))
+
+
+@pytest.mark.parametrize("shape, axis", [((0,), -1), ((3, 0), -1), ((0, 3), -1), ((0, 3), 0), ((2, 0, 3), 1)])
+def test_empty_arrays(shape, axis):
+    x = np.ones(shape)
+    for function in (sk.softmax, sk.log_softmax, sk.logsumexp):
+        assert_agree(function(x, axis=axis), spec(function, x, axis=axis))
+
+
+def test_zero_dimensional_and_empty_axes():
+    for x, axis in ((np.float64(2.0), None), (np.float64(2.0), ()), (np.ones((2, 3)), ())):
+        for function in (sk.softmax, sk.log_softmax, sk.logsumexp):
+            assert_agree(function(x, axis=axis), spec(function, x, axis=axis))
+
+
+def test_the_fast_path_validates_like_the_full_path():
+    with pytest.raises(TypeError, match="x"):
+        sk.softmax(np.array([1 + 2j]))
+    assert_agree(sk.softmax(np.array([1, 2, 3])), spec(sk.softmax, np.array([1, 2, 3])))
+    assert_agree(sk.softmax(np.array([True, False])), spec(sk.softmax, np.array([True, False])))
+
+
+def test_input_is_not_modified(rng):
+    x = rng.standard_normal((4, 5))
+    before = x.copy()
+    sk.softmax(x)
+    sk.log_softmax(x, axis=0)
+    sk.cross_entropy_and_grad(x, np.array([0, 1, 2, 3]))
+    assert_array_equal(x, before)
+
+
+# ---- out= --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("function", [sk.softmax, sk.log_softmax], ids=lambda f: f.__name__)
+@pytest.mark.parametrize("axis", [-1, 0])
+def test_out_receives_the_result(rng, function, axis):
+    x = rng.standard_normal((8, 6)).astype(np.float32)
+    out = np.full_like(x, 7.0)
+    result = function(x, axis=axis, out=out)
+    assert result is out
+    assert_agree(out, spec(function, x, axis=axis))
+
+
+@pytest.mark.parametrize("function", [sk.softmax, sk.log_softmax], ids=lambda f: f.__name__)
+@pytest.mark.parametrize("axis", [-1, 0])
+def test_out_may_alias_the_input(rng, function, axis):
+    x = rng.standard_normal((8, 6))
+    expected = spec(function, x, axis=axis)
+    assert function(x, axis=axis, out=x) is x
+    assert_agree(x, expected)
+
+
+def test_out_may_be_non_contiguous(rng):
+    x = rng.standard_normal((5, 6))
+    buffer = np.zeros((5, 12))
+    out = buffer[:, ::2]
+    sk.softmax(x, out=out)
+    assert_agree(out, spec(sk.softmax, x))
+    assert_array_equal(buffer[:, 1::2], 0.0)
+
+
+def test_out_on_the_array_api_path(rng):
+    x = rng.standard_normal((3, 4))
+    out = np.empty_like(x)
+    with _dispatch.use_kernel(False):
+        assert sk.log_softmax(x, out=out) is out
+    assert_agree(out, spec(sk.log_softmax, x))
+
+
+def test_out_of_the_wrong_shape_is_rejected():
+    with pytest.raises(ValueError, match=r"out must have the result's shape \(2, 3\)"):
+        sk.softmax(np.ones((2, 3)), out=np.empty((3, 2)))
+
+
+def test_out_of_the_wrong_dtype_is_rejected():
+    with pytest.raises(TypeError, match="out must have the result's dtype float64"):
+        sk.softmax(np.ones((2, 3)), out=np.empty((2, 3), dtype=np.float32))
+
+
+def test_out_of_another_library_is_rejected():
+    torch = pytest.importorskip("torch")
+    with pytest.raises(TypeError, match="out must be an array of the same library"):
+        sk.softmax(np.ones(3), out=torch.empty(3, dtype=torch.float64))
+
+
+# ---- gradients ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+@pytest.mark.parametrize("axis", [-1, 0, 1])
+@pytest.mark.parametrize("masked", [False, True])
+def test_vjps(rng, dtype, axis, masked):
+    x = (rng.standard_normal((4, 5, 6)) * 5).astype(dtype)
+    g = rng.standard_normal((4, 5, 6)).astype(dtype)
+    where = rng.random((4, 5, 6)) > 0.3 if masked else None
+    for t in (1.0, 2.5):
+        y = spec(sk.softmax, x, axis=axis, where=where, temperature=t)
+        logp = spec(sk.log_softmax, x, axis=axis, where=where, temperature=t)
+        # The gradients cancel (g - sum): compare in ulps of the largest term.
+        scale = np.abs(g).max() * x.shape[axis] / t
+        assert_agree(
+            sk.softmax_vjp(y, g, axis=axis, where=where, temperature=t),
+            spec(sk.softmax_vjp, y, g, axis=axis, where=where, temperature=t),
+            scale=scale,
+        )
+        assert_agree(
+            sk.log_softmax_vjp(logp, g, axis=axis, where=where, temperature=t),
+            spec(sk.log_softmax_vjp, logp, g, axis=axis, where=where, temperature=t),
+            scale=scale,
+        )
+
+
+# ---- cross-entropy -----------------------------------------------------------
+
+
+def assert_losses_agree(actual, expected):
+    # Both are sums of terms that cancel (p - target): compare in ulps of the
+    # largest term, i.e. of the loss scale and of 1 (the largest p).
+    loss = np.abs(np.asarray(expected.loss))
+    loss_scale = np.max(loss[np.isfinite(loss)], initial=1.0)
+    assert_agree(actual.loss, expected.loss, scale=loss_scale)
+    if expected.grad is None:
+        assert actual.grad is None
+    else:
+        grad = np.abs(expected.grad)
+        grad_scale = np.max(grad[np.isfinite(grad)], initial=0.0)
+        assert_agree(actual.grad, expected.grad, scale=max(grad_scale, np.finfo(expected.grad.dtype).tiny))
+
+
+CE_OPTIONS = [
+    {},
+    {"reduction": "sum"},
+    {"reduction": "none"},
+    {"label_smoothing": 0.1},
+    {"ignore_index": 2},
+    {"weight": "w"},
+    {"weight": "w", "label_smoothing": 0.2, "ignore_index": 1},
+    {"weight": "w", "reduction": "none"},
+]
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+@pytest.mark.parametrize("options", CE_OPTIONS, ids=str)
+def test_cross_entropy_with_class_indices(rng, dtype, options):
+    logits = (rng.standard_normal((12, 7)) * 8).astype(dtype)
+    target = rng.integers(0, 7, size=12)
+    options = dict(options)
+    if options.get("weight") == "w":
+        options["weight"] = rng.random(7).astype(dtype)
+    assert_losses_agree(
+        sk.cross_entropy_and_grad(logits, target, **options), spec(sk.cross_entropy_and_grad, logits, target, **options)
+    )
+    loss = sk.cross_entropy(logits, target, **options)
+    assert_agree(loss, spec(sk.cross_entropy, logits, target, **options), scale=np.abs(loss).max())
+    grad = sk.cross_entropy_grad(logits, target, **options)
+    assert_agree(grad, spec(sk.cross_entropy_grad, logits, target, **options), scale=np.abs(grad).max())
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("options", [{}, {"label_smoothing": 0.3}, {"weight": "w"}, {"reduction": "none"}], ids=str)
+def test_cross_entropy_with_probabilities(rng, dtype, options):
+    logits = (rng.standard_normal((9, 5)) * 8).astype(dtype)
+    target = spec(sk.softmax, rng.standard_normal((9, 5)).astype(dtype))
+    options = dict(options)
+    if options.get("weight") == "w":
+        options["weight"] = rng.random(5).astype(dtype)
+    assert_losses_agree(
+        sk.cross_entropy_and_grad(logits, target, **options), spec(sk.cross_entropy_and_grad, logits, target, **options)
+    )
+
+
+def test_cross_entropy_over_a_class_axis_in_the_middle(rng):
+    logits = rng.standard_normal((3, 5, 4, 2))
+    target = rng.integers(0, 5, size=(3, 4, 2))
+    assert_losses_agree(
+        sk.cross_entropy_and_grad(logits, target, axis=1), spec(sk.cross_entropy_and_grad, logits, target, axis=1)
+    )
+
+
+def test_cross_entropy_with_every_target_ignored(rng):
+    logits = rng.standard_normal((3, 4))
+    target = np.full(3, -100)
+    assert_losses_agree(sk.cross_entropy_and_grad(logits, target), spec(sk.cross_entropy_and_grad, logits, target))
+
+
+def test_cross_entropy_with_extreme_logits():
+    logits = np.array([[INF, 0.0, 1.0], [-INF, 0.0, 1.0], [1e300, -1e300, 0.0], [NAN, 0.0, 1.0]])
+    target = np.array([0, 1, 2, 1])
+    for reduction in ("none", "sum"):
+        assert_losses_agree(
+            sk.cross_entropy_and_grad(logits, target, reduction=reduction),
+            spec(sk.cross_entropy_and_grad, logits, target, reduction=reduction),
+        )
+
+
+def test_cross_entropy_with_long_rows(rng):
+    logits = (rng.standard_normal((2, 70_000)) * 10).astype(np.float32)
+    target = np.array([5, 69_999])
+    assert_losses_agree(sk.cross_entropy_and_grad(logits, target), spec(sk.cross_entropy_and_grad, logits, target))
+
+
+def test_cross_entropy_rejects_an_out_of_range_class():
+    with pytest.raises(ValueError, match="target"):
+        sk.cross_entropy(np.zeros((2, 3)), np.array([0, 3]))
+
+
+# ---- threads -----------------------------------------------------------------
+
+
+@pytest.fixture
+def restore_threads():
+    yield
+    sk.set_num_threads(None)
+
+
+CASES = {
+    "short_rows": ((300, 1000), -1),
+    "long_rows": ((2, 150_000), -1),
+    "columns": ((500, 300), 0),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_results_are_bitwise_identical_for_any_thread_count(rng, restore_threads, case, dtype):
+    shape, axis = CASES[case]
+    x = (rng.standard_normal(shape) * 20).astype(dtype)
+    results = []
+    for n in (1, 2, 3):
+        sk.set_num_threads(n)
+        results.append(
+            [sk.softmax(x, axis=axis), sk.log_softmax(x, axis=axis), sk.logsumexp(x, axis=axis)]
+        )
+    for other in results[1:]:
+        for a, b in zip(results[0], other):
+            assert_array_equal(a, b, strict=True)
+
+
+def test_cross_entropy_is_bitwise_identical_for_any_thread_count(rng, restore_threads):
+    logits = rng.standard_normal((200, 1000)).astype(np.float32)
+    target = rng.integers(0, 1000, size=200)
+    results = []
+    for n in (1, 2, 3):
+        sk.set_num_threads(n)
+        results.append(sk.cross_entropy_and_grad(logits, target))
+    for other in results[1:]:
+        assert_array_equal(other.loss, results[0].loss, strict=True)
+        assert_array_equal(other.grad, results[0].grad, strict=True)
+
+
+def test_concurrent_calls_from_python_threads(rng):
+    inputs = [(rng.standard_normal((64, 3000)) * 10).astype(np.float32) for _ in range(4)]
+    expected = [spec(sk.softmax, x) for x in inputs]
+    failures = []
+
+    def work(i):
+        for _ in range(5):
+            result = sk.softmax(inputs[i])
+            try:
+                assert_agree(result, expected[i])
+            except AssertionError as exc:  # pragma: no cover - reported below
+                failures.append(exc)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert failures == []
+
+
+def test_set_num_threads_is_what_get_num_threads_reports(restore_threads):
+    sk.set_num_threads(3)
+    assert sk.get_num_threads() == 3
+
+
+@pytest.mark.parametrize("bad, error", [(0, ValueError), (-2, ValueError), (1.5, TypeError), (True, TypeError)])
+def test_set_num_threads_rejects_bad_values(bad, error):
+    with pytest.raises(error, match="n must be"):
+        sk.set_num_threads(bad)
+
+
+def test_environment_variable_is_read_when_needed(monkeypatch, restore_threads):
+    sk.set_num_threads(None)
+    monkeypatch.setenv("SOFTMAXKIT_NUM_THREADS", "5")
+    assert sk.get_num_threads() == 5
+    monkeypatch.setenv("SOFTMAXKIT_NUM_THREADS", "zero")
+    with pytest.raises(ValueError, match="SOFTMAXKIT_NUM_THREADS must be a positive integer, got 'zero'"):
+        sk.get_num_threads()
+
+
+def test_import_does_not_load_the_extension():
+    code = "import sys, softmaxkit; print('softmaxkit._kernel' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "False"
+
+
+def test_the_isa_is_reported():
+    assert _dispatch.isa() in ("avx512f", "avx2", "baseline")
+
+
+def test_dispatch_writes_into_a_torch_tensor_through_a_numpy_view(rng):
+    # How softmaxkit.torch is meant to use the kernel: zero-copy NumPy views
+    # of CPU tensors, the result written into the output tensor's memory.
+    torch = pytest.importorskip("torch")
+    x = torch.from_numpy(rng.standard_normal((4, 7)).astype(np.float32))
+    out = torch.empty_like(x)
+    result = _dispatch.softmax(x.numpy(), (1,), log=True, temperature=1.0, mask=None, out=out.numpy())
+    assert result is not None
+    assert np.shares_memory(result, out.numpy())
+    assert_agree(out.numpy(), spec(sk.log_softmax, x.numpy()))
+
+
+@pytest.mark.skipif(_dispatch.isa() == "baseline", reason="the baseline build is what runs here anyway")
+def test_the_baseline_build_agrees_too():
+    # This CPU picks a SIMD build; SOFTMAXKIT_ISA=baseline makes a fresh
+    # process run the baseline loops (what aarch64 and other CPUs get) on the
+    # main agreement tests.
+    import os
+    from pathlib import Path
+
+    env = dict(os.environ, SOFTMAXKIT_ISA="baseline")
+    isa = subprocess.run(
+        [sys.executable, "-c", "from softmaxkit import _dispatch; print(_dispatch.isa())"],
+        capture_output=True, text=True, check=True, env=env,
+    )  # fmt: skip
+    assert isa.stdout.strip() == "baseline"
+    selected = "layouts_and_axes or edge_case or vjps or cross_entropy or long_rows or thread_count"
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(Path(__file__)), "-k", selected],
+        capture_output=True, text=True, env=env, cwd=Path(__file__).parent,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stdout[-3000:]

@@ -1,0 +1,124 @@
+"""The compiled kernel's accuracy, in ulps of the exact result (mpmath).
+
+Goals (issue 3): float32 within 1 ulp of the correctly rounded value, float64
+within 4 ulp, at logit spreads of +-60 and more, where SciPy and PyTorch are
+60-120 ulp off.
+"""
+
+import mpmath
+import numpy as np
+import pytest
+from helpers import ulp_error
+
+import softmaxkit as sk
+from softmaxkit import _dispatch
+
+pytestmark = pytest.mark.skipif(not _dispatch.available(), reason="the kernel is not built")
+
+GOAL = {np.float32: 1.0, np.float64: 4.0}
+
+
+def exact(row):
+    """softmax, log_softmax and logsumexp of one row, as mpmath numbers.
+
+    120 digits: log_softmax at a dominant maximum is -log1p(t) with t as
+    small as 1e-100 here, which a 40-digit sum 1 + t would lose.
+    """
+    with mpmath.workdps(120):
+        values = [mpmath.mpf(float(v)) for v in row]
+        lse = mpmath.log(mpmath.fsum(mpmath.exp(v) for v in values))
+        log_p = [v - lse for v in values]
+        p = [mpmath.exp(v) for v in log_p]
+    as_array = lambda values: np.array(values, dtype=object)  # noqa: E731
+    return as_array(p), as_array(log_p), lse
+
+
+def spread_rows(rng, spread, n_rows, n):
+    rows = rng.uniform(-spread, spread, size=(n_rows, n))
+    rows[:, 0] = spread  # the maximum and the minimum are both there
+    rows[:, 1] = -spread
+    return rows
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("spread", [1.0, 60.0, 120.0])
+def test_softmax_log_softmax_logsumexp_within_the_goal(rng, dtype, spread):
+    x = spread_rows(rng, spread, 6, 60).astype(dtype)
+    p, log_p, lse = sk.softmax(x), sk.log_softmax(x), sk.logsumexp(x)
+    for i, row in enumerate(x):
+        ref_p, ref_log_p, ref_lse = exact(row)
+        assert ulp_error(p[i], ref_p).max() <= GOAL[dtype]
+        assert ulp_error(log_p[i], ref_log_p).max() <= GOAL[dtype]
+        assert ulp_error(lse[i : i + 1], np.array([ref_lse], dtype=object)).max() <= GOAL[dtype]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_softmax_over_a_non_last_axis_within_the_goal(rng, dtype):
+    x = spread_rows(rng, 60.0, 20, 50).astype(dtype).T.copy()  # reduce axis 0
+    p = sk.softmax(x, axis=0)
+    for j in range(x.shape[1]):
+        assert ulp_error(p[:, j], exact(x[:, j])[0]).max() <= GOAL[dtype]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_a_row_of_several_blocks_within_the_goal(rng, dtype):
+    # 40000 > SK_BLOCK entries: the row is reduced in two blocks whose sums
+    # are combined; the maximum sits in the second block.
+    x = (rng.standard_normal(40_000) * 30).astype(dtype)
+    x[35_000] = 200.0
+    ref_p, ref_log_p, ref_lse = exact(x)
+    sample = rng.choice(x.size, 400, replace=False)
+    sample[0] = 35_000
+    p, log_p = sk.softmax(x), sk.log_softmax(x)
+    assert ulp_error(p[sample], ref_p[sample]).max() <= GOAL[dtype]
+    assert ulp_error(log_p[sample], ref_log_p[sample]).max() <= GOAL[dtype]
+    assert ulp_error(sk.logsumexp(x)[None], np.array([ref_lse], dtype=object)).max() <= GOAL[dtype]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_exp_range_down_to_underflow(rng, dtype):
+    # Rows [d, 0]: softmax at d is exp(d) / (1 + exp(d)), over the whole range
+    # of exp, into the subnormals.
+    low = -100.0 if dtype == np.float32 else -740.0
+    d = rng.uniform(low, 0.0, 300)
+    x = np.stack([d, np.zeros_like(d)], axis=-1).astype(dtype)
+    p = sk.softmax(x)[:, 0]
+    with mpmath.workdps(40):
+        ref = [mpmath.exp(mpmath.mpf(float(v))) / (1 + mpmath.exp(mpmath.mpf(float(v)))) for v in x[:, 0]]
+    assert ulp_error(p, np.array(ref, dtype=object)).max() <= GOAL[dtype]
+
+
+def test_log_softmax_keeps_relative_accuracy_at_a_dominant_class():
+    # SciPy issue 19521: float32 log_softmax([1 - log(eps), 0]) at the maximum
+    # is -exp(-(1 - log eps)) / (1 + ...) ~ -4.4e-8, not 0.
+    eps = np.finfo(np.float32).eps
+    x = np.array([1 - np.log(eps), 0.0], dtype=np.float32)
+    ref = exact(x)[1]
+    assert ulp_error(sk.log_softmax(x), ref).max() <= 1.0
+    assert sk.log_softmax(x)[0] < 0
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_cross_entropy_loss_within_the_goal(rng, dtype):
+    logits = spread_rows(rng, 60.0, 8, 40).astype(dtype)
+    target = rng.integers(0, 40, size=8)
+    loss = sk.cross_entropy(logits, target, reduction="none")
+    ref = np.array([-exact(row)[1][t] for row, t in zip(logits, target)], dtype=object)
+    assert ulp_error(loss, ref).max() <= GOAL[dtype]
+
+
+def test_float64_exp_is_within_an_ulp_with_the_compensated_shift(rng):
+    # Rows [a, m] with a - m < -40: the normaliser is exactly 1, so softmax at
+    # a is the kernel's exp(a - m) itself, with a - m rounded and its rounding
+    # error fed into the exp (the error term once was scaled by 1 + r instead
+    # of exp(r): 4-6 ulp off). The goal for the exp is below one ulp.
+    m = rng.uniform(50.0, 200.0, 400)
+    a = m - rng.uniform(40.0, 740.0, 400)
+    p = sk.softmax(np.stack([a, m], axis=-1))[:, 0]
+    with mpmath.workdps(40):  # helpers.ulp_error would round the reference to a double first
+        errors = [
+            abs(mpmath.mpf(float(value)) - mpmath.exp(mpmath.mpf(float(u)) - mpmath.mpf(float(v))))
+            / mpmath.mpf(float(np.spacing(value)))
+            for value, u, v in zip(p, a, m)
+        ]
+    assert max(errors) < 1.0
