@@ -84,6 +84,14 @@ def test_the_kernel_takes_every_numpy_layout(rng, function):
             assert kernel_was_used(function, x, axis=axis), name
 
 
+@pytest.mark.parametrize("function", [sk.softmax, sk.log_softmax, sk.logsumexp], ids=lambda f: f.__name__)
+def test_integer_input_takes_the_path_of_the_equal_floats(function):
+    # softmax([1, 2, 3]) once took the array-API path and softmax([1., 2., 3.])
+    # the kernel, so the two differed in the last bit.
+    assert kernel_was_used(function, np.array([[1, 2, 3], [0, 0, 0]]))
+    assert_array_equal(function([[1, 2, 3], [0, 0, 0]]), function(np.array([[1.0, 2, 3], [0, 0, 0]])))
+
+
 def test_big_endian_float64_is_computed_in_float64_on_both_paths(rng):
     # The array-API path once computed '>f8' input in float32 (1e-7 off).
     x = rng.standard_normal((3, 8)) * 20

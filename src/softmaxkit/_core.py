@@ -52,6 +52,10 @@ def _validate(x: Any, axis: Any, temperature: Any, where: Any) -> _Validated:
     xp = validate.namespace(x)
     x = validate.as_array(xp, x, name="x")
     out_dtype = validate.float_dtype_of(xp, x, name="x")
+    if not xp.isdtype(x.dtype, "real floating"):
+        # Integers and booleans become floats here, so that they take the
+        # same (kernel) path as the floats they equal.
+        x = xp.astype(x, out_dtype)
     axes = validate.normalize_axis(axis, x.ndim)
     work_dtype = _backend.compute_dtype(xp, out_dtype, array_api_compat.device(x))
     t = validate.temperature(temperature, xp, x, work_dtype)
@@ -69,7 +73,12 @@ class _Prepared(NamedTuple):
     added_axis: bool  # axis=() or a 0-d input: a trailing axis of length 1 was added
 
 
-def _prepare(v: _Validated) -> _Prepared:
+def _prepare(x: Any, axis: Any, temperature: Any, where: Any) -> _Prepared:
+    """Validate the arguments and bring ``x`` to the compute dtype (the array-API path)."""
+    return _prepare_validated(_validate(x, axis, temperature, where))
+
+
+def _prepare_validated(v: _Validated) -> _Prepared:
     xp, axes, mask = v.xp, v.axes, v.mask
     z = xp.astype(v.x, v.work_dtype)
     if not (isinstance(v.temperature, float) and v.temperature == 1.0):
@@ -221,7 +230,7 @@ def _softmax_or_log(x: Any, axis: Any, temperature: Any, where: Any, out: Any, *
     )
     if result is not None:
         return result
-    p = _prepare(v)
+    p = _prepare_validated(v)
     if _has_empty_axis(p):
         return _store(_finish(p, p.z), out)
     s = _stable.shift_by_max(p.xp, p.z, p.axes, where=p.mask, compensate=p.compensate)
@@ -295,7 +304,7 @@ def logsumexp(
         result = _dispatch.logsumexp(v.x, v.axes, keepdims=keepdims, mask=v.mask)
         if result is not None:
             return result
-    p = _prepare(v)
+    p = _prepare_validated(v)
     if weights is not None:
         weights = xp.astype(weights, p.z.dtype)
         if p.added_axis:

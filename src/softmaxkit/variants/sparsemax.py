@@ -390,6 +390,7 @@ def _entmax_vjp(y: Any, g: Any, axis: Any, temperature: Any, where: Any, *, alph
     xp, y, g, axes, mask, t, out_dtype = _core._prepare_vjp(
         y, g, validate_single(y, axis), temperature, where
     )
+    y, g = _core._to_work_dtype(xp, y, g, out_dtype)
     on_support = y > 0
     if alpha == 2.0:
         slope = xp.astype(on_support, y.dtype)
