@@ -24,6 +24,9 @@ from .losses import (
     cross_entropy,
     cross_entropy_and_grad,
     cross_entropy_grad,
+    LinearCrossEntropyResult,
+    linear_cross_entropy,
+    linear_cross_entropy_and_grad,
     nll_loss,
 )
 
@@ -36,6 +39,9 @@ __all__ = [
     "cross_entropy_and_grad",
     "cross_entropy_grad",
     "hardmax",
+    "LinearCrossEntropyResult",
+    "linear_cross_entropy",
+    "linear_cross_entropy_and_grad",
     "log_sigmoid",
     "log_softmax",
     "log_softmax_vjp",
