@@ -14,6 +14,7 @@ MODULES = [
     "softmaxkit.calibration.metrics",
     "softmaxkit.calibration.temperature",
     "softmaxkit.calibration.vector",
+    "softmaxkit.models.softmax_regression",
 ]
 
 
@@ -21,6 +22,8 @@ MODULES = [
 def test_docstring_examples_run(name):
     if name.endswith("vector") and not has_module("scipy"):
         pytest.skip("needs scipy")
+    if name.startswith("softmaxkit.models") and not (has_module("sklearn") and has_module("scipy")):
+        pytest.skip("needs scikit-learn and scipy")
     module = importlib.import_module(name)
     result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.attempted > 0, f"{name} has no examples"
