@@ -15,6 +15,7 @@ MODULES = [
     "softmaxkit.calibration.temperature",
     "softmaxkit.calibration.vector",
     "softmaxkit.models.softmax_regression",
+    "softmaxkit.plot",
 ]
 
 
@@ -22,6 +23,8 @@ MODULES = [
 def test_docstring_examples_run(name):
     if name.endswith("vector") and not has_module("scipy"):
         pytest.skip("needs scipy")
+    if name == "softmaxkit.plot" and not has_module("matplotlib"):
+        pytest.skip("needs matplotlib")
     if name.startswith("softmaxkit.models") and not (has_module("sklearn") and has_module("scipy")):
         pytest.skip("needs scikit-learn and scipy")
     module = importlib.import_module(name)
