@@ -26,15 +26,18 @@ def bar_heights(ax, container=0):
 
 
 class TestReliabilityDiagram:
-    def test_bars_are_the_accuracy_per_bin_and_the_gap_reaches_the_confidence(self, predictions):
+    def test_bars_are_the_accuracy_per_bin_and_the_gap_spans_to_the_confidence(self, predictions):
         probs, labels = predictions
         fig = reliability_diagram(probs, labels, n_bins=10)
         curve = reliability_curve(probs, labels, n_bins=10)
         filled = curve.count > 0
         accuracy = bar_heights(fig.axes[0], 0)
-        gap = bar_heights(fig.axes[0], 1)
+        gap_low = np.array([bar.get_y() for bar in fig.axes[0].containers[1]])
+        gap_high = gap_low + bar_heights(fig.axes[0], 1)
         assert_allclose(accuracy[filled], curve.accuracy[filled])
-        assert_allclose((accuracy + gap)[filled], curve.confidence[filled])
+        assert_allclose(gap_low[filled], np.minimum(curve.accuracy, curve.confidence)[filled])
+        assert_allclose(gap_high[filled], np.maximum(curve.accuracy, curve.confidence)[filled])
+        assert_allclose(fig.axes[0].lines[1].get_ydata(), curve.confidence[filled])
 
     def test_histogram_counts_every_prediction_per_bin(self, predictions):
         probs, labels = predictions

@@ -60,7 +60,9 @@ def reliability_diagram(
     -------
     matplotlib.figure.Figure
         ``fig.axes[0]`` (bars: ``containers[0]`` accuracy, ``containers[1]``
-        gap) and ``fig.axes[1]`` (histogram: ``containers[0]``).
+        the gap from ``min(accuracy, confidence)`` to the max; ``lines[1]``
+        the mean confidences of the non-empty bins) and ``fig.axes[1]``
+        (histogram: ``containers[0]``).
 
     Examples
     --------
@@ -80,15 +82,25 @@ def reliability_diagram(
     confidence = np.where(filled, curve.confidence, 0.0)
     top.bar(left, accuracy, width=width, align="edge", color=_ACCURACY, edgecolor="white",
             label="accuracy in the bin")  # fmt: skip
-    top.bar(left, confidence - accuracy, bottom=accuracy, width=width, align="edge",
-            color=_GAP, alpha=0.35, edgecolor=_GAP, hatch="//",
+    # The gap spans accuracy..confidence whichever is larger: above the bar
+    # for overconfidence, inside it for underconfidence.
+    top.bar(left, np.abs(confidence - accuracy), bottom=np.minimum(accuracy, confidence),
+            width=width, align="edge", color=_GAP, alpha=0.35, edgecolor=_GAP, hatch="//",
             label="gap to the mean confidence")  # fmt: skip
+    centres = left + width / 2
+    top.plot(centres[filled], confidence[filled], "_", color="black", markersize=12,
+             markeredgewidth=2, linestyle="none", label="mean confidence in the bin")  # fmt: skip
     top.plot([0, 1], [0, 1], "--", color="black", linewidth=1, label="perfect calibration")
     top.set(xlim=(0, 1), ylim=(0, 1), ylabel="accuracy")
     top.legend(loc="upper left", frameon=False)
     heading = f"ECE = {ece:.3f} ({len(y)} predictions, {curve.count.size} bins)"
     top.set_title(heading if title is None else f"{title}\n{heading}")
-    bottom.bar(left, curve.count, width=width, align="edge", color=_NEUTRAL, edgecolor="white")
+    counts = bottom.bar(left, curve.count, width=width, align="edge", color=_NEUTRAL,
+                        edgecolor="white")  # fmt: skip
+    # Small bins are invisible next to a full one: their counts say how
+    # little a bar above rests on.
+    bottom.bar_label(counts, labels=[str(n) if n else "" for n in curve.count], fontsize="small")
+    bottom.set_ylim(0, 1.25 * max(int(curve.count.max()), 1))
     bottom.set(xlabel="confidence (largest predicted probability)", ylabel="predictions")
     return fig
 
@@ -152,7 +164,9 @@ def temperature_sweep(logits: Any, *, temperatures: Any = None, labels: Any = No
     logits : array_like
         One row of logits, shape (K,).
     temperatures : array_like, optional
-        Temperatures T > 0 to draw (default 200 values from 100 to 0.01).
+        Temperatures T > 0 to draw. Default: 200 values of beta = 1/T,
+        evenly spaced on a log scale from ``min(0.01, 0.1 / ptp)`` to
+        ``max(100, 10 / ptp)``, where ``ptp`` is the logits' max - min.
     labels : sequence of str, optional
         Class names for the legend.
 
@@ -170,27 +184,31 @@ def temperature_sweep(logits: Any, *, temperatures: Any = None, labels: Any = No
     """
     z = _one_row(logits)
     names = _class_names(labels, z.size)
-    t = np.logspace(2, -2, 200) if temperatures is None else as_numpy(temperatures, name="temperatures")
-    t = np.asarray(t, dtype=np.float64).ravel()
-    if t.size == 0 or not np.all(np.isfinite(t) & (t > 0)):
-        raise ValueError(f"temperatures must be finite numbers > 0, got {t.tolist()}")
-    beta = 1.0 / t
+    if temperatures is None:
+        # Wide enough that both ends are reached for logits of any spread.
+        spread = max(float(np.ptp(z)), 1e-300)
+        beta = np.geomspace(min(0.01, 0.1 / spread), max(100.0, 10.0 / spread), 200)
+    else:
+        t = np.asarray(as_numpy(temperatures, name="temperatures"), dtype=np.float64).ravel()
+        if t.size == 0 or not np.all(np.isfinite(t) & (t > 0)):
+            raise ValueError(f"temperatures must be finite numbers > 0, got {t.tolist()}")
+        beta = 1.0 / t
     p = np.asarray(softmax(beta[:, None] * z[None, :], axis=1))
-    fig = _figure(figsize=(7, 4.2))
+    fig = _figure(figsize=(8, 4.2))
     ax = fig.subplots()
     for k in range(z.size):
-        ax.plot(beta, p[:, k], label=f"{names[k]} (logit {z[k]:g})")
+        ax.plot(beta, p[:, k], label=f"{names[k]} (logit {z[k]:.3g})")
     ax.axvline(1.0, color="black", linestyle=":", linewidth=1)
     ax.axhline(1.0 / z.size, color=_NEUTRAL, linestyle="--", linewidth=0.8)
     ax.set_xscale("log")
     ax.set(xlabel="inverse temperature beta = 1/T (log scale)", ylabel="probability", ylim=(0, 1.02),
            title="softmax(beta * logits) as the inverse temperature beta grows")  # fmt: skip
-    ax.text(0.02, 0.5, "hot (T large):\nclose to uniform", transform=ax.transAxes, va="bottom")
-    ax.text(0.98, 0.5, "cold (T small):\nclose to argmax", transform=ax.transAxes, va="bottom",
+    ax.text(0.02, 0.55, "hot (T large):\nclose to uniform", transform=ax.transAxes, va="bottom")
+    ax.text(0.98, 0.55, "cold (T small):\nclose to argmax", transform=ax.transAxes, va="bottom",
             ha="right")  # fmt: skip
     ax.text(1.0, 0.02, " T = 1: plain softmax", transform=ax.get_xaxis_transform(), va="bottom",
             fontsize="small")  # fmt: skip
-    ax.legend(frameon=False, fontsize="small")
+    ax.legend(frameon=False, fontsize="small", loc="center left", bbox_to_anchor=(1.0, 0.5))
     return fig
 
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import sys
 
 from .. import __version__
-from . import apply, explain
+from . import apply, demo, explain
 from ._errors import CLIError, OneLineParser, fail
 
-SUBCOMMANDS = (explain, apply)
+SUBCOMMANDS = (explain, apply, demo)
 
 
 def build_parser() -> OneLineParser:
