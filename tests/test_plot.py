@@ -37,7 +37,7 @@ class TestReliabilityDiagram:
         assert_allclose(accuracy[filled], curve.accuracy[filled])
         assert_allclose(gap_low[filled], np.minimum(curve.accuracy, curve.confidence)[filled])
         assert_allclose(gap_high[filled], np.maximum(curve.accuracy, curve.confidence)[filled])
-        assert_allclose(fig.axes[0].lines[1].get_ydata(), curve.confidence[filled])
+        assert_allclose(fig.axes[0].lines[0].get_ydata(), curve.confidence[filled])
 
     def test_histogram_counts_every_prediction_per_bin(self, predictions):
         probs, labels = predictions

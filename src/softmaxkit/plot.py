@@ -60,7 +60,7 @@ def reliability_diagram(
     -------
     matplotlib.figure.Figure
         ``fig.axes[0]`` (bars: ``containers[0]`` accuracy, ``containers[1]``
-        the gap from ``min(accuracy, confidence)`` to the max; ``lines[1]``
+        the gap from ``min(accuracy, confidence)`` to the max; ``lines[0]``
         the mean confidences of the non-empty bins) and ``fig.axes[1]``
         (histogram: ``containers[0]``).
 
