@@ -40,7 +40,13 @@ def _figure(**kwargs: Any):
 
 
 def reliability_diagram(
-    probs: Any, labels: Any, *, n_bins: int = 15, strategy: str = "uniform", title: str | None = None
+    probs: Any,
+    labels: Any,
+    *,
+    n_bins: int = 15,
+    strategy: str = "uniform",
+    title: str | None = None,
+    figure: Any = None,
 ):
     """Reliability diagram: does a stated confidence of 80% mean 80% right?
 
@@ -55,6 +61,9 @@ def reliability_diagram(
         As in :func:`softmaxkit.calibration.reliability_curve`.
     title : str, optional
         Placed before the ECE in the title.
+    figure : matplotlib.figure.Figure or SubFigure, optional
+        Draw into this (empty) figure, e.g. one panel of
+        ``Figure.subfigures``, instead of a new one.
 
     Returns
     -------
@@ -74,7 +83,7 @@ def reliability_diagram(
     p, y = probabilities_and_labels(probs, labels)
     curve = reliability_curve(p, y, n_bins=n_bins, strategy=strategy)
     ece = expected_calibration_error(p, y, n_bins=n_bins, strategy=strategy)
-    fig = _figure(figsize=(5.5, 6.5))
+    fig = _figure(figsize=(5.5, 6.5)) if figure is None else figure
     top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=[3, 1])
     left, width = curve.bin_edges[:-1], np.diff(curve.bin_edges)
     filled = curve.count > 0

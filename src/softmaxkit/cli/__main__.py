@@ -5,10 +5,10 @@ from __future__ import annotations
 import sys
 
 from .. import __version__
-from . import apply, demo, explain
+from . import apply, calibrate, demo, explain
 from ._errors import CLIError, OneLineParser, fail
 
-SUBCOMMANDS = (explain, apply, demo)
+SUBCOMMANDS = (explain, apply, demo, calibrate)
 
 
 def build_parser() -> OneLineParser:

@@ -24,6 +24,7 @@ from ..calibration import (
     negative_log_likelihood,
 )
 from ..datasets import load_digits
+from . import _io
 from ._errors import CLIError
 
 # Weak regularisation: the model fits the training digits almost perfectly
@@ -235,9 +236,6 @@ def _write_pictures(out: str, data: Split, before: np.ndarray, after: np.ndarray
     }  # fmt: skip
     figures["probability-bars.png"].suptitle(digit_title)
     for name, figure in figures.items():
-        # Written under a temporary name and renamed: never a half-written PNG.
-        path = os.path.join(out, name)
-        partial = os.path.join(out, f".{name}.partial")
-        figure.savefig(partial, dpi=100, format="png")
-        os.replace(partial, path)
+        _io._write_atomically(os.path.join(out, name),
+                             lambda handle, figure=figure: figure.savefig(handle, dpi=100, format="png"))  # fmt: skip
     return list(figures)
