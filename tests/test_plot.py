@@ -120,3 +120,13 @@ def test_figures_are_not_registered_with_pyplot():
     before = plt.get_fignums()
     loss_curve()
     assert plt.get_fignums() == before
+
+
+def test_probability_bars_draw_into_a_given_subfigure():
+    from matplotlib.figure import Figure
+
+    outer = Figure()
+    top, _ = outer.subfigures(2, 1)
+    returned = probability_bars([1.0, 2.0], figure=top)
+    assert returned is top
+    assert_allclose(bar_heights(top.axes[1]), sk.softmax([1.0, 2.0]))

@@ -30,6 +30,7 @@ _NEUTRAL = "#7f7f7f"
 
 
 def _figure(**kwargs: Any):
+    """A new constrained-layout Figure, or an ImportError that says what to install."""
     try:
         from matplotlib.figure import Figure
     except ImportError:
@@ -114,7 +115,7 @@ def reliability_diagram(
     return fig
 
 
-def probability_bars(logits: Any, *, temperature: float = 1.0, labels: Any = None):
+def probability_bars(logits: Any, *, temperature: float = 1.0, labels: Any = None, figure: Any = None):
     """The logits of one prediction beside their softmax probabilities.
 
     Shows how softmax turns scores into probabilities: the order is kept,
@@ -129,6 +130,8 @@ def probability_bars(logits: Any, *, temperature: float = 1.0, labels: Any = Non
         The probabilities are ``softmax(logits / temperature)``.
     labels : sequence of str, optional
         Class names (default "0", "1", ...).
+    figure : matplotlib.figure.Figure or SubFigure, optional
+        Draw into this (empty) figure instead of a new one.
 
     Returns
     -------
@@ -146,7 +149,7 @@ def probability_bars(logits: Any, *, temperature: float = 1.0, labels: Any = Non
     z = _one_row(logits)
     names = _class_names(labels, z.size)
     p = np.asarray(softmax(z, temperature=temperature))
-    fig = _figure(figsize=(9, 3.6))
+    fig = _figure(figsize=(9, 3.6)) if figure is None else figure
     left, right = fig.subplots(1, 2)
     positions = np.arange(z.size)
     left.bar(positions, z, color=_NEUTRAL)
@@ -156,13 +159,15 @@ def probability_bars(logits: Any, *, temperature: float = 1.0, labels: Any = Non
     bars = right.bar(positions, p, color=_ACCURACY)
     right.bar_label(bars, labels=[f"{v:.2f}" for v in p], padding=2)
     suffix = "" if temperature == 1.0 else f" / {temperature:g}"
-    right.set(title=f"softmax(logits{suffix}): probabilities summing to 1",
+    right.set(title=f"probabilities = softmax(logits{suffix})",
               ylabel="probability", ylim=(0, 1.1), xticks=positions)  # fmt: skip
     right.set_xticklabels(names)
     return fig
 
 
-def temperature_sweep(logits: Any, *, temperatures: Any = None, labels: Any = None):
+def temperature_sweep(
+    logits: Any, *, temperatures: Any = None, labels: Any = None, figure: Any = None
+):
     """Each class's probability as the inverse temperature beta = 1/T grows.
 
     At beta near 0 (hot) softmax is uniform; at large beta (cold) it becomes
@@ -178,6 +183,8 @@ def temperature_sweep(logits: Any, *, temperatures: Any = None, labels: Any = No
         ``max(100, 10 / ptp)``, where ``ptp`` is the logits' max - min.
     labels : sequence of str, optional
         Class names for the legend.
+    figure : matplotlib.figure.Figure or SubFigure, optional
+        Draw into this (empty) figure instead of a new one.
 
     Returns
     -------
@@ -203,7 +210,7 @@ def temperature_sweep(logits: Any, *, temperatures: Any = None, labels: Any = No
             raise ValueError(f"temperatures must be finite numbers > 0, got {t.tolist()}")
         beta = 1.0 / t
     p = np.asarray(softmax(beta[:, None] * z[None, :], axis=1))
-    fig = _figure(figsize=(8, 4.2))
+    fig = _figure(figsize=(8, 4.2)) if figure is None else figure
     ax = fig.subplots()
     for k in range(z.size):
         ax.plot(beta, p[:, k], label=f"{names[k]} (logit {z[k]:.3g})")
