@@ -298,3 +298,12 @@ def test_matches_torch_with_probability_targets(rng):
     )  # fmt: skip
     actual = sk.linear_cross_entropy(x, w, q, bias=b, label_smoothing=0.05, chunk_size=3)
     assert_allclose(actual, expected.numpy(), rtol=1e-12)
+
+
+def test_input_is_not_copied(rng):
+    """Regression: astype's default copy=True copied X, O(rows x features) extra memory."""
+    X = rng.normal(size=(20000, 64))  # 10 MB
+    W = rng.normal(size=(200, 64))
+    y = rng.integers(0, 200, size=20000)
+    # What remains is a few 100 x 200 chunk temporaries and the targets (about 2 MB).
+    assert _traced_peak(lambda: sk.linear_cross_entropy(X, W, y, chunk_size=100)) < X.nbytes / 2

@@ -648,7 +648,7 @@ def _prepare_linear(
                 f"bias must have shape ({n_classes},), one entry per class, got "
                 f"{tuple(bias.shape)}"
             )
-        bias = xp.astype(bias, out_dtype)
+        bias = xp.astype(bias, out_dtype, copy=False)
     target = validate.as_array(xp, target, like=x, name="target")
     class_indices = xp.isdtype(target.dtype, "integral")
     expected = () if class_indices else (n_classes,)
@@ -673,7 +673,7 @@ def _prepare_linear(
                 f"sample_weight must have shape ({n_rows},), one weight per row, got "
                 f"{tuple(sample_weight.shape)}"
             )
-        sample_weight = xp.astype(sample_weight, work_dtype)
+        sample_weight = xp.astype(sample_weight, work_dtype, copy=False)
     if chunk_size is None:
         chunk_size = max(1, _LOGITS_PER_CHUNK // max(n_classes, 1))
     else:
@@ -685,9 +685,10 @@ def _prepare_linear(
             raise TypeError(f"chunk_size must be an int, got {chunk_size!r}") from None
         if chunk_size < 1:
             raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
+    # copy=False: a copy of X would be O(rows x features) extra memory.
     return _LinearProblem(
-        xp, xp.astype(x, out_dtype), xp.astype(w, out_dtype), bias, target, class_indices,
-        sample_weight, single_row, out_dtype, work_dtype, chunk_size,
+        xp, xp.astype(x, out_dtype, copy=False), xp.astype(w, out_dtype, copy=False), bias,
+        target, class_indices, sample_weight, single_row, out_dtype, work_dtype, chunk_size,
     )  # fmt: skip
 
 
