@@ -49,7 +49,8 @@ def main() -> None:
 
     rng = np.random.default_rng(0)
     X = rng.standard_normal((args.rows, args.features), dtype=np.float32)
-    W = rng.standard_normal((args.classes, args.features), dtype=np.float32) / np.sqrt(args.features)
+    # A Python float keeps W float32 (a NumPy float64 scalar would make it float64).
+    W = rng.standard_normal((args.classes, args.features), dtype=np.float32) / float(np.sqrt(args.features))
     b = rng.standard_normal(args.classes, dtype=np.float32)
     y = rng.integers(0, args.classes, size=args.rows)
     logits_bytes = args.rows * args.classes * 4
