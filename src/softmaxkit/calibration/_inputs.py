@@ -7,6 +7,7 @@ name the argument and the value.
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
@@ -111,11 +112,19 @@ def logits_and_labels(logits: Any, labels: Any) -> tuple[np.ndarray, np.ndarray]
     return z, labels_array(labels, z.shape[0], z.shape[1])
 
 
-def looks_like_probabilities(z: np.ndarray) -> bool:
-    """Every entry in [0, 1] and every row summing to 1: softmax output, not logits."""
-    return bool(
-        np.all((z >= 0) & (z <= 1)) and np.all(np.abs(z.sum(axis=1) - 1.0) <= _SUM_TOLERANCE)
-    )
+def warn_if_probabilities(z: np.ndarray, method: str, category: type[Warning]) -> None:
+    """Warn (from the caller's ``fit``) when every row is in [0, 1] and sums to 1.
+
+    Softmax output is not logits, and scaling it makes calibration worse
+    (gpleiss/temperature_scaling#29).
+    """
+    if np.all((z >= 0) & (z <= 1)) and np.all(np.abs(z.sum(axis=1) - 1.0) <= _SUM_TOLERANCE):
+        warnings.warn(
+            "logits look like probabilities (every row is in [0, 1] and sums to 1); "
+            f"{method} needs logits: pass log(probs) or the model's raw outputs",
+            category,
+            stacklevel=3,  # warn_if_probabilities <- fit <- the caller
+        )
 
 
 def as_logits(logits: Any, *, binary_to_two: bool = True) -> Any:

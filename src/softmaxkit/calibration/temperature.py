@@ -30,7 +30,7 @@ import numpy as np
 
 from .._core import softmax
 from ..losses import cross_entropy
-from ._inputs import as_logits, logits_and_labels, looks_like_probabilities
+from ._inputs import as_logits, logits_and_labels, warn_if_probabilities
 
 __all__ = ["CalibrationWarning", "TemperatureScaler"]
 
@@ -93,13 +93,7 @@ class TemperatureScaler:
             Non-integer labels, non-real logits.
         """
         z, y = logits_and_labels(logits, labels)
-        if looks_like_probabilities(z):
-            warnings.warn(
-                "logits look like probabilities (every row is in [0, 1] and sums to 1); "
-                "temperature scaling needs logits: pass log(probs) or the model's raw outputs",
-                CalibrationWarning,
-                stacklevel=2,
-            )
+        warn_if_probabilities(z, "temperature scaling", CalibrationWarning)
         beta, n_iter = _fit_beta(z, y)
         self.temperature_ = 1.0 / beta
         self.n_iter_ = n_iter

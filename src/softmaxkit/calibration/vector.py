@@ -22,7 +22,7 @@ import numpy as np
 
 from .._core import softmax
 from ..losses import cross_entropy, cross_entropy_and_grad
-from ._inputs import as_logits, logits_and_labels, looks_like_probabilities
+from ._inputs import as_logits, logits_and_labels, warn_if_probabilities
 from .temperature import CalibrationWarning
 
 __all__ = ["VectorScaler"]
@@ -94,13 +94,7 @@ class VectorScaler:
         if not (isinstance(self.tol, (int, float)) and self.tol > 0):
             raise ValueError(f"tol must be a number > 0, got {self.tol!r}")
         z, y = logits_and_labels(logits, labels)
-        if looks_like_probabilities(z):
-            warnings.warn(
-                "logits look like probabilities (every row is in [0, 1] and sums to 1); "
-                "vector scaling needs logits: pass log(probs) or the model's raw outputs",
-                CalibrationWarning,
-                stacklevel=2,
-            )
+        warn_if_probabilities(z, "vector scaling", CalibrationWarning)
         k = z.shape[1]
 
         def nll_and_grad(params: np.ndarray) -> tuple[float, np.ndarray]:
