@@ -22,7 +22,8 @@ else:  # pragma: no cover - the module is skipped
     ESTIMATORS = []
 
     def parametrize_with_checks(estimators):
-        return pytest.mark.skip(reason="needs scikit-learn")
+        # No checks to run: pytest reports the empty parameter set as skipped.
+        return pytest.mark.parametrize(("estimator", "check"), [])
 
 
 # Tight tolerances on both sides, so the comparison is of the optima, not of
