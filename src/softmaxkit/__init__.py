@@ -24,6 +24,9 @@ from .losses import (
     cross_entropy,
     cross_entropy_and_grad,
     cross_entropy_grad,
+    LinearCrossEntropyResult,
+    linear_cross_entropy,
+    linear_cross_entropy_and_grad,
     nll_loss,
 )
 from ._threads import get_num_threads, set_num_threads
@@ -40,6 +43,9 @@ __all__ = [
     "cross_entropy_grad",
     "get_num_threads",
     "hardmax",
+    "LinearCrossEntropyResult",
+    "linear_cross_entropy",
+    "linear_cross_entropy_and_grad",
     "log_sigmoid",
     "log_softmax",
     "log_softmax_vjp",

@@ -48,6 +48,18 @@ class CrossEntropyResult(NamedTuple):
     grad: Any
 
 
+class LinearCrossEntropyResult(NamedTuple):
+    """The loss of :func:`linear_cross_entropy` and its gradients.
+
+    ``grad_bias`` is None when no bias was given.
+    """
+
+    loss: Any
+    grad_input: Any
+    grad_weight: Any
+    grad_bias: Any
+
+
 def cross_entropy(
     logits: Any,
     target: Any,
@@ -329,19 +341,25 @@ def _check_targets(
             f"got dtype {target.dtype}"
         )
 
-    if weight is not None:
-        weight = validate.as_array(xp, weight, like=logits, name="weight")
-        validate.float_dtype_of(xp, weight, name="weight")
-        if tuple(weight.shape) != (n_classes,):
-            raise ValueError(
-                f"weight must have one entry per class ({n_classes},), got shape "
-                f"{tuple(weight.shape)}"
-            )
-        weight = xp.astype(weight, work_dtype)
+    weight = _class_weight(xp, weight, logits, n_classes, work_dtype)
     return _CheckedTargets(
         xp, logits, target, class_indices, weight, ignore_index, smoothing, reduction,
         class_axis, out_dtype, work_dtype,
     )  # fmt: skip
+
+
+def _class_weight(xp: Any, weight: Any, like: Any, n_classes: int, dtype: Any) -> Any | None:
+    """``weight`` checked to hold one real number per class, in ``dtype``."""
+    if weight is None:
+        return None
+    weight = validate.as_array(xp, weight, like=like, name="weight")
+    validate.float_dtype_of(xp, weight, name="weight")
+    if tuple(weight.shape) != (n_classes,):
+        raise ValueError(
+            f"weight must have one entry per class ({n_classes},), got shape "
+            f"{tuple(weight.shape)}"
+        )
+    return xp.astype(weight, dtype)
 
 
 def _check_class_range(xp: Any, target: Any, n_classes: int, ignore_index: int) -> None:
@@ -510,3 +528,357 @@ def _reduce(p: _Targets, per_row: Any, denominator: Any) -> Any:
 def _nonzero(xp: Any, denominator: Any) -> Any:
     """``denominator`` with 0 replaced by 1 (the caller decides what 0 means)."""
     return xp.where(denominator == 0, 1.0, denominator)
+
+
+# Rows per chunk in linear_cross_entropy: about this many logits per chunk.
+# 2**18 float64 logits are 2 MiB per temporary, small enough to stay in cache
+# and large enough that the per-chunk Python overhead does not show.
+_LOGITS_PER_CHUNK = 2**18
+
+
+def linear_cross_entropy(
+    input: Any,
+    linear_weight: Any,
+    target: Any,
+    /,
+    *,
+    bias: Any = None,
+    weight: Any = None,
+    ignore_index: int = -100,
+    label_smoothing: float = 0.0,
+    reduction: str = "mean",
+    sample_weight: Any = None,
+    chunk_size: int | None = None,
+) -> Any:
+    r"""Cross-entropy of a linear layer, without ever holding all its logits.
+
+    The value of ``cross_entropy(input @ linear_weight.T + bias, target, ...)``
+    (``torch.nn.functional.linear_cross_entropy``'s semantics), computed
+    ``chunk_size`` rows at a time: the extra memory is O(chunk_size x classes)
+    instead of O(rows x classes). For 10^6 rows and 1000 classes the float32
+    logits alone would take 4 GB; here they take a few MB.
+
+    Parameters
+    ----------
+    input : array_like
+        Features, shape (N, D) or (D,) for a single row.
+    linear_weight : array_like
+        The layer's weights, shape (C, D), one row per class (torch's
+        ``Linear.weight`` layout).
+    target : array_like
+        Class indices, shape (N,) (or () for a single row), or class
+        probabilities, shape (N, C) (or (C,)).
+    bias : array_like, optional
+        The layer's bias, shape (C,).
+    weight, ignore_index, label_smoothing, reduction
+        As in :func:`cross_entropy`.
+    sample_weight : array_like, optional
+        A weight per row, shape (N,), multiplying that row's loss (not in
+        torch; this is what a classifier's ``fit(sample_weight=...)`` needs).
+        The "mean" then divides by the correspondingly weighted count:
+        ``sum_i s_i w[y_i]`` over rows not ignored (class indices) or
+        ``sum_i s_i`` (probabilities).
+    chunk_size : int, optional
+        Rows per chunk. Default: about 2**18 logits per chunk
+        (``max(1, 2**18 // C)`` rows). The result does not depend on it
+        beyond rounding.
+
+    Returns
+    -------
+    array
+        As :func:`cross_entropy`: 0-d for "mean" and "sum", shape (N,) for
+        "none"; floating dtype of ``input`` and ``linear_weight``.
+
+    Raises
+    ------
+    ValueError
+        Shapes that do not fit together (the message names the argument),
+        ``chunk_size`` < 1, and everything :func:`cross_entropy` refuses.
+    TypeError
+        Non-real arrays, a non-integer ``chunk_size``.
+
+    Notes
+    -----
+    The logits of a chunk are computed in the dtype of the inputs (a float32
+    layer multiplies in float32, like torch's), then the cross-entropy runs
+    in the compute dtype of :func:`cross_entropy` (float64 for float32
+    inputs) and the loss is accumulated in that dtype.
+
+    Examples
+    --------
+    >>> import numpy as np, softmaxkit as sk
+    >>> X = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+    >>> W = np.array([[2.0, 0.0], [0.0, 2.0]])
+    >>> round(float(sk.linear_cross_entropy(X, W, [0, 1, 0], chunk_size=2)), 12)
+    0.315667734215
+    >>> round(float(sk.cross_entropy(X @ W.T, [0, 1, 0])), 12)
+    0.315667734215
+    """
+    return _linear_cross_entropy(
+        input, linear_weight, target, bias, weight, ignore_index, label_smoothing, reduction,
+        sample_weight, chunk_size, want_grad=False,
+    ).loss  # fmt: skip
+
+
+def linear_cross_entropy_and_grad(
+    input: Any,
+    linear_weight: Any,
+    target: Any,
+    /,
+    *,
+    bias: Any = None,
+    weight: Any = None,
+    ignore_index: int = -100,
+    label_smoothing: float = 0.0,
+    reduction: str = "mean",
+    sample_weight: Any = None,
+    chunk_size: int | None = None,
+) -> LinearCrossEntropyResult:
+    r""":func:`linear_cross_entropy` and its gradients, in one chunked pass.
+
+    With ``G`` the gradient of the loss with respect to the logits
+    ``Z = X W^T + b`` (from :func:`cross_entropy_and_grad`, one chunk of rows
+    at a time), the gradients are ``dL/dX = G W``, ``dL/dW = G^T X`` and
+    ``dL/db = sum_rows G``; ``G`` is never held for more than one chunk.
+
+    Parameters
+    ----------
+    input, linear_weight, target, bias, weight, ignore_index, label_smoothing, reduction, sample_weight, chunk_size
+        As in :func:`linear_cross_entropy`.
+
+    Returns
+    -------
+    LinearCrossEntropyResult
+        The named tuple ``(loss, grad_input, grad_weight, grad_bias)``; the
+        gradients have the shapes of ``input``, ``linear_weight`` and
+        ``bias`` (``grad_bias`` is None without a bias). With
+        ``reduction="none"`` they are the gradients of the sum of the losses.
+
+    Examples
+    --------
+    >>> import numpy as np, softmaxkit as sk
+    >>> X = np.array([[1.0, 2.0]])
+    >>> W = np.zeros((2, 2))
+    >>> res = sk.linear_cross_entropy_and_grad(X, W, [1], bias=np.zeros(2))
+    >>> round(float(res.loss), 6)
+    0.693147
+    >>> res.grad_weight.tolist(), res.grad_bias.tolist()
+    ([[0.5, 1.0], [-0.5, -1.0]], [0.5, -0.5])
+    """
+    return _linear_cross_entropy(
+        input, linear_weight, target, bias, weight, ignore_index, label_smoothing, reduction,
+        sample_weight, chunk_size, want_grad=True,
+    )  # fmt: skip
+
+
+class _LinearProblem(NamedTuple):
+    xp: Any
+    x: Any  # (N, D), out dtype
+    w: Any  # (C, D), out dtype
+    bias: Any | None  # (C,), out dtype
+    target: Any  # (N,) class indices or (N, C) probabilities
+    class_indices: bool
+    sample_weight: Any | None  # (N,), compute dtype
+    single_row: bool  # input was (D,): squeeze the row axis on the way out
+    out_dtype: Any
+    work_dtype: Any
+    chunk_size: int
+
+
+def _prepare_linear(
+    input: Any,
+    linear_weight: Any,
+    target: Any,
+    bias: Any,
+    sample_weight: Any,
+    chunk_size: Any,
+) -> _LinearProblem:
+    xp = validate.namespace(input, linear_weight, target, bias, sample_weight)
+    x = validate.as_array(xp, input, name="input")
+    w = validate.as_array(xp, linear_weight, like=x, name="linear_weight")
+    out_dtype = xp.result_type(
+        validate.float_dtype_of(xp, x, name="input"),
+        validate.float_dtype_of(xp, w, name="linear_weight"),
+    )
+    if x.ndim not in (1, 2):
+        raise ValueError(f"input must have shape (N, D) or (D,), got {tuple(x.shape)}")
+    single_row = x.ndim == 1
+    if single_row:
+        x = x[None, :]
+    n_rows, n_features = x.shape
+    if w.ndim != 2 or w.shape[1] != n_features:
+        raise ValueError(
+            f"linear_weight must have shape (C, {n_features}) for input with {n_features} "
+            f"features, got {tuple(w.shape)}"
+        )
+    n_classes = w.shape[0]
+    if bias is not None:
+        bias = validate.as_array(xp, bias, like=x, name="bias")
+        validate.float_dtype_of(xp, bias, name="bias")
+        if tuple(bias.shape) != (n_classes,):
+            raise ValueError(
+                f"bias must have shape ({n_classes},), one entry per class, got "
+                f"{tuple(bias.shape)}"
+            )
+        bias = xp.astype(bias, out_dtype, copy=False)
+    target = validate.as_array(xp, target, like=x, name="target")
+    class_indices = xp.isdtype(target.dtype, "integral")
+    expected = () if class_indices else (n_classes,)
+    if single_row:
+        if tuple(target.shape) != expected:
+            raise ValueError(
+                f"target for a single input row must have shape {expected}, "
+                f"got {tuple(target.shape)}"
+            )
+        target = target[None, ...]
+    elif tuple(target.shape) != (n_rows, *expected):
+        raise ValueError(
+            f"target must have shape {(n_rows, *expected)} for input of shape "
+            f"{tuple(x.shape)} and {n_classes} classes, got {tuple(target.shape)}"
+        )
+    work_dtype = _backend.compute_dtype(xp, out_dtype, array_api_compat.device(x))
+    if sample_weight is not None:
+        sample_weight = validate.as_array(xp, sample_weight, like=x, name="sample_weight")
+        validate.float_dtype_of(xp, sample_weight, name="sample_weight")
+        if tuple(sample_weight.shape) != (n_rows,):
+            raise ValueError(
+                f"sample_weight must have shape ({n_rows},), one weight per row, got "
+                f"{tuple(sample_weight.shape)}"
+            )
+        sample_weight = xp.astype(sample_weight, work_dtype, copy=False)
+    if chunk_size is None:
+        chunk_size = max(1, _LOGITS_PER_CHUNK // max(n_classes, 1))
+    else:
+        if isinstance(chunk_size, bool):
+            raise TypeError(f"chunk_size must be an int, got {chunk_size!r}")
+        try:
+            chunk_size = operator.index(chunk_size)
+        except TypeError:
+            raise TypeError(f"chunk_size must be an int, got {chunk_size!r}") from None
+        if chunk_size < 1:
+            raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
+    # copy=False: a copy of X would be O(rows x features) extra memory.
+    return _LinearProblem(
+        xp, xp.astype(x, out_dtype, copy=False), xp.astype(w, out_dtype, copy=False), bias,
+        target, class_indices, sample_weight, single_row, out_dtype, work_dtype, chunk_size,
+    )  # fmt: skip
+
+
+def _linear_cross_entropy(
+    input: Any,
+    linear_weight: Any,
+    target: Any,
+    bias: Any,
+    weight: Any,
+    ignore_index: Any,
+    label_smoothing: Any,
+    reduction: Any,
+    sample_weight: Any,
+    chunk_size: Any,
+    *,
+    want_grad: bool,
+) -> LinearCrossEntropyResult:
+    lp = _prepare_linear(input, linear_weight, target, bias, sample_weight, chunk_size)
+    # Checked here as well as in cross_entropy, which an empty input never calls.
+    reduction = validate.reduction(reduction)
+    label_smoothing = validate.label_smoothing(label_smoothing)
+    ignore_index = validate.ignore_index(ignore_index)
+    xp = lp.xp
+    device = array_api_compat.device(lp.x)
+    n_rows, n_features = lp.x.shape
+    n_classes = lp.w.shape[0]
+    weight = _class_weight(xp, weight, lp.x, n_classes, lp.work_dtype)
+    options = {"weight": weight, "ignore_index": ignore_index, "label_smoothing": label_smoothing}
+    w_t = xp.permute_dims(lp.w, (1, 0))
+
+    def chunk_loss_and_grad(start: int, stop: int) -> CrossEntropyResult:
+        logits = lp.x[start:stop, :] @ w_t
+        if lp.bias is not None:
+            logits = logits + lp.bias
+        logits = xp.astype(logits, lp.work_dtype)
+        # "none" for every reduction: the rows are weighted (sample_weight)
+        # and divided by the whole batch's denominator here, not per chunk.
+        if want_grad:
+            return cross_entropy_and_grad(logits, lp.target[start:stop, ...], **options,
+                                          reduction="none")  # fmt: skip
+        return CrossEntropyResult(
+            cross_entropy(logits, lp.target[start:stop, ...], **options, reduction="none"), None
+        )
+
+    # The "mean" denominator is known from the targets alone, before any
+    # logits exist, so each chunk's gradient can be scaled as it is made.
+    denominator = _linear_denominator(lp, weight, ignore_index) if reduction == "mean" else None
+    scale = None if denominator is None else 1.0 / _nonzero(xp, denominator)
+
+    zero = xp.zeros((), dtype=lp.work_dtype, device=device)
+    total, row_losses, grad_input_parts = zero, [], []
+    grad_weight = xp.zeros((n_classes, n_features), dtype=lp.work_dtype, device=device)
+    grad_bias = xp.zeros((n_classes,), dtype=lp.work_dtype, device=device)
+    for start in range(0, n_rows, lp.chunk_size):
+        stop = min(start + lp.chunk_size, n_rows)
+        loss, grad = chunk_loss_and_grad(start, stop)
+        if lp.sample_weight is not None:
+            s = lp.sample_weight[start:stop]
+            # A zero-weight row contributes 0 even where its loss is inf.
+            loss = xp.where(s == 0, 0.0, loss) * s
+            if want_grad:
+                grad = grad * s[:, None]
+        if reduction == "none":
+            row_losses.append(loss)
+        else:
+            total = total + xp.sum(loss)
+        if not want_grad:
+            continue
+        if scale is not None:
+            grad = grad * scale
+        grad_out = xp.astype(grad, lp.out_dtype)
+        grad_input_parts.append(grad_out @ lp.w)
+        grad_weight = grad_weight + xp.astype(
+            xp.permute_dims(grad_out, (1, 0)) @ lp.x[start:stop, :], lp.work_dtype
+        )
+        grad_bias = grad_bias + xp.sum(grad, axis=0)
+
+    if reduction == "none":
+        loss = xp.concat(row_losses) if row_losses else xp.zeros((0,), dtype=lp.work_dtype,
+                                                                  device=device)  # fmt: skip
+        if lp.single_row:
+            loss = loss[0]
+    elif reduction == "sum":
+        loss = total
+    else:
+        loss = xp.where(denominator == 0, xp.nan, total * scale)
+    loss = xp.astype(loss, lp.out_dtype)
+    if not want_grad:
+        return LinearCrossEntropyResult(loss, None, None, None)
+    if grad_input_parts:
+        grad_input = xp.concat(grad_input_parts)
+    else:
+        grad_input = xp.zeros((0, n_features), dtype=lp.out_dtype, device=device)
+    if lp.single_row:
+        grad_input = grad_input[0, :]
+    return LinearCrossEntropyResult(
+        loss,
+        grad_input,
+        xp.astype(grad_weight, lp.out_dtype),
+        None if lp.bias is None else xp.astype(grad_bias, lp.out_dtype),
+    )
+
+
+def _linear_denominator(lp: _LinearProblem, weight: Any, ignore_index: Any) -> Any:
+    """What "mean" divides by: torch's denominator, weighted by ``sample_weight``."""
+    xp = lp.xp
+    device = array_api_compat.device(lp.x)
+    if lp.class_indices:
+        valid = lp.target != ignore_index
+        rows = xp.astype(valid, lp.work_dtype)
+        if weight is not None:
+            n_classes = lp.w.shape[0]
+            # Out-of-range indices are reported by cross_entropy; clip them
+            # here only so that take() does not fail first.
+            index = xp.clip(xp.where(valid, lp.target, 0), 0, max(n_classes - 1, 0))
+            rows = xp.where(valid, xp.take(weight, index), 0.0) if n_classes else rows
+    else:
+        rows = xp.ones((lp.x.shape[0],), dtype=lp.work_dtype, device=device)
+    if lp.sample_weight is not None:
+        rows = rows * lp.sample_weight
+    return xp.sum(rows)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import sys
 
 from .. import __version__
-from . import apply, explain, explore
+from . import apply, calibrate, demo, explain, explore
 from ._errors import CLIError, OneLineParser, fail
 
-SUBCOMMANDS = (explain, apply, explore)
+SUBCOMMANDS = (demo, explain, apply, calibrate, explore)
 
 
 def build_parser() -> OneLineParser:

@@ -11,11 +11,13 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 from typing import Any, NamedTuple
 
 import numpy as np
 
 from .. import _core
+from . import _io
 from ._errors import CLIError
 
 _LN10 = math.log(10.0)
@@ -36,6 +38,9 @@ def register(subparsers: Any) -> None:
     )
     scale.add_argument("--beta", "-b", type=_number, metavar="B", help="inverse temperature 1/T")
     parser.add_argument("--json", action="store_true", help="print the table as JSON")
+    parser.add_argument("--plot", metavar="FILE",
+                        help="also draw the probability bars and the temperature sweep "
+                             "(.png, .pdf or .svg; needs matplotlib)")  # fmt: skip
     parser.set_defaults(run=run)
 
 
@@ -161,8 +166,29 @@ def run(args: argparse.Namespace) -> int:
     elif args.beta is not None:
         temperature = 1.0 / _positive(args.beta, "--beta")
     result = explain(args.logits, temperature)
+    figure = None if args.plot is None else explain_figure(args.logits, temperature, args.plot)
     print(format_json(result) if args.json else format_table(result), end="")
+    if figure is not None:
+        suffix = os.path.splitext(args.plot)[1].lower()[1:]
+        _io._write_atomically(args.plot, lambda handle: figure.savefig(handle, format=suffix))
     return 0
+
+
+def explain_figure(logits: list[float], temperature: float, path: str) -> Any:
+    """Probability bars at ``temperature`` above the temperature sweep, for ``--plot``."""
+    if os.path.splitext(path)[1].lower() not in (".png", ".pdf", ".svg"):
+        raise CLIError(f"explain: --plot {path}: use a .png, .pdf or .svg file")
+    try:
+        from matplotlib.figure import Figure
+    except ImportError:
+        raise CLIError('explain: --plot needs matplotlib: pip install "softmaxkit[plot]"') from None
+    from .. import plot
+
+    figure = Figure(figsize=(9, 8), layout="constrained")
+    top, bottom = figure.subfigures(2, 1, height_ratios=[1, 1.1])
+    plot.probability_bars(logits, temperature=temperature, figure=top)
+    plot.temperature_sweep(logits, figure=bottom)
+    return figure
 
 
 def _number(text: str) -> float:

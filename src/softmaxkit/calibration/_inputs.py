@@ -1,0 +1,143 @@
+"""Checks shared by the calibration metrics and scalers.
+
+Calibration works on a modest number of held-out predictions, so everything is
+converted to NumPy float64 here (from any array library), once, with errors that
+name the argument and the value.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import numpy as np
+
+from .. import _validate as validate
+
+# How far a row of probabilities may sum from 1 (float32 softmax output is
+# within ~1e-6; anything further off is not a probability vector).
+_SUM_TOLERANCE = 1e-4
+
+
+def as_numpy(x: Any, *, name: str) -> np.ndarray:
+    """``x`` as a NumPy array, from any array library (torch tensors detached)."""
+    if hasattr(x, "detach"):  # torch: leave autograd, move to the host
+        x = x.detach().cpu()
+    try:
+        return np.asarray(x)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"{name} must be array-like, got {type(x).__name__}") from exc
+
+
+def labels_array(labels: Any, n_rows: int, n_classes: int) -> np.ndarray:
+    """Integer class labels, shape (n_rows,), each in [0, n_classes)."""
+    y = as_numpy(labels, name="labels")
+    if y.dtype == np.bool_:
+        y = y.astype(np.int64)
+    if not np.issubdtype(y.dtype, np.integer):
+        if np.issubdtype(y.dtype, np.floating) and np.all(np.isfinite(y)) and np.all(y == np.round(y)):
+            y = y.astype(np.int64)
+        else:
+            raise TypeError(f"labels must be integer class indices, got dtype {y.dtype}")
+    if y.shape != (n_rows,):
+        raise ValueError(f"labels must have shape ({n_rows},), one per row, got {y.shape}")
+    bad = (y < 0) | (y >= n_classes)
+    if np.any(bad):
+        raise ValueError(
+            f"labels must be class indices in [0, {n_classes}), got {int(y[bad][0])} "
+            f"(at row {int(np.flatnonzero(bad)[0])})"
+        )
+    return y.astype(np.intp)
+
+
+def probabilities_and_labels(probs: Any, labels: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Check predicted probabilities (N, K) (or (N,) for P(class 1)) and labels.
+
+    A 1-D ``probs`` is a binary problem's probability of class 1 and becomes
+    ``[1 - p, p]``. Rows must be finite, in [0, 1] and sum to 1.
+    """
+    p = as_numpy(probs, name="probs")
+    if not (np.issubdtype(p.dtype, np.floating) or np.issubdtype(p.dtype, np.integer)):
+        raise TypeError(f"probs must be a real array, got dtype {p.dtype}")
+    p = p.astype(np.float64)
+    if p.ndim == 1:
+        p = np.stack([1.0 - p, p], axis=1)
+    if p.ndim != 2 or p.shape[1] < 2:
+        raise ValueError(
+            f"probs must have shape (N, K) with K >= 2 classes, or (N,) for a binary "
+            f"problem's probability of class 1; got {as_numpy(probs, name='probs').shape}"
+        )
+    if p.shape[0] == 0:
+        raise ValueError("probs is empty: need at least one prediction")
+    if not np.all(np.isfinite(p)) or np.any(p < 0) or np.any(p > 1):
+        bad = ~(np.isfinite(p) & (p >= 0) & (p <= 1))
+        row, col = np.argwhere(bad)[0]
+        raise ValueError(
+            f"probs must lie in [0, 1], got {float(p[row, col])!r} at row {row}, class {col} "
+            f"(pass softmax(logits), not logits)"
+        )
+    sums = p.sum(axis=1)
+    off = np.abs(sums - 1.0) > _SUM_TOLERANCE
+    if np.any(off):
+        row = int(np.flatnonzero(off)[0])
+        raise ValueError(
+            f"each row of probs must sum to 1, row {row} sums to {float(sums[row])!r} "
+            f"(pass softmax(logits), not logits or unnormalised scores)"
+        )
+    return p, labels_array(labels, p.shape[0], p.shape[1])
+
+
+def logits_and_labels(logits: Any, labels: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Check logits (N, K), or (N,) binary decision values, and labels; float64.
+
+    A 1-D ``logits`` is a binary decision ``d`` with ``P(class 1) = sigmoid(d)``
+    and becomes the logits ``[0, d]``, whose softmax is exactly that.
+    """
+    z = as_numpy(logits, name="logits")
+    if not (np.issubdtype(z.dtype, np.floating) or np.issubdtype(z.dtype, np.integer)):
+        raise TypeError(f"logits must be a real array, got dtype {z.dtype}")
+    z = z.astype(np.float64)
+    if z.ndim == 1:
+        z = np.stack([np.zeros_like(z), z], axis=1)
+    if z.ndim != 2 or z.shape[1] < 2:
+        raise ValueError(
+            f"logits must have shape (N, K) with K >= 2 classes, or (N,) for binary "
+            f"decision values; got {as_numpy(logits, name='logits').shape}"
+        )
+    if z.shape[0] == 0:
+        raise ValueError("logits is empty: need at least one row to fit on")
+    if not np.all(np.isfinite(z)):
+        row, col = np.argwhere(~np.isfinite(z))[0]
+        raise ValueError(f"logits must be finite, got {float(z[row, col])!r} at row {row}, class {col}")
+    return z, labels_array(labels, z.shape[0], z.shape[1])
+
+
+def warn_if_probabilities(z: np.ndarray, method: str, category: type[Warning]) -> None:
+    """Warn (from the caller's ``fit``) when every row is in [0, 1] and sums to 1.
+
+    Softmax output is not logits, and scaling it makes calibration worse
+    (gpleiss/temperature_scaling#29).
+    """
+    if np.all((z >= 0) & (z <= 1)) and np.all(np.abs(z.sum(axis=1) - 1.0) <= _SUM_TOLERANCE):
+        warnings.warn(
+            "logits look like probabilities (every row is in [0, 1] and sums to 1); "
+            f"{method} needs logits: pass log(probs) or the model's raw outputs",
+            category,
+            stacklevel=3,  # warn_if_probabilities <- fit <- the caller
+        )
+
+
+def as_logits(logits: Any, *, binary_to_two: bool = True) -> Any:
+    """Logits to transform, in their own array library, as a floating array.
+
+    With ``binary_to_two``, a 1-D input (binary decisions ``d``) becomes the
+    (N, 2) logits ``[0, d]``; otherwise it is kept as it is.
+    """
+    xp = validate.namespace(logits)
+    z = validate.as_array(xp, logits, name="logits")
+    z = xp.astype(z, validate.float_dtype_of(xp, z, name="logits"))
+    if z.ndim == 1 and binary_to_two:
+        z = xp.stack([xp.zeros_like(z), z], axis=-1)
+    if z.ndim == 0:
+        raise ValueError("logits must have shape (N, K) or (N,), got a 0-d array")
+    return z

@@ -1,0 +1,197 @@
+"""TemperatureScaler and VectorScaler: exact optima, float32 input, errors."""
+
+import warnings
+
+import numpy as np
+import pytest
+from helpers import requires_scipy, requires_torch
+from numpy.testing import assert_allclose
+
+import softmaxkit as sk
+from softmaxkit.calibration import CalibrationWarning, TemperatureScaler, VectorScaler
+
+
+def sampled_labels(rng, logits):
+    """Labels drawn from softmax(logits): these logits are calibrated by construction."""
+    cumulative = np.cumsum(sk.softmax(logits), axis=1)
+    return (rng.uniform(size=(len(logits), 1)) > cumulative).sum(axis=1)
+
+
+@pytest.fixture
+def overconfident(rng):
+    """netcal PR #66's regression data: 2000 x 5 latent logits, the model reports 3x them."""
+    latent = rng.normal(size=(2000, 5))
+    return 3.0 * latent, sampled_labels(rng, latent)
+
+
+class TestTemperatureScaler:
+    def test_temperature_minimises_the_nll_to_machine_precision(self, overconfident):
+        from scipy.optimize import minimize_scalar
+
+        logits, labels = overconfident
+        scaler = TemperatureScaler().fit(logits, labels)
+        reference = minimize_scalar(
+            lambda t: float(sk.cross_entropy(logits / t, labels)),
+            bounds=(0.5, 10.0), method="bounded", options={"xatol": 1e-10},
+        )  # fmt: skip
+        assert scaler.temperature_ == pytest.approx(reference.x, rel=1e-7)
+
+    def test_derivative_of_the_nll_is_zero_at_the_fit(self, overconfident):
+        logits, labels = overconfident
+        beta = 1.0 / TemperatureScaler().fit(logits, labels).temperature_
+        h = 1e-5 * beta
+        slope = (
+            float(sk.cross_entropy(logits * (beta + h), labels))
+            - float(sk.cross_entropy(logits * (beta - h), labels))
+        ) / (2 * h)
+        assert abs(slope) < 1e-8
+
+    def test_recovers_the_overconfidence_factor(self, rng):
+        latent = rng.normal(size=(50000, 5))
+        labels = sampled_labels(rng, latent)
+        assert TemperatureScaler().fit(3.0 * latent, labels).temperature_ == pytest.approx(
+            3.0, rel=0.03
+        )
+
+    @pytest.mark.parametrize("dtype", [np.float32, np.float64])
+    def test_float32_input_is_not_a_no_op_netcal_66(self, overconfident, dtype):
+        # netcal returned T = 1 unchanged for float32 input (a zero finite-difference
+        # gradient). The fit must lower the NLL by > 0.2 and agree across dtypes.
+        logits, labels = overconfident
+        scaler = TemperatureScaler().fit(logits.astype(dtype), labels)
+        assert scaler.nll_before_ - scaler.nll_after_ > 0.2
+        reference = TemperatureScaler().fit(logits, labels).temperature_
+        assert scaler.temperature_ == pytest.approx(reference, abs=1e-4)
+
+    def test_converges_in_a_few_newton_steps(self, overconfident):
+        assert TemperatureScaler().fit(*overconfident).n_iter_ <= 12
+
+    def test_shifting_each_row_does_not_change_the_temperature(self, overconfident, rng):
+        logits, labels = overconfident
+        shifted = logits + rng.normal(size=(len(logits), 1)) * 100
+        assert TemperatureScaler().fit(shifted, labels).temperature_ == pytest.approx(
+            TemperatureScaler().fit(logits, labels).temperature_, rel=1e-9
+        )
+
+    def test_transform_and_predict_proba(self, overconfident):
+        logits, labels = overconfident
+        scaler = TemperatureScaler().fit(logits, labels)
+        assert_allclose(scaler.transform(logits), logits / scaler.temperature_)
+        probs = scaler.predict_proba(logits)
+        assert_allclose(probs, sk.softmax(logits / scaler.temperature_), rtol=1e-14)
+        assert sk.calibration.expected_calibration_error(probs, labels) < (
+            sk.calibration.expected_calibration_error(sk.softmax(logits), labels)
+        )
+
+    def test_binary_decisions_equal_the_logits_0_d(self, rng):
+        d = 4.0 * rng.normal(size=1000)
+        labels = (rng.uniform(size=1000) < 1 / (1 + np.exp(-d / 4.0))).astype(int)
+        one_d = TemperatureScaler().fit(d, labels)
+        two_d = TemperatureScaler().fit(np.stack([np.zeros_like(d), d], axis=1), labels)
+        assert one_d.temperature_ == pytest.approx(two_d.temperature_, rel=1e-12)
+        assert one_d.predict_proba(d).shape == (1000, 2)
+        assert_allclose(one_d.transform(d), d / one_d.temperature_)
+
+    @requires_torch
+    def test_torch_logits_stay_torch(self, overconfident):
+        import torch
+
+        logits, labels = overconfident
+        scaler = TemperatureScaler().fit(torch.tensor(logits, dtype=torch.float32), labels)
+        out = scaler.predict_proba(torch.tensor(logits, dtype=torch.float32))
+        assert isinstance(out, torch.Tensor) and out.dtype == torch.float32
+
+    def test_probabilities_instead_of_logits_warn_gpleiss_29(self, overconfident):
+        logits, labels = overconfident
+        with pytest.warns(CalibrationWarning, match="logits look like probabilities"):
+            TemperatureScaler().fit(sk.softmax(logits), labels)
+
+    def test_labels_that_are_always_the_argmax_warn_and_go_towards_zero(self):
+        logits = np.array([[2.0, 0.0], [0.0, 1.0], [3.0, 1.0]])
+        with pytest.warns(CalibrationWarning, match="temperature goes to 0"):
+            scaler = TemperatureScaler().fit(logits, [0, 1, 0])
+        assert_allclose(scaler.predict_proba(logits), np.eye(2)[[0, 1, 0]], atol=1e-15)
+
+    def test_anti_informative_logits_warn_and_go_towards_infinity(self):
+        logits = np.array([[2.0, 0.0], [0.0, 1.0], [3.0, 1.0]])
+        with pytest.warns(CalibrationWarning, match="temperature goes to infinity"):
+            scaler = TemperatureScaler().fit(logits, [1, 0, 1])
+        assert scaler.temperature_ > 1e6
+
+    def test_no_warning_on_ordinary_data(self, overconfident):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            TemperatureScaler().fit(*overconfident)
+
+    @pytest.mark.parametrize(
+        ("logits", "labels", "error", "message"),
+        [
+            ([[1.0, np.inf]], [0], ValueError, "logits must be finite, got inf at row 0, class 1"),
+            ([[1.0, np.nan]], [0], ValueError, "logits must be finite, got nan"),
+            ([[1.0, 2.0]], [2], ValueError, r"labels must be class indices in \[0, 2\), got 2"),
+            ([[1.0, 2.0]], [-1], ValueError, r"labels must be class indices in \[0, 2\), got -1"),
+            (np.zeros((0, 3)), np.zeros(0, dtype=int), ValueError, "logits is empty"),
+            ([[1.0, 2.0]], [0, 1], ValueError, r"labels must have shape \(1,\)"),
+            ([[1.0, 2.0]], ["a"], TypeError, "labels must be integer class indices"),
+        ],
+        ids=["inf", "nan", "label-too-big", "label-negative", "empty", "label-shape", "str-labels"],
+    )
+    def test_bad_input(self, logits, labels, error, message):
+        with pytest.raises(error, match=message):
+            TemperatureScaler().fit(logits, labels)
+
+    def test_use_before_fit_is_an_error(self):
+        with pytest.raises(ValueError, match="not fitted yet"):
+            TemperatureScaler().predict_proba([[1.0, 2.0]])
+
+
+@requires_scipy
+class TestVectorScaler:
+    def test_recovers_per_class_scale_and_bias(self, rng):
+        latent = rng.normal(size=(40000, 3))
+        labels = sampled_labels(rng, latent)
+        scaler = VectorScaler().fit(latent * [2.0, 0.5, 1.0] + [1.0, 0.0, -1.0], labels)
+        assert_allclose(scaler.scale_, [0.5, 2.0, 1.0], atol=0.06)
+        assert_allclose(scaler.bias_, np.array([-0.5, 0.0, 1.0]) - 1 / 6, atol=0.06)
+        assert scaler.bias_.sum() == pytest.approx(0.0, abs=1e-12)
+
+    def test_gradient_is_zero_at_the_fit(self, overconfident):
+        logits, labels = overconfident
+        scaler = VectorScaler().fit(logits, labels)
+        _, grad = sk.cross_entropy_and_grad(logits * scaler.scale_ + scaler.bias_, labels)
+        assert np.max(np.abs(np.sum(grad * logits, axis=0))) < 1e-7
+        assert np.max(np.abs(np.sum(grad, axis=0))) < 1e-7
+
+    def test_fits_at_least_as_well_as_temperature_scaling(self, overconfident):
+        # vector scaling contains temperature scaling (a = 1/T, b = 0)
+        vector = VectorScaler().fit(*overconfident)
+        temperature = TemperatureScaler().fit(*overconfident)
+        assert vector.nll_after_ <= temperature.nll_after_ + 1e-12
+
+    def test_float32_input_is_not_a_no_op(self, overconfident):
+        logits, labels = overconfident
+        scaler = VectorScaler().fit(logits.astype(np.float32), labels)
+        assert scaler.nll_before_ - scaler.nll_after_ > 0.2
+
+    def test_predict_proba_is_softmax_of_transform(self, overconfident):
+        logits, labels = overconfident
+        scaler = VectorScaler().fit(logits, labels)
+        assert_allclose(scaler.predict_proba(logits), sk.softmax(scaler.transform(logits)))
+
+    def test_wrong_number_of_classes_in_transform(self, overconfident):
+        scaler = VectorScaler().fit(*overconfident)
+        with pytest.raises(ValueError, match="logits must have 5 classes"):
+            scaler.transform(np.zeros((2, 3)))
+
+    def test_non_convergence_warns_with_advice(self, overconfident):
+        with pytest.warns(CalibrationWarning, match="did not converge in 1 iterations"):
+            VectorScaler(max_iter=1).fit(*overconfident)
+
+    @pytest.mark.parametrize(
+        ("kwargs", "message"),
+        [({"max_iter": 0}, "max_iter must be an int >= 1"), ({"tol": -1.0}, "tol must be")],
+        ids=["max-iter", "tol"],
+    )
+    def test_bad_parameters(self, overconfident, kwargs, message):
+        with pytest.raises(ValueError, match=message):
+            VectorScaler(**kwargs).fit(*overconfident)

@@ -1,0 +1,113 @@
+"""``softmaxkit calibrate``: the fit, the report, the outputs and the one-line errors."""
+
+import json
+
+import numpy as np
+import pytest
+from helpers import has_module
+from numpy.testing import assert_allclose
+
+import softmaxkit as sk
+from softmaxkit.calibration import TemperatureScaler, expected_calibration_error
+from softmaxkit.cli.__main__ import main
+
+
+@pytest.fixture
+def files(tmp_path, rng):
+    """3x overconfident logits with labels drawn from the true softmax, as .npy and .txt."""
+    latent = rng.normal(size=(1000, 4))
+    labels = (rng.uniform(size=(1000, 1)) > np.cumsum(sk.softmax(latent), axis=1)).sum(axis=1)
+    np.save(tmp_path / "logits.npy", 3.0 * latent)
+    np.savetxt(tmp_path / "labels.txt", labels, fmt="%d")
+    return tmp_path, 3.0 * latent, labels
+
+
+def run_json(capsys, *argv):
+    assert main(["calibrate", *map(str, argv), "--json"]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_fits_on_a_seeded_fraction_and_reports_on_the_rest(files, capsys):
+    folder, logits, labels = files
+    report = run_json(capsys, folder / "logits.npy", folder / "labels.txt", "--fit-fraction", 0.4)
+    order = np.random.default_rng(0).permutation(1000)
+    fit, held_out = order[:400], order[400:]
+    expected = TemperatureScaler().fit(logits[fit], labels[fit]).temperature_
+    assert report["fitted_on"] == 400 and report["evaluated_on"] == 600
+    assert report["temperature"] == pytest.approx(expected, rel=1e-12)
+    assert report["before"]["ece"] == pytest.approx(
+        expected_calibration_error(sk.softmax(logits[held_out]), labels[held_out]), rel=1e-12
+    )
+    assert report["after"]["ece"] < report["before"]["ece"]
+    assert report["after"]["accuracy"] == report["before"]["accuracy"]
+
+
+def test_separate_fit_files_are_used_for_the_fit(files, capsys):
+    folder, logits, labels = files
+    report = run_json(capsys, folder / "logits.npy", folder / "labels.txt",
+                      "--fit-logits", folder / "logits.npy", "--fit-labels", folder / "labels.txt")  # fmt: skip
+    assert report["fitted_on"] == report["evaluated_on"] == 1000
+    assert report["temperature"] == pytest.approx(TemperatureScaler().fit(logits, labels).temperature_)
+
+
+@pytest.mark.skipif(not has_module("scipy"), reason="needs scipy")
+def test_vector_method_reports_scale_and_bias(files, capsys):
+    folder, _, _ = files
+    report = run_json(capsys, folder / "logits.npy", folder / "labels.txt", "--method", "vector")
+    assert len(report["scale"]) == len(report["bias"]) == 4
+    assert_allclose(report["scale"], 1 / 3, rtol=0.25)
+
+
+def test_output_holds_calibrated_probabilities_of_every_row(files, capsys):
+    folder, logits, _ = files
+    report = run_json(capsys, folder / "logits.npy", folder / "labels.txt", "-o", folder / "p.npy")
+    written = np.load(folder / "p.npy")
+    assert_allclose(written, sk.softmax(logits / report["temperature"]), rtol=1e-12)
+
+
+def test_text_report_is_a_before_after_table(files, capsys):
+    folder, _, _ = files
+    assert main(["calibrate", str(folder / "logits.npy"), str(folder / "labels.txt")]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("temperature scaling fitted on 500 rows: temperature T = ")
+    assert lines[2].split() == ["before", "after"]
+    assert [line.split()[0] for line in lines[3:]] == ["accuracy", "nll", "brier", "ece", "mce"]
+
+
+@pytest.mark.skipif(not has_module("matplotlib"), reason="needs matplotlib")
+def test_plot_writes_a_png(files, capsys):
+    folder, _, _ = files
+    run_json(capsys, folder / "logits.npy", folder / "labels.txt", "--plot", folder / "d.png")
+    assert (folder / "d.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--fit-fraction", "1.5"], "--fit-fraction must be in (0, 1), got 1.5"),
+        (["--fit-logits", "x.npy"], "give both --fit-logits and --fit-labels, or neither"),
+        (["--plot", "d.jpg"], "--plot d.jpg: use a .png, .pdf, .svg file"),
+    ],
+    ids=["fraction", "half-of-fit-files", "plot-format"],
+)
+def test_bad_options_are_one_line_errors_and_write_nothing(files, capsys, extra, message):
+    folder, _, _ = files
+    with pytest.raises(SystemExit) as exit_info:
+        main(["calibrate", str(folder / "logits.npy"), str(folder / "labels.txt"),
+              "-o", str(folder / "out.npy"), *extra])  # fmt: skip
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err
+    assert not (folder / "out.npy").exists()
+
+
+def test_labels_out_of_range_name_the_row(files, capsys):
+    folder, _, labels = files
+    bad = labels.copy()
+    bad[7] = 9
+    np.savetxt(folder / "bad.txt", bad, fmt="%d")
+    with pytest.raises(SystemExit):
+        main(["calibrate", str(folder / "logits.npy"), str(folder / "bad.txt"),
+              "-o", str(folder / "out.npy")])  # fmt: skip
+    assert "labels must be class indices in [0, 4), got 9 (at row 7)" in capsys.readouterr().err
+    assert not (folder / "out.npy").exists()

@@ -1,0 +1,123 @@
+"""``softmaxkit demo``: what it prints and writes, and what it says when a piece is missing."""
+
+import contextlib
+import io
+import re
+import sys
+
+import numpy as np
+import pytest
+from helpers import has_module
+
+from softmaxkit.cli.__main__ import main
+from softmaxkit.cli.demo import split_digits
+from softmaxkit.datasets import load_digits
+
+needs_ml = pytest.mark.skipif(
+    not (has_module("sklearn") and has_module("scipy")), reason="needs scikit-learn and scipy"
+)
+PICTURES = ["loss-curve.png", "probability-bars.png", "reliability-after.png",
+            "reliability-before.png", "temperature-sweep.png"]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory):
+    """One full run of the demo (it takes a few seconds): its output and folder."""
+    if not (has_module("sklearn") and has_module("scipy") and has_module("matplotlib")):
+        pytest.skip("needs scikit-learn, scipy and matplotlib")
+    out = tmp_path_factory.mktemp("demo") / "pictures"
+    stdout, stderr = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+        status = main(["demo", "--out", str(out)])
+    return status, stdout.getvalue(), stderr.getvalue(), out
+
+
+def metric_rows(text):
+    """{row name: (accuracy, NLL, Brier, ECE)} from the demo's table."""
+    rows = {}
+    for line in text.splitlines():
+        match = re.match(r"\s+(.+?)\s+(\d\.\d{4})\s+(\d\.\d{4})\s+(\d\.\d{4})\s+(\d\.\d{4})$", line)
+        if match:
+            rows[match.group(1)] = tuple(float(v) for v in match.groups()[1:])
+    return rows
+
+
+def test_split_is_a_seeded_partition_of_all_digits():
+    first, again = split_digits(0), split_digits(0)
+    assert [len(first.y_train), len(first.y_valid), len(first.y_test)] == [1078, 359, 360]
+    np.testing.assert_array_equal(first.X_test, again.X_test)
+    rows = np.concatenate([first.X_train, first.X_valid, first.X_test])
+    everything = load_digits().data / 16.0
+    assert sorted(map(tuple, rows)) == sorted(map(tuple, everything))
+
+
+def test_demo_succeeds_and_writes_every_picture_as_png(demo_run):
+    status, _, _, out = demo_run
+    assert status == 0
+    assert sorted(p.name for p in out.iterdir()) == PICTURES
+    for name in PICTURES:
+        assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_temperature_scaling_keeps_accuracy_and_lowers_nll_and_ece(demo_run):
+    rows = metric_rows(demo_run[1])
+    before = rows["softmax regression"]
+    after = next(v for k, v in rows.items() if k.startswith("+ temperature scaling"))
+    assert after[0] == before[0]
+    assert after[1] < before[1] and after[3] < before[3]
+
+
+def test_label_smoothing_row_is_less_confident_than_the_plain_model(demo_run):
+    rows = metric_rows(demo_run[1])
+    assert rows["label smoothing 0.1 instead"][1] > rows["softmax regression"][1]
+
+
+def test_shows_digits_with_top_3_probabilities(demo_run):
+    text = demo_run[1]
+    assert len(re.findall(r"true digit: \d   predicted: \d \((right|WRONG)\)", text)) == 3
+    assert len(re.findall(r"\d: +\d+\.\d\d% -> +\d+\.\d\d%", text)) >= 9
+
+
+def test_progress_bar_reports_both_fits(demo_run):
+    stderr = demo_run[2]
+    assert re.search(r"training softmax regression +\[#{30}\] converged in \d+ iterations", stderr)
+    assert "training with label smoothing 0.1" in stderr
+
+
+@needs_ml
+def test_no_plots_writes_nothing(tmp_path, capsys):
+    assert main(["demo", "--no-plots", "--out", str(tmp_path / "none")]) == 0
+    assert not (tmp_path / "none").exists()
+    assert "Pictures" not in capsys.readouterr().out
+
+
+@needs_ml
+def test_without_matplotlib_it_says_what_to_install(tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    assert main(["demo", "--out", str(tmp_path / "none")]) == 0
+    assert 'pip install "softmaxkit[plot]"' in capsys.readouterr().out
+    assert not (tmp_path / "none").exists()
+
+
+def test_without_scikit_learn_it_fails_in_one_line(capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "softmaxkit.models", None)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["demo", "--no-plots"])
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err == (
+        'softmaxkit: error: demo needs scikit-learn and SciPy for the classifier: '
+        'pip install "softmaxkit[ml]"\n'
+    )
+
+
+@needs_ml
+def test_out_that_is_a_file_is_a_one_line_error(tmp_path, capsys):
+    if not has_module("matplotlib"):
+        pytest.skip("needs matplotlib")
+    target = tmp_path / "file.txt"
+    target.write_text("keep me")
+    with pytest.raises(SystemExit) as exit_info:
+        main(["demo", "--out", str(target)])
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err.count("\n") == 1
+    assert target.read_text() == "keep me"
