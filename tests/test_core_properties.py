@@ -4,9 +4,10 @@ import numpy as np
 from hypothesis import assume, given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
-from numpy.testing import assert_allclose, assert_array_equal
+from numpy.testing import assert_allclose, assert_array_equal, assert_array_max_ulp
 
 import softmaxkit as sk
+from softmaxkit import _dispatch
 
 finite = st.floats(-1e3, 1e3, allow_nan=False, allow_infinity=False)
 any_float = st.floats(allow_nan=True, allow_infinity=True, width=64)
@@ -96,4 +97,8 @@ def test_axis_none_equals_flattening(x):
 
 @given(st.floats(-700, 700))
 def test_two_class_identity(x):
-    assert sk.softmax([0.0, x])[1] == sk.sigmoid(x)
+    # Exact on the array-API path, which shares NumPy's exp with sigmoid; the
+    # compiled kernel's own exp puts it within 2 ulp (tests/test_core_values.py).
+    with _dispatch.use_kernel(False):
+        assert sk.softmax([0.0, x])[1] == sk.sigmoid(x)
+    assert_array_max_ulp(sk.softmax([0.0, x])[1], sk.sigmoid(x), maxulp=2)

@@ -8,7 +8,8 @@ within 4 ulp, at logit spreads of +-60 and more, where SciPy and PyTorch are
 import mpmath
 import numpy as np
 import pytest
-from helpers import ulp_error
+from helpers import spec, ulp_error
+from numpy.testing import assert_array_equal
 
 import softmaxkit as sk
 from softmaxkit import _dispatch
@@ -122,3 +123,12 @@ def test_float64_exp_is_within_an_ulp_with_the_compensated_shift(rng):
             for value, u, v in zip(p, a, m)
         ]
     assert max(errors) < 1.0
+
+
+@pytest.mark.parametrize("function", [sk.log_softmax, sk.softmax, sk.logsumexp], ids=lambda f: f.__name__)
+def test_huge_rounding_error_of_the_shift_does_not_leak_into_underflowed_terms(function):
+    # The shift 1.97e134 - 3.27e150 rounds by about 1e134; exp of the clamped
+    # argument once carried that correction and gave log_softmax -1e-300
+    # instead of 0 at the maximum (found by hypothesis).
+    x = np.array([[3.27339061e150, 1.97007111e134], [-1e300, 1e300]])
+    assert_array_equal(function(x), spec(function, x))

@@ -186,14 +186,19 @@ def label_smoothing(value: Any) -> float:
     return smoothing
 
 
-def ignore_index(value: Any) -> int:
-    """Validate an ignore_index: an int (not a bool)."""
+def integer(value: Any, *, name: str) -> int:
+    """Validate an integer argument: an int or integer scalar (not a bool)."""
     if isinstance(value, bool):
-        raise TypeError(f"ignore_index must be an int, got {value!r}")
+        raise TypeError(f"{name} must be an int, got {value!r}")
     try:
         return operator.index(value)
     except TypeError:
-        raise TypeError(f"ignore_index must be an int, got {value!r}") from None
+        raise TypeError(f"{name} must be an int, got {value!r}") from None
+
+
+def ignore_index(value: Any) -> int:
+    """Validate an ignore_index: an int (not a bool)."""
+    return integer(value, name="ignore_index")
 
 
 def concrete_bool(flag: Any) -> bool | None:

@@ -749,12 +749,7 @@ def _prepare_linear(
     if chunk_size is None:
         chunk_size = max(1, _LOGITS_PER_CHUNK // max(n_classes, 1))
     else:
-        if isinstance(chunk_size, bool):
-            raise TypeError(f"chunk_size must be an int, got {chunk_size!r}")
-        try:
-            chunk_size = operator.index(chunk_size)
-        except TypeError:
-            raise TypeError(f"chunk_size must be an int, got {chunk_size!r}") from None
+        chunk_size = validate.integer(chunk_size, name="chunk_size")
         if chunk_size < 1:
             raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
     # copy=False: a copy of X would be O(rows x features) extra memory.

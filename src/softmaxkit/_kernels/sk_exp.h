@@ -69,6 +69,10 @@ static inline double sk_clamp_exp_arg(double x) {
 /* exp(x + xlo) with an error below 0.52 ulp; xlo is a small correction
  * (|xlo| <= ulp(x)), e.g. the rounding error of a subtraction that made x. */
 static inline double sk_exp_accurate(double x, double xlo) {
+    /* Below SK_EXP_MIN the result is 0 whatever the correction: a shift by a
+     * maximum of 1e150 leaves corrections of 1e134, which must not reach the
+     * polynomial once x is clamped. */
+    xlo = x < SK_EXP_MIN ? 0.0 : xlo;
     x = sk_clamp_exp_arg(x);
     double kd_shifted = x * SK_INV_LN2 + SK_EXP_SHIFTER;
     double kd = kd_shifted - SK_EXP_SHIFTER;
