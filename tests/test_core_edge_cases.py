@@ -39,6 +39,40 @@ def test_no_overflow_at_the_extremes_of_float64(backend):
     assert lse == 1e308
 
 
+def test_a_temperature_never_overflows_the_quotient(backend):
+    # x / 0.1 overflows to inf for both entries; dividing first gave [0.5, 0.5].
+    x = backend.asarray([1e308, 9e307])
+    p = backend.to_numpy(sk.softmax(x, temperature=0.1))
+    logp = backend.to_numpy(sk.log_softmax(x, temperature=0.1))
+    assert_array_equal(p, [1.0, 0.0])
+    assert_allclose(logp, [0.0, -1e308], rtol=1e-15)  # (9e307 - 1e308) / 0.1
+
+
+def test_a_temperature_on_an_empty_axis(backend):
+    x = backend.asarray(np.zeros((2, 0)))
+    assert backend.to_numpy(sk.softmax(x, temperature=0.5)).shape == (2, 0)
+    assert backend.to_numpy(sk.log_softmax(x, axis=0, temperature=0.5)).shape == (2, 0)
+
+
+def test_an_overflowing_slice_leaves_the_other_slices_bit_for_bit(backend):
+    x = [[1e308, -1e308, 3.0], [0.3, 1.7, -2.9]]
+    temperature = backend.asarray([[1e-3], [0.7]])
+    p = backend.to_numpy(sk.softmax(backend.asarray(x), temperature=temperature))
+    logp = backend.to_numpy(sk.log_softmax(backend.asarray(x), temperature=temperature))
+    assert_array_equal(p[0], [1.0, 0.0, 0.0])
+    assert_array_equal(logp[0], [0.0, -INF, -INF])
+    assert_array_equal(p[1], backend.to_numpy(sk.softmax(backend.asarray(x[1]) / 0.7)))
+
+
+def test_an_excluded_entry_does_not_shift_its_slice(backend):
+    # The huge excluded entry overflows x / t but must not set the shift.
+    x, where = backend.asarray([1e308, 1.0, 2.0]), backend.asarray([False, True, True], dtype="bool")
+    p = backend.to_numpy(sk.softmax(x, temperature=1e-300, where=where))
+    assert_array_equal(p, [0.0, 0.0, 1.0])
+    p = backend.to_numpy(sk.softmax(x, temperature=0.5, where=where))
+    assert_allclose(p, [0.0, 1 / (1 + np.e**2), 1 / (1 + np.e**-2)], rtol=1e-15)
+
+
 def test_float16_extremes(backend):
     if backend.name == "array_api_strict":
         pytest.skip("array-api-strict has no float16")

@@ -172,6 +172,18 @@ def test_edge_case_policy(dtype, mask, axis):
         assert_agree(actual, spec(function, x, axis=axis, where=where))
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("mask", EDGE_MASKS, ids=str)
+@pytest.mark.parametrize("temperature", [1e-3, 0.5, 7.0])
+def test_edge_case_policy_with_a_temperature(dtype, mask, temperature):
+    with np.errstate(over="ignore"):
+        x = np.array(EDGE_ROWS, dtype=dtype)
+    where = None if mask is None else np.broadcast_to(np.array(mask), x.shape)
+    for function in (sk.softmax, sk.log_softmax):
+        actual = function(x, temperature=temperature, where=where)
+        assert_agree(actual, spec(function, x, temperature=temperature, where=where))
+
+
 @pytest.mark.parametrize("shape, axis", [((0,), -1), ((3, 0), -1), ((0, 3), -1), ((0, 3), 0), ((2, 0, 3), 1)])
 def test_empty_arrays(shape, axis):
     x = np.ones(shape)

@@ -35,7 +35,9 @@ _EDGE_CASES = """\
     float16 and bfloat16 are computed in float32, float32 in float64 where the
     device has it, float64 in float64 with a compensated subtraction of the
     maximum. A temperature divides the input once before the shift, so its
-    rounding (half an ulp of ``x / temperature``) is part of the input."""
+    rounding (half an ulp of ``x / temperature``) is part of the input; a
+    slice where that quotient would overflow is shifted by its maximum
+    before the division."""
 
 
 class _Validated(NamedTuple):
@@ -81,14 +83,16 @@ def _prepare(x: Any, axis: Any, temperature: Any, where: Any) -> _Prepared:
 def _prepare_validated(v: _Validated) -> _Prepared:
     xp, axes, mask = v.xp, v.axes, v.mask
     z = xp.astype(v.x, v.work_dtype)
-    if not (isinstance(v.temperature, float) and v.temperature == 1.0):
-        z = z / v.temperature
+    t = v.temperature
     added_axis = not axes
     if added_axis:
         # Softmax over no axes: every entry is its own slice of length 1.
         z = z[..., None]
         mask = None if mask is None else mask[..., None]
+        t = t if isinstance(t, float) else t[..., None]
         axes = (z.ndim - 1,)
+    if not (isinstance(t, float) and t == 1.0):
+        z = _stable.divide_by_temperature(xp, z, t, axes, where=mask)
     return _Prepared(xp, z, axes, mask, v.out_dtype, v.work_dtype == v.out_dtype, added_axis)
 
 

@@ -29,7 +29,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from . import _threads
+from . import _stable, _threads
 
 SOFTMAX, LOG_SOFTMAX, LOGSUMEXP = 0, 1, 2
 _KERNEL_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
@@ -221,21 +221,29 @@ def _native(x: np.ndarray) -> np.ndarray:
     return x if x.dtype.isnative else x.astype(x.dtype.newbyteorder("="))
 
 
-def _work_input(x: np.ndarray, temperature: Any) -> np.ndarray:
+def _work_input(
+    x: np.ndarray, temperature: Any, axes: tuple[int, ...], mask: np.ndarray | None
+) -> np.ndarray:
     """The array the kernel reads: float16 as float32, x / temperature when given.
 
     The division happens in the array-API path's compute dtype (float32 for
-    float16 input, float64 otherwise) so that both paths see the same z.
+    float16 input, float64 otherwise) so that both paths see the same z; where
+    it overflows, both take ``_stable.divide_by_temperature``.
     """
     x = _native(x)
-    if x.dtype == np.float16:
+    half = x.dtype == np.float16
+    if half:
         x = x.astype(np.float32)
-        if not _is_one(temperature):
-            x = x / np.asarray(temperature, dtype=np.float32)
+    if _is_one(temperature):
         return x
-    if not _is_one(temperature):
-        return np.asarray(x, dtype=np.float64) / np.asarray(temperature, dtype=np.float64)
-    return x
+    x = x if half else np.asarray(x, dtype=np.float64)
+    t = temperature if isinstance(temperature, float) else np.asarray(temperature, x.dtype)
+    with np.errstate(over="ignore"):
+        z = x / t
+    finite = np.isfinite(z)
+    if finite.all() or np.array_equal(finite, np.isfinite(x)):
+        return z
+    return _stable.divide_by_temperature(np, x, t, axes, where=mask)
 
 
 def _is_one(temperature: Any) -> bool:
@@ -270,7 +278,7 @@ def softmax(
     if not isinstance(temperature, float) and type(temperature) is not np.ndarray:
         return None
     result_dtype = x.dtype.newbyteorder("=")
-    work = _work_input(x, temperature)
+    work = _work_input(x, temperature, axes, mask)
     single = _single_axis(work, axes)
     if single is None:
         return None
@@ -328,7 +336,7 @@ def logsumexp(
     if not _takes(x, mask) or not axes or not _taken_dtype(x.dtype):
         return None
     result_dtype = x.dtype.newbyteorder("=")
-    work = _work_input(x, 1.0)
+    work = _work_input(x, 1.0, axes, mask)
     single = _single_axis(work, axes)
     if single is None:
         return None

@@ -187,6 +187,48 @@ def normalise(xp: Any, sums: Sums, nan_slice: Any) -> Shifted:
     )
 
 
+def divide_by_temperature(
+    xp: Any,
+    x: Any,
+    t: Any,
+    axes: tuple[int, ...],
+    *,
+    where: Any | None = None,
+    reduction: Reduction | None = None,
+) -> Any:
+    """``x / t`` in the compute dtype, or ``(x - c) / t`` where that would overflow.
+
+    Softmax is unchanged by subtracting a constant ``c`` from a slice, so a
+    slice holding a finite included entry whose quotient exceeds half the
+    dtype's maximum is shifted by its largest finite included entry first
+    (computed as ``2 * ((x / 2 - c / 2) / t)``, which cannot overflow before
+    the end): ``softmax([1e308, 9e307], temperature=0.1)`` is then ``[1, 0]``
+    rather than ``inf / inf``. Every other slice is divided exactly as
+    ``x / t``, bit for bit, so the rounding of ``x / t`` stays the only error
+    a temperature adds. Quotients beyond the dtype's range are ``+-inf``,
+    without overflow warnings. Branch-free, so it traces under ``jax.jit``.
+    ``reduction`` forms the slices as in :func:`shift_by_max`.
+    """
+    if 0 in x.shape:  # nothing to divide, and no maximum to take
+        return x / t
+    big = float(xp.finfo(x.dtype).max)
+
+    def capped(upper: float) -> Any:  # min(t, upper), for a float or an array t
+        return min(t, upper) if isinstance(t, float) else xp.minimum(t, upper)
+
+    half_limit = 0.5 * big * capped(2.0)  # |v| <= half_limit: 2 * (v / t) is finite
+    finite = xp.isfinite(x) if where is None else (xp.isfinite(x) & where)
+    r = AxesReduction(xp, axes) if reduction is None else reduction
+    shifted = r.any(finite & (xp.abs(x) > half_limit))
+    c = xp.where(shifted, r.max(xp.where(finite, x, -xp.inf)), 0.0)
+    v = xp.where(shifted, 0.5 * x - 0.5 * c, x)
+    overflows = xp.where(shifted, xp.abs(v) > half_limit, xp.abs(v) > big * capped(1.0))
+    q = xp.where(overflows, 0.0, v) / t
+    q = xp.where(shifted, 2.0 * q, q)
+    infinity = xp.full_like(q, xp.inf)
+    return xp.where(overflows, xp.where(v > 0, infinity, -infinity), q)
+
+
 def softmax_from(xp: Any, s: Shifted) -> Any:
     """``exp(d) / sum(exp(d))``; an all -inf slice (norm 0) gives zeros."""
     norm_safe = xp.where(s.norm > 0, s.norm, 1.0)

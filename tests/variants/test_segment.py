@@ -35,6 +35,15 @@ def test_hand_checked_values():
     assert_allclose(y, [sigmoid(-1), sigmoid(1), 1.0, 0.5, 0.5], rtol=1e-15)
 
 
+def test_a_temperature_never_overflows_the_quotient():
+    # x / 0.1 overflows in segment 0; segment 1 must be divided as before.
+    x, ids = [1e308, 9e307, 1.0, 2.0], [0, 0, 1, 1]
+    p = sk.segment_softmax(x, ids, temperature=0.1)
+    assert_array_equal(p[:2], [1.0, 0.0])
+    assert_allclose(p[2:], [sigmoid(-10.0), sigmoid(10.0)], rtol=1e-15)
+    assert_allclose(sk.segment_log_softmax(x, ids, temperature=0.1)[1], -1e308, rtol=1e-15)
+
+
 def test_dense_zero_is_a_value_not_a_gap():
     # pyg-team/pytorch_geometric#2911: all entries given are in the softmax, zeros included.
     y = sk.segment_softmax([0.0, 9.0, 0.0], [0, 0, 0])

@@ -192,11 +192,29 @@
 
   /** softmax(z / temperature), as softmaxkit.softmax(z, temperature=temperature). */
   function softmax(z, temperature) {
-    return softmaxFrom(shiftByMax(scale(z, temperature)));
+    return softmaxFrom(shiftByMax(scaleForSoftmax(z, temperature).values));
   }
 
   function scale(z, temperature) {
     return temperature === 1 ? z.slice() : z.map(function (v) { return v / temperature; });
+  }
+
+  /** z / temperature as softmaxkit divides it (_stable.divide_by_temperature): where a finite
+   *  quotient exceeds half the largest double, the row is first shifted by its largest finite
+   *  entry c, as 2 * ((z / 2 - c / 2) / T). Returns the values, whose softmax is softmax(z / T),
+   *  and the offset c / T that logsumexp(z / T) adds back. */
+  function scaleForSoftmax(z, temperature) {
+    var halfLimit = 0.5 * Number.MAX_VALUE * Math.min(temperature, 2);
+    var overflows = z.some(function (v) { return isFinite(v) && Math.abs(v) > halfLimit; });
+    if (!overflows) return { values: scale(z, temperature), offset: 0 };
+    var c = -Infinity;
+    z.forEach(function (v) { if (isFinite(v) && v > c) c = v; });
+    var values = z.map(function (v) {
+      var half = 0.5 * v - 0.5 * c;
+      if (Math.abs(half) > halfLimit) return half > 0 ? Infinity : -Infinity;
+      return 2 * (half / temperature);
+    });
+    return { values: values, offset: c / temperature };
   }
 
   /** One-hot of the first argmax, as softmaxkit.hardmax: zeros for an all -inf row, NaN for a NaN row. */
@@ -226,7 +244,8 @@
   /** Everything the page shows for logits z at a temperature: the explain table and its totals. */
   function explain(z, temperature) {
     var scaled = scale(z, temperature);
-    var s = shiftByMax(scaled);
+    var forSoftmax = scaleForSoftmax(z, temperature);
+    var s = shiftByMax(forSoftmax.values);
     var p = softmaxFrom(s);
     var logp = logSoftmaxFrom(s);
     var plogp = p.map(function (pi, i) { return pi * (pi > 0 ? logp[i] : 0); });
@@ -241,7 +260,7 @@
       probabilities: p,
       oneHot: oneHot,
       losses: logp.map(function (lp) { return -lp + 0; }),
-      logTotal: s.nanRow ? NaN : s.shift + s.logNorm,
+      logTotal: s.nanRow ? NaN : forSoftmax.offset + (s.shift + s.logNorm),
       totalProbability: pairwiseSum(p),
       totalOneHot: pairwiseSum(oneHot),
       entropy: entropy,

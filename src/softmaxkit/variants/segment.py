@@ -196,12 +196,14 @@ def prepare_trusted(
     t = validate.temperature(temperature, xp, x, work_dtype)
     if not isinstance(t, float):
         raise TypeError("temperature must be a number here, got an array")
-    if t != 1.0:
-        z = z / t
     mask = validate.where_mask(where, xp, x)
     z = xp.moveaxis(z, axis, 0)
     mask = None if mask is None else xp.moveaxis(mask, axis, 0)
     segments = Segments(xp, ids, num_segments)
+    if t != 1.0:
+        z = _stable.divide_by_temperature(
+            xp, z, t, (0,), where=mask, reduction=SegmentReduction(segments)
+        )
     return _PreparedSegments(xp, z, segments, mask, axis, out_dtype, work_dtype == out_dtype)
 
 
