@@ -772,7 +772,11 @@ def _linear_cross_entropy(
     chunk_size: Any,
     *,
     want_grad: bool,
+    want_grad_input: bool = True,
 ) -> LinearCrossEntropyResult:
+    """Both public functions; ``want_grad_input=False`` leaves ``grad_input``
+    None and skips its (N, C) x (C, D) product (SoftmaxRegression needs only
+    the parameters' gradients)."""
     lp = _prepare_linear(input, linear_weight, target, bias, sample_weight, chunk_size)
     # Checked here as well as in cross_entropy, which an empty input never calls.
     reduction = validate.reduction(reduction)
@@ -790,7 +794,7 @@ def _linear_cross_entropy(
         logits = lp.x[start:stop, :] @ w_t
         if lp.bias is not None:
             logits = logits + lp.bias
-        logits = xp.astype(logits, lp.work_dtype)
+        logits = xp.astype(logits, lp.work_dtype, copy=False)
         # "none" for every reduction: the rows are weighted (sample_weight)
         # and divided by the whole batch's denominator here, not per chunk.
         if want_grad:
@@ -812,22 +816,23 @@ def _linear_cross_entropy(
     for start in range(0, n_rows, lp.chunk_size):
         stop = min(start + lp.chunk_size, n_rows)
         loss, grad = chunk_loss_and_grad(start, stop)
+        grad_factor = scale  # the gradient rows' factor: sample weight times scale
         if lp.sample_weight is not None:
             s = lp.sample_weight[start:stop]
             # A zero-weight row contributes 0 even where its loss is inf.
             loss = xp.where(s == 0, 0.0, loss) * s
-            if want_grad:
-                grad = grad * s[:, None]
+            grad_factor = s[:, None] if scale is None else s[:, None] * scale
         if reduction == "none":
             row_losses.append(loss)
         else:
             total = total + xp.sum(loss)
         if not want_grad:
             continue
-        if scale is not None:
-            grad = grad * scale
-        grad_out = xp.astype(grad, lp.out_dtype)
-        grad_input_parts.append(grad_out @ lp.w)
+        if grad_factor is not None:
+            grad = grad * grad_factor  # one pass over the chunk for both factors
+        grad_out = xp.astype(grad, lp.out_dtype, copy=False)
+        if want_grad_input:
+            grad_input_parts.append(grad_out @ lp.w)
         grad_weight = grad_weight + xp.astype(
             xp.permute_dims(grad_out, (1, 0)) @ lp.x[start:stop, :], lp.work_dtype
         )
@@ -845,11 +850,13 @@ def _linear_cross_entropy(
     loss = xp.astype(loss, lp.out_dtype)
     if not want_grad:
         return LinearCrossEntropyResult(loss, None, None, None)
-    if grad_input_parts:
+    if not want_grad_input:
+        grad_input = None
+    elif grad_input_parts:
         grad_input = xp.concat(grad_input_parts)
     else:
         grad_input = xp.zeros((0, n_features), dtype=lp.out_dtype, device=device)
-    if lp.single_row:
+    if grad_input is not None and lp.single_row:
         grad_input = grad_input[0, :]
     return LinearCrossEntropyResult(
         loss,

@@ -47,7 +47,7 @@ except ImportError as exc:  # pragma: no cover - the ml extra is a test dependen
     ) from None
 
 from .._core import log_softmax, softmax
-from ..losses import linear_cross_entropy_and_grad
+from ..losses import _linear_cross_entropy
 
 __all__ = ["SoftmaxRegression"]
 
@@ -276,9 +276,10 @@ class _Objective:
         if self.binary:
             # The logits [0, d]: the softmax of two classes with one free row.
             W, b = np.vstack([np.zeros_like(W), W]), np.concatenate([[0.0], b])
-        res = linear_cross_entropy_and_grad(
-            self.X, W, self.target, bias=b, sample_weight=self.weights, reduction="sum",
-            label_smoothing=self.label_smoothing,
+        # linear_cross_entropy_and_grad without grad_input, which L-BFGS never uses.
+        res = _linear_cross_entropy(
+            self.X, W, self.target, b, None, -100, self.label_smoothing, "sum", self.weights,
+            None, want_grad=True, want_grad_input=False,
         )  # fmt: skip
         grad_w, grad_b = res.grad_weight, res.grad_bias
         if self.binary:
