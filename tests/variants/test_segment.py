@@ -13,6 +13,9 @@ from numpy.testing import assert_allclose, assert_array_equal
 
 import softmaxkit as sk
 
+# Every test runs on both NumPy layouts (tests/variants/conftest.py).
+pytestmark = pytest.mark.usefixtures("segment_layout")
+
 INF, NAN = np.inf, np.nan
 
 
@@ -42,6 +45,18 @@ def test_a_temperature_never_overflows_the_quotient():
     assert_array_equal(p[:2], [1.0, 0.0])
     assert_allclose(p[2:], [sigmoid(-10.0), sigmoid(10.0)], rtol=1e-15)
     assert_allclose(sk.segment_log_softmax(x, ids, temperature=0.1)[1], -1e308, rtol=1e-15)
+
+
+def test_the_padded_layout_places_each_entry_and_refuses_unequal_segments():
+    from softmaxkit.variants._segments import Segments
+
+    layout = Segments(np, np.array([2, 0, 2, 2, 0]), 4).padded_layout(4.0)
+    assert layout.longest == 3
+    assert_array_equal(layout.position, [0, 0, 1, 2, 1])
+    assert_array_equal(layout.flat, [6, 0, 7, 8, 1])
+    # 101 segments padded to the longest (100) would be 50x the 200 entries.
+    skewed = np.array([0] * 100 + list(range(1, 101)))
+    assert Segments(np, skewed, 101).padded_layout(4.0) is None
 
 
 def test_dense_zero_is_a_value_not_a_gap():

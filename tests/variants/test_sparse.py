@@ -11,6 +11,9 @@ from numpy.testing import assert_allclose, assert_array_equal
 
 import softmaxkit as sk
 
+# Every test runs on both NumPy layouts (tests/variants/conftest.py).
+pytestmark = pytest.mark.usefixtures("segment_layout")
+
 sparse = pytest.importorskip("scipy.sparse")
 
 # The CSR tensors the tests build trigger torch's "CSR support is in beta" notice.

@@ -26,7 +26,7 @@ the softmax family to segments unchanged.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import array_api_compat
 
@@ -58,6 +58,24 @@ class Segments:
     def to_entries(self, per_segment: Any) -> Any:
         """Each entry's segment value: ``per_segment[ids]``."""
         return self.xp.take(per_segment, self.ids, axis=0)
+
+    def padded_layout(self, max_padding: float) -> PaddedLayout | None:
+        """Where each entry goes in a dense ``(num_segments, longest)`` array, for NumPy.
+
+        None for other libraries, and where the dense array would hold more
+        than ``max_padding`` times the entries (very unequal segments).
+        """
+        if not isinstance(self._path, _NumpyPath) or self.n == 0:
+            return None
+        return self._path.padded_layout(self.num_segments, max_padding)
+
+
+class PaddedLayout(NamedTuple):
+    """Entry ``i`` sits at ``[ids[i], position[i]]`` of a ``(num_segments, longest)`` array."""
+
+    position: Any  # the entry's rank within its segment, in input order
+    flat: Any  # ids * longest + position: the entry's row of the array seen as (-1, ...)
+    longest: int
 
 
 class SegmentReduction:
@@ -91,6 +109,7 @@ class _NumpyPath:
         import numpy as np
 
         ids = np.asarray(ids)
+        self.ids = ids
         already_sorted = bool(np.all(ids[1:] >= ids[:-1])) if ids.shape[0] > 1 else True
         # The ids lie in [0, num_segments): as uint16 NumPy's stable sort is a radix
         # sort, about 6x faster than the merge sort it uses for int64.
@@ -105,6 +124,23 @@ class _NumpyPath:
         else:
             self.starts = np.empty(0, dtype=np.intp)
         self.present = sorted_ids[self.starts]
+
+    def padded_layout(self, num_segments: int, max_padding: float) -> PaddedLayout | None:
+        import numpy as np
+
+        n = self.ids.shape[0]
+        lengths = np.diff(self.starts, append=n)
+        longest = int(np.max(lengths))
+        if num_segments * longest > max_padding * n:
+            return None
+        # In sorted order an entry's rank is its distance from its segment's start.
+        sorted_rank = np.arange(n) - np.repeat(self.starts, lengths)
+        if self.order is None:
+            position = sorted_rank
+        else:
+            position = np.empty(n, dtype=np.intp)
+            position[self.order] = sorted_rank
+        return PaddedLayout(position, self.ids * longest + position, longest)
 
     def reduce(self, v: Any, op: str, num_segments: int) -> Any:
         import numpy as np

@@ -5,7 +5,9 @@ node) need a softmax whose "rows" are groups of entries of a flat array,
 ``torch_geometric.utils.softmax(src, index)``. Here the groups are formed by
 ``_segments`` (sorting or the library's scatter kernels, one vectorised pass,
 no Python loop over segments) and the shift by the maximum, the sums and the
-edge-case policy are those of :func:`softmaxkit.softmax`.
+edge-case policy are those of :func:`softmaxkit.softmax`. On NumPy, segments
+of similar lengths are padded into the rows of a dense array instead and
+computed by the compiled kernel (:func:`_padded`).
 """
 
 from __future__ import annotations
@@ -15,10 +17,10 @@ from typing import Any, NamedTuple
 
 import array_api_compat
 
-from .. import _backend, _stable
+from .. import _backend, _core, _dispatch, _stable
 from .. import _validate as validate
 from ._host import to_numpy
-from ._segments import SegmentReduction, Segments
+from ._segments import PaddedLayout, SegmentReduction, Segments
 
 _NOTES = """\
     Entries are grouped along ``axis`` by ``segment_ids``; the trailing axes
@@ -160,6 +162,11 @@ def segment_logsumexp(
     """
     p = _prepare(x, segment_ids, num_segments, axis, 1.0, where)
     xp = p.xp
+    padded = _padded(p)
+    if padded is not None:
+        dense, mask, _ = padded
+        value = _core.logsumexp(dense, axis=1, where=mask)
+        return xp.astype(xp.moveaxis(value, 0, p.axis), p.out_dtype, copy=False)
     s = _shift(p)
     per_entry = _stable.logsumexp_from(xp, s)
     # Every entry of a segment holds the same value, so the segment maximum
@@ -209,9 +216,48 @@ def prepare_trusted(
 
 def softmax_of_prepared(p: _PreparedSegments, *, log: bool) -> Any:
     """Segment (log-)softmax of prepared input, in the input's axis order and dtype."""
+    padded = _padded(p)
+    if padded is not None:
+        dense, mask, layout = padded
+        function = _core.log_softmax if log else _core.softmax
+        values = function(dense, axis=1, where=mask)
+        return _finish(p, values.reshape((-1, *values.shape[2:]))[layout.flat])
     s = _shift(p)
     values = _stable.log_softmax_from(p.xp, s) if log else _stable.softmax_from(p.xp, s)
     return _finish(p, values)
+
+
+# The dense layout is used while it holds at most this many times the entries.
+_MAX_PADDING = 4.0
+
+
+def _padded(p: _PreparedSegments) -> tuple[Any, Any | None, PaddedLayout] | None:
+    """NumPy input as a ``(num_segments, longest, ...)`` array (and its mask), a row per segment.
+
+    The compiled kernel then computes the segments as the rows of a masked
+    softmax, 3-4x faster than the reductions per segment on 400000 entries in
+    20000 segments (benchmarks/variants.py; the sort and the scatter are most
+    of what is left), with the same policy: the kernel agrees with the
+    array-API code it replaces. None where the kernel is not built, for other
+    libraries, and for very unequal segments.
+    """
+    if not _dispatch.available():
+        return None
+    layout = p.segments.padded_layout(_MAX_PADDING)
+    if layout is None:
+        return None
+    import numpy as np
+
+    rest = p.z.shape[1:]
+    shape = (p.segments.num_segments, layout.longest, *rest)
+    # The padding is -inf: probability 0, left out of every sum, as if excluded.
+    dense = np.full(shape, -np.inf, dtype=p.z.dtype)
+    dense.reshape((-1, *rest))[layout.flat] = p.z
+    if p.mask is None:
+        return dense, None, layout
+    mask = np.zeros(shape, dtype=bool)
+    mask.reshape((-1, *rest))[layout.flat] = p.mask
+    return dense, mask, layout
 
 
 def _shift(p: _PreparedSegments) -> _stable.Shifted:
