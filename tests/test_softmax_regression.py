@@ -210,3 +210,26 @@ def test_bad_parameters_name_the_parameter_and_value(params, message):
 def test_one_class_is_an_error_that_says_so():
     with pytest.raises(ValueError, match="at least 2 classes.*only one class: 3"):
         SoftmaxRegression().fit(np.ones((4, 2)), [3, 3, 3, 3])
+
+
+@pytest.mark.parametrize("n_features, limited", [(4, True), (600, False)])
+def test_narrow_problems_are_fitted_with_one_blas_thread(monkeypatch, n_features, limited):
+    from threadpoolctl import threadpool_info
+
+    def blas_threads():
+        return [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"]
+
+    outside = blas_threads()
+    seen = []
+    original = _Objective.__call__
+
+    def recording(self, flat):
+        seen.append(blas_threads())
+        return original(self, flat)
+
+    monkeypatch.setattr(_Objective, "__call__", recording)
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((40, n_features))
+    SoftmaxRegression(max_iter=1000).fit(X, np.arange(40) % 3)
+    assert seen and all(threads == ([1] * len(outside) if limited else outside) for threads in seen)
+    assert blas_threads() == outside  # restored after the fit
