@@ -307,3 +307,13 @@ def test_input_is_not_copied(rng):
     y = rng.integers(0, 200, size=20000)
     # What remains is a few 100 x 200 chunk temporaries and the targets (about 2 MB).
     assert _traced_peak(lambda: sk.linear_cross_entropy(X, W, y, chunk_size=100)) < X.nbytes / 2
+
+
+def test_numpy_grad_input_is_written_in_place_not_concatenated(rng):
+    # The chunks' grad_input used to be concatenated, holding it twice at the peak.
+    x = rng.standard_normal((20000, 256))
+    w = rng.standard_normal((16, 256))
+    y = rng.integers(0, 16, size=20000)
+    assert _traced_peak(lambda: sk.linear_cross_entropy_and_grad(x, w, y)) < 1.5 * x.nbytes
+    result = sk.linear_cross_entropy_and_grad(x, w, y)
+    assert_allclose(result.grad_input, sk.cross_entropy_and_grad(x @ w.T, y).grad @ w, rtol=1e-10)

@@ -811,6 +811,11 @@ def _linear_cross_entropy(
 
     zero = xp.zeros((), dtype=lp.work_dtype, device=device)
     total, row_losses, grad_input_parts = zero, [], []
+    # NumPy writes each chunk's grad_input in place; other libraries (JAX
+    # arrays are immutable) concatenate the chunks, which holds it twice.
+    grad_input_buffer = None
+    if want_grad and want_grad_input and array_api_compat.is_numpy_array(lp.x):
+        grad_input_buffer = np.empty((n_rows, n_features), dtype=lp.out_dtype)
     grad_weight = xp.zeros((n_classes, n_features), dtype=lp.work_dtype, device=device)
     grad_bias = xp.zeros((n_classes,), dtype=lp.work_dtype, device=device)
     for start in range(0, n_rows, lp.chunk_size):
@@ -831,7 +836,9 @@ def _linear_cross_entropy(
         if grad_factor is not None:
             grad = grad * grad_factor  # one pass over the chunk for both factors
         grad_out = xp.astype(grad, lp.out_dtype, copy=False)
-        if want_grad_input:
+        if grad_input_buffer is not None:
+            np.matmul(grad_out, lp.w, out=grad_input_buffer[start:stop])
+        elif want_grad_input:
             grad_input_parts.append(grad_out @ lp.w)
         grad_weight = grad_weight + xp.astype(
             xp.permute_dims(grad_out, (1, 0)) @ lp.x[start:stop, :], lp.work_dtype
@@ -852,6 +859,8 @@ def _linear_cross_entropy(
         return LinearCrossEntropyResult(loss, None, None, None)
     if not want_grad_input:
         grad_input = None
+    elif grad_input_buffer is not None:
+        grad_input = grad_input_buffer
     elif grad_input_parts:
         grad_input = xp.concat(grad_input_parts)
     else:
