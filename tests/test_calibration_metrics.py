@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from helpers import has_module, requires_torch
+from helpers import has_module
 from numpy.testing import assert_allclose, assert_array_equal
 
 import softmaxkit as sk

@@ -240,10 +240,24 @@ def _work_input(
     t = temperature if isinstance(temperature, float) else np.asarray(temperature, x.dtype)
     with np.errstate(over="ignore"):
         z = x / t
+    if np.min(t) >= 1.0:  # no quotient can overflow: skip the check's passes
+        return z
     finite = np.isfinite(z)
     if finite.all() or np.array_equal(finite, np.isfinite(x)):
         return z
     return _stable.divide_by_temperature(np, x, t, axes, where=mask)
+
+
+def _merged_work(
+    x: np.ndarray, temperature: Any, axes: tuple[int, ...], mask: np.ndarray | None
+) -> tuple[np.ndarray, int, np.ndarray | None] | None:
+    """The kernel's input (:func:`_work_input`) and the mask, each with the
+    reduced axes merged into one; None when the axes are not consecutive."""
+    single = _single_axis(_work_input(x, temperature, axes, mask), axes)
+    if single is None:
+        return None
+    work, axis = single
+    return work, axis, None if mask is None else _single_axis(mask, axes)[0]
 
 
 def _is_one(temperature: Any) -> bool:
@@ -278,13 +292,10 @@ def softmax(
     if not isinstance(temperature, float) and type(temperature) is not np.ndarray:
         return None
     result_dtype = x.dtype.newbyteorder("=")
-    work = _work_input(x, temperature, axes, mask)
-    single = _single_axis(work, axes)
-    if single is None:
+    merged = _merged_work(x, temperature, axes, mask)
+    if merged is None:
         return None
-    work, axis = single
-    if mask is not None:
-        mask = _single_axis(mask, axes)[0]
+    work, axis, mask = merged
     if work.size == 0:
         result = np.empty(x.shape, result_dtype)
         return _store(result, out)
@@ -336,13 +347,10 @@ def logsumexp(
     if not _takes(x, mask) or not axes or not _taken_dtype(x.dtype):
         return None
     result_dtype = x.dtype.newbyteorder("=")
-    work = _work_input(x, 1.0, axes, mask)
-    single = _single_axis(work, axes)
-    if single is None:
+    merged = _merged_work(x, 1.0, axes, mask)
+    if merged is None:
         return None
-    work, axis = single
-    if mask is not None:
-        mask = _single_axis(mask, axes)[0]
+    work, axis, mask = merged
     reduced_shape = tuple(1 if a in axes else n for a, n in enumerate(x.shape))
     if work.size == 0:
         if work.shape[axis] != 0:
@@ -354,7 +362,6 @@ def logsumexp(
         mask3 = None if mask is None else _mask_view(mask, plan, x3.shape)
         _kernel().reduce(LOGSUMEXP, x3, target, mask3, _threads_for(work.size))
         result = _from_kernel_order(target, plan, with_reduced=False)
-        result = result.reshape(tuple(n for a, n in enumerate(x.shape) if a not in axes))
         result = result.reshape(reduced_shape).astype(result_dtype, copy=False)
     if not keepdims:
         result = result.reshape(tuple(n for a, n in enumerate(x.shape) if a not in axes))

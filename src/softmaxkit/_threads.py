@@ -9,9 +9,10 @@ blocks fixed by the shape, never by the thread count.
 
 from __future__ import annotations
 
-import operator
 import os
 import threading
+
+from . import _validate as validate
 
 ENV_VARIABLE = "SOFTMAXKIT_NUM_THREADS"
 
@@ -84,12 +85,7 @@ def _cpu_count() -> int:
 
 
 def _positive_int(value: object, *, name: str) -> int:
-    if isinstance(value, bool):
-        raise TypeError(f"{name} must be an int, got {value!r}")
-    try:
-        n = operator.index(value)
-    except TypeError:
-        raise TypeError(f"{name} must be an int, got {value!r}") from None
+    n = validate.integer(value, name=name)
     if n < 1:
         raise ValueError(f"{name} must be a positive number of threads, got {n}")
     return n

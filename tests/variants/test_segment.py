@@ -52,7 +52,7 @@ def test_the_padded_layout_places_each_entry_and_refuses_unequal_segments():
 
     layout = Segments(np, np.array([2, 0, 2, 2, 0]), 4).padded_layout(4.0)
     assert layout.longest == 3
-    assert_array_equal(layout.position, [0, 0, 1, 2, 1])
+    assert_array_equal(layout.flat % layout.longest, [0, 0, 1, 2, 1])  # rank in the segment
     assert_array_equal(layout.flat, [6, 0, 7, 8, 1])
     # 101 segments padded to the longest (100) would be 50x the 200 entries.
     skewed = np.array([0] * 100 + list(range(1, 101)))

@@ -280,8 +280,9 @@ class _Objective:
             W, b = np.vstack([np.zeros_like(W), W]), np.concatenate([[0.0], b])
         # linear_cross_entropy_and_grad without grad_input, which L-BFGS never uses.
         res = _linear_cross_entropy(
-            self.X, W, self.target, b, None, -100, self.label_smoothing, "sum", self.weights,
-            None, want_grad=True, want_grad_input=False,
+            self.X, W, self.target, bias=b, weight=None, ignore_index=-100,
+            label_smoothing=self.label_smoothing, reduction="sum", sample_weight=self.weights,
+            chunk_size=None, want_grad=True, want_grad_input=False,
         )  # fmt: skip
         grad_w, grad_b = res.grad_weight, res.grad_bias
         if self.binary:
@@ -296,9 +297,9 @@ class _Objective:
 
 # Below this many features the objective's matrix products (one chunk of
 # about 2**18 logits at a time) are too small for BLAS threads to pay: waking
-# them between products, beside the softmax kernel's own threads, cost more
-# than they saved (2 cores: digits fit 0.84 s with 2 OpenBLAS threads, 0.09 s
-# with one; 100000 x 100, 50 classes: 1.89 s against 1.62 s).
+# them between products costs more than they save. On 2 cores,
+# benchmarks/bench_softmax_regression.py times scikit-learn's own digits fit
+# at 0.84 s with two OpenBLAS threads and 0.067 s with one.
 _BLAS_THREADS_FROM_FEATURES = 512
 
 

@@ -11,7 +11,6 @@ softmaxkit's functional layer, which computes the values.
 
 from __future__ import annotations
 
-import operator
 from typing import Any
 
 import torch
@@ -243,12 +242,7 @@ def _softmax_family(
 ) -> torch.Tensor:
     if not isinstance(input, torch.Tensor):
         raise TypeError(f"input must be a torch.Tensor, got {type(input).__name__}")
-    if isinstance(dim, bool):
-        raise TypeError(f"dim must be an int, got {dim!r}")
-    try:
-        dim = operator.index(dim)
-    except TypeError:
-        raise TypeError(f"dim must be an int, got {dim!r}") from None
+    dim = validate.integer(dim, name="dim")
     temperature = validate.finite_scalar(temperature, name="temperature")
     if dtype is not None:
         input = input.to(dtype)

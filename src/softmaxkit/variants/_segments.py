@@ -71,10 +71,10 @@ class Segments:
 
 
 class PaddedLayout(NamedTuple):
-    """Entry ``i`` sits at ``[ids[i], position[i]]`` of a ``(num_segments, longest)`` array."""
+    """Entry ``i`` sits at row ``flat[i]`` of a ``(num_segments * longest, ...)`` array:
+    ``flat = ids * longest + (the entry's rank within its segment)``."""
 
-    position: Any  # the entry's rank within its segment, in input order
-    flat: Any  # ids * longest + position: the entry's row of the array seen as (-1, ...)
+    flat: Any
     longest: int
 
 
@@ -136,11 +136,11 @@ class _NumpyPath:
         # In sorted order an entry's rank is its distance from its segment's start.
         sorted_rank = np.arange(n) - np.repeat(self.starts, lengths)
         if self.order is None:
-            position = sorted_rank
+            rank = sorted_rank
         else:
-            position = np.empty(n, dtype=np.intp)
-            position[self.order] = sorted_rank
-        return PaddedLayout(position, self.ids * longest + position, longest)
+            rank = np.empty(n, dtype=np.intp)
+            rank[self.order] = sorted_rank
+        return PaddedLayout(self.ids * longest + rank, longest)
 
     def reduce(self, v: Any, op: str, num_segments: int) -> Any:
         import numpy as np
