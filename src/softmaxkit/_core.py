@@ -60,7 +60,7 @@ def _validate(x: Any, axis: Any, temperature: Any, where: Any) -> _Validated:
         x = xp.astype(x, out_dtype)
     axes = validate.normalize_axis(axis, x.ndim)
     work_dtype = _backend.compute_dtype(xp, out_dtype, array_api_compat.device(x))
-    t = validate.temperature(temperature, xp, x, work_dtype)
+    t = validate.temperature(temperature, xp, x, work_dtype, axes)
     mask = validate.where_mask(where, xp, x)
     return _Validated(xp, x, axes, t, mask, out_dtype, work_dtype)
 
@@ -125,7 +125,10 @@ def softmax(
         Default: the last axis.
     temperature : float or array_like, optional
         A finite number > 0, or an array of them that broadcasts against
-        ``x`` (per-row temperatures). The result is ``softmax(x / temperature)``;
+        ``x`` with length 1 along ``axis``: one temperature per slice, e.g.
+        shape ``(rows, 1)`` for a ``(rows, n)`` input. A temperature that
+        varies along ``axis`` (a ``(rows,)`` array would, by broadcasting) is
+        refused. The result is ``softmax(x / temperature)``;
         the inverse temperature beta is ``1 / temperature``. Small
         temperatures tend to the one-hot argmax, large ones to uniform.
     where : array_like of bool, optional
@@ -416,7 +419,7 @@ def _prepare_vjp(y: Any, g: Any, axis: Any, temperature: Any, where: Any) -> tup
     )
     axes = validate.normalize_axis(axis, y.ndim)
     work_dtype = _backend.compute_dtype(xp, out_dtype, array_api_compat.device(y))
-    t = validate.temperature(temperature, xp, y, work_dtype)
+    t = validate.temperature(temperature, xp, y, work_dtype, axes)
     mask = validate.where_mask(where, xp, y)
     return xp, y, g, axes, mask, t, out_dtype
 
