@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 import os
 import re
+import time
 from pathlib import Path
 
 import mpmath
@@ -112,6 +113,20 @@ class Tab:
 
     def field(self, label: str):
         return self.page.get_by_label(label, exact=True)
+
+    def wait_until(self, expression: str, timeout: float = 15.0) -> None:
+        """Poll a JavaScript expression from Python until it is truthy.
+
+        Playwright's ``wait_for_function`` compiles its string in the page, which
+        the page's content-security policy (no ``unsafe-eval``) refuses, so it only
+        ever passed when the condition held at the first check. ``evaluate`` goes
+        through the DevTools protocol, which the policy does not govern.
+        """
+        deadline = time.monotonic() + timeout
+        while not self.page.evaluate(expression):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"still false after {timeout} s: {expression}")
+            time.sleep(0.02)
 
 
 @pytest.fixture
@@ -499,7 +514,7 @@ def test_the_url_reproduces_the_view(tab, browser, explorer):
 
 def test_editing_the_url_fragment_updates_the_page(tab):
     tab.page.evaluate("location.hash = 'z=1,2&T=3'")
-    tab.page.wait_for_function("document.querySelectorAll('#steps tbody tr').length === 2")
+    tab.wait_until("document.querySelectorAll('#steps tbody tr').length === 2")
     assert_page_matches_softmaxkit(tab, [1, 2], 3.0)
 
 
@@ -553,7 +568,7 @@ def test_the_theme_follows_the_system(tab, tmp_path, scheme, background):
 
 def test_a_phone_width_screen_needs_no_sideways_scrolling(tab, tmp_path):
     tab.page.set_viewport_size({"width": 375, "height": 800})
-    tab.page.wait_for_function("document.querySelector('#bars svg').getAttribute('width') <= 375")
+    tab.wait_until("document.querySelector('#bars svg').getAttribute('width') <= 375")
     assert tab.page.evaluate("document.documentElement.scrollWidth") <= 375
     widths = tab.page.evaluate(
         "Array.from(document.querySelectorAll('.chart svg')).map(s => s.getBoundingClientRect().right)"
