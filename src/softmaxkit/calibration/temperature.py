@@ -47,8 +47,8 @@ class CalibrationWarning(UserWarning):
 class TemperatureScaler:
     """Fit one temperature on held-out logits; divide logits by it.
 
-    Attributes (after :meth:`fit`)
-    ------------------------------
+    Attributes
+    ----------
     temperature_ : float
         The fitted temperature T > 0 (probabilities are ``softmax(z / T)``).
     n_iter_ : int
