@@ -175,8 +175,15 @@ def out_array(out: Any, xp: Any, shape: tuple, dtype: Any) -> None:
         )
     if tuple(out.shape) != tuple(shape):
         raise ValueError(f"out must have the result's shape {tuple(shape)}, got {tuple(out.shape)}")
-    if out.dtype != dtype:
+    if out.dtype != dtype and not _same_type_other_byte_order(out.dtype, dtype):
         raise TypeError(f"out must have the result's dtype {dtype}, got {out.dtype}")
+
+
+def _same_type_other_byte_order(a: Any, b: Any) -> bool:
+    """NumPy dtypes that differ only in byte order (a big-endian ``out=`` is valid, as in NumPy)."""
+    if not isinstance(a, np.dtype) or not isinstance(b, np.dtype):
+        return False
+    return a.newbyteorder("=") == b.newbyteorder("=")
 
 
 def reduction(value: Any) -> str:
