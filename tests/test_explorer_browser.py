@@ -14,7 +14,6 @@ missing, and fail instead when SOFTMAXKIT_REQUIRE_BROWSER=1 (as in CI).
 from __future__ import annotations
 
 import math
-import os
 import re
 import time
 from pathlib import Path
@@ -22,8 +21,8 @@ from pathlib import Path
 import mpmath
 import numpy as np
 import pytest
+from browser_support import chromium_context
 from explorer_support import Explorer
-from helpers import has_module
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -32,16 +31,6 @@ from softmaxkit.cli.__main__ import main
 from softmaxkit.cli.explain import format_exp
 from softmaxkit.explorer import page as explorer_page
 
-CHROMIUM = os.environ.get("SOFTMAXKIT_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 INF = math.inf
 NAN = math.nan
 
@@ -52,33 +41,12 @@ NAN = math.nan
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory):
     """One chromium for the module, with a fresh profile."""
-    missing = [
-        what
-        for what, present in [
-            ("Playwright's Python package (pip install playwright)", has_module("playwright")),
-            (f"chromium at {CHROMIUM} (apt-get install chromium)", os.access(CHROMIUM, os.X_OK)),
-        ]
-        if not present
-    ]
-    if missing:
-        message = "the browser tests need " + " and ".join(missing)
-        if os.environ.get("SOFTMAXKIT_REQUIRE_BROWSER") == "1":
-            pytest.fail(message + "; SOFTMAXKIT_REQUIRE_BROWSER=1 forbids skipping", pytrace=False)
-        pytest.skip(message)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        context = playwright.chromium.launch_persistent_context(
-            str(tmp_path_factory.mktemp("chromium-profile")),
-            executable_path=CHROMIUM,
-            headless=True,
-            args=CHROMIUM_ARGS,
-            viewport={"width": 1280, "height": 900},
-            color_scheme="light",
-        )
-        context.set_default_timeout(15_000)
+    with chromium_context(
+        tmp_path_factory.mktemp("chromium-profile"),
+        viewport={"width": 1280, "height": 900},
+        color_scheme="light",
+    ) as context:
         yield context
-        context.close()
 
 
 @pytest.fixture(scope="module")

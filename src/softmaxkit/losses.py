@@ -418,6 +418,8 @@ def _cross_entropy(
     xp = p.xp
     n_classes = p.z.shape[-1]
     eps = p.smoothing
+    # The smoothing's share of each class; with no classes there is nothing to share.
+    eps_per_class = eps / n_classes if n_classes else 0.0
     if n_classes == 0:
         logp = probs = p.z
     else:
@@ -430,12 +432,12 @@ def _cross_entropy(
         if eps > 0:
             weighted_logp = logp if p.weight is None else _times_weight(xp, logp, p.weight)
             smooth = xp.where(ct.valid, -xp.sum(weighted_logp, axis=-1), 0.0)
-            per_row = (1.0 - eps) * per_row + (eps / n_classes) * smooth
+            per_row = (1.0 - eps) * per_row + eps_per_class * smooth
         denominator = ct.denominator
     else:
         q = p.target
         if eps > 0:
-            q = q * (1.0 - eps) + eps / n_classes
+            q = q * (1.0 - eps) + eps_per_class
         coef = q if p.weight is None else q * p.weight
         # 0 * log 0 = 0: a class excluded by a -inf logit costs nothing
         # when the target gives it no mass.
@@ -452,10 +454,10 @@ def _cross_entropy(
     if p.class_indices:
         w = 1.0 if p.weight is None else p.weight
         total_weight = n_classes if p.weight is None else xp.sum(p.weight)
-        row_scale = (1.0 - eps) * ct.row_weight + (eps / n_classes) * total_weight
+        row_scale = (1.0 - eps) * ct.row_weight + eps_per_class * total_weight
         subtract = (1.0 - eps) * xp.where(ct.one_hot, ct.row_weight[..., None], 0.0)
         if eps > 0:
-            subtract = subtract + (eps / n_classes) * (w * xp.ones_like(probs))
+            subtract = subtract + eps_per_class * (w * xp.ones_like(probs))
         grad = probs * row_scale[..., None] - subtract
         grad = xp.where(ct.valid[..., None], grad, 0.0)
     else:
