@@ -418,6 +418,8 @@ def _cross_entropy(
     xp = p.xp
     n_classes = p.z.shape[-1]
     eps = p.smoothing
+    # The smoothing's share of each class; with no classes there is nothing to share.
+    eps_per_class = eps / n_classes if n_classes else 0.0
     if n_classes == 0:
         logp = probs = p.z
     else:
@@ -430,12 +432,12 @@ def _cross_entropy(
         if eps > 0:
             weighted_logp = logp if p.weight is None else _times_weight(xp, logp, p.weight)
             smooth = xp.where(ct.valid, -xp.sum(weighted_logp, axis=-1), 0.0)
-            per_row = (1.0 - eps) * per_row + (eps / n_classes) * smooth
+            per_row = (1.0 - eps) * per_row + eps_per_class * smooth
         denominator = ct.denominator
     else:
         q = p.target
         if eps > 0:
-            q = q * (1.0 - eps) + eps / n_classes
+            q = q * (1.0 - eps) + eps_per_class
         coef = q if p.weight is None else q * p.weight
         # 0 * log 0 = 0: a class excluded by a -inf logit costs nothing
         # when the target gives it no mass.
@@ -452,10 +454,10 @@ def _cross_entropy(
     if p.class_indices:
         w = 1.0 if p.weight is None else p.weight
         total_weight = n_classes if p.weight is None else xp.sum(p.weight)
-        row_scale = (1.0 - eps) * ct.row_weight + (eps / n_classes) * total_weight
+        row_scale = (1.0 - eps) * ct.row_weight + eps_per_class * total_weight
         subtract = (1.0 - eps) * xp.where(ct.one_hot, ct.row_weight[..., None], 0.0)
         if eps > 0:
-            subtract = subtract + (eps / n_classes) * (w * xp.ones_like(probs))
+            subtract = subtract + eps_per_class * (w * xp.ones_like(probs))
         grad = probs * row_scale[..., None] - subtract
         grad = xp.where(ct.valid[..., None], grad, 0.0)
     else:
@@ -464,7 +466,7 @@ def _cross_entropy(
         # An all-ignored batch has gradient 0 in every row; keep it 0, not 0/0.
         grad = grad / _nonzero(xp, denominator)
     grad = xp.moveaxis(grad, -1, p.class_axis)
-    return CrossEntropyResult(loss, xp.astype(grad, p.out_dtype, copy=False))
+    return CrossEntropyResult(loss, _backend.cast(xp, grad, p.out_dtype))
 
 
 def _cross_entropy_by_kernel(p: _CheckedTargets, want_grad: bool) -> CrossEntropyResult | None:
@@ -503,8 +505,8 @@ def _cross_entropy_by_kernel(p: _CheckedTargets, want_grad: bool) -> CrossEntrop
     else:
         # The mean over no counted targets is NaN, as in torch.
         loss = np.float64(np.nan) if denominator == 0 else np.sum(per_row) / denominator
-    loss = np.asarray(loss).astype(p.out_dtype, copy=False)
-    grad = None if parts.grad is None else parts.grad.astype(p.out_dtype, copy=False)
+    loss = _backend.cast(np, np.asarray(loss), p.out_dtype)
+    grad = None if parts.grad is None else _backend.cast(np, parts.grad, p.out_dtype)
     return CrossEntropyResult(loss, grad)
 
 
@@ -522,7 +524,7 @@ def _reduce(p: _Targets, per_row: Any, denominator: Any) -> Any:
     else:
         # The mean over no counted targets is NaN, as in torch.
         result = xp.where(denominator == 0, xp.nan, xp.sum(per_row) / _nonzero(xp, denominator))
-    return xp.astype(result, p.out_dtype, copy=False)
+    return _backend.cast(xp, result, p.out_dtype)
 
 
 def _nonzero(xp: Any, denominator: Any) -> Any:
@@ -788,10 +790,18 @@ def _linear_cross_entropy(
     n_classes = lp.w.shape[0]
     weight = _class_weight(xp, weight, lp.x, n_classes, lp.work_dtype)
     options = {"weight": weight, "ignore_index": ignore_index, "label_smoothing": label_smoothing}
-    w_t = xp.permute_dims(lp.w, (1, 0))
+    # float16 products reach 65504 easily: its products are made in float32.
+    # Wider dtypes multiply as given (BLAS speed; float32 logits beyond 3e38 are inf).
+    half = xp.finfo(lp.out_dtype).bits < 32
+    product_dtype = lp.work_dtype if half else lp.out_dtype
+    w = xp.astype(lp.w, product_dtype, copy=False)
+    w_t = xp.permute_dims(w, (1, 0))
+
+    def rows_of_input(start: int, stop: int) -> Any:
+        return xp.astype(lp.x[start:stop, :], product_dtype, copy=False)
 
     def chunk_loss_and_grad(start: int, stop: int) -> CrossEntropyResult:
-        logits = lp.x[start:stop, :] @ w_t
+        logits = rows_of_input(start, stop) @ w_t
         if lp.bias is not None:
             logits = logits + lp.bias
         logits = xp.astype(logits, lp.work_dtype, copy=False)
@@ -835,13 +845,14 @@ def _linear_cross_entropy(
             continue
         if grad_factor is not None:
             grad = grad * grad_factor  # one pass over the chunk for both factors
-        grad_out = xp.astype(grad, lp.out_dtype, copy=False)
+        grad_out = xp.astype(grad, product_dtype, copy=False)
         if grad_input_buffer is not None:
-            np.matmul(grad_out, lp.w, out=grad_input_buffer[start:stop])
+            with np.errstate(over="ignore"):  # float16's grad_input rounds to inf beyond 65504
+                np.matmul(grad_out, w, out=grad_input_buffer[start:stop], casting="same_kind")
         elif want_grad_input:
-            grad_input_parts.append(grad_out @ lp.w)
+            grad_input_parts.append(_backend.cast(xp, grad_out @ w, lp.out_dtype))
         grad_weight = grad_weight + xp.astype(
-            xp.permute_dims(grad_out, (1, 0)) @ lp.x[start:stop, :], lp.work_dtype
+            xp.permute_dims(grad_out, (1, 0)) @ rows_of_input(start, stop), lp.work_dtype
         )
         grad_bias = grad_bias + xp.sum(grad, axis=0)
 
@@ -854,7 +865,7 @@ def _linear_cross_entropy(
         loss = total
     else:
         loss = xp.where(denominator == 0, xp.nan, total * scale)
-    loss = xp.astype(loss, lp.out_dtype)
+    loss = _backend.cast(xp, loss, lp.out_dtype)
     if not want_grad:
         return LinearCrossEntropyResult(loss, None, None, None)
     if not want_grad_input:
@@ -870,8 +881,8 @@ def _linear_cross_entropy(
     return LinearCrossEntropyResult(
         loss,
         grad_input,
-        xp.astype(grad_weight, lp.out_dtype),
-        None if lp.bias is None else xp.astype(grad_bias, lp.out_dtype),
+        _backend.cast(xp, grad_weight, lp.out_dtype),
+        None if lp.bias is None else _backend.cast(xp, grad_bias, lp.out_dtype),
     )
 
 
