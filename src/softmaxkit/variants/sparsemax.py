@@ -511,7 +511,9 @@ def _fenchel_young_loss(
     # the support and keeps large scores from cancelling.
     d = _stable.shift_by_max(xp, t.z, (t.z.ndim - 1,)).diff
     coefficient = probs - xp.astype(picked.one_hot, probs.dtype)
-    inner = xp.sum(xp.where(coefficient == 0, 0.0, coefficient * d), axis=-1)
+    # Zero coefficients (off the support, not the target) count 0 even where
+    # d is -inf: select before multiplying, so no 0 * inf is ever formed.
+    inner = xp.sum(coefficient * xp.where(coefficient == 0, 0.0, d), axis=-1)
     tsallis = (1.0 - xp.sum(probs**alpha, axis=-1)) / (alpha * (alpha - 1.0))
     per_row = xp.where(picked.valid, tsallis + inner, 0.0)
     return _losses._reduce(t, per_row, picked.denominator)
