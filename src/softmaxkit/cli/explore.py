@@ -66,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
         if args.port is not None:
             raise CLIError("explore: --port has no effect with --export, which serves nothing")
         html = page.standalone_html(fragment)
-        _io._write_atomically(args.export, lambda handle: handle.write(html.encode()))
+        _io.write_atomically(args.export, lambda handle: handle.write(html.encode()))
         return 0
     port = 0 if args.port is None else args.port
     try:
