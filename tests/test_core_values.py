@@ -158,7 +158,7 @@ class TestLogsumexpReferences:
         b = rng.uniform(0.5, 2.0, size=(3, 1, 5))
         ab, bb = np.broadcast_arrays(a, b)
         expected = np.log(np.sum(bb * np.exp(ab), axis=-1))
-        assert_allclose(sk.logsumexp(a, b=b), expected, rtol=1e-14)
+        assert_allclose(sk.logsumexp(a, b=b, axis=-1), expected, rtol=1e-14)
 
     def test_where(self):
         assert_allclose(sk.logsumexp([0.0, 100.0], where=[True, False]), 0.0)

@@ -45,7 +45,7 @@ def spread_rows(rng, spread, n_rows, n):
 @pytest.mark.parametrize("spread", [1.0, 60.0, 120.0])
 def test_softmax_log_softmax_logsumexp_within_the_goal(rng, dtype, spread):
     x = spread_rows(rng, spread, 6, 60).astype(dtype)
-    p, log_p, lse = sk.softmax(x), sk.log_softmax(x), sk.logsumexp(x)
+    p, log_p, lse = sk.softmax(x), sk.log_softmax(x), sk.logsumexp(x, axis=-1)
     for i, row in enumerate(x):
         ref_p, ref_log_p, ref_lse = exact(row)
         assert ulp_error(p[i], ref_p).max() <= GOAL[dtype]
@@ -73,7 +73,7 @@ def test_a_row_of_several_blocks_within_the_goal(rng, dtype):
     p, log_p = sk.softmax(x), sk.log_softmax(x)
     assert ulp_error(p[sample], ref_p[sample]).max() <= GOAL[dtype]
     assert ulp_error(log_p[sample], ref_log_p[sample]).max() <= GOAL[dtype]
-    assert ulp_error(sk.logsumexp(x)[None], np.array([ref_lse], dtype=object)).max() <= GOAL[dtype]
+    assert ulp_error(sk.logsumexp(x, axis=-1)[None], np.array([ref_lse], dtype=object)).max() <= GOAL[dtype]
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -106,6 +106,19 @@ def test_cross_entropy_loss_within_the_goal(rng, dtype):
     loss = sk.cross_entropy(logits, target, reduction="none")
     ref = np.array([-exact(row)[1][t] for row, t in zip(logits, target)], dtype=object)
     assert ulp_error(loss, ref).max() <= GOAL[dtype]
+
+
+@pytest.mark.parametrize("spread", [20.0, 60.0])  # all within 86 of the maximum, and not
+@pytest.mark.parametrize("n", [37, 1000])
+def test_float32_cross_entropy_gradient_within_two_ulp(rng, spread, n):
+    # Off the target the gradient (reduction "sum") is softmax itself, computed
+    # in float32 lanes with the compensated shift (issue 12: at most 2 ulp).
+    logits = spread_rows(rng, spread, 6, n).astype(np.float32)
+    target = rng.integers(0, n, size=6)
+    grad = sk.cross_entropy_grad(logits, target, reduction="sum")
+    for i, row in enumerate(logits):
+        off_target = np.arange(n) != target[i]
+        assert ulp_error(grad[i][off_target], exact(row)[0][off_target]).max() <= 2.0
 
 
 def test_float64_exp_is_within_an_ulp_with_the_compensated_shift(rng):

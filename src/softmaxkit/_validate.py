@@ -137,11 +137,17 @@ def finite_scalar(value: Any, *, name: str) -> float:
     return value
 
 
-def temperature(value: Any, xp: Any, x: Any, compute_dtype: Any) -> float | Any:
+def temperature(
+    value: Any, xp: Any, x: Any, compute_dtype: Any, axes: tuple[int, ...]
+) -> float | Any:
     """Validate a temperature: a finite number > 0, or an array of them.
 
     Returns a Python float, or an array in ``compute_dtype`` that broadcasts
-    against ``x``.
+    against ``x``. An array temperature is one number per slice: it must not
+    vary along the reduced ``axes``. NumPy broadcasting would line a 1-D
+    temperature of length ``rows`` up with the class axis of a ``(rows, n)``
+    input and divide each class by a different number, which nobody means
+    and which no error would reveal; it is refused with the shape to use.
     """
     if not array_api_compat.is_array_api_obj(value) and not isinstance(value, (list, tuple)):
         if isinstance(value, bool) or not isinstance(
@@ -158,6 +164,7 @@ def temperature(value: Any, xp: Any, x: Any, compute_dtype: Any) -> float | Any:
     if not xp.isdtype(t.dtype, ("real floating", "integral")):
         raise TypeError(f"temperature must be a real array, got dtype {t.dtype}")
     _check_broadcast(t.shape, x.shape, name="temperature")
+    _check_constant_along(t.shape, x.shape, axes, name="temperature")
     t = xp.astype(t, compute_dtype)
     bad = concrete_bool(xp.any(~(xp.isfinite(t) & (t > 0))))
     if bad:
@@ -253,4 +260,18 @@ def _check_broadcast(shape: tuple, target_shape: tuple, *, name: str) -> None:
         raise ValueError(
             f"{name} of shape {tuple(shape)} does not broadcast to the input's "
             f"shape {tuple(target_shape)}"
+        )
+
+
+def _check_constant_along(shape: tuple, target_shape: tuple, axes: tuple[int, ...], *, name: str) -> None:
+    """Raise when an array of ``shape``, broadcast to ``target_shape``, varies along ``axes``."""
+    padded = (1,) * (len(target_shape) - len(shape)) + tuple(shape)
+    varying = [a for a in axes if padded[a] != 1 and target_shape[a] != 1]
+    if varying:
+        per_slice = tuple(1 if a in axes else n for a, n in enumerate(target_shape))
+        raise ValueError(
+            f"{name} of shape {tuple(shape)} varies along axis {varying[0]}, the axis "
+            f"the softmax is taken over (the input has shape {tuple(target_shape)}); "
+            f"one {name} per slice has shape {per_slice}: for a (rows,) array t pass "
+            f"t[:, None]"
         )
