@@ -88,7 +88,9 @@ def test_kl_where_excludes_the_entries_from_both_distributions(backend):
     b = np.array([[0.5, -1.0, 2.0, np.nan], [1.0, 1.0, -3.0, 7.0]])
     mask = np.array([[True, True, True, False], [True, False, True, True]])
     kl = backend.to_numpy(
-        sk.kl_divergence(logits_p=backend.asarray(a), logits_q=backend.asarray(b), where=backend.asarray(mask, dtype="bool"))
+        sk.kl_divergence(
+            logits_p=backend.asarray(a), logits_q=backend.asarray(b), where=backend.asarray(mask, dtype="bool")
+        )
     )
     for row in range(2):
         p = special.softmax(a[row][mask[row]])

@@ -23,6 +23,7 @@ def as_numpy(x: Any, *, name: str) -> np.ndarray:
     """``x`` as a NumPy array, from any array library (torch tensors detached)."""
     if hasattr(x, "detach"):  # torch: leave autograd, move to the host
         x = x.detach().cpu()
+    x = validate.not_masked(x, name=name)
     try:
         return np.asarray(x)
     except (TypeError, ValueError) as exc:
