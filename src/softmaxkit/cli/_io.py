@@ -59,12 +59,12 @@ def write_array(array: np.ndarray, destination: str | None, *, npz_key: str) -> 
         return
     suffix = Path(destination).suffix.lower()
     if suffix == ".npy":
-        _write_atomically(destination, lambda f: np.save(f, array, allow_pickle=False))
+        write_atomically(destination, lambda f: np.save(f, array, allow_pickle=False))
     elif suffix == ".npz":
-        _write_atomically(destination, lambda f: np.savez(f, **{npz_key: array}))
+        write_atomically(destination, lambda f: np.savez(f, **{npz_key: array}))
     elif suffix in _TEXT_DELIMITERS:
         text = format_text(array, _TEXT_DELIMITERS[suffix] or " ")
-        _write_atomically(destination, lambda f: f.write(text.encode()))
+        write_atomically(destination, lambda f: f.write(text.encode()))
     else:
         raise CLIError(f"{destination}: unknown output format {suffix!r} (use {OUTPUT_FORMATS})")
 
@@ -154,7 +154,7 @@ def _check_real(array: np.ndarray, source: str) -> np.ndarray:
     return array
 
 
-def _write_atomically(destination: str, write: Callable) -> None:
+def write_atomically(destination: str, write: Callable) -> None:
     folder = os.path.dirname(os.path.abspath(destination))
     if not os.path.isdir(folder):
         raise CLIError(f"{destination}: the folder {folder} does not exist")

@@ -95,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
         _io.write_array(calibrated, args.output, npz_key="probabilities")
     if figure is not None:
         suffix = os.path.splitext(args.plot)[1].lower()[1:]
-        _io._write_atomically(args.plot, lambda handle: figure.savefig(handle, format=suffix))
+        _io.write_atomically(args.plot, lambda handle: figure.savefig(handle, format=suffix))
     print(json.dumps(report, indent=2) if args.json else _table(report))
     return 0
 

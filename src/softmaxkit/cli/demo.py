@@ -236,6 +236,6 @@ def _write_pictures(out: str, data: Split, before: np.ndarray, after: np.ndarray
     }  # fmt: skip
     figures["probability-bars.png"].suptitle(digit_title)
     for name, figure in figures.items():
-        _io._write_atomically(os.path.join(out, name),
+        _io.write_atomically(os.path.join(out, name),
                              lambda handle, figure=figure: figure.savefig(handle, dpi=100, format="png"))  # fmt: skip
     return list(figures)

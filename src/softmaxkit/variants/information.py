@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .. import _core, _stable
+from .. import _core, _family, _stable
 from .. import _validate as validate
 
 
@@ -48,9 +48,9 @@ def entropy(logits: Any, /, axis: Any = -1, *, temperature: Any = 1.0, where: An
     >>> float(sk.entropy([0.0, -1000.0]))
     0.0
     """
-    p = _core._prepare(logits, axis, temperature, where)
+    p = _family.prepare(logits, axis, temperature, where)
     xp = p.xp
-    if _core._has_empty_axis(p):
+    if _family.has_empty_axis(p):
         return xp.astype(xp.sum(p.z, axis=p.axes) * 0.0, p.out_dtype)
     s = _stable.shift_by_max(xp, p.z, p.axes, where=p.mask, compensate=p.compensate)
     probs = _stable.softmax_from(xp, s)
@@ -107,10 +107,10 @@ def kl_divergence(logits_p: Any, logits_q: Any, /, axis: Any = -1, *, where: Any
             f"logits_p of shape {tuple(a.shape)} and logits_q of shape {tuple(b.shape)} "
             "do not broadcast together"
         ) from exc
-    pp = _core._prepare(a, axis, 1.0, where)
-    pq = _core._prepare(b, axis, 1.0, where)
+    pp = _family.prepare(a, axis, 1.0, where)
+    pq = _family.prepare(b, axis, 1.0, where)
     out_dtype = xp.result_type(pp.out_dtype, pq.out_dtype)
-    if _core._has_empty_axis(pp):
+    if _family.has_empty_axis(pp):
         return xp.astype(xp.sum(pp.z, axis=pp.axes) * 0.0, out_dtype)
     sp = _stable.shift_by_max(xp, pp.z, pp.axes, where=pp.mask, compensate=pp.compensate)
     sq = _stable.shift_by_max(xp, pq.z, pq.axes, where=pq.mask, compensate=pq.compensate)
