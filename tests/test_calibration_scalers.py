@@ -195,3 +195,15 @@ class TestVectorScaler:
     def test_bad_parameters(self, overconfident, kwargs, message):
         with pytest.raises(ValueError, match=message):
             VectorScaler(**kwargs).fit(*overconfident)
+
+
+@pytest.mark.parametrize("scale", [1e160, 1e-300, 2.0**1000])
+def test_temperature_scales_with_the_logits_without_overflow(rng, scale):
+    # Pins issue #14 item 4: finite logits of size 1e160 overflowed the
+    # variance's squares (a RuntimeWarning, then ZeroDivisionError).
+    z = rng.normal(size=(300, 4))
+    labels = (rng.uniform(size=(300, 1)) > np.cumsum(sk.softmax(2 * z), axis=1)).sum(axis=1)
+    reference = TemperatureScaler().fit(z, labels)
+    scaled = TemperatureScaler().fit(z * scale, labels)
+    assert_allclose(scaled.temperature_ / scale, reference.temperature_, rtol=1e-12)
+    assert_allclose(scaled.nll_after_, reference.nll_after_, rtol=1e-12)

@@ -384,6 +384,56 @@ def test_cross_entropy_with_long_rows(rng):
     assert_losses_agree(sk.cross_entropy_and_grad(logits, target), spec(sk.cross_entropy_and_grad, logits, target))
 
 
+def float32_lane_logits(rng, rows, n):
+    """float32 logits with every kind of row the float32 lanes tell apart."""
+    z = (rng.standard_normal((rows, n)) * 8).astype(np.float32)  # within 86 of the max
+    z[1] *= 20  # wider: exponentials underflow to subnormals and 0
+    z[2, ::3] = -INF  # excluded classes
+    return z
+
+
+@pytest.mark.parametrize("n", [5, 37, 3000], ids=lambda n: f"n={n}")  # tail only, body + tail, chunks
+@pytest.mark.parametrize("probabilities", [False, True], ids=["indices", "probabilities"])
+@pytest.mark.parametrize("weighted", [False, True], ids=["", "weight"])
+@pytest.mark.parametrize("smoothing", [0.0, 0.15], ids=lambda e: f"eps={e}")
+def test_cross_entropy_float32_lanes_agree_with_the_spec(rng, n, probabilities, weighted, smoothing):
+    # The fused float32 row (cross_entropy_f32.h), one instance per option set.
+    logits = float32_lane_logits(rng, 6, n)
+    if probabilities:
+        target = spec(sk.softmax, rng.standard_normal((6, n)).astype(np.float32))
+        target[2, ::3] = 0.0  # no mass on the excluded classes
+    else:
+        target = rng.integers(0, n, size=6)
+        target[2] = 1  # not an excluded class
+        target[3] = -100  # an ignored row
+    options = {"label_smoothing": smoothing}
+    if weighted:
+        options["weight"] = rng.random(n).astype(np.float32)
+    for reduction in ("none", "sum", "mean"):
+        assert_losses_agree(
+            sk.cross_entropy_and_grad(logits, target, reduction=reduction, **options),
+            spec(sk.cross_entropy_and_grad, logits, target, reduction=reduction, **options),
+        )
+    # The loss alone keeps its exponentials in a stack chunk instead of the gradient.
+    loss = sk.cross_entropy(logits, target, reduction="none", **options)
+    expected = spec(sk.cross_entropy, logits, target, reduction="none", **options)
+    finite = np.isfinite(expected)
+    assert_agree(loss, expected, scale=np.abs(expected[finite]).max())
+
+
+def test_cross_entropy_float32_rows_the_lanes_leave_to_the_general_loop(rng):
+    logits = (rng.standard_normal((4, 37)) * 3).astype(np.float32)
+    logits[0, 5] = NAN
+    logits[1, 7] = INF
+    logits[2] = -INF
+    target = np.array([1, 7, 3, 2])
+    for reduction in ("none", "sum"):
+        assert_losses_agree(
+            sk.cross_entropy_and_grad(logits, target, reduction=reduction),
+            spec(sk.cross_entropy_and_grad, logits, target, reduction=reduction),
+        )
+
+
 def test_cross_entropy_rejects_an_out_of_range_class():
     with pytest.raises(ValueError, match="target"):
         sk.cross_entropy(np.zeros((2, 3)), np.array([0, 3]))

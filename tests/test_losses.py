@@ -281,3 +281,15 @@ class TestValidation:
     def test_nll_loss_needs_class_indices(self):
         with pytest.raises(TypeError, match="target must hold integer class indices"):
             sk.nll_loss(np.zeros((2, 3)), np.zeros((2, 3)))
+
+
+@pytest.mark.parametrize("smoothing", [0.0, 0.1])
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_no_classes_and_every_target_ignored(smoothing, reduction):
+    # Pins issue #14 item 4: eps / n_classes raised ZeroDivisionError with 0 classes.
+    logits = np.empty((2, 0))
+    loss, grad = sk.cross_entropy_and_grad(logits, np.array([-100, -100]),
+                                           label_smoothing=smoothing, reduction=reduction)  # fmt: skip
+    expected = {"mean": np.nan, "sum": 0.0, "none": np.zeros(2)}[reduction]
+    assert_array_equal(loss, expected)
+    assert grad.shape == (2, 0)

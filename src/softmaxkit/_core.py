@@ -260,7 +260,7 @@ def logsumexp(
         result = xp.squeeze(result, axis=reduced_axes)
     elif p.added_axis:
         result = result[..., 0]
-    return xp.astype(result, p.out_dtype, copy=False)
+    return _backend.cast(xp, result, p.out_dtype)
 
 
 def softmax_vjp(
@@ -366,10 +366,12 @@ def softmax_jacobian(y: Any, /) -> Any:
     out_dtype = validate.float_dtype_of(xp, y, name="y")
     if y.ndim == 0:
         raise ValueError("y must have at least one dimension, got a 0-d array")
-    y = xp.astype(y, out_dtype, copy=False)
+    # float16 products overflow past 256: computed in the wider compute dtype.
+    work_dtype = _backend.compute_dtype(xp, out_dtype, array_api_compat.device(y))
+    y = xp.astype(y, work_dtype, copy=False)
     n = y.shape[-1]
-    eye = xp.eye(n, dtype=out_dtype, device=array_api_compat.device(y))
-    return eye * y[..., None, :] - y[..., :, None] * y[..., None, :]
+    eye = xp.eye(n, dtype=work_dtype, device=array_api_compat.device(y))
+    return _backend.cast(xp, eye * y[..., None, :] - y[..., :, None] * y[..., None, :], out_dtype)
 
 
 def sigmoid(x: Any, /) -> Any:
@@ -386,7 +388,7 @@ def sigmoid(x: Any, /) -> Any:
     xp, z, out_dtype = _elementwise_input(x)
     e = xp.exp(-xp.abs(z))
     result = xp.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
-    return xp.astype(result, out_dtype, copy=False)
+    return _backend.cast(xp, result, out_dtype)
 
 
 def log_sigmoid(x: Any, /) -> Any:
@@ -400,7 +402,7 @@ def log_sigmoid(x: Any, /) -> Any:
     """
     xp, z, out_dtype = _elementwise_input(x)
     result = xp.minimum(z, 0.0) - xp.log1p(xp.exp(-xp.abs(z)))
-    return xp.astype(result, out_dtype, copy=False)
+    return _backend.cast(xp, result, out_dtype)
 
 
 def _elementwise_input(x: Any) -> tuple[Any, Any, Any]:

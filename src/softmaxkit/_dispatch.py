@@ -29,7 +29,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from . import _stable, _threads
+from . import _backend, _stable, _threads
 
 SOFTMAX, LOG_SOFTMAX, LOGSUMEXP = 0, 1, 2
 _KERNEL_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
@@ -311,7 +311,7 @@ def softmax(
     if out3 is not None:
         return out
     result = _from_kernel_order(target, plan, with_reduced=True).reshape(x.shape)
-    result = result.astype(result_dtype, copy=False)
+    result = _backend.cast(np, result, result_dtype)
     return _store(result, out)
 
 
@@ -362,7 +362,7 @@ def logsumexp(
         mask3 = None if mask is None else _mask_view(mask, plan, x3.shape)
         _kernel().reduce(LOGSUMEXP, x3, target, mask3, _threads_for(work.size))
         result = _from_kernel_order(target, plan, with_reduced=False)
-        result = result.reshape(reduced_shape).astype(result_dtype, copy=False)
+        result = _backend.cast(np, result.reshape(reduced_shape), result_dtype)
     if not keepdims:
         result = result.reshape(tuple(n for a, n in enumerate(x.shape) if a not in axes))
     return result
@@ -396,7 +396,7 @@ def softmax_vjp(
     grad = np.empty(rows_y.shape, work_dtype)
     _kernel().vjp(log, rows_y, rows_g, grad, rows_m, temperature, _threads_for(y.size))
     moved_shape = tuple(n for a, n in enumerate(y.shape) if a != axis) + (y.shape[axis],)
-    return np.moveaxis(grad.reshape(moved_shape), -1, axis).astype(out_dtype, copy=False)
+    return _backend.cast(np, np.moveaxis(grad.reshape(moved_shape), -1, axis), out_dtype)
 
 
 def _rows(a: np.ndarray, axis: int) -> np.ndarray:

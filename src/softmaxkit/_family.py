@@ -82,7 +82,7 @@ def has_empty_axis(p: Prepared) -> bool:
 def finish(p: Prepared, values: Any) -> Any:
     if p.added_axis:
         values = values[..., 0]
-    return p.xp.astype(values, p.out_dtype, copy=False)
+    return _backend.cast(p.xp, values, p.out_dtype)
 
 
 def prepare_vjp(y: Any, g: Any, axis: Any, temperature: Any, where: Any) -> tuple:
@@ -113,4 +113,4 @@ def finish_vjp(xp: Any, grad: Any, t: Any, mask: Any | None, out_dtype: Any) -> 
         grad = grad / t
     if mask is not None:
         grad = xp.where(mask, grad, 0.0)
-    return xp.astype(grad, out_dtype, copy=False)
+    return _backend.cast(xp, grad, out_dtype)

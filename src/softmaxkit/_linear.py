@@ -142,10 +142,18 @@ def chunked(
     n_classes = lp.w.shape[0]
     weight = _targets.class_weight(xp, weight, lp.x, n_classes, lp.work_dtype)
     options = {"weight": weight, "ignore_index": ignore_index, "label_smoothing": label_smoothing}
-    w_t = xp.permute_dims(lp.w, (1, 0))
+    # float16 products reach 65504 easily: its products are made in float32.
+    # Wider dtypes multiply as given (BLAS speed; float32 logits beyond 3e38 are inf).
+    half = xp.finfo(lp.out_dtype).bits < 32
+    product_dtype = lp.work_dtype if half else lp.out_dtype
+    w = xp.astype(lp.w, product_dtype, copy=False)
+    w_t = xp.permute_dims(w, (1, 0))
+
+    def rows_of_input(start: int, stop: int) -> Any:
+        return xp.astype(lp.x[start:stop, :], product_dtype, copy=False)
 
     def chunk_loss_and_grad(start: int, stop: int) -> Any:
-        logits = lp.x[start:stop, :] @ w_t
+        logits = rows_of_input(start, stop) @ w_t
         if lp.bias is not None:
             logits = logits + lp.bias
         logits = xp.astype(logits, lp.work_dtype, copy=False)
@@ -188,13 +196,14 @@ def chunked(
             continue
         if grad_factor is not None:
             grad = grad * grad_factor  # one pass over the chunk for both factors
-        grad_out = xp.astype(grad, lp.out_dtype, copy=False)
+        grad_out = xp.astype(grad, product_dtype, copy=False)
         if grad_input_buffer is not None:
-            np.matmul(grad_out, lp.w, out=grad_input_buffer[start:stop])
+            with np.errstate(over="ignore"):  # float16's grad_input rounds to inf beyond 65504
+                np.matmul(grad_out, w, out=grad_input_buffer[start:stop], casting="same_kind")
         elif want_grad_input:
-            grad_input_parts.append(grad_out @ lp.w)
+            grad_input_parts.append(_backend.cast(xp, grad_out @ w, lp.out_dtype))
         grad_weight = grad_weight + xp.astype(
-            xp.permute_dims(grad_out, (1, 0)) @ lp.x[start:stop, :], lp.work_dtype
+            xp.permute_dims(grad_out, (1, 0)) @ rows_of_input(start, stop), lp.work_dtype
         )
         grad_bias = grad_bias + xp.sum(grad, axis=0)
 
@@ -207,7 +216,7 @@ def chunked(
         loss = total
     else:
         loss = xp.where(denominator == 0, xp.nan, total * scale)
-    loss = xp.astype(loss, lp.out_dtype)
+    loss = _backend.cast(xp, loss, lp.out_dtype)
     if not want_grad:
         return losses.LinearCrossEntropyResult(loss, None, None, None)
     if not want_grad_input:
@@ -223,8 +232,8 @@ def chunked(
     return losses.LinearCrossEntropyResult(
         loss,
         grad_input,
-        xp.astype(grad_weight, lp.out_dtype),
-        None if lp.bias is None else xp.astype(grad_bias, lp.out_dtype),
+        _backend.cast(xp, grad_weight, lp.out_dtype),
+        None if lp.bias is None else _backend.cast(xp, grad_bias, lp.out_dtype),
     )
 
 

@@ -36,7 +36,7 @@ from typing import Any, NamedTuple
 import array_api_compat
 import numpy as np
 
-from . import _dispatch, _linear, _stable, _targets
+from . import _backend, _dispatch, _linear, _stable, _targets
 
 
 class CrossEntropyResult(NamedTuple):
@@ -238,7 +238,7 @@ def nll_loss(
     picked = _targets.ClassIndexTarget.make(p)
     per_row = xp.where(picked.valid, -picked.pick(xp, p.z) * picked.row_weight, 0.0)
     loss = _targets.reduce(xp, per_row, picked.denominator, p.reduction)
-    return xp.astype(loss, p.out_dtype, copy=False)
+    return _backend.cast(xp, loss, p.out_dtype)
 
 
 
@@ -262,6 +262,8 @@ def _cross_entropy(
     xp = p.xp
     n_classes = p.z.shape[-1]
     eps = p.smoothing
+    # The smoothing's share of each class; with no classes there is nothing to share.
+    eps_per_class = eps / n_classes if n_classes else 0.0
     if n_classes == 0:
         logp = probs = p.z
     else:
@@ -274,12 +276,12 @@ def _cross_entropy(
         if eps > 0:
             weighted_logp = logp if p.weight is None else _times_weight(xp, logp, p.weight)
             smooth = xp.where(ct.valid, -xp.sum(weighted_logp, axis=-1), 0.0)
-            per_row = (1.0 - eps) * per_row + (eps / n_classes) * smooth
+            per_row = (1.0 - eps) * per_row + eps_per_class * smooth
         denominator = ct.denominator
     else:
         q = p.target
         if eps > 0:
-            q = q * (1.0 - eps) + eps / n_classes
+            q = q * (1.0 - eps) + eps_per_class
         coef = q if p.weight is None else q * p.weight
         # 0 * log 0 = 0: a class excluded by a -inf logit costs nothing
         # when the target gives it no mass.
@@ -287,17 +289,17 @@ def _cross_entropy(
         denominator = _targets.probability_denominator(
             xp, tuple(p.z.shape[:-1]), p.z.dtype, array_api_compat.device(p.z)
         )
-    loss = xp.astype(_targets.reduce(xp, per_row, denominator, p.reduction), p.out_dtype, copy=False)
+    loss = _backend.cast(xp, _targets.reduce(xp, per_row, denominator, p.reduction), p.out_dtype)
     if not want_grad:
         return CrossEntropyResult(loss, None)
 
     if p.class_indices:
         w = 1.0 if p.weight is None else p.weight
         total_weight = n_classes if p.weight is None else xp.sum(p.weight)
-        row_scale = (1.0 - eps) * ct.row_weight + (eps / n_classes) * total_weight
+        row_scale = (1.0 - eps) * ct.row_weight + eps_per_class * total_weight
         subtract = (1.0 - eps) * xp.where(ct.one_hot, ct.row_weight[..., None], 0.0)
         if eps > 0:
-            subtract = subtract + (eps / n_classes) * (w * xp.ones_like(probs))
+            subtract = subtract + eps_per_class * (w * xp.ones_like(probs))
         grad = probs * row_scale[..., None] - subtract
         grad = xp.where(ct.valid[..., None], grad, 0.0)
     else:
@@ -305,7 +307,7 @@ def _cross_entropy(
     if p.reduction == "mean":
         grad = grad / _targets.nonzero(xp, denominator)
     grad = xp.moveaxis(grad, -1, p.class_axis)
-    return CrossEntropyResult(loss, xp.astype(grad, p.out_dtype, copy=False))
+    return CrossEntropyResult(loss, _backend.cast(xp, grad, p.out_dtype))
 
 
 def _cross_entropy_by_kernel(c: _targets.Checked, want_grad: bool) -> CrossEntropyResult | None:
@@ -338,8 +340,8 @@ def _cross_entropy_by_kernel(c: _targets.Checked, want_grad: bool) -> CrossEntro
         return None
     per_row = parts.per_row.reshape(batch_shape)
     loss = _targets.reduce(xp, per_row, np.float64(denominator), c.reduction)
-    loss = np.asarray(loss).astype(c.out_dtype, copy=False)
-    grad = None if parts.grad is None else parts.grad.astype(c.out_dtype, copy=False)
+    loss = _backend.cast(np, np.asarray(loss), c.out_dtype)
+    grad = None if parts.grad is None else _backend.cast(np, parts.grad, c.out_dtype)
     return CrossEntropyResult(loss, grad)
 
 

@@ -130,7 +130,7 @@ def expected_calibration_error(
     Examples
     --------
     Two predictions of class 1 with confidence 0.95 and 1.0, one of them
-    right: both fall in the last bin, whose gap is |0.5 - 0.975|.
+    right: both fall in the last bin, whose gap is ``|0.5 - 0.975|``.
 
     >>> from softmaxkit.calibration import expected_calibration_error
     >>> round(expected_calibration_error([0.95, 1.0], [1, 0]), 12)

@@ -39,8 +39,8 @@ class VectorScaler:
         Stop when every component of the gradient of the mean NLL is below
         ``tol`` (default 1e-8).
 
-    Attributes (after :meth:`fit`)
-    ------------------------------
+    Attributes
+    ----------
     scale_, bias_ : numpy.ndarray
         ``a`` and ``b``, shape (K,); ``bias_`` sums to 0.
     n_iter_ : int

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .. import _core, _family, _stable
+from .. import _backend, _core, _family, _stable
 from .. import _validate as validate
 
 
@@ -57,7 +57,7 @@ def entropy(logits: Any, /, axis: Any = -1, *, temperature: Any = 1.0, where: An
     # Mask before multiplying: 0 * -inf would be NaN (and a warning).
     logp = xp.where(probs == 0, 0.0, _stable.log_softmax_from(xp, s))
     # 0 - sum, not -sum: an entropy of 0 prints as 0.0, not -0.0.
-    return xp.astype(0.0 - xp.sum(probs * logp, axis=p.axes), p.out_dtype, copy=False)
+    return _backend.cast(xp, 0.0 - xp.sum(probs * logp, axis=p.axes), p.out_dtype)
 
 
 def kl_divergence(logits_p: Any, logits_q: Any, /, axis: Any = -1, *, where: Any = None) -> Any:
@@ -120,4 +120,4 @@ def kl_divergence(logits_p: Any, logits_q: Any, /, axis: Any = -1, *, where: Any
     outside = probs == 0
     log_p = xp.where(outside, 0.0, _stable.log_softmax_from(xp, sp))
     log_q = xp.where(outside, 0.0, _stable.log_softmax_from(xp, sq))
-    return xp.astype(xp.sum(probs * (log_p - log_q), axis=pp.axes), out_dtype, copy=False)
+    return _backend.cast(xp, xp.sum(probs * (log_p - log_q), axis=pp.axes), out_dtype)

@@ -164,7 +164,7 @@ def segment_logsumexp(
     if padded is not None:
         dense, mask, _ = padded
         value = _core.logsumexp(dense, axis=1, where=mask)
-        return xp.astype(xp.moveaxis(value, 0, p.axis), p.out_dtype, copy=False)
+        return _backend.cast(xp, xp.moveaxis(value, 0, p.axis), p.out_dtype)
     s = _shift(p)
     per_entry = _stable.logsumexp_from(xp, s)
     # Every entry of a segment holds the same value, so the segment maximum
@@ -174,7 +174,7 @@ def segment_logsumexp(
     nan_segment = p.segments.sum(xp.astype(is_nan, value.dtype)) > 0
     value = xp.where(nan_segment, xp.nan, value)
     value = xp.moveaxis(value, 0, p.axis)
-    return xp.astype(value, p.out_dtype, copy=False)
+    return _backend.cast(xp, value, p.out_dtype)
 
 
 def _prepare(
@@ -266,7 +266,7 @@ def _shift(p: _PreparedSegments) -> _stable.Shifted:
 
 def _finish(p: _PreparedSegments, values: Any) -> Any:
     xp = p.xp
-    return xp.astype(xp.moveaxis(values, 0, p.axis), p.out_dtype, copy=False)
+    return _backend.cast(xp, xp.moveaxis(values, 0, p.axis), p.out_dtype)
 
 
 def segment_ids_array(xp: Any, segment_ids: Any, *, like: Any, length: int) -> Any:

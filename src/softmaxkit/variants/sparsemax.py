@@ -42,7 +42,7 @@ from typing import Any
 
 import array_api_compat
 
-from .. import _core, _family, _stable, _targets
+from .. import _backend, _core, _family, _stable, _targets
 from .. import _validate as validate
 
 _FORWARD_PARAMETERS = """\
@@ -511,10 +511,12 @@ def _fenchel_young_loss(
     # the support and keeps large scores from cancelling.
     d = _stable.shift_by_max(xp, t.z, (t.z.ndim - 1,)).diff
     coefficient = probs - xp.astype(picked.one_hot, probs.dtype)
-    inner = xp.sum(xp.where(coefficient == 0, 0.0, coefficient * d), axis=-1)
+    # Zero coefficients (off the support, not the target) count 0 even where
+    # d is -inf: select before multiplying, so no 0 * inf is ever formed.
+    inner = xp.sum(coefficient * xp.where(coefficient == 0, 0.0, d), axis=-1)
     tsallis = (1.0 - xp.sum(probs**alpha, axis=-1)) / (alpha * (alpha - 1.0))
     per_row = xp.where(picked.valid, tsallis + inner, 0.0)
-    return xp.astype(_targets.reduce(xp, per_row, picked.denominator, t.reduction), t.out_dtype, copy=False)
+    return _backend.cast(xp, _targets.reduce(xp, per_row, picked.denominator, t.reduction), t.out_dtype)
 
 
 for _function in (sparsemax, entmax15):
