@@ -111,3 +111,23 @@ def test_labels_out_of_range_name_the_row(files, capsys):
               "-o", str(folder / "out.npy")])  # fmt: skip
     assert "labels must be class indices in [0, 4), got 9 (at row 7)" in capsys.readouterr().err
     assert not (folder / "out.npy").exists()
+
+
+@pytest.mark.skipif(not has_module("matplotlib"), reason="needs matplotlib")
+def test_plot_titles_name_the_method_and_the_histograms_share_a_scale(files, capsys, monkeypatch):
+    # Was: titles "before"/"after" without the method, and each histogram on its own y-scale.
+    import softmaxkit.cli.calibrate as calibrate
+
+    drawn = {}
+    real = calibrate._diagrams
+    monkeypatch.setattr(calibrate, "_diagrams", lambda *a: drawn.setdefault("figure", real(*a)))
+    folder, _, _ = files
+    report = run_json(capsys, folder / "logits.npy", folder / "labels.txt", "--plot", folder / "d.png")
+    before, after = drawn["figure"].subfigs
+    assert before.axes[0].get_title().startswith("before calibration\n")
+    assert after.axes[0].get_title().startswith(
+        f"after temperature scaling (T = {report['temperature']:.3g})\n"
+    )
+    assert before.axes[1].get_ylim() == after.axes[1].get_ylim()
+    tallest = max(max(b.get_height() for b in panel.axes[1].containers[0]) for panel in (before, after))
+    assert before.axes[1].get_ylim()[1] >= tallest

@@ -131,9 +131,11 @@ def test_keepdims(rng, dtype):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_temperature_scalar_and_array(rng, dtype):
     x = (rng.standard_normal((5, 7)) * 10).astype(dtype)
-    for t in (0.25, 3.0, np.array([[0.5], [1.0], [2.0], [3.0], [4.0]], dtype=dtype)):
-        for function in (sk.softmax, sk.log_softmax):
-            for axis in (-1, 0):
+    per_row = np.array([[0.5], [1.0], [2.0], [3.0], [4.0]], dtype=dtype)
+    per_column = np.linspace(0.5, 4.0, 7, dtype=dtype)
+    for axis, per_slice in ((-1, per_row), (0, per_column)):
+        for t in (0.25, 3.0, per_slice):
+            for function in (sk.softmax, sk.log_softmax):
                 assert_agree(function(x, axis=axis, temperature=t), spec(function, x, axis=axis, temperature=t))
 
 

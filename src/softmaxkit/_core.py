@@ -59,7 +59,10 @@ def softmax(
         Default: the last axis.
     temperature : float or array_like, optional
         A finite number > 0, or an array of them that broadcasts against
-        ``x`` (per-row temperatures). The result is ``softmax(x / temperature)``;
+        ``x`` with length 1 along ``axis``: one temperature per slice, e.g.
+        shape ``(rows, 1)`` for a ``(rows, n)`` input. A temperature that
+        varies along ``axis`` (a ``(rows,)`` array would, by broadcasting) is
+        refused. The result is ``softmax(x / temperature)``;
         the inverse temperature beta is ``1 / temperature``. Small
         temperatures tend to the one-hot argmax, large ones to uniform.
     where : array_like of bool, optional
@@ -184,18 +187,30 @@ def _store(result: Any, out: Any) -> Any:
 
 
 def logsumexp(
-    x: Any, /, axis: Any = -1, *, keepdims: bool = False, where: Any = None, b: Any = None
+    x: Any,
+    /,
+    axis: Any = None,
+    *,
+    keepdims: bool = False,
+    where: Any = None,
+    b: Any = None,
+    return_sign: bool = False,
 ) -> Any:
     r"""The log of the sum of exponentials over ``axis``, without overflow.
 
     .. math:: \mathrm{logsumexp}(x) = \log \sum_i b_i e^{x_i}
+
+    The signature and defaults of ``scipy.special.logsumexp`` and
+    ``jax.nn.logsumexp``: ``axis=None`` reduces every axis.
 
     Parameters
     ----------
     x : array_like
         Input (see :func:`softmax`).
     axis : int, tuple of ints or None, optional
-        Axes to reduce; ``None`` reduces all. Default: the last axis.
+        Axes to reduce. Default ``None``: all of them, as in SciPy and JAX
+        (a 2-D input gives a 0-d result; pass ``axis=-1`` for one value per
+        row).
     keepdims : bool, optional
         Keep the reduced axes with length 1.
     where : array_like of bool, optional
@@ -203,19 +218,29 @@ def logsumexp(
     b : array_like, optional
         Weights, broadcast together with ``x`` as in
         ``scipy.special.logsumexp``. Entries with ``b == 0`` are left out
-        (so ``x`` may be ``inf`` or NaN there). A negative total gives NaN.
+        (so ``x`` may be ``inf`` or NaN there). A negative total gives NaN
+        unless ``return_sign`` is True.
+    return_sign : bool, optional
+        Return ``(log|s|, sign(s))`` of the weighted sum ``s``, as SciPy and
+        JAX do, so that negative weights can give a negative sum: the sign
+        is 1, -1, or 0 where the sum is 0 (the value is then ``-inf``), and
+        NaN where the value is NaN.
 
     Returns
     -------
-    array
-        The reduced array; floating dtype of ``x`` (promoted with ``b``).
+    array, or (array, array) with ``return_sign``
+        The reduced array (a 0-d array for a full reduction); floating
+        dtype of ``x``, promoted with ``b`` by the array library's own rules
+        (JAX: int32 with float32 is float32; NumPy: int64 with float32 is
+        float64).
 
     Notes
     -----
     An empty reduction or an all ``-inf`` (or all excluded) slice gives
     ``-inf``; a slice holding ``+inf`` gives ``+inf``; a NaN gives NaN. The
     result keeps full relative accuracy when one term dominates
-    (``logsumexp([0, -40]) == 4.248354255291589e-18``).
+    (``logsumexp([0, -40]) == 4.248354255291589e-18``). SciPy gives the sign
+    of an empty sum as -1; here it is 0, as in JAX.
 
     Examples
     --------
@@ -226,6 +251,13 @@ def logsumexp(
     4.248354255291589e-18
     >>> float(sk.logsumexp([1.0, 10000.0], b=[1.0, 0.0]))
     1.0
+    >>> sk.logsumexp([[0.0, 0.0], [0.0, 0.0]])  # all axes: log 4
+    array(1.38629436)
+    >>> sk.logsumexp([[0.0, 0.0], [0.0, 0.0]], axis=-1)
+    array([0.69314718, 0.69314718])
+    >>> value, sign = sk.logsumexp([1.0, 1.0, 1.0], b=[1.0, -1.0, -1.0], return_sign=True)
+    >>> float(value), float(sign)  # log|e - 2e| = 1, negative
+    (1.0, -1.0)
     """
     xp = validate.namespace(x, b)
     x = validate.as_array(xp, x, name="x")
@@ -233,7 +265,12 @@ def logsumexp(
     weights = None
     if b is not None:
         weights = validate.as_array(xp, b, like=x, name="b")
-        out_dtype = xp.result_type(out_dtype, validate.float_dtype_of(xp, weights, name="b"))
+        validate.float_dtype_of(xp, weights, name="b")
+        # The library's own promotion of the two (int32 x with float32 b is
+        # float32 in JAX and torch, float64 in NumPy), made floating.
+        out_dtype = validate.float_dtype_of(
+            xp, xp.empty(0, dtype=xp.result_type(x.dtype, weights.dtype)), name="x"
+        )
         x, weights = xp.broadcast_arrays(x, weights)
     if not isinstance(keepdims, bool):
         raise TypeError(f"keepdims must be a bool, got {keepdims!r}")
@@ -250,17 +287,19 @@ def logsumexp(
     reduced_axes = p.axes
     if _family.has_empty_axis(p):
         shape = tuple(1 if a in reduced_axes else n for a, n in enumerate(p.z.shape))
-        result = xp.full(shape, -xp.inf, dtype=p.z.dtype, device=array_api_compat.device(p.z))
+        device = array_api_compat.device(p.z)
+        result = xp.full(shape, -xp.inf, dtype=p.z.dtype, device=device)
+        sign = xp.zeros(shape, dtype=p.z.dtype, device=device)
     else:
         s = _stable.shift_by_max(
             xp, p.z, reduced_axes, where=p.mask, b=weights, compensate=p.compensate
         )
-        result = _stable.logsumexp_from(xp, s)
-    if not keepdims:
-        result = xp.squeeze(result, axis=reduced_axes)
-    elif p.added_axis:
-        result = result[..., 0]
-    return _backend.cast(xp, result, p.out_dtype)
+        if not return_sign:
+            return finish(_stable.logsumexp_from(xp, s))
+        result, sign = _stable.signed_logsumexp_from(xp, s)
+    if not return_sign:
+        return finish(result)
+    return finish(result), finish(sign)
 
 
 def softmax_vjp(
@@ -337,38 +376,69 @@ def log_softmax_vjp(
     return _family.finish_vjp(xp, grad, t, mask, out_dtype)
 
 
-def softmax_jacobian(y: Any, /) -> Any:
-    r"""The Jacobian of softmax over the last axis: ``diag(y) - y yᵀ``.
+def softmax_jacobian(y: Any = None, /, *, probs: Any = None, logits: Any = None) -> Any:
+    r"""The Jacobian of softmax over the last axis: ``diag(p) - p pᵀ``.
 
     For teaching and small problems; use :func:`softmax_vjp` to
     backpropagate, which never builds this ``(..., n, n)`` array.
 
     Parameters
     ----------
-    y : array_like
-        Softmax output, shape ``(..., n)``.
+    probs : array_like, optional
+        Softmax output ``p``, shape ``(..., n)``: each slice in [0, 1] and
+        summing to 1.
+    logits : array_like, optional
+        Logits ``x``; the Jacobian is that of ``softmax(x)`` at ``x``.
+        Exactly one of ``probs`` and ``logits`` is given, by keyword: the
+        Jacobian of logits read as probabilities is silently wrong.
 
     Returns
     -------
     array
-        Shape ``(..., n, n)``: entry ``[..., i, j]`` is d y_i / d x_j.
+        Shape ``(..., n, n)``: entry ``[..., i, j]`` is d p_i / d x_j.
+
+    Raises
+    ------
+    TypeError
+        A positional argument, or not exactly one of ``probs``, ``logits``.
+    ValueError
+        ``probs`` outside [0, 1] or not summing to 1 (logits, most likely);
+        a 0-d input.
 
     Examples
     --------
     >>> import softmaxkit as sk
-    >>> sk.softmax_jacobian(sk.softmax([1.0, 2.0, 3.0])).round(8)
+    >>> sk.softmax_jacobian(logits=[1.0, 2.0, 3.0]).round(8)
     array([[ 0.08192507, -0.02203304, -0.05989202],
            [-0.02203304,  0.18483645, -0.1628034 ],
            [-0.05989202, -0.1628034 ,  0.22269543]])
+    >>> sk.softmax_jacobian(probs=[0.5, 0.5])
+    array([[ 0.25, -0.25],
+           [-0.25,  0.25]])
     """
-    xp = validate.namespace(y)
-    y = validate.as_array(xp, y, name="y")
-    out_dtype = validate.float_dtype_of(xp, y, name="y")
-    if y.ndim == 0:
-        raise ValueError("y must have at least one dimension, got a 0-d array")
+    if y is not None:
+        raise TypeError(
+            "softmax_jacobian() takes its input by keyword, to say what it is: "
+            "softmax_jacobian(probs=p) for softmax output, softmax_jacobian(logits=x) for logits"
+        )
+    if (probs is None) == (logits is None):
+        raise TypeError("give exactly one of probs= and logits=")
+    name = "probs" if logits is None else "logits"
+    given = probs if logits is None else logits
+    xp = validate.namespace(given)
+    given = validate.as_array(xp, given, name=name)
+    out_dtype = validate.float_dtype_of(xp, given, name=name)
+    if given.ndim == 0:
+        raise ValueError(f"{name} must have at least one dimension, got a 0-d array")
     # float16 products overflow past 256: computed in the wider compute dtype.
-    work_dtype = _backend.compute_dtype(xp, out_dtype, array_api_compat.device(y))
-    y = xp.astype(y, work_dtype, copy=False)
+    work_dtype = _backend.compute_dtype(xp, out_dtype, array_api_compat.device(given))
+    if logits is None:
+        y = xp.astype(given, work_dtype, copy=False)
+        validate.probabilities(
+            xp, y, (y.ndim - 1,), name="probs", normalised=True, input_dtype=out_dtype
+        )
+    else:
+        y = xp.astype(softmax(xp.astype(given, out_dtype, copy=False)), work_dtype)
     n = y.shape[-1]
     eye = xp.eye(n, dtype=work_dtype, device=array_api_compat.device(y))
     return _backend.cast(xp, eye * y[..., None, :] - y[..., :, None] * y[..., None, :], out_dtype)

@@ -39,7 +39,7 @@ def validated(x: Any, axis: Any, temperature: Any, where: Any) -> Validated:
         x = xp.astype(x, out_dtype)
     axes = validate.normalize_axis(axis, x.ndim)
     work_dtype = _backend.compute_dtype(xp, out_dtype, array_api_compat.device(x))
-    t = validate.temperature(temperature, xp, x, work_dtype)
+    t = validate.temperature(temperature, xp, x, work_dtype, axes)
     mask = validate.where_mask(where, xp, x)
     return Validated(xp, x, axes, t, mask, out_dtype, work_dtype)
 
@@ -98,7 +98,7 @@ def prepare_vjp(y: Any, g: Any, axis: Any, temperature: Any, where: Any) -> tupl
     )
     axes = validate.normalize_axis(axis, y.ndim)
     work_dtype = _backend.compute_dtype(xp, out_dtype, array_api_compat.device(y))
-    t = validate.temperature(temperature, xp, y, work_dtype)
+    t = validate.temperature(temperature, xp, y, work_dtype, axes)
     mask = validate.where_mask(where, xp, y)
     return xp, y, g, axes, mask, t, out_dtype
 

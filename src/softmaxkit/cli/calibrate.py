@@ -88,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
     }
     figure = None
     if args.plot is not None:
-        figure = _diagrams(before, after, eval_labels, args.bins)
+        figure = _diagrams(before, after, eval_labels, args.bins, _method_name(report))
     # Everything is computed; now write (each file atomically).
     if args.output is not None:
         calibrated = np.asarray(scaler.predict_proba(np.asarray(logits, dtype=np.float64)))
@@ -156,15 +156,28 @@ def _table(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _diagrams(before: np.ndarray, after: np.ndarray, labels: np.ndarray, n_bins: int) -> Any:
-    """The before and after reliability diagrams side by side in one figure."""
+def _method_name(report: dict[str, Any]) -> str:
+    if report["method"] == "temperature":
+        return f"temperature scaling (T = {report['temperature']:.3g})"
+    return "vector scaling"
+
+
+def _diagrams(before: np.ndarray, after: np.ndarray, labels: np.ndarray, n_bins: int,
+              method: str) -> Any:  # fmt: skip
+    """The before and after reliability diagrams side by side in one figure, titled with
+    the method, their histograms on one count scale so that the two compare at a glance."""
     try:
         from matplotlib.figure import Figure
     except ImportError:
         raise CLIError('--plot needs matplotlib: pip install "softmaxkit[plot]"') from None
     from .. import plot
 
-    figure = Figure(figsize=(11, 6.5), layout="constrained")
-    for panel, probs, title in zip(figure.subfigures(1, 2), (before, after), ("before", "after")):
+    figure = Figure(figsize=(11, 7.0), layout="constrained")
+    panels = figure.subfigures(1, 2)
+    titles = ("before calibration", f"after {method}")
+    for panel, probs, title in zip(panels, (before, after), titles):
         plot.reliability_diagram(probs, labels, n_bins=n_bins, title=title, figure=panel)
+    highest = max(panel.axes[1].get_ylim()[1] for panel in panels)
+    for panel in panels:
+        panel.axes[1].set_ylim(0, highest)
     return figure

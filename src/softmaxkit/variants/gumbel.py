@@ -92,7 +92,7 @@ def gumbel_softmax(
         return _family.finish(p, p.z)
     # _prepare divided the logits by the temperature; the noise is divided
     # too: softmax((x + G) / T) = softmax(x / T + G / T).
-    t = validate.temperature(temperature, xp, x, p.z.dtype)
+    t = validate.temperature(temperature, xp, x, p.z.dtype, p.axes)
     noise = _host.from_numpy(xp, _random.gumbel_noise(rng, tuple(p.z.shape)), like=p.z, dtype=p.z.dtype)
     if not (isinstance(t, float) and t == 1.0):
         noise = noise / t

@@ -198,7 +198,7 @@ def prepare_trusted(
     out_dtype = validate.float_dtype_of(xp, x, name="x")
     work_dtype = _backend.compute_dtype(xp, out_dtype, array_api_compat.device(x))
     z = xp.astype(x, work_dtype)
-    t = validate.temperature(temperature, xp, x, work_dtype)
+    t = validate.temperature(temperature, xp, x, work_dtype, ())  # arrays refused below
     if not isinstance(t, float):
         raise TypeError("temperature must be a number here, got an array")
     mask = validate.where_mask(where, xp, x)
