@@ -274,8 +274,10 @@ def logsumexp(
         x, weights = xp.broadcast_arrays(x, weights)
     if not isinstance(keepdims, bool):
         raise TypeError(f"keepdims must be a bool, got {keepdims!r}")
+    if not isinstance(return_sign, bool):
+        raise TypeError(f"return_sign must be a bool, got {return_sign!r}")
     v = _family.validated(xp.astype(x, out_dtype, copy=False), axis, 1.0, where)
-    if weights is None:
+    if weights is None and not return_sign:
         result = _dispatch.logsumexp(v.x, v.axes, keepdims=keepdims, mask=v.mask)
         if result is not None:
             return result
@@ -285,6 +287,14 @@ def logsumexp(
         if p.added_axis:
             weights = weights[..., None]
     reduced_axes = p.axes
+
+    def finish(values: Any) -> Any:
+        if not keepdims:
+            values = xp.squeeze(values, axis=reduced_axes)
+        elif p.added_axis:
+            values = values[..., 0]
+        return _backend.cast(xp, values, p.out_dtype)
+
     if _family.has_empty_axis(p):
         shape = tuple(1 if a in reduced_axes else n for a, n in enumerate(p.z.shape))
         device = array_api_compat.device(p.z)
