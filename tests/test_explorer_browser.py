@@ -555,6 +555,56 @@ def test_the_charts_draw_a_bar_and_a_curve_per_class(tab):
     assert counts == {"logitBars": 3, "probBars": 3, "curves": 3, "lossPoints": 3}
 
 
+READ_PROBABILITY_BARS = """() => Array.from(document.querySelectorAll('#bars .prob-bar')).map(
+    bar => [Number(bar.getAttribute('x')), Number(bar.getAttribute('width'))])"""
+
+READ_CURVES = """() => Array.from(document.querySelectorAll('#temperature-chart .curve')).map(
+    path => path.getAttribute('d'))"""
+
+
+@pytest.mark.parametrize(
+    ("logits", "temperature"),
+    [([4.8, 1.21, 2.385], 1.0), ([0.3, 1.9, 1.2, -0.4], 2.5), ([2.0, 2.0, -1.0], 0.7)],
+    ids=["dog-cat-bird", "four", "tie"],
+)
+def test_the_probability_bars_are_as_long_as_the_probabilities(tab, explorer, logits, temperature):
+    # What the chart shows, not how many elements it has: every bar starts at
+    # the same place and its length is p times the length of a bar of p = 1.
+    tab.open(f"{explorer}#{explorer_page.state_fragment(logits, temperature=temperature)}")
+    bars = np.array(tab.page.evaluate(READ_PROBABILITY_BARS))
+    p = sk.softmax(np.array(logits), temperature=temperature)
+    assert len(bars) == len(p)
+    assert np.ptp(bars[:, 0]) == 0
+    full_length = bars[:, 1] / p
+    assert np.ptp(full_length) <= 1e-6 * full_length.max()
+    assert full_length.min() > 100  # a readable chart, not a degenerate one
+
+
+def curve_points(d: str) -> np.ndarray:
+    """The (x, y) points of an SVG path of M/L commands."""
+    return np.array(re.findall(r"[ML]\s*(-?[\d.]+)[ ,]+(-?[\d.]+)", d), dtype=float)
+
+
+def test_the_temperature_curves_go_from_one_hot_when_cold_to_uniform_when_hot(tab, explorer):
+    # At the cold end of the axis softmax is the one-hot argmax; at the hot end
+    # it is nearly uniform: the curves must show both, whichever way x runs.
+    logits = [4.8, 1.21, 2.385]
+    tab.open(f"{explorer}#{explorer_page.state_fragment(logits, temperature=1.0)}")
+    curves = [curve_points(d) for d in tab.page.evaluate(READ_CURVES)]
+    assert len(curves) == 3
+    for curve in curves:
+        assert np.all(np.diff(curve[:, 0]) > 0), "x grows along each curve"
+    cold = np.array([curve[0, 1] for curve in curves])  # the leftmost point: the smallest T
+    hot = np.array([curve[-1, 1] for curve in curves])
+    # Screen y grows downwards: the argmax's curve is highest (smallest y) when cold.
+    top, bottom = cold.min(), cold.max()
+    assert np.argmin(cold) == int(np.argmax(logits))
+    assert np.sum(cold == bottom) == 2  # the two others at p = 0
+    height = bottom - top  # the chart's p = 0 to p = 1
+    assert np.ptp(hot) <= 0.01 * height, "nearly uniform at the hot end"
+    assert abs(hot.mean() - (bottom - height / 3)) <= 0.01 * height
+
+
 # ---------------------------------------------------------------------------- the exported file
 
 

@@ -81,6 +81,27 @@ def test_kl_is_infinite_where_q_has_no_mass():
     assert float(sk.kl_divergence(logits_p=[0.0, 0.0], logits_q=[0.0, -np.inf])) == np.inf
 
 
+def test_kl_where_excludes_the_entries_from_both_distributions(backend):
+    # The mask applies to q as to p: each is renormalised over the kept classes,
+    # and whatever the excluded entries hold (here NaN in q) plays no part.
+    a = np.array([[1.0, 2.0, 3.0, 9.0], [0.5, -1.0, 0.0, 2.0]])
+    b = np.array([[0.5, -1.0, 2.0, np.nan], [1.0, 1.0, -3.0, 7.0]])
+    mask = np.array([[True, True, True, False], [True, False, True, True]])
+    kl = backend.to_numpy(
+        sk.kl_divergence(backend.asarray(a), backend.asarray(b), where=backend.asarray(mask, dtype="bool"))
+    )
+    for row in range(2):
+        p = special.softmax(a[row][mask[row]])
+        q = special.softmax(b[row][mask[row]])
+        assert_allclose(kl[row], np.sum(p * np.log(p / q)), rtol=1e-13)
+
+
+def test_kl_and_entropy_of_an_empty_axis_are_zero(backend):
+    empty = backend.asarray(np.zeros((3, 0)))
+    assert_array_equal(backend.to_numpy(sk.kl_divergence(empty, empty)), [0.0, 0.0, 0.0])
+    assert_array_equal(backend.to_numpy(sk.entropy(empty)), [0.0, 0.0, 0.0])
+
+
 def test_kl_broadcasts(rng):
     a = rng.normal(size=(3, 4))
     b = rng.normal(size=4)
