@@ -22,6 +22,7 @@ _SUM_TOLERANCE = 1e-4
 
 def as_numpy(x: Any, *, name: str) -> np.ndarray:
     """``x`` as a NumPy array, from any array library (torch tensors detached)."""
+    x = validate.not_masked(x, name=name)
     try:
         return _host.to_numpy(x)
     except (TypeError, ValueError) as exc:

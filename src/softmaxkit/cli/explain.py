@@ -195,6 +195,7 @@ def format_json(result: Explanation) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    _io.check_destination(args.plot)  # before the table is printed
     temperature = 1.0
     if args.temperature is not None:
         temperature = _positive(args.temperature, "--temperature")
