@@ -5,7 +5,7 @@
  * SK_HAVE_VECF, and the callers keep their plain-C loops.
  *
  * Besides loads, stores and selects, one function matters:
- * sk_vexpf(d, lo) = exp(d + lo) in float32 lanes for d <= 0, where lo is the
+ * sk_vexpf(d, lo) = exp(d + lo) in float32 lanes, where lo is the
  * rounding error of the subtraction that made d (TwoSum, sk_vtwo_sumf). The
  * max-shift d = x - max of float32 data rounds by up to half an ulp of d,
  * which is 64 ulp of exp(d) at d = -90; torch and onnxruntime keep that
@@ -87,27 +87,42 @@ static inline sk_vd sk_vselectd(sk_vl mask, sk_vd a, sk_vd b) {
     return (sk_vd)(((sk_vl)a & mask) | ((sk_vl)b & ~mask));
 }
 
-/* acc0 += the low half of v, acc1 += the high half, widened to float64.
- * (GCC splits a generic widening into quarter-width conversions: the
- * intrinsics convert each half in one instruction.) */
-static inline void sk_vadd_widened(sk_vf v, sk_vd *acc0, sk_vd *acc1) {
+/* The low and high halves of v, widened to float64. (GCC splits a generic
+ * widening into quarter-width conversions: the intrinsics convert each half
+ * in one instruction.) */
+static inline void sk_vwiden(sk_vf v, sk_vd *lo, sk_vd *hi) {
 #if defined(__AVX512F__)
     __m512 x = (__m512)v;
-    __m256 hi = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(x), 1));
-    *acc0 += (sk_vd)_mm512_cvtps_pd(_mm512_castps512_ps256(x));
-    *acc1 += (sk_vd)_mm512_cvtps_pd(hi);
+    *lo = (sk_vd)_mm512_cvtps_pd(_mm512_castps512_ps256(x));
+    *hi = (sk_vd)_mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(x), 1)));
 #elif defined(__AVX2__)
     __m256 x = (__m256)v;
-    *acc0 += (sk_vd)_mm256_cvtps_pd(_mm256_castps256_ps128(x));
-    *acc1 += (sk_vd)_mm256_cvtps_pd(_mm256_extractf128_ps(x, 1));
+    *lo = (sk_vd)_mm256_cvtps_pd(_mm256_castps256_ps128(x));
+    *hi = (sk_vd)_mm256_cvtps_pd(_mm256_extractf128_ps(x, 1));
 #else
     union {
         sk_vf v;
         sk_vh h[2];
     } halves = {v};
-    *acc0 += __builtin_convertvector(halves.h[0], sk_vd);
-    *acc1 += __builtin_convertvector(halves.h[1], sk_vd);
+    *lo = __builtin_convertvector(halves.h[0], sk_vd);
+    *hi = __builtin_convertvector(halves.h[1], sk_vd);
 #endif
+}
+
+/* acc0 += the low half of v, acc1 += the high half, widened to float64. */
+static inline void sk_vadd_widened(sk_vf v, sk_vd *acc0, sk_vd *acc1) {
+    sk_vd lo, hi;
+    sk_vwiden(v, &lo, &hi);
+    *acc0 += lo;
+    *acc1 += hi;
+}
+
+/* Lanes of a 0/1 byte mask (SK_VD_N bytes at p): all ones where p[i] != 0. */
+typedef uint8_t sk_vbytes __attribute__((vector_size(SK_VD_N)));
+static inline sk_vl sk_vload_mask(const uint8_t *p) {
+    sk_vbytes b;
+    memcpy(&b, p, sizeof b);
+    return (sk_vl)(__builtin_convertvector(b, sk_vl) != 0);
 }
 
 /* The exact rounding error of s = a + b (Knuth's TwoSum), lane by lane. */
@@ -119,6 +134,7 @@ static inline sk_vf sk_vtwo_sumf(sk_vf a, sk_vf b, sk_vf s) {
 
 #define SK_EXPF_SHIFTER 0x1.8p23f
 #define SK_EXPF_MIN -110.0f       /* below: exp(d) < half the smallest subnormal */
+#define SK_EXPF_MAX 89.0f         /* above: exp(d) > the largest float */
 #define SK_EXPF_NORMAL_MIN -86.0f /* above: 2^k is normal (k >= -125) */
 
 /* exp(r + lo) on the reduced argument: the value p in [0.7, 1.5] and k, with
@@ -142,8 +158,9 @@ static inline sk_vf sk_vexpf_reduced(sk_vf d, sk_vf lo, sk_vu *k_out) {
     return 1.0f + (r_hi + (r_lo + (r * r) * q));
 }
 
-/* exp(d + lo) for d <= 0 (or -inf) and |lo| <= ulp(d) / 2; see the header comment. */
+/* exp(d + lo) for any d (NaN gives NaN) and |lo| <= ulp(d) / 2; see the header comment. */
 static inline sk_vf sk_vexpf(sk_vf d, sk_vf lo) {
+    d = sk_vselectf(d > SK_EXPF_MAX, sk_vsplatf(SK_EXPF_MAX), d); /* exp is +inf above */
     sk_vi tiny = d < SK_EXPF_MIN;
     d = sk_vselectf(tiny, sk_vsplatf(SK_EXPF_MIN), d);
     lo = sk_vselectf(tiny, sk_vsplatf(0.0f), lo);
