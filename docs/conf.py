@@ -78,6 +78,7 @@ html_show_sourcelink = False
 html_favicon = "_static/softmaxkit-icon.svg"
 html_logo = "_static/softmaxkit-icon.svg"
 html_theme_options = {
+    "logo": {"text": "softmaxkit"},
     "navbar_end": ["version-switcher-placeholder", "theme-switcher", "navbar-icon-links"],
     "navbar_persistent": ["search-button"],
     "show_version_warning_banner": False,

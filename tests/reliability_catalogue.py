@@ -55,7 +55,7 @@ CALLS: dict[str, Callable[[np.ndarray], Any]] = {
     "logsumexp_b": lambda x: sk.logsumexp(x, b=np.ones(x.shape[-1], x.dtype)),
     "softmax_vjp": lambda x: sk.softmax_vjp(sk.softmax(x), _gradient(x)),
     "log_softmax_vjp": lambda x: sk.log_softmax_vjp(sk.log_softmax(x), _gradient(x)),
-    "softmax_jacobian": lambda x: sk.softmax_jacobian(sk.softmax(x)),
+    "softmax_jacobian": lambda x: sk.softmax_jacobian(probs=sk.softmax(x)),
     "sigmoid": lambda x: sk.sigmoid(x),
     "log_sigmoid": lambda x: sk.log_sigmoid(x),
     "hardmax": lambda x: sk.hardmax(x),
@@ -68,8 +68,8 @@ CALLS: dict[str, Callable[[np.ndarray], Any]] = {
     "linear_cross_entropy_and_grad": lambda x: sk.linear_cross_entropy_and_grad(
         x, x[:3], _targets(x) % 3
     ),
-    "entropy": lambda x: sk.entropy(x),
-    "kl_divergence": lambda x: sk.kl_divergence(x, x[::-1]),
+    "entropy": lambda x: sk.entropy(logits=x),
+    "kl_divergence": lambda x: sk.kl_divergence(logits_p=x, logits_q=x[::-1]),
     "gumbel_softmax": lambda x: sk.gumbel_softmax(x, seed=0),
     "gumbel_softmax_hard": lambda x: sk.gumbel_softmax(x, hard=True, seed=0),
     "sample": lambda x: sk.sample(x, seed=0, top_p=0.9),

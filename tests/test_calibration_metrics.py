@@ -121,6 +121,16 @@ class TestAgainstIndependentImplementations:
             probs, labels, n_bins=n_bins, strategy="quantile"
         ) == pytest.approx(np.mean(gaps), rel=1e-12)
 
+    def test_quantile_edges_span_zero_to_one(self, rng):
+        # The outer edges are 0 and 1 (the bins cover every possible confidence),
+        # not the smallest and largest confidence seen.
+        probs, labels = random_predictions(rng, n=300)
+        confidence = probs.max(axis=1)
+        assert 0 < confidence.min() and confidence.max() < 1
+        edges = reliability_curve(probs, labels, n_bins=10, strategy="quantile").bin_edges
+        assert edges[0] == 0.0 and edges[-1] == 1.0
+        assert_allclose(edges[1:-1], np.quantile(confidence, np.arange(1, 10) / 10), rtol=1e-15)
+
     def test_classwise_is_the_mean_of_one_vs_rest_binary_errors(self, rng):
         probs, labels = random_predictions(rng, k=3)
         per_class = []
@@ -197,6 +207,22 @@ class TestInterval:
         assert first.low <= first.ece <= first.high
         assert first.ece == expected_calibration_error(probs, labels)
         assert first.confidence_level == 0.95
+
+    @pytest.mark.parametrize("level", [0.95, 0.5])
+    def test_interval_is_the_central_percentile_interval_of_the_bootstrap(self, rng, level):
+        # The documented procedure written out: resample the rows with the seeded
+        # generator, take the ECE of each resample, and cut (1 - level) / 2 off each tail.
+        probs, labels = random_predictions(rng, n=400)
+        ci = expected_calibration_error_interval(probs, labels, n_resamples=300, confidence_level=level, seed=5)
+        generator = np.random.default_rng(5)
+        resampled = []
+        for _ in range(300):
+            rows = generator.integers(0, len(labels), size=len(labels))
+            resampled.append(expected_calibration_error(probs[rows], labels[rows]))
+        tail = (1 - level) / 2
+        assert_allclose([ci.low, ci.high], np.quantile(resampled, [tail, 1 - tail]), rtol=1e-12)
+        inside = np.mean((ci.low <= np.array(resampled)) & (np.array(resampled) <= ci.high))
+        assert abs(inside - level) <= 0.01
 
     def test_interval_narrows_with_more_data(self, rng):
         small = random_predictions(rng, n=200)

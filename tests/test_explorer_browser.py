@@ -345,14 +345,14 @@ def test_beta_field_sets_the_temperature(tab):
 
 def test_temperature_beyond_the_slider_pins_it_at_its_end(tab):
     tab.field("Temperature T").fill("1e-5")
-    assert tab.field("Temperature slider (log scale)").input_value() == "-2"
+    assert tab.field("Temperature slider (log scale)").input_value() == "-4"
     assert_page_matches_softmaxkit(tab, [4.8, 1.21, 2.385], 1e-5, names=["dog", "cat", "bird"])
 
 
 @pytest.mark.parametrize(
     ("keys", "temperature"),
-    [(["End"], 1000.0), (["Home"], 0.01), (["End", "ArrowLeft", "ArrowLeft"], 955.0),
-     (["Home", "ArrowRight"], 0.0102), (["PageUp"], 3.16)],
+    [(["End"], 10000.0), (["Home"], 0.0001), (["End", "ArrowLeft", "ArrowLeft"], 9550.0),
+     (["Home", "ArrowRight"], 0.000102), (["PageUp"], 6.31)],
     ids=["end", "home", "end-left-left", "home-right", "page-up"],
 )
 def test_slider_moves_the_temperature_on_a_log_scale_by_keyboard(tab, keys, temperature):
@@ -371,14 +371,14 @@ def test_dragging_on_the_temperature_chart_sets_the_temperature(tab):
     plot.scroll_into_view_if_needed()  # mouse positions are in the viewport
     box = plot.bounding_box()
     middle_y = box["y"] + box["height"] / 2
-    tab.page.mouse.click(box["x"] + box["width"] / 2, middle_y)  # log10 T = 0.5, halfway on [-2, 3]
-    assert tab.field("Temperature T").input_value() == "3.16"
+    tab.page.mouse.click(box["x"] + box["width"] * 0.75, middle_y)  # log10 T = 2, 3/4 of [-4, 4]
+    assert tab.field("Temperature T").input_value() == "100"
     tab.page.mouse.move(box["x"] + box["width"] * 0.2, middle_y)
     tab.page.mouse.down()
     tab.page.mouse.move(box["x"] + box["width"] + 50, middle_y, steps=5)  # past the right end
     tab.page.mouse.up()
-    assert tab.field("Temperature T").input_value() == "1000"
-    assert_page_matches_softmaxkit(tab, [4.8, 1.21, 2.385], 1000.0, names=["dog", "cat", "bird"])
+    assert tab.field("Temperature T").input_value() == "10000"
+    assert_page_matches_softmaxkit(tab, [4.8, 1.21, 2.385], 10000.0, names=["dog", "cat", "bird"])
 
 
 PRESETS = [
@@ -553,6 +553,56 @@ def test_the_charts_draw_a_bar_and_a_curve_per_class(tab):
         lossPoints: document.querySelectorAll('#loss-chart .dot').length,
     })""")
     assert counts == {"logitBars": 3, "probBars": 3, "curves": 3, "lossPoints": 3}
+
+
+READ_PROBABILITY_BARS = """() => Array.from(document.querySelectorAll('#bars .prob-bar')).map(
+    bar => [Number(bar.getAttribute('x')), Number(bar.getAttribute('width'))])"""
+
+READ_CURVES = """() => Array.from(document.querySelectorAll('#temperature-chart .curve')).map(
+    path => path.getAttribute('d'))"""
+
+
+@pytest.mark.parametrize(
+    ("logits", "temperature"),
+    [([4.8, 1.21, 2.385], 1.0), ([0.3, 1.9, 1.2, -0.4], 2.5), ([2.0, 2.0, -1.0], 0.7)],
+    ids=["dog-cat-bird", "four", "tie"],
+)
+def test_the_probability_bars_are_as_long_as_the_probabilities(tab, explorer, logits, temperature):
+    # What the chart shows, not how many elements it has: every bar starts at
+    # the same place and its length is p times the length of a bar of p = 1.
+    tab.open(f"{explorer}#{explorer_page.state_fragment(logits, temperature=temperature)}")
+    bars = np.array(tab.page.evaluate(READ_PROBABILITY_BARS))
+    p = sk.softmax(np.array(logits), temperature=temperature)
+    assert len(bars) == len(p)
+    assert np.ptp(bars[:, 0]) == 0
+    full_length = bars[:, 1] / p
+    assert np.ptp(full_length) <= 1e-6 * full_length.max()
+    assert full_length.min() > 100  # a readable chart, not a degenerate one
+
+
+def curve_points(d: str) -> np.ndarray:
+    """The (x, y) points of an SVG path of M/L commands."""
+    return np.array(re.findall(r"[ML]\s*(-?[\d.]+)[ ,]+(-?[\d.]+)", d), dtype=float)
+
+
+def test_the_temperature_curves_go_from_one_hot_when_cold_to_uniform_when_hot(tab, explorer):
+    # At the cold end of the axis softmax is the one-hot argmax; at the hot end
+    # it is nearly uniform: the curves must show both, whichever way x runs.
+    logits = [4.8, 1.21, 2.385]
+    tab.open(f"{explorer}#{explorer_page.state_fragment(logits, temperature=1.0)}")
+    curves = [curve_points(d) for d in tab.page.evaluate(READ_CURVES)]
+    assert len(curves) == 3
+    for curve in curves:
+        assert np.all(np.diff(curve[:, 0]) > 0), "x grows along each curve"
+    cold = np.array([curve[0, 1] for curve in curves])  # the leftmost point: the smallest T
+    hot = np.array([curve[-1, 1] for curve in curves])
+    # Screen y grows downwards: the argmax's curve is highest (smallest y) when cold.
+    top, bottom = cold.min(), cold.max()
+    assert np.argmin(cold) == int(np.argmax(logits))
+    assert np.sum(cold == bottom) == 2  # the two others at p = 0
+    height = bottom - top  # the chart's p = 0 to p = 1
+    assert np.ptp(hot) <= 0.01 * height, "nearly uniform at the hot end"
+    assert abs(hot.mean() - (bottom - height / 3)) <= 0.01 * height
 
 
 # ---------------------------------------------------------------------------- the exported file

@@ -1,8 +1,10 @@
 """The compiled kernel's accuracy, in ulps of the exact result (mpmath).
 
-Goals (issue 3): float32 within 1 ulp of the correctly rounded value, float64
-within 4 ulp, at logit spreads of +-60 and more, where SciPy and PyTorch are
-60-120 ulp off.
+Goals (issue 12): float32 softmax and log_softmax within 2 ulp (computed in
+float32 lanes with a compensated shift), float64 within 4 ulp, logsumexp
+within 1 ulp, at logit spreads of +-60 and more, where SciPy, PyTorch and
+onnxruntime are 60-120 ulp off. Every ISA build the CPU can run is measured
+(the ``isa`` fixture).
 """
 
 import mpmath
@@ -16,7 +18,8 @@ from softmaxkit import _dispatch
 
 pytestmark = pytest.mark.skipif(not _dispatch.available(), reason="the kernel is not built")
 
-GOAL = {np.float32: 1.0, np.float64: 4.0}
+GOAL = {np.float32: 2.0, np.float64: 4.0}
+LSE_GOAL = 1.0
 
 
 def exact(row):
@@ -50,7 +53,7 @@ def test_softmax_log_softmax_logsumexp_within_the_goal(rng, dtype, spread):
         ref_p, ref_log_p, ref_lse = exact(row)
         assert ulp_error(p[i], ref_p).max() <= GOAL[dtype]
         assert ulp_error(log_p[i], ref_log_p).max() <= GOAL[dtype]
-        assert ulp_error(lse[i : i + 1], np.array([ref_lse], dtype=object)).max() <= GOAL[dtype]
+        assert ulp_error(lse[i : i + 1], np.array([ref_lse], dtype=object)).max() <= LSE_GOAL
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -73,7 +76,7 @@ def test_a_row_of_several_blocks_within_the_goal(rng, dtype):
     p, log_p = sk.softmax(x), sk.log_softmax(x)
     assert ulp_error(p[sample], ref_p[sample]).max() <= GOAL[dtype]
     assert ulp_error(log_p[sample], ref_log_p[sample]).max() <= GOAL[dtype]
-    assert ulp_error(sk.logsumexp(x, axis=-1)[None], np.array([ref_lse], dtype=object)).max() <= GOAL[dtype]
+    assert ulp_error(sk.logsumexp(x, axis=-1)[None], np.array([ref_lse], dtype=object)).max() <= LSE_GOAL
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

@@ -18,7 +18,12 @@ import softmaxkit as sk
 
 @pytest.mark.parametrize(
     "function",
-    [sk.softmax, sk.log_softmax, sk.entropy, lambda x, **kw: sk.gumbel_softmax(x, seed=0, **kw)],
+    [
+        sk.softmax,
+        sk.log_softmax,
+        lambda x, **kw: sk.entropy(logits=x, **kw),
+        lambda x, **kw: sk.gumbel_softmax(x, seed=0, **kw),
+    ],
     ids=["softmax", "log_softmax", "entropy", "gumbel_softmax"],
 )
 def test_a_temperature_that_varies_along_the_classes_is_refused(function):
@@ -132,3 +137,29 @@ def test_integer_input_with_float32_weights_follows_numpy_promotion():
     x = np.arange(6, dtype=np.int32).reshape(2, 3)
     b = np.ones(3, dtype=np.float32)
     assert sk.logsumexp(x, b=b).dtype == scipy.special.logsumexp(x, b=b).dtype == np.float64
+
+
+# --- scalar results: always a 0-d array of the input's library -------------
+
+X = np.array([[1.0, 2.0, 0.5], [0.0, -1.0, 3.0]])
+TARGET = np.array([0, 2])
+FULL_REDUCTIONS = {
+    "logsumexp": lambda: sk.logsumexp(X),
+    "logsumexp_b": lambda: sk.logsumexp(X, b=np.ones(3)),
+    "entropy": lambda: sk.entropy(logits=X[0]),
+    "entropy_probs": lambda: sk.entropy(probs=[0.9, 0.1]),
+    "kl_divergence": lambda: sk.kl_divergence(logits_p=X[0], logits_q=X[1]),
+    "cross_entropy": lambda: sk.cross_entropy(X, TARGET),
+    "nll_loss": lambda: sk.nll_loss(sk.log_softmax(X), TARGET),
+    "sparsemax_loss": lambda: sk.sparsemax_loss(X, TARGET),
+    "entmax15_loss": lambda: sk.entmax15_loss(X, TARGET),
+    "linear_cross_entropy": lambda: sk.linear_cross_entropy(X, np.ones((4, 3)), TARGET),
+}
+
+
+@pytest.mark.parametrize("name", FULL_REDUCTIONS)
+def test_a_full_reduction_of_numpy_input_is_a_0d_ndarray(name):
+    # Pins: entropy and kl_divergence returned NumPy scalars (np.float64)
+    # where cross_entropy returned a 0-d array.
+    result = FULL_REDUCTIONS[name]()
+    assert type(result) is np.ndarray and result.shape == ()

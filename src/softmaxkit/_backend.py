@@ -49,4 +49,8 @@ def cast(xp: Any, values: Any, dtype: Any) -> Any:
     not an error, so NumPy's "overflow encountered in cast" is not raised.
     """
     with np.errstate(over="ignore"):
-        return xp.astype(values, dtype, copy=False)
+        result = xp.astype(values, dtype, copy=False)
+    # One rule for scalar results: a full reduction is a 0-d array of the
+    # input's library, as in torch, JAX and the array API; NumPy's reductions
+    # give NumPy scalars (np.float64), which are made 0-d arrays here.
+    return np.asarray(result) if isinstance(result, np.generic) else result

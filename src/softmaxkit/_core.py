@@ -483,38 +483,69 @@ def _finish_vjp(xp: Any, grad: Any, t: Any, mask: Any | None, out_dtype: Any) ->
     return _backend.cast(xp, grad, out_dtype)
 
 
-def softmax_jacobian(y: Any, /) -> Any:
-    r"""The Jacobian of softmax over the last axis: ``diag(y) - y yᵀ``.
+def softmax_jacobian(y: Any = None, /, *, probs: Any = None, logits: Any = None) -> Any:
+    r"""The Jacobian of softmax over the last axis: ``diag(p) - p pᵀ``.
 
     For teaching and small problems; use :func:`softmax_vjp` to
     backpropagate, which never builds this ``(..., n, n)`` array.
 
     Parameters
     ----------
-    y : array_like
-        Softmax output, shape ``(..., n)``.
+    probs : array_like, optional
+        Softmax output ``p``, shape ``(..., n)``: each slice in [0, 1] and
+        summing to 1.
+    logits : array_like, optional
+        Logits ``x``; the Jacobian is that of ``softmax(x)`` at ``x``.
+        Exactly one of ``probs`` and ``logits`` is given, by keyword: the
+        Jacobian of logits read as probabilities is silently wrong.
 
     Returns
     -------
     array
-        Shape ``(..., n, n)``: entry ``[..., i, j]`` is d y_i / d x_j.
+        Shape ``(..., n, n)``: entry ``[..., i, j]`` is d p_i / d x_j.
+
+    Raises
+    ------
+    TypeError
+        A positional argument, or not exactly one of ``probs``, ``logits``.
+    ValueError
+        ``probs`` outside [0, 1] or not summing to 1 (logits, most likely);
+        a 0-d input.
 
     Examples
     --------
     >>> import softmaxkit as sk
-    >>> sk.softmax_jacobian(sk.softmax([1.0, 2.0, 3.0])).round(8)
+    >>> sk.softmax_jacobian(logits=[1.0, 2.0, 3.0]).round(8)
     array([[ 0.08192507, -0.02203304, -0.05989202],
            [-0.02203304,  0.18483645, -0.1628034 ],
            [-0.05989202, -0.1628034 ,  0.22269543]])
+    >>> sk.softmax_jacobian(probs=[0.5, 0.5])
+    array([[ 0.25, -0.25],
+           [-0.25,  0.25]])
     """
-    xp = validate.namespace(y)
-    y = validate.as_array(xp, y, name="y")
-    out_dtype = validate.float_dtype_of(xp, y, name="y")
-    if y.ndim == 0:
-        raise ValueError("y must have at least one dimension, got a 0-d array")
+    if y is not None:
+        raise TypeError(
+            "softmax_jacobian() takes its input by keyword, to say what it is: "
+            "softmax_jacobian(probs=p) for softmax output, softmax_jacobian(logits=x) for logits"
+        )
+    if (probs is None) == (logits is None):
+        raise TypeError("give exactly one of probs= and logits=")
+    name = "probs" if logits is None else "logits"
+    given = probs if logits is None else logits
+    xp = validate.namespace(given)
+    given = validate.as_array(xp, given, name=name)
+    out_dtype = validate.float_dtype_of(xp, given, name=name)
+    if given.ndim == 0:
+        raise ValueError(f"{name} must have at least one dimension, got a 0-d array")
     # float16 products overflow past 256: computed in the wider compute dtype.
-    work_dtype = _backend.compute_dtype(xp, out_dtype, array_api_compat.device(y))
-    y = xp.astype(y, work_dtype, copy=False)
+    work_dtype = _backend.compute_dtype(xp, out_dtype, array_api_compat.device(given))
+    if logits is None:
+        y = xp.astype(given, work_dtype, copy=False)
+        validate.probabilities(
+            xp, y, (y.ndim - 1,), name="probs", normalised=True, input_dtype=out_dtype
+        )
+    else:
+        y = xp.astype(softmax(xp.astype(given, out_dtype, copy=False)), work_dtype)
     n = y.shape[-1]
     eye = xp.eye(n, dtype=work_dtype, device=array_api_compat.device(y))
     return _backend.cast(xp, eye * y[..., None, :] - y[..., :, None] * y[..., None, :], out_dtype)

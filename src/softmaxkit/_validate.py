@@ -261,3 +261,47 @@ def _check_constant_along(shape: tuple, target_shape: tuple, axes: tuple[int, ..
             f"one {name} per slice has shape {per_slice}: for a (rows,) array t pass "
             f"t[:, None]"
         )
+
+
+def probabilities(
+    xp: Any,
+    p: Any,
+    axes: tuple[int, ...],
+    *,
+    name: str,
+    normalised: bool,
+    other: str = "logits",
+    input_dtype: Any = None,
+) -> None:
+    """Check ``p`` (an array in its compute dtype) holds probabilities over ``axes``.
+
+    Finite and >= 0; with ``normalised``, also <= 1 and summing to 1 over each
+    slice, within 1e-4 (float32 softmax output is within ~1e-6) or the
+    rounding of ``n`` entries of ``input_dtype`` (float16). Logits passed
+    where probabilities belong are the usual cause, so the message names the
+    argument that takes them (``other``). Lazy arrays are not inspected (see
+    :func:`concrete_bool`).
+    """
+    bad = ~(xp.isfinite(p) & (p >= 0))
+    if normalised:
+        bad = bad | (p > 1)
+    if concrete_bool(xp.any(bad)):
+        flat = host_values(p)
+        worst = flat[host_values(bad)][0]
+        limits = "[0, 1]" if normalised else "[0, inf)"
+        raise ValueError(
+            f"{name} must be finite and in {limits}, got {float(worst)!r}; "
+            f"pass {other}= for {other}"
+        )
+    if not normalised or 0 in p.shape:
+        return
+    n = math.prod(p.shape[a] for a in axes)
+    eps = float(xp.finfo(p.dtype if input_dtype is None else input_dtype).eps)
+    sums = xp.sum(p, axis=axes)
+    off = xp.abs(sums - 1.0) > max(1e-4, n * eps)
+    if concrete_bool(xp.any(off)):
+        total = host_values(sums)[host_values(off)][0]
+        raise ValueError(
+            f"{name} must sum to 1 over axis {axes[0] if len(axes) == 1 else axes}, "
+            f"a slice sums to {float(total)!r}; pass {other}= for {other}"
+        )

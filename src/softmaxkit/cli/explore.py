@@ -65,12 +65,14 @@ def run(args: argparse.Namespace) -> int:
     if args.export is not None:
         if args.port is not None:
             raise CLIError("explore: --port has no effect with --export, which serves nothing")
-        html = page.standalone_html(fragment)
-        _io._write_atomically(args.export, lambda handle: handle.write(html.encode()))
+        html = page.standalone_html(fragment).encode()
+        _io._write_atomically(args.export, lambda handle: handle.write(html))
+        print(f"wrote {args.export} ({len(html) / 1024:.0f} KiB): the explorer as one file; "
+              f"open it in a browser, offline too")  # fmt: skip
         return 0
     port = 0 if args.port is None else args.port
     try:
-        httpd = server.make_server(port)
+        httpd = server.make_server(port, fragment)
     except OSError as exc:
         reason = exc.strerror or str(exc)
         raise CLIError(f"explore: cannot listen on {server.HOST}:{port} ({reason})") from None

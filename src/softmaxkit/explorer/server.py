@@ -12,7 +12,7 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
-from .page import PAGE_FILES, read_page_file
+from .page import PAGE_FILES, index_html, read_page_file
 
 #: Loopback only: the page is for the person at this computer, never for the network.
 HOST = "127.0.0.1"
@@ -45,7 +45,7 @@ class PageHandler(BaseHTTPRequestHandler):
             self.send_response(HTTPStatus.NOT_FOUND)
             self.send_header("Content-Type", "text/plain; charset=utf-8")
         else:
-            body = read_page_file(name)
+            body = self.server.index_page if name == "index.html" else read_page_file(name)
             self.send_response(HTTPStatus.OK)
             self.send_header("Content-Type", PAGE_FILES[name])
             self.send_header("Content-Security-Policy", _POLICY)
@@ -57,8 +57,10 @@ class PageHandler(BaseHTTPRequestHandler):
             self.wfile.write(body)
 
 
-def make_server(port: int = 0) -> ThreadingHTTPServer:
+def make_server(port: int = 0, fragment: str = "") -> ThreadingHTTPServer:
     """A server for the page bound to 127.0.0.1:``port``; port 0 picks a free port.
+    ``fragment`` (from :func:`~softmaxkit.explorer.page.state_fragment`) is the view the
+    page opens on when its URL has none.
 
     The socket is bound and listening when this returns; call
     ``serve_forever()`` to answer requests. Raises OSError when the port is
@@ -71,7 +73,9 @@ def make_server(port: int = 0) -> ThreadingHTTPServer:
     """
     if not (isinstance(port, int) and 0 <= port <= 65535):
         raise ValueError(f"port must be an integer from 0 to 65535, got {port!r}")
-    return ThreadingHTTPServer((HOST, port), PageHandler)
+    httpd = ThreadingHTTPServer((HOST, port), PageHandler)
+    httpd.index_page = index_html(fragment).encode()
+    return httpd
 
 
 def page_url(server: ThreadingHTTPServer, fragment: str = "") -> str:
