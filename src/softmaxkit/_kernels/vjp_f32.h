@@ -3,8 +3,8 @@
  * The formulas and their arithmetic are those of vjp_body.h (float32 data
  * widened to float64, one rounding at the end); only the lanes differ: the
  * row sum reads SK_VD_N elements per step, the output pass a float vector at
- * a time, and log_softmax_vjp's exp(y) runs in float32 lanes (sk_vexpf,
- * within an ulp: the result is rounded to float32 anyway). Excluded entries
+ * a time, and log_softmax_vjp's exp(y) runs in float32 lanes (sk_simd.h's
+ * exp, within an ulp: the result is rounded to float32 anyway). Excluded entries
  * (mask 0) count as g = 0 whatever g holds, and get gradient 0.
  */
 
@@ -53,7 +53,10 @@ SK_INLINE void vjp_row_f32(const float *y, const float *g, const uint8_t *m, flo
         sk_vf yv = sk_vloadf(y + i);
         sk_vd y0, y1, e0, e1, g0, g1;
         sk_vwiden(yv, &y0, &y1);
-        if (log) sk_vwiden(sk_vexpf(yv, sk_vsplatf(0.0f)), &e0, &e1);
+        if (log) { /* log-probabilities are <= 0; above 89 exp is +inf anyway */
+            sk_vf yc = sk_vselectf(yv > 89.0f, sk_vsplatf(89.0f), yv);
+            sk_vwiden(sk_vexpf(yc, sk_vsplatf(0.0f)), &e0, &e1);
+        }
         else e0 = e1 = y0;
         sk_vwiden(sk_vloadf(g + i), &g0, &g1);
         const uint8_t *mi = masked ? m + i : NULL;
