@@ -26,6 +26,8 @@ def namespace(primary: Any, *others: Any) -> Any:
     this one by :func:`as_array`.
     """
     for candidate in (primary, *others):
+        if isinstance(candidate, np.ma.MaskedArray):
+            continue  # as_array refuses or unwraps it; its namespace is NumPy's
         if array_api_compat.is_array_api_obj(candidate):
             return array_api_compat.array_namespace(candidate)
     return array_api_compat.array_namespace(np.empty(0))
@@ -51,8 +53,27 @@ def float_dtype_of(xp: Any, x: Any, *, name: str) -> Any:
     raise TypeError(f"{name} must be a real numeric array, got dtype {x.dtype}")
 
 
+def not_masked(value: Any, *, name: str) -> Any:
+    """``value``, or the data of a ``numpy.ma`` array with no entry masked.
+
+    Every other library (and ``np.asarray``) reads a masked array's data and
+    drops its mask, which would silently include the masked entries, so a
+    mask that hides anything is refused with the way to say it instead.
+    """
+    if not isinstance(value, np.ma.MaskedArray):
+        return value
+    if not np.ma.getmaskarray(value).any():
+        return value.data
+    raise TypeError(
+        f"{name} is a numpy.ma masked array with masked entries, which would be ignored; "
+        f"pass {name}.filled(0) with where=~{name}.mask where the function takes where=, "
+        f"or leave the masked entries out"
+    )
+
+
 def as_array(xp: Any, value: Any, *, like: Any | None = None, name: str) -> Any:
     """Convert ``value`` to an array of ``xp`` (on the device of ``like``)."""
+    value = not_masked(value, name=name)
     device = None if like is None else array_api_compat.device(like)
     if array_api_compat.is_array_api_obj(value):
         if array_api_compat.array_namespace(value) is not xp:

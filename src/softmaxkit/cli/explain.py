@@ -195,6 +195,7 @@ def format_json(result: Explanation) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    _io.check_destination(args.plot)  # before the table is printed
     temperature = 1.0
     if args.temperature is not None:
         temperature = _positive(args.temperature, "--temperature")
@@ -205,7 +206,7 @@ def run(args: argparse.Namespace) -> int:
     print(format_json(result) if args.json else format_table(result), end="")
     if figure is not None:
         suffix = os.path.splitext(args.plot)[1].lower()[1:]
-        _io._write_atomically(args.plot, lambda handle: figure.savefig(handle, format=suffix))
+        _io.write_atomically(args.plot, lambda handle: figure.savefig(handle, format=suffix))
     return 0
 
 

@@ -66,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
         if args.port is not None:
             raise CLIError("explore: --port has no effect with --export, which serves nothing")
         html = page.standalone_html(fragment).encode()
-        _io._write_atomically(args.export, lambda handle: handle.write(html))
+        _io.write_atomically(args.export, lambda handle: handle.write(html))
         print(f"wrote {args.export} ({len(html) / 1024:.0f} KiB): the explorer as one file; "
               f"open it in a browser, offline too")  # fmt: skip
         return 0
