@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import _host
 from .. import _validate as validate
 
 # How far a row of probabilities may sum from 1 (float32 softmax output is
@@ -21,11 +22,9 @@ _SUM_TOLERANCE = 1e-4
 
 def as_numpy(x: Any, *, name: str) -> np.ndarray:
     """``x`` as a NumPy array, from any array library (torch tensors detached)."""
-    if hasattr(x, "detach"):  # torch: leave autograd, move to the host
-        x = x.detach().cpu()
     x = validate.not_masked(x, name=name)
     try:
-        return np.asarray(x)
+        return _host.to_numpy(x)
     except (TypeError, ValueError) as exc:
         raise TypeError(f"{name} must be array-like, got {type(x).__name__}") from exc
 
