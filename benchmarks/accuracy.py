@@ -2,9 +2,10 @@
 
     python benchmarks/accuracy.py [--spread 60] [--rows 200] [--columns 16]
 
-Prints the maximum and mean error in ulps of softmaxkit, scipy.special and
-torch (where installed) on the same random rows of logits spread over
-±spread, for float32 and float64.
+Prints the maximum and mean error in ulps of softmaxkit, scipy.special,
+torch and onnxruntime (where installed) on the same random rows of logits
+spread over ±spread, for float32 and float64. onnxruntime runs one-node
+models (Softmax, LogSoftmax, ReduceLogSumExp; opset 13) on its CPU provider.
 """
 
 import argparse
@@ -41,7 +42,49 @@ def peers():
         found["torch"] = torch_call
     except ImportError:
         pass
+    try:
+        import onnx
+        import onnxruntime
+    except ImportError:
+        pass
+    else:
+        found["onnxruntime"] = OnnxRuntime(onnx, onnxruntime)
     return found
+
+
+class OnnxRuntime:
+    """softmax, log_softmax and logsumexp over the last axis by onnxruntime's CPU kernels."""
+
+    OPS = {"softmax": "Softmax", "log_softmax": "LogSoftmax", "logsumexp": "ReduceLogSumExp"}
+
+    def __init__(self, onnx, onnxruntime):
+        self.onnx, self.onnxruntime = onnx, onnxruntime
+        self.sessions = {}
+
+    def session(self, name, dtype):
+        key = (name, dtype)
+        if key not in self.sessions:
+            helper, proto = self.onnx.helper, self.onnx.TensorProto
+            element = {np.dtype(np.float32): proto.FLOAT, np.dtype(np.float64): proto.DOUBLE}[dtype]
+            if name == "logsumexp":  # opset 13 takes the axes as an attribute
+                node = helper.make_node(self.OPS[name], ["x"], ["y"], axes=[-1], keepdims=0)
+                out_dims = [None]
+            else:
+                node = helper.make_node(self.OPS[name], ["x"], ["y"], axis=-1)
+                out_dims = [None, None]
+            graph = helper.make_graph(
+                [node], name, [helper.make_tensor_value_info("x", element, [None, None])],
+                [helper.make_tensor_value_info("y", element, out_dims)],
+            )  # fmt: skip
+            model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+            model.ir_version = 8
+            self.sessions[key] = self.onnxruntime.InferenceSession(
+                model.SerializeToString(), providers=["CPUExecutionProvider"]
+            )
+        return self.sessions[key]
+
+    def __call__(self, name, x):
+        return self.session(name, x.dtype).run(None, {"x": x})[0]
 
 
 def main():

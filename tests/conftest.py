@@ -6,7 +6,7 @@ import os
 
 import numpy as np
 import pytest
-from helpers import BACKEND_NAMES, Backend, has_module
+from helpers import BACKEND_NAMES, SPEC_PATHS, Backend, has_module
 from hypothesis import settings
 
 settings.register_profile("dev", deadline=None, max_examples=200)
@@ -26,12 +26,31 @@ def rng() -> np.random.Generator:
     return np.random.default_rng(20261123)
 
 
+def _switched(name: str):
+    """The backend ``name``, with the kernel off for the whole test when it is ``numpy_spec``."""
+    from softmaxkit import _dispatch
+
+    chosen = Backend(name)
+    with _dispatch.use_kernel(chosen.kernel):
+        yield chosen
+
+
 @pytest.fixture(params=BACKEND_NAMES)
 def backend(request) -> Backend:
-    return Backend(request.param)
+    yield from _switched(request.param)
 
 
 @pytest.fixture(params=[name for name in BACKEND_NAMES if name != "dask"])
 def eager_backend(request) -> Backend:
     """The libraries whose values can be read without computing a graph."""
+    yield from _switched(request.param)
+
+
+@pytest.fixture(scope="module", params=SPEC_PATHS)
+def path(request) -> Backend:
+    """A path that computes the specification (kernel, array-API code on NumPy, torch, JAX).
+
+    Module-scoped so that hypothesis tests can take it; call through ``path.call``,
+    which switches the kernel for the call only.
+    """
     return Backend(request.param)

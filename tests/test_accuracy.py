@@ -4,6 +4,10 @@ The inputs are rows of logits spread over ±60, the range where plain
 ``exp(x - max) / sum`` loses up to ~100 ulp to the rounding of ``x - max``
 (SciPy and PyTorch do). The reference is computed from the exact input values
 at 40 significant digits.
+
+Every bound is checked on each path that computes the specification (the
+``path`` fixture): the compiled kernel, and the array-API code itself on NumPy,
+PyTorch and JAX, so that neither can lean on the other.
 """
 
 import numpy as np
@@ -24,6 +28,18 @@ def spread_logits(rng, dtype, rows=24, columns=12, spread=60.0):
 NAMES = ["softmax", "log_softmax", "logsumexp"]
 
 
+def ulps(path, result, references) -> np.ndarray:
+    """The ulp errors of ``result``; on a path that flushes subnormal results to
+    zero (XLA on the CPU does), a subnormal reference is matched by 0 or itself."""
+    errors = ulp_error(result, references)
+    if path.flushes_subnormals:
+        tiny = np.finfo(result.dtype).tiny
+        subnormal = np.abs(references.astype(np.float64)) < tiny
+        assert np.all(np.abs(result[subnormal]) < tiny)
+        errors[subnormal] = 0.0
+    return errors
+
+
 def make_case(dtype):
     x = spread_logits(np.random.default_rng(7), dtype)
     return x, dict(zip(NAMES, reference(x)))
@@ -40,17 +56,17 @@ def float64_case():
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_float32_within_1_ulp(float32_case, name):
+def test_float32_within_1_ulp(path, float32_case, name):
     x, references = float32_case
-    result = getattr(sk, name)(x)
+    result = path.call(getattr(sk, name), x, axis=-1)
     assert result.dtype == np.float32
-    assert ulp_error(result, references[name]).max() <= 1.0
+    assert ulps(path, result, references[name]).max() <= 1.0
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_float64_within_4_ulp(float64_case, name):
+def test_float64_within_4_ulp(path, float64_case, name):
     x, references = float64_case
-    assert ulp_error(getattr(sk, name)(x), references[name]).max() <= 4.0
+    assert ulps(path, path.call(getattr(sk, name), x, axis=-1), references[name]).max() <= 4.0
 
 
 @requires_scipy
@@ -60,22 +76,25 @@ def test_no_worse_than_scipy(float32_case, float64_case, dtype, name):
     import scipy.special
 
     x, references = float32_case if dtype == "float32" else float64_case
-    ours = ulp_error(getattr(sk, name)(x), references[name])
+    ours = ulp_error(getattr(sk, name)(x, axis=-1), references[name])
     theirs = ulp_error(getattr(scipy.special, name)(x, axis=-1), references[name])
     assert ours.max() <= theirs.max()
     assert ours.mean() <= theirs.mean()
 
 
-def test_temperature_is_as_accurate_as_dividing_first(rng):
-    # The documented contract: softmax(x, temperature=t) is softmax of fl(x / t).
+def test_temperature_is_as_accurate_as_dividing_first(path, rng):
+    # The documented contract: softmax(x, temperature=t) is softmax of the
+    # quotient x / t as the array library divides (correctly rounded, except on
+    # JAX, whose CPU division is within an ulp or so: up to ~300 ulp of p at these
+    # logits, so it is compared with JAX's own quotient).
     x = rng.uniform(-60, 60, size=(8, 10))
     t = 0.37
-    p, logp, _ = reference(x / t)
-    assert ulp_error(sk.softmax(x, temperature=t), p).max() <= 4.0
-    assert ulp_error(sk.log_softmax(x, temperature=t), logp).max() <= 4.0
+    p, logp, _ = reference(path.call(lambda v: v / t, x))
+    assert ulps(path, path.call(sk.softmax, x, temperature=t), p).max() <= 4.0
+    assert ulps(path, path.call(sk.log_softmax, x, temperature=t), logp).max() <= 4.0
 
 
-def test_float16_is_correctly_rounded_from_float32_work(rng):
+def test_float16_is_correctly_rounded_from_float32_work(path, rng):
     x = rng.uniform(-8, 8, size=(16, 6)).astype(np.float16)
     p, _, _ = reference(x.astype(np.float64))
-    assert ulp_error(sk.softmax(x), p).max() <= 1.0
+    assert ulps(path, path.call(sk.softmax, x), p).max() <= 1.0

@@ -16,7 +16,7 @@ FUNCTIONS = [
     pytest.param(lambda x: sk.hardmax(x), id="hardmax"),
     pytest.param(lambda x: sk.softmax_vjp(sk.softmax(x), x), id="softmax_vjp"),
     pytest.param(lambda x: sk.log_softmax_vjp(sk.log_softmax(x), x), id="log_softmax_vjp"),
-    pytest.param(lambda x: sk.softmax_jacobian(sk.softmax(x)), id="softmax_jacobian"),
+    pytest.param(lambda x: sk.softmax_jacobian(probs=sk.softmax(x)), id="softmax_jacobian"),
 ]
 
 

@@ -8,7 +8,7 @@ from helpers import has_module
 from numpy.testing import assert_allclose
 
 import softmaxkit as sk
-from softmaxkit.calibration import TemperatureScaler, expected_calibration_error
+from softmaxkit.calibration import TemperatureScaler, expected_calibration_error, reliability_curve
 from softmaxkit.cli.__main__ import main
 
 
@@ -40,6 +40,26 @@ def test_fits_on_a_seeded_fraction_and_reports_on_the_rest(files, capsys):
     )
     assert report["after"]["ece"] < report["before"]["ece"]
     assert report["after"]["accuracy"] == report["before"]["accuracy"]
+
+
+def test_every_reported_metric_is_its_definition(files, capsys):
+    # Each number of the report, before and after, computed here from its
+    # definition: top-label accuracy, mean -log p[label], Brier's sum of squares,
+    # and the mean (ECE) and largest (MCE) gap of the 7-bin reliability curve.
+    folder, logits, labels = files
+    report = run_json(capsys, folder / "logits.npy", folder / "labels.txt", "--bins", 7)
+    held_out = np.random.default_rng(0).permutation(1000)[500:]
+    y = labels[held_out]
+    for when, probs in [("before", sk.softmax(logits[held_out])),
+                        ("after", sk.softmax(logits[held_out] / report["temperature"]))]:  # fmt: skip
+        metrics = report[when]
+        curve = reliability_curve(probs, y, n_bins=7)
+        gaps = np.abs(curve.accuracy - curve.confidence)[curve.count > 0]
+        assert metrics["accuracy"] == pytest.approx(np.mean(probs.argmax(axis=1) == y), rel=1e-15)
+        assert metrics["nll"] == pytest.approx(-np.mean(np.log(probs[np.arange(500), y])), rel=1e-12)
+        assert metrics["brier"] == pytest.approx(np.mean(np.sum((probs - np.eye(4)[y]) ** 2, axis=1)), rel=1e-12)
+        assert metrics["ece"] == pytest.approx(np.sum(gaps * curve.count[curve.count > 0]) / 500, rel=1e-12)
+        assert metrics["mce"] == pytest.approx(gaps.max(), rel=1e-12)
 
 
 def test_separate_fit_files_are_used_for_the_fit(files, capsys):
@@ -111,3 +131,23 @@ def test_labels_out_of_range_name_the_row(files, capsys):
               "-o", str(folder / "out.npy")])  # fmt: skip
     assert "labels must be class indices in [0, 4), got 9 (at row 7)" in capsys.readouterr().err
     assert not (folder / "out.npy").exists()
+
+
+@pytest.mark.skipif(not has_module("matplotlib"), reason="needs matplotlib")
+def test_plot_titles_name_the_method_and_the_histograms_share_a_scale(files, capsys, monkeypatch):
+    # Was: titles "before"/"after" without the method, and each histogram on its own y-scale.
+    import softmaxkit.cli.calibrate as calibrate
+
+    drawn = {}
+    real = calibrate._diagrams
+    monkeypatch.setattr(calibrate, "_diagrams", lambda *a: drawn.setdefault("figure", real(*a)))
+    folder, _, _ = files
+    report = run_json(capsys, folder / "logits.npy", folder / "labels.txt", "--plot", folder / "d.png")
+    before, after = drawn["figure"].subfigs
+    assert before.axes[0].get_title().startswith("before calibration\n")
+    assert after.axes[0].get_title().startswith(
+        f"after temperature scaling (T = {report['temperature']:.3g})\n"
+    )
+    assert before.axes[1].get_ylim() == after.axes[1].get_ylim()
+    tallest = max(max(b.get_height() for b in panel.axes[1].containers[0]) for panel in (before, after))
+    assert before.axes[1].get_ylim()[1] >= tallest

@@ -60,6 +60,7 @@ def test_demo_succeeds_and_writes_every_picture_as_png(demo_run):
 
 
 def test_temperature_scaling_keeps_accuracy_and_lowers_nll_and_ece(demo_run):
+    # Seed 0 (the default); other seeds need not lower the ECE (see the narration test).
     rows = metric_rows(demo_run[1])
     before = rows["softmax regression"]
     after = next(v for k, v in rows.items() if k.startswith("+ temperature scaling"))
@@ -121,3 +122,38 @@ def test_out_that_is_a_file_is_a_one_line_error(tmp_path, capsys):
     assert exit_info.value.code == 2
     assert capsys.readouterr().err.count("\n") == 1
     assert target.read_text() == "keep me"
+
+
+def narration_claims(text):
+    """{metric: (before, after, "lowered"/"raised")} as the narration words them."""
+    paragraph = " ".join(text.split("Temperature scaling never changes a prediction")[1].split("\n\n")[0].split())
+    claims = {}
+    for verb in ("lowered", "raised"):
+        match = re.search(verb + r" (the .+?)(?: but |[.:](?: |$))", paragraph)
+        if match:
+            for name, before, after in re.findall(r"the ([A-Za-z ]+?) \((\d\.\d{4}) -> (\d\.\d{4})\)", match.group(1)):
+                claims[name] = (float(before), float(after), verb)
+    return claims
+
+
+@needs_ml
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_the_narration_says_what_the_numbers_say(capsys, seed):
+    # Was: with --seed 3 the ECE rose (0.0269 -> 0.0287) under words praising its fall.
+    assert main(["demo", "--no-plots", "--seed", str(seed)]) == 0
+    text = capsys.readouterr().out
+    rows = metric_rows(text)
+    before = rows["softmax regression"]
+    after = next(v for k, v in rows.items() if k.startswith("+ temperature scaling"))
+    claims = narration_claims(text)
+    for name, index in (("NLL", 1), ("Brier score", 2), ("ECE", 3)):
+        if after[index] == before[index]:
+            assert name not in claims
+        else:
+            expected = "lowered" if after[index] < before[index] else "raised"
+            assert claims[name] == (before[index], after[index], expected), (name, claims)
+    smoothing = re.search(r"mean confidence of (\d\.\d{4}) for an accuracy of (\d\.\d{4}) \((\w+)\)",
+                          " ".join(text.split()))  # fmt: skip
+    confidence, accuracy, verdict = float(smoothing[1]), float(smoothing[2]), smoothing[3]
+    assert accuracy == rows["label smoothing 0.1 instead"][0]
+    assert verdict == ("underconfident" if confidence < accuracy else "overconfident")

@@ -24,7 +24,7 @@ def test_plot_writes_bars_and_sweep_of_the_logits(tmp_path, capsys, monkeypatch)
     assert capsys.readouterr().out.startswith("softmax of 3 logits at T = 0.5")
     assert (tmp_path / "e.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     bars, sweep = drawn["figure"].subfigs
-    heights = [bar.get_height() for bar in bars.axes[1].containers[0]]
+    heights = [bar.get_width() for bar in bars.axes[1].containers[0]]
     e = np.exp(np.array([2.0, 1.0, 0.1]) / 0.5)
     assert heights == pytest.approx(e / e.sum(), rel=1e-12)
     assert len(sweep.axes[0].lines) >= 3

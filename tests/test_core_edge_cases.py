@@ -21,7 +21,8 @@ def run_all(backend, x, **kwargs):
     return (
         backend.to_numpy(sk.softmax(arr, **kwargs)),
         backend.to_numpy(sk.log_softmax(arr, **kwargs)),
-        backend.to_numpy(sk.logsumexp(arr, **kwargs)),
+        # logsumexp reduces every axis by default (as SciPy's): ask for the softmax's axis.
+        backend.to_numpy(sk.logsumexp(arr, **{"axis": -1, **kwargs})),
     )
 
 
@@ -155,7 +156,7 @@ def test_zero_length_axis_in_2d(backend):
 
 def test_zero_rows_is_empty_too():
     assert sk.softmax(np.zeros((0, 4))).shape == (0, 4)
-    assert sk.logsumexp(np.zeros((0, 4))).shape == (0,)
+    assert sk.logsumexp(np.zeros((0, 4)), axis=-1).shape == (0,)
 
 
 def test_pytorch_opinfo_zero_size_and_0d_samples():
@@ -172,7 +173,7 @@ def test_inputs_are_not_modified(rng):
     mask = np.ones((3, 4), dtype=bool)
     mask[2, 2] = False
     for f in (sk.softmax, sk.log_softmax, sk.logsumexp):
-        f(x, where=mask)
+        f(x, axis=-1, where=mask)
     assert_array_equal(x, before)
 
 
@@ -180,3 +181,29 @@ def test_read_only_input_works():
     x = np.array([1.0, 2.0, 3.0])
     x.flags.writeable = False
     assert_allclose(sk.softmax(x), [0.09003057317038046, 0.24472847105479764, 0.6652409557748218], rtol=1e-15)
+
+
+@pytest.mark.parametrize("where", [None, [True, True, True, True], [True, True, True, False]], ids=["no-where", "where-all", "where-some"])
+def test_a_zero_weight_excludes_its_entry_with_or_without_where(backend, where):
+    # b == 0 drops an entry whatever it holds (NaN, +inf, the maximum), also
+    # when a `where` mask is given beside it.
+    x = backend.asarray([NAN, INF, 1.0, 2.0])
+    b = backend.asarray([0.0, 0.0, 1.0, 1.0])
+    mask = None if where is None else backend.asarray(np.array(where), dtype="bool")
+    lse = backend.to_numpy(sk.logsumexp(x, b=b, where=mask))
+    expected = 2.313261687518223 if where is None or where[3] else 1.0  # log(e + e^2) or log(e)
+    assert_allclose(lse, expected, rtol=1e-15)
+
+
+@pytest.mark.parametrize("weights", [None, [2.0, 0.5]], ids=["unweighted", "weighted"])
+def test_logsumexp_over_no_axis_keeps_the_shape(backend, weights):
+    # axis=() reduces over nothing: each entry is its own slice, logsumexp(x_i) = x_i
+    # (weighted: x_i + log b_i), with or without keepdims.
+    values = np.array([[1.0, -2.0], [INF, -INF]])
+    x = backend.asarray(values)
+    b = None if weights is None else backend.asarray(weights)
+    expected = values if weights is None else values + np.log(weights)
+    for keepdims in (False, True):
+        lse = backend.to_numpy(sk.logsumexp(x, axis=(), b=b, keepdims=keepdims))
+        assert lse.shape == (2, 2)
+        assert_allclose(lse, expected, rtol=1e-15)

@@ -16,6 +16,9 @@ MODULES = [
     "softmaxkit.calibration.vector",
     "softmaxkit.models.softmax_regression",
     "softmaxkit.plot",
+    "softmaxkit.cli.explain",
+    "softmaxkit.cli.demo",
+    "softmaxkit.explorer.page",
 ]
 
 

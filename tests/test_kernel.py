@@ -108,8 +108,10 @@ def test_other_libraries_never_reach_the_kernel():
 
 
 def test_masked_arrays_never_reach_the_kernel():
+    # Refused before dispatch (issue #14 item 6): the kernel would read the hidden 2.0.
     x = np.ma.masked_array([1.0, 2.0, 3.0], mask=[False, True, False])
-    assert not kernel_was_used(sk.softmax, x)
+    with pytest.raises(TypeError, match="masked array"):
+        kernel_was_used(sk.softmax, x)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -118,6 +120,50 @@ def test_long_rows_split_into_blocks(rng, dtype):
     x[1, 77_777] = 400.0  # the maximum far from the first block
     for function in (sk.softmax, sk.log_softmax, sk.logsumexp):
         assert_agree(function(x), spec(function, x))
+
+
+# Row lengths around the SIMD widths (8 and 16 float32 lanes, 4 and 8 float64
+# lanes, unrolled by 4) and around SK_BLOCK = 32768, where rows become blocks.
+ROW_LENGTHS = [1, 2, 3, 7, 8, 9, 15, 16, 17, 31, 32, 33, 63, 64, 65, 127, 129, 1000]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n", ROW_LENGTHS)
+def test_row_lengths_around_the_vector_width(rng, dtype, n):
+    x = (rng.standard_normal((37, n)) * 30).astype(dtype)
+    x[5, n - 1] = 90.0  # a maximum in the tail lanes
+    for function in (sk.softmax, sk.log_softmax, sk.logsumexp):
+        assert_agree(function(x), spec(function, x))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n", [32767, 32768, 32769, 65536 + 5])
+def test_row_lengths_around_the_block_size(rng, dtype, n):
+    x = (rng.standard_normal((3, n)) * 30).astype(dtype)
+    x[1, -1] = 300.0  # the maximum in the last (short) block
+    x[2, :40000] = -np.inf  # a block without any finite entry
+    for function in (sk.softmax, sk.log_softmax, sk.logsumexp):
+        assert_agree(function(x), spec(function, x))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n", [5, 16, 17, 33, 1000, 40000])
+def test_edge_values_in_the_tail_lanes_and_masked_rows(rng, dtype, n):
+    # NaN, +inf and -inf at the last position (a partial vector), rows with
+    # every entry excluded, and a mask that keeps a NaN out, at each length.
+    x = (rng.standard_normal((7, n)) * 10).astype(dtype)
+    x[0, -1] = np.nan
+    x[1, -1] = np.inf
+    x[2, :] = -np.inf
+    x[3, -1] = -np.inf
+    x[4, 0] = np.nan
+    mask = rng.random((7, n)) < 0.7
+    mask[4, 0] = False  # the NaN of row 4 is excluded
+    mask[5, :] = False  # a fully masked row
+    mask[6, -1] = True
+    for function in (sk.softmax, sk.log_softmax, sk.logsumexp):
+        assert_agree(function(x), spec(function, x))
+        assert_agree(function(x, where=mask), spec(function, x, where=mask))
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -131,9 +177,11 @@ def test_keepdims(rng, dtype):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_temperature_scalar_and_array(rng, dtype):
     x = (rng.standard_normal((5, 7)) * 10).astype(dtype)
-    for t in (0.25, 3.0, np.array([[0.5], [1.0], [2.0], [3.0], [4.0]], dtype=dtype)):
-        for function in (sk.softmax, sk.log_softmax):
-            for axis in (-1, 0):
+    per_row = np.array([[0.5], [1.0], [2.0], [3.0], [4.0]], dtype=dtype)
+    per_column = np.linspace(0.5, 4.0, 7, dtype=dtype)
+    for axis, per_slice in ((-1, per_row), (0, per_column)):
+        for t in (0.25, 3.0, per_slice):
+            for function in (sk.softmax, sk.log_softmax):
                 assert_agree(function(x, axis=axis, temperature=t), spec(function, x, axis=axis, temperature=t))
 
 
@@ -384,6 +432,83 @@ def test_cross_entropy_with_long_rows(rng):
     assert_losses_agree(sk.cross_entropy_and_grad(logits, target), spec(sk.cross_entropy_and_grad, logits, target))
 
 
+@pytest.mark.parametrize("n", [37, 1000], ids=lambda n: f"n={n}")  # vector body and tail
+@pytest.mark.parametrize("masked", [False, True], ids=["", "masked"])
+def test_float32_vjps_in_vector_lanes(rng, n, masked):
+    # vjp_f32.h: the row sum and the output in vector lanes, exp(y) in float32 lanes.
+    x = (rng.standard_normal((5, n)) * 5).astype(np.float32)
+    x[1, ::4] = -INF  # probability 0, log-probability -inf
+    g = rng.standard_normal((5, n)).astype(np.float32)
+    where = rng.random((5, n)) > 0.3 if masked else None
+    if masked:
+        where[:, 0] = True
+        g[~where] = NAN  # an excluded entry's g is never read
+    for t in (1.0, 2.5):
+        y = spec(sk.softmax, x, where=where, temperature=t)
+        logp = spec(sk.log_softmax, x, where=where, temperature=t)
+        scale = np.nanmax(np.abs(g)) * n / t
+        assert_agree(
+            sk.softmax_vjp(y, g, where=where, temperature=t),
+            spec(sk.softmax_vjp, y, g, where=where, temperature=t),
+            scale=scale,
+        )
+        assert_agree(
+            sk.log_softmax_vjp(logp, g, where=where, temperature=t),
+            spec(sk.log_softmax_vjp, logp, g, where=where, temperature=t),
+            scale=scale,
+        )
+
+
+def float32_lane_logits(rng, rows, n):
+    """float32 logits with every kind of row the float32 lanes tell apart."""
+    z = (rng.standard_normal((rows, n)) * 8).astype(np.float32)  # within 86 of the max
+    z[1] *= 20  # wider: exponentials underflow to subnormals and 0
+    z[2, ::3] = -INF  # excluded classes
+    return z
+
+
+@pytest.mark.parametrize("n", [5, 37, 3000], ids=lambda n: f"n={n}")  # tail only, body + tail, chunks
+@pytest.mark.parametrize("probabilities", [False, True], ids=["indices", "probabilities"])
+@pytest.mark.parametrize("weighted", [False, True], ids=["", "weight"])
+@pytest.mark.parametrize("smoothing", [0.0, 0.15], ids=lambda e: f"eps={e}")
+def test_cross_entropy_float32_lanes_agree_with_the_spec(rng, n, probabilities, weighted, smoothing):
+    # The fused float32 row (cross_entropy_f32.h), one instance per option set.
+    logits = float32_lane_logits(rng, 6, n)
+    if probabilities:
+        target = spec(sk.softmax, rng.standard_normal((6, n)).astype(np.float32))
+        target[2, ::3] = 0.0  # no mass on the excluded classes
+    else:
+        target = rng.integers(0, n, size=6)
+        target[2] = 1  # not an excluded class
+        target[3] = -100  # an ignored row
+    options = {"label_smoothing": smoothing}
+    if weighted:
+        options["weight"] = rng.random(n).astype(np.float32)
+    for reduction in ("none", "sum", "mean"):
+        assert_losses_agree(
+            sk.cross_entropy_and_grad(logits, target, reduction=reduction, **options),
+            spec(sk.cross_entropy_and_grad, logits, target, reduction=reduction, **options),
+        )
+    # The loss alone keeps its exponentials in a stack chunk instead of the gradient.
+    loss = sk.cross_entropy(logits, target, reduction="none", **options)
+    expected = spec(sk.cross_entropy, logits, target, reduction="none", **options)
+    finite = np.isfinite(expected)
+    assert_agree(loss, expected, scale=np.abs(expected[finite]).max())
+
+
+def test_cross_entropy_float32_rows_the_lanes_leave_to_the_general_loop(rng):
+    logits = (rng.standard_normal((4, 37)) * 3).astype(np.float32)
+    logits[0, 5] = NAN
+    logits[1, 7] = INF
+    logits[2] = -INF
+    target = np.array([1, 7, 3, 2])
+    for reduction in ("none", "sum"):
+        assert_losses_agree(
+            sk.cross_entropy_and_grad(logits, target, reduction=reduction),
+            spec(sk.cross_entropy_and_grad, logits, target, reduction=reduction),
+        )
+
+
 def test_cross_entropy_rejects_an_out_of_range_class():
     with pytest.raises(ValueError, match="target"):
         sk.cross_entropy(np.zeros((2, 3)), np.array([0, 3]))
@@ -431,6 +556,32 @@ def test_cross_entropy_is_bitwise_identical_for_any_thread_count(rng, restore_th
     for other in results[1:]:
         assert_array_equal(other.loss, results[0].loss, strict=True)
         assert_array_equal(other.grad, results[0].grad, strict=True)
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="needs fork")
+def test_the_thread_pool_works_in_a_forked_child(rng, restore_threads):
+    # The pool's workers do not survive fork: the child must start its own
+    # instead of waiting for threads that do not exist (a hang, caught by the
+    # timeout of the parent's wait).
+    import os
+
+    sk.set_num_threads(2)
+    x = (rng.standard_normal((256, 1000)) * 10).astype(np.float32)
+    expected = sk.softmax(x)  # the pool is running in the parent now
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover (the child reports through the pipe)
+        ok = np.array_equal(sk.softmax(x), expected)
+        os.write(write_end, b"1" if ok else b"0")
+        os._exit(0)
+    os.close(write_end)
+    import select
+
+    ready, _, _ = select.select([read_end], [], [], 60)
+    answer = os.read(read_end, 1) if ready else b"timeout"
+    os.close(read_end)
+    os.waitpid(pid, 0) if ready else os.kill(pid, 9)
+    assert answer == b"1"
 
 
 def test_concurrent_calls_from_python_threads(rng):
@@ -496,23 +647,34 @@ def test_dispatch_writes_into_a_torch_tensor_through_a_numpy_view(rng):
     assert_agree(out.numpy(), spec(sk.log_softmax, x.numpy()))
 
 
-@pytest.mark.skipif(_dispatch.isa() == "baseline", reason="the baseline build is what runs here anyway")
-def test_the_baseline_build_agrees_too():
-    # This CPU picks a SIMD build; SOFTMAXKIT_ISA=baseline makes a fresh
-    # process run the baseline loops (what aarch64 and other CPUs get) on the
-    # main agreement tests.
+def _builds_below_the_chosen_one():
+    """The ISA builds this CPU can run other than the one it picks (SOFTMAXKIT_ISA caps it)."""
+    order = ["baseline", "avx2", "avx512f"]
+    chosen = _dispatch.isa()
+    return order[: order.index(chosen)] if chosen in order else []
+
+
+@pytest.mark.parametrize("isa", _builds_below_the_chosen_one())
+def test_every_other_isa_build_agrees_too(isa):
+    # This CPU picks its best SIMD build; SOFTMAXKIT_ISA makes a fresh
+    # process run another one (AVX2 where a CPU lacks AVX-512, the baseline
+    # loops on aarch64 and old CPUs) on the agreement and accuracy tests.
     import os
     from pathlib import Path
 
-    env = dict(os.environ, SOFTMAXKIT_ISA="baseline")
-    isa = subprocess.run(
+    env = dict(os.environ, SOFTMAXKIT_ISA=isa)
+    chosen = subprocess.run(
         [sys.executable, "-c", "from softmaxkit import _dispatch; print(_dispatch.isa())"],
         capture_output=True, text=True, check=True, env=env,
     )  # fmt: skip
-    assert isa.stdout.strip() == "baseline"
-    selected = "layouts_and_axes or edge_case or vjps or cross_entropy or long_rows or thread_count"
+    assert chosen.stdout.strip() == isa
+    selected = (
+        "layouts_and_axes or edge_case or vjps or cross_entropy or long_rows or thread_count"
+        " or short_rows or vector_width or masked or within_the_goal or underflow or dominant"
+    )
+    tests = [str(Path(__file__)), str(Path(__file__).with_name("test_kernel_accuracy.py"))]
     run = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(Path(__file__)), "-k", selected],
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *tests, "-k", selected],
         capture_output=True, text=True, env=env, cwd=Path(__file__).parent,
     )  # fmt: skip
     assert run.returncode == 0, run.stdout[-3000:]

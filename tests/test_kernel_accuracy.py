@@ -1,8 +1,10 @@
 """The compiled kernel's accuracy, in ulps of the exact result (mpmath).
 
-Goals (issue 3): float32 within 1 ulp of the correctly rounded value, float64
-within 4 ulp, at logit spreads of +-60 and more, where SciPy and PyTorch are
-60-120 ulp off.
+Goals (issue 12): float32 softmax and log_softmax within 2 ulp (computed in
+float32 lanes with a compensated shift), float64 within 4 ulp, logsumexp
+within 1 ulp, at logit spreads of +-60 and more, where SciPy, PyTorch and
+onnxruntime are 60-120 ulp off. Every ISA build the CPU can run is measured
+(the ``isa`` fixture).
 """
 
 import mpmath
@@ -16,7 +18,8 @@ from softmaxkit import _dispatch
 
 pytestmark = pytest.mark.skipif(not _dispatch.available(), reason="the kernel is not built")
 
-GOAL = {np.float32: 1.0, np.float64: 4.0}
+GOAL = {np.float32: 2.0, np.float64: 4.0}
+LSE_GOAL = 1.0
 
 
 def exact(row):
@@ -45,12 +48,12 @@ def spread_rows(rng, spread, n_rows, n):
 @pytest.mark.parametrize("spread", [1.0, 60.0, 120.0])
 def test_softmax_log_softmax_logsumexp_within_the_goal(rng, dtype, spread):
     x = spread_rows(rng, spread, 6, 60).astype(dtype)
-    p, log_p, lse = sk.softmax(x), sk.log_softmax(x), sk.logsumexp(x)
+    p, log_p, lse = sk.softmax(x), sk.log_softmax(x), sk.logsumexp(x, axis=-1)
     for i, row in enumerate(x):
         ref_p, ref_log_p, ref_lse = exact(row)
         assert ulp_error(p[i], ref_p).max() <= GOAL[dtype]
         assert ulp_error(log_p[i], ref_log_p).max() <= GOAL[dtype]
-        assert ulp_error(lse[i : i + 1], np.array([ref_lse], dtype=object)).max() <= GOAL[dtype]
+        assert ulp_error(lse[i : i + 1], np.array([ref_lse], dtype=object)).max() <= LSE_GOAL
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -73,7 +76,7 @@ def test_a_row_of_several_blocks_within_the_goal(rng, dtype):
     p, log_p = sk.softmax(x), sk.log_softmax(x)
     assert ulp_error(p[sample], ref_p[sample]).max() <= GOAL[dtype]
     assert ulp_error(log_p[sample], ref_log_p[sample]).max() <= GOAL[dtype]
-    assert ulp_error(sk.logsumexp(x)[None], np.array([ref_lse], dtype=object)).max() <= GOAL[dtype]
+    assert ulp_error(sk.logsumexp(x, axis=-1)[None], np.array([ref_lse], dtype=object)).max() <= LSE_GOAL
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -106,6 +109,19 @@ def test_cross_entropy_loss_within_the_goal(rng, dtype):
     loss = sk.cross_entropy(logits, target, reduction="none")
     ref = np.array([-exact(row)[1][t] for row, t in zip(logits, target)], dtype=object)
     assert ulp_error(loss, ref).max() <= GOAL[dtype]
+
+
+@pytest.mark.parametrize("spread", [20.0, 60.0])  # all within 86 of the maximum, and not
+@pytest.mark.parametrize("n", [37, 1000])
+def test_float32_cross_entropy_gradient_within_two_ulp(rng, spread, n):
+    # Off the target the gradient (reduction "sum") is softmax itself, computed
+    # in float32 lanes with the compensated shift (issue 12: at most 2 ulp).
+    logits = spread_rows(rng, spread, 6, n).astype(np.float32)
+    target = rng.integers(0, n, size=6)
+    grad = sk.cross_entropy_grad(logits, target, reduction="sum")
+    for i, row in enumerate(logits):
+        off_target = np.arange(n) != target[i]
+        assert ulp_error(grad[i][off_target], exact(row)[0][off_target]).max() <= 2.0
 
 
 def test_float64_exp_is_within_an_ulp_with_the_compensated_shift(rng):

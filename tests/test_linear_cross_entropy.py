@@ -317,3 +317,13 @@ def test_numpy_grad_input_is_written_in_place_not_concatenated(rng):
     assert _traced_peak(lambda: sk.linear_cross_entropy_and_grad(x, w, y)) < 1.5 * x.nbytes
     result = sk.linear_cross_entropy_and_grad(x, w, y)
     assert_allclose(result.grad_input, sk.cross_entropy_and_grad(x @ w.T, y).grad @ w, rtol=1e-10)
+
+
+def test_no_classes_and_every_target_ignored():
+    # Pins issue #14 item 4: ZeroDivisionError with a (0, d) weight.
+    loss, grad_input, grad_weight, _ = sk.linear_cross_entropy_and_grad(
+        np.ones((2, 3)), np.ones((0, 3)), np.array([-100, -100]), reduction="sum"
+    )
+    assert loss == 0.0
+    assert_array_equal(grad_input, np.zeros((2, 3)))
+    assert grad_weight.shape == (0, 3)

@@ -103,6 +103,22 @@ class TestEdgeCases:
         expected = -0.5 * sk.log_softmax(logits)[0, :2].sum()
         assert_allclose(loss, expected, rtol=1e-15)
 
+    def test_smoothing_skips_a_zero_weight_class_at_minus_inf(self, backend):
+        # The smoothing term sums weight * log p over the classes: a class of weight 0
+        # adds 0 even where log p = -inf (torch forms 0 * -inf = NaN there).
+        logits = np.array([[0.0, 1.0, -np.inf], [2.0, -1.0, -np.inf]])
+        weight = np.array([1.0, 3.0, 0.0])
+        loss = backend.to_numpy(
+            sk.cross_entropy(
+                backend.asarray(logits), backend.asarray([1, 0], dtype="int64"),
+                weight=backend.asarray(weight), label_smoothing=0.2, reduction="none",
+            )
+        )
+        logp = np.log(np.exp(logits[:, :2]) / np.exp(logits[:, :2]).sum(axis=1, keepdims=True))
+        picked = np.array([weight[1] * logp[0, 1], weight[0] * logp[1, 0]])
+        smooth = logp @ weight[:2]
+        assert_allclose(loss, -(0.8 * picked + 0.2 / 3 * smooth), rtol=1e-14)
+
     def test_target_on_a_minus_inf_logit_is_infinite(self):
         assert sk.cross_entropy([[0.0, -np.inf]], [1]) == np.inf
 
@@ -281,3 +297,15 @@ class TestValidation:
     def test_nll_loss_needs_class_indices(self):
         with pytest.raises(TypeError, match="target must hold integer class indices"):
             sk.nll_loss(np.zeros((2, 3)), np.zeros((2, 3)))
+
+
+@pytest.mark.parametrize("smoothing", [0.0, 0.1])
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_no_classes_and_every_target_ignored(smoothing, reduction):
+    # Pins issue #14 item 4: eps / n_classes raised ZeroDivisionError with 0 classes.
+    logits = np.empty((2, 0))
+    loss, grad = sk.cross_entropy_and_grad(logits, np.array([-100, -100]),
+                                           label_smoothing=smoothing, reduction=reduction)  # fmt: skip
+    expected = {"mean": np.nan, "sum": 0.0, "none": np.zeros(2)}[reduction]
+    assert_array_equal(loss, expected)
+    assert grad.shape == (2, 0)

@@ -92,4 +92,4 @@ def test_torch_jacobian(rng):
 
     x = torch.tensor(rng.normal(size=4))
     jac = torch.autograd.functional.jacobian(lambda v: torch.softmax(v, dim=0), x)
-    assert_allclose(sk.softmax_jacobian(sk.softmax(x)).numpy(), jac.numpy(), atol=1e-15)
+    assert_allclose(sk.softmax_jacobian(probs=sk.softmax(x)).numpy(), jac.numpy(), atol=1e-15)

@@ -107,7 +107,11 @@ def test_hardmax_axis_must_be_single():
         sk.hardmax(np.zeros((2, 2)), axis=(0, 1))
 
 
-@pytest.mark.parametrize("function", [sk.softmax_jacobian, sk.hardmax], ids=lambda f: f.__name__)
+@pytest.mark.parametrize(
+    "function",
+    [lambda x: sk.softmax_jacobian(probs=x), lambda x: sk.softmax_jacobian(logits=x), sk.hardmax],
+    ids=["softmax_jacobian-probs", "softmax_jacobian-logits", "hardmax"],
+)
 def test_0d_input_is_refused_where_an_axis_is_needed(function):
     with pytest.raises(ValueError, match="got a 0-d array"):
         function(np.float64(1.0))

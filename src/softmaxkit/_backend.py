@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import array_api_compat
+import numpy as np
 
 
 def compute_dtype(xp: Any, dtype: Any, device: Any) -> Any:
@@ -37,3 +38,19 @@ def has_float64(xp: Any, device: Any) -> bool:
         # jax lists float64 even when x64 mode is off, then silently makes float32.
         return xp.asarray(0.0, dtype=xp.float64).dtype == xp.float64
     return True
+
+
+def cast(xp: Any, values: Any, dtype: Any) -> Any:
+    """``values`` in the output ``dtype``, without NumPy's overflow warning.
+
+    A result computed in a wider dtype can lie beyond the output's range
+    (``log_softmax`` of float16 ``[60000, -60000]`` is ``-120000`` at the
+    second entry); rounding it to ``-inf`` is the correctly rounded result,
+    not an error, so NumPy's "overflow encountered in cast" is not raised.
+    """
+    with np.errstate(over="ignore"):
+        result = xp.astype(values, dtype, copy=False)
+    # One rule for scalar results: a full reduction is a 0-d array of the
+    # input's library, as in torch, JAX and the array API; NumPy's reductions
+    # give NumPy scalars (np.float64), which are made 0-d arrays here.
+    return np.asarray(result) if isinstance(result, np.generic) else result

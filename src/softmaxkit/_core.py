@@ -8,12 +8,12 @@ for it on NumPy arrays (see ``_dispatch``) and must agree with it.
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Any
 
 import array_api_compat
 import numpy as np
 
-from . import _backend, _dispatch, _stable
+from . import _backend, _dispatch, _family, _stable
 from . import _validate as validate
 
 # Shared docstring text, so that the parameter descriptions and the
@@ -40,72 +40,6 @@ _EDGE_CASES = """\
     before the division."""
 
 
-class _Validated(NamedTuple):
-    xp: Any
-    x: Any  # the input as an array of xp, dtype unchanged
-    axes: tuple[int, ...]
-    temperature: Any  # a Python float, or an array in work_dtype
-    mask: Any | None  # bool, broadcast to x's shape
-    out_dtype: Any
-    work_dtype: Any
-
-
-def _validate(x: Any, axis: Any, temperature: Any, where: Any) -> _Validated:
-    xp = validate.namespace(x)
-    x = validate.as_array(xp, x, name="x")
-    out_dtype = validate.float_dtype_of(xp, x, name="x")
-    if not xp.isdtype(x.dtype, "real floating"):
-        # Integers and booleans become floats here, so that they take the
-        # same (kernel) path as the floats they equal.
-        x = xp.astype(x, out_dtype)
-    axes = validate.normalize_axis(axis, x.ndim)
-    work_dtype = _backend.compute_dtype(xp, out_dtype, array_api_compat.device(x))
-    t = validate.temperature(temperature, xp, x, work_dtype)
-    mask = validate.where_mask(where, xp, x)
-    return _Validated(xp, x, axes, t, mask, out_dtype, work_dtype)
-
-
-class _Prepared(NamedTuple):
-    xp: Any
-    z: Any  # input / temperature, in the compute dtype
-    axes: tuple[int, ...]
-    mask: Any | None
-    out_dtype: Any
-    compensate: bool
-    added_axis: bool  # axis=() or a 0-d input: a trailing axis of length 1 was added
-
-
-def _prepare(x: Any, axis: Any, temperature: Any, where: Any) -> _Prepared:
-    """Validate the arguments and bring ``x`` to the compute dtype (the array-API path)."""
-    return _prepare_validated(_validate(x, axis, temperature, where))
-
-
-def _prepare_validated(v: _Validated) -> _Prepared:
-    xp, axes, mask = v.xp, v.axes, v.mask
-    z = xp.astype(v.x, v.work_dtype)
-    t = v.temperature
-    added_axis = not axes
-    if added_axis:
-        # Softmax over no axes: every entry is its own slice of length 1.
-        z = z[..., None]
-        mask = None if mask is None else mask[..., None]
-        t = t if isinstance(t, float) else t[..., None]
-        axes = (z.ndim - 1,)
-    if not (isinstance(t, float) and t == 1.0):
-        z = _stable.divide_by_temperature(xp, z, t, axes, where=mask)
-    return _Prepared(xp, z, axes, mask, v.out_dtype, v.work_dtype == v.out_dtype, added_axis)
-
-
-def _has_empty_axis(p: _Prepared) -> bool:
-    return any(p.z.shape[a] == 0 for a in p.axes)
-
-
-def _finish(p: _Prepared, values: Any) -> Any:
-    if p.added_axis:
-        values = values[..., 0]
-    return p.xp.astype(values, p.out_dtype, copy=False)
-
-
 def softmax(
     x: Any, /, axis: Any = -1, *, temperature: Any = 1.0, where: Any = None, out: Any = None
 ) -> Any:
@@ -125,7 +59,10 @@ def softmax(
         Default: the last axis.
     temperature : float or array_like, optional
         A finite number > 0, or an array of them that broadcasts against
-        ``x`` (per-row temperatures). The result is ``softmax(x / temperature)``;
+        ``x`` with length 1 along ``axis``: one temperature per slice, e.g.
+        shape ``(rows, 1)`` for a ``(rows, n)`` input. A temperature that
+        varies along ``axis`` (a ``(rows,)`` array would, by broadcasting) is
+        refused. The result is ``softmax(x / temperature)``;
         the inverse temperature beta is ``1 / temperature``. Small
         temperatures tend to the one-hot argmax, large ones to uniform.
     where : array_like of bool, optional
@@ -226,7 +163,7 @@ def _softmax_or_log(x: Any, axis: Any, temperature: Any, where: Any, out: Any, *
         result = _dispatch.fast_softmax(x, log)
         if result is not None:
             return result
-    v = _validate(x, axis, temperature, where)
+    v = _family.validated(x, axis, temperature, where)
     if out is not None:
         validate.out_array(out, v.xp, v.x.shape, v.out_dtype)
     result = _dispatch.softmax(
@@ -234,12 +171,12 @@ def _softmax_or_log(x: Any, axis: Any, temperature: Any, where: Any, out: Any, *
     )
     if result is not None:
         return result
-    p = _prepare_validated(v)
-    if _has_empty_axis(p):
-        return _store(_finish(p, p.z), out)
+    p = _family.prepare_validated(v)
+    if _family.has_empty_axis(p):
+        return _store(_family.finish(p, p.z), out)
     s = _stable.shift_by_max(p.xp, p.z, p.axes, where=p.mask, compensate=p.compensate)
     values = _stable.log_softmax_from(p.xp, s) if log else _stable.softmax_from(p.xp, s)
-    return _store(_finish(p, values), out)
+    return _store(_family.finish(p, values), out)
 
 
 def _store(result: Any, out: Any) -> Any:
@@ -250,18 +187,30 @@ def _store(result: Any, out: Any) -> Any:
 
 
 def logsumexp(
-    x: Any, /, axis: Any = -1, *, keepdims: bool = False, where: Any = None, b: Any = None
+    x: Any,
+    /,
+    axis: Any = None,
+    *,
+    keepdims: bool = False,
+    where: Any = None,
+    b: Any = None,
+    return_sign: bool = False,
 ) -> Any:
     r"""The log of the sum of exponentials over ``axis``, without overflow.
 
     .. math:: \mathrm{logsumexp}(x) = \log \sum_i b_i e^{x_i}
+
+    The signature and defaults of ``scipy.special.logsumexp`` and
+    ``jax.nn.logsumexp``: ``axis=None`` reduces every axis.
 
     Parameters
     ----------
     x : array_like
         Input (see :func:`softmax`).
     axis : int, tuple of ints or None, optional
-        Axes to reduce; ``None`` reduces all. Default: the last axis.
+        Axes to reduce. Default ``None``: all of them, as in SciPy and JAX
+        (a 2-D input gives a 0-d result; pass ``axis=-1`` for one value per
+        row).
     keepdims : bool, optional
         Keep the reduced axes with length 1.
     where : array_like of bool, optional
@@ -269,19 +218,29 @@ def logsumexp(
     b : array_like, optional
         Weights, broadcast together with ``x`` as in
         ``scipy.special.logsumexp``. Entries with ``b == 0`` are left out
-        (so ``x`` may be ``inf`` or NaN there). A negative total gives NaN.
+        (so ``x`` may be ``inf`` or NaN there). A negative total gives NaN
+        unless ``return_sign`` is True.
+    return_sign : bool, optional
+        Return ``(log|s|, sign(s))`` of the weighted sum ``s``, as SciPy and
+        JAX do, so that negative weights can give a negative sum: the sign
+        is 1, -1, or 0 where the sum is 0 (the value is then ``-inf``), and
+        NaN where the value is NaN.
 
     Returns
     -------
-    array
-        The reduced array; floating dtype of ``x`` (promoted with ``b``).
+    array, or (array, array) with ``return_sign``
+        The reduced array (a 0-d array for a full reduction); floating
+        dtype of ``x``, promoted with ``b`` by the array library's own rules
+        (JAX: int32 with float32 is float32; NumPy: int64 with float32 is
+        float64).
 
     Notes
     -----
     An empty reduction or an all ``-inf`` (or all excluded) slice gives
     ``-inf``; a slice holding ``+inf`` gives ``+inf``; a NaN gives NaN. The
     result keeps full relative accuracy when one term dominates
-    (``logsumexp([0, -40]) == 4.248354255291589e-18``).
+    (``logsumexp([0, -40]) == 4.248354255291589e-18``). SciPy gives the sign
+    of an empty sum as -1; here it is 0, as in JAX.
 
     Examples
     --------
@@ -292,6 +251,13 @@ def logsumexp(
     4.248354255291589e-18
     >>> float(sk.logsumexp([1.0, 10000.0], b=[1.0, 0.0]))
     1.0
+    >>> sk.logsumexp([[0.0, 0.0], [0.0, 0.0]])  # all axes: log 4
+    array(1.38629436)
+    >>> sk.logsumexp([[0.0, 0.0], [0.0, 0.0]], axis=-1)
+    array([0.69314718, 0.69314718])
+    >>> value, sign = sk.logsumexp([1.0, 1.0, 1.0], b=[1.0, -1.0, -1.0], return_sign=True)
+    >>> float(value), float(sign)  # log|e - 2e| = 1, negative
+    (1.0, -1.0)
     """
     xp = validate.namespace(x, b)
     x = validate.as_array(xp, x, name="x")
@@ -299,34 +265,51 @@ def logsumexp(
     weights = None
     if b is not None:
         weights = validate.as_array(xp, b, like=x, name="b")
-        out_dtype = xp.result_type(out_dtype, validate.float_dtype_of(xp, weights, name="b"))
+        validate.float_dtype_of(xp, weights, name="b")
+        # The library's own promotion of the two (int32 x with float32 b is
+        # float32 in JAX and torch, float64 in NumPy), made floating.
+        out_dtype = validate.float_dtype_of(
+            xp, xp.empty(0, dtype=xp.result_type(x.dtype, weights.dtype)), name="x"
+        )
         x, weights = xp.broadcast_arrays(x, weights)
     if not isinstance(keepdims, bool):
         raise TypeError(f"keepdims must be a bool, got {keepdims!r}")
-    v = _validate(xp.astype(x, out_dtype, copy=False), axis, 1.0, where)
-    if weights is None:
+    if not isinstance(return_sign, bool):
+        raise TypeError(f"return_sign must be a bool, got {return_sign!r}")
+    v = _family.validated(xp.astype(x, out_dtype, copy=False), axis, 1.0, where)
+    if weights is None and not return_sign:
         result = _dispatch.logsumexp(v.x, v.axes, keepdims=keepdims, mask=v.mask)
         if result is not None:
             return result
-    p = _prepare_validated(v)
+    p = _family.prepare_validated(v)
     if weights is not None:
         weights = xp.astype(weights, p.z.dtype)
         if p.added_axis:
             weights = weights[..., None]
     reduced_axes = p.axes
-    if _has_empty_axis(p):
+
+    def finish(values: Any) -> Any:
+        if not keepdims:
+            values = xp.squeeze(values, axis=reduced_axes)
+        elif p.added_axis:
+            values = values[..., 0]
+        return _backend.cast(xp, values, p.out_dtype)
+
+    if _family.has_empty_axis(p):
         shape = tuple(1 if a in reduced_axes else n for a, n in enumerate(p.z.shape))
-        result = xp.full(shape, -xp.inf, dtype=p.z.dtype, device=array_api_compat.device(p.z))
+        device = array_api_compat.device(p.z)
+        result = xp.full(shape, -xp.inf, dtype=p.z.dtype, device=device)
+        sign = xp.zeros(shape, dtype=p.z.dtype, device=device)
     else:
         s = _stable.shift_by_max(
             xp, p.z, reduced_axes, where=p.mask, b=weights, compensate=p.compensate
         )
-        result = _stable.logsumexp_from(xp, s)
-    if not keepdims:
-        result = xp.squeeze(result, axis=reduced_axes)
-    elif p.added_axis:
-        result = result[..., 0]
-    return xp.astype(result, p.out_dtype, copy=False)
+        if not return_sign:
+            return finish(_stable.logsumexp_from(xp, s))
+        result, sign = _stable.signed_logsumexp_from(xp, s)
+    if not return_sign:
+        return finish(result)
+    return finish(result), finish(sign)
 
 
 def softmax_vjp(
@@ -357,17 +340,17 @@ def softmax_vjp(
     >>> sk.softmax_vjp([0.2, 0.3, 0.5], [1.0, 0.0, 0.0])
     array([ 0.16, -0.06, -0.1 ])
     """
-    xp, y, g, axes, mask, t, out_dtype = _prepare_vjp(y, g, axis, temperature, where)
+    xp, y, g, axes, mask, t, out_dtype = _family.prepare_vjp(y, g, axis, temperature, where)
     result = _dispatch.softmax_vjp(
         y, g, axes, log=False, temperature=t, mask=mask, out_dtype=out_dtype
     )
     if result is not None:
         return result
-    y, g = _to_work_dtype(xp, y, g, out_dtype)
+    y, g = _family.to_work_dtype(xp, y, g, out_dtype)
     if mask is not None:
         g = xp.where(mask, g, 0.0)
     grad = y * (g - xp.sum(g * y, axis=axes, keepdims=True))
-    return _finish_vjp(xp, grad, t, mask, out_dtype)
+    return _family.finish_vjp(xp, grad, t, mask, out_dtype)
 
 
 def log_softmax_vjp(
@@ -390,83 +373,85 @@ def log_softmax_vjp(
     >>> sk.log_softmax_vjp(logp, [1.0, 0.0])
     array([ 0.75, -0.75])
     """
-    xp, logp, g, axes, mask, t, out_dtype = _prepare_vjp(logp, g, axis, temperature, where)
+    xp, logp, g, axes, mask, t, out_dtype = _family.prepare_vjp(logp, g, axis, temperature, where)
     result = _dispatch.softmax_vjp(
         logp, g, axes, log=True, temperature=t, mask=mask, out_dtype=out_dtype
     )
     if result is not None:
         return result
-    logp, g = _to_work_dtype(xp, logp, g, out_dtype)
+    logp, g = _family.to_work_dtype(xp, logp, g, out_dtype)
     if mask is not None:
         g = xp.where(mask, g, 0.0)
     grad = g - xp.exp(logp) * xp.sum(g, axis=axes, keepdims=True)
-    return _finish_vjp(xp, grad, t, mask, out_dtype)
+    return _family.finish_vjp(xp, grad, t, mask, out_dtype)
 
 
-def _prepare_vjp(y: Any, g: Any, axis: Any, temperature: Any, where: Any) -> tuple:
-    xp = validate.namespace(y, g)
-    y = validate.as_array(xp, y, name="y")
-    g = validate.as_array(xp, g, like=y, name="g")
-    if tuple(g.shape) != tuple(y.shape):
-        raise ValueError(
-            f"g must have the shape of the forward output {tuple(y.shape)}, got {tuple(g.shape)}"
-        )
-    out_dtype = xp.result_type(
-        validate.float_dtype_of(xp, y, name="y"), validate.float_dtype_of(xp, g, name="g")
-    )
-    axes = validate.normalize_axis(axis, y.ndim)
-    work_dtype = _backend.compute_dtype(xp, out_dtype, array_api_compat.device(y))
-    t = validate.temperature(temperature, xp, y, work_dtype)
-    mask = validate.where_mask(where, xp, y)
-    return xp, y, g, axes, mask, t, out_dtype
-
-
-def _to_work_dtype(xp: Any, y: Any, g: Any, out_dtype: Any) -> tuple[Any, Any]:
-    work_dtype = _backend.compute_dtype(xp, out_dtype, array_api_compat.device(y))
-    return xp.astype(y, work_dtype), xp.astype(g, work_dtype)
-
-
-def _finish_vjp(xp: Any, grad: Any, t: Any, mask: Any | None, out_dtype: Any) -> Any:
-    if not (isinstance(t, float) and t == 1.0):
-        grad = grad / t
-    if mask is not None:
-        grad = xp.where(mask, grad, 0.0)
-    return xp.astype(grad, out_dtype, copy=False)
-
-
-def softmax_jacobian(y: Any, /) -> Any:
-    r"""The Jacobian of softmax over the last axis: ``diag(y) - y yᵀ``.
+def softmax_jacobian(y: Any = None, /, *, probs: Any = None, logits: Any = None) -> Any:
+    r"""The Jacobian of softmax over the last axis: ``diag(p) - p pᵀ``.
 
     For teaching and small problems; use :func:`softmax_vjp` to
     backpropagate, which never builds this ``(..., n, n)`` array.
 
     Parameters
     ----------
-    y : array_like
-        Softmax output, shape ``(..., n)``.
+    probs : array_like, optional
+        Softmax output ``p``, shape ``(..., n)``: each slice in [0, 1] and
+        summing to 1.
+    logits : array_like, optional
+        Logits ``x``; the Jacobian is that of ``softmax(x)`` at ``x``.
+        Exactly one of ``probs`` and ``logits`` is given, by keyword: the
+        Jacobian of logits read as probabilities is silently wrong.
 
     Returns
     -------
     array
-        Shape ``(..., n, n)``: entry ``[..., i, j]`` is d y_i / d x_j.
+        Shape ``(..., n, n)``: entry ``[..., i, j]`` is d p_i / d x_j.
+
+    Raises
+    ------
+    TypeError
+        A positional argument, or not exactly one of ``probs``, ``logits``.
+    ValueError
+        ``probs`` outside [0, 1] or not summing to 1 (logits, most likely);
+        a 0-d input.
 
     Examples
     --------
     >>> import softmaxkit as sk
-    >>> sk.softmax_jacobian(sk.softmax([1.0, 2.0, 3.0])).round(8)
+    >>> sk.softmax_jacobian(logits=[1.0, 2.0, 3.0]).round(8)
     array([[ 0.08192507, -0.02203304, -0.05989202],
            [-0.02203304,  0.18483645, -0.1628034 ],
            [-0.05989202, -0.1628034 ,  0.22269543]])
+    >>> sk.softmax_jacobian(probs=[0.5, 0.5])
+    array([[ 0.25, -0.25],
+           [-0.25,  0.25]])
     """
-    xp = validate.namespace(y)
-    y = validate.as_array(xp, y, name="y")
-    out_dtype = validate.float_dtype_of(xp, y, name="y")
-    if y.ndim == 0:
-        raise ValueError("y must have at least one dimension, got a 0-d array")
-    y = xp.astype(y, out_dtype, copy=False)
+    if y is not None:
+        raise TypeError(
+            "softmax_jacobian() takes its input by keyword, to say what it is: "
+            "softmax_jacobian(probs=p) for softmax output, softmax_jacobian(logits=x) for logits"
+        )
+    if (probs is None) == (logits is None):
+        raise TypeError("give exactly one of probs= and logits=")
+    name = "probs" if logits is None else "logits"
+    given = probs if logits is None else logits
+    xp = validate.namespace(given)
+    given = validate.as_array(xp, given, name=name)
+    out_dtype = validate.float_dtype_of(xp, given, name=name)
+    if given.ndim == 0:
+        raise ValueError(f"{name} must have at least one dimension, got a 0-d array")
+    # float16 products overflow past 256: computed in the wider compute dtype.
+    work_dtype = _backend.compute_dtype(xp, out_dtype, array_api_compat.device(given))
+    if logits is None:
+        y = xp.astype(given, work_dtype, copy=False)
+        validate.probabilities(
+            xp, y, (y.ndim - 1,), name="probs", normalised=True, input_dtype=out_dtype
+        )
+    else:
+        y = xp.astype(softmax(xp.astype(given, out_dtype, copy=False)), work_dtype)
     n = y.shape[-1]
-    eye = xp.eye(n, dtype=out_dtype, device=array_api_compat.device(y))
-    return eye * y[..., None, :] - y[..., :, None] * y[..., None, :]
+    eye = xp.eye(n, dtype=work_dtype, device=array_api_compat.device(y))
+    return _backend.cast(xp, eye * y[..., None, :] - y[..., :, None] * y[..., None, :], out_dtype)
 
 
 def sigmoid(x: Any, /) -> Any:
@@ -483,7 +468,7 @@ def sigmoid(x: Any, /) -> Any:
     xp, z, out_dtype = _elementwise_input(x)
     e = xp.exp(-xp.abs(z))
     result = xp.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
-    return xp.astype(result, out_dtype, copy=False)
+    return _backend.cast(xp, result, out_dtype)
 
 
 def log_sigmoid(x: Any, /) -> Any:
@@ -497,7 +482,7 @@ def log_sigmoid(x: Any, /) -> Any:
     """
     xp, z, out_dtype = _elementwise_input(x)
     result = xp.minimum(z, 0.0) - xp.log1p(xp.exp(-xp.abs(z)))
-    return xp.astype(result, out_dtype, copy=False)
+    return _backend.cast(xp, result, out_dtype)
 
 
 def _elementwise_input(x: Any) -> tuple[Any, Any, Any]:

@@ -9,9 +9,12 @@ array-API code, which stays the specification. The kernel takes:
   subclasses such as masked arrays), float16 (computed via float32), float32
   or float64, in native byte order (other byte orders are swapped first);
 * one reduced axis, or several that are merged into one by a reshape;
-* any strides: the reduced axis is brought into one of the kernel's two
+* any layout: the reduced axis is brought into one of the kernel's two
   layouts (rows contiguous, or a non-last axis with a contiguous axis
-  beside it) by a transposed view when possible and by a copy otherwise.
+  beside it) by a transposed view when possible and by a copy otherwise
+  (negative or zero strides, unaligned data, other byte orders); ``out=``
+  of any layout is written directly when it fits a kernel layout, else
+  through a temporary.
 
 API for other layers (e.g. autograd wrappers on CPU tensors through NumPy
 views): ``softmax``, ``logsumexp``, ``softmax_vjp`` and ``cross_entropy``
@@ -29,7 +32,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from . import _stable, _threads
+from . import _backend, _stable, _threads
 
 SOFTMAX, LOG_SOFTMAX, LOGSUMEXP = 0, 1, 2
 _KERNEL_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
@@ -100,7 +103,7 @@ def fast_softmax(x: Any, log: bool) -> np.ndarray | None:
     if not _enabled or x.dtype not in _KERNEL_DTYPES or x.ndim == 0:
         return None
     n = x.shape[-1]
-    if n == 0 or not x.flags.c_contiguous or not x.dtype.isnative:
+    if n == 0 or not _is_kernel_ready(x):
         return None
     module = _module if _module is not None else _kernel()
     if module is None:
@@ -150,14 +153,15 @@ def _plan(x: np.ndarray, axis: int) -> tuple[_Plan, np.ndarray] | None:
     contiguous (row mode).
     """
     item = x.itemsize
-    if any(s < 0 for s in x.strides):
+    # The strides of axes of length 1 are never used, and may be anything.
+    if not x.flags.aligned or any(s < 0 for s, n in zip(x.strides, x.shape) if n > 1):
         return None
     others = sorted(
         (a for a in range(x.ndim) if a != axis and x.shape[a] != 1),
         key=lambda a: -x.strides[a],
     )
     ones = [a for a in range(x.ndim) if a != axis and x.shape[a] == 1]
-    reduced_stride = x.strides[axis] if x.shape[axis] > 1 else item
+    reduced_stride = x.strides[axis] if x.shape[axis] > 1 else item  # (any stride would do)
     outer = [a for a in others if x.strides[a] > reduced_stride]
     inner = [a for a in others if x.strides[a] <= reduced_stride]
     collapsed_inner = _collapse(tuple(x.shape[a] for a in inner), tuple(x.strides[a] for a in inner))
@@ -179,7 +183,7 @@ def _plan(x: np.ndarray, axis: int) -> tuple[_Plan, np.ndarray] | None:
         tuple(x.shape[a] for a in inner),
     )
     view = np.lib.stride_tricks.as_strided(
-        x, (outer_size, n, inner_size), (outer_stride, x.strides[axis], item), writeable=False
+        x, (outer_size, n, inner_size), (outer_stride, reduced_stride, item), writeable=False
     )
     return plan, view
 
@@ -187,9 +191,11 @@ def _plan(x: np.ndarray, axis: int) -> tuple[_Plan, np.ndarray] | None:
 def _planned(x: np.ndarray, axis: int) -> tuple[_Plan, np.ndarray]:
     found = _plan(x, axis)
     if found is None:
-        # No view fits: a C-contiguous copy always does.
-        found = _plan(np.ascontiguousarray(x), axis)
-    assert found is not None
+        # No view fits: a fresh C-ordered copy (aligned, every stride
+        # positive) always does.
+        found = _plan(x.copy(order="C"), axis)
+    if found is None:
+        raise RuntimeError(f"no kernel layout for shape {x.shape}, strides {x.strides}")
     return found
 
 
@@ -311,13 +317,13 @@ def softmax(
     if out3 is not None:
         return out
     result = _from_kernel_order(target, plan, with_reduced=True).reshape(x.shape)
-    result = result.astype(result_dtype, copy=False)
+    result = _backend.cast(np, result, result_dtype)
     return _store(result, out)
 
 
 def _writable_view(out: np.ndarray, axis: int, plan: _Plan) -> np.ndarray | None:
     """``out`` seen in the kernel layout of ``plan``, if it fits without a copy."""
-    if not out.flags.writeable or not out.dtype.isnative:
+    if not out.flags.writeable or not out.dtype.isnative:  # (_plan checks alignment)
         return None
     found = _plan(out, axis)
     if found is None or found[0] != plan:
@@ -362,7 +368,7 @@ def logsumexp(
         mask3 = None if mask is None else _mask_view(mask, plan, x3.shape)
         _kernel().reduce(LOGSUMEXP, x3, target, mask3, _threads_for(work.size))
         result = _from_kernel_order(target, plan, with_reduced=False)
-        result = result.reshape(reduced_shape).astype(result_dtype, copy=False)
+        result = _backend.cast(np, result.reshape(reduced_shape), result_dtype)
     if not keepdims:
         result = result.reshape(tuple(n for a, n in enumerate(x.shape) if a not in axes))
     return result
@@ -396,13 +402,24 @@ def softmax_vjp(
     grad = np.empty(rows_y.shape, work_dtype)
     _kernel().vjp(log, rows_y, rows_g, grad, rows_m, temperature, _threads_for(y.size))
     moved_shape = tuple(n for a, n in enumerate(y.shape) if a != axis) + (y.shape[axis],)
-    return np.moveaxis(grad.reshape(moved_shape), -1, axis).astype(out_dtype, copy=False)
+    return _backend.cast(np, np.moveaxis(grad.reshape(moved_shape), -1, axis), out_dtype)
 
 
 def _rows(a: np.ndarray, axis: int) -> np.ndarray:
-    """``a`` with ``axis`` last, as C-contiguous rows in native byte order."""
-    a = np.ascontiguousarray(np.moveaxis(_native(a), axis, -1))
+    """``a`` with ``axis`` last, as C-contiguous aligned rows in native byte order."""
+    a = _kernel_ready(np.moveaxis(a, axis, -1))
     return a.reshape(-1, a.shape[-1])
+
+
+def _is_kernel_ready(a: np.ndarray) -> bool:
+    return a.flags.c_contiguous and a.flags.aligned and a.dtype.isnative
+
+
+def _kernel_ready(a: np.ndarray) -> np.ndarray:
+    """``a`` if C-contiguous, aligned and in native byte order, else such a copy."""
+    if _is_kernel_ready(a):
+        return a
+    return np.array(a, dtype=a.dtype.newbyteorder("="), order="C")
 
 
 class CrossEntropyParts(NamedTuple):
@@ -437,12 +454,12 @@ def cross_entropy(
     work_dtype = np.dtype(np.float32) if native == np.float16 else native
     rows_z = _rows(logits.astype(work_dtype, copy=False), class_axis)
     if class_indices:
-        indices = np.ascontiguousarray(target.astype(np.int64, copy=False).reshape(-1))
+        indices = _kernel_ready(target.astype(np.int64, copy=False).reshape(-1))
         probs = None
     else:
         indices = None
         probs = _rows(target.astype(work_dtype, copy=False), class_axis)
-    w = None if weight is None else np.ascontiguousarray(weight, dtype=np.float64)
+    w = None if weight is None else _kernel_ready(np.asarray(weight, dtype=np.float64))
     weight_sum = float(n_classes) if w is None else float(np.sum(w))
     loss = np.empty(rows_z.shape[0], np.float64)
     grad = np.empty(rows_z.shape, work_dtype) if want_grad else None

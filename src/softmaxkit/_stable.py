@@ -154,8 +154,11 @@ def shift_and_sum(
     lowest = xp.where(shift > 0, shift, 0.0) - xp.finfo(z.dtype).max
     z_finite = xp.where(xp.isfinite(z), xp.maximum(z, lowest), 0.0)
     rounded = z_finite - shift
-    diff = xp.where(z < lowest, -inf, rounded)
-    diff = xp.where(has_pos_inf, xp.where(z == inf, xp.zeros_like(z), -inf), diff)
+    # Each where writes a non-finite value only where the result holds one, so
+    # that finite input never makes an inf or NaN, not even in an intermediate
+    # (jax.debug_infs / debug_nans check every one).
+    diff = xp.where(has_pos_inf | (z < lowest), -inf, rounded)
+    diff = xp.where(has_pos_inf & (z == inf), 0.0, diff)
     exp_diff = xp.exp(diff)
     if compensate:
         diff_lo = xp.where(xp.isfinite(diff), _two_sum_error(z_finite, -shift, rounded), 0.0)
@@ -225,8 +228,8 @@ def divide_by_temperature(
     overflows = xp.where(shifted, xp.abs(v) > half_limit, xp.abs(v) > big * capped(1.0))
     q = xp.where(overflows, 0.0, v) / t
     q = xp.where(shifted, 2.0 * q, q)
-    infinity = xp.full_like(q, xp.inf)
-    return xp.where(overflows, xp.where(v > 0, infinity, -infinity), q)
+    # No array of infinities: finite input must not make one (jax.debug_infs).
+    return xp.where(overflows & (v > 0), xp.inf, xp.where(overflows, -xp.inf, q))
 
 
 def softmax_from(xp: Any, s: Shifted) -> Any:
@@ -244,7 +247,28 @@ def log_softmax_from(xp: Any, s: Shifted) -> Any:
 
 def logsumexp_from(xp: Any, s: Shifted) -> Any:
     """``max + log(sum(exp(d)))`` with the reduced axes kept."""
-    return with_nan_slices(xp, s.shift + s.log_norm, s.nan_slice)
+    return with_nan_slices(xp, _shift_plus(xp, s.shift, s.log_norm), s.nan_slice)
+
+
+def signed_logsumexp_from(xp: Any, s: Shifted) -> tuple[Any, Any]:
+    """``(max + log|sum|, sign(sum))`` of a weighted sum that may be negative.
+
+    The sign is 0 where the sum is 0 (the value is ``-inf`` there) and NaN
+    where the value is NaN (as SciPy's and JAX's ``return_sign``).
+    """
+    positive = s.norm > 0
+    # Where the sum is positive, log_norm is the accurate log(k) + log1p(t / k).
+    log_abs = xp.where(positive, s.log_norm, _log_or_nan(xp, xp.abs(s.norm)))
+    value = with_nan_slices(xp, _shift_plus(xp, s.shift, log_abs), s.nan_slice)
+    # The NaN of a NaN value comes from the value itself: no NaN constant.
+    return value, xp.where(xp.isnan(value), value, xp.sign(s.norm))
+
+
+def _shift_plus(xp: Any, shift: Any, log_norm: Any) -> Any:
+    """``shift + log_norm`` where ``shift = +inf`` with weights summing to 0 is NaN, without a warning."""
+    at_inf = xp.isinf(shift)
+    total = shift + xp.where(at_inf, 0.0, log_norm)
+    return xp.where(at_inf & ~(log_norm > -xp.inf), xp.nan, total)
 
 
 def with_nan_slices(xp: Any, values: Any, nan_slice: Any) -> Any:
@@ -252,19 +276,21 @@ def with_nan_slices(xp: Any, values: Any, nan_slice: Any) -> Any:
 
 
 def _log_or_nan(xp: Any, v: Any) -> Any:
-    """``log(v)``: -inf at 0 and NaN below 0 (negative weights ``b``), without warnings."""
+    """``log(v)``: -inf at 0 and NaN below 0 (negative weights ``b``), without warnings.
+
+    The non-finite values are written last, only where they belong (see
+    :func:`shift_and_sum`).
+    """
     positive = v > 0
-    return xp.where(
-        positive, xp.log(xp.where(positive, v, 1.0)), xp.where(v == 0, -xp.inf, xp.full_like(v, xp.nan))
-    )
+    log_v = xp.where(v == 0, -xp.inf, xp.log(xp.where(positive, v, 1.0)))
+    return xp.where(positive | (v == 0), log_v, xp.nan)
 
 
 def _log1p_or_nan(xp: Any, r: Any) -> Any:
-    """``log1p(r)``: -inf at -1 and NaN below -1, without warnings."""
+    """``log1p(r)``: -inf at -1 and NaN below -1, without warnings (as :func:`_log_or_nan`)."""
     valid = r > -1
-    return xp.where(
-        valid, xp.log1p(xp.where(valid, r, 0.0)), xp.where(r == -1, -xp.inf, xp.full_like(r, xp.nan))
-    )
+    log1p_r = xp.where(r == -1, -xp.inf, xp.log1p(xp.where(valid, r, 0.0)))
+    return xp.where(valid | (r == -1), log1p_r, xp.nan)
 
 
 def _two_sum_error(a: Any, b: Any, s: Any) -> Any:

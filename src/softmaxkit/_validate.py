@@ -14,6 +14,8 @@ from typing import Any
 import array_api_compat
 import numpy as np
 
+from . import _host
+
 REDUCTIONS = ("mean", "sum", "none")
 
 
@@ -26,6 +28,8 @@ def namespace(primary: Any, *others: Any) -> Any:
     this one by :func:`as_array`.
     """
     for candidate in (primary, *others):
+        if isinstance(candidate, np.ma.MaskedArray):
+            continue  # as_array refuses or unwraps it; its namespace is NumPy's
         if array_api_compat.is_array_api_obj(candidate):
             return array_api_compat.array_namespace(candidate)
     return array_api_compat.array_namespace(np.empty(0))
@@ -51,8 +55,27 @@ def float_dtype_of(xp: Any, x: Any, *, name: str) -> Any:
     raise TypeError(f"{name} must be a real numeric array, got dtype {x.dtype}")
 
 
+def not_masked(value: Any, *, name: str) -> Any:
+    """``value``, or the data of a ``numpy.ma`` array with no entry masked.
+
+    Every other library (and ``np.asarray``) reads a masked array's data and
+    drops its mask, which would silently include the masked entries, so a
+    mask that hides anything is refused with the way to say it instead.
+    """
+    if not isinstance(value, np.ma.MaskedArray):
+        return value
+    if not np.ma.getmaskarray(value).any():
+        return value.data
+    raise TypeError(
+        f"{name} is a numpy.ma masked array with masked entries, which would be ignored; "
+        f"pass {name}.filled(0) with where=~{name}.mask where the function takes where=, "
+        f"or leave the masked entries out"
+    )
+
+
 def as_array(xp: Any, value: Any, *, like: Any | None = None, name: str) -> Any:
     """Convert ``value`` to an array of ``xp`` (on the device of ``like``)."""
+    value = not_masked(value, name=name)
     device = None if like is None else array_api_compat.device(like)
     if array_api_compat.is_array_api_obj(value):
         if array_api_compat.array_namespace(value) is not xp:
@@ -116,11 +139,17 @@ def finite_scalar(value: Any, *, name: str) -> float:
     return value
 
 
-def temperature(value: Any, xp: Any, x: Any, compute_dtype: Any) -> float | Any:
+def temperature(
+    value: Any, xp: Any, x: Any, compute_dtype: Any, axes: tuple[int, ...]
+) -> float | Any:
     """Validate a temperature: a finite number > 0, or an array of them.
 
     Returns a Python float, or an array in ``compute_dtype`` that broadcasts
-    against ``x``.
+    against ``x``. An array temperature is one number per slice: it must not
+    vary along the reduced ``axes``. NumPy broadcasting would line a 1-D
+    temperature of length ``rows`` up with the class axis of a ``(rows, n)``
+    input and divide each class by a different number, which nobody means
+    and which no error would reveal; it is refused with the shape to use.
     """
     if not array_api_compat.is_array_api_obj(value) and not isinstance(value, (list, tuple)):
         if isinstance(value, bool) or not isinstance(
@@ -137,6 +166,7 @@ def temperature(value: Any, xp: Any, x: Any, compute_dtype: Any) -> float | Any:
     if not xp.isdtype(t.dtype, ("real floating", "integral")):
         raise TypeError(f"temperature must be a real array, got dtype {t.dtype}")
     _check_broadcast(t.shape, x.shape, name="temperature")
+    _check_constant_along(t.shape, x.shape, axes, name="temperature")
     t = xp.astype(t, compute_dtype)
     bad = concrete_bool(xp.any(~(xp.isfinite(t) & (t > 0))))
     if bad:
@@ -168,8 +198,15 @@ def out_array(out: Any, xp: Any, shape: tuple, dtype: Any) -> None:
         )
     if tuple(out.shape) != tuple(shape):
         raise ValueError(f"out must have the result's shape {tuple(shape)}, got {tuple(out.shape)}")
-    if out.dtype != dtype:
+    if out.dtype != dtype and not _same_type_other_byte_order(out.dtype, dtype):
         raise TypeError(f"out must have the result's dtype {dtype}, got {out.dtype}")
+
+
+def _same_type_other_byte_order(a: Any, b: Any) -> bool:
+    """NumPy dtypes that differ only in byte order (a big-endian ``out=`` is valid, as in NumPy)."""
+    if not isinstance(a, np.dtype) or not isinstance(b, np.dtype):
+        return False
+    return a.newbyteorder("=") == b.newbyteorder("=")
 
 
 def reduction(value: Any) -> str:
@@ -186,14 +223,21 @@ def label_smoothing(value: Any) -> float:
     return smoothing
 
 
-def integer(value: Any, *, name: str) -> int:
-    """Validate an integer argument: an int or integer scalar (not a bool)."""
+def integer(value: Any, *, name: str, minimum: int | None = None) -> int:
+    """Validate an integer argument: an int or integer scalar (not a bool), ``>= minimum``.
+
+    The one integer check: a non-integer is a ``TypeError``, one below
+    ``minimum`` a ``ValueError``.
+    """
     if isinstance(value, bool):
         raise TypeError(f"{name} must be an int, got {value!r}")
     try:
-        return operator.index(value)
+        value = operator.index(value)
     except TypeError:
         raise TypeError(f"{name} must be an int, got {value!r}") from None
+    if minimum is not None and value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    return value
 
 
 def ignore_index(value: Any) -> int:
@@ -218,9 +262,7 @@ def concrete_bool(flag: Any) -> bool | None:
 
 def host_values(x: Any) -> np.ndarray:
     """The values of ``x`` as a flat NumPy array (for error messages only)."""
-    if array_api_compat.is_torch_array(x) or array_api_compat.is_cupy_array(x):
-        x = array_api_compat.to_device(x, "cpu")
-    return np.asarray(x).reshape(-1)
+    return _host.to_numpy(x).reshape(-1)
 
 
 def _check_broadcast(shape: tuple, target_shape: tuple, *, name: str) -> None:
@@ -232,4 +274,62 @@ def _check_broadcast(shape: tuple, target_shape: tuple, *, name: str) -> None:
         raise ValueError(
             f"{name} of shape {tuple(shape)} does not broadcast to the input's "
             f"shape {tuple(target_shape)}"
+        )
+
+
+def _check_constant_along(shape: tuple, target_shape: tuple, axes: tuple[int, ...], *, name: str) -> None:
+    """Raise when an array of ``shape``, broadcast to ``target_shape``, varies along ``axes``."""
+    padded = (1,) * (len(target_shape) - len(shape)) + tuple(shape)
+    varying = [a for a in axes if padded[a] != 1 and target_shape[a] != 1]
+    if varying:
+        per_slice = tuple(1 if a in axes else n for a, n in enumerate(target_shape))
+        raise ValueError(
+            f"{name} of shape {tuple(shape)} varies along axis {varying[0]}, the axis "
+            f"the softmax is taken over (the input has shape {tuple(target_shape)}); "
+            f"one {name} per slice has shape {per_slice}: for a (rows,) array t pass "
+            f"t[:, None]"
+        )
+
+
+def probabilities(
+    xp: Any,
+    p: Any,
+    axes: tuple[int, ...],
+    *,
+    name: str,
+    normalised: bool,
+    other: str = "logits",
+    input_dtype: Any = None,
+) -> None:
+    """Check ``p`` (an array in its compute dtype) holds probabilities over ``axes``.
+
+    Finite and >= 0; with ``normalised``, also <= 1 and summing to 1 over each
+    slice, within 1e-4 (float32 softmax output is within ~1e-6) or the
+    rounding of ``n`` entries of ``input_dtype`` (float16). Logits passed
+    where probabilities belong are the usual cause, so the message names the
+    argument that takes them (``other``). Lazy arrays are not inspected (see
+    :func:`concrete_bool`).
+    """
+    bad = ~(xp.isfinite(p) & (p >= 0))
+    if normalised:
+        bad = bad | (p > 1)
+    if concrete_bool(xp.any(bad)):
+        flat = host_values(p)
+        worst = flat[host_values(bad)][0]
+        limits = "[0, 1]" if normalised else "[0, inf)"
+        raise ValueError(
+            f"{name} must be finite and in {limits}, got {float(worst)!r}; "
+            f"pass {other}= for {other}"
+        )
+    if not normalised or 0 in p.shape:
+        return
+    n = math.prod(p.shape[a] for a in axes)
+    eps = float(xp.finfo(p.dtype if input_dtype is None else input_dtype).eps)
+    sums = xp.sum(p, axis=axes)
+    off = xp.abs(sums - 1.0) > max(1e-4, n * eps)
+    if concrete_bool(xp.any(off)):
+        total = host_values(sums)[host_values(off)][0]
+        raise ValueError(
+            f"{name} must sum to 1 over axis {axes[0] if len(axes) == 1 else axes}, "
+            f"a slice sums to {float(total)!r}; pass {other}= for {other}"
         )

@@ -270,6 +270,77 @@ def test_seed_is_reproducible_and_accepts_a_generator():
     assert_array_equal(a.candidates, b.candidates)
 
 
+# ------------------------------------------- unique sampling: bounded memory and time
+
+
+@pytest.mark.parametrize(
+    "unigrams, distortion",
+    [([1e12, 1.0, 1.0], 1.0), (np.arange(1, 11.0), 100.0), ([1.0, 1e-300], 1.0),
+     (np.r_[1e15, np.ones(9)], 1.0)],
+    ids=["heavy_head", "distortion_100", "tiny_tail", "every_class_of_a_heavy_head"],
+)  # fmt: skip
+def test_unique_sampling_of_rarely_new_classes_is_bounded(unigrams, distortion):
+    # Pins issue #14 item 1: the rejection loop doubled its buffer until a class
+    # with probability 1e-12 (or 1e-100, 1e-300) came up: 24 GB, then killed.
+    import tracemalloc
+
+    num_classes = len(unigrams)
+    tracemalloc.start()
+    s = sk.sample_candidates([[0]], num_classes, num_classes, sampler="unigram",
+                             unigrams=np.asarray(unigrams), distortion=distortion, seed=3)  # fmt: skip
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 1 << 20
+    assert_array_equal(np.sort(s.candidates), np.arange(num_classes))
+    counts = np.asarray(s.sampled_expected_count)
+    assert np.all((counts > 0) & (counts <= 1))
+
+
+def _ordered_pairs(forced: bool, monkeypatch, draws: int) -> tuple[np.ndarray, np.ndarray]:
+    from softmaxkit.variants import sampled
+
+    # 0 tries before the continuation: it draws the whole sample; a huge
+    # number: rejection draws it (as TF does).
+    monkeypatch.setattr(sampled, "_TRIES_PER_CLASS", 0 if forced else 1 << 40)
+    p = np.array([0.5, 0.3, 0.1, 0.1])
+    rng = np.random.default_rng(5)
+    pairs, tries = np.empty((draws, 2), dtype=np.int64), np.empty(draws)
+    for i in range(draws):
+        s = sk.sample_candidates([[0]], 2, 4, sampler="unigram", unigrams=p, seed=rng)
+        pairs[i] = s.candidates
+        c, q = np.asarray(s.sampled_expected_count)[1], p[pairs[i, 1]]
+        # TF's counts: S p_c when no try was rejected, else 1 - (1 - p_c)^tries.
+        tries[i] = 2 if c == 2 * q else np.log1p(-c) / np.log1p(-q)
+    return pairs, tries
+
+
+@pytest.mark.parametrize("forced", [True, False], ids=["continuation", "rejection"])
+def test_unique_sample_is_successive_sampling_with_geometric_tries(forced, monkeypatch):
+    # TF's rejection and the exact continuation that bounds it draw the same
+    # process: the ordered pair (a, b) has probability p_a p_b / (1 - p_a), and
+    # the tries are 1 + Geometric(1 - p_a), so E[tries] = 1 + sum_a p_a / (1 - p_a).
+    draws = 3000
+    pairs, tries = _ordered_pairs(forced, monkeypatch, draws)
+    p = np.array([0.5, 0.3, 0.1, 0.1])
+    expected = np.array([[p[a] * p[b] / (1 - p[a]) if a != b else 0.0 for b in range(4)]
+                         for a in range(4)])  # fmt: skip
+    observed = np.zeros((4, 4))
+    np.add.at(observed, (pairs[:, 0], pairs[:, 1]), 1)
+    off_diagonal = ~np.eye(4, dtype=bool)
+    assert scipy_stats.chisquare(observed[off_diagonal], draws * expected[off_diagonal]).pvalue > 1e-3
+    assert_allclose(np.round(tries), tries, atol=1e-6)
+    mean = 1 + np.sum(p / (1 - p))
+    # Var of Geom(1 - p_a) mixed over a (law of total variance), for a 5-sigma band.
+    var = np.sum(p * p / (1 - p) ** 2) + np.sum(p / (1 - p) ** 2) - np.sum(p / (1 - p)) ** 2
+    assert abs(tries.mean() - mean) < 5 * np.sqrt(var / draws)
+
+
+def test_unique_sample_of_every_log_uniform_class_finishes():
+    # Rejection would need ~C^2 tries for the rarest class; the continuation does not.
+    s = sk.sample_candidates([[0]], 5000, 5000, sampler="log_uniform", seed=2)
+    assert_array_equal(np.sort(s.candidates), np.arange(5000))
+
+
 # ---------------------------------------------------------------- errors
 
 
@@ -320,3 +391,25 @@ def test_every_backend_matches_numpy(rng, backend):
     for name in ("inputs", "weights", "biases"):
         got_grad = backend.to_numpy(getattr(got.grad, name))
         assert_allclose(got_grad, getattr(expected.grad, name), rtol=1e-13, atol=1e-16)
+
+
+def test_no_sample_skips_the_log_q_correction(rng):
+    # Pins issue #14 item 5: num_sampled=0 took log(0) (a warning) and gave +inf logits.
+    weights, biases, labels, inputs = problem(rng, num_true=2)
+    loss = sk.sampled_softmax_loss(weights, biases, labels, inputs, 0, 12, num_true=2,
+                                   reduction="none", seed=0)  # fmt: skip
+    true_logits = np.einsum("bd,btd->bt", inputs, weights[labels]) + biases[labels]
+    assert_allclose(loss, -sk.log_softmax(true_logits).mean(axis=1), rtol=1e-13)
+
+
+@pytest.mark.parametrize("reduction", ["none", "sum"])
+def test_empty_batch_gives_empty_loss_and_zero_gradient(rng, reduction):
+    # Pins issue #14 item 5: a 0-row batch raised "cannot reshape array of size 0".
+    weights, biases, _, _ = problem(rng)
+    loss, grad = sk.sampled_softmax_loss_and_grad(
+        weights, biases, np.zeros((0, 1), dtype=np.int64), np.ones((0, 3)), 4, 12,
+        reduction=reduction, seed=0,
+    )  # fmt: skip
+    assert_array_equal(loss, np.zeros(0) if reduction == "none" else 0.0)
+    assert grad.inputs.shape == (0, 3)
+    assert_array_equal(grad.weights, np.zeros_like(weights))

@@ -67,6 +67,13 @@ def test_top_p_keeps_the_classes_until_the_mass_is_reached():
     assert set(np.unique(draws)) == {0, 1}
 
 
+def test_top_p_stops_when_the_mass_reaches_top_p_exactly():
+    # p = [1/2, 1/4, 1/8, 1/8], exact in binary: the mass before the third class is
+    # 0.75 = top_p, which is reached, so the nucleus is the first two classes only.
+    draws = sk.sample(np.log([0.5, 0.25, 0.125, 0.125]), top_p=0.75, size=2000, seed=1)
+    assert set(np.unique(draws)) == {0, 1}
+
+
 def test_top_p_always_keeps_the_most_probable_class():
     assert set(np.unique(sk.sample(np.log([0.9, 0.1]), top_p=0.01, size=500, seed=1))) == {0}
 

@@ -60,7 +60,8 @@ static int get_buffer(PyObject *obj, arg_buffer *b, int writable, const char *na
         return -1;
     }
     for (int i = 0; i < ndim; i++) {
-        if (b->view.strides[i] % b->view.itemsize != 0) {
+        /* (the stride of a dimension of length 1 is never used: any value is valid) */
+        if (b->view.shape[i] > 1 && b->view.strides[i] % b->view.itemsize != 0) {
             PyErr_Format(PyExc_ValueError, "%s has a stride that is not a multiple of its item size",
                          name);
             return -1;

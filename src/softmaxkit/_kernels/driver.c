@@ -36,11 +36,22 @@ typedef struct {
     ptrdiff_t tiles;         /* column mode: tiles per outer index */
 } reduce_plan;
 
+/* float32 in float32 lanes where the ISA has them (not in the baseline build),
+ * for softmax and log_softmax. logsumexp keeps the double loops: float32
+ * exponentials leave log(norm) with an absolute error of 1e-7, which is many
+ * ulps of a logsumexp near 0 (m + log(norm) cancels there). */
+static int f32_lanes(const reduce_plan *p) {
+    return p->a->dtype == SK_F32 && p->a->op != SK_LOGSUMEXP && p->isa->f32_rows != NULL;
+}
+
 static void short_rows_unit(void *ctx, ptrdiff_t unit, double *scratch) {
     reduce_plan *p = (reduce_plan *)ctx;
     ptrdiff_t r0 = unit * p->rows_per_unit;
     ptrdiff_t r1 = r0 + p->rows_per_unit < p->a->outer ? r0 + p->rows_per_unit : p->a->outer;
-    p->isa->rows(p->a, r0, r1, scratch);
+    if (f32_lanes(p))
+        p->isa->f32_rows(p->a, r0, r1);
+    else
+        p->isa->rows(p->a, r0, r1, scratch);
 }
 
 static void block_extent(const reduce_plan *p, ptrdiff_t unit, ptrdiff_t *row,
@@ -55,7 +66,10 @@ static void long_row_stats_unit(void *ctx, ptrdiff_t unit, double *scratch) {
     reduce_plan *p = (reduce_plan *)ctx;
     ptrdiff_t row, start, len;
     block_extent(p, unit, &row, &start, &len);
-    p->isa->row_stats(p->a, row, start, len, &p->parts[unit], NULL);
+    if (f32_lanes(p))
+        p->isa->f32_block_stats(p->a, row, start, len, &p->parts[unit]);
+    else
+        p->isa->row_stats(p->a, row, start, len, &p->parts[unit], NULL);
 }
 
 static void long_row_apply_unit(void *ctx, ptrdiff_t unit, double *scratch) {
@@ -63,7 +77,10 @@ static void long_row_apply_unit(void *ctx, ptrdiff_t unit, double *scratch) {
     reduce_plan *p = (reduce_plan *)ctx;
     ptrdiff_t row, start, len;
     block_extent(p, unit, &row, &start, &len);
-    p->isa->row_apply(p->a, row, start, len, &p->slices[row], NULL);
+    if (f32_lanes(p))
+        p->isa->f32_block_apply(p->a, row, start, len, &p->parts[unit], &p->slices[row]);
+    else
+        p->isa->row_apply(p->a, row, start, len, &p->slices[row], NULL);
 }
 
 static void tile_unit(void *ctx, ptrdiff_t unit, double *scratch) {
@@ -113,9 +130,10 @@ int sk_reduce(const sk_reduce_args *a, int n_threads) {
     }
     p.rows_per_unit = SK_BLOCK / a->n;
     /* Scratch: the exponentials of one row (tiny for tiny rows: a large
-     * malloc would be an mmap per call). */
-    return sk_parallel_for(ceil_div(a->outer, p.rows_per_unit), n_threads,
-                           (size_t)a->n * sizeof(double), short_rows_unit, &p);
+     * malloc would be an mmap per call); the float32 lanes keep them in out. */
+    size_t scratch = f32_lanes(&p) ? 0 : (size_t)a->n * sizeof(double);
+    return sk_parallel_for(ceil_div(a->outer, p.rows_per_unit), n_threads, scratch,
+                           short_rows_unit, &p);
 }
 
 /* ---- vector-Jacobian products ------------------------------------------ */

@@ -91,6 +91,15 @@ typedef struct {
     void (*tile)(const sk_reduce_args *a, ptrdiff_t o, ptrdiff_t j0, ptrdiff_t width);
     void (*vjp_rows)(const sk_vjp_args *a, ptrdiff_t r0, ptrdiff_t r1);
     void (*ce_rows)(const sk_ce_args *a, ptrdiff_t r0, ptrdiff_t r1, double *scratch);
+    /* float32 in float32 lanes (softmax_f32.c); NULL in the baseline build.
+     * Rows [r0, r1) of at most SK_BLOCK elements, start to finish: */
+    void (*f32_rows)(const sk_reduce_args *a, ptrdiff_t r0, ptrdiff_t r1);
+    /* A block of a long row: its statistics (softmax keeps exp(x - m_b) in
+     * out), then its output once the row's normaliser s is known. */
+    void (*f32_block_stats)(const sk_reduce_args *a, ptrdiff_t row, ptrdiff_t start, ptrdiff_t len,
+                            sk_part *part);
+    void (*f32_block_apply)(const sk_reduce_args *a, ptrdiff_t row, ptrdiff_t start, ptrdiff_t len,
+                            const sk_part *part, const sk_slice *s);
 } sk_isa_table;
 
 const sk_isa_table *sk_isa(void);

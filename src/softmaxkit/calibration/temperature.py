@@ -31,6 +31,7 @@ import numpy as np
 from .._core import softmax
 from ..losses import cross_entropy
 from ._inputs import as_logits, logits_and_labels, warn_if_probabilities
+from ._params import Params, not_fitted
 
 __all__ = ["CalibrationWarning", "TemperatureScaler"]
 
@@ -44,11 +45,14 @@ class CalibrationWarning(UserWarning):
     """A calibration fit that ended at a bound, or inputs that look wrong."""
 
 
-class TemperatureScaler:
+class TemperatureScaler(Params):
     """Fit one temperature on held-out logits; divide logits by it.
 
-    Attributes (after :meth:`fit`)
-    ------------------------------
+    A scikit-learn estimator: no parameters, ``get_params``/``set_params``,
+    so ``sklearn.base.clone`` and pipelines take it.
+
+    Attributes
+    ----------
     temperature_ : float
         The fitted temperature T > 0 (probabilities are ``softmax(z / T)``).
     n_iter_ : int
@@ -80,6 +84,9 @@ class TemperatureScaler:
     >>> scaler.predict_proba(3.0 * z).shape
     (20000, 5)
     """
+
+    def __init__(self) -> None:
+        pass
 
     def fit(self, logits: Any, labels: Any) -> TemperatureScaler:
         """Fit the temperature on ``logits`` (N, K) and integer ``labels`` (N,).
@@ -116,7 +123,7 @@ class TemperatureScaler:
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "temperature_"):
-            raise ValueError(f"this {type(self).__name__} is not fitted yet: call fit(logits, labels)")
+            raise not_fitted(self)
 
     def __repr__(self) -> str:
         if hasattr(self, "temperature_"):
@@ -138,6 +145,20 @@ def _slope_and_curvature(z: np.ndarray, y: np.ndarray, beta: float) -> tuple[flo
 
 
 def _fit_beta(z: np.ndarray, y: np.ndarray) -> tuple[float, int]:
+    """The root of ``f'`` for ``z`` brought to a scale where nothing overflows.
+
+    ``f`` depends on ``beta z`` only, so fitting ``z / s`` gives ``beta s``.
+    ``s`` is the power of two nearest above the largest ``|z|``: dividing by
+    it is exact, and the variance's squares of ``z`` (1e160 squared) and the
+    differences ``z - z_y`` then stay finite.
+    """
+    largest = float(np.max(np.abs(z), initial=0.0))
+    scale = 2.0 ** math.frexp(largest)[1] if largest > 0 else 1.0
+    beta, n_iter = _fit_scaled_beta(z / scale, y)
+    return beta / scale, n_iter
+
+
+def _fit_scaled_beta(z: np.ndarray, y: np.ndarray) -> tuple[float, int]:
     """The root of the increasing ``f'``: bracket it, then safeguarded Newton."""
     # A first guess on the logits' own scale, so the bracket search is short.
     spread = float(np.mean(np.std(z, axis=1)))
@@ -199,5 +220,5 @@ def _warn_bound(beta: float, limit: str) -> None:
         f"stopped at temperature {1.0 / beta:.3g}. Fit on more (or more varied) "
         f"held-out data",
         CalibrationWarning,
-        stacklevel=4,  # _warn_bound <- _fit_beta <- fit <- the caller
+        stacklevel=5,  # _warn_bound <- _fit_scaled_beta <- _fit_beta <- fit <- the caller
     )

@@ -61,6 +61,8 @@ def run(args: argparse.Namespace) -> int:
         raise CLIError("calibrate: give both --fit-logits and --fit-labels, or neither")
     if args.plot is not None and os.path.splitext(args.plot)[1].lower() not in _PLOT_FORMATS:
         raise CLIError(f"--plot {args.plot}: use a {', '.join(_PLOT_FORMATS)} file")
+    _io.check_destination(args.output)
+    _io.check_destination(args.plot)
     logits = _io.read_array(args.logits)
     labels = _labels(_io.read_array(args.labels), args.labels)
     # Checked whole, before any split, so an error names the row in the file.
@@ -88,14 +90,14 @@ def run(args: argparse.Namespace) -> int:
     }
     figure = None
     if args.plot is not None:
-        figure = _diagrams(before, after, eval_labels, args.bins)
+        figure = _diagrams(before, after, eval_labels, args.bins, _method_name(report))
     # Everything is computed; now write (each file atomically).
     if args.output is not None:
         calibrated = np.asarray(scaler.predict_proba(np.asarray(logits, dtype=np.float64)))
         _io.write_array(calibrated, args.output, npz_key="probabilities")
     if figure is not None:
         suffix = os.path.splitext(args.plot)[1].lower()[1:]
-        _io._write_atomically(args.plot, lambda handle: figure.savefig(handle, format=suffix))
+        _io.write_atomically(args.plot, lambda handle: figure.savefig(handle, format=suffix))
     print(json.dumps(report, indent=2) if args.json else _table(report))
     return 0
 
@@ -156,15 +158,28 @@ def _table(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _diagrams(before: np.ndarray, after: np.ndarray, labels: np.ndarray, n_bins: int) -> Any:
-    """The before and after reliability diagrams side by side in one figure."""
+def _method_name(report: dict[str, Any]) -> str:
+    if report["method"] == "temperature":
+        return f"temperature scaling (T = {report['temperature']:.3g})"
+    return "vector scaling"
+
+
+def _diagrams(before: np.ndarray, after: np.ndarray, labels: np.ndarray, n_bins: int,
+              method: str) -> Any:  # fmt: skip
+    """The before and after reliability diagrams side by side in one figure, titled with
+    the method, their histograms on one count scale so that the two compare at a glance."""
     try:
         from matplotlib.figure import Figure
     except ImportError:
         raise CLIError('--plot needs matplotlib: pip install "softmaxkit[plot]"') from None
     from .. import plot
 
-    figure = Figure(figsize=(11, 6.5), layout="constrained")
-    for panel, probs, title in zip(figure.subfigures(1, 2), (before, after), ("before", "after")):
+    figure = Figure(figsize=(11, 7.0), layout="constrained")
+    panels = figure.subfigures(1, 2)
+    titles = ("before calibration", f"after {method}")
+    for panel, probs, title in zip(panels, (before, after), titles):
         plot.reliability_diagram(probs, labels, n_bins=n_bins, title=title, figure=panel)
+    highest = max(panel.axes[1].get_ylim()[1] for panel in panels)
+    for panel in panels:
+        panel.axes[1].set_ylim(0, highest)
     return figure

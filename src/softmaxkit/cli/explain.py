@@ -31,12 +31,12 @@ def register(subparsers: Any) -> None:
         "space, so it never overflows), the probability, the one-hot argmax and the loss "
         "-log p if that class were the truth.",
     )
-    parser.add_argument("logits", nargs="+", type=_number, metavar="Z", help="the logits")
+    parser.add_argument("logits", nargs="+", type=number_argument, metavar="Z", help="the logits")
     scale = parser.add_mutually_exclusive_group()
     scale.add_argument(
-        "--temperature", "-T", type=_number, metavar="T", help="temperature T > 0 (default 1)"
+        "--temperature", "-T", type=number_argument, metavar="T", help="temperature T > 0 (default 1)"
     )
-    scale.add_argument("--beta", "-b", type=_number, metavar="B", help="inverse temperature 1/T")
+    scale.add_argument("--beta", "-b", type=number_argument, metavar="B", help="inverse temperature 1/T")
     parser.add_argument("--json", action="store_true", help="print the table as JSON")
     parser.add_argument("--plot", metavar="FILE",
                         help="also draw the probability bars and the temperature sweep "
@@ -65,22 +65,53 @@ class Explanation(NamedTuple):
 
 
 def explain(logits: Any, temperature: float = 1.0) -> Explanation:
-    """Compute the step-by-step table for ``logits`` at ``temperature``."""
+    """Compute the step-by-step table for ``logits`` at ``temperature``.
+
+    A dead row (every logit -inf) has every p = 0 and no distribution: its
+    entropy is NaN, not the 0 of a one-hot row.
+    """
     z = np.asarray(logits, dtype=np.float64)
     probs = _core.softmax(z, temperature=temperature)
     log_probs = _core.log_softmax(z, temperature=temperature)
     one_hot = _core.hardmax(z)
-    with np.errstate(all="ignore"):  # inf - inf in z - max is shown as nan
-        shifted = z - np.max(z)
+    with np.errstate(all="ignore"):  # inf / T stays inf
         scaled = z / temperature
     # "+ 0.0" turns -0.0 (the loss of a certain class) into 0.0 for display.
     rows = [
         ExplainRow(float(a), float(b), float(c), float(p), float(h), float(-lp) + 0.0)
-        for a, b, c, p, h, lp in zip(z, shifted, scaled, probs, one_hot, log_probs)
+        for a, b, c, p, h, lp in zip(z, shifted_logits(z), scaled, probs, one_hot, log_probs)
     ]
     plogp = probs * np.where(probs > 0, log_probs, 0.0)
-    entropy = float(-np.sum(plogp)) + 0.0
+    entropy = math.nan if is_dead_row(z) else float(-np.sum(plogp)) + 0.0
     return Explanation(temperature, rows, float(_core.logsumexp(scaled)), entropy)
+
+
+def is_dead_row(z: np.ndarray) -> bool:
+    """Every logit -inf: softmax gives all zeros, a row with no distribution."""
+    return bool(np.all(z == -np.inf))
+
+
+def shifted_logits(z: np.ndarray) -> np.ndarray:
+    """z - max(z) with the limits softmax takes (and the explorer page shows).
+
+    A NaN stays NaN and the maximum is over the other entries; where the
+    maximum is +inf, the +inf entries are at 0 and the rest at -inf; in a
+    dead row every entry is -inf.
+
+    >>> shifted_logits(np.array([1.0, np.inf, 2.0, np.inf])).tolist()
+    [-inf, 0.0, -inf, 0.0]
+    >>> shifted_logits(np.array([-np.inf, -np.inf])).tolist()
+    [-inf, -inf]
+    """
+    present = z[~np.isnan(z)]
+    top = float(present.max()) if present.size else -math.inf
+    if top == math.inf:
+        shifted = np.where(z == math.inf, 0.0, -math.inf)
+    elif top == -math.inf:
+        shifted = np.full_like(z, -math.inf)
+    else:
+        shifted = z - top
+    return np.where(np.isnan(z), math.nan, shifted)
 
 
 def format_exp(log_value: float) -> str:
@@ -107,7 +138,8 @@ def format_exp(log_value: float) -> str:
 def format_table(result: Explanation) -> str:
     beta = 1.0 / result.temperature
     lines = [
-        f"softmax of {len(result.rows)} logits at T = {result.temperature:.6g} (β = {beta:.6g})",
+        f"softmax of {len(result.rows)} logit{'' if len(result.rows) == 1 else 's'} at "
+        f"T = {result.temperature:.6g} (β = {beta:.6g})",
         "",
         f"{'class':>5}  {'z':>10}  {'z − max':>10}  {'e^(βz)':>12}  {'p (%)':>8}  "
         f"{'argmax':>6}  {'−log p':>10}",
@@ -123,11 +155,13 @@ def format_table(result: Explanation) -> str:
         f"{'total':>5}  {'':>10}  {'':>10}  {format_exp(result.log_total):>12}  "
         f"{100 * total_p:>8.2f}  {total_hot:>6g}"
     )
-    lines += [
-        "",
-        f"entropy {result.entropy:.6g} nats; effective number of classes "
-        f"exp(entropy) = {result.effective_classes:.6g}",
-    ]
+    if is_dead_row(np.array([row.logit for row in result.rows])):
+        summary = ("every logit is -inf: a dead row, so every p is 0 and there is no\n"
+                   "distribution (no entropy, no effective number of classes)")  # fmt: skip
+    else:
+        summary = (f"entropy {result.entropy:.6g} nats; effective number of classes "
+                   f"exp(entropy) = {result.effective_classes:.6g}")  # fmt: skip
+    lines += ["", summary]
     return "\n".join(lines) + "\n"
 
 
@@ -153,6 +187,7 @@ def format_json(result: Explanation) -> str:
             "exp": format_exp(result.log_total),
             "probability": _json_number(sum(r.probability for r in result.rows)),
         },
+        "dead_row": is_dead_row(np.array([row.logit for row in result.rows])),
         "entropy": _json_number(result.entropy),
         "effective_classes": _json_number(result.effective_classes),
     }
@@ -160,6 +195,7 @@ def format_json(result: Explanation) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    _io.check_destination(args.plot)  # before the table is printed
     temperature = 1.0
     if args.temperature is not None:
         temperature = _positive(args.temperature, "--temperature")
@@ -170,12 +206,14 @@ def run(args: argparse.Namespace) -> int:
     print(format_json(result) if args.json else format_table(result), end="")
     if figure is not None:
         suffix = os.path.splitext(args.plot)[1].lower()[1:]
-        _io._write_atomically(args.plot, lambda handle: figure.savefig(handle, format=suffix))
+        _io.write_atomically(args.plot, lambda handle: figure.savefig(handle, format=suffix))
     return 0
 
 
 def explain_figure(logits: list[float], temperature: float, path: str) -> Any:
-    """Probability bars at ``temperature`` above the temperature sweep, for ``--plot``."""
+    """Probability bars at ``temperature`` above the temperature sweep with that
+    temperature marked, for ``--plot``. Any number of logits: past a few dozen the
+    bars show the most probable classes and one row for the others."""
     if os.path.splitext(path)[1].lower() not in (".png", ".pdf", ".svg"):
         raise CLIError(f"explain: --plot {path}: use a .png, .pdf or .svg file")
     try:
@@ -184,18 +222,27 @@ def explain_figure(logits: list[float], temperature: float, path: str) -> Any:
         raise CLIError('explain: --plot needs matplotlib: pip install "softmaxkit[plot]"') from None
     from .. import plot
 
-    figure = Figure(figsize=(9, 8), layout="constrained")
-    top, bottom = figure.subfigures(2, 1, height_ratios=[1, 1.1])
+    bars_height, sweep_height = plot.probability_bars_height(len(logits)), 4.6
+    figure = Figure(figsize=(9.5, bars_height + sweep_height), layout="constrained")
+    top, bottom = figure.subfigures(2, 1, height_ratios=[bars_height, sweep_height])
     plot.probability_bars(logits, temperature=temperature, figure=top)
-    plot.temperature_sweep(logits, figure=bottom)
+    plot.temperature_sweep(logits, temperature=temperature, figure=bottom)
     return figure
 
 
-def _number(text: str) -> float:
+def number_argument(text: str) -> float:
+    """A number from the command line; a decimal too large for a float64 (1e309) is refused,
+    not read as inf (type inf if that is meant)."""
     try:
-        return float(text)
+        value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text.strip()!r} is not a number") from None
+    if math.isinf(value) and "inf" not in text.lower():
+        raise argparse.ArgumentTypeError(
+            f"{text.strip()!r} is beyond the largest float64 (1.8e308) and would become "
+            f"{'-' if value < 0 else ''}inf; write {'-' if value < 0 else ''}inf if that is meant"
+        )
+    return value
 
 
 def _positive(value: float, flag: str) -> float:

@@ -1,123 +1,250 @@
-"""Entropy and KL divergence of softmax distributions, computed from the logits.
+"""Entropy and KL divergence of categorical distributions, given as logits or as probabilities.
 
-Working from logits avoids ``p * log(p)`` on probabilities that have
-underflowed to 0 (``0 * -inf = NaN``) and the loss of accuracy of
+The input kind is said by keyword, as ``torch.distributions.Categorical``
+takes it (``logits=`` or ``probs=``): the same name means different inputs in
+the peers (``scipy.stats.entropy`` takes probabilities), so a positional
+argument is refused rather than guessed.
+
+From logits, working in log space avoids ``p * log(p)`` on probabilities that
+have underflowed to 0 (``0 * -inf = NaN``) and the loss of accuracy of
 ``log(softmax(x))``: both use the shifted logits of ``_stable.shift_by_max``
-and its log-normaliser, like :func:`softmaxkit.log_softmax`.
+and its log-normaliser, like :func:`softmaxkit.log_softmax`. Probabilities
+are normalised over the axis first, as SciPy and torch do.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
-from .. import _core, _stable
+from .. import _backend, _core, _family, _stable
 from .. import _validate as validate
 
+# The default of the refused positional argument: no array is ever this object.
+_NOT_GIVEN: Any = object()
 
-def entropy(logits: Any, /, axis: Any = -1, *, temperature: Any = 1.0, where: Any = None) -> Any:
-    r"""Shannon entropy (nats) of ``softmax(logits / T)`` over ``axis``.
+
+def entropy(
+    x: Any = _NOT_GIVEN,
+    /,
+    *,
+    logits: Any = None,
+    probs: Any = None,
+    axis: Any = -1,
+    temperature: Any = 1.0,
+    where: Any = None,
+) -> Any:
+    r"""Shannon entropy (nats) of a categorical distribution over ``axis``.
 
     .. math:: H = -\sum_i p_i \log p_i, \quad p = \mathrm{softmax}(x / T)
+              \text{ or } p = \frac{\mathrm{probs}}{\sum \mathrm{probs}}
 
     Parameters
     ----------
-    logits : array_like
+    logits : array_like, optional
         Unnormalised log-probabilities.
+    probs : array_like, optional
+        Probabilities, or non-negative weights: they are divided by their sum
+        over ``axis``, as ``scipy.stats.entropy(pk)`` and
+        ``torch.distributions.Categorical(probs=...)`` do. Exactly one of
+        ``logits`` and ``probs`` is given.
     axis : int, tuple of ints or None, optional
-        The axis or axes of the distribution (default the last).
-    temperature, where
-        As in :func:`softmaxkit.softmax`.
+        The axis or axes of the distribution (default the last; note that
+        ``scipy.stats.entropy`` defaults to axis 0).
+    temperature : float or array_like, optional
+        As in :func:`softmaxkit.softmax`; with ``logits`` only.
+    where : array_like of bool, optional
+        Classes excluded from the distribution (probability 0).
 
     Returns
     -------
     array
-        The reduced array (``axis`` removed), floating dtype of ``logits``;
-        between 0 and ``log(n)``.
+        The reduced array (``axis`` removed; a 0-d array for one
+        distribution), floating dtype of the input; between 0 and ``log(n)``.
+
+    Raises
+    ------
+    TypeError
+        A positional argument (say ``logits=`` or ``probs=``), or both or
+        neither of them.
+    ValueError
+        ``probs`` negative or not finite, or a slice summing to 0; a
+        ``temperature`` with ``probs``.
 
     Notes
     -----
     Classes with probability 0 (``-inf`` logits, masked) contribute 0. A
     slice with no class left, or a zero-length axis, has entropy 0 (an
-    empty sum); ``k`` classes at ``+inf`` give ``log(k)``; a NaN gives NaN.
+    empty sum); ``k`` classes at ``+inf`` give ``log(k)``; a NaN logit gives
+    NaN.
 
     Examples
     --------
     >>> import softmaxkit as sk
-    >>> float(sk.entropy([0.0, 0.0, 0.0, 0.0]))  # log 4
+    >>> float(sk.entropy(logits=[0.0, 0.0, 0.0, 0.0]))  # log 4
     1.3862943611198906
-    >>> float(sk.entropy([0.0, -1000.0]))
+    >>> float(sk.entropy(logits=[0.0, -1000.0]))
     0.0
+    >>> round(float(sk.entropy(probs=[0.9, 0.1])), 12)  # as scipy.stats.entropy([0.9, 0.1])
+    0.325082973391
     """
-    p = _core._prepare(logits, axis, temperature, where)
-    xp = p.xp
-    if _core._has_empty_axis(p):
-        return xp.astype(xp.sum(p.z, axis=p.axes) * 0.0, p.out_dtype)
-    s = _stable.shift_by_max(xp, p.z, p.axes, where=p.mask, compensate=p.compensate)
-    probs = _stable.softmax_from(xp, s)
+    _refuse_positional("entropy", x)
+    d = _distribution(logits, probs, axis, temperature, where, kind="")
+    xp = d.xp
+    if d.empty:
+        return _backend.cast(xp, xp.sum(d.probs, axis=d.axes) * 0.0, d.out_dtype)
     # Mask before multiplying: 0 * -inf would be NaN (and a warning).
-    logp = xp.where(probs == 0, 0.0, _stable.log_softmax_from(xp, s))
+    logp = xp.where(d.probs == 0, 0.0, d.log_probs)
     # 0 - sum, not -sum: an entropy of 0 prints as 0.0, not -0.0.
-    return xp.astype(0.0 - xp.sum(probs * logp, axis=p.axes), p.out_dtype, copy=False)
+    return _backend.cast(xp, 0.0 - xp.sum(d.probs * logp, axis=d.axes), d.out_dtype)
 
 
-def kl_divergence(logits_p: Any, logits_q: Any, /, axis: Any = -1, *, where: Any = None) -> Any:
-    r"""Kullback-Leibler divergence ``KL(p || q)`` (nats) of two softmax distributions.
+def kl_divergence(
+    x: Any = _NOT_GIVEN,
+    y: Any = _NOT_GIVEN,
+    /,
+    *,
+    logits_p: Any = None,
+    logits_q: Any = None,
+    probs_p: Any = None,
+    probs_q: Any = None,
+    axis: Any = -1,
+    where: Any = None,
+) -> Any:
+    r"""Kullback-Leibler divergence ``KL(p || q)`` (nats) of two categorical distributions.
 
-    .. math:: \mathrm{KL}(p \,\|\, q) = \sum_i p_i (\log p_i - \log q_i),
-              \quad p = \mathrm{softmax}(x_p), \; q = \mathrm{softmax}(x_q)
+    .. math:: \mathrm{KL}(p \,\|\, q) = \sum_i p_i (\log p_i - \log q_i)
+
+    Each distribution is given by keyword, as logits (``logits_p``,
+    ``logits_q``: ``p = softmax(logits_p)``) or as probabilities
+    (``probs_p``, ``probs_q``: normalised over ``axis``, as
+    ``scipy.stats.entropy(pk, qk)`` does); the kinds may be mixed.
 
     Parameters
     ----------
-    logits_p, logits_q : array_like
-        Logits of the two distributions; they broadcast together.
+    logits_p, probs_p : array_like
+        The distribution ``p``: exactly one of the two.
+    logits_q, probs_q : array_like
+        The distribution ``q``: exactly one of the two. ``p`` and ``q``
+        broadcast together.
     axis : int, tuple of ints or None, optional
-        The axis or axes of the distributions (default the last).
+        The axis or axes of the distributions (default the last; note that
+        ``scipy.stats.entropy`` defaults to axis 0).
     where : array_like of bool, optional
         Classes excluded from both distributions.
 
     Returns
     -------
     array
-        The reduced array, >= 0; ``+inf`` when ``p`` puts mass where ``q``
-        has none.
+        The reduced array (a 0-d array for one pair), >= 0; ``+inf`` when
+        ``p`` puts mass where ``q`` has none.
+
+    Raises
+    ------
+    TypeError
+        Positional arguments, or not exactly one of each pair.
+    ValueError
+        Shapes that do not broadcast; bad ``probs_p``/``probs_q`` (as in
+        :func:`entropy`).
 
     Notes
     -----
-    Classes where ``p`` is 0 contribute 0, whatever ``q`` is there. This is
-    ``torch.nn.functional.kl_div(log_q, log_p, log_target=True)`` summed
-    over the class axis, and ``scipy.special.rel_entr(p, q)`` summed.
+    Classes where ``p`` is 0 contribute 0, whatever ``q`` is there. From
+    logits this is ``torch.nn.functional.kl_div(log_q, log_p,
+    log_target=True)`` summed over the class axis; from normalised
+    probabilities, ``scipy.special.rel_entr(p, q)`` summed.
 
     Examples
     --------
     >>> import softmaxkit as sk
-    >>> round(float(sk.kl_divergence([0.0, 0.0], [0.0, 1.0])), 10)
+    >>> round(float(sk.kl_divergence(logits_p=[0.0, 0.0], logits_q=[0.0, 1.0])), 10)
     0.120114507
-    >>> float(sk.kl_divergence([0.0, float("-inf")], [0.0, 5.0]))  # = -log q_0
+    >>> float(sk.kl_divergence(logits_p=[0.0, float("-inf")], logits_q=[0.0, 5.0]))  # = -log q_0
     5.006715348489118
+    >>> round(float(sk.kl_divergence(probs_p=[0.5, 0.5], probs_q=[0.9, 0.1])), 12)
+    0.510825623766
     """
-    xp = validate.namespace(logits_p, logits_q)
-    a = validate.as_array(xp, logits_p, name="logits_p")
-    b = validate.as_array(xp, logits_q, like=a, name="logits_q")
-    validate.float_dtype_of(xp, a, name="logits_p")
-    validate.float_dtype_of(xp, b, name="logits_q")
+    _refuse_positional("kl_divergence", x, y)
+    given_p = _one_of("logits_p", logits_p, "probs_p", probs_p)
+    given_q = _one_of("logits_q", logits_q, "probs_q", probs_q)
+    xp = validate.namespace(given_p, given_q)
+    a = validate.as_array(xp, given_p, name="p")
+    b = validate.as_array(xp, given_q, like=a, name="q")
     try:
         a, b = xp.broadcast_arrays(a, b)
     except (ValueError, RuntimeError) as exc:
+        name_p = "logits_p" if probs_p is None else "probs_p"
+        name_q = "logits_q" if probs_q is None else "probs_q"
         raise ValueError(
-            f"logits_p of shape {tuple(a.shape)} and logits_q of shape {tuple(b.shape)} "
+            f"{name_p} of shape {tuple(a.shape)} and {name_q} of shape {tuple(b.shape)} "
             "do not broadcast together"
         ) from exc
-    pp = _core._prepare(a, axis, 1.0, where)
-    pq = _core._prepare(b, axis, 1.0, where)
-    out_dtype = xp.result_type(pp.out_dtype, pq.out_dtype)
-    if _core._has_empty_axis(pp):
-        return xp.astype(xp.sum(pp.z, axis=pp.axes) * 0.0, out_dtype)
-    sp = _stable.shift_by_max(xp, pp.z, pp.axes, where=pp.mask, compensate=pp.compensate)
-    sq = _stable.shift_by_max(xp, pq.z, pq.axes, where=pq.mask, compensate=pq.compensate)
-    probs = _stable.softmax_from(xp, sp)
+    dp = _distribution(*((a, None) if probs_p is None else (None, a)), axis, 1.0, where, kind="_p")
+    dq = _distribution(*((b, None) if probs_q is None else (None, b)), axis, 1.0, where, kind="_q")
+    out_dtype = xp.result_type(dp.out_dtype, dq.out_dtype)
+    if dp.empty:
+        return _backend.cast(xp, xp.sum(dp.probs, axis=dp.axes) * 0.0, out_dtype)
     # Where p is 0 the term is 0 whatever q is: mask both logs first, so that
     # neither -inf - -inf nor 0 * inf is ever formed.
-    outside = probs == 0
-    log_p = xp.where(outside, 0.0, _stable.log_softmax_from(xp, sp))
-    log_q = xp.where(outside, 0.0, _stable.log_softmax_from(xp, sq))
-    return xp.astype(xp.sum(probs * (log_p - log_q), axis=pp.axes), out_dtype, copy=False)
+    outside = dp.probs == 0
+    log_p = xp.where(outside, 0.0, dp.log_probs)
+    log_q = xp.where(outside, 0.0, dq.log_probs)
+    return _backend.cast(xp, xp.sum(dp.probs * (log_p - log_q), axis=dp.axes), out_dtype)
+
+
+class _Distribution(NamedTuple):
+    xp: Any
+    probs: Any  # normalised over axes, in the compute dtype
+    log_probs: Any  # -inf where probs is 0
+    axes: tuple[int, ...]
+    out_dtype: Any
+    empty: bool  # a zero-length axis: probs is the (empty) input
+
+
+def _distribution(
+    logits: Any, probs: Any, axis: Any, temperature: Any, where: Any, *, kind: str
+) -> _Distribution:
+    """The probabilities and log-probabilities of logits or of (unnormalised) probabilities."""
+    _one_of(f"logits{kind}", logits, f"probs{kind}", probs)
+    if probs is None:
+        p = _family.prepare(logits, axis, temperature, where)
+        if _family.has_empty_axis(p):
+            return _Distribution(p.xp, p.z, p.z, p.axes, p.out_dtype, True)
+        s = _stable.shift_by_max(p.xp, p.z, p.axes, where=p.mask, compensate=p.compensate)
+        return _Distribution(
+            p.xp, _stable.softmax_from(p.xp, s), _stable.log_softmax_from(p.xp, s),
+            p.axes, p.out_dtype, False,
+        )  # fmt: skip
+    if not (isinstance(temperature, (int, float)) and temperature == 1.0):
+        raise ValueError(
+            f"temperature applies to logits, not to probs{kind}; got temperature={temperature!r}"
+        )
+    p = _family.prepare(probs, axis, 1.0, where)
+    xp, z = p.xp, p.z
+    if _family.has_empty_axis(p):
+        return _Distribution(xp, z, z, p.axes, p.out_dtype, True)
+    if p.mask is not None:
+        z = xp.where(p.mask, z, 0.0)
+    validate.probabilities(xp, z, p.axes, name=f"probs{kind}", normalised=False, other=f"logits{kind}")
+    total = xp.sum(z, axis=p.axes, keepdims=True)
+    if validate.concrete_bool(xp.any(total == 0)):
+        raise ValueError(f"probs{kind} must have a positive sum over every slice, got a slice of zeros")
+    positive = z > 0
+    total_safe = xp.where(total > 0, total, 1.0)
+    log_probs = xp.where(positive, xp.log(xp.where(positive, z, 1.0)) - xp.log(total_safe), -xp.inf)
+    return _Distribution(xp, z / total_safe, log_probs, p.axes, p.out_dtype, False)
+
+
+def _one_of(name_a: str, a: Any, name_b: str, b: Any) -> Any:
+    """The one of ``a``, ``b`` that is given; TypeError unless exactly one is."""
+    if (a is None) == (b is None):
+        raise TypeError(f"give exactly one of {name_a}= and {name_b}=")
+    return a if b is None else b
+
+
+def _refuse_positional(function: str, *values: Any) -> None:
+    if any(v is not _NOT_GIVEN for v in values):
+        raise TypeError(
+            f"{function}() takes its inputs by keyword, to say what they are: "
+            f"logits (logits=...) or probabilities (probs=...); scipy.stats.entropy "
+            f"takes probabilities where earlier softmaxkit versions took logits"
+        )

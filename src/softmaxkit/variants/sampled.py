@@ -22,6 +22,10 @@ semantics exactly:
 Expected counts follow TF's candidate samplers: with replacement, ``S p_c``;
 with ``unique=True`` (sampling by rejection until ``S`` distinct classes are
 drawn in ``n`` tries), ``1 - (1 - p_c)^n``, TF's ``ExpectedCountHelper``.
+Where rejection would need very many tries (a class of probability 1e-12
+still to find), the rest of the rejection process is simulated exactly
+instead of drawn (Gumbel-top-k order, geometric numbers of tries), so memory
+and time stay bounded and the sample and ``n`` have TF's distribution.
 
 The gradient (with respect to inputs, weights and biases) is formed from the
 closed-form gradient of the cross-entropy with respect to the sampled logits,
@@ -34,15 +38,15 @@ true class of several examples and in the sample).
 from __future__ import annotations
 
 import dataclasses
-import numbers
+import functools
 from typing import Any, NamedTuple
 
 import array_api_compat
 import numpy as np
 
+from .. import _host, losses
 from .. import _validate as validate
-from .. import losses as _losses
-from . import _host, _random
+from . import _random
 from ._segments import Segments
 
 SAMPLERS = ("log_uniform", "uniform", "unigram")
@@ -92,6 +96,11 @@ class _Sampler:
             return np.log1p(1.0 / (classes + 1.0)) / np.log1p(self.num_classes)
         return self.probabilities[classes]
 
+    @functools.cached_property
+    def cumulative(self) -> np.ndarray:
+        """unigram only: the cumulative probabilities the draws search (once per sampler)."""
+        return np.cumsum(self.probabilities)
+
     def draw(self, rng: np.random.Generator, n: int) -> np.ndarray:
         u = rng.random(n)
         if self.kind == "uniform":
@@ -99,7 +108,7 @@ class _Sampler:
         elif self.kind == "log_uniform":
             classes = np.floor(np.exp(u * np.log1p(self.num_classes))) - 1.0
         else:
-            cumulative = np.cumsum(self.probabilities)
+            cumulative = self.cumulative
             classes = np.searchsorted(cumulative, u * cumulative[-1], side="right")
         return np.clip(classes, 0, self.num_classes - 1).astype(np.int64)
 
@@ -171,9 +180,9 @@ def sample_candidates(
     """
     xp = validate.namespace(labels)
     labels = validate.as_array(xp, labels, name="labels")
-    num_sampled = _positive_int(num_sampled, "num_sampled", minimum=0)
-    num_classes = _positive_int(num_classes, "num_classes", minimum=1)
-    num_true = _positive_int(num_true, "num_true", minimum=1)
+    num_sampled = validate.integer(num_sampled, name="num_sampled", minimum=0)
+    num_classes = validate.integer(num_classes, name="num_classes", minimum=1)
+    num_true = validate.integer(num_true, name="num_true", minimum=1)
     labels = _labels(xp, labels, num_true, num_classes)
     proposal = _sampler(sampler, num_classes, unigrams, distortion)
     if not isinstance(unique, bool):
@@ -227,7 +236,8 @@ def sampled_softmax_loss(
     remove_accidental_hits : bool, optional
         Exclude a sampled class from the examples it is a true class of.
     subtract_log_q : bool, optional
-        Subtract the log expected counts (off: "negative sampling").
+        Subtract the log expected counts (off: "negative sampling"). With
+        ``num_sampled=0`` there is nothing to correct and it is skipped.
     sampled_candidates : CandidateSample or array_like of int, optional
         The sample to use instead of drawing one: a :class:`CandidateSample`
         (TF's ``sampled_values``), or just the candidate ids, whose expected
@@ -399,9 +409,9 @@ def _sampled_softmax(
         *(validate.float_dtype_of(xp, a, name=n)
           for a, n in ((weights, "weights"), (biases, "biases"), (inputs, "inputs")))
     )  # fmt: skip
-    num_sampled = _positive_int(num_sampled, "num_sampled", minimum=0)
-    num_classes = _positive_int(num_classes, "num_classes", minimum=1)
-    num_true = _positive_int(o.num_true, "num_true", minimum=1)
+    num_sampled = validate.integer(num_sampled, name="num_sampled", minimum=0)
+    num_classes = validate.integer(num_classes, name="num_classes", minimum=1)
+    num_true = validate.integer(o.num_true, name="num_true", minimum=1)
     for name in ("remove_accidental_hits", "subtract_log_q", "unique"):
         if not isinstance(getattr(o, name), bool):
             raise TypeError(f"{name} must be a bool, got {getattr(o, name)!r}")
@@ -422,12 +432,14 @@ def _sampled_softmax(
     batch = inputs.shape[0]
 
     labels_flat = xp.reshape(labels, (-1,))
-    true_w = xp.reshape(xp.take(weights, labels_flat, axis=0), (batch, num_true, -1))
+    true_w = xp.reshape(xp.take(weights, labels_flat, axis=0), (batch, num_true, weights.shape[1]))
     true_logits = xp.sum(inputs[:, None, :] * true_w, axis=-1)
     true_logits = true_logits + xp.reshape(xp.take(biases, labels_flat, axis=0), (batch, num_true))
     sampled_w = xp.take(weights, candidates, axis=0)
     sampled_logits = inputs @ xp.matrix_transpose(sampled_w) + xp.take(biases, candidates, axis=0)
-    if o.subtract_log_q:
+    if o.subtract_log_q and num_sampled > 0:
+        # With no sample every expected count is 0: the correction would add
+        # the same infinity to every logit, so there is nothing to correct.
         true_logits = true_logits - xp.astype(xp.log(drawn.true_expected_count), dtype)
         sampled_logits = sampled_logits - xp.astype(xp.log(drawn.sampled_expected_count), dtype)
     if o.remove_accidental_hits:
@@ -440,14 +452,14 @@ def _sampled_softmax(
         axis=1,
     )  # fmt: skip
     if not want_grad:
-        return SampledSoftmaxResult(_losses.cross_entropy(logits, target, reduction=o.reduction), None)
-    loss, g_logits = _losses.cross_entropy_and_grad(logits, target, reduction=o.reduction)
+        return SampledSoftmaxResult(losses.cross_entropy(logits, target, reduction=o.reduction), None)
+    loss, g_logits = losses.cross_entropy_and_grad(logits, target, reduction=o.reduction)
     g_true, g_sampled = g_logits[:, :num_true], g_logits[:, num_true:]
     # d inputs: each logit is <inputs, w> + b, so it pulls inputs along its w.
     g_inputs = xp.sum(g_true[:, :, None] * true_w, axis=1) + g_sampled @ sampled_w
     # d weights, d biases: accumulated per class over the true and sampled columns.
     rows = xp.concat(
-        [xp.reshape(g_true[:, :, None] * inputs[:, None, :], (batch * num_true, -1)),
+        [xp.reshape(g_true[:, :, None] * inputs[:, None, :], (batch * num_true, inputs.shape[1])),
          xp.matrix_transpose(g_sampled) @ inputs],
         axis=0,
     )  # fmt: skip
@@ -459,14 +471,6 @@ def _sampled_softmax(
 
 def _device(a: Any) -> Any:
     return array_api_compat.device(a)
-
-
-def _positive_int(value: Any, name: str, *, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an int, got {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
-    return int(value)
 
 
 def _check_shapes(weights: Any, biases: Any, inputs: Any, num_classes: int) -> None:
@@ -533,26 +537,91 @@ def _draw(
             f"num_sampled ({num_sampled}) exceeds the {proposal.support_size()} classes the "
             "sampler can draw, so unique=True cannot be satisfied"
         )
-    if unique:
+    if unique and num_sampled > 0:
         candidates, tries = _draw_unique(rng, proposal, num_sampled)
     else:
         candidates, tries = proposal.draw(rng, num_sampled), num_sampled
     return _sample_with_counts(xp, labels, candidates, tries, proposal)
 
 
+# Rejection tries before the exact continuation takes over, per class wanted.
+_TRIES_PER_CLASS = 16
+# The continuation materialises P over all classes; for the analytic samplers
+# only while that is at most this many classes or a small multiple of the sample.
+_DENSE_CLASSES = 1 << 22
+
+
 def _draw_unique(rng: np.random.Generator, proposal: _Sampler, num_sampled: int) -> tuple:
-    """Draw until ``num_sampled`` distinct classes (TF's rejection); also the number of tries."""
-    if num_sampled == 0:
-        return np.empty(0, dtype=np.int64), 0
-    draws = np.empty(0, dtype=np.int64)
-    chunk = max(2 * num_sampled, 16)
-    while True:
-        draws = np.concatenate([draws, proposal.draw(rng, chunk)])
-        _, first = np.unique(draws, return_index=True)
-        if first.size >= num_sampled:
-            firsts = np.sort(first)[:num_sampled]
-            return draws[firsts], int(firsts[-1]) + 1
-        chunk *= 2
+    """Draw until ``num_sampled`` distinct classes (TF's rejection); also the number of tries.
+
+    Memory is bounded (a round of ``2 * num_sampled`` draws and the classes
+    found) and so is time: after ``_TRIES_PER_CLASS * num_sampled`` tries the rest of
+    the process is simulated exactly (:func:`_continue_exactly`) instead of
+    drawn, so a distribution whose classes are rarely new (``unigrams=[1e12,
+    1, 1]``, a large ``distortion``) costs no more than a flat one. The
+    number of tries may then exceed any integer; it is returned as a float.
+    """
+    found = np.empty(0, dtype=np.int64)
+    tries = 0
+    budget = _TRIES_PER_CLASS * num_sampled
+    # Random doubles are consumed in order, so the partition into chunks does
+    # not change the draws: a seed gives the same sample as one long draw.
+    while found.size < num_sampled:
+        if tries >= budget and _can_continue_exactly(proposal, num_sampled):
+            return _continue_exactly(rng, proposal, found, tries, num_sampled)
+        draws = proposal.draw(rng, max(2 * num_sampled, 16))
+        classes, first = np.unique(draws, return_index=True)
+        new = ~np.isin(classes, found)
+        classes, first = classes[new], first[new]
+        order = np.argsort(first)[: num_sampled - found.size]
+        if found.size + order.size == num_sampled:
+            return np.concatenate([found, classes[order]]), tries + int(first[order[-1]]) + 1
+        found = np.concatenate([found, classes[order]])
+        tries += draws.size
+    return found, tries
+
+
+def _can_continue_exactly(proposal: _Sampler, num_sampled: int) -> bool:
+    # Otherwise num_classes > 16 * num_sampled, where even the log-uniform
+    # sampler leaves a mass >= log(16) / log(num_classes + 1) > 6% unseen,
+    # so rejection keeps finding new classes in bounded expected time.
+    return (
+        proposal.probabilities is not None
+        or proposal.num_classes <= max(_DENSE_CLASSES, 16 * num_sampled)
+    )
+
+
+def _continue_exactly(
+    rng: np.random.Generator, proposal: _Sampler, found: np.ndarray, tries: int, num_sampled: int
+) -> tuple:
+    """Finish TF's rejection sampling without drawing it, exactly in distribution.
+
+    Given the classes found so far, the rejection process draws the next new
+    class with probability proportional to ``P`` over the unseen classes,
+    after a number of tries that is geometric with the unseen mass ``r``,
+    independently. The order in which the unseen classes appear is therefore
+    successive sampling without replacement, which is the order of the
+    largest ``log P + Gumbel`` keys (Gumbel-top-k); the tries are a sum of
+    geometric waiting times, one per new class, with ``r`` falling by the
+    mass of each class taken.
+    """
+    p = proposal.probability(np.arange(proposal.num_classes))
+    unseen = p > 0
+    unseen[found] = False
+    keys = np.full(p.shape, -np.inf)
+    keys[unseen] = np.log(p[unseen]) + _random.gumbel_noise(rng, (int(unseen.sum()),))
+    wanted = num_sampled - found.size
+    top = np.argpartition(keys, p.size - wanted)[p.size - wanted :]
+    picked = top[np.argsort(-keys[top], kind="stable")]
+    # The unseen mass before each pick, as suffix sums (no cancellation).
+    unseen[picked] = False
+    before = p[unseen].sum() + np.cumsum(p[picked][::-1])[::-1]
+    u = 1.0 - rng.random(wanted)  # in (0, 1]
+    # r == 1: log1p(-1) = -inf, one try; r tiny: waits beyond any float, inf.
+    with np.errstate(divide="ignore", over="ignore"):
+        waits = np.ceil(np.log(u) / np.log1p(-np.minimum(before, 1.0)))
+    waits = np.maximum(waits, 1.0)
+    return np.concatenate([found, picked.astype(np.int64)]), float(tries) + float(waits.sum())
 
 
 def _sample_with_counts(
@@ -563,7 +632,9 @@ def _sample_with_counts(
     def expected(p: np.ndarray) -> np.ndarray:
         if tries == num_sampled:
             return p * num_sampled
-        return -np.expm1(tries * np.log1p(-p))
+        # p == 1: log1p(-1) = -inf, count 1; p == 0 stays 0 even after inf tries.
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(p > 0, -np.expm1(tries * np.log1p(-p)), 0.0)
 
     true_counts = expected(proposal.probability(_host.to_numpy(labels)))
     sampled_counts = expected(proposal.probability(candidates))

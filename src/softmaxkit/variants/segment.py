@@ -16,9 +16,8 @@ from typing import Any, NamedTuple
 
 import array_api_compat
 
-from .. import _backend, _core, _dispatch, _stable
+from .. import _backend, _core, _dispatch, _host, _stable
 from .. import _validate as validate
-from ._host import to_numpy
 from ._segments import PaddedLayout, SegmentReduction, Segments
 
 _NOTES = """\
@@ -165,7 +164,7 @@ def segment_logsumexp(
     if padded is not None:
         dense, mask, _ = padded
         value = _core.logsumexp(dense, axis=1, where=mask)
-        return xp.astype(xp.moveaxis(value, 0, p.axis), p.out_dtype, copy=False)
+        return _backend.cast(xp, xp.moveaxis(value, 0, p.axis), p.out_dtype)
     s = _shift(p)
     per_entry = _stable.logsumexp_from(xp, s)
     # Every entry of a segment holds the same value, so the segment maximum
@@ -175,7 +174,7 @@ def segment_logsumexp(
     nan_segment = p.segments.sum(xp.astype(is_nan, value.dtype)) > 0
     value = xp.where(nan_segment, xp.nan, value)
     value = xp.moveaxis(value, 0, p.axis)
-    return xp.astype(value, p.out_dtype, copy=False)
+    return _backend.cast(xp, value, p.out_dtype)
 
 
 def _prepare(
@@ -199,7 +198,7 @@ def prepare_trusted(
     out_dtype = validate.float_dtype_of(xp, x, name="x")
     work_dtype = _backend.compute_dtype(xp, out_dtype, array_api_compat.device(x))
     z = xp.astype(x, work_dtype)
-    t = validate.temperature(temperature, xp, x, work_dtype)
+    t = validate.temperature(temperature, xp, x, work_dtype, ())  # arrays refused below
     if not isinstance(t, float):
         raise TypeError("temperature must be a number here, got an array")
     mask = validate.where_mask(where, xp, x)
@@ -267,7 +266,7 @@ def _shift(p: _PreparedSegments) -> _stable.Shifted:
 
 def _finish(p: _PreparedSegments, values: Any) -> Any:
     xp = p.xp
-    return xp.astype(xp.moveaxis(values, 0, p.axis), p.out_dtype, copy=False)
+    return _backend.cast(xp, xp.moveaxis(values, 0, p.axis), p.out_dtype)
 
 
 def segment_ids_array(xp: Any, segment_ids: Any, *, like: Any, length: int) -> Any:
@@ -293,7 +292,7 @@ def resolve_num_segments(xp: Any, ids: Any, num_segments: Any) -> int:
         if num_segments is None:
             raise ValueError("num_segments is required for lazy arrays (the ids cannot be read)")
         return num_segments
-    flat = to_numpy(ids)
+    flat = _host.to_numpy(ids)
     if num_segments is None:
         num_segments = int(flat.max()) + 1 if flat.size else 0
     bad = (flat < 0) | (flat >= num_segments)

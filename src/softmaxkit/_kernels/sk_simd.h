@@ -1,0 +1,239 @@
+/* Internal: float32 vectors for the SIMD builds (AVX-512F or AVX2 + FMA).
+ *
+ * One small set of inline functions over "vf" (SK_VW float lanes: 16 with
+ * AVX-512, 8 with AVX2) and "vmask" (a lane predicate), so that the loops in
+ * softmax_f32.c are written once and compiled for both instruction sets. Only
+ * included where __AVX2__ is defined (see meson.build); the baseline build
+ * keeps the portable loops of softmax_body.h.
+ *
+ * Also here: the float32 exponential of a shifted argument, exp(d + lo), with
+ * lo the exact rounding error of d = x - m (TwoSum), which is what keeps
+ * float32 softmax within 2 ulp at any logit spread (a plain float32 shift is
+ * 60+ ulp off at a spread of 60: torch's and onnxruntime's error).
+ */
+#ifndef SK_SIMD_H
+#define SK_SIMD_H
+
+#include <immintrin.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "sk_isa.h"
+
+#if defined(__AVX512F__)
+
+#define SK_VW 16
+typedef __m512 vf;
+typedef __mmask16 vmask;
+typedef struct {
+    __m512d a, b;
+} vd2; /* SK_VW double lanes */
+
+SK_INLINE vf vf_set1(float a) { return _mm512_set1_ps(a); }
+SK_INLINE vf vf_load(const float *p) { return _mm512_loadu_ps(p); }
+SK_INLINE void vf_store(float *p, vf v) { _mm512_storeu_ps(p, v); }
+SK_INLINE vmask vmask_first(ptrdiff_t n) {
+    return (vmask)(n >= SK_VW ? 0xFFFFu : ((1u << n) - 1u));
+}
+/* The first n lanes from p, fill elsewhere (no byte past p + n is read). */
+SK_INLINE vf vf_load_first(const float *p, ptrdiff_t n, vf fill) {
+    return _mm512_mask_loadu_ps(fill, vmask_first(n), p);
+}
+SK_INLINE void vf_store_first(float *p, vf v, ptrdiff_t n) {
+    _mm512_mask_storeu_ps(p, vmask_first(n), v);
+}
+SK_INLINE vf vf_add(vf a, vf b) { return _mm512_add_ps(a, b); }
+SK_INLINE vf vf_sub(vf a, vf b) { return _mm512_sub_ps(a, b); }
+SK_INLINE vf vf_mul(vf a, vf b) { return _mm512_mul_ps(a, b); }
+/* max(a, b), b when either is NaN (the x86 rule both ISAs share). */
+SK_INLINE vf vf_max(vf a, vf b) { return _mm512_max_ps(a, b); }
+SK_INLINE vf vf_fmadd(vf a, vf b, vf c) { return _mm512_fmadd_ps(a, b, c); }  /* a b + c */
+SK_INLINE vf vf_fnmadd(vf a, vf b, vf c) { return _mm512_fnmadd_ps(a, b, c); } /* c - a b */
+SK_INLINE vmask vf_gt(vf a, vf b) { return _mm512_cmp_ps_mask(a, b, _CMP_GT_OQ); }
+SK_INLINE vmask vf_eq(vf a, vf b) { return _mm512_cmp_ps_mask(a, b, _CMP_EQ_OQ); }
+SK_INLINE vmask vmask_not(vmask m) { return (vmask)~m; }
+SK_INLINE vf vf_select(vmask m, vf a, vf b) { return _mm512_mask_blend_ps(m, b, a); } /* m ? a : b */
+SK_INLINE vf vf_and_mask(vmask m, vf a) { return _mm512_maskz_mov_ps(m, a); }        /* m ? a : 0 */
+SK_INLINE vf vf_round(vf a) {
+    return _mm512_roundscale_ps(a, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+}
+/* p * 2^k for integral k in [-160, 0]: one rounding, into the subnormals. */
+SK_INLINE vf vf_ldexp(vf p, vf k) { return _mm512_scalef_ps(p, k); }
+SK_INLINE float vf_hmax(vf v) { return _mm512_reduce_max_ps(v); }
+SK_INLINE float vf_hsum(vf v) { return _mm512_reduce_add_ps(v); }
+/* Lanes whose mask byte is 0 (16 bytes at m) become -inf. */
+SK_INLINE vf vf_exclude(vf x, const uint8_t *m) {
+    __m512i bytes = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)m));
+    vmask keep = _mm512_test_epi32_mask(bytes, bytes);
+    return _mm512_mask_blend_ps(keep, _mm512_set1_ps(-INFINITY), x);
+}
+
+SK_INLINE vd2 vd2_zero(void) {
+    vd2 s = {_mm512_setzero_pd(), _mm512_setzero_pd()};
+    return s;
+}
+SK_INLINE __m256 vf_high_half(vf v) {
+    return _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1));
+}
+/* s += v, each lane widened to double (exact). */
+SK_INLINE vd2 vd2_add(vd2 s, vf v) {
+    s.a = _mm512_add_pd(s.a, _mm512_cvtps_pd(_mm512_castps512_ps256(v)));
+    s.b = _mm512_add_pd(s.b, _mm512_cvtps_pd(vf_high_half(v)));
+    return s;
+}
+/* s += v in the lanes where keep holds. */
+SK_INLINE vd2 vd2_add_where(vd2 s, vf v, vmask keep) {
+    s.a = _mm512_add_pd(s.a, _mm512_maskz_cvtps_pd((__mmask8)keep, _mm512_castps512_ps256(v)));
+    s.b = _mm512_add_pd(s.b, _mm512_maskz_cvtps_pd((__mmask8)(keep >> 8), vf_high_half(v)));
+    return s;
+}
+SK_INLINE double vd2_sum(vd2 s) { return _mm512_reduce_add_pd(_mm512_add_pd(s.a, s.b)); }
+
+#elif defined(__AVX2__)
+
+#define SK_VW 8
+typedef __m256 vf;
+typedef __m256 vmask; /* all-ones / all-zeros lanes */
+typedef struct {
+    __m256d a, b;
+} vd2;
+
+SK_INLINE vf vf_set1(float a) { return _mm256_set1_ps(a); }
+SK_INLINE vf vf_load(const float *p) { return _mm256_loadu_ps(p); }
+SK_INLINE void vf_store(float *p, vf v) { _mm256_storeu_ps(p, v); }
+SK_INLINE vmask vmask_first(ptrdiff_t n) {
+    static const int32_t ones_then_zeros[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
+    n = n > SK_VW ? SK_VW : n;
+    return _mm256_castsi256_ps(_mm256_loadu_si256((const __m256i *)(ones_then_zeros + SK_VW - n)));
+}
+SK_INLINE vf vf_load_first(const float *p, ptrdiff_t n, vf fill) {
+    vmask m = vmask_first(n);
+    return _mm256_blendv_ps(fill, _mm256_maskload_ps(p, _mm256_castps_si256(m)), m);
+}
+SK_INLINE void vf_store_first(float *p, vf v, ptrdiff_t n) {
+    _mm256_maskstore_ps(p, _mm256_castps_si256(vmask_first(n)), v);
+}
+SK_INLINE vf vf_add(vf a, vf b) { return _mm256_add_ps(a, b); }
+SK_INLINE vf vf_sub(vf a, vf b) { return _mm256_sub_ps(a, b); }
+SK_INLINE vf vf_mul(vf a, vf b) { return _mm256_mul_ps(a, b); }
+SK_INLINE vf vf_max(vf a, vf b) { return _mm256_max_ps(a, b); }
+SK_INLINE vf vf_fmadd(vf a, vf b, vf c) { return _mm256_fmadd_ps(a, b, c); }
+SK_INLINE vf vf_fnmadd(vf a, vf b, vf c) { return _mm256_fnmadd_ps(a, b, c); }
+SK_INLINE vmask vf_gt(vf a, vf b) { return _mm256_cmp_ps(a, b, _CMP_GT_OQ); }
+SK_INLINE vmask vf_eq(vf a, vf b) { return _mm256_cmp_ps(a, b, _CMP_EQ_OQ); }
+SK_INLINE vmask vmask_not(vmask m) {
+    return _mm256_xor_ps(m, _mm256_castsi256_ps(_mm256_set1_epi32(-1)));
+}
+SK_INLINE vf vf_select(vmask m, vf a, vf b) { return _mm256_blendv_ps(b, a, m); }
+SK_INLINE vf vf_and_mask(vmask m, vf a) { return _mm256_and_ps(m, a); }
+SK_INLINE vf vf_round(vf a) { return _mm256_round_ps(a, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
+/* p * 2^k for integral k in [-160, 0] as 2^k1 * 2^k2 with k1, k2 >= -80:
+ * both factors are normal floats, so only the last product rounds. */
+SK_INLINE vf vf_ldexp(vf p, vf k) {
+    __m256i ki = _mm256_cvtps_epi32(k);
+    __m256i k1 = _mm256_srai_epi32(ki, 1);
+    __m256i k2 = _mm256_sub_epi32(ki, k1);
+    __m256i bias = _mm256_set1_epi32(127);
+    vf s1 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(k1, bias), 23));
+    vf s2 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(k2, bias), 23));
+    return _mm256_mul_ps(_mm256_mul_ps(p, s1), s2);
+}
+SK_INLINE float vf_hmax(vf v) {
+    __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+    m = _mm_max_ss(m, _mm_movehdup_ps(m));
+    return _mm_cvtss_f32(m);
+}
+SK_INLINE float vf_hsum(vf v) {
+    __m128 m = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    m = _mm_add_ps(m, _mm_movehl_ps(m, m));
+    m = _mm_add_ss(m, _mm_movehdup_ps(m));
+    return _mm_cvtss_f32(m);
+}
+SK_INLINE vf vf_exclude(vf x, const uint8_t *m) {
+    __m256i bytes = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)m));
+    vmask excluded = _mm256_castsi256_ps(_mm256_cmpeq_epi32(bytes, _mm256_setzero_si256()));
+    return _mm256_blendv_ps(x, _mm256_set1_ps(-INFINITY), excluded);
+}
+
+SK_INLINE vd2 vd2_zero(void) {
+    vd2 s = {_mm256_setzero_pd(), _mm256_setzero_pd()};
+    return s;
+}
+SK_INLINE vd2 vd2_add(vd2 s, vf v) {
+    s.a = _mm256_add_pd(s.a, _mm256_cvtps_pd(_mm256_castps256_ps128(v)));
+    s.b = _mm256_add_pd(s.b, _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1)));
+    return s;
+}
+SK_INLINE vd2 vd2_add_where(vd2 s, vf v, vmask keep) { return vd2_add(s, _mm256_and_ps(keep, v)); }
+SK_INLINE double vd2_sum(vd2 s) {
+    __m256d t = _mm256_add_pd(s.a, s.b);
+    __m128d u = _mm_add_pd(_mm256_castpd256_pd128(t), _mm256_extractf128_pd(t, 1));
+    return _mm_cvtsd_f64(_mm_add_sd(u, _mm_unpackhi_pd(u, u)));
+}
+
+#endif
+
+/* Lanes [0, n) of x with mask bytes m (NULL: none), -inf elsewhere; n <= SK_VW. */
+SK_INLINE vf vf_load_x_first(const float *x, const uint8_t *m, ptrdiff_t n) {
+    vf v = vf_load_first(x, n, vf_set1(-INFINITY));
+    if (m) {
+        uint8_t bytes[16] = {0};
+        memcpy(bytes, m, (size_t)n);
+        v = vf_exclude(v, bytes);
+    }
+    return v;
+}
+
+SK_INLINE vf vf_load_x(const float *x, const uint8_t *m) {
+    vf v = vf_load(x);
+    return m ? vf_exclude(v, m) : v;
+}
+
+/* ---- the float32 exponential ------------------------------------------- */
+
+/* Below this, exp(d) is 0 in float32 (exp(-104) < 2^-150); clamping there
+ * keeps the exponent of 2^k within vf_ldexp's range. */
+#define SK_F32_EXP_LOW -110.0f
+
+/* exp(d + lo) for d <= 0 (d = x - m rounded, lo its rounding error), with a
+ * relative error below 1 float32 ulp before the final rounding:
+ *   k = round(d / ln2), r = (d - k ln2_hi) + (lo - k ln2_lo)
+ * where ln2_hi has 16 significant bits, so k ln2_hi is exact (|k| < 2^8) and
+ * d - k ln2_hi is exact (Sterbenz); exp(r) = 1 + r + r^2 q(r) on
+ * |r| <= ln2/2 + tiny, q of degree 4 (near-minimax, relative error 4e-9,
+ * fitted in float32 coefficients; degree 6 in all); then 2^k. NaN gives NaN;
+ * -inf and d < SK_F32_EXP_LOW give 0 (lo is then ignored: it may be NaN). */
+SK_INLINE vf sk_vexp_lo(vf d, vf lo) {
+    const vf low = vf_set1(SK_F32_EXP_LOW);
+    vmask in_range = vf_gt(d, low);
+    vf dc = vf_max(low, d); /* NaN stays NaN: vf_max returns its second operand */
+    vf k = vf_round(vf_mul(dc, vf_set1(0x1.715476p0f)));
+    vf r = vf_fnmadd(k, vf_set1(0x1.62e4p-1f), dc);
+    vf t = vf_fnmadd(k, vf_set1(0x1.7f7d1cp-20f), vf_and_mask(in_range, lo));
+    r = vf_add(r, t);
+    vf q = vf_fmadd(vf_set1(0x1.6a2164p-10f), r, vf_set1(0x1.123b94p-7f));
+    q = vf_fmadd(q, r, vf_set1(0x1.5558fcp-5f));
+    q = vf_fmadd(q, r, vf_set1(0x1.55549p-3f));
+    q = vf_fmadd(q, r, vf_set1(0x1.fffffcp-2f));
+    vf p = vf_fmadd(q, r, vf_set1(1.0f));
+    p = vf_fmadd(p, r, vf_set1(1.0f));
+    return vf_ldexp(p, k);
+}
+
+/* d = x - m and its exact rounding error (Knuth's TwoSum; 5 operations). */
+SK_INLINE vf sk_vshift(vf x, vf m, vf *lo) {
+    vf d = vf_sub(x, m);
+    vf b_virtual = vf_sub(d, x); /* ~ -m */
+    vf a_virtual = vf_sub(d, b_virtual);
+    *lo = vf_sub(vf_sub(x, a_virtual), vf_add(m, b_virtual));
+    return d;
+}
+
+SK_INLINE vf sk_vexp_shifted(vf x, vf m) {
+    vf lo;
+    vf d = sk_vshift(x, m, &lo);
+    return sk_vexp_lo(d, lo);
+}
+
+#endif

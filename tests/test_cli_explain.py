@@ -1,0 +1,136 @@
+"""``softmaxkit explain``: the words and the edge cases of its table (run in process)."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+from helpers import has_module
+
+import softmaxkit as sk
+from softmaxkit.cli.__main__ import main
+from softmaxkit.cli.explain import explain, shifted_logits
+
+
+def run(capsys, *args):
+    assert main(["explain", *map(str, args)]) == 0
+    return capsys.readouterr().out
+
+
+def one_line_error(capsys, *args):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["explain", *map(str, args)])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("softmaxkit: error: ")
+    return err
+
+
+def column(text, name):
+    """The values of one column of the table, as text, for the class rows."""
+    lines = text.splitlines()
+    header = next(i for i, line in enumerate(lines) if line.lstrip().startswith("class"))
+    names = ["class", "z", "z − max", "e^(βz)", "p (%)", "argmax", "−log p"]
+    rows = []
+    for line in lines[header + 1 :]:
+        if line.lstrip().startswith("total"):
+            break
+        rows.append(line.split()[names.index(name)])
+    return rows
+
+
+def test_one_logit_is_singular(capsys):
+    # Was: "softmax of 1 logits".
+    assert run(capsys, 5).startswith("softmax of 1 logit at T = 1 (β = 1)\n")
+    assert run(capsys, 5, 6).startswith("softmax of 2 logits at")
+
+
+def test_a_dead_row_says_so_instead_of_an_effective_class(capsys):
+    # Was: all p = 0 beside "effective number of classes = 1".
+    text = run(capsys, "-inf", "-inf")
+    assert "every logit is -inf: a dead row, so every p is 0" in text
+    assert "effective number of classes" not in text.replace("no effective number of classes", "")
+    assert column(text, "p (%)") == ["0.00", "0.00"]
+    payload = json.loads(run(capsys, "-inf", "-inf", "--json"))
+    assert payload["dead_row"] is True and payload["entropy"] == "nan"
+    assert json.loads(run(capsys, 1, 2, "--json"))["dead_row"] is False
+
+
+def test_a_one_hot_row_still_has_one_effective_class(capsys):
+    text = run(capsys, 0, "-inf")
+    assert "effective number of classes exp(entropy) = 1" in text
+
+
+@pytest.mark.parametrize(
+    ("logits", "expected"),
+    [
+        ([1.0, math.inf, 2.0, math.inf], [-math.inf, 0.0, -math.inf, 0.0]),
+        ([-math.inf, -math.inf], [-math.inf, -math.inf]),
+        ([1.0, math.nan, 3.0], [-2.0, math.nan, 0.0]),
+        ([-math.inf, 2.0], [-math.inf, 0.0]),
+    ],
+    ids=["plus-inf", "dead-row", "nan", "minus-inf"],
+)
+def test_z_minus_max_takes_the_limits_softmax_takes(logits, expected):
+    # Was: nan for an inf entry (inf - inf), where the page shows 0.
+    np.testing.assert_array_equal(shifted_logits(np.array(logits)), expected)
+
+
+def test_z_minus_max_column_of_an_inf_row(capsys):
+    text = run(capsys, 1, "inf", 2, "inf")
+    assert column(text, "z − max") == ["-inf", "0", "-inf", "0"]
+    assert column(text, "p (%)") == ["0.00", "50.00", "0.00", "50.00"]
+
+
+@pytest.mark.parametrize("token", ["1e309", "-1e309", "2e400", "1" + "0" * 400])
+def test_a_decimal_beyond_float64_is_refused_not_made_inf(capsys, token):
+    # Was: 1e309 silently became inf.
+    err = one_line_error(capsys, "--", token, "2")
+    assert f"'{token}' is beyond the largest float64" in err
+    assert ("write -inf" if token.startswith("-") else "write inf") in err
+
+
+def test_inf_written_as_a_word_is_still_taken(capsys):
+    assert column(run(capsys, "--", "-Infinity", "inf", "1e308"), "z") == ["-inf", "inf", "1e+308"]
+
+
+def test_the_explanation_agrees_with_softmaxkit(rng):
+    z = rng.normal(size=50) * 10
+    result = explain(z, 0.3)
+    np.testing.assert_allclose([r.probability for r in result.rows], sk.softmax(z, temperature=0.3))
+    assert result.entropy == pytest.approx(-np.sum(sk.softmax(z / 0.3) * sk.log_softmax(z / 0.3)))
+
+
+needs_matplotlib = pytest.mark.skipif(not has_module("matplotlib"), reason="needs matplotlib")
+
+
+@needs_matplotlib
+def test_plot_at_beta_500_sweeps_past_it_and_marks_it(tmp_path, capsys, monkeypatch):
+    # Was: the sweep stopped near β = 250 and did not mark the chosen β.
+    import softmaxkit.cli.explain as cli_explain
+
+    drawn = {}
+    real = cli_explain.explain_figure
+    monkeypatch.setattr(cli_explain, "explain_figure",
+                        lambda *a: drawn.setdefault("figure", real(*a)))  # fmt: skip
+    run(capsys, 0.95, 0.99, 0.98, "-b", 500, "--plot", tmp_path / "b.png")
+    sweep = drawn["figure"].subfigs[1].axes[0]
+    assert max(sweep.lines[0].get_xdata()) >= 5000
+    assert [line.get_xdata()[0] for line in sweep.lines if line.get_label().startswith("β = 500")] == [500]
+
+
+@needs_matplotlib
+def test_plot_of_ten_thousand_logits_draws_a_few_dozen_bars(tmp_path, capsys, monkeypatch, rng):
+    # Was: 10,000 bars, 10,000 curves and a 10,000-entry legend (2 min 44 s, and a warning).
+    import softmaxkit.cli.explain as cli_explain
+
+    drawn = {}
+    real = cli_explain.explain_figure
+    monkeypatch.setattr(cli_explain, "explain_figure",
+                        lambda *a: drawn.setdefault("figure", real(*a)))  # fmt: skip
+    logits = np.round(rng.normal(size=10_000), 4)
+    run(capsys, "--plot", tmp_path / "many.png", "--", *logits)
+    bars, sweep = drawn["figure"].subfigs
+    assert [len(ax.containers[0]) for ax in bars.axes] == [21, 21]
+    assert len(sweep.axes[0].lines) <= 12
+    assert (tmp_path / "many.png").read_bytes()[:4] == b"\x89PNG"
