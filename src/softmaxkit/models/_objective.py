@@ -126,13 +126,16 @@ class MultinomialObjective:
         value = 0.0
         grad_W = self._accumulator()
         grad_b = np.zeros(self.n_classes)
-        kept = [] if keep else None
+        kept = None
+        if keep:
+            kept, self.probabilities = [], None  # the last point's, freed before these exist
         for chunk in self.chunks:
             logits = chunk.X @ W_t
             logits += b_all
             losses, grad = cross_entropy_and_grad(
                 logits, chunk.target, label_smoothing=self.label_smoothing, reduction="none"
             )
+            del logits  # before the probabilities: one chunk-sized array fewer at the peak
             value += float(np.dot(chunk.weights, losses))
             if keep:
                 kept.append(self._probabilities_from(grad, chunk.target))  # a new array
@@ -165,6 +168,7 @@ class MultinomialObjective:
         W_t = np.ascontiguousarray(W_all.T, dtype=self.dtype)
         b_all = b_all.astype(self.dtype, copy=False)
         kept = []
+        self.probabilities = None
         for chunk in self.chunks:
             logits = chunk.X @ W_t
             logits += b_all

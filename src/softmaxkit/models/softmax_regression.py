@@ -227,6 +227,11 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
         self.solver_ = solver
         return self
 
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        return tags
+
     def _start(self, objective: MultinomialObjective) -> np.ndarray:
         """Zero, or the previous fit with ``warm_start`` when its shape fits."""
         coef = getattr(self, "coef_", None) if self.warm_start else None
