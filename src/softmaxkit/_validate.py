@@ -14,6 +14,8 @@ from typing import Any
 import array_api_compat
 import numpy as np
 
+from . import _host
+
 REDUCTIONS = ("mean", "sum", "none")
 
 
@@ -221,14 +223,21 @@ def label_smoothing(value: Any) -> float:
     return smoothing
 
 
-def integer(value: Any, *, name: str) -> int:
-    """Validate an integer argument: an int or integer scalar (not a bool)."""
+def integer(value: Any, *, name: str, minimum: int | None = None) -> int:
+    """Validate an integer argument: an int or integer scalar (not a bool), ``>= minimum``.
+
+    The one integer check: a non-integer is a ``TypeError``, one below
+    ``minimum`` a ``ValueError``.
+    """
     if isinstance(value, bool):
         raise TypeError(f"{name} must be an int, got {value!r}")
     try:
-        return operator.index(value)
+        value = operator.index(value)
     except TypeError:
         raise TypeError(f"{name} must be an int, got {value!r}") from None
+    if minimum is not None and value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    return value
 
 
 def ignore_index(value: Any) -> int:
@@ -253,9 +262,7 @@ def concrete_bool(flag: Any) -> bool | None:
 
 def host_values(x: Any) -> np.ndarray:
     """The values of ``x`` as a flat NumPy array (for error messages only)."""
-    if array_api_compat.is_torch_array(x) or array_api_compat.is_cupy_array(x):
-        x = array_api_compat.to_device(x, "cpu")
-    return np.asarray(x).reshape(-1)
+    return _host.to_numpy(x).reshape(-1)
 
 
 def _check_broadcast(shape: tuple, target_shape: tuple, *, name: str) -> None:
