@@ -50,10 +50,10 @@ class _Validated(NamedTuple):
     work_dtype: Any
 
 
-def _validate(x: Any, axis: Any, temperature: Any, where: Any) -> _Validated:
+def _validate(x: Any, axis: Any, temperature: Any, where: Any, *, name: str = "x") -> _Validated:
     xp = validate.namespace(x)
-    x = validate.as_array(xp, x, name="x")
-    out_dtype = validate.float_dtype_of(xp, x, name="x")
+    x = validate.as_array(xp, x, name=name)
+    out_dtype = validate.float_dtype_of(xp, x, name=name)
     if not xp.isdtype(x.dtype, "real floating"):
         # Integers and booleans become floats here, so that they take the
         # same (kernel) path as the floats they equal.
@@ -75,9 +75,9 @@ class _Prepared(NamedTuple):
     added_axis: bool  # axis=() or a 0-d input: a trailing axis of length 1 was added
 
 
-def _prepare(x: Any, axis: Any, temperature: Any, where: Any) -> _Prepared:
-    """Validate the arguments and bring ``x`` to the compute dtype (the array-API path)."""
-    return _prepare_validated(_validate(x, axis, temperature, where))
+def _prepare(x: Any, axis: Any, temperature: Any, where: Any, *, name: str = "x") -> _Prepared:
+    """Validate the arguments and bring ``x`` (called ``name``) to the compute dtype."""
+    return _prepare_validated(_validate(x, axis, temperature, where, name=name))
 
 
 def _prepare_validated(v: _Validated) -> _Prepared:
@@ -218,6 +218,7 @@ def log_softmax(
 def _softmax_or_log(x: Any, axis: Any, temperature: Any, where: Any, out: Any, *, log: bool) -> Any:
     if (
         type(x) is np.ndarray
+        and type(axis) is int  # not -1.0 (refused), not an array (no == to bool)
         and axis == -1
         and where is None
         and out is None
@@ -439,7 +440,9 @@ def log_softmax_vjp(
     >>> sk.log_softmax_vjp(logp, [1.0, 0.0])
     array([ 0.75, -0.75])
     """
-    xp, logp, g, axes, mask, t, out_dtype = _prepare_vjp(logp, g, axis, temperature, where)
+    xp, logp, g, axes, mask, t, out_dtype = _prepare_vjp(
+        logp, g, axis, temperature, where, name="logp"
+    )
     result = _dispatch.softmax_vjp(
         logp, g, axes, log=True, temperature=t, mask=mask, out_dtype=out_dtype
     )
@@ -452,17 +455,19 @@ def log_softmax_vjp(
     return _finish_vjp(xp, grad, t, mask, out_dtype)
 
 
-def _prepare_vjp(y: Any, g: Any, axis: Any, temperature: Any, where: Any) -> tuple:
+def _prepare_vjp(
+    y: Any, g: Any, axis: Any, temperature: Any, where: Any, *, name: str = "y"
+) -> tuple:
+    """Validate a vjp's arguments; ``name`` is what the forward output is called."""
     xp = validate.namespace(y, g)
-    y = validate.as_array(xp, y, name="y")
+    y = validate.as_array(xp, y, name=name)
+    y_dtype = validate.float_dtype_of(xp, y, name=name)  # before shapes: "abc" is 0-d
     g = validate.as_array(xp, g, like=y, name="g")
+    out_dtype = xp.result_type(y_dtype, validate.float_dtype_of(xp, g, name="g"))
     if tuple(g.shape) != tuple(y.shape):
         raise ValueError(
             f"g must have the shape of the forward output {tuple(y.shape)}, got {tuple(g.shape)}"
         )
-    out_dtype = xp.result_type(
-        validate.float_dtype_of(xp, y, name="y"), validate.float_dtype_of(xp, g, name="g")
-    )
     axes = validate.normalize_axis(axis, y.ndim)
     work_dtype = _backend.compute_dtype(xp, out_dtype, array_api_compat.device(y))
     t = validate.temperature(temperature, xp, y, work_dtype, axes)

@@ -232,7 +232,9 @@ def nll_loss(
     >>> float(sk.nll_loss(np.log([[0.25, 0.75]]), [1]))
     0.2876820724517809
     """
-    p = _prepare_targets(log_probs, target, axis, weight, ignore_index, 0.0, reduction)
+    p = _prepare_targets(
+        log_probs, target, axis, weight, ignore_index, 0.0, reduction, name="log_probs"
+    )
     if not p.class_indices:
         raise TypeError(f"target must hold integer class indices, got dtype {p.target.dtype}")
     xp = p.xp
@@ -279,8 +281,12 @@ def _prepare_targets(
     ignore_index: Any,
     label_smoothing: Any,
     reduction: Any,
+    *,
+    name: str = "logits",
 ) -> _Targets:
-    c = _check_targets(logits, target, axis, weight, ignore_index, label_smoothing, reduction)
+    c = _check_targets(
+        logits, target, axis, weight, ignore_index, label_smoothing, reduction, name=name
+    )
     return _in_work_layout(c)
 
 
@@ -305,12 +311,15 @@ def _check_targets(
     ignore_index: Any,
     label_smoothing: Any,
     reduction: Any,
+    *,
+    name: str = "logits",
 ) -> _CheckedTargets:
+    """Check a loss's arguments; ``name`` is what the scores are called (log_probs, x)."""
     xp = validate.namespace(logits, target, weight)
-    logits = validate.as_array(xp, logits, name="logits")
-    out_dtype = validate.float_dtype_of(xp, logits, name="logits")
+    logits = validate.as_array(xp, logits, name=name)
+    out_dtype = validate.float_dtype_of(xp, logits, name=name)
     if logits.ndim == 0:
-        raise ValueError("logits must have a class axis, got a 0-d array")
+        raise ValueError(f"{name} must have a class axis, got a 0-d array")
     class_axis = validate.single_axis(axis, logits.ndim)
     n_classes = logits.shape[class_axis]
     reduction = validate.reduction(reduction)

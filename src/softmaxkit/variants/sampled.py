@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import numbers
 from typing import Any, NamedTuple
 
 import array_api_compat
@@ -51,6 +50,8 @@ from . import _host, _random
 from ._segments import Segments
 
 SAMPLERS = ("log_uniform", "uniform", "unigram")
+#: Class ids are drawn as floor(u * C) in float64: exact while C <= 2**53.
+MAX_CLASSES = 2**53
 
 
 class CandidateSample(NamedTuple):
@@ -182,7 +183,7 @@ def sample_candidates(
     xp = validate.namespace(labels)
     labels = validate.as_array(xp, labels, name="labels")
     num_sampled = _positive_int(num_sampled, "num_sampled", minimum=0)
-    num_classes = _positive_int(num_classes, "num_classes", minimum=1)
+    num_classes = _positive_int(num_classes, "num_classes", minimum=1, maximum=MAX_CLASSES)
     num_true = _positive_int(num_true, "num_true", minimum=1)
     labels = _labels(xp, labels, num_true, num_classes)
     proposal = _sampler(sampler, num_classes, unigrams, distortion)
@@ -411,7 +412,7 @@ def _sampled_softmax(
           for a, n in ((weights, "weights"), (biases, "biases"), (inputs, "inputs")))
     )  # fmt: skip
     num_sampled = _positive_int(num_sampled, "num_sampled", minimum=0)
-    num_classes = _positive_int(num_classes, "num_classes", minimum=1)
+    num_classes = _positive_int(num_classes, "num_classes", minimum=1, maximum=MAX_CLASSES)
     num_true = _positive_int(o.num_true, "num_true", minimum=1)
     for name in ("remove_accidental_hits", "subtract_log_q", "unique"):
         if not isinstance(getattr(o, name), bool):
@@ -474,12 +475,8 @@ def _device(a: Any) -> Any:
     return array_api_compat.device(a)
 
 
-def _positive_int(value: Any, name: str, *, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an int, got {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
-    return int(value)
+def _positive_int(value: Any, name: str, *, minimum: int, maximum: int | None = None) -> int:
+    return validate.integer(value, name=name, minimum=minimum, maximum=maximum)
 
 
 def _check_shapes(weights: Any, biases: Any, inputs: Any, num_classes: int) -> None:
