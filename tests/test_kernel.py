@@ -432,6 +432,33 @@ def test_cross_entropy_with_long_rows(rng):
     assert_losses_agree(sk.cross_entropy_and_grad(logits, target), spec(sk.cross_entropy_and_grad, logits, target))
 
 
+@pytest.mark.parametrize("n", [37, 1000], ids=lambda n: f"n={n}")  # vector body and tail
+@pytest.mark.parametrize("masked", [False, True], ids=["", "masked"])
+def test_float32_vjps_in_vector_lanes(rng, n, masked):
+    # vjp_f32.h: the row sum and the output in vector lanes, exp(y) in float32 lanes.
+    x = (rng.standard_normal((5, n)) * 5).astype(np.float32)
+    x[1, ::4] = -INF  # probability 0, log-probability -inf
+    g = rng.standard_normal((5, n)).astype(np.float32)
+    where = rng.random((5, n)) > 0.3 if masked else None
+    if masked:
+        where[:, 0] = True
+        g[~where] = NAN  # an excluded entry's g is never read
+    for t in (1.0, 2.5):
+        y = spec(sk.softmax, x, where=where, temperature=t)
+        logp = spec(sk.log_softmax, x, where=where, temperature=t)
+        scale = np.nanmax(np.abs(g)) * n / t
+        assert_agree(
+            sk.softmax_vjp(y, g, where=where, temperature=t),
+            spec(sk.softmax_vjp, y, g, where=where, temperature=t),
+            scale=scale,
+        )
+        assert_agree(
+            sk.log_softmax_vjp(logp, g, where=where, temperature=t),
+            spec(sk.log_softmax_vjp, logp, g, where=where, temperature=t),
+            scale=scale,
+        )
+
+
 def float32_lane_logits(rng, rows, n):
     """float32 logits with every kind of row the float32 lanes tell apart."""
     z = (rng.standard_normal((rows, n)) * 8).astype(np.float32)  # within 86 of the max

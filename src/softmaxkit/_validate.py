@@ -14,6 +14,8 @@ from typing import Any
 import array_api_compat
 import numpy as np
 
+from . import _host
+
 REDUCTIONS = ("mean", "sum", "none")
 
 
@@ -240,21 +242,22 @@ def integer(
 ) -> int:
     """Validate an integer argument: an int or integer scalar (not a bool), within bounds.
 
-    The bounds keep a value that Python accepts (``2**63``) from reaching a
-    C integer or an allocation, where it would fail without naming ``name``.
+    The one integer check: a non-integer is a ``TypeError``, one outside
+    ``[minimum, maximum]`` a ``ValueError``. The bounds keep a value that
+    Python accepts (``2**63``) from reaching a C integer or an allocation,
+    where it would fail without naming ``name``.
     """
     if isinstance(value, bool):
         raise TypeError(f"{name} must be an int, got {value!r}")
     try:
-        number = operator.index(value)
+        value = operator.index(value)
     except TypeError:
         raise TypeError(f"{name} must be an int, got {value!r}") from None
-    if (minimum is not None and number < minimum) or (maximum is not None and number > maximum):
-        low = "" if minimum is None else f" >= {minimum}"
-        high = "" if maximum is None else f" <= {maximum}"
-        joined = " and".join(part for part in (low, high) if part)
-        raise ValueError(f"{name} must be an int{joined}, got {number}")
-    return number
+    if minimum is not None and value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    if maximum is not None and value > maximum:
+        raise ValueError(f"{name} must be <= {maximum}, got {value}")
+    return value
 
 
 #: Class ids and ignore_index are compared with int64 targets.
@@ -283,9 +286,7 @@ def concrete_bool(flag: Any) -> bool | None:
 
 def host_values(x: Any) -> np.ndarray:
     """The values of ``x`` as a flat NumPy array (for error messages only)."""
-    if array_api_compat.is_torch_array(x) or array_api_compat.is_cupy_array(x):
-        x = array_api_compat.to_device(x, "cpu")
-    return np.asarray(x).reshape(-1)
+    return _host.to_numpy(x).reshape(-1)
 
 
 def _check_broadcast(shape: tuple, target_shape: tuple, *, name: str) -> None:

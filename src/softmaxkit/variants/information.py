@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-from .. import _backend, _core, _stable
+from .. import _backend, _core, _family, _stable
 from .. import _validate as validate
 
 # The default of the refused positional argument: no array is ever this object.
@@ -208,8 +208,8 @@ def _distribution(
     """The probabilities and log-probabilities of logits or of (unnormalised) probabilities."""
     _one_of(f"logits{kind}", logits, f"probs{kind}", probs)
     if probs is None:
-        p = _core._prepare(logits, axis, temperature, where, name=f"logits{kind}")
-        if _core._has_empty_axis(p):
+        p = _family.prepare(logits, axis, temperature, where, name=f"logits{kind}")
+        if _family.has_empty_axis(p):
             return _Distribution(p.xp, p.z, p.z, p.axes, p.out_dtype, True)
         s = _stable.shift_by_max(p.xp, p.z, p.axes, where=p.mask, compensate=p.compensate)
         return _Distribution(
@@ -220,9 +220,9 @@ def _distribution(
         raise ValueError(
             f"temperature applies to logits, not to probs{kind}; got temperature={temperature!r}"
         )
-    p = _core._prepare(probs, axis, 1.0, where, name=f"probs{kind}")
+    p = _family.prepare(probs, axis, 1.0, where, name=f"probs{kind}")
     xp, z = p.xp, p.z
-    if _core._has_empty_axis(p):
+    if _family.has_empty_axis(p):
         return _Distribution(xp, z, z, p.axes, p.out_dtype, True)
     if p.mask is not None:
         z = xp.where(p.mask, z, 0.0)

@@ -16,9 +16,8 @@ from typing import Any, NamedTuple
 
 import array_api_compat
 
-from .. import _backend, _core, _dispatch, _stable
+from .. import _backend, _core, _dispatch, _host, _stable
 from .. import _validate as validate
-from ._host import to_numpy
 from ._segments import PaddedLayout, SegmentReduction, Segments
 
 _NOTES = """\
@@ -310,7 +309,7 @@ def resolve_num_segments(xp: Any, ids: Any, num_segments: Any) -> int:
         if num_segments is None:
             raise ValueError("num_segments is required for lazy arrays (the ids cannot be read)")
         return num_segments
-    flat = to_numpy(ids)
+    flat = _host.to_numpy(ids)
     if num_segments is None:
         num_segments = int(flat.max()) + 1 if flat.size else 0
     bad = (flat < 0) | (flat >= num_segments)
