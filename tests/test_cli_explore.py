@@ -38,6 +38,18 @@ class TestServe:
         with Explorer("0.95", "0.99", "0.98", "--names", "a,b,c", "--beta", "500") as explorer:
             assert urlsplit(explorer.url).fragment == "z=0.95,0.99,0.98&names=a,b,c&T=0.002"
 
+    def test_the_page_without_its_fragment_opens_on_the_command_lines_view(self):
+        # Was: the address without its #... part showed the dog/cat/bird defaults.
+        with Explorer("0.95", "0.99", "0.98", "--beta", "500") as explorer:
+            status, body = fetch(explorer.url.split("#")[0])
+        assert status == 200
+        assert body == page.index_html("z=0.95,0.99,0.98&T=0.002").encode()
+        assert b'content="z=0.95,0.99,0.98&amp;T=0.002"' in body
+
+    def test_without_logits_the_page_keeps_its_defaults(self):
+        with Explorer("--port", "0") as explorer:
+            assert fetch(explorer.url)[1] == page.read_page_file("index.html")
+
     def test_negative_logits_are_values_not_options(self):
         with Explorer("-inf", "-1e5", "2") as explorer:
             assert urlsplit(explorer.url).fragment == "z=-inf,-100000,2"
@@ -73,6 +85,15 @@ class TestExport:
         target = tmp_path / "explorer.html"
         assert main(["explore", "--export", str(target)]) == 0
         assert target.read_text() == page.standalone_html()
+
+    def test_says_what_it_wrote(self, tmp_path, capsys):
+        # Was: silence on success.
+        target = tmp_path / "explorer.html"
+        assert main(["explore", "1", "2", "--export", str(target)]) == 0
+        size = round(target.stat().st_size / 1024)
+        assert capsys.readouterr().out == (
+            f"wrote {target} ({size} KiB): the explorer as one file; open it in a browser, offline too\n"
+        )
 
     def test_the_file_opens_on_the_given_view(self, tmp_path):
         target = tmp_path / "dog.html"
@@ -124,7 +145,7 @@ def run_failing(argv: list[str], capsys) -> str:
         (["explore", "--port", "70000"], "the port must be from 0 to 65535, got 70000"),
         (["explore", "--port", "http"], "argument --port: 'http' is not a port number"),
         (["explore", "--port", "8000", "--export", "x.html"], "--port has no effect with --export"),
-        (["explore", *["1"] * 1001], "explore: at most 1000 logits, got 1001"),
+        (["explore", *["1"] * 100_001], "explore: at most 100000 logits, got 100001"),
     ],
     ids=["negative-T", "infinite-T", "zero-beta", "beta-underflows-T", "T-and-beta", "not-a-number",
          "names-count", "names-without-logits", "port-range", "port-word", "export-and-port",

@@ -345,14 +345,14 @@ def test_beta_field_sets_the_temperature(tab):
 
 def test_temperature_beyond_the_slider_pins_it_at_its_end(tab):
     tab.field("Temperature T").fill("1e-5")
-    assert tab.field("Temperature slider (log scale)").input_value() == "-2"
+    assert tab.field("Temperature slider (log scale)").input_value() == "-4"
     assert_page_matches_softmaxkit(tab, [4.8, 1.21, 2.385], 1e-5, names=["dog", "cat", "bird"])
 
 
 @pytest.mark.parametrize(
     ("keys", "temperature"),
-    [(["End"], 1000.0), (["Home"], 0.01), (["End", "ArrowLeft", "ArrowLeft"], 955.0),
-     (["Home", "ArrowRight"], 0.0102), (["PageUp"], 3.16)],
+    [(["End"], 10000.0), (["Home"], 0.0001), (["End", "ArrowLeft", "ArrowLeft"], 9550.0),
+     (["Home", "ArrowRight"], 0.000102), (["PageUp"], 6.31)],
     ids=["end", "home", "end-left-left", "home-right", "page-up"],
 )
 def test_slider_moves_the_temperature_on_a_log_scale_by_keyboard(tab, keys, temperature):
@@ -371,14 +371,14 @@ def test_dragging_on_the_temperature_chart_sets_the_temperature(tab):
     plot.scroll_into_view_if_needed()  # mouse positions are in the viewport
     box = plot.bounding_box()
     middle_y = box["y"] + box["height"] / 2
-    tab.page.mouse.click(box["x"] + box["width"] / 2, middle_y)  # log10 T = 0.5, halfway on [-2, 3]
-    assert tab.field("Temperature T").input_value() == "3.16"
+    tab.page.mouse.click(box["x"] + box["width"] * 0.75, middle_y)  # log10 T = 2, 3/4 of [-4, 4]
+    assert tab.field("Temperature T").input_value() == "100"
     tab.page.mouse.move(box["x"] + box["width"] * 0.2, middle_y)
     tab.page.mouse.down()
     tab.page.mouse.move(box["x"] + box["width"] + 50, middle_y, steps=5)  # past the right end
     tab.page.mouse.up()
-    assert tab.field("Temperature T").input_value() == "1000"
-    assert_page_matches_softmaxkit(tab, [4.8, 1.21, 2.385], 1000.0, names=["dog", "cat", "bird"])
+    assert tab.field("Temperature T").input_value() == "10000"
+    assert_page_matches_softmaxkit(tab, [4.8, 1.21, 2.385], 10000.0, names=["dog", "cat", "bird"])
 
 
 PRESETS = [
@@ -409,7 +409,8 @@ BAD_INPUTS = [
     ("Logits", "", "logits", "Enter at least one logit: numbers separated by commas or spaces."),
     ("Logits", " , ,", "logits", "Enter at least one logit: numbers separated by commas or spaces."),
     ("Logits", "1 2 3e", "logits", "“3e” is not a number."),
-    ("Logits", ", ".join(["1"] * 1001), "logits", "At most 1000 logits, got 1001."),
+    ("Logits", " ".join(["1"] * (explorer_page.MAX_LOGITS + 1)), "logits",
+     f"At most {explorer_page.MAX_LOGITS} logits, got {explorer_page.MAX_LOGITS + 1}."),
     ("Temperature T", "-1", "temperature", "Temperature must be a finite number > 0, got -1."),
     ("Temperature T", "0", "temperature", "Temperature must be a finite number > 0, got 0."),
     ("Temperature T", "inf", "temperature", "Temperature must be a finite number > 0, got ∞."),

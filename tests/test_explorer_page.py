@@ -41,9 +41,12 @@ def test_index_html_labels_every_input():
     )
 
 
-def test_temperature_slider_spans_0_01_to_1000_in_log10():
+def test_temperature_slider_spans_1e_minus_4_to_1e4_in_log10():
+    # Was 0.01 to 1000: the seeds' β = 500 (T = 0.002) pinned the thumb at its end.
     index = page.read_page_file("index.html").decode()
-    assert re.search(r'id="temperature-slider" type="range" min="-2" max="3"', index)
+    assert re.search(r'id="temperature-slider" type="range" min="-4" max="4"', index)
+    script = page.read_page_file("explorer.js").decode()
+    assert "var SLIDER_MIN = -4;" in script and "var SLIDER_MAX = 4;" in script
 
 
 @pytest.mark.parametrize(

@@ -8,12 +8,12 @@ for it on NumPy arrays (see ``_dispatch``) and must agree with it.
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Any
 
 import array_api_compat
 import numpy as np
 
-from . import _backend, _dispatch, _stable
+from . import _backend, _dispatch, _family, _stable
 from . import _validate as validate
 
 # Shared docstring text, so that the parameter descriptions and the
@@ -38,72 +38,6 @@ _EDGE_CASES = """\
     rounding (half an ulp of ``x / temperature``) is part of the input; a
     slice where that quotient would overflow is shifted by its maximum
     before the division."""
-
-
-class _Validated(NamedTuple):
-    xp: Any
-    x: Any  # the input as an array of xp, dtype unchanged
-    axes: tuple[int, ...]
-    temperature: Any  # a Python float, or an array in work_dtype
-    mask: Any | None  # bool, broadcast to x's shape
-    out_dtype: Any
-    work_dtype: Any
-
-
-def _validate(x: Any, axis: Any, temperature: Any, where: Any) -> _Validated:
-    xp = validate.namespace(x)
-    x = validate.as_array(xp, x, name="x")
-    out_dtype = validate.float_dtype_of(xp, x, name="x")
-    if not xp.isdtype(x.dtype, "real floating"):
-        # Integers and booleans become floats here, so that they take the
-        # same (kernel) path as the floats they equal.
-        x = xp.astype(x, out_dtype)
-    axes = validate.normalize_axis(axis, x.ndim)
-    work_dtype = _backend.compute_dtype(xp, out_dtype, array_api_compat.device(x))
-    t = validate.temperature(temperature, xp, x, work_dtype, axes)
-    mask = validate.where_mask(where, xp, x)
-    return _Validated(xp, x, axes, t, mask, out_dtype, work_dtype)
-
-
-class _Prepared(NamedTuple):
-    xp: Any
-    z: Any  # input / temperature, in the compute dtype
-    axes: tuple[int, ...]
-    mask: Any | None
-    out_dtype: Any
-    compensate: bool
-    added_axis: bool  # axis=() or a 0-d input: a trailing axis of length 1 was added
-
-
-def _prepare(x: Any, axis: Any, temperature: Any, where: Any) -> _Prepared:
-    """Validate the arguments and bring ``x`` to the compute dtype (the array-API path)."""
-    return _prepare_validated(_validate(x, axis, temperature, where))
-
-
-def _prepare_validated(v: _Validated) -> _Prepared:
-    xp, axes, mask = v.xp, v.axes, v.mask
-    z = xp.astype(v.x, v.work_dtype)
-    t = v.temperature
-    added_axis = not axes
-    if added_axis:
-        # Softmax over no axes: every entry is its own slice of length 1.
-        z = z[..., None]
-        mask = None if mask is None else mask[..., None]
-        t = t if isinstance(t, float) else t[..., None]
-        axes = (z.ndim - 1,)
-    if not (isinstance(t, float) and t == 1.0):
-        z = _stable.divide_by_temperature(xp, z, t, axes, where=mask)
-    return _Prepared(xp, z, axes, mask, v.out_dtype, v.work_dtype == v.out_dtype, added_axis)
-
-
-def _has_empty_axis(p: _Prepared) -> bool:
-    return any(p.z.shape[a] == 0 for a in p.axes)
-
-
-def _finish(p: _Prepared, values: Any) -> Any:
-    if p.added_axis:
-        values = values[..., 0]
-    return _backend.cast(p.xp, values, p.out_dtype)
 
 
 def softmax(
@@ -218,6 +152,7 @@ def log_softmax(
 def _softmax_or_log(x: Any, axis: Any, temperature: Any, where: Any, out: Any, *, log: bool) -> Any:
     if (
         type(x) is np.ndarray
+        and type(axis) is int  # not -1.0 (refused), not an array (no == to bool)
         and axis == -1
         and where is None
         and (out is None or type(out) is np.ndarray)
@@ -229,7 +164,7 @@ def _softmax_or_log(x: Any, axis: Any, temperature: Any, where: Any, out: Any, *
         result = _dispatch.fast_softmax(x, log, out)
         if result is not None:
             return result
-    v = _validate(x, axis, temperature, where)
+    v = _family.validated(x, axis, temperature, where)
     if out is not None:
         validate.out_array(out, v.xp, v.x.shape, v.out_dtype)
     result = _dispatch.softmax(
@@ -237,12 +172,12 @@ def _softmax_or_log(x: Any, axis: Any, temperature: Any, where: Any, out: Any, *
     )
     if result is not None:
         return result
-    p = _prepare_validated(v)
-    if _has_empty_axis(p):
-        return _store(_finish(p, p.z), out)
+    p = _family.prepare_validated(v)
+    if _family.has_empty_axis(p):
+        return _store(_family.finish(p, p.z), out)
     s = _stable.shift_by_max(p.xp, p.z, p.axes, where=p.mask, compensate=p.compensate)
     values = _stable.log_softmax_from(p.xp, s) if log else _stable.softmax_from(p.xp, s)
-    return _store(_finish(p, values), out)
+    return _store(_family.finish(p, values), out)
 
 
 def _store(result: Any, out: Any) -> Any:
@@ -342,12 +277,12 @@ def logsumexp(
         raise TypeError(f"keepdims must be a bool, got {keepdims!r}")
     if not isinstance(return_sign, bool):
         raise TypeError(f"return_sign must be a bool, got {return_sign!r}")
-    v = _validate(xp.astype(x, out_dtype, copy=False), axis, 1.0, where)
+    v = _family.validated(xp.astype(x, out_dtype, copy=False), axis, 1.0, where)
     if weights is None and not return_sign:
         result = _dispatch.logsumexp(v.x, v.axes, keepdims=keepdims, mask=v.mask)
         if result is not None:
             return result
-    p = _prepare_validated(v)
+    p = _family.prepare_validated(v)
     if weights is not None:
         weights = xp.astype(weights, p.z.dtype)
         if p.added_axis:
@@ -361,7 +296,7 @@ def logsumexp(
             values = values[..., 0]
         return _backend.cast(xp, values, p.out_dtype)
 
-    if _has_empty_axis(p):
+    if _family.has_empty_axis(p):
         shape = tuple(1 if a in reduced_axes else n for a, n in enumerate(p.z.shape))
         device = array_api_compat.device(p.z)
         result = xp.full(shape, -xp.inf, dtype=p.z.dtype, device=device)
@@ -406,17 +341,17 @@ def softmax_vjp(
     >>> sk.softmax_vjp([0.2, 0.3, 0.5], [1.0, 0.0, 0.0])
     array([ 0.16, -0.06, -0.1 ])
     """
-    xp, y, g, axes, mask, t, out_dtype = _prepare_vjp(y, g, axis, temperature, where)
+    xp, y, g, axes, mask, t, out_dtype = _family.prepare_vjp(y, g, axis, temperature, where)
     result = _dispatch.softmax_vjp(
         y, g, axes, log=False, temperature=t, mask=mask, out_dtype=out_dtype
     )
     if result is not None:
         return result
-    y, g = _to_work_dtype(xp, y, g, out_dtype)
+    y, g = _family.to_work_dtype(xp, y, g, out_dtype)
     if mask is not None:
         g = xp.where(mask, g, 0.0)
     grad = y * (g - xp.sum(g * y, axis=axes, keepdims=True))
-    return _finish_vjp(xp, grad, t, mask, out_dtype)
+    return _family.finish_vjp(xp, grad, t, mask, out_dtype)
 
 
 def log_softmax_vjp(
@@ -439,48 +374,19 @@ def log_softmax_vjp(
     >>> sk.log_softmax_vjp(logp, [1.0, 0.0])
     array([ 0.75, -0.75])
     """
-    xp, logp, g, axes, mask, t, out_dtype = _prepare_vjp(logp, g, axis, temperature, where)
+    xp, logp, g, axes, mask, t, out_dtype = _family.prepare_vjp(
+        logp, g, axis, temperature, where, name="logp"
+    )
     result = _dispatch.softmax_vjp(
         logp, g, axes, log=True, temperature=t, mask=mask, out_dtype=out_dtype
     )
     if result is not None:
         return result
-    logp, g = _to_work_dtype(xp, logp, g, out_dtype)
+    logp, g = _family.to_work_dtype(xp, logp, g, out_dtype)
     if mask is not None:
         g = xp.where(mask, g, 0.0)
     grad = g - xp.exp(logp) * xp.sum(g, axis=axes, keepdims=True)
-    return _finish_vjp(xp, grad, t, mask, out_dtype)
-
-
-def _prepare_vjp(y: Any, g: Any, axis: Any, temperature: Any, where: Any) -> tuple:
-    xp = validate.namespace(y, g)
-    y = validate.as_array(xp, y, name="y")
-    g = validate.as_array(xp, g, like=y, name="g")
-    if tuple(g.shape) != tuple(y.shape):
-        raise ValueError(
-            f"g must have the shape of the forward output {tuple(y.shape)}, got {tuple(g.shape)}"
-        )
-    out_dtype = xp.result_type(
-        validate.float_dtype_of(xp, y, name="y"), validate.float_dtype_of(xp, g, name="g")
-    )
-    axes = validate.normalize_axis(axis, y.ndim)
-    work_dtype = _backend.compute_dtype(xp, out_dtype, array_api_compat.device(y))
-    t = validate.temperature(temperature, xp, y, work_dtype, axes)
-    mask = validate.where_mask(where, xp, y)
-    return xp, y, g, axes, mask, t, out_dtype
-
-
-def _to_work_dtype(xp: Any, y: Any, g: Any, out_dtype: Any) -> tuple[Any, Any]:
-    work_dtype = _backend.compute_dtype(xp, out_dtype, array_api_compat.device(y))
-    return xp.astype(y, work_dtype), xp.astype(g, work_dtype)
-
-
-def _finish_vjp(xp: Any, grad: Any, t: Any, mask: Any | None, out_dtype: Any) -> Any:
-    if not (isinstance(t, float) and t == 1.0):
-        grad = grad / t
-    if mask is not None:
-        grad = xp.where(mask, grad, 0.0)
-    return _backend.cast(xp, grad, out_dtype)
+    return _family.finish_vjp(xp, grad, t, mask, out_dtype)
 
 
 def softmax_jacobian(y: Any = None, /, *, probs: Any = None, logits: Any = None) -> Any:

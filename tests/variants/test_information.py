@@ -88,7 +88,9 @@ def test_kl_where_excludes_the_entries_from_both_distributions(backend):
     b = np.array([[0.5, -1.0, 2.0, np.nan], [1.0, 1.0, -3.0, 7.0]])
     mask = np.array([[True, True, True, False], [True, False, True, True]])
     kl = backend.to_numpy(
-        sk.kl_divergence(backend.asarray(a), backend.asarray(b), where=backend.asarray(mask, dtype="bool"))
+        sk.kl_divergence(
+            logits_p=backend.asarray(a), logits_q=backend.asarray(b), where=backend.asarray(mask, dtype="bool")
+        )
     )
     for row in range(2):
         p = special.softmax(a[row][mask[row]])
@@ -98,8 +100,8 @@ def test_kl_where_excludes_the_entries_from_both_distributions(backend):
 
 def test_kl_and_entropy_of_an_empty_axis_are_zero(backend):
     empty = backend.asarray(np.zeros((3, 0)))
-    assert_array_equal(backend.to_numpy(sk.kl_divergence(empty, empty)), [0.0, 0.0, 0.0])
-    assert_array_equal(backend.to_numpy(sk.entropy(empty)), [0.0, 0.0, 0.0])
+    assert_array_equal(backend.to_numpy(sk.kl_divergence(logits_p=empty, logits_q=empty)), [0.0, 0.0, 0.0])
+    assert_array_equal(backend.to_numpy(sk.entropy(logits=empty)), [0.0, 0.0, 0.0])
 
 
 def test_kl_broadcasts(rng):

@@ -11,10 +11,16 @@
 (function () {
   'use strict';
 
-  var MAX_LOGITS = 1000;
-  var SLIDER_MIN = -2; // log10 of the slider's temperature range, 0.01 ... 1000
-  var SLIDER_MAX = 3;
-  var CURVE_POINTS = 241;
+  var MAX_LOGITS = 100000;
+  // Past this many logits the table lists the largest ones (the charts group as below).
+  var TABLE_ROWS = 1000;
+  var SLIDER_MIN = -4; // log10 of the slider's temperature range, 1e-4 ... 1e4
+  var SLIDER_MAX = 4;
+  // Up to MAX_ROWS classes every class has its bar and curve; past it the TOP_ROWS most
+  // probable ones and one "others" row and curve (as softmaxkit.plot draws them).
+  var MAX_ROWS = 30;
+  var TOP_ROWS = 20;
+  var CURVE_POINTS = 241; // fewer past 4,000 logits, so that a drag stays quick
   var LOSS_Y_MAX = 5; // -log p axis of the loss chart; larger losses are marked at the top
   var SVG_NS = 'http://www.w3.org/2000/svg';
 
@@ -54,6 +60,12 @@
     for (var i = 0; i < tokens.length; i++) {
       var value = parseNumber(tokens[i]);
       if (value === null) return { error: '\u201c' + tokens[i] + '\u201d is not a number.' };
+      if (!isFinite(value) && value === value && !INFINITE.test(tokens[i].replace(/\u2212/g, '-'))) {
+        // A decimal beyond the largest double (1e309) would silently become \u00b1\u221e.
+        return { error: '\u201c' + tokens[i] + '\u201d is beyond the largest number (1.8e308) and ' +
+          'would become ' + (value < 0 ? '\u2212' : '') + '\u221e; write ' + (value < 0 ? '-' : '') +
+          'inf if that is meant.' };
+      }
       values.push(value);
     }
     return { values: values };
@@ -446,38 +458,102 @@
 
   // ------------------------------------------------------------------ charts
 
-  /** Logits and probabilities side by side, one row per class. */
-  function drawBars(container, model, labels) {
-    var n = model.logits.length;
+  /** The classes the charts draw one by one: all of them up to MAX_ROWS, else the TOP_ROWS
+   *  with the largest logits (the most probable at every temperature; ties and NaN: lower
+   *  index first, NaN last), and the rest, which the charts add up as "others". */
+  function shownClasses(logits) {
+    if (logits.length <= MAX_ROWS) return { top: logits.map(function (z, i) { return i; }), rest: [] };
+    var order = byLogit(logits);
+    return { top: order.slice(0, TOP_ROWS), rest: order.slice(TOP_ROWS) };
+  }
+
+  /** Class indices from the largest logit down (ties: lower index first; NaN last). */
+  function byLogit(logits) {
+    var order = logits.map(function (z, i) { return i; });
+    function key(i) { return logits[i] === logits[i] ? logits[i] : -Infinity; }
+    return order.sort(function (a, b) {
+      if (key(a) !== key(b)) return key(a) > key(b) ? -1 : 1;
+      if ((logits[a] === logits[a]) !== (logits[b] === logits[b])) return logits[a] === logits[a] ? -1 : 1;
+      return a - b;
+    });
+  }
+
+  /** The classes the table lists, in class order: all, or the TABLE_ROWS largest logits. */
+  function tableClasses(logits) {
+    if (logits.length <= TABLE_ROWS) return logits.map(function (z, i) { return i; });
+    return byLogit(logits).slice(0, TABLE_ROWS).sort(function (a, b) { return a - b; });
+  }
+
+  /** The rows of the bar chart: one per shown class, then "others" (their summed p and the
+   *  range of their logits) when there are more classes than rows. */
+  function barRows(model, labels, shown) {
+    var rows = shown.top.map(function (i) {
+      return { index: i, label: labels[i], z: model.logits[i], p: model.probabilities[i], argmax: model.oneHot[i] === 1 };
+    });
+    if (shown.rest.length > 0) {
+      var lo = Infinity;
+      var hi = -Infinity;
+      shown.rest.forEach(function (i) {
+        var z = model.logits[i];
+        if (z < lo) lo = z;
+        if (z > hi) hi = z;
+      });
+      rows.push({
+        index: null, label: shown.rest.length + ' others', z: hi, zLow: lo,
+        p: pairwiseSum(shown.rest.map(function (i) { return model.probabilities[i]; })), argmax: false,
+      });
+    }
+    return rows;
+  }
+
+  /** Logits and probabilities side by side, one row per shown class (and "others"). */
+  function drawBars(container, model, rows) {
+    var n = rows.length;
     var width = Math.max(280, container.clientWidth);
-    var rowHeight = Math.max(3, Math.min(30, Math.floor(420 / n)));
+    var rowHeight = Math.max(18, Math.min(30, Math.floor(480 / n)));
     var top = 30;
     var bottom = 26;
     var height = top + n * rowHeight + bottom;
-    var longest = labels.reduce(function (m, s) { return Math.max(m, s.length); }, 1);
+    var longest = rows.reduce(function (m, row) { return Math.max(m, row.label.length); }, 1);
     var labelWidth = Math.min(Math.round(width * 0.26), 18 + 7.5 * longest);
     var gap = 22;
     var panel = (width - labelWidth - gap - 8) / 2;
     var logitX0 = labelWidth;
     var probX0 = labelWidth + panel + gap;
     var root = newChart(container, width, height,
-      'Bar chart of the logits and the probabilities of ' + n + ' classes');
+      'Bar chart of the logits and the probabilities of ' + model.logits.length + ' classes');
 
     svgText('logits z', { x: logitX0, y: 16, class: 'panel-title' }, root);
     svgText('probabilities p', { x: probX0, y: 16, class: 'panel-title' }, root);
 
-    // Logit scale over the finite logits and 0, with room for the value labels. Huge logits
-    // (1e308) are scaled by their magnitude first so that hi - lo cannot overflow.
-    var finite = model.logits.filter(isFinite);
+    // Logit scale over the finite logits drawn and 0, with room for the value labels. Huge
+    // logits (1e308) are scaled by their magnitude first so that hi - lo cannot overflow.
+    var drawn = [];
+    rows.forEach(function (row) {
+      drawn.push(row.z);
+      if (row.zLow !== undefined) drawn.push(row.zLow);
+    });
+    var finite = drawn.filter(isFinite);
     var lo = Math.min.apply(null, finite.concat([0]));
     var hi = Math.max.apply(null, finite.concat([0]));
     var magnitude = Math.max(Math.abs(lo), Math.abs(hi)) || 1;
     var loS = lo / magnitude;
     var hiS = hi / magnitude;
-    var anyInfinite = model.logits.some(function (v) { return v === Infinity || v === -Infinity; });
+    var anyInfinite = drawn.some(function (v) { return v === Infinity || v === -Infinity; });
     if (hiS - loS === 0 || anyInfinite) { loS = Math.min(loS, -1); hiS = Math.max(hiS, 1); }
-    var padLeft = loS < 0 || model.logits.indexOf(-Infinity) >= 0 ? 50 : 4;
-    var padRight = 50;
+    // Room beside the bars for their value labels (up to 40% of a narrow phone panel), so
+    // that every label sits at its bar's end on the same side.
+    function room(negative) {
+      var widest = 0;
+      rows.forEach(function (row) {
+        if (row.index !== null && isFinite(row.z) && (row.z < 0) === negative) {
+          widest = Math.max(widest, 6.5 * formatG(row.z, 4).length + 10);
+        }
+      });
+      return Math.min(Math.round(panel * 0.4), Math.max(8, widest));
+    }
+    var padLeft = loS < 0 || drawn.indexOf(-Infinity) >= 0 ? room(true) : 4;
+    var padRight = room(false);
     var plotLeft = logitX0 + padLeft;
     var plotRight = logitX0 + panel - padRight;
     function xLogit(v) {
@@ -490,10 +566,18 @@
     var tickCount = panel < 220 ? 2 : 4;
     var ticks = isFinite(hi - lo) ? niceTicks(loS * magnitude, hiS * magnitude, tickCount) :
       niceTicks(loS, hiS, tickCount).map(function (t) { return t * magnitude; });
-    ticks.forEach(function (t) {
+    // Every tick has its grid line; a label that would touch one already placed (zero's
+    // first) or leave the panel is left out.
+    var placed = [];
+    ticks.slice().sort(function (s, t) { return (s !== 0) - (t !== 0); }).forEach(function (t) {
       var x = xLogit(t);
+      var text = formatG(t, 3);
+      var half = 3.3 * text.length;
       svg('line', { x1: x, x2: x, y1: top - 4, y2: axisY, class: t === 0 ? 'zero' : '' }, grid);
-      svgText(formatG(t, 3), { x: x, y: axisY + 16, class: 'tick', 'text-anchor': 'middle' }, root);
+      var clash = placed.some(function (span) { return x - half < span[1] + 6 && x + half > span[0] - 6; });
+      if (clash || x - half < logitX0 || x + half > logitX0 + panel) return;
+      placed.push([x - half, x + half]);
+      svgText(text, { x: x, y: axisY + 16, class: 'tick', 'text-anchor': 'middle' }, root);
     });
 
     var probLeft = probX0;
@@ -505,44 +589,60 @@
       svgText(formatG(100 * t, 3) + '%', { x: x, y: axisY + 16, class: 'tick', 'text-anchor': 'middle' }, root);
     });
 
-    var showValues = rowHeight >= 16;
     var barHeight = Math.max(4, rowHeight * 0.62);
-    for (var i = 0; i < n; i++) {
-      var y = top + i * rowHeight + (rowHeight - barHeight) / 2;
-      var yText = top + (i + 0.5) * rowHeight + 4;
-      var row = svg('g', { class: 'bar-row ' + colorClass(i) + (model.oneHot[i] === 1 ? ' argmax' : '') }, root);
-      tooltip(row, labels[i] + ': z = ' + formatG(model.logits[i], 6) + ', p = ' +
-        formatPercent(model.probabilities[i]) + '%');
-      if (showValues || i % Math.ceil(16 / rowHeight) === 0) {
-        svgText(clip(labels[i], labelWidth), { x: labelWidth - 10, y: yText, class: 'label', 'text-anchor': 'end' }, row);
-      }
-      var z = model.logits[i];
+    rows.forEach(function (row, r) {
+      var others = row.index === null;
+      var y = top + r * rowHeight + (rowHeight - barHeight) / 2;
+      var yText = top + (r + 0.5) * rowHeight + 4;
+      var kind = others ? 'others' : colorClass(row.index) + (row.argmax ? ' argmax' : '');
+      var g = svg('g', { class: 'bar-row ' + kind, 'data-class': others ? 'others' : String(row.index) }, root);
+      tooltip(g, others ?
+        row.label + ': logits from ' + formatG(row.zLow, 6) + ' to ' + formatG(row.z, 6) +
+          ', p together = ' + formatPercent(row.p) + '%' :
+        row.label + ': z = ' + formatG(row.z, 6) + ', p = ' + formatPercent(row.p) + '%');
+      svgText(clip(row.label, labelWidth), { x: labelWidth - 10, y: yText, class: 'label', 'text-anchor': 'end' }, g);
+      var z = row.z;
       if (z === z) {
-        var x0 = xLogit(0);
+        var x0 = xLogit(others ? row.zLow : 0);
         var x1 = xLogit(z);
         svg('rect', {
           x: Math.min(x0, x1), y: y, width: Math.max(1, Math.abs(x1 - x0)), height: barHeight,
-          rx: 2, class: 'logit-bar',
-        }, row);
-        if (showValues) {
-          var right = x1 >= x0;
-          svgText(formatG(z, 4), {
-            x: right ? x1 + 5 : x1 - 5, y: yText, class: 'value', 'text-anchor': right ? 'start' : 'end',
-          }, row);
+          rx: 2, class: others ? 'others-bar' : 'logit-bar',
+        }, g);
+        var value = others ? formatG(row.zLow, 3) + ' \u2026 ' + formatG(z, 3) : formatG(z, 4);
+        var place = valuePlace(value, Math.min(x0, x1), Math.max(x0, x1), x1 < xLogit(0), xLogit(0),
+          logitX0, logitX0 + panel);
+        if (place) {
+          svgText(value, { x: place.x, y: yText, class: 'value', 'text-anchor': place.anchor }, g);
         }
       } else {
-        svgText('NaN', { x: xLogit(0) + 5, y: yText, class: 'value' }, row);
+        svgText('NaN', { x: xLogit(0) + 5, y: yText, class: 'value' }, g);
       }
-      var p = model.probabilities[i];
+      var p = row.p;
       if (p === p) {
-        svg('rect', { x: probLeft, y: y, width: Math.max(p > 0 ? 1 : 0, xProb(p) - probLeft), height: barHeight, rx: 2, class: 'prob-bar' }, row);
-        if (showValues) {
-          svgText(formatPercent(p) + '%', { x: xProb(p) + 5, y: yText, class: 'value' }, row);
-        }
+        svg('rect', {
+          x: probLeft, y: y, width: Math.max(p > 0 ? 1 : 0, xProb(p) - probLeft), height: barHeight,
+          rx: 2, class: others ? 'others-bar' : 'prob-bar',
+        }, g);
+        svgText(formatPercent(p) + '%', { x: xProb(p) + 5, y: yText, class: 'value' }, g);
       } else {
-        svgText('NaN', { x: probLeft + 5, y: yText, class: 'value' }, row);
+        svgText('NaN', { x: probLeft + 5, y: yText, class: 'value' }, g);
       }
+    });
+  }
+
+  /** Where a bar's value label fits inside its panel [left, right]: beyond the bar's end
+   *  (its left end for a negative bar), else on the free side of the zero line, else left of
+   *  the bar; null when nowhere (the row's tooltip still has it). */
+  function valuePlace(text, barLeft, barRight, negative, zeroX, left, right) {
+    var needed = 6.5 * text.length + 5;
+    var options = negative ?
+      [{ x: barLeft - 5, anchor: 'end', room: barLeft - left }, { x: zeroX + 5, anchor: 'start', room: right - zeroX }] :
+      [{ x: barRight + 5, anchor: 'start', room: right - barRight }, { x: barLeft - 5, anchor: 'end', room: barLeft - left }];
+    for (var i = 0; i < options.length; i++) {
+      if (options[i].room >= needed) return options[i];
     }
+    return null;
   }
 
   function clip(text, width) {
@@ -551,7 +651,7 @@
   }
 
   /** The probability of each class against temperature on a log axis, the current T marked. */
-  function drawTemperatureCurve(container, model, labels) {
+  function drawTemperatureCurve(container, model, labels, shown) {
     var width = Math.max(280, container.clientWidth);
     var height = Math.round(Math.min(340, Math.max(240, width * 0.55)));
     var margin = { left: 46, right: 14, top: 26, bottom: 48 };
@@ -571,7 +671,7 @@
     var decadeStep = Math.max(1, Math.ceil((b - a) / 6));
     for (var d = a; d <= b; d += decadeStep) {
       svg('line', { x1: x(d), x2: x(d), y1: y1, y2: y0 }, grid);
-      svgText(d >= -4 && d <= 5 ? formatG(Math.pow(10, d), 6) : '1e' + d,
+      svgText(d >= -3 && d <= 3 ? formatG(Math.pow(10, d), 6) : '1e' + d,
         { x: x(d), y: y0 + 16, class: 'tick', 'text-anchor': 'middle' }, root);
     }
     [0, 0.25, 0.5, 0.75, 1].forEach(function (p) {
@@ -591,26 +691,34 @@
       svgText('1/K', { x: x1 - 4, y: yu - 5, class: 'hint', 'text-anchor': 'end' }, root);
     }
 
-    var paths = [];
-    for (var i = 0; i < n; i++) paths.push('');
-    var pen = new Array(n).fill(false);
-    for (var k = 0; k < CURVE_POINTS; k++) {
-      var lt = a + (b - a) * k / (CURVE_POINTS - 1);
+    // One curve per shown class, then (past MAX_ROWS classes) one for the others added up.
+    var curves = shown.top.slice();
+    if (shown.rest.length > 0) curves.push(null);
+    var paths = curves.map(function () { return ''; });
+    var pen = curves.map(function () { return false; });
+    var points = Math.max(41, Math.min(CURVE_POINTS, Math.floor(1e6 / n)));
+    for (var k = 0; k < points; k++) {
+      var lt = a + (b - a) * k / (points - 1);
       var p = softmax(model.logits, Math.pow(10, lt));
-      for (i = 0; i < n; i++) {
-        if (p[i] === p[i]) {
-          paths[i] += (pen[i] ? 'L' : 'M') + x(lt).toFixed(1) + ' ' + y(p[i]).toFixed(1);
-          pen[i] = true;
+      curves.forEach(function (cls, c) {
+        var value = cls === null ? pairwiseSum(shown.rest.map(function (i) { return p[i]; })) : p[cls];
+        if (value === value) {
+          paths[c] += (pen[c] ? 'L' : 'M') + x(lt).toFixed(1) + ' ' + y(value).toFixed(1);
+          pen[c] = true;
         } else {
-          pen[i] = false;
+          pen[c] = false;
         }
-      }
+      });
     }
     var lines = svg('g', { class: 'curves' }, root);
-    paths.forEach(function (path, j) {
+    paths.forEach(function (path, c) {
       if (path) {
-        var line = svg('path', { d: path, class: 'curve ' + colorClass(j) }, lines);
-        tooltip(line, labels[j]);
+        var others = curves[c] === null;
+        var line = svg('path', {
+          d: path, class: others ? 'others-curve' : 'curve ' + colorClass(curves[c]),
+          'data-class': others ? 'others' : String(curves[c]),
+        }, lines);
+        tooltip(line, others ? 'the other ' + shown.rest.length + ' classes added up' : labels[curves[c]]);
       }
     });
 
@@ -620,7 +728,8 @@
     svgText('T = ' + formatG(model.temperature, 4), {
       x: anchor === 'end' ? xt - 6 : xt + 6, y: y1 - 10, class: 'marker-label', 'text-anchor': anchor,
     }, root);
-    model.probabilities.forEach(function (pi, j) {
+    shown.top.forEach(function (j) {
+      var pi = model.probabilities[j];
       if (pi === pi) {
         var dot = svg('circle', { cx: xt, cy: y(pi), r: 4.5, class: 'dot ' + colorClass(j) }, root);
         tooltip(dot, labels[j] + ': p = ' + formatPercent(pi) + '%');
@@ -675,23 +784,27 @@
     }
     svg('path', { d: path, class: 'loss-curve' }, root);
 
+    // A loss above the axis is a triangle at the top, at its own p: never beside the others,
+    // which at hundreds of classes would march off the card.
     var offChart = 0;
-    model.probabilities.forEach(function (p, j) {
+    tableClasses(model.logits).forEach(function (j) {
+      var p = model.probabilities[j];
       var loss = model.losses[j];
       if (p !== p) return;
       var text = labels[j] + ': p = ' + formatPercent(p) + '%, \u2212log p = ' + formatG(loss, 6);
       if (loss <= LOSS_Y_MAX) {
         tooltip(svg('circle', { cx: x(p), cy: y(loss), r: 5, class: 'dot ' + colorClass(j) }, root), text);
       } else {
-        var cx = x(p) + 7 * offChart++;
+        offChart += 1;
         var marker = svg('path', {
-          d: 'M' + cx + ' ' + (y1 - 2) + 'l-5 9h10z', class: 'dot ' + colorClass(j),
+          d: 'M' + x(p) + ' ' + (y1 - 2) + 'l-5 9h10z', class: 'dot ' + colorClass(j),
         }, root);
         tooltip(marker, text);
       }
     });
     if (offChart > 0) {
-      svgText('\u25b2 loss above ' + LOSS_Y_MAX + ' (see the table)', { x: x1, y: y1 - 10, class: 'hint', 'text-anchor': 'end' }, root);
+      svgText('\u25b2 ' + (offChart === 1 ? 'loss' : offChart + ' losses') + ' above ' + LOSS_Y_MAX +
+        ' (see the table)', { x: x1, y: y1 - 10, class: 'hint', 'text-anchor': 'end' }, root);
     }
   }
 
@@ -725,9 +838,22 @@
     return labels;
   }
 
+  /** A number's text with a line-break opportunity before its exponent and after "10^(",
+   *  so that a phone's table fits its card; a <wbr> adds no text, so the cell reads the same. */
+  function setNumberText(node, text) {
+    node.textContent = '';
+    text.split(/(?=e[+-])|(?<=\^\()/).forEach(function (part, i) {
+      if (i > 0) node.appendChild(document.createElement('wbr'));
+      var piece = document.createElement('span');
+      piece.className = 'nobreak'; // never at the minus sign of e-07
+      piece.textContent = part;
+      node.appendChild(piece);
+    });
+  }
+
   function cell(row, text, col, title) {
     var td = document.createElement('td');
-    td.textContent = text;
+    setNumberText(td, text);
     if (col) td.dataset.col = col;
     if (title) td.title = title;
     row.appendChild(td);
@@ -739,7 +865,12 @@
       (model.logits.length === 1 ? ' logit' : ' logits') + ' at T = ' +
       formatG(model.temperature, 6) + ' (\u03b2 = ' + formatG(model.beta, 6) + ')';
     var body = document.createElement('tbody');
-    model.logits.forEach(function (z, i) {
+    var listed = tableClasses(model.logits);
+    $('steps-note').textContent = listed.length === model.logits.length ? '' :
+      'The table lists the ' + listed.length + ' largest of ' + model.logits.length +
+      ' logits; its total row is over all of them.';
+    listed.forEach(function (i) {
+      var z = model.logits[i];
       var tr = document.createElement('tr');
       if (model.oneHot[i] === 1) tr.className = 'argmax';
       var th = document.createElement('th');
@@ -759,7 +890,7 @@
       body.appendChild(tr);
     });
     $('steps').replaceChild(body, $('steps').tBodies[0]);
-    $('total-exp').textContent = formatExp(model.logTotal);
+    setNumberText($('total-exp'), formatExp(model.logTotal));
     $('total-p').textContent = formatPercent(model.totalProbability);
     $('total-argmax').textContent = formatG(model.totalOneHot, 6);
   }
@@ -828,8 +959,14 @@
     }
 
     function drawCharts(labels) {
-      drawBars($('bars'), model, labels);
-      temperatureChart = drawTemperatureCurve($('temperature-chart'), model, labels);
+      var shown = shownClasses(model.logits);
+      drawBars($('bars'), model, barRows(model, labels, shown));
+      $('bars-note').textContent = shown.rest.length === 0 ? '' :
+        'The ' + shown.top.length + ' largest of ' + model.logits.length + ' logits; the last ' +
+        'row adds up the other ' + shown.rest.length + ' (their probabilities, the range of ' +
+        'their logits). ' + (model.logits.length <= TABLE_ROWS ? 'The table has every class.' :
+          'The table lists the ' + TABLE_ROWS + ' largest.');
+      temperatureChart = drawTemperatureCurve($('temperature-chart'), model, labels, shown);
       drawLossCurve($('loss-chart'), model, labels);
     }
 

@@ -3,7 +3,8 @@
 The page is three static files installed with the package (``index.html``,
 ``explorer.js``, ``explorer.css``). It reads its view (logits, class names,
 temperature) from the URL fragment ``#z=...&names=...&T=...``, falling back to
-the ``softmaxkit-initial-state`` meta tag of ``index.html``.
+the ``softmaxkit-initial-state`` meta tag of ``index.html``, which the server
+and the export set to the command line's view (:func:`index_html`).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ PAGE_FILES = {
 }
 
 #: The most logits the page takes (explorer.js holds the same number).
-MAX_LOGITS = 1000
+MAX_LOGITS = 100_000
 
 _STYLESHEET_TAG = '<link rel="stylesheet" href="explorer.css">'
 _SCRIPT_TAG = '<script src="explorer.js" defer></script>'
@@ -91,11 +92,25 @@ def standalone_html(fragment: str = "") -> str:
         '<meta charset="utf-8">',
         f'<meta charset="utf-8">\n<meta http-equiv="Content-Security-Policy" content="{policy}">',
     )
-    if fragment:
-        start = page.index(_STATE_META) + len(_STATE_META)
-        end = page.index('"', start)
-        page = page[:start] + html.escape(fragment, quote=True) + page[end:]
-    return page
+    return _with_initial_state(page, fragment)
+
+
+def index_html(fragment: str = "") -> str:
+    """``index.html`` opening on the view ``fragment`` (from :func:`state_fragment`) when its
+    URL has no fragment of its own; an empty one keeps the page's default view.
+
+    >>> 'content="z=1,2&amp;T=0.5"' in index_html(state_fragment([1, 2], temperature=0.5))
+    True
+    """
+    return _with_initial_state(read_page_file("index.html").decode(), fragment)
+
+
+def _with_initial_state(page: str, fragment: str) -> str:
+    if not fragment:
+        return page
+    start = page.index(_STATE_META) + len(_STATE_META)
+    end = page.index('"', start)
+    return page[:start] + html.escape(fragment, quote=True) + page[end:]
 
 
 def _number_token(value: float) -> str:

@@ -48,7 +48,7 @@ except ImportError as exc:  # pragma: no cover - the ml extra is a test dependen
     ) from None
 
 from .._core import log_softmax, softmax
-from ..losses import _linear_cross_entropy
+from .. import _linear
 
 __all__ = ["SoftmaxRegression"]
 
@@ -279,7 +279,7 @@ class _Objective:
             # The logits [0, d]: the softmax of two classes with one free row.
             W, b = np.vstack([np.zeros_like(W), W]), np.concatenate([[0.0], b])
         # linear_cross_entropy_and_grad without grad_input, which L-BFGS never uses.
-        res = _linear_cross_entropy(
+        res = _linear.chunked(
             self.X, W, self.target, bias=b, weight=None, ignore_index=-100,
             label_smoothing=self.label_smoothing, reduction="sum", sample_weight=self.weights,
             chunk_size=None, want_grad=True, want_grad_input=False,

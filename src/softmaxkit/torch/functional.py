@@ -13,8 +13,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import array_api_compat.torch as torch_xp
 import torch
 
+from .. import _targets
 from .. import _validate as validate
 from . import _ops  # noqa: F401  (registers torch.ops.softmaxkit)
 
@@ -187,32 +189,26 @@ def linear_cross_entropy(
     >>> linear_cross_entropy(hidden, layer, torch.tensor([0, 1]))
     tensor(0.1269, dtype=torch.float64)
     """
-    reduction = validate.reduction(reduction)
-    ignore_index = validate.ignore_index(ignore_index)
-    label_smoothing = validate.label_smoothing(label_smoothing)
+    ignore_index, label_smoothing, reduction = _targets.check_options(
+        ignore_index, label_smoothing, reduction
+    )
     _check_linear_shapes(input, linear_weight, target, bias)
     n_classes = linear_weight.shape[0]
     rows = input.reshape(-1, input.shape[-1])
     if chunk_size is None:
         chunk_size = max(1, 2**22 // max(n_classes, 1))
-    elif isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
-        raise ValueError(f"chunk_size must be a positive int, got {chunk_size!r}")
+    else:
+        chunk_size = validate.integer(chunk_size, name="chunk_size", minimum=1)
     flat_target = target.reshape(-1)
     losses = torch.ops.softmaxkit.linear_cross_entropy(
         rows, linear_weight, bias, flat_target, weight, ignore_index, label_smoothing, chunk_size
     )
     if reduction == "none":
         return losses.reshape(target.shape)
-    if reduction == "sum":
-        return losses.sum()
-    # torch's mean: divide by the total weight of the targets not ignored.
-    counted = flat_target != ignore_index
-    if weight is None:
-        denominator = counted.sum().to(losses.dtype)
-    else:
-        picked = weight.to(losses.dtype)[torch.where(counted, flat_target, 0)]
-        denominator = torch.where(counted, picked, 0.0).sum()
-    return losses.sum() / denominator
+    denominator = _targets.index_denominator(
+        torch_xp, flat_target, weight, ignore_index, n_classes, losses.dtype
+    )
+    return _targets.reduce(torch_xp, losses, denominator, reduction)
 
 
 def _check_linear_shapes(input: Any, linear_weight: Any, target: Any, bias: Any) -> None:

@@ -177,8 +177,9 @@ def _launch(
     if logits.ndim == 0:
         raise ValueError("logits must have a class axis, got a 0-d tensor")
     dim = check_dim(dim, logits.ndim)
-    eps = check_loss_options(weight, ignore_index, label_smoothing, reduction, logits.shape[dim],
-                             logits)  # fmt: skip
+    ignore_index, eps, reduction = check_loss_options(
+        weight, ignore_index, label_smoothing, reduction, logits.shape[dim], logits
+    )
     targets = _check_targets(target, logits, dim, ignore_index, validate)
     compute = compute_for(logits.dtype)
     acc = compute.torch_dtype

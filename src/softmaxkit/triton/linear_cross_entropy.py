@@ -272,7 +272,9 @@ def _prepare(
             f"classifier must have hidden's dtype {hidden.dtype}, got {classifier.dtype}"
         )
     n_classes = classifier.shape[0]
-    eps = check_loss_options(weight, ignore_index, label_smoothing, reduction, n_classes, hidden)
+    ignore_index, eps, reduction = check_loss_options(
+        weight, ignore_index, label_smoothing, reduction, n_classes, hidden
+    )
     check_class_vector(bias, "bias", n_classes, hidden)
     batch_shape = tuple(hidden.shape[:-1])
     if not isinstance(target, torch.Tensor):

@@ -42,9 +42,8 @@ from typing import Any
 
 import array_api_compat
 
-from .. import _core, _stable
+from .. import _backend, _core, _family, _stable, _targets
 from .. import _validate as validate
-from .. import losses as _losses
 
 _FORWARD_PARAMETERS = """\
     x : array_like
@@ -185,10 +184,15 @@ def entmax_bisect(
     return _entmax(x, axis, temperature, where, alpha=alpha, n_iter=int(n_iter))
 
 
-def validate_single(x: Any, axis: Any) -> int:
-    """``axis`` as one int for ``x`` (no tuples: the mappings sort along one axis)."""
+def validate_single(x: Any, axis: Any, *, name: str = "x") -> int:
+    """``axis`` as one int for ``x`` (no tuples: the mappings sort along one axis).
+
+    ``x`` is checked first, so that ``sparsemax("abc")`` blames ``x``, not the axis.
+    """
     xp = validate.namespace(x)
-    return validate.single_axis(axis, validate.as_array(xp, x, name="x").ndim)
+    array = validate.as_array(xp, x, name=name)
+    validate.float_dtype_of(xp, array, name=name)
+    return validate.single_axis(axis, array.ndim)
 
 
 def _alpha(alpha: Any) -> float:
@@ -200,11 +204,11 @@ def _alpha(alpha: Any) -> float:
 
 def _entmax(x: Any, axis: Any, temperature: Any, where: Any, *, alpha: float, n_iter: int) -> Any:
     """alpha-entmax; exact for alpha 2 and 1.5 (n_iter 0), bisection otherwise."""
-    p = _core._prepare(x, validate_single(x, axis), temperature, where)
-    if _core._has_empty_axis(p):
-        return _core._finish(p, p.z)
+    p = _family.prepare(x, validate_single(x, axis), temperature, where)
+    if _family.has_empty_axis(p):
+        return _family.finish(p, p.z)
     probs = entmax_of_shifted(p.xp, p.z, p.axes[0], p.mask, alpha=alpha, n_iter=n_iter)
-    return _core._finish(p, probs)
+    return _family.finish(p, probs)
 
 
 def entmax_of_shifted(
@@ -387,10 +391,10 @@ def entmax_bisect_vjp(
 
 
 def _entmax_vjp(y: Any, g: Any, axis: Any, temperature: Any, where: Any, *, alpha: float) -> Any:
-    xp, y, g, axes, mask, t, out_dtype = _core._prepare_vjp(
-        y, g, validate_single(y, axis), temperature, where
+    xp, y, g, axes, mask, t, out_dtype = _family.prepare_vjp(
+        y, g, validate_single(y, axis, name="y"), temperature, where
     )
-    y, g = _core._to_work_dtype(xp, y, g, out_dtype)
+    y, g = _family.to_work_dtype(xp, y, g, out_dtype)
     on_support = y > 0
     if alpha == 2.0:
         slope = xp.astype(on_support, y.dtype)
@@ -402,7 +406,7 @@ def _entmax_vjp(y: Any, g: Any, axis: Any, temperature: Any, where: Any, *, alph
     total = xp.sum(slope, axis=axes, keepdims=True)
     total_safe = xp.where(total > 0, total, 1.0)
     grad = scaled - slope * (xp.sum(scaled, axis=axes, keepdims=True) / total_safe)
-    return _core._finish_vjp(xp, grad, t, mask, out_dtype)
+    return _family.finish_vjp(xp, grad, t, mask, out_dtype)
 
 
 # ---------------------------------------------------------------- losses
@@ -499,14 +503,15 @@ def entmax15_loss(
 def _fenchel_young_loss(
     x: Any, target: Any, axis: Any, ignore_index: Any, reduction: Any, *, alpha: float
 ) -> Any:
-    t = _losses._prepare_targets(x, target, axis, None, ignore_index, 0.0, reduction)
-    if not t.class_indices:
-        raise TypeError(f"target must hold integer class indices, got dtype {t.target.dtype}")
+    c = _targets.check(x, target, axis, None, ignore_index, 0.0, reduction, name="x")
+    if not c.class_indices:
+        raise TypeError(f"target must hold integer class indices, got dtype {c.target.dtype}")
+    t = _targets.in_work_layout(c)
     xp = t.xp
     if t.z.shape[-1] == 0:
         raise ValueError("x must have at least one class along axis, got 0")
     probs = entmax_of_shifted(xp, t.z, t.z.ndim - 1, None, alpha=alpha, n_iter=0)
-    picked = _losses._ClassIndexTarget.make(t)
+    picked = _targets.ClassIndexTarget.make(t)
     # <p - e_y, x> is shift invariant: use d = x - max, which is finite on
     # the support and keeps large scores from cancelling.
     d = _stable.shift_by_max(xp, t.z, (t.z.ndim - 1,)).diff
@@ -516,7 +521,7 @@ def _fenchel_young_loss(
     inner = xp.sum(coefficient * xp.where(coefficient == 0, 0.0, d), axis=-1)
     tsallis = (1.0 - xp.sum(probs**alpha, axis=-1)) / (alpha * (alpha - 1.0))
     per_row = xp.where(picked.valid, tsallis + inner, 0.0)
-    return _losses._reduce(t, per_row, picked.denominator)
+    return _backend.cast(xp, _targets.reduce(xp, per_row, picked.denominator, t.reduction), t.out_dtype)
 
 
 for _function in (sparsemax, entmax15):
