@@ -238,6 +238,18 @@ SK_INLINE vf sk_vshift(vf x, vf m, int kind, vf *lo) {
     return d;
 }
 
+/* exp(x - m) with the shift's rounding error fed in, for any finite m and
+ * x <= m (-inf and NaN included), without the callers' clamp: the loops of
+ * softmax_f32.c clamp x at m - 110 and pick the shift's error formula per
+ * row; this is the general form (cross_entropy_f32.h). */
+SK_INLINE vf sk_vexp_shifted(vf x, vf m) {
+    const vf low = vf_set1(SK_F32_EXP_LOW);
+    vf lo;
+    vf d = sk_vshift(x, m, SK_SHIFT_TWO_SUM, &lo);
+    lo = vf_and_mask(vf_gt(d, low), lo); /* NaN where d = -inf; no matter below -110 */
+    return sk_vexp_lo(vf_max(low, d), lo); /* vf_max keeps a NaN d */
+}
+
 /* float32 sums with their rounding errors kept in a second accumulator, so
  * that the total ((acc - base) + err, formed in double) is accurate to about
  * 2^-46 of it, at 4-7 operations a vector where widening to double lanes
