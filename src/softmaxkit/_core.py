@@ -155,13 +155,13 @@ def _softmax_or_log(x: Any, axis: Any, temperature: Any, where: Any, out: Any, *
         and type(axis) is int  # not -1.0 (refused), not an array (no == to bool)
         and axis == -1
         and where is None
-        and out is None
+        and (out is None or type(out) is np.ndarray)
         and type(temperature) is float
         and temperature == 1.0
     ):
         # The commonest call, on a NumPy array with every option at its
         # default: nothing to validate beyond what fast_softmax checks.
-        result = _dispatch.fast_softmax(x, log)
+        result = _dispatch.fast_softmax(x, log, out)
         if result is not None:
             return result
     v = _family.validated(x, axis, temperature, where)
