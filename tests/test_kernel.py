@@ -136,6 +136,34 @@ def test_row_lengths_around_the_vector_width(rng, dtype, n):
         assert_agree(function(x), spec(function, x))
 
 
+@pytest.mark.parametrize("function", [sk.softmax, sk.log_softmax], ids=lambda f: f.__name__)
+def test_in_place_on_long_rows_with_a_huge_maximum_in_another_block(rng, function):
+    # Softmax keeps a block's exponentials in out; in place, out is x. A
+    # later block whose maximum is beyond the float32 lanes' range (2^20)
+    # must not make the first block's output re-read x.
+    x = (rng.standard_normal((2, 70_000)) * 3).astype(np.float32)
+    x[0, :32768] += 2.0**20 - 40.0  # block 1: maximum just below 2^20
+    x[0, 50_000] = 2.0**20 + 1.0  # block 2: maximum beyond it
+    expected = spec(function, x)
+    function(x, out=x)
+    assert_agree(x, expected)
+
+
+@pytest.mark.parametrize("n", [2, 10, 64])
+def test_short_rows_with_strided_rows_and_a_strided_out(rng, n):
+    # Rows of at most 64 float32 go one row per SIMD lane: gathered at any
+    # row stride, written back by a gather (contiguous out) or row by row.
+    wide = (rng.standard_normal((50, 3 * n)) * 20).astype(np.float32)
+    x = wide[:, ::3]
+    out_wide = np.zeros((50, 2 * n), np.float32)
+    for function in (sk.softmax, sk.log_softmax):
+        expected = spec(function, x)
+        assert_agree(function(x), expected)
+        function(x, out=out_wide[:, :n])
+        assert_agree(out_wide[:, :n], expected)
+        assert not out_wide[:, n:].any()  # nothing written past the rows
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("n", [32767, 32768, 32769, 65536 + 5])
 def test_row_lengths_around_the_block_size(rng, dtype, n):
@@ -281,6 +309,17 @@ def test_out_may_alias_the_input(rng, function, axis):
     expected = spec(function, x, axis=axis)
     assert function(x, axis=axis, out=x) is x
     assert_agree(x, expected)
+
+
+@pytest.mark.parametrize("function", [sk.softmax, sk.log_softmax], ids=lambda f: f.__name__)
+def test_out_that_overlaps_the_input_elsewhere_gets_the_result(rng, function):
+    # The fast path for out= takes out only when it is x itself or apart
+    # from it; an out shifted by one row over x takes the full path.
+    buffer = (rng.standard_normal((9, 5)) * 10).astype(np.float32)
+    x, out = buffer[:-1], buffer[1:]
+    expected = spec(function, x.copy())
+    assert function(x, out=out) is out
+    assert_agree(out, expected)
 
 
 def test_out_may_be_non_contiguous(rng):

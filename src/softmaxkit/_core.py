@@ -197,15 +197,16 @@ def log_softmax(
 def _softmax_or_log(x: Any, axis: Any, temperature: Any, where: Any, out: Any, *, log: bool) -> Any:
     if (
         type(x) is np.ndarray
+        and type(axis) is int  # not -1.0 (refused), not an array (no == to bool)
         and axis == -1
         and where is None
-        and out is None
+        and (out is None or type(out) is np.ndarray)
         and type(temperature) is float
         and temperature == 1.0
     ):
         # The commonest call, on a NumPy array with every option at its
         # default: nothing to validate beyond what fast_softmax checks.
-        result = _dispatch.fast_softmax(x, log)
+        result = _dispatch.fast_softmax(x, log, out)
         if result is not None:
             return result
     v = _family.validated(x, axis, temperature, where)
@@ -508,7 +509,9 @@ def log_softmax_vjp(
     >>> sk.log_softmax_vjp(logp, [1.0, 0.0])
     array([ 0.75, -0.75])
     """
-    xp, logp, g, axes, mask, t, out_dtype = _family.prepare_vjp(logp, g, axis, temperature, where)
+    xp, logp, g, axes, mask, t, out_dtype = _family.prepare_vjp(
+        logp, g, axis, temperature, where, name="logp"
+    )
     result = _dispatch.softmax_vjp(
         logp, g, axes, log=True, temperature=t, mask=mask, out_dtype=out_dtype
     )

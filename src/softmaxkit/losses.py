@@ -230,7 +230,9 @@ def nll_loss(
     >>> float(sk.nll_loss(np.log([[0.25, 0.75]]), [1]))
     0.2876820724517809
     """
-    c = _targets.check(log_probs, target, axis, weight, ignore_index, 0.0, reduction)
+    c = _targets.check(
+        log_probs, target, axis, weight, ignore_index, 0.0, reduction, name="log_probs"
+    )
     if not c.class_indices:
         raise TypeError(f"target must hold integer class indices, got dtype {c.target.dtype}")
     p = _targets.in_work_layout(c)

@@ -13,8 +13,9 @@
 #include "sk_isa.h"
 #include "sk_threads.h"
 
-/* Fewer elements than this per thread is not worth a thread. */
-#define SK_MIN_WORK 32768
+/* Fewer elements than this per thread is not worth a thread (the pool's
+ * workers wake within a microsecond while they spin, 10-50 us after). */
+#define SK_MIN_WORK 16384
 
 static int threads_for(int n_threads, ptrdiff_t elements) {
     ptrdiff_t useful = elements / SK_MIN_WORK;
@@ -48,7 +49,9 @@ static void short_rows_unit(void *ctx, ptrdiff_t unit, double *scratch) {
     reduce_plan *p = (reduce_plan *)ctx;
     ptrdiff_t r0 = unit * p->rows_per_unit;
     ptrdiff_t r1 = r0 + p->rows_per_unit < p->a->outer ? r0 + p->rows_per_unit : p->a->outer;
-    if (f32_lanes(p))
+    if (f32_lanes(p) && p->a->n <= SK_F32_SHORT_ROW)
+        p->isa->f32_short_rows(p->a, r0, r1);
+    else if (f32_lanes(p))
         p->isa->f32_rows(p->a, r0, r1);
     else
         p->isa->rows(p->a, r0, r1, scratch);
@@ -129,6 +132,7 @@ int sk_reduce(const sk_reduce_args *a, int n_threads) {
         return long_rows(&p, n_threads);
     }
     p.rows_per_unit = SK_BLOCK / a->n;
+    if (a->n <= SK_F32_SHORT_ROW) p.rows_per_unit -= p.rows_per_unit % 16; /* whole tiles */
     /* Scratch: the exponentials of one row (tiny for tiny rows: a large
      * malloc would be an mmap per call); the float32 lanes keep them in out. */
     size_t scratch = f32_lanes(&p) ? 0 : (size_t)a->n * sizeof(double);

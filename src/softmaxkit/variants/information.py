@@ -245,14 +245,16 @@ def kl_divergence(
     _refuse_positional("kl_divergence", x, y)
     given_p = _one_of("logits_p", logits_p, "probs_p", probs_p)
     given_q = _one_of("logits_q", logits_q, "probs_q", probs_q)
+    name_p = "logits_p" if probs_p is None else "probs_p"
+    name_q = "logits_q" if probs_q is None else "probs_q"
     xp = validate.namespace(given_p, given_q)
-    a = validate.as_array(xp, given_p, name="p")
-    b = validate.as_array(xp, given_q, like=a, name="q")
+    a = validate.as_array(xp, given_p, name=name_p)
+    b = validate.as_array(xp, given_q, like=a, name=name_q)
+    validate.float_dtype_of(xp, a, name=name_p)  # before broadcasting: "abc" is 0-d
+    validate.float_dtype_of(xp, b, name=name_q)
     try:
         a, b = xp.broadcast_arrays(a, b)
     except (ValueError, RuntimeError) as exc:
-        name_p = "logits_p" if probs_p is None else "probs_p"
-        name_q = "logits_q" if probs_q is None else "probs_q"
         raise ValueError(
             f"{name_p} of shape {tuple(a.shape)} and {name_q} of shape {tuple(b.shape)} "
             "do not broadcast together"
@@ -287,7 +289,7 @@ def _distribution(
     """The probabilities and log-probabilities of logits or of (unnormalised) probabilities."""
     _one_of(f"logits{kind}", logits, f"probs{kind}", probs)
     if probs is None:
-        p = _family.prepare(logits, axis, temperature, where)
+        p = _family.prepare(logits, axis, temperature, where, name=f"logits{kind}")
         if _family.has_empty_axis(p):
             return _Distribution(p.xp, p.z, p.z, p.axes, p.out_dtype, True)
         s = _stable.shift_by_max(p.xp, p.z, p.axes, where=p.mask, compensate=p.compensate)
@@ -299,7 +301,7 @@ def _distribution(
         raise ValueError(
             f"temperature applies to logits, not to probs{kind}; got temperature={temperature!r}"
         )
-    p = _family.prepare(probs, axis, 1.0, where)
+    p = _family.prepare(probs, axis, 1.0, where, name=f"probs{kind}")
     xp, z = p.xp, p.z
     if _family.has_empty_axis(p):
         return _Distribution(xp, z, z, p.axes, p.out_dtype, True)

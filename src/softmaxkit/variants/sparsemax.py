@@ -184,10 +184,15 @@ def entmax_bisect(
     return _entmax(x, axis, temperature, where, alpha=alpha, n_iter=int(n_iter))
 
 
-def validate_single(x: Any, axis: Any) -> int:
-    """``axis`` as one int for ``x`` (no tuples: the mappings sort along one axis)."""
+def validate_single(x: Any, axis: Any, *, name: str = "x") -> int:
+    """``axis`` as one int for ``x`` (no tuples: the mappings sort along one axis).
+
+    ``x`` is checked first, so that ``sparsemax("abc")`` blames ``x``, not the axis.
+    """
     xp = validate.namespace(x)
-    return validate.single_axis(axis, validate.as_array(xp, x, name="x").ndim)
+    array = validate.as_array(xp, x, name=name)
+    validate.float_dtype_of(xp, array, name=name)
+    return validate.single_axis(axis, array.ndim)
 
 
 def _alpha(alpha: Any) -> float:
@@ -387,7 +392,7 @@ def entmax_bisect_vjp(
 
 def _entmax_vjp(y: Any, g: Any, axis: Any, temperature: Any, where: Any, *, alpha: float) -> Any:
     xp, y, g, axes, mask, t, out_dtype = _family.prepare_vjp(
-        y, g, validate_single(y, axis), temperature, where
+        y, g, validate_single(y, axis, name="y"), temperature, where
     )
     y, g = _family.to_work_dtype(xp, y, g, out_dtype)
     on_support = y > 0
@@ -498,7 +503,7 @@ def entmax15_loss(
 def _fenchel_young_loss(
     x: Any, target: Any, axis: Any, ignore_index: Any, reduction: Any, *, alpha: float
 ) -> Any:
-    c = _targets.check(x, target, axis, None, ignore_index, 0.0, reduction)
+    c = _targets.check(x, target, axis, None, ignore_index, 0.0, reduction, name="x")
     if not c.class_indices:
         raise TypeError(f"target must hold integer class indices, got dtype {c.target.dtype}")
     t = _targets.in_work_layout(c)
