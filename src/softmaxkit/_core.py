@@ -8,13 +8,14 @@ for it on NumPy arrays (see ``_dispatch``) and must agree with it.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal, overload
 
 import array_api_compat
 import numpy as np
 
 from . import _backend, _dispatch, _family, _stable
 from . import _validate as validate
+from ._typing import ArrayLike, ArrayT, Axis, Nested, NumPyArray
 
 # Shared docstring text, so that the parameter descriptions and the
 # edge-case policy read the same in every function.
@@ -38,6 +39,28 @@ _EDGE_CASES = """\
     rounding (half an ulp of ``x / temperature``) is part of the input; a
     slice where that quotient would overflow is shifted by its maximum
     before the division."""
+
+
+@overload
+def softmax(
+    x: ArrayT,
+    /,
+    axis: Axis = -1,
+    *,
+    temperature: ArrayLike = 1.0,
+    where: ArrayLike | None = None,
+    out: ArrayT | None = None,
+) -> ArrayT: ...
+@overload
+def softmax(
+    x: Nested,
+    /,
+    axis: Axis = -1,
+    *,
+    temperature: ArrayLike = 1.0,
+    where: ArrayLike | None = None,
+    out: NumPyArray | None = None,
+) -> NumPyArray: ...
 
 
 def softmax(
@@ -106,6 +129,28 @@ def softmax(
     array([0.11920292, 0.        , 0.88079708])
     """
     return _softmax_or_log(x, axis, temperature, where, out, log=False)
+
+
+@overload
+def log_softmax(
+    x: ArrayT,
+    /,
+    axis: Axis = -1,
+    *,
+    temperature: ArrayLike = 1.0,
+    where: ArrayLike | None = None,
+    out: ArrayT | None = None,
+) -> ArrayT: ...
+@overload
+def log_softmax(
+    x: Nested,
+    /,
+    axis: Axis = -1,
+    *,
+    temperature: ArrayLike = 1.0,
+    where: ArrayLike | None = None,
+    out: NumPyArray | None = None,
+) -> NumPyArray: ...
 
 
 def log_softmax(
@@ -185,6 +230,52 @@ def _store(result: Any, out: Any) -> Any:
         return result
     out[...] = result
     return out
+
+
+@overload
+def logsumexp(
+    x: ArrayT,
+    /,
+    axis: Axis = None,
+    *,
+    keepdims: bool = False,
+    where: ArrayLike | None = None,
+    b: ArrayLike | None = None,
+    return_sign: Literal[False] = False,
+) -> ArrayT: ...
+@overload
+def logsumexp(
+    x: ArrayT,
+    /,
+    axis: Axis = None,
+    *,
+    keepdims: bool = False,
+    where: ArrayLike | None = None,
+    b: ArrayLike | None = None,
+    return_sign: Literal[True],
+) -> tuple[ArrayT, ArrayT]: ...
+@overload
+def logsumexp(
+    x: Nested,
+    /,
+    axis: Axis = None,
+    *,
+    keepdims: bool = False,
+    where: ArrayLike | None = None,
+    b: ArrayLike | None = None,
+    return_sign: Literal[False] = False,
+) -> NumPyArray: ...
+@overload
+def logsumexp(
+    x: Nested,
+    /,
+    axis: Axis = None,
+    *,
+    keepdims: bool = False,
+    where: ArrayLike | None = None,
+    b: ArrayLike | None = None,
+    return_sign: Literal[True],
+) -> tuple[NumPyArray, NumPyArray]: ...
 
 
 def logsumexp(
@@ -313,6 +404,28 @@ def logsumexp(
     return finish(result), finish(sign)
 
 
+@overload
+def softmax_vjp(
+    y: ArrayT,
+    g: ArrayLike,
+    /,
+    axis: Axis = -1,
+    *,
+    temperature: ArrayLike = 1.0,
+    where: ArrayLike | None = None,
+) -> ArrayT: ...
+@overload
+def softmax_vjp(
+    y: Nested,
+    g: ArrayLike,
+    /,
+    axis: Axis = -1,
+    *,
+    temperature: ArrayLike = 1.0,
+    where: ArrayLike | None = None,
+) -> NumPyArray: ...
+
+
 def softmax_vjp(
     y: Any, g: Any, /, axis: Any = -1, *, temperature: Any = 1.0, where: Any = None
 ) -> Any:
@@ -357,6 +470,28 @@ def softmax_vjp(
         g = xp.where(mask, g, 0.0)
     grad = y * (g - xp.sum(g * y, axis=axes, keepdims=True))
     return _family.finish_vjp(xp, grad, t, mask, out_dtype)
+
+
+@overload
+def log_softmax_vjp(
+    logp: ArrayT,
+    g: ArrayLike,
+    /,
+    axis: Axis = -1,
+    *,
+    temperature: ArrayLike = 1.0,
+    where: ArrayLike | None = None,
+) -> ArrayT: ...
+@overload
+def log_softmax_vjp(
+    logp: Nested,
+    g: ArrayLike,
+    /,
+    axis: Axis = -1,
+    *,
+    temperature: ArrayLike = 1.0,
+    where: ArrayLike | None = None,
+) -> NumPyArray: ...
 
 
 def log_softmax_vjp(
@@ -406,6 +541,16 @@ def log_softmax_vjp(
         g = xp.where(mask, g, 0.0)
     grad = g - xp.exp(logp) * xp.sum(g, axis=axes, keepdims=True)
     return _family.finish_vjp(xp, grad, t, mask, out_dtype)
+
+
+@overload
+def softmax_jacobian(*, probs: ArrayT) -> ArrayT: ...
+@overload
+def softmax_jacobian(*, logits: ArrayT) -> ArrayT: ...
+@overload
+def softmax_jacobian(*, probs: Nested) -> NumPyArray: ...
+@overload
+def softmax_jacobian(*, logits: Nested) -> NumPyArray: ...
 
 
 def softmax_jacobian(y: Any = None, /, *, probs: Any = None, logits: Any = None) -> Any:
@@ -476,6 +621,12 @@ def softmax_jacobian(y: Any = None, /, *, probs: Any = None, logits: Any = None)
     return _backend.cast(xp, eye * y[..., None, :] - y[..., :, None] * y[..., None, :], out_dtype)
 
 
+@overload
+def sigmoid(x: ArrayT, /) -> ArrayT: ...
+@overload
+def sigmoid(x: Nested, /) -> NumPyArray: ...
+
+
 def sigmoid(x: Any, /) -> Any:
     r"""The logistic function ``1 / (1 + exp(-x))``, stable for any input.
 
@@ -502,6 +653,12 @@ def sigmoid(x: Any, /) -> Any:
     e = xp.exp(-xp.abs(z))
     result = xp.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
     return _backend.cast(xp, result, out_dtype)
+
+
+@overload
+def log_sigmoid(x: ArrayT, /) -> ArrayT: ...
+@overload
+def log_sigmoid(x: Nested, /) -> NumPyArray: ...
 
 
 def log_sigmoid(x: Any, /) -> Any:
@@ -536,6 +693,12 @@ def _elementwise_input(x: Any) -> tuple[Any, Any, Any]:
     out_dtype = validate.float_dtype_of(xp, x, name="x")
     work_dtype = _backend.compute_dtype(xp, out_dtype, array_api_compat.device(x))
     return xp, xp.astype(x, work_dtype), out_dtype
+
+
+@overload
+def hardmax(x: ArrayT, /, axis: int = -1, *, where: ArrayLike | None = None) -> ArrayT: ...
+@overload
+def hardmax(x: Nested, /, axis: int = -1, *, where: ArrayLike | None = None) -> NumPyArray: ...
 
 
 def hardmax(x: Any, /, axis: int = -1, *, where: Any = None) -> Any:
@@ -591,5 +754,5 @@ def hardmax(x: Any, /, axis: int = -1, *, where: Any = None) -> Any:
     return _stable.with_nan_slices(xp, xp.astype(one_hot, out_dtype), nan_slice)
 
 
-softmax.__doc__ = softmax.__doc__.replace("{edge_cases}", _EDGE_CASES)
-log_softmax.__doc__ = log_softmax.__doc__.replace("{edge_cases}", _EDGE_CASES)
+softmax.__doc__ = (softmax.__doc__ or "").replace("{edge_cases}", _EDGE_CASES)
+log_softmax.__doc__ = (log_softmax.__doc__ or "").replace("{edge_cases}", _EDGE_CASES)
