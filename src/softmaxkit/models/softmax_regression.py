@@ -52,6 +52,7 @@ except ImportError as exc:  # pragma: no cover - the ml extra is a test dependen
     ) from None
 
 from .._core import log_softmax, softmax
+from .._progress import progress
 
 __all__ = ["SoftmaxRegression"]
 
@@ -206,8 +207,12 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
                       file=sys.stderr)  # fmt: skip
             if on_iteration is not None:
                 on_iteration(iteration, self.max_iter, value)
+            else:
+                advance(1)
 
-        with _blas_threads_for(objective):
+        # A bar on a terminal for a fit that lasts (none beside the demo's own bar).
+        with _blas_threads_for(objective), progress(int(self.max_iter), "SoftmaxRegression.fit",
+                                                    unit="iteration") as advance:  # fmt: skip
             solution = minimise(solver, objective, self._start(objective), tol=float(self.tol),
                                 max_iter=int(self.max_iter), on_iteration=report)  # fmt: skip
         if not solution.converged:
