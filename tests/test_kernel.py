@@ -149,6 +149,29 @@ def test_in_place_on_long_rows_with_a_huge_maximum_in_another_block(rng, functio
     assert_agree(x, expected)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(700, 70), (300, 3), (257, 130)], ids=str)
+def test_column_mode_with_several_row_chunks_and_edge_columns(rng, dtype, shape):
+    # float32 column mode reduces 64 slices at a time over chunks of 256
+    # rows: maxima in a later chunk, a +inf in a later chunk (the unit falls
+    # back to the portable loops after writing exponentials), NaN and all
+    # -inf columns, partial vectors of columns.
+    x = (rng.standard_normal(shape) * 20).astype(dtype)
+    n, m = shape
+    x[n - 1, 0] = 200.0
+    x[:, 1] = -np.inf
+    x[n // 2, min(2, m - 1)] = np.nan
+    expected = {f: spec(f, x, axis=0) for f in (sk.softmax, sk.log_softmax, sk.logsumexp)}
+    for function, values in expected.items():
+        assert_agree(function(x, axis=0), values)
+    x[n - 2, m - 1] = np.inf
+    for function in (sk.softmax, sk.log_softmax):
+        assert_agree(function(x, axis=0), spec(function, x, axis=0))
+        y = x.copy()
+        function(y, axis=0, out=y)  # in place
+        assert_agree(y, spec(function, x, axis=0))
+
+
 @pytest.mark.parametrize("n", [2, 10, 64])
 def test_short_rows_with_strided_rows_and_a_strided_out(rng, n):
     # Rows of at most 64 float32 go one row per SIMD lane: gathered at any
@@ -564,8 +587,10 @@ def restore_threads():
 
 CASES = {
     "short_rows": ((300, 1000), -1),
+    "tiny_rows": ((3000, 10), -1),
     "long_rows": ((2, 150_000), -1),
     "columns": ((500, 300), 0),
+    "column_chunks": ((1000, 130), 0),
 }
 
 

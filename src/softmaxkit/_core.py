@@ -448,6 +448,11 @@ def softmax_vjp(
     axis, temperature, where
         The values the forward call used (see :func:`softmax`).
 
+    Returns
+    -------
+    array
+        d loss / d x, the shape and array type of ``y``.
+
     Examples
     --------
     >>> import softmaxkit as sk
@@ -501,6 +506,20 @@ def log_softmax_vjp(
 
     Excluded entries (``where`` False) get exactly 0 and their ``g`` is left
     out of the sum.
+
+    Parameters
+    ----------
+    logp : array_like
+        The log_softmax output.
+    g : array_like
+        Upstream gradient, the shape of ``logp``.
+    axis, temperature, where
+        The values the forward call used (see :func:`softmax`).
+
+    Returns
+    -------
+    array
+        d loss / d x, the shape and array type of ``logp``.
 
     Examples
     --------
@@ -613,6 +632,17 @@ def sigmoid(x: Any, /) -> Any:
 
     The two-class identity ``softmax([0, x])[1] == sigmoid(x)`` holds exactly.
 
+    Parameters
+    ----------
+    x : array_like
+        Real input of any shape (the logit of class 1 against class 0).
+
+    Returns
+    -------
+    array
+        ``sigmoid(x)`` elementwise in ``x``'s floating dtype: exactly 0 at
+        ``-inf``, 1 at ``+inf``, NaN at NaN; never a warning.
+
     Examples
     --------
     >>> import softmaxkit as sk
@@ -633,6 +663,18 @@ def log_sigmoid(x: Nested, /) -> NumPyArray: ...
 
 def log_sigmoid(x: Any, /) -> Any:
     r"""``log(sigmoid(x)) = -log(1 + exp(-x))``, stable for any input.
+
+    Parameters
+    ----------
+    x : array_like
+        Real input of any shape.
+
+    Returns
+    -------
+    array
+        ``log(sigmoid(x))`` elementwise in ``x``'s floating dtype: ``-inf`` at
+        ``-inf``, 0 at ``+inf``, NaN at NaN, and about ``x`` (not ``-inf``)
+        for very negative ``x``; never a warning.
 
     Examples
     --------
@@ -665,6 +707,21 @@ def hardmax(x: Any, /, axis: int = -1, *, where: Any = None) -> Any:
     Ties go to the first index (where softmax would split the mass). An all
     ``-inf`` or all-excluded slice gives zeros and a NaN slice gives NaN, as
     in :func:`softmax`.
+
+    Parameters
+    ----------
+    x : array_like
+        Logits of any array-API library, or a nested list.
+    axis : int, optional
+        The axis along which one entry is 1. Default: the last axis.
+    where : array_like of bool, optional
+        Entries that take part (broadcast against ``x``); excluded entries
+        are 0.
+
+    Returns
+    -------
+    array
+        One-hot slices (0 and 1) in ``x``'s floating dtype, the shape of ``x``.
 
     Examples
     --------

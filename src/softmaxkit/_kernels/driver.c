@@ -86,6 +86,21 @@ static void long_row_apply_unit(void *ctx, ptrdiff_t unit, double *scratch) {
         p->isa->row_apply(p->a, row, start, len, &p->slices[row], NULL);
 }
 
+/* Column mode in float32 lanes: no mask, and out apart from x (the
+ * exponentials kept in out would overwrite x before the portable loops,
+ * which a unit may fall back to, read it). */
+static int f32_columns(const reduce_plan *p) {
+    const sk_reduce_args *a = p->a;
+    return f32_lanes(p) && !a->mask && a->out != a->x;
+}
+
+static void f32_columns_unit(void *ctx, ptrdiff_t unit, double *scratch) {
+    reduce_plan *p = (reduce_plan *)ctx;
+    ptrdiff_t o = unit / p->tiles, j0 = (unit % p->tiles) * SK_F32_COLUMNS;
+    ptrdiff_t width = p->a->inner - j0 < SK_F32_COLUMNS ? p->a->inner - j0 : SK_F32_COLUMNS;
+    p->isa->f32_columns(p->a, o, j0, width, scratch);
+}
+
 static void tile_unit(void *ctx, ptrdiff_t unit, double *scratch) {
     (void)scratch;
     reduce_plan *p = (reduce_plan *)ctx;
@@ -123,6 +138,11 @@ int sk_reduce(const sk_reduce_args *a, int n_threads) {
     ptrdiff_t elements = a->outer * a->n * a->inner;
     if (elements == 0) return SK_OK;
     n_threads = threads_for(n_threads, elements);
+    if (a->inner > 1 && f32_columns(&p)) {
+        p.tiles = ceil_div(a->inner, SK_F32_COLUMNS);
+        size_t scratch = (size_t)ceil_div(a->n, SK_F32_CHUNK_ROWS) * SK_F32_COLUMNS * 16;
+        return sk_parallel_for(a->outer * p.tiles, n_threads, scratch, f32_columns_unit, &p);
+    }
     if (a->inner > 1) {
         p.tiles = ceil_div(a->inner, SK_TILE);
         return sk_parallel_for(a->outer * p.tiles, n_threads, 0, tile_unit, &p);

@@ -33,6 +33,7 @@ void SK_FN(sk_row_stats)(const sk_reduce_args *a, ptrdiff_t row, ptrdiff_t start
 void SK_FN(sk_combine_parts)(const sk_part *parts, ptrdiff_t n_parts, sk_slice *s);
 void SK_FN(sk_row_apply)(const sk_reduce_args *a, ptrdiff_t row, ptrdiff_t start, ptrdiff_t len,
                          const sk_slice *s, const double *scratch);
+void SK_FN(sk_tile)(const sk_reduce_args *a, ptrdiff_t o, ptrdiff_t j0, ptrdiff_t width);
 
 /* ---- passes over one block ------------------------------------------------ */
 
@@ -350,6 +351,190 @@ void SK_FN(sk_f32_short_rows)(const sk_reduce_args *a, ptrdiff_t r0, ptrdiff_t r
         ptrdiff_t rows = r1 - r < SK_VW ? r1 - r : SK_VW;
         if (!gather || !short_tile(a, &plan, r, rows))
             for (ptrdiff_t i = r; i < r + rows; i++) row(a, i);
+    }
+}
+
+/* ---- column mode: softmax over a non-last axis ----------------------------- */
+
+/* A unit is SK_F32_COLUMNS neighbouring slices (columns of the contiguous
+ * inner axis) of one outer index, reduced over all n rows. Rows are taken in
+ * chunks of SK_F32_CHUNK_ROWS (a chunk of 64 columns is 64 KiB: L2): each
+ * chunk's maximum per column is found, then its exponentials are stored in
+ * out relative to that maximum and summed, all while the chunk is in cache;
+ * the second pass over memory rescales out by exp(m_chunk - max) / norm (or
+ * writes log_softmax from x). So x is read from memory once for softmax
+ * (twice for log_softmax) and the exponentials are computed once. */
+
+typedef struct {
+    float max;     /* of the chunk's column, -inf if nothing finite */
+    float k;       /* entries equal to it (log_softmax) */
+    double t;      /* the sum of the other exp(x - max) (softmax: of all of them) */
+} column_part;
+
+SK_INLINE const float *col_ptr(const sk_reduce_args *a, ptrdiff_t o, ptrdiff_t i, ptrdiff_t j) {
+    return (const float *)(a->x + o * a->xs_outer + i * a->xs_n) + j;
+}
+SK_INLINE float *col_out(const sk_reduce_args *a, ptrdiff_t o, ptrdiff_t i, ptrdiff_t j) {
+    return (float *)(a->out + o * a->os_outer + i * a->os_n) + j;
+}
+
+#define SK_COLUMN_VECTORS (SK_F32_COLUMNS / SK_VW)
+
+/* Columns [j0, j0 + width) over rows [i0, i1): the chunk's statistics;
+ * exponentials into out for softmax. Each row's segment is read whole (one
+ * page, one TLB entry) in both passes. Returns 0 when the portable loops must
+ * take the unit (+inf or a maximum beyond 2^20). */
+SK_INLINE int column_chunk(const sk_reduce_args *a, ptrdiff_t o, ptrdiff_t i0, ptrdiff_t i1,
+                           ptrdiff_t j0, ptrdiff_t width, int log_op, column_part *part) {
+    ptrdiff_t n_vec = (width + SK_VW - 1) / SK_VW, last = width - (n_vec - 1) * SK_VW;
+    vf hi[SK_COLUMN_VECTORS];
+    for (int v = 0; v < SK_COLUMN_VECTORS; v++) hi[v] = vf_set1(-INFINITY);
+    for (ptrdiff_t i = i0; i < i1; i++) {
+        const float *x = col_ptr(a, o, i, j0);
+        for (int v = 0; v < SK_COLUMN_VECTORS; v++) {
+            if (v >= n_vec) break;
+            ptrdiff_t w = v == n_vec - 1 ? last : SK_VW;
+            hi[v] = vf_max(vf_load_first(x + v * SK_VW, w, hi[v]), hi[v]);
+        }
+    }
+    float mx[SK_F32_COLUMNS];
+    for (int v = 0; v < SK_COLUMN_VECTORS; v++) vf_store(mx + v * SK_VW, hi[v]);
+    for (ptrdiff_t l = 0; l < width; l++) {
+        if (!in_lanes(mx[l])) return 0;
+        part[l].max = mx[l];
+        if (mx[l] == -INFINITY) mx[l] = 0.0f; /* exp gives 0; NaN stays NaN */
+    }
+    float base = log_op ? 0.0f : 1.0f; /* see vsum_add and vsum_add_where */
+    vf mv[SK_COLUMN_VECTORS], low[SK_COLUMN_VECTORS], count[SK_COLUMN_VECTORS];
+    vsum sum[SK_COLUMN_VECTORS];
+    vf one = vf_set1(1.0f);
+    for (int v = 0; v < SK_COLUMN_VECTORS; v++) {
+        mv[v] = vf_load(mx + v * SK_VW);
+        low[v] = vf_add(mv[v], vf_set1(SK_F32_EXP_LOW));
+        count[v] = vf_set1(0.0f);
+        sum[v] = vsum_start(base);
+    }
+    for (ptrdiff_t i = i0; i < i1; i++) {
+        const float *x = col_ptr(a, o, i, j0);
+        float *out = col_out(a, o, i, j0);
+        for (int v = 0; v < SK_COLUMN_VECTORS; v++) {
+            if (v >= n_vec) break;
+            ptrdiff_t w = v == n_vec - 1 ? last : SK_VW;
+            vf lo;
+            vf d = sk_vshift(vf_max(low[v], vf_load_first(x + v * SK_VW, w, mv[v])), mv[v],
+                             SK_SHIFT_TWO_SUM, &lo);
+            vf e = sk_vexp_lo(d, lo);
+            if (log_op) {
+                vmask at_max = vf_eq(e, one);
+                count[v] = vf_add(count[v], vf_and_mask(at_max, one));
+                sum[v] = vsum_add_where(sum[v], e, vmask_not(at_max));
+            } else {
+                vf_store_first(out + v * SK_VW, e, w);
+                sum[v] = vsum_add(sum[v], e);
+            }
+        }
+    }
+    float acc[SK_F32_COLUMNS], err[SK_F32_COLUMNS], k[SK_F32_COLUMNS];
+    for (int v = 0; v < SK_COLUMN_VECTORS; v++) {
+        vf_store(acc + v * SK_VW, sum[v].acc);
+        vf_store(err + v * SK_VW, sum[v].err);
+        vf_store(k + v * SK_VW, count[v]);
+    }
+    for (ptrdiff_t l = 0; l < width; l++) {
+        part[l].k = log_op ? k[l] : 0.0f;
+        part[l].t = ((double)acc[l] - base) + (double)err[l];
+    }
+    return 1;
+}
+
+void SK_FN(sk_f32_columns)(const sk_reduce_args *a, ptrdiff_t o, ptrdiff_t j0, ptrdiff_t width,
+                           double *scratch) {
+    int log_op = a->op == SK_LOG_SOFTMAX;
+    ptrdiff_t n = a->n, n_chunks = (n + SK_F32_CHUNK_ROWS - 1) / SK_F32_CHUNK_ROWS;
+    column_part *parts = (column_part *)scratch; /* [chunk][column] */
+    for (ptrdiff_t c = 0; c < n_chunks; c++) {
+        ptrdiff_t i0 = c * SK_F32_CHUNK_ROWS, i1 = i0 + SK_F32_CHUNK_ROWS < n ? i0 + SK_F32_CHUNK_ROWS : n;
+        if (!column_chunk(a, o, i0, i1, j0, width, log_op, parts + c * SK_F32_COLUMNS)) {
+            for (ptrdiff_t t = 0; t < width; t += SK_TILE)
+                SK_FN(sk_tile)(a, o, j0 + t, width - t < SK_TILE ? width - t : SK_TILE);
+            return;
+        }
+    }
+    /* Combine the chunks of each column (as sk_combine does blocks). */
+    float scale_hi[SK_F32_COLUMNS], scale_lo[SK_F32_COLUMNS], shift[SK_F32_COLUMNS];
+    for (ptrdiff_t j = 0; j < width; j++) {
+        float mx = -INFINITY;
+        for (ptrdiff_t c = 0; c < n_chunks; c++) {
+            float m = parts[c * SK_F32_COLUMNS + j].max;
+            mx = m > mx ? m : mx;
+        }
+        double k = 0.0, t = 0.0;
+        for (ptrdiff_t c = 0; c < n_chunks; c++) {
+            const column_part *p = &parts[c * SK_F32_COLUMNS + j];
+            if (p->max == mx) {
+                k += p->k;
+                t += p->t;
+            } else if (p->max > -INFINITY) {
+                double d = (double)p->max - (double)mx; /* exact: floats within 2^20 */
+                t += ((double)p->k + p->t) * sk_exp_accurate(d, 0.0);
+            }
+        }
+        shift[j] = mx == -INFINITY ? 0.0f : mx;
+        /* softmax: 1 / norm (0 for a column without finite entries);
+         * log_softmax: log(norm) (0 there, so that -inf - 0 = -inf). */
+        double f;
+        if (t != t)
+            f = NAN;
+        else if (log_op)
+            f = k > 0 ? log(k) + log1p(t / k) : 0.0;
+        else
+            f = t > 0 ? 1.0 / t : 0.0;
+        scale_hi[j] = (float)f;
+        scale_lo[j] = (float)(f - (double)scale_hi[j]);
+    }
+    /* Second pass: rescale each chunk's exponentials, or write log_softmax,
+     * row segment by row segment. */
+    ptrdiff_t n_vec = (width + SK_VW - 1) / SK_VW, last = width - (n_vec - 1) * SK_VW;
+    for (ptrdiff_t c = 0; c < n_chunks; c++) {
+        ptrdiff_t i0 = c * SK_F32_CHUNK_ROWS, i1 = i0 + SK_F32_CHUNK_ROWS < n ? i0 + SK_F32_CHUNK_ROWS : n;
+        float fh[SK_F32_COLUMNS] = {0}, fl[SK_F32_COLUMNS] = {0}, mx[SK_F32_COLUMNS] = {0};
+        for (ptrdiff_t l = 0; l < width; l++) {
+            const column_part *p = &parts[c * SK_F32_COLUMNS + l];
+            mx[l] = shift[l];
+            if (log_op) {
+                fh[l] = scale_hi[l];
+                fl[l] = scale_lo[l];
+            } else {
+                /* exp(m_chunk - max) / norm, rounded once into hi + lo */
+                double f = p->max == -INFINITY ? 0.0
+                           : sk_exp_accurate((double)p->max - (double)shift[l], 0.0) *
+                                 ((double)scale_hi[l] + (double)scale_lo[l]);
+                if (scale_hi[l] != scale_hi[l]) f = NAN;
+                fh[l] = (float)f;
+                fl[l] = (float)(f - (double)fh[l]);
+            }
+        }
+        vf neg_inf = vf_set1(-INFINITY);
+        for (ptrdiff_t i = i0; i < i1; i++) {
+            const float *x = col_ptr(a, o, i, j0);
+            float *out = col_out(a, o, i, j0);
+            for (int v = 0; v < SK_COLUMN_VECTORS; v++) {
+                if (v >= n_vec) break;
+                ptrdiff_t w = v == n_vec - 1 ? last : SK_VW;
+                vf vh = vf_load(fh + v * SK_VW), vl = vf_load(fl + v * SK_VW);
+                vf r;
+                if (log_op) {
+                    vf mv = vf_load(mx + v * SK_VW), lo;
+                    vf d = sk_vshift(vf_load_first(x + v * SK_VW, w, mv), mv, SK_SHIFT_TWO_SUM, &lo);
+                    lo = vf_and_mask(vf_gt(d, neg_inf), lo); /* NaN where d = -inf */
+                    r = vf_add(vf_sub(d, vh), vf_sub(lo, vl));
+                } else {
+                    vf e = vf_load_first(out + v * SK_VW, w, vf_set1(0.0f));
+                    r = vf_fmadd(e, vh, vf_mul(e, vl));
+                }
+                vf_store_first(out + v * SK_VW, r, w);
+            }
+        }
     }
 }
 
