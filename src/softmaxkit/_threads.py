@@ -57,6 +57,12 @@ def set_num_threads(n: int | None) -> None:
 def get_num_threads() -> int:
     """The number of threads the compiled kernels use (see :func:`set_num_threads`).
 
+    Returns
+    -------
+    int
+        The count set by :func:`set_num_threads`, else ``SOFTMAXKIT_NUM_THREADS``,
+        else the number of CPUs this process may use.
+
     Examples
     --------
     >>> import softmaxkit as sk

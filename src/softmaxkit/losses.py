@@ -182,6 +182,11 @@ def cross_entropy_and_grad(
 ) -> CrossEntropyResult:
     r""":func:`cross_entropy` and :func:`cross_entropy_grad` from one softmax.
 
+    Parameters
+    ----------
+    logits, target, axis, weight, ignore_index, label_smoothing, reduction
+        As in :func:`cross_entropy`.
+
     Returns
     -------
     CrossEntropyResult
@@ -223,6 +228,12 @@ def nll_loss(
         Class indices, the shape of ``log_probs`` without the class axis.
     axis, weight, ignore_index, reduction
         As in :func:`cross_entropy`.
+
+    Returns
+    -------
+    array
+        The loss: a 0-d array for ``reduction="mean"`` or ``"sum"``, one value
+        per target for ``"none"``, in ``log_probs``'s floating dtype.
 
     Examples
     --------

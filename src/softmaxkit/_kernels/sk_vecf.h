@@ -6,7 +6,7 @@
  * callers keep their portable loops.
  *
  * The exponential is sk_simd.h's (the TwoSum-compensated float32 exp of
- * softmax_f32.c), seen through these types: sk_vexpf(d, lo) = exp(d + lo).
+ * softmax_f32.c), seen through these types.
  */
 #ifndef SK_VECF_H
 #define SK_VECF_H
@@ -95,8 +95,14 @@ static inline sk_vl sk_vload_mask(const uint8_t *p) {
     return (sk_vl)(__builtin_convertvector(b, sk_vl) != 0);
 }
 
-/* exp(d + lo) for d <= 0 (or -inf), lo the rounding error of d (sk_simd.h). */
-static inline sk_vf sk_vexpf(sk_vf d, sk_vf lo) { return (sk_vf)sk_vexp_lo((vf)d, (vf)lo); }
+/* exp(d) for any d (NaN gives NaN) by sk_simd.h's exponential, whose
+ * argument range [-111, 0] is widened by clamping: below -110 exp is 0, above
+ * 89 it is +inf, and between 0 and 89 its scaling by 2^k still holds. */
+static inline sk_vf sk_vexpf_any(sk_vf d) {
+    d = sk_vselectf(d > 89.0f, sk_vsplatf(89.0f), d);
+    d = sk_vselectf(d < SK_F32_EXP_LOW, sk_vsplatf(SK_F32_EXP_LOW), d);
+    return (sk_vf)sk_vexp_lo((vf)d, (vf)sk_vsplatf(0.0f));
+}
 
 #endif /* vector extensions */
 #endif

@@ -53,10 +53,7 @@ SK_INLINE void vjp_row_f32(const float *y, const float *g, const uint8_t *m, flo
         sk_vf yv = sk_vloadf(y + i);
         sk_vd y0, y1, e0, e1, g0, g1;
         sk_vwiden(yv, &y0, &y1);
-        if (log) { /* log-probabilities are <= 0; above 89 exp is +inf anyway */
-            sk_vf yc = sk_vselectf(yv > 89.0f, sk_vsplatf(89.0f), yv);
-            sk_vwiden(sk_vexpf(yc, sk_vsplatf(0.0f)), &e0, &e1);
-        }
+        if (log) sk_vwiden(sk_vexpf_any(yv), &e0, &e1);
         else e0 = e1 = y0;
         sk_vwiden(sk_vloadf(g + i), &g0, &g1);
         const uint8_t *mi = masked ? m + i : NULL;

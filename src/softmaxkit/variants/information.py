@@ -14,15 +14,50 @@ are normalised over the axis first, as SciPy and torch do.
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, overload
 
 import numpy as np
 
 from .. import _backend, _chunks, _core, _family, _stable
 from .. import _validate as validate
+from .._typing import ArrayLike, ArrayT, Axis, Nested, NumPyArray
 
 # The default of the refused positional argument: no array is ever this object.
 _NOT_GIVEN: Any = object()
+
+
+@overload
+def entropy(
+    *,
+    logits: ArrayT,
+    axis: Axis = -1,
+    temperature: ArrayLike = 1.0,
+    where: ArrayLike | None = None,
+) -> ArrayT: ...
+@overload
+def entropy(
+    *,
+    probs: ArrayT,
+    axis: Axis = -1,
+    temperature: ArrayLike = 1.0,
+    where: ArrayLike | None = None,
+) -> ArrayT: ...
+@overload
+def entropy(
+    *,
+    logits: Nested,
+    axis: Axis = -1,
+    temperature: ArrayLike = 1.0,
+    where: ArrayLike | None = None,
+) -> NumPyArray: ...
+@overload
+def entropy(
+    *,
+    probs: Nested,
+    axis: Axis = -1,
+    temperature: ArrayLike = 1.0,
+    where: ArrayLike | None = None,
+) -> NumPyArray: ...
 
 
 def entropy(
@@ -110,6 +145,50 @@ def entropy(
     logp = xp.where(d.probs == 0, 0.0, d.log_probs)
     # 0 - sum, not -sum: an entropy of 0 prints as 0.0, not -0.0.
     return _backend.cast(xp, 0.0 - xp.sum(d.probs * logp, axis=d.axes), d.out_dtype)
+
+
+@overload
+def kl_divergence(
+    *,
+    logits_p: ArrayT,
+    logits_q: ArrayLike,
+    axis: Axis = -1,
+    where: ArrayLike | None = None,
+) -> ArrayT: ...
+@overload
+def kl_divergence(
+    *,
+    logits_p: ArrayT,
+    probs_q: ArrayLike,
+    axis: Axis = -1,
+    where: ArrayLike | None = None,
+) -> ArrayT: ...
+@overload
+def kl_divergence(
+    *,
+    probs_p: ArrayT,
+    logits_q: ArrayLike,
+    axis: Axis = -1,
+    where: ArrayLike | None = None,
+) -> ArrayT: ...
+@overload
+def kl_divergence(
+    *,
+    probs_p: ArrayT,
+    probs_q: ArrayLike,
+    axis: Axis = -1,
+    where: ArrayLike | None = None,
+) -> ArrayT: ...
+@overload
+def kl_divergence(
+    *,
+    logits_p: Nested | None = None,
+    logits_q: ArrayLike | None = None,
+    probs_p: Nested | None = None,
+    probs_q: ArrayLike | None = None,
+    axis: Axis = -1,
+    where: ArrayLike | None = None,
+) -> NumPyArray: ...
 
 
 def kl_divergence(
@@ -207,8 +286,10 @@ def kl_divergence(
             f"{name_p} of shape {tuple(a.shape)} and {name_q} of shape {tuple(b.shape)} "
             "do not broadcast together"
         ) from exc
-    dp = _distribution(*((a, None) if probs_p is None else (None, a)), axis, 1.0, where, kind="_p")
-    dq = _distribution(*((b, None) if probs_q is None else (None, b)), axis, 1.0, where, kind="_q")
+    p_logits, p_probs = (a, None) if probs_p is None else (None, a)
+    q_logits, q_probs = (b, None) if probs_q is None else (None, b)
+    dp = _distribution(p_logits, p_probs, axis, 1.0, where, kind="_p")
+    dq = _distribution(q_logits, q_probs, axis, 1.0, where, kind="_q")
     out_dtype = xp.result_type(dp.out_dtype, dq.out_dtype)
     if dp.empty:
         return _backend.cast(xp, xp.sum(dp.probs, axis=dp.axes) * 0.0, out_dtype)

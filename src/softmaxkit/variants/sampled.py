@@ -355,6 +355,14 @@ def sampled_softmax_loss_and_grad(
 ) -> SampledSoftmaxResult:
     r""":func:`sampled_softmax_loss` and its gradient from one sample.
 
+    Parameters
+    ----------
+    weights, biases, labels, inputs, num_sampled, num_classes
+        As in :func:`sampled_softmax_loss`; so are the keyword arguments
+        (``num_true``, ``sampler``, ``unigrams``, ``distortion``, ``unique``,
+        ``remove_accidental_hits``, ``subtract_log_q``, ``sampled_candidates``,
+        ``seed``, ``reduction``).
+
     Returns
     -------
     SampledSoftmaxResult

@@ -120,6 +120,12 @@ def segment_log_softmax(
     x, segment_ids, num_segments, axis, temperature, where
         As in :func:`segment_softmax`. Excluded entries get ``-inf``.
 
+    Returns
+    -------
+    array
+        Log-probabilities within each segment, the shape of ``x``; ``-inf``
+        for excluded entries and all over an all ``-inf`` segment.
+
     Examples
     --------
     >>> import softmaxkit as sk

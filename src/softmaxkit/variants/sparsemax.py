@@ -328,6 +328,11 @@ def sparsemax_vjp(
     axis, temperature, where
         The values the forward call used.
 
+    Returns
+    -------
+    array
+        d loss / d x, the shape and array type of ``y``; 0 off the support.
+
     Examples
     --------
     >>> import softmaxkit as sk
@@ -349,6 +354,11 @@ def entmax15_vjp(
     ----------
     y, g, axis, temperature, where
         As in :func:`sparsemax_vjp`, for ``y = entmax15(x, ...)``.
+
+    Returns
+    -------
+    array
+        d loss / d x, the shape and array type of ``y``; 0 off the support.
 
     Examples
     --------
@@ -380,6 +390,11 @@ def entmax_bisect_vjp(
         As in :func:`sparsemax_vjp`, for ``y = entmax_bisect(x, alpha, ...)``.
     alpha : float, optional
         The ``alpha`` of the forward call.
+
+    Returns
+    -------
+    array
+        d loss / d x, the shape and array type of ``y``; 0 off the support.
 
     Examples
     --------
@@ -496,6 +511,11 @@ def entmax15_loss(
     ----------
     x, target, axis, ignore_index, reduction
         As in :func:`sparsemax_loss`.
+
+    Returns
+    -------
+    array
+        The loss, reduced as ``reduction`` says (see :func:`sparsemax_loss`).
 
     Examples
     --------
