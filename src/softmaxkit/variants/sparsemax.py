@@ -42,7 +42,7 @@ from typing import Any
 
 import array_api_compat
 
-from .. import _backend, _core, _family, _stable, _targets
+from .. import _backend, _chunks, _core, _family, _stable, _targets
 from .. import _validate as validate
 
 _FORWARD_PARAMETERS = """\
@@ -204,7 +204,13 @@ def _alpha(alpha: Any) -> float:
 
 def _entmax(x: Any, axis: Any, temperature: Any, where: Any, *, alpha: float, n_iter: int) -> Any:
     """alpha-entmax; exact for alpha 2 and 1.5 (n_iter 0), bisection otherwise."""
-    p = _family.prepare(x, validate_single(x, axis), temperature, where)
+    ax = validate_single(x, axis)
+    if where is None and isinstance(temperature, (int, float)) and _chunks.applies(x, (ax,)):
+        # The sort and its cumulative sums are whole-array temporaries: a block at a time.
+        return _chunks.by_rows(
+            lambda block: _entmax(block, ax, temperature, None, alpha=alpha, n_iter=n_iter), x
+        )
+    p = _family.prepare(x, ax, temperature, where)
     if _family.has_empty_axis(p):
         return _family.finish(p, p.z)
     probs = entmax_of_shifted(p.xp, p.z, p.axes[0], p.mask, alpha=alpha, n_iter=n_iter)
