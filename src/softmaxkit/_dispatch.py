@@ -65,9 +65,15 @@ def available() -> bool:
     return _enabled and _kernel() is not None
 
 
+def enabled() -> bool:
+    """False inside ``use_kernel(False)``, which switches every accelerated backend off."""
+    return _enabled
+
+
 @contextlib.contextmanager
 def use_kernel(enabled: bool) -> Iterator[None]:
-    """Switch the kernel on or off inside a ``with`` block (for tests; not thread-safe)."""
+    """Switch the kernel (and the other accelerated backends) on or off inside a
+    ``with`` block, so that the reference computes (for tests; not thread-safe)."""
     global _enabled
     previous, _enabled = _enabled, bool(enabled)
     try:
