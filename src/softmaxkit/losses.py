@@ -240,8 +240,6 @@ def nll_loss(
     return _backend.cast(xp, loss, p.out_dtype)
 
 
-
-
 def _cross_entropy(
     logits: Any,
     target: Any,
