@@ -50,7 +50,7 @@ def _assert_same(got, expected):
     [
         (lambda m: sk.cross_entropy(_x(), m.astype(int)), "target"),
         (lambda m: sk.softmax_vjp(sk.softmax(_x()), m), "g"),
-        (lambda m: sk.kl_divergence(_x(), m), "logits_q"),
+        (lambda m: sk.kl_divergence(logits_p=_x(), logits_q=m), "logits_q"),
         (lambda m: sk.logsumexp(_x(), b=m), "b"),
         (lambda m: calibration.brier_score(sk.softmax(_x()), m[:, 1].astype(int)), "labels"),
     ],

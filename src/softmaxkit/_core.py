@@ -8,13 +8,14 @@ for it on NumPy arrays (see ``_dispatch``) and must agree with it.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal, overload
 
 import array_api_compat
 import numpy as np
 
 from . import _backend, _backends, _dispatch, _family, _stable
 from . import _validate as validate
+from ._typing import ArrayLike, ArrayT, Axis, Nested, NumPyArray
 
 # Shared docstring text, so that the parameter descriptions and the
 # edge-case policy read the same in every function.
@@ -38,6 +39,28 @@ _EDGE_CASES = """\
     rounding (half an ulp of ``x / temperature``) is part of the input; a
     slice where that quotient would overflow is shifted by its maximum
     before the division."""
+
+
+@overload
+def softmax(
+    x: ArrayT,
+    /,
+    axis: Axis = -1,
+    *,
+    temperature: ArrayLike = 1.0,
+    where: ArrayLike | None = None,
+    out: ArrayT | None = None,
+) -> ArrayT: ...
+@overload
+def softmax(
+    x: Nested,
+    /,
+    axis: Axis = -1,
+    *,
+    temperature: ArrayLike = 1.0,
+    where: ArrayLike | None = None,
+    out: NumPyArray | None = None,
+) -> NumPyArray: ...
 
 
 def softmax(
@@ -108,6 +131,28 @@ def softmax(
     return _softmax_or_log(x, axis, temperature, where, out, log=False)
 
 
+@overload
+def log_softmax(
+    x: ArrayT,
+    /,
+    axis: Axis = -1,
+    *,
+    temperature: ArrayLike = 1.0,
+    where: ArrayLike | None = None,
+    out: ArrayT | None = None,
+) -> ArrayT: ...
+@overload
+def log_softmax(
+    x: Nested,
+    /,
+    axis: Axis = -1,
+    *,
+    temperature: ArrayLike = 1.0,
+    where: ArrayLike | None = None,
+    out: NumPyArray | None = None,
+) -> NumPyArray: ...
+
+
 def log_softmax(
     x: Any, /, axis: Any = -1, *, temperature: Any = 1.0, where: Any = None, out: Any = None
 ) -> Any:
@@ -152,15 +197,16 @@ def log_softmax(
 def _softmax_or_log(x: Any, axis: Any, temperature: Any, where: Any, out: Any, *, log: bool) -> Any:
     if (
         type(x) is np.ndarray
+        and type(axis) is int  # not -1.0 (refused), not an array (no == to bool)
         and axis == -1
         and where is None
-        and out is None
+        and (out is None or type(out) is np.ndarray)
         and type(temperature) is float
         and temperature == 1.0
     ):
         # The commonest call, on a NumPy array with every option at its
         # default: nothing to validate beyond what fast_softmax checks.
-        result = _dispatch.fast_softmax(x, log)
+        result = _dispatch.fast_softmax(x, log, out)
         if result is not None:
             return result
     v = _family.validated(x, axis, temperature, where)
@@ -190,6 +236,52 @@ def _store(result: Any, out: Any) -> Any:
         return result
     out[...] = result
     return out
+
+
+@overload
+def logsumexp(
+    x: ArrayT,
+    /,
+    axis: Axis = None,
+    *,
+    keepdims: bool = False,
+    where: ArrayLike | None = None,
+    b: ArrayLike | None = None,
+    return_sign: Literal[False] = False,
+) -> ArrayT: ...
+@overload
+def logsumexp(
+    x: ArrayT,
+    /,
+    axis: Axis = None,
+    *,
+    keepdims: bool = False,
+    where: ArrayLike | None = None,
+    b: ArrayLike | None = None,
+    return_sign: Literal[True],
+) -> tuple[ArrayT, ArrayT]: ...
+@overload
+def logsumexp(
+    x: Nested,
+    /,
+    axis: Axis = None,
+    *,
+    keepdims: bool = False,
+    where: ArrayLike | None = None,
+    b: ArrayLike | None = None,
+    return_sign: Literal[False] = False,
+) -> NumPyArray: ...
+@overload
+def logsumexp(
+    x: Nested,
+    /,
+    axis: Axis = None,
+    *,
+    keepdims: bool = False,
+    where: ArrayLike | None = None,
+    b: ArrayLike | None = None,
+    return_sign: Literal[True],
+) -> tuple[NumPyArray, NumPyArray]: ...
 
 
 def logsumexp(
@@ -301,6 +393,28 @@ def logsumexp(
     return finish(result)
 
 
+@overload
+def softmax_vjp(
+    y: ArrayT,
+    g: ArrayLike,
+    /,
+    axis: Axis = -1,
+    *,
+    temperature: ArrayLike = 1.0,
+    where: ArrayLike | None = None,
+) -> ArrayT: ...
+@overload
+def softmax_vjp(
+    y: Nested,
+    g: ArrayLike,
+    /,
+    axis: Axis = -1,
+    *,
+    temperature: ArrayLike = 1.0,
+    where: ArrayLike | None = None,
+) -> NumPyArray: ...
+
+
 def softmax_vjp(
     y: Any, g: Any, /, axis: Any = -1, *, temperature: Any = 1.0, where: Any = None
 ) -> Any:
@@ -323,6 +437,11 @@ def softmax_vjp(
     axis, temperature, where
         The values the forward call used (see :func:`softmax`).
 
+    Returns
+    -------
+    array
+        d loss / d x, the shape and array type of ``y``.
+
     Examples
     --------
     >>> import softmaxkit as sk
@@ -330,6 +449,28 @@ def softmax_vjp(
     array([ 0.16, -0.06, -0.1 ])
     """
     return _vjp(y, g, axis, temperature, where, log=False)
+
+
+@overload
+def log_softmax_vjp(
+    logp: ArrayT,
+    g: ArrayLike,
+    /,
+    axis: Axis = -1,
+    *,
+    temperature: ArrayLike = 1.0,
+    where: ArrayLike | None = None,
+) -> ArrayT: ...
+@overload
+def log_softmax_vjp(
+    logp: Nested,
+    g: ArrayLike,
+    /,
+    axis: Axis = -1,
+    *,
+    temperature: ArrayLike = 1.0,
+    where: ArrayLike | None = None,
+) -> NumPyArray: ...
 
 
 def log_softmax_vjp(
@@ -345,6 +486,20 @@ def log_softmax_vjp(
     Excluded entries (``where`` False) get exactly 0 and their ``g`` is left
     out of the sum.
 
+    Parameters
+    ----------
+    logp : array_like
+        The log_softmax output.
+    g : array_like
+        Upstream gradient, the shape of ``logp``.
+    axis, temperature, where
+        The values the forward call used (see :func:`softmax`).
+
+    Returns
+    -------
+    array
+        d loss / d x, the shape and array type of ``logp``.
+
     Examples
     --------
     >>> import numpy as np, softmaxkit as sk
@@ -356,7 +511,9 @@ def log_softmax_vjp(
 
 
 def _vjp(y: Any, g: Any, axis: Any, temperature: Any, where: Any, *, log: bool) -> Any:
-    xp, y, g, axes, mask, t, out_dtype = _family.prepare_vjp(y, g, axis, temperature, where)
+    xp, y, g, axes, mask, t, out_dtype = _family.prepare_vjp(
+        y, g, axis, temperature, where, name="logp" if log else "y"
+    )
     layout = _family.row_layout(tuple(y.shape), axes)
     rows_y, rows_g = _family.to_rows(xp, y, layout), _family.to_rows(xp, g, layout)
     mask = None if mask is None else _family.to_rows(xp, mask, layout)
@@ -368,6 +525,16 @@ def _vjp(y: Any, g: Any, axis: Any, temperature: Any, where: Any, *, log: bool) 
         rows_y, rows_g, mask,
     )  # fmt: skip
     return _backend.cast(xp, _family.from_rows(xp, grad, layout), out_dtype)
+
+
+@overload
+def softmax_jacobian(*, probs: ArrayT) -> ArrayT: ...
+@overload
+def softmax_jacobian(*, logits: ArrayT) -> ArrayT: ...
+@overload
+def softmax_jacobian(*, probs: Nested) -> NumPyArray: ...
+@overload
+def softmax_jacobian(*, logits: Nested) -> NumPyArray: ...
 
 
 def softmax_jacobian(y: Any = None, /, *, probs: Any = None, logits: Any = None) -> Any:
@@ -438,10 +605,27 @@ def softmax_jacobian(y: Any = None, /, *, probs: Any = None, logits: Any = None)
     return _backend.cast(xp, eye * y[..., None, :] - y[..., :, None] * y[..., None, :], out_dtype)
 
 
+@overload
+def sigmoid(x: ArrayT, /) -> ArrayT: ...
+@overload
+def sigmoid(x: Nested, /) -> NumPyArray: ...
+
+
 def sigmoid(x: Any, /) -> Any:
     r"""The logistic function ``1 / (1 + exp(-x))``, stable for any input.
 
     The two-class identity ``softmax([0, x])[1] == sigmoid(x)`` holds exactly.
+
+    Parameters
+    ----------
+    x : array_like
+        Real input of any shape (the logit of class 1 against class 0).
+
+    Returns
+    -------
+    array
+        ``sigmoid(x)`` elementwise in ``x``'s floating dtype: exactly 0 at
+        ``-inf``, 1 at ``+inf``, NaN at NaN; never a warning.
 
     Examples
     --------
@@ -455,8 +639,26 @@ def sigmoid(x: Any, /) -> Any:
     return _backend.cast(xp, result, out_dtype)
 
 
+@overload
+def log_sigmoid(x: ArrayT, /) -> ArrayT: ...
+@overload
+def log_sigmoid(x: Nested, /) -> NumPyArray: ...
+
+
 def log_sigmoid(x: Any, /) -> Any:
     r"""``log(sigmoid(x)) = -log(1 + exp(-x))``, stable for any input.
+
+    Parameters
+    ----------
+    x : array_like
+        Real input of any shape.
+
+    Returns
+    -------
+    array
+        ``log(sigmoid(x))`` elementwise in ``x``'s floating dtype: ``-inf`` at
+        ``-inf``, 0 at ``+inf``, NaN at NaN, and about ``x`` (not ``-inf``)
+        for very negative ``x``; never a warning.
 
     Examples
     --------
@@ -477,12 +679,33 @@ def _elementwise_input(x: Any) -> tuple[Any, Any, Any]:
     return xp, xp.astype(x, work_dtype), out_dtype
 
 
+@overload
+def hardmax(x: ArrayT, /, axis: int = -1, *, where: ArrayLike | None = None) -> ArrayT: ...
+@overload
+def hardmax(x: Nested, /, axis: int = -1, *, where: ArrayLike | None = None) -> NumPyArray: ...
+
+
 def hardmax(x: Any, /, axis: int = -1, *, where: Any = None) -> Any:
     """One-hot of the argmax along ``axis``: the temperature -> 0 limit of softmax.
 
     Ties go to the first index (where softmax would split the mass). An all
     ``-inf`` or all-excluded slice gives zeros and a NaN slice gives NaN, as
     in :func:`softmax`.
+
+    Parameters
+    ----------
+    x : array_like
+        Logits of any array-API library, or a nested list.
+    axis : int, optional
+        The axis along which one entry is 1. Default: the last axis.
+    where : array_like of bool, optional
+        Entries that take part (broadcast against ``x``); excluded entries
+        are 0.
+
+    Returns
+    -------
+    array
+        One-hot slices (0 and 1) in ``x``'s floating dtype, the shape of ``x``.
 
     Examples
     --------
@@ -515,5 +738,5 @@ def hardmax(x: Any, /, axis: int = -1, *, where: Any = None) -> Any:
     return _stable.with_nan_slices(xp, xp.astype(one_hot, out_dtype), nan_slice)
 
 
-softmax.__doc__ = softmax.__doc__.replace("{edge_cases}", _EDGE_CASES)
-log_softmax.__doc__ = log_softmax.__doc__.replace("{edge_cases}", _EDGE_CASES)
+softmax.__doc__ = (softmax.__doc__ or "").replace("{edge_cases}", _EDGE_CASES)
+log_softmax.__doc__ = (log_softmax.__doc__ or "").replace("{edge_cases}", _EDGE_CASES)

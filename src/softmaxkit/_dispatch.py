@@ -41,8 +41,8 @@ _KERNEL_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 # float16 is computed in float32; other byte orders are swapped first.
 _TAKEN_DTYPES = (*_KERNEL_DTYPES, np.dtype(np.float16))
 
-# Fewer elements than this run on one thread (see SK_MIN_WORK in driver.c).
-_SMALL = 65536
+# Fewer elements than this run on one thread (twice SK_MIN_WORK in driver.c).
+_SMALL = 32768
 
 _enabled = True
 _module: Any = None
@@ -101,12 +101,14 @@ def _takes(*arrays: Any) -> bool:
 # ---- tiny calls ----------------------------------------------------------
 
 
-def fast_softmax(x: Any, log: bool) -> np.ndarray | None:
+def fast_softmax(x: Any, log: bool, out: np.ndarray | None = None) -> np.ndarray | None:
     """softmax / log_softmax over the last axis of a float32/64 C-contiguous array.
 
     The path for the commonest call (``softmax(x)`` with every option at its
-    default), which skips namespace resolution and layout planning; any other
-    input returns None and takes the full path.
+    default, ``out`` included when it is a C-contiguous array of x's shape
+    and dtype that is x itself or does not overlap it), which skips
+    namespace resolution and layout planning; any other input returns None
+    and takes the full path (which validates ``out``).
     """
     if not _enabled or x.dtype not in _KERNEL_DTYPES or x.ndim == 0:
         return None
@@ -116,7 +118,16 @@ def fast_softmax(x: Any, log: bool) -> np.ndarray | None:
     module = _module if _module is not None else _kernel()
     if module is None:
         return None
-    out = np.empty(x.shape, x.dtype)
+    if out is None:
+        out = np.empty(x.shape, x.dtype)
+    elif not (
+        out.dtype == x.dtype
+        and out.shape == x.shape
+        and out.flags.writeable
+        and _is_kernel_ready(out)
+        and (out is x or not np.may_share_memory(out, x))
+    ):
+        return None
     if x.size < _SMALL:
         module.last_axis(log, x, out)  # one thread, no reshapes: little to pay for
     else:

@@ -30,10 +30,11 @@ class Validated(NamedTuple):
     work_dtype: Any
 
 
-def validated(x: Any, axis: Any, temperature: Any, where: Any) -> Validated:
+def validated(x: Any, axis: Any, temperature: Any, where: Any, *, name: str = "x") -> Validated:
+    """Validate the family's arguments; ``name`` is what the input is called (x, logits)."""
     xp = validate.namespace(x)
-    x = validate.as_array(xp, x, name="x")
-    out_dtype = validate.float_dtype_of(xp, x, name="x")
+    x = validate.as_array(xp, x, name=name)
+    out_dtype = validate.float_dtype_of(xp, x, name=name)
     if not xp.isdtype(x.dtype, "real floating"):
         # Integers and booleans become floats here, so that they take the
         # same (kernel) path as the floats they equal.
@@ -55,9 +56,9 @@ class Prepared(NamedTuple):
     added_axis: bool  # axis=() or a 0-d input: a trailing axis of length 1 was added
 
 
-def prepare(x: Any, axis: Any, temperature: Any, where: Any) -> Prepared:
-    """Validate the arguments and bring ``x`` to the compute dtype (the array-API path)."""
-    return prepare_validated(validated(x, axis, temperature, where))
+def prepare(x: Any, axis: Any, temperature: Any, where: Any, *, name: str = "x") -> Prepared:
+    """Validate the arguments and bring ``x`` (called ``name``) to the compute dtype."""
+    return prepare_validated(validated(x, axis, temperature, where, name=name))
 
 
 def prepare_validated(v: Validated) -> Prepared:
@@ -86,17 +87,19 @@ def finish(p: Prepared, values: Any) -> Any:
     return _backend.cast(p.xp, values, p.out_dtype)
 
 
-def prepare_vjp(y: Any, g: Any, axis: Any, temperature: Any, where: Any) -> tuple:
+def prepare_vjp(
+    y: Any, g: Any, axis: Any, temperature: Any, where: Any, *, name: str = "y"
+) -> tuple:
+    """Validate a vjp's arguments; ``name`` is what the forward output is called (y, logp)."""
     xp = validate.namespace(y, g)
-    y = validate.as_array(xp, y, name="y")
+    y = validate.as_array(xp, y, name=name)
+    y_dtype = validate.float_dtype_of(xp, y, name=name)  # before shapes: "abc" is 0-d
     g = validate.as_array(xp, g, like=y, name="g")
+    out_dtype = xp.result_type(y_dtype, validate.float_dtype_of(xp, g, name="g"))
     if tuple(g.shape) != tuple(y.shape):
         raise ValueError(
             f"g must have the shape of the forward output {tuple(y.shape)}, got {tuple(g.shape)}"
         )
-    out_dtype = xp.result_type(
-        validate.float_dtype_of(xp, y, name="y"), validate.float_dtype_of(xp, g, name="g")
-    )
     axes = validate.normalize_axis(axis, y.ndim)
     work_dtype = _backend.compute_dtype(xp, out_dtype, array_api_compat.device(y))
     t = validate.temperature(temperature, xp, y, work_dtype, axes)

@@ -17,6 +17,7 @@ import numpy as np
 
 from . import _backend, _backends, _targets, losses
 from . import _validate as validate
+from ._progress import tracked
 
 # Rows per chunk: about this many logits per chunk. 2**18 float64 logits are
 # 2 MiB per temporary, small enough to stay in cache and large enough that
@@ -183,7 +184,8 @@ def chunked(
         grad_input_buffer = np.empty((n_rows, n_features), dtype=lp.out_dtype)
     grad_weight = xp.zeros((n_classes, n_features), dtype=lp.work_dtype, device=device)
     grad_bias = xp.zeros((n_classes,), dtype=lp.work_dtype, device=device)
-    for start in range(0, n_rows, lp.chunk_size):
+    chunks = range(0, n_rows, lp.chunk_size)
+    for start in tracked(chunks, len(chunks), "linear_cross_entropy", unit="chunk"):
         stop = min(start + lp.chunk_size, n_rows)
         loss, grad = chunk_loss_and_grad(start, stop)
         grad_factor = scale  # the gradient rows' factor: sample weight times scale

@@ -70,13 +70,18 @@ def check(
     ignore_index: Any,
     label_smoothing: Any,
     reduction: Any,
+    *,
+    name: str = "logits",
 ) -> Checked:
-    """Validate the arguments of a loss of logits (or log-probabilities) and a target."""
+    """Validate the arguments of a loss of logits (or log-probabilities) and a target.
+
+    ``name`` is what the scores are called in the public function (log_probs, x).
+    """
     xp = validate.namespace(logits, target, weight)
-    logits = validate.as_array(xp, logits, name="logits")
-    out_dtype = validate.float_dtype_of(xp, logits, name="logits")
+    logits = validate.as_array(xp, logits, name=name)
+    out_dtype = validate.float_dtype_of(xp, logits, name=name)
     if logits.ndim == 0:
-        raise ValueError("logits must have a class axis, got a 0-d array")
+        raise ValueError(f"{name} must have a class axis, got a 0-d array")
     class_axis = validate.single_axis(axis, logits.ndim)
     n_classes = logits.shape[class_axis]
     options = check_options(ignore_index, label_smoothing, reduction)

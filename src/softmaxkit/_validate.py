@@ -129,11 +129,23 @@ def single_axis(axis: Any, ndim: int, *, name: str = "axis") -> int:
     return normalize_axis(axis, ndim, name=name)[0]
 
 
+def _as_float(value: Any, *, name: str) -> float:
+    """``float(value)``, with an int too large for a float (2**2000) named as a ValueError."""
+    try:
+        return float(value)
+    except OverflowError:
+        digits = len(str(abs(int(value))))
+        raise ValueError(
+            f"{name} must be a finite number, got an int of {digits} digits, "
+            f"too large for a float"
+        ) from None
+
+
 def finite_scalar(value: Any, *, name: str) -> float:
     """Return ``value`` as a Python float, refusing bools, non-numbers and non-finite values."""
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
         raise TypeError(f"{name} must be a real number, got {value!r}")
-    value = float(value)
+    value = _as_float(value, name=name)
     if not math.isfinite(value):
         raise ValueError(f"{name} must be finite, got {value!r}")
     return value
@@ -158,7 +170,7 @@ def temperature(
             raise TypeError(
                 f"temperature must be a number > 0 or an array of them, got {value!r}"
             )
-        t = float(value)
+        t = _as_float(value, name="temperature")
         if not (math.isfinite(t) and t > 0):
             raise ValueError(f"temperature must be a finite number > 0, got {t!r}")
         return t
@@ -200,6 +212,8 @@ def out_array(out: Any, xp: Any, shape: tuple, dtype: Any) -> None:
         raise ValueError(f"out must have the result's shape {tuple(shape)}, got {tuple(out.shape)}")
     if out.dtype != dtype and not _same_type_other_byte_order(out.dtype, dtype):
         raise TypeError(f"out must have the result's dtype {dtype}, got {out.dtype}")
+    if isinstance(out, np.ndarray) and not out.flags.writeable:
+        raise ValueError("out must be writable, got a read-only array")
 
 
 def _same_type_other_byte_order(a: Any, b: Any) -> bool:
@@ -223,11 +237,15 @@ def label_smoothing(value: Any) -> float:
     return smoothing
 
 
-def integer(value: Any, *, name: str, minimum: int | None = None) -> int:
-    """Validate an integer argument: an int or integer scalar (not a bool), ``>= minimum``.
+def integer(
+    value: Any, *, name: str, minimum: int | None = None, maximum: int | None = None
+) -> int:
+    """Validate an integer argument: an int or integer scalar (not a bool), within bounds.
 
-    The one integer check: a non-integer is a ``TypeError``, one below
-    ``minimum`` a ``ValueError``.
+    The one integer check: a non-integer is a ``TypeError``, one outside
+    ``[minimum, maximum]`` a ``ValueError``. The bounds keep a value that
+    Python accepts (``2**63``) from reaching a C integer or an allocation,
+    where it would fail without naming ``name``.
     """
     if isinstance(value, bool):
         raise TypeError(f"{name} must be an int, got {value!r}")
@@ -237,12 +255,18 @@ def integer(value: Any, *, name: str, minimum: int | None = None) -> int:
         raise TypeError(f"{name} must be an int, got {value!r}") from None
     if minimum is not None and value < minimum:
         raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    if maximum is not None and value > maximum:
+        raise ValueError(f"{name} must be <= {maximum}, got {value}")
     return value
 
 
+#: Class ids and ignore_index are compared with int64 targets.
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+
+
 def ignore_index(value: Any) -> int:
-    """Validate an ignore_index: an int (not a bool)."""
-    return integer(value, name="ignore_index")
+    """Validate an ignore_index: an int (not a bool) that fits the int64 targets."""
+    return integer(value, name="ignore_index", minimum=INT64_MIN, maximum=INT64_MAX)
 
 
 def concrete_bool(flag: Any) -> bool | None:

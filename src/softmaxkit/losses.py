@@ -181,6 +181,11 @@ def cross_entropy_and_grad(
 ) -> CrossEntropyResult:
     r""":func:`cross_entropy` and :func:`cross_entropy_grad` from one softmax.
 
+    Parameters
+    ----------
+    logits, target, axis, weight, ignore_index, label_smoothing, reduction
+        As in :func:`cross_entropy`.
+
     Returns
     -------
     CrossEntropyResult
@@ -223,13 +228,21 @@ def nll_loss(
     axis, weight, ignore_index, reduction
         As in :func:`cross_entropy`.
 
+    Returns
+    -------
+    array
+        The loss: a 0-d array for ``reduction="mean"`` or ``"sum"``, one value
+        per target for ``"none"``, in ``log_probs``'s floating dtype.
+
     Examples
     --------
     >>> import numpy as np, softmaxkit as sk
     >>> float(sk.nll_loss(np.log([[0.25, 0.75]]), [1]))
     0.2876820724517809
     """
-    c = _targets.check(log_probs, target, axis, weight, ignore_index, 0.0, reduction)
+    c = _targets.check(
+        log_probs, target, axis, weight, ignore_index, 0.0, reduction, name="log_probs"
+    )
     if not c.class_indices:
         raise TypeError(f"target must hold integer class indices, got dtype {c.target.dtype}")
     p = _targets.in_work_layout(c)

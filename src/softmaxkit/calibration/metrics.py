@@ -357,9 +357,17 @@ def _ece_from_curve(curve: ReliabilityCurve, norm: str) -> float:
     return float(np.max(gaps))
 
 
+#: More bins than this hold no information and only cost memory (n_bins arrays).
+MAX_BINS = 10**6
+
+
 def _check_bins(n_bins: Any) -> int:
-    if isinstance(n_bins, bool) or not isinstance(n_bins, (int, np.integer)) or n_bins < 1:
+    if isinstance(n_bins, bool) or not isinstance(n_bins, (int, np.integer)):
         raise ValueError(f"n_bins must be an int >= 1, got {n_bins!r}")
+    if n_bins < 1:
+        raise ValueError(f"n_bins must be an int >= 1, got {n_bins!r}")
+    if n_bins > MAX_BINS:
+        raise ValueError(f"n_bins must be at most {MAX_BINS}, got {n_bins!r}")
     return int(n_bins)
 
 

@@ -49,6 +49,7 @@ except ImportError as exc:  # pragma: no cover - the ml extra is a test dependen
 
 from .._core import log_softmax, softmax
 from .. import _linear
+from .._progress import progress
 
 __all__ = ["SoftmaxRegression"]
 
@@ -190,9 +191,13 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
                       f"{objective.last_value:.10g}", file=sys.stderr)  # fmt: skip
             if on_iteration is not None:
                 on_iteration(iteration, self.max_iter, objective.last_value)
+            else:
+                advance(1)
 
         x0 = start if self.fit_intercept else start[:, :n_features]
-        with _blas_threads_for(n_features):
+        # A bar on a terminal for a fit that lasts (none beside the demo's own bar).
+        with _blas_threads_for(n_features), progress(int(self.max_iter), "SoftmaxRegression.fit",
+                                                     unit="iteration") as advance:  # fmt: skip
             result = minimize(
                 objective, x0.ravel(), method="L-BFGS-B", jac=True, callback=report,
                 options={"maxiter": int(self.max_iter), "maxls": 50, "gtol": float(self.tol),

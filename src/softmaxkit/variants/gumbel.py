@@ -85,9 +85,10 @@ def gumbel_softmax(
     rng = _random.generator(seed)
     xp = validate.namespace(logits)
     x = validate.as_array(xp, logits, name="logits")
+    validate.float_dtype_of(xp, x, name="logits")  # before its shape: "abc" is 0-d
     if x.ndim == 0:
         raise ValueError("logits must have a class axis, got a 0-d array")
-    p = _family.prepare(x, validate.single_axis(axis, x.ndim), temperature, where)
+    p = _family.prepare(x, validate.single_axis(axis, x.ndim), temperature, where, name="logits")
     if _family.has_empty_axis(p):
         return _family.finish(p, p.z)
     # _prepare divided the logits by the temperature; the noise is divided

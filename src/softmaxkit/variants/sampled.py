@@ -50,6 +50,8 @@ from . import _random
 from ._segments import Segments
 
 SAMPLERS = ("log_uniform", "uniform", "unigram")
+#: Class ids are drawn as floor(u * C) in float64: exact while C <= 2**53.
+MAX_CLASSES = 2**53
 
 
 class CandidateSample(NamedTuple):
@@ -181,7 +183,7 @@ def sample_candidates(
     xp = validate.namespace(labels)
     labels = validate.as_array(xp, labels, name="labels")
     num_sampled = validate.integer(num_sampled, name="num_sampled", minimum=0)
-    num_classes = validate.integer(num_classes, name="num_classes", minimum=1)
+    num_classes = validate.integer(num_classes, name="num_classes", minimum=1, maximum=MAX_CLASSES)
     num_true = validate.integer(num_true, name="num_true", minimum=1)
     labels = _labels(xp, labels, num_true, num_classes)
     proposal = _sampler(sampler, num_classes, unigrams, distortion)
@@ -353,6 +355,14 @@ def sampled_softmax_loss_and_grad(
 ) -> SampledSoftmaxResult:
     r""":func:`sampled_softmax_loss` and its gradient from one sample.
 
+    Parameters
+    ----------
+    weights, biases, labels, inputs, num_sampled, num_classes
+        As in :func:`sampled_softmax_loss`; so are the keyword arguments
+        (``num_true``, ``sampler``, ``unigrams``, ``distortion``, ``unique``,
+        ``remove_accidental_hits``, ``subtract_log_q``, ``sampled_candidates``,
+        ``seed``, ``reduction``).
+
     Returns
     -------
     SampledSoftmaxResult
@@ -410,7 +420,7 @@ def _sampled_softmax(
           for a, n in ((weights, "weights"), (biases, "biases"), (inputs, "inputs")))
     )  # fmt: skip
     num_sampled = validate.integer(num_sampled, name="num_sampled", minimum=0)
-    num_classes = validate.integer(num_classes, name="num_classes", minimum=1)
+    num_classes = validate.integer(num_classes, name="num_classes", minimum=1, maximum=MAX_CLASSES)
     num_true = validate.integer(o.num_true, name="num_true", minimum=1)
     for name in ("remove_accidental_hits", "subtract_log_q", "unique"):
         if not isinstance(getattr(o, name), bool):

@@ -122,10 +122,11 @@ def sample(
 
     xp = validate.namespace(logits)
     x = validate.as_array(xp, logits, name="logits")
+    validate.float_dtype_of(xp, x, name="logits")  # before its shape: "abc" is 0-d
     if x.ndim == 0:
         raise ValueError("logits must have a class axis, got a 0-d array")
     ax = validate.single_axis(axis, x.ndim)
-    p = _family.prepare(x, ax, 1.0 if greedy else temperature, where)
+    p = _family.prepare(x, ax, 1.0 if greedy else temperature, where, name="logits")
     if p.z.shape[ax] == 0:
         raise ValueError(f"logits has no classes along axis {ax} to draw from")
     s = _stable.shift_by_max(xp, p.z, p.axes, where=p.mask)
@@ -251,7 +252,9 @@ def topk(x: Any, k: int, /, axis: int = -1, largest: bool = True, sorted: bool =
             raise TypeError(f"{name} must be a bool, got {flag!r}")
     xp = validate.namespace(x)
     x = validate.as_array(xp, x, name="x")
-    if xp.isdtype(x.dtype, "complex floating") or x.dtype == xp.bool:
+    # Real numbers only, as torch.topk: no bools, and no strings or dates,
+    # which NumPy would sort but no other library can.
+    if not xp.isdtype(x.dtype, ("real floating", "integral")):
         raise TypeError(f"x must be a real numeric array, got dtype {x.dtype}")
     if x.ndim == 0:
         raise ValueError("x must have at least one dimension, got a 0-d array")

@@ -184,10 +184,15 @@ def entmax_bisect(
     return _entmax(x, axis, temperature, where, alpha=alpha, n_iter=int(n_iter))
 
 
-def validate_single(x: Any, axis: Any) -> int:
-    """``axis`` as one int for ``x`` (no tuples: the mappings sort along one axis)."""
+def validate_single(x: Any, axis: Any, *, name: str = "x") -> int:
+    """``axis`` as one int for ``x`` (no tuples: the mappings sort along one axis).
+
+    ``x`` is checked first, so that ``sparsemax("abc")`` blames ``x``, not the axis.
+    """
     xp = validate.namespace(x)
-    return validate.single_axis(axis, validate.as_array(xp, x, name="x").ndim)
+    array = validate.as_array(xp, x, name=name)
+    validate.float_dtype_of(xp, array, name=name)
+    return validate.single_axis(axis, array.ndim)
 
 
 def _alpha(alpha: Any) -> float:
@@ -317,6 +322,11 @@ def sparsemax_vjp(
     axis, temperature, where
         The values the forward call used.
 
+    Returns
+    -------
+    array
+        d loss / d x, the shape and array type of ``y``; 0 off the support.
+
     Examples
     --------
     >>> import softmaxkit as sk
@@ -338,6 +348,11 @@ def entmax15_vjp(
     ----------
     y, g, axis, temperature, where
         As in :func:`sparsemax_vjp`, for ``y = entmax15(x, ...)``.
+
+    Returns
+    -------
+    array
+        d loss / d x, the shape and array type of ``y``; 0 off the support.
 
     Examples
     --------
@@ -370,6 +385,11 @@ def entmax_bisect_vjp(
     alpha : float, optional
         The ``alpha`` of the forward call.
 
+    Returns
+    -------
+    array
+        d loss / d x, the shape and array type of ``y``; 0 off the support.
+
     Examples
     --------
     >>> import softmaxkit as sk
@@ -387,7 +407,7 @@ def entmax_bisect_vjp(
 
 def _entmax_vjp(y: Any, g: Any, axis: Any, temperature: Any, where: Any, *, alpha: float) -> Any:
     xp, y, g, axes, mask, t, out_dtype = _family.prepare_vjp(
-        y, g, validate_single(y, axis), temperature, where
+        y, g, validate_single(y, axis, name="y"), temperature, where
     )
     y, g = _family.to_work_dtype(xp, y, g, out_dtype)
     on_support = y > 0
@@ -486,6 +506,11 @@ def entmax15_loss(
     x, target, axis, ignore_index, reduction
         As in :func:`sparsemax_loss`.
 
+    Returns
+    -------
+    array
+        The loss, reduced as ``reduction`` says (see :func:`sparsemax_loss`).
+
     Examples
     --------
     >>> import softmaxkit as sk
@@ -498,7 +523,7 @@ def entmax15_loss(
 def _fenchel_young_loss(
     x: Any, target: Any, axis: Any, ignore_index: Any, reduction: Any, *, alpha: float
 ) -> Any:
-    c = _targets.check(x, target, axis, None, ignore_index, 0.0, reduction)
+    c = _targets.check(x, target, axis, None, ignore_index, 0.0, reduction, name="x")
     if not c.class_indices:
         raise TypeError(f"target must hold integer class indices, got dtype {c.target.dtype}")
     t = _targets.in_work_layout(c)
