@@ -224,3 +224,17 @@ def test_finite_input_makes_no_inf_or_nan_under_jax_debug_modes(name, mode):
     call = _jax_calls()[name]
     with getattr(jax, mode)(True):
         jax.block_until_ready(call())
+
+
+# --- torch ----------------------------------------------------------------
+
+
+def test_import_softmaxkit_torch_without_torch_says_what_to_install():
+    # Pins: a bare "ModuleNotFoundError: No module named 'torch'".
+    import subprocess
+    import sys
+
+    code = "import sys; sys.modules['torch'] = None; import softmaxkit.torch"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1
+    assert "ImportError: softmaxkit.torch needs PyTorch, which is not installed: pip install torch" in result.stderr

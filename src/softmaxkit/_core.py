@@ -13,7 +13,7 @@ from typing import Any, Literal, overload
 import array_api_compat
 import numpy as np
 
-from . import _backend, _backends, _dispatch, _family, _stable
+from . import _backend, _backends, _chunks, _dispatch, _family, _stable
 from . import _validate as validate
 from ._typing import ArrayLike, ArrayT, Axis, Nested, NumPyArray
 
@@ -212,6 +212,18 @@ def _softmax_or_log(x: Any, axis: Any, temperature: Any, where: Any, out: Any, *
     v = _family.validated(x, axis, temperature, where)
     if out is not None:
         validate.out_array(out, v.xp, v.x.shape, v.out_dtype)
+    if (
+        isinstance(v.temperature, float)
+        and (v.temperature != 1.0 or not _dispatch.available())
+        and v.mask is None
+        and _chunks.applies(v.x, v.axes)
+    ):
+        # x / T is formed in the compute dtype (float64 for float32): a block
+        # at a time, so the peak is the output plus one block's temporaries.
+        return _chunks.by_rows(
+            lambda block: _softmax_or_log(block, v.axes, temperature, None, None, log=log),
+            v.x, out=out,
+        )  # fmt: skip
     xp = v.xp
     layout = _family.row_layout(tuple(v.x.shape), v.axes)
     z = _family.to_rows(xp, v.x, layout)
@@ -633,6 +645,8 @@ def sigmoid(x: Any, /) -> Any:
     >>> sk.sigmoid([-1000.0, 0.0, 1000.0])
     array([0. , 0.5, 1. ])
     """
+    if _chunks.applies(x, None):
+        return _chunks.by_rows(sigmoid, x)
     xp, z, out_dtype = _elementwise_input(x)
     e = xp.exp(-xp.abs(z))
     result = xp.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
@@ -666,6 +680,8 @@ def log_sigmoid(x: Any, /) -> Any:
     >>> sk.log_sigmoid([-1000.0, 0.0, 1000.0])
     array([-1.00000000e+03, -6.93147181e-01,  0.00000000e+00])
     """
+    if _chunks.applies(x, None):
+        return _chunks.by_rows(log_sigmoid, x)
     xp, z, out_dtype = _elementwise_input(x)
     result = xp.minimum(z, 0.0) - xp.log1p(xp.exp(-xp.abs(z)))
     return _backend.cast(xp, result, out_dtype)

@@ -101,6 +101,9 @@ def _takes(*arrays: Any) -> bool:
 # ---- tiny calls ----------------------------------------------------------
 
 
+_FLOAT32, _FLOAT64 = np.dtype(np.float32), np.dtype(np.float64)
+
+
 def fast_softmax(x: Any, log: bool, out: np.ndarray | None = None) -> np.ndarray | None:
     """softmax / log_softmax over the last axis of a float32/64 C-contiguous array.
 
@@ -110,30 +113,35 @@ def fast_softmax(x: Any, log: bool, out: np.ndarray | None = None) -> np.ndarray
     namespace resolution and layout planning; any other input returns None
     and takes the full path (which validates ``out``).
     """
-    if not _enabled or x.dtype not in _KERNEL_DTYPES or x.ndim == 0:
-        return None
-    n = x.shape[-1]
-    if n == 0 or not _is_kernel_ready(x):
+    dtype = x.dtype
+    # Native float32/64 dtypes are NumPy singletons: an identity test is the
+    # cheapest check of both the type and the byte order.
+    if not _enabled or (dtype is not _FLOAT64 and dtype is not _FLOAT32) or x.ndim == 0:
         return None
     module = _module if _module is not None else _kernel()
     if module is None:
         return None
-    if out is None:
-        out = np.empty(x.shape, x.dtype)
-    elif not (
-        out.dtype == x.dtype
-        and out.shape == x.shape
-        and out.flags.writeable
-        and _is_kernel_ready(out)
-        and (out is x or not np.may_share_memory(out, x))
+    if out is not None and not (
+        out.dtype is dtype and out.shape == x.shape and (out is x or not np.may_share_memory(out, x))
     ):
         return None
     if x.size < _SMALL:
-        module.last_axis(log, x, out)  # one thread, no reshapes: little to pay for
-    else:
-        module.reduce(LOG_SOFTMAX if log else SOFTMAX, x.reshape(-1, n, 1), out.reshape(-1, n, 1),
-                      None, _threads.get_num_threads())
-    return out
+        result = np.empty_like(x) if out is None else out
+        try:
+            # The binding checks the rest (C-contiguous and aligned x, a
+            # writable C-contiguous out, a non-empty last axis) before it
+            # writes anything; the full path then says what is wrong.
+            module.last_axis(log, x, result)
+        except (BufferError, ValueError, TypeError):
+            return None
+        return result
+    if not _is_kernel_ready(x) or (out is not None and not (_is_kernel_ready(out) and out.flags.writeable)):
+        return None
+    n = x.shape[-1]
+    result = np.empty(x.shape, dtype) if out is None else out
+    module.reduce(LOG_SOFTMAX if log else SOFTMAX, x.reshape(-1, n, 1), result.reshape(-1, n, 1),
+                  None, _threads.get_num_threads())
+    return result
 
 
 # ---- layouts -------------------------------------------------------------

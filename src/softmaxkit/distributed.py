@@ -94,8 +94,17 @@ def vocab_parallel_log_softmax(local_logits: torch.Tensor, *, group: Any = None)
 def vocab_parallel_softmax(local_logits: torch.Tensor, *, group: Any = None) -> torch.Tensor:
     """This rank's slice of ``softmax`` over a class axis split across ranks.
 
-    Parameters, raises and the edge-case policy are those of
+    Raises and the edge-case policy are those of
     :func:`vocab_parallel_log_softmax`.
+
+    Parameters
+    ----------
+    local_logits : torch.Tensor
+        This rank's consecutive slice of the class axis (the last axis), any
+        batch shape; the slices of all ranks together are the full logits.
+    group : ProcessGroup, optional
+        The ``torch.distributed`` group the class axis is split over (default:
+        the world).
 
     Returns
     -------

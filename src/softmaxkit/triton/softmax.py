@@ -81,6 +81,18 @@ def softmax(
     -------
     torch.Tensor
         The probabilities, the shape and dtype of ``x``.
+
+    Examples
+    --------
+    On a CUDA device (not run here: the tests make the same calls on CPU
+    tensors under ``TRITON_INTERPRET=1``)::
+
+        import torch
+        from softmaxkit.triton.softmax import softmax
+        x = torch.tensor([[1.0, 2.0, 3.0], [0.0, float("-inf"), float("-inf")]], device="cuda")
+        softmax(x)
+        # tensor([[0.0900, 0.2447, 0.6652],
+        #         [1.0000, 0.0000, 0.0000]], device='cuda:0')
     """
     return _forward(x, dim, temperature, where, config, validate, log=False)
 
@@ -97,7 +109,25 @@ def log_softmax(
 ) -> torch.Tensor:
     """``log_softmax(x / temperature)`` along ``dim``; excluded entries give ``-inf``.
 
-    Parameters and returns as in :func:`softmax`.
+    Parameters
+    ----------
+    x, dim, temperature, where, config, validate
+        As in :func:`softmax`.
+
+    Returns
+    -------
+    torch.Tensor
+        The log-probabilities, the shape and dtype of ``x``.
+
+    Examples
+    --------
+    On a CUDA device (not run here: the tests make the same calls on CPU
+    tensors under ``TRITON_INTERPRET=1``)::
+
+        import torch
+        from softmaxkit.triton.softmax import log_softmax
+        log_softmax(torch.tensor([1000.0, 0.0], device="cuda"))
+        # tensor([    0., -1000.], device='cuda:0')
     """
     return _forward(x, dim, temperature, where, config, validate, log=True)
 
@@ -120,10 +150,30 @@ def softmax_vjp(
     of an autograd softmax is ``softmax_vjp(saved_y, grad_output, dim, ...)``
     with the forward's options.
 
+    Parameters
+    ----------
+    y : torch.Tensor
+        The forward's output.
+    g : torch.Tensor
+        The upstream gradient, the shape of ``y``.
+    dim, temperature, where, config, validate
+        As the forward was called (see :func:`softmax`).
+
     Returns
     -------
     torch.Tensor
         The shape of ``y``, dtype ``torch.promote_types(y.dtype, g.dtype)``.
+
+    Examples
+    --------
+    On a CUDA device (not run here: the tests make the same calls on CPU
+    tensors under ``TRITON_INTERPRET=1``)::
+
+        import torch
+        from softmaxkit.triton.softmax import softmax_vjp
+        y = torch.tensor([0.2, 0.3, 0.5], device="cuda")
+        softmax_vjp(y, torch.tensor([1.0, 0.0, 0.0], device="cuda"))
+        # tensor([ 0.1600, -0.0600, -0.1000], device='cuda:0')
     """
     return _vjp(y, g, dim, temperature, where, config, validate, log=False)
 
@@ -143,6 +193,31 @@ def log_softmax_vjp(
 
     ``(g - exp(logp) * sum(g, dim)) / temperature``, exactly 0 at excluded
     entries, as ``softmaxkit.log_softmax_vjp``.
+
+    Parameters
+    ----------
+    logp : torch.Tensor
+        The forward's output.
+    g : torch.Tensor
+        The upstream gradient, the shape of ``logp``.
+    dim, temperature, where, config, validate
+        As the forward was called (see :func:`softmax`).
+
+    Returns
+    -------
+    torch.Tensor
+        The shape of ``logp``, dtype ``torch.promote_types(logp.dtype, g.dtype)``.
+
+    Examples
+    --------
+    On a CUDA device (not run here: the tests make the same calls on CPU
+    tensors under ``TRITON_INTERPRET=1``)::
+
+        import torch
+        from softmaxkit.triton.softmax import log_softmax_vjp
+        logp = torch.tensor([0.25, 0.75], device="cuda").log()
+        log_softmax_vjp(logp, torch.tensor([1.0, 0.0], device="cuda"))
+        # tensor([ 0.7500, -0.7500], device='cuda:0')
     """
     return _vjp(logp, g, dim, temperature, where, config, validate, log=True)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .. import _core, _family, _host, _stable
+from .. import _chunks, _core, _family, _host, _stable
 from .. import _validate as validate
 from . import _random
 
@@ -88,7 +88,14 @@ def gumbel_softmax(
     validate.float_dtype_of(xp, x, name="logits")  # before its shape: "abc" is 0-d
     if x.ndim == 0:
         raise ValueError("logits must have a class axis, got a 0-d array")
-    p = _family.prepare(x, validate.single_axis(axis, x.ndim), temperature, where, name="logits")
+    ax = validate.single_axis(axis, x.ndim)
+    if where is None and isinstance(temperature, (int, float)) and _chunks.applies(x, (ax,)):
+        # A block of leading rows at a time: the noise is drawn in the same
+        # C order from the same generator, so the draws are those of one call.
+        return _chunks.by_rows(
+            lambda block: gumbel_softmax(block, temperature, hard=hard, axis=ax, seed=rng), x
+        )
+    p = _family.prepare(x, ax, temperature, where, name="logits")
     if _family.has_empty_axis(p):
         return _family.finish(p, p.z)
     # _prepare divided the logits by the temperature; the noise is divided

@@ -16,7 +16,9 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple, overload
 
-from .. import _backend, _core, _family, _stable
+import numpy as np
+
+from .. import _backend, _chunks, _core, _family, _stable
 from .. import _validate as validate
 from .._typing import ArrayLike, ArrayT, Axis, Nested, NumPyArray
 
@@ -123,6 +125,18 @@ def entropy(
     0.325082973391
     """
     _refuse_positional("entropy", x)
+    given = logits if probs is None else probs
+    if (
+        where is None
+        and isinstance(temperature, (int, float))
+        and type(axis) is int
+        and _chunks.applies(given, (axis % max(getattr(given, "ndim", 1), 1),))
+    ):
+        # Probabilities, logs and products are whole-array temporaries: a block at a time.
+        keyword = "logits" if probs is None else "probs"
+        return _chunks.by_rows(
+            lambda block: entropy(**{keyword: block}, axis=axis, temperature=temperature), given
+        )
     d = _distribution(logits, probs, axis, temperature, where, kind="")
     xp = d.xp
     if d.empty:
@@ -245,6 +259,19 @@ def kl_divergence(
     _refuse_positional("kl_divergence", x, y)
     given_p = _one_of("logits_p", logits_p, "probs_p", probs_p)
     given_q = _one_of("logits_q", logits_q, "probs_q", probs_q)
+    if (
+        where is None
+        and type(axis) is int
+        and type(given_q) is np.ndarray
+        and getattr(given_p, "shape", None) == given_q.shape
+        and _chunks.applies(given_p, (axis % max(given_q.ndim, 1),))
+    ):
+        # Two distributions' temporaries: a block of rows at a time.
+        keyword_p = "logits_p" if probs_p is None else "probs_p"
+        keyword_q = "logits_q" if probs_q is None else "probs_q"
+        return _chunks.by_rows(
+            lambda p, q: kl_divergence(**{keyword_p: p, keyword_q: q}, axis=axis), given_p, given_q
+        )
     name_p = "logits_p" if probs_p is None else "probs_p"
     name_q = "logits_q" if probs_q is None else "probs_q"
     xp = validate.namespace(given_p, given_q)

@@ -42,7 +42,7 @@ from typing import Any
 
 import array_api_compat
 
-from .. import _backend, _core, _family, _stable, _targets
+from .. import _backend, _chunks, _core, _family, _stable, _targets
 from .. import _validate as validate
 
 _FORWARD_PARAMETERS = """\
@@ -204,7 +204,13 @@ def _alpha(alpha: Any) -> float:
 
 def _entmax(x: Any, axis: Any, temperature: Any, where: Any, *, alpha: float, n_iter: int) -> Any:
     """alpha-entmax; exact for alpha 2 and 1.5 (n_iter 0), bisection otherwise."""
-    p = _family.prepare(x, validate_single(x, axis), temperature, where)
+    ax = validate_single(x, axis)
+    if where is None and isinstance(temperature, (int, float)) and _chunks.applies(x, (ax,)):
+        # The sort and its cumulative sums are whole-array temporaries: a block at a time.
+        return _chunks.by_rows(
+            lambda block: _entmax(block, ax, temperature, None, alpha=alpha, n_iter=n_iter), x
+        )
+    p = _family.prepare(x, ax, temperature, where)
     if _family.has_empty_axis(p):
         return _family.finish(p, p.z)
     probs = entmax_of_shifted(p.xp, p.z, p.axes[0], p.mask, alpha=alpha, n_iter=n_iter)
@@ -295,7 +301,19 @@ def _entmax_bisect(xp: Any, z: Any, alpha: float, n_iter: int) -> Any:
         tau_mid = tau_lo + width
         too_much = xp.sum(mapped(tau_mid), axis=-1, keepdims=True) >= 1.0
         tau_lo = xp.where(too_much, tau_mid, tau_lo)
-    probs = mapped(tau_lo)
+    # The bisection's tau depends on z only through comparisons, so automatic
+    # differentiation (torch, JAX) would see it as a constant and get the
+    # Jacobian wrong. One Newton step on f ends it: its derivative in z is
+    # g / sum(g) with g = f's slope per entry, which is the implicit-function
+    # derivative of the root, the one entmax_bisect_vjp uses. In value it
+    # moves tau by f(tau) / sum(g), below the bisection's own error.
+    above = z > tau_lo
+    gap = xp.where(above, z - tau_lo, 1.0)
+    slope = xp.where(above, exponent * gap ** (exponent - 1.0), 0.0)
+    slope_sum = xp.sum(slope, axis=-1, keepdims=True)
+    excess = xp.sum(mapped(tau_lo), axis=-1, keepdims=True) - 1.0
+    tau = tau_lo + excess / xp.where(slope_sum > 0, slope_sum, 1.0)
+    probs = mapped(tau)
     # A dead slice (every score clamped to -2) sums to 0; the caller zeroes it.
     total = xp.sum(probs, axis=-1, keepdims=True)
     return probs / xp.where(total > 0, total, 1.0)
