@@ -408,6 +408,8 @@ typedef struct {
     float k;       /* entries equal to it (log_softmax) */
     double t;      /* the sum of the other exp(x - max) (softmax: of all of them) */
 } column_part;
+/* driver.c sizes the scratch as 16 bytes per slice and chunk */
+_Static_assert(sizeof(column_part) == 16, "column_part is 16 bytes");
 
 SK_INLINE const float *col_ptr(const sk_reduce_args *a, ptrdiff_t o, ptrdiff_t i, ptrdiff_t j) {
     return (const float *)(a->x + o * a->xs_outer + i * a->xs_n) + j;
