@@ -268,11 +268,11 @@ def test_auto_picks_the_full_hessian_only_for_few_parameters(problem, solver):
     assert SoftmaxRegression().fit(X, y).solver_ == solver
 
 
-def test_auto_picks_lbfgs_for_sparse_input():
+def test_auto_picks_newton_cg_for_sparse_input():
     import scipy.sparse as sparse
 
     X, y = digits()
-    assert SoftmaxRegression(max_iter=1000).fit(sparse.csr_array(X), y).solver_ == "lbfgs"
+    assert SoftmaxRegression(max_iter=1000).fit(sparse.csr_array(X), y).solver_ == "newton-cg"
 
 
 def test_large_problems_estimate_the_curvature_on_a_subsample(monkeypatch):
