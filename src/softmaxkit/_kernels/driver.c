@@ -152,7 +152,12 @@ int sk_reduce(const sk_reduce_args *a, int n_threads) {
         return long_rows(&p, n_threads);
     }
     p.rows_per_unit = SK_BLOCK / a->n;
-    if (a->n <= SK_F32_SHORT_ROW) p.rows_per_unit -= p.rows_per_unit % 16; /* whole tiles */
+    if (a->n <= SK_F32_SHORT_ROW) {
+        /* Whole tiles of 16 rows, in units of about 4096 elements: (4096, 10)
+         * makes 11 units, which two threads share evenly. */
+        p.rows_per_unit = (4096 / a->n) & ~(ptrdiff_t)15;
+        if (p.rows_per_unit < 16) p.rows_per_unit = 16;
+    }
     /* Scratch: the exponentials of one row (tiny for tiny rows: a large
      * malloc would be an mmap per call); the float32 lanes keep them in out. */
     size_t scratch = f32_lanes(&p) ? 0 : (size_t)a->n * sizeof(double);

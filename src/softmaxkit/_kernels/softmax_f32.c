@@ -170,7 +170,7 @@ SK_INLINE void scale_block(float *out, ptrdiff_t len, double scale) {
 /* out = (x - shift) - log_norm, with both roundings compensated. No clamp
  * here: -inf and excluded entries give -inf. */
 SK_INLINE void log_block_kind(const float *x, const uint8_t *m, float *out, ptrdiff_t len,
-                              float shift, double log_norm, int kind) {
+                              float shift, double log_norm, int kind, int any_neg_inf) {
     float l_hi = (float)log_norm;
     vf mv = vf_set1(shift), lh = vf_set1(l_hi), ll = vf_set1((float)(log_norm - (double)l_hi));
     vf neg_inf = vf_set1(-INFINITY);
@@ -179,7 +179,10 @@ SK_INLINE void log_block_kind(const float *x, const uint8_t *m, float *out, ptrd
         vf v = n == SK_VW ? vf_load_x(x + i, m ? m + i : NULL) : vf_load_x_first(x + i, m ? m + i : NULL, n);
         vf lo;
         vf d = sk_vshift(v, mv, kind, &lo);
-        lo = vf_and_mask(vf_gt(d, neg_inf), lo); /* NaN where d = -inf */
+        /* lo is NaN where d = -inf: only -inf and excluded entries give that
+         * (|shift| < 2^20), and blocks without them skip the select. The
+         * lanes past the end of a partial vector are never stored. */
+        if (any_neg_inf) lo = vf_and_mask(vf_gt(d, neg_inf), lo);
         /* d <= 0 <= L: d - L never cancels. */
         vf r = vf_add(vf_sub(d, lh), vf_sub(lo, ll));
         if (n == SK_VW)
@@ -192,12 +195,16 @@ SK_INLINE void log_block_kind(const float *x, const uint8_t *m, float *out, ptrd
 SK_INLINE void log_block(const float *x, const uint8_t *m, float *out, ptrdiff_t len, float shift,
                          float min_x, double log_norm) {
     int kind = sk_shift_kind(shift, min_x);
-    if (kind == SK_SHIFT_X_LARGER)
-        log_block_kind(x, m, out, len, shift, log_norm, SK_SHIFT_X_LARGER);
+    if (min_x == -INFINITY && kind == SK_SHIFT_X_LARGER)
+        log_block_kind(x, m, out, len, shift, log_norm, SK_SHIFT_X_LARGER, 1);
+    else if (min_x == -INFINITY)
+        log_block_kind(x, m, out, len, shift, log_norm, SK_SHIFT_TWO_SUM, 1);
+    else if (kind == SK_SHIFT_X_LARGER)
+        log_block_kind(x, m, out, len, shift, log_norm, SK_SHIFT_X_LARGER, 0);
     else if (kind == SK_SHIFT_M_LARGER)
-        log_block_kind(x, m, out, len, shift, log_norm, SK_SHIFT_M_LARGER);
+        log_block_kind(x, m, out, len, shift, log_norm, SK_SHIFT_M_LARGER, 0);
     else
-        log_block_kind(x, m, out, len, shift, log_norm, SK_SHIFT_TWO_SUM);
+        log_block_kind(x, m, out, len, shift, log_norm, SK_SHIFT_TWO_SUM, 0);
 }
 
 static void fill(float *out, ptrdiff_t len, float value) {
@@ -255,6 +262,42 @@ static void plan_short(short_plan *p, ptrdiff_t n) {
     for (ptrdiff_t i = 0; i < n * SK_VW; i++) p->out_index[i] = (int32_t)((i % n) * SK_VW + i / n);
 }
 
+/* log(u) for u >= 1 (finite), branch-free and without libm, so that the loop
+ * over a tile's lanes vectorises: u = 2^e m with m in [sqrt(1/2), sqrt(2)),
+ * log m = 2 atanh(s), s = (m - 1) / (m + 1), |s| <= 0.1716, by its series to
+ * s^15 (relative error below 1e-13). */
+SK_INLINE double log_at_least_one(double u) {
+    uint64_t bits;
+    memcpy(&bits, &u, sizeof bits);
+    int64_t e = (int64_t)(bits >> 52) - 1023;
+    uint64_t mbits = (bits & 0x000fffffffffffffULL) | 0x3ff0000000000000ULL;
+    double m;
+    memcpy(&m, &mbits, sizeof m);
+    int big = m > 1.4142135623730951;
+    m = big ? 0.5 * m : m;
+    e = big ? e + 1 : e;
+    double f = m - 1.0;
+    double sv = f / (2.0 + f);
+    double s2 = sv * sv;
+    double q = 2.0 / 15 + s2 * 0.0;
+    q = 2.0 / 13 + s2 * q;
+    q = 2.0 / 11 + s2 * q;
+    q = 2.0 / 9 + s2 * q;
+    q = 2.0 / 7 + s2 * q;
+    q = 2.0 / 5 + s2 * q;
+    q = 2.0 / 3 + s2 * q;
+    return (double)e * 0x1.62e42fefa39efp-1 + (2.0 * sv + sv * s2 * q);
+}
+
+/* log(k) + log1p(t / k), as sk_finish forms log(norm), for k >= 1: log1p(q)
+ * as log(1 + q) plus the rounding error of 1 + q divided by it. */
+SK_INLINE double log_norm_of(double k, double t) {
+    double q = t / k;
+    double u = 1.0 + q;
+    double correction = (q - (u - 1.0)) / u;
+    return log_at_least_one(k) + (log_at_least_one(u) + correction);
+}
+
 /* Rows [r0, r0 + rows) through the lanes; returns 0 (having done nothing)
  * when a row needs the general path (+inf, a huge maximum, a mask). */
 static int short_tile(const sk_reduce_args *a, const short_plan *plan, ptrdiff_t r0, ptrdiff_t rows) {
@@ -303,8 +346,10 @@ static int short_tile(const sk_reduce_args *a, const short_plan *plan, ptrdiff_t
         double total = ((double)acc[l] - base) + (double)err[l];
         double f; /* softmax: 1 / norm; log_softmax: log(norm) */
         if (log_op) {
-            double norm = (double)k[l] + total;
-            f = total != total ? NAN : (norm > 0 ? log((double)k[l]) + log1p(total / (double)k[l]) : 0.0);
+            /* k >= 1 unless the row has no finite entry (then norm = 0) */
+            double kl = k[l] > 0 ? (double)k[l] : 1.0, tl = total == total ? total : 0.0;
+            f = log_norm_of(kl, tl);
+            f = total != total ? NAN : (k[l] > 0 ? f : 0.0);
         } else {
             f = total > 0 ? 1.0 / total : (total == 0 ? 0.0 : NAN);
         }
@@ -370,6 +415,8 @@ typedef struct {
     float k;       /* entries equal to it (log_softmax) */
     double t;      /* the sum of the other exp(x - max) (softmax: of all of them) */
 } column_part;
+/* driver.c sizes the scratch as 16 bytes per slice and chunk */
+_Static_assert(sizeof(column_part) == 16, "column_part is 16 bytes");
 
 SK_INLINE const float *col_ptr(const sk_reduce_args *a, ptrdiff_t o, ptrdiff_t i, ptrdiff_t j) {
     return (const float *)(a->x + o * a->xs_outer + i * a->xs_n) + j;
