@@ -14,12 +14,13 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 FINITE = st.floats(-1e3, 1e3, allow_nan=False, allow_infinity=False, width=64)
-SPECIAL = st.sampled_from([np.nan, np.inf, -np.inf, 1e308, -1e308, 0.0])
-# Temperatures below 1 make x / T overflow for |x| near the largest float.
+SPECIAL = st.sampled_from([np.nan, np.inf, -np.inf, 1e308, -1e308, 1.7e308, 0.0])
+# Temperatures below 1 make x / T overflow for |x| near the largest float, and 1e-310
+# (subnormal) for any |x| above 0.02.
 TEMPERATURES = st.one_of(
     st.just(1.0),
     st.floats(0.05, 20.0),
-    st.sampled_from([1e-3, 1e-300, 1e300]),
+    st.sampled_from([1e-3, 0.5, 1e-300, 1e-310, 1e300]),
 )
 
 
@@ -39,7 +40,7 @@ def softmax_arguments(draw):
     """``(x, where, temperature)``: logits, an optional mask, a number or a per-row array."""
     x = draw(logits())
     where = draw(st.one_of(st.none(), hnp.arrays(np.bool_, x.shape)))
-    kind = draw(st.sampled_from(["one", "number", "per-row"]))
+    kind = draw(st.sampled_from(["one", "number", "number", "per-row"]))
     if kind == "one":
         temperature = 1.0
     elif kind == "number":
