@@ -23,7 +23,7 @@ NAMES = ["softmax", "log_softmax", "logsumexp"]
 
 
 def peers():
-    found = {"softmaxkit": lambda name, x: getattr(sk, name)(x)}
+    found = {"softmaxkit": lambda name, x: getattr(sk, name)(x, axis=-1)}
     try:
         import scipy.special
 

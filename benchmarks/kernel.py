@@ -222,9 +222,12 @@ def check_in_place(name: str, run: Callable[[], object], out: np.ndarray, expect
     """Run a side once into a NaN-filled ``out`` and check it wrote the answer there."""
     out.fill(np.nan)
     run()
-    tolerance = 1e-4 if out.dtype == np.float32 else 1e-10
+    # Loose: peers sum float32 in float32 (torch's log_softmax of a row of 10^7
+    # is 3e-4 off); this checks that the output was written, not accuracy.
+    tolerance = 1e-2 if out.dtype == np.float32 else 1e-8
     if not np.allclose(out, expected, rtol=tolerance, atol=tolerance):
-        raise RuntimeError(f"{name} did not write the expected result into its output")
+        worst = np.nanmax(np.abs(out - expected)) if not np.isnan(out).all() else np.nan
+        raise RuntimeError(f"{name} did not write the expected result into its output (max diff {worst})")
 
 
 def measure_softmax(case: Case, torch, ort_modules, repeat: int, rng) -> dict[str, float]:

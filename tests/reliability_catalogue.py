@@ -51,8 +51,8 @@ CALLS: dict[str, Callable[[np.ndarray], Any]] = {
     "softmax_axis0": lambda x: sk.softmax(x, axis=0),
     "log_softmax": lambda x: sk.log_softmax(x),
     "log_softmax_temperature": lambda x: sk.log_softmax(x, temperature=0.5),
-    "logsumexp": lambda x: sk.logsumexp(x),
-    "logsumexp_b": lambda x: sk.logsumexp(x, b=np.ones(x.shape[-1], x.dtype)),
+    "logsumexp": lambda x: sk.logsumexp(x, axis=-1),
+    "logsumexp_b": lambda x: sk.logsumexp(x, axis=-1, b=np.ones(x.shape[-1], x.dtype)),
     "softmax_vjp": lambda x: sk.softmax_vjp(sk.softmax(x), _gradient(x)),
     "log_softmax_vjp": lambda x: sk.log_softmax_vjp(sk.log_softmax(x), _gradient(x)),
     "softmax_jacobian": lambda x: sk.softmax_jacobian(probs=sk.softmax(x)),
@@ -69,6 +69,7 @@ CALLS: dict[str, Callable[[np.ndarray], Any]] = {
         x, x[:3], _targets(x) % 3
     ),
     "entropy": lambda x: sk.entropy(logits=x),
+    "entropy_probs": lambda x: sk.entropy(probs=sk.softmax(x)),
     "kl_divergence": lambda x: sk.kl_divergence(logits_p=x, logits_q=x[::-1]),
     "gumbel_softmax": lambda x: sk.gumbel_softmax(x, seed=0),
     "gumbel_softmax_hard": lambda x: sk.gumbel_softmax(x, hard=True, seed=0),

@@ -280,3 +280,83 @@ class TestErrors:
     def test_bad_options(self, kwargs, message):
         with pytest.raises(ValueError, match=message):
             expected_calibration_error([[0.5, 0.5]], [0], **kwargs)
+
+
+METRICS = [
+    expected_calibration_error,
+    classwise_calibration_error,
+    brier_score,
+    negative_log_likelihood,
+    reliability_curve,
+    lambda p, y, **kw: expected_calibration_error_interval(p, y, n_resamples=5, **kw),
+]
+METRIC_IDS = ["ece", "classwise", "brier", "nll", "curve", "interval"]
+
+
+class TestComingFromScikitLearn:
+    @pytest.mark.parametrize("metric", METRICS, ids=METRIC_IDS)
+    @pytest.mark.parametrize(
+        ("y_true", "y_prob"),
+        [([0, 1, 1], [0.2, 0.9, 0.7]),
+         ([0, 2, 1], [[0.8, 0.1, 0.1], [0.1, 0.1, 0.8], [0.2, 0.6, 0.2]]),
+         (np.array([0.0, 1.0, 1.0]), np.array([0.2, 0.9, 0.7]))],
+        ids=["binary", "multiclass", "float-labels"],
+    )  # fmt: skip
+    def test_scikit_learn_argument_order_is_said_to_look_swapped(self, metric, y_true, y_prob):
+        # Pins: ECE(y_true, y_prob) said "probs must lie in [0, 1], got -1.0" (1 - label 2),
+        # or took binary labels as probabilities.
+        with pytest.raises(ValueError, match="probs and labels look swapped.*scikit-learn's take"):
+            metric(y_true, y_prob)
+
+    def test_a_binary_probability_out_of_range_is_shown_as_given(self):
+        # Pins: probs=[0.5, 2.0] reported "got -1.0", the value of 1 - p.
+        with pytest.raises(ValueError, match=r"got 2.0 at row 1 "):
+            expected_calibration_error([0.5, 2.0], [0, 1])
+
+    @requires_sklearn
+    @pytest.mark.parametrize("metric", [negative_log_likelihood, brier_score], ids=["nll", "brier"])
+    def test_classes_map_labels_to_columns_as_sklearn_labels(self, rng, metric):
+        from sklearn.metrics import brier_score_loss, log_loss
+
+        probs, index = random_predictions(rng, n=50, k=3)
+        names = np.array(["cat", "dog", "emu"])
+        # A label set in which some class never occurs: sklearn needs labels= then.
+        index[index == 1] = 0
+        peer = log_loss if metric is negative_log_likelihood else brier_score_loss
+        expected = peer(names[index], probs, labels=names)
+        assert_allclose(metric(probs, names[index], classes=names), expected, rtol=1e-12)
+
+    def test_classes_in_any_order(self, rng):
+        probs, index = random_predictions(rng, n=40, k=3)
+        columns = np.array([30, 10, 20])
+        assert_allclose(
+            expected_calibration_error(probs, columns[index], classes=columns),
+            expected_calibration_error(probs, index),
+            rtol=1e-15,
+        )
+
+    @pytest.mark.parametrize(
+        ("classes", "labels", "message"),
+        [(["a", "b"], ["a", "c"], r"labels must be among classes \['a', 'b'\], got 'c' \(at row 1\)"),
+         (["a", "b", "c"], ["a", "b"], "classes must name each of the 2 columns"),
+         (["a", "a"], ["a", "a"], "classes must not repeat a label")],
+        ids=["unknown", "count", "repeat"],
+    )  # fmt: skip
+    def test_bad_classes(self, classes, labels, message):
+        with pytest.raises(ValueError, match=message):
+            negative_log_likelihood([[0.5, 0.5], [0.2, 0.8]], labels, classes=classes)
+
+    def test_string_labels_without_classes_say_to_pass_classes(self):
+        with pytest.raises(TypeError, match="pass classes="):
+            negative_log_likelihood([[0.5, 0.5]], ["a"])
+
+    def test_one_default_number_of_bins(self):
+        # Pins: the demo's diagrams used 10 bins, the ECE in its table 15.
+        import inspect
+
+        from softmaxkit import plot
+
+        functions = [reliability_curve, expected_calibration_error, classwise_calibration_error,
+                     expected_calibration_error_interval, plot.reliability_diagram]  # fmt: skip
+        defaults = {inspect.signature(f).parameters["n_bins"].default for f in functions}
+        assert defaults == {15}

@@ -4,7 +4,7 @@ import warnings
 
 import numpy as np
 import pytest
-from helpers import requires_scipy, requires_torch
+from helpers import has_module, requires_scipy, requires_torch
 from numpy.testing import assert_allclose
 
 import softmaxkit as sk
@@ -207,3 +207,66 @@ def test_temperature_scales_with_the_logits_without_overflow(rng, scale):
     scaled = TemperatureScaler().fit(z * scale, labels)
     assert_allclose(scaled.temperature_ / scale, reference.temperature_, rtol=1e-12)
     assert_allclose(scaled.nll_after_, reference.nll_after_, rtol=1e-12)
+
+
+# --- scikit-learn's estimator protocol (issue 15) --------------------------
+
+requires_sklearn = pytest.mark.skipif(not has_module("sklearn"), reason="needs scikit-learn")
+SCALERS = [TemperatureScaler, lambda: VectorScaler(max_iter=50)]
+
+
+@requires_sklearn
+@pytest.mark.parametrize("make", SCALERS, ids=["temperature", "vector"])
+def test_clone_gives_an_unfitted_copy_with_the_same_parameters(make, overconfident):
+    # Pins: sklearn.base.clone(TemperatureScaler()) raised TypeError (no get_params).
+    from sklearn.base import clone
+
+    fitted = make().fit(*overconfident)
+    copy = clone(fitted)
+    assert type(copy) is type(fitted) and copy.get_params() == fitted.get_params()
+    assert not hasattr(copy, "n_iter_")
+    assert_allclose(copy.fit(*overconfident).predict_proba(overconfident[0]), fitted.predict_proba(overconfident[0]))
+
+
+def test_get_and_set_params():
+    scaler = VectorScaler()
+    assert scaler.get_params() == {"max_iter": 1000, "tol": 1e-8}
+    assert scaler.set_params(max_iter=5) is scaler and scaler.max_iter == 5
+    assert TemperatureScaler().get_params() == {}
+    with pytest.raises(ValueError, match=r"invalid parameter 'C' for estimator VectorScaler; valid parameters are \['max_iter', 'tol'\]"):
+        scaler.set_params(C=1.0)
+
+
+@requires_sklearn
+def test_a_bad_parameter_set_later_is_refused_in_fit(overconfident):
+    scaler = VectorScaler().set_params(max_iter=0)
+    with pytest.raises(ValueError, match="max_iter must be an int >= 1, got 0"):
+        scaler.fit(*overconfident)
+
+
+# The checks of sklearn.utils.estimator_checks that apply to a calibrator. The
+# others feed generic (X, y) whose classes need not match X's columns, as the
+# labels of logits must, or ask for sparse and complex input.
+ESTIMATOR_CHECKS = [
+    "check_no_attributes_set_in_init", "check_dont_overwrite_parameters", "check_estimators_unfitted",
+    "check_do_not_raise_errors_in_init_or_set_params", "check_estimators_dtypes",
+    "check_pipeline_consistency", "check_estimators_pickle", "check_f_contiguous_array_estimator",
+    "check_parameters_default_constructible", "check_methods_sample_order_invariance",
+    "check_methods_subset_invariance", "check_fit2d_1sample", "check_get_params_invariance",
+    "check_set_params", "check_dict_unchanged", "check_fit_idempotent", "check_fit_check_is_fitted",
+    "check_estimator_repr",
+]  # fmt: skip
+
+
+@requires_sklearn
+@pytest.mark.parametrize("check", ESTIMATOR_CHECKS)
+@pytest.mark.parametrize("make", SCALERS, ids=["temperature", "vector"])
+def test_scikit_learn_estimator_checks(make, check):
+    from sklearn.utils import estimator_checks
+
+    scaler = make()
+    with warnings.catch_warnings():
+        # The generic data is not logits: the scalers warn about it, and
+        # scikit-learn warns that they do not inherit its BaseEstimator.
+        warnings.simplefilter("ignore")
+        getattr(estimator_checks, check)(type(scaler).__name__, scaler)

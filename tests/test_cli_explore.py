@@ -145,7 +145,7 @@ def run_failing(argv: list[str], capsys) -> str:
         (["explore", "--port", "70000"], "the port must be from 0 to 65535, got 70000"),
         (["explore", "--port", "http"], "argument --port: 'http' is not a port number"),
         (["explore", "--port", "8000", "--export", "x.html"], "--port has no effect with --export"),
-        (["explore", *["1"] * 1001], "explore: at most 1000 logits, got 1001"),
+        (["explore", *["1"] * 100_001], "explore: at most 100000 logits, got 100001"),
     ],
     ids=["negative-T", "infinite-T", "zero-beta", "beta-underflows-T", "T-and-beta", "not-a-number",
          "names-count", "names-without-logits", "port-range", "port-word", "export-and-port",

@@ -19,6 +19,7 @@ MODULES = [
     "softmaxkit.cli.explain",
     "softmaxkit.cli.demo",
     "softmaxkit.explorer.page",
+    "softmaxkit._progress",
 ]
 
 

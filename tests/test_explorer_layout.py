@@ -26,6 +26,7 @@ VIEWS = {
     "nan": "z=1,nan,2",
     "200-logits": "z=" + ",".join(f"{math.sin(7 * i) * 5:.3f}" for i in range(200)),
     "1000-logits": "z=" + ",".join(f"{math.sin(3 * i) * 20:.2f}" for i in range(1000)),
+    "30000-logits": "z=" + ",".join(f"{math.sin(3 * i) * 20 + i * 1e-4:.4f}" for i in range(30_000)),
 }
 
 # Every drawn element of each chart lies inside its SVG box, which lies inside its card.
@@ -139,7 +140,8 @@ def test_on_a_phone_the_bars_are_on_the_first_screen(tab, served, screen):
     assert bars["y"] + bars["height"] <= SIZES[screen[0]][1]
 
 
-@pytest.mark.parametrize(("view", "drawn"), [("dog-cat-bird", 3), ("200-logits", 20), ("1000-logits", 20)])
+@pytest.mark.parametrize(("view", "drawn"), [("dog-cat-bird", 3), ("200-logits", 20), ("1000-logits", 20),
+                                             ("30000-logits", 20)])  # fmt: skip
 def test_past_30_logits_the_charts_draw_the_top_20_and_the_others(tab, served, view, drawn):
     page = tab.open(f"{served}#{VIEWS[view]}")
     counts = page.evaluate("""() => ({
@@ -149,13 +151,14 @@ def test_past_30_logits_the_charts_draw_the_top_20_and_the_others(tab, served, v
         otherCurves: document.querySelectorAll('#temperature-chart .others-curve').length,
         rows: document.querySelectorAll('#steps tbody tr').length,
         note: document.getElementById('bars-note').textContent,
+        tableNote: document.getElementById('steps-note').textContent,
     })""")
     n = len(VIEWS[view].split("&")[0].split(","))
     grouped = n > 30
     assert counts["bars"] == counts["curves"] == drawn
     assert counts["others"] == (2 if grouped else 0)  # its logit range and its probability
     assert counts["otherCurves"] == (1 if grouped else 0)
-    assert counts["rows"] == n  # the table keeps every class
+    assert counts["rows"] == min(n, 1000)  # the table keeps every class up to 1000
     if grouped:
         assert counts["note"].startswith(f"The 20 largest of {n} logits; the last row adds up the other {n - 20}")
         shown = page.evaluate("Array.from(document.querySelectorAll('#bars .bar-row')).map(g => g.dataset.class)")
@@ -164,6 +167,13 @@ def test_past_30_logits_the_charts_draw_the_top_20_and_the_others(tab, served, v
         assert shown == [str(i) for i in top] + ["others"]
     else:
         assert counts["note"] == ""
+    if n > 1000:
+        assert counts["tableNote"] == f"The table lists the 1000 largest of {n} logits; its total row is over all of them."
+        listed = page.evaluate("Array.from(document.querySelectorAll('#steps tbody th')).map(th => th.textContent)")
+        logits = [float(v) for v in VIEWS[view].split("&")[0][2:].split(",")]
+        assert listed == [str(i) for i in sorted(sorted(range(n), key=lambda i: (-logits[i], i))[:1000])]
+    else:
+        assert counts["tableNote"] == ""
 
 
 def test_the_slider_reaches_the_seeds_beta_500_and_beyond(tab, served):

@@ -100,3 +100,82 @@ def test_make_server_raises_oserror_when_the_port_is_taken():
         taken.listen()
         with pytest.raises(OSError):
             server.make_server(taken.getsockname()[1])
+
+
+# ------------------------------------------------ hardening (issue #14 item 8)
+
+
+def raw_exchange(httpd, data: bytes, timeout: float = 10) -> bytes:
+    with socket.create_connection(("127.0.0.1", httpd.server_address[1]), timeout=timeout) as s:
+        s.sendall(data)
+        chunks = []
+        while chunk := s.recv(65536):
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "LOCALHOST", "[::1]"])
+def test_loopback_host_names_with_the_port_are_served(running, host):
+    port = running.server_address[1]
+    reply = raw_exchange(running, f"GET / HTTP/1.0\r\nHost: {host}:{port}\r\n\r\n".encode())
+    assert reply.startswith(b"HTTP/1.0 200")
+
+
+@pytest.mark.parametrize(
+    "host_line",
+    ["Host: attacker.example:{port}", "Host: 127.0.0.1", "Host: 127.0.0.1:1", "Host: localhost.evil:{port}", ""],
+    ids=["rebinding", "no_port", "other_port", "suffix", "missing"],
+)
+def test_other_host_headers_are_forbidden(running, host_line):
+    # A DNS-rebinding page reaches 127.0.0.1 under its own name: it must not read the page.
+    port = running.server_address[1]
+    head = f"GET / HTTP/1.0\r\n{host_line.format(port=port)}\r\n\r\n" if host_line else "GET / HTTP/1.0\r\n\r\n"
+    reply = raw_exchange(running, head.encode())
+    assert reply.startswith(b"HTTP/1.0 403")
+    assert b"<html" not in reply.lower()
+
+
+def test_server_header_names_no_python_version(running):
+    response = request(running, "/")
+    assert response.getheader("Server") == "softmaxkit-explorer"
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [b"GARBAGE\r\n\r\n", b"DELETE / HTTP/1.1\r\nHost: x\r\n\r\n", b"GET /" + b"a" * 70000 + b" HTTP/1.1\r\n\r\n"],
+    ids=["malformed", "unsupported_method", "long_line"],
+)
+def test_error_pages_carry_the_security_headers(running, raw):
+    reply = raw_exchange(running, raw).decode("latin-1")
+    head = reply.split("\r\n\r\n")[0]
+    assert head.split()[1] in ("400", "414", "501")
+    assert "Content-Security-Policy: default-src 'none'" in head
+    assert "X-Content-Type-Options: nosniff" in head
+
+
+def test_an_idle_connection_is_closed_after_the_timeout():
+    httpd = server.make_server(0, timeout=0.5)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        with socket.create_connection(("127.0.0.1", httpd.server_address[1]), timeout=10) as s:
+            assert s.recv(1) == b""  # closed by the server, not by our 10 s timeout
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join(timeout=10)
+
+
+def test_a_client_that_resets_mid_response_prints_nothing(running, capfd):
+    import struct
+
+    port = running.server_address[1]
+    for _ in range(20):
+        s = socket.create_connection(("127.0.0.1", port), timeout=10)
+        s.sendall(f"GET /explorer.js HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode())
+        # SO_LINGER 0: close() sends a reset, as a browser tab killed mid-load does.
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        s.close()
+    request(running, "/")  # the server still answers
+    out, err = capfd.readouterr()
+    assert "Traceback" not in err and "Error" not in err

@@ -102,6 +102,19 @@ def test_log_softmax_keeps_relative_accuracy_at_a_dominant_class():
     assert sk.log_softmax(x)[0] < 0
 
 
+@pytest.mark.parametrize("n", [3, 10, 64, 1000])
+def test_log_softmax_at_a_dominant_class_keeps_relative_accuracy_in_float32(rng, n):
+    # At the maximum, log_softmax is -log1p(t) with t = the sum of the other
+    # terms, here about 1e-8: t must be summed to relative accuracy. Short
+    # rows go one row per SIMD lane, so all of t lands in one lane's
+    # accumulator, where a plain float32 sum of t loses its relative accuracy.
+    x = rng.uniform(-25.0, -15.0, size=(40, n)).astype(np.float32)
+    x[:, 0] = 0.0
+    log_p = sk.log_softmax(x)
+    for i in range(0, 40, 7):
+        assert ulp_error(log_p[i], exact(x[i])[1]).max() <= GOAL[np.float32]
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_cross_entropy_loss_within_the_goal(rng, dtype):
     logits = spread_rows(rng, 60.0, 8, 40).astype(dtype)

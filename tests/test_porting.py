@@ -163,3 +163,78 @@ def test_a_full_reduction_of_numpy_input_is_a_0d_ndarray(name):
     # where cross_entropy returned a 0-d array.
     result = FULL_REDUCTIONS[name]()
     assert type(result) is np.ndarray and result.shape == ()
+
+
+# --- JAX: no inf or NaN made from finite input (jax.debug_infs / debug_nans) --
+
+
+def _jax_calls():
+    jnp = pytest.importorskip("jax.numpy")
+    x = jnp.asarray([[1.0, 2.0, 3.0], [0.5, -1.0, 2.0]])
+    y = sk.softmax(x)
+    target = jnp.asarray([0, 2])
+    return {
+        "softmax": lambda: sk.softmax(x),
+        "softmax_temperature": lambda: sk.softmax(x, temperature=0.5),
+        "log_softmax": lambda: sk.log_softmax(x),
+        "logsumexp": lambda: sk.logsumexp(x),
+        "logsumexp_b": lambda: sk.logsumexp(x, b=jnp.asarray([1.0, 2.0, 0.5]), axis=-1),
+        "logsumexp_sign": lambda: sk.logsumexp(x, b=jnp.asarray([1.0, -2.0, 0.5]), return_sign=True),
+        "softmax_vjp": lambda: sk.softmax_vjp(y, x),
+        "log_softmax_vjp": lambda: sk.log_softmax_vjp(jnp.log(y), x),
+        "softmax_jacobian": lambda: sk.softmax_jacobian(probs=y),
+        "entropy": lambda: sk.entropy(logits=x),
+        "entropy_probs": lambda: sk.entropy(probs=y),
+        "kl_divergence": lambda: sk.kl_divergence(logits_p=x, logits_q=2 * x),
+        "cross_entropy": lambda: sk.cross_entropy(x, target),
+        "cross_entropy_grad": lambda: sk.cross_entropy_grad(x, target),
+        "nll_loss": lambda: sk.nll_loss(sk.log_softmax(x), target),
+        "sparsemax": lambda: sk.sparsemax(x),
+        "entmax15": lambda: sk.entmax15(x),
+        "entmax_bisect": lambda: sk.entmax_bisect(x, alpha=1.3),
+        "sparsemax_loss": lambda: sk.sparsemax_loss(x, target),
+        "entmax15_loss": lambda: sk.entmax15_loss(x, target),
+        "gumbel_softmax": lambda: sk.gumbel_softmax(x, seed=0),
+        "hardmax": lambda: sk.hardmax(x),
+        "sigmoid": lambda: sk.sigmoid(x),
+        "log_sigmoid": lambda: sk.log_sigmoid(x),
+        "topk": lambda: sk.topk(x, 2),
+        "linear_cross_entropy": lambda: sk.linear_cross_entropy(x, jnp.ones((4, 3)), target),
+    }
+
+
+JAX_CALLS = [
+    "softmax", "softmax_temperature", "log_softmax", "logsumexp", "logsumexp_b", "logsumexp_sign",
+    "softmax_vjp", "log_softmax_vjp", "softmax_jacobian", "entropy", "entropy_probs", "kl_divergence",
+    "cross_entropy", "cross_entropy_grad", "nll_loss", "sparsemax", "entmax15", "entmax_bisect",
+    "sparsemax_loss", "entmax15_loss", "gumbel_softmax", "hardmax", "sigmoid", "log_sigmoid", "topk",
+    "linear_cross_entropy",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("mode", ["debug_nans", "debug_infs"])
+@pytest.mark.parametrize("name", JAX_CALLS)
+def test_finite_input_makes_no_inf_or_nan_under_jax_debug_modes(name, mode):
+    # Pins: every call raised FloatingPointError under jax.debug_infs(True) or
+    # debug_nans(True): the spec built arrays of inf/NaN even for finite input.
+    # (Masks, segments and top-k filtering write -inf by definition, as jax's
+    # own softmax(where=) and segment_max do under debug_infs.)
+    import jax
+
+    call = _jax_calls()[name]
+    with getattr(jax, mode)(True):
+        jax.block_until_ready(call())
+
+
+# --- torch ----------------------------------------------------------------
+
+
+def test_import_softmaxkit_torch_without_torch_says_what_to_install():
+    # Pins: a bare "ModuleNotFoundError: No module named 'torch'".
+    import subprocess
+    import sys
+
+    code = "import sys; sys.modules['torch'] = None; import softmaxkit.torch"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1
+    assert "ImportError: softmaxkit.torch needs PyTorch, which is not installed: pip install torch" in result.stderr

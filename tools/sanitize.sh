@@ -26,6 +26,7 @@ python -m pip install --quiet --no-build-isolation --no-deps --target "$site" \
 asan_runtime=$(${CC:-gcc} -print-file-name=libasan.so)
 if [ "$#" -eq 0 ]; then
     set -- tests/test_kernel.py tests/test_kernel_accuracy.py tests/test_kernel_hypothesis.py \
+        tests/test_kernel_layouts.py \
         tests/test_core_edge_cases.py tests/test_core_values.py \
         -k "not jax"  # jaxlib aborts under ASan; the kernel only sees NumPy arrays
 fi

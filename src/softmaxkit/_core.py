@@ -8,13 +8,14 @@ for it on NumPy arrays (see ``_dispatch``) and must agree with it.
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Any, Literal, overload
 
 import array_api_compat
 import numpy as np
 
-from . import _backend, _dispatch, _stable
+from . import _backend, _backends, _chunks, _dispatch, _family, _stable
 from . import _validate as validate
+from ._typing import ArrayLike, ArrayT, Axis, Nested, NumPyArray
 
 # Shared docstring text, so that the parameter descriptions and the
 # edge-case policy read the same in every function.
@@ -40,70 +41,26 @@ _EDGE_CASES = """\
     before the division."""
 
 
-class _Validated(NamedTuple):
-    xp: Any
-    x: Any  # the input as an array of xp, dtype unchanged
-    axes: tuple[int, ...]
-    temperature: Any  # a Python float, or an array in work_dtype
-    mask: Any | None  # bool, broadcast to x's shape
-    out_dtype: Any
-    work_dtype: Any
-
-
-def _validate(x: Any, axis: Any, temperature: Any, where: Any) -> _Validated:
-    xp = validate.namespace(x)
-    x = validate.as_array(xp, x, name="x")
-    out_dtype = validate.float_dtype_of(xp, x, name="x")
-    if not xp.isdtype(x.dtype, "real floating"):
-        # Integers and booleans become floats here, so that they take the
-        # same (kernel) path as the floats they equal.
-        x = xp.astype(x, out_dtype)
-    axes = validate.normalize_axis(axis, x.ndim)
-    work_dtype = _backend.compute_dtype(xp, out_dtype, array_api_compat.device(x))
-    t = validate.temperature(temperature, xp, x, work_dtype, axes)
-    mask = validate.where_mask(where, xp, x)
-    return _Validated(xp, x, axes, t, mask, out_dtype, work_dtype)
-
-
-class _Prepared(NamedTuple):
-    xp: Any
-    z: Any  # input / temperature, in the compute dtype
-    axes: tuple[int, ...]
-    mask: Any | None
-    out_dtype: Any
-    compensate: bool
-    added_axis: bool  # axis=() or a 0-d input: a trailing axis of length 1 was added
-
-
-def _prepare(x: Any, axis: Any, temperature: Any, where: Any) -> _Prepared:
-    """Validate the arguments and bring ``x`` to the compute dtype (the array-API path)."""
-    return _prepare_validated(_validate(x, axis, temperature, where))
-
-
-def _prepare_validated(v: _Validated) -> _Prepared:
-    xp, axes, mask = v.xp, v.axes, v.mask
-    z = xp.astype(v.x, v.work_dtype)
-    t = v.temperature
-    added_axis = not axes
-    if added_axis:
-        # Softmax over no axes: every entry is its own slice of length 1.
-        z = z[..., None]
-        mask = None if mask is None else mask[..., None]
-        t = t if isinstance(t, float) else t[..., None]
-        axes = (z.ndim - 1,)
-    if not (isinstance(t, float) and t == 1.0):
-        z = _stable.divide_by_temperature(xp, z, t, axes, where=mask)
-    return _Prepared(xp, z, axes, mask, v.out_dtype, v.work_dtype == v.out_dtype, added_axis)
-
-
-def _has_empty_axis(p: _Prepared) -> bool:
-    return any(p.z.shape[a] == 0 for a in p.axes)
-
-
-def _finish(p: _Prepared, values: Any) -> Any:
-    if p.added_axis:
-        values = values[..., 0]
-    return _backend.cast(p.xp, values, p.out_dtype)
+@overload
+def softmax(
+    x: ArrayT,
+    /,
+    axis: Axis = -1,
+    *,
+    temperature: ArrayLike = 1.0,
+    where: ArrayLike | None = None,
+    out: ArrayT | None = None,
+) -> ArrayT: ...
+@overload
+def softmax(
+    x: Nested,
+    /,
+    axis: Axis = -1,
+    *,
+    temperature: ArrayLike = 1.0,
+    where: ArrayLike | None = None,
+    out: NumPyArray | None = None,
+) -> NumPyArray: ...
 
 
 def softmax(
@@ -174,6 +131,28 @@ def softmax(
     return _softmax_or_log(x, axis, temperature, where, out, log=False)
 
 
+@overload
+def log_softmax(
+    x: ArrayT,
+    /,
+    axis: Axis = -1,
+    *,
+    temperature: ArrayLike = 1.0,
+    where: ArrayLike | None = None,
+    out: ArrayT | None = None,
+) -> ArrayT: ...
+@overload
+def log_softmax(
+    x: Nested,
+    /,
+    axis: Axis = -1,
+    *,
+    temperature: ArrayLike = 1.0,
+    where: ArrayLike | None = None,
+    out: NumPyArray | None = None,
+) -> NumPyArray: ...
+
+
 def log_softmax(
     x: Any, /, axis: Any = -1, *, temperature: Any = 1.0, where: Any = None, out: Any = None
 ) -> Any:
@@ -218,31 +197,50 @@ def log_softmax(
 def _softmax_or_log(x: Any, axis: Any, temperature: Any, where: Any, out: Any, *, log: bool) -> Any:
     if (
         type(x) is np.ndarray
+        and type(axis) is int  # not -1.0 (refused), not an array (no == to bool)
         and axis == -1
         and where is None
-        and out is None
+        and (out is None or type(out) is np.ndarray)
         and type(temperature) is float
         and temperature == 1.0
     ):
         # The commonest call, on a NumPy array with every option at its
         # default: nothing to validate beyond what fast_softmax checks.
-        result = _dispatch.fast_softmax(x, log)
+        result = _dispatch.fast_softmax(x, log, out)
         if result is not None:
             return result
-    v = _validate(x, axis, temperature, where)
+    v = _family.validated(x, axis, temperature, where)
     if out is not None:
         validate.out_array(out, v.xp, v.x.shape, v.out_dtype)
-    result = _dispatch.softmax(
-        v.x, v.axes, log=log, temperature=v.temperature, mask=v.mask, out=out
-    )
-    if result is not None:
-        return result
-    p = _prepare_validated(v)
-    if _has_empty_axis(p):
-        return _store(_finish(p, p.z), out)
-    s = _stable.shift_by_max(p.xp, p.z, p.axes, where=p.mask, compensate=p.compensate)
-    values = _stable.log_softmax_from(p.xp, s) if log else _stable.softmax_from(p.xp, s)
-    return _store(_finish(p, values), out)
+    if (
+        isinstance(v.temperature, float)
+        and (v.temperature != 1.0 or not _dispatch.available())
+        and v.mask is None
+        and _chunks.applies(v.x, v.axes)
+    ):
+        # x / T is formed in the compute dtype (float64 for float32): a block
+        # at a time, so the peak is the output plus one block's temporaries.
+        return _chunks.by_rows(
+            lambda block: _softmax_or_log(block, v.axes, temperature, None, None, log=log),
+            v.x, out=out,
+        )  # fmt: skip
+    xp = v.xp
+    layout = _family.row_layout(tuple(v.x.shape), v.axes)
+    z = _family.to_rows(xp, v.x, layout)
+    mask = None if v.mask is None else _family.to_rows(xp, v.mask, layout)
+    t = v.temperature
+    t = t if isinstance(t, float) else _family.to_rows(xp, t, layout)
+    # With one reduced axis the rows are a view of out: the backend writes into it.
+    out_rows = None
+    if out is not None and len(layout.reduced_shape) == 1:
+        out_rows = _family.to_rows(xp, out, layout)
+    result = _backends.compute(
+        lambda backend: backend.softmax_rows(z, log=log, mask=mask, temperature=t, out=out_rows),
+        z, mask, out_rows,
+    )  # fmt: skip
+    if out_rows is not None:
+        return out
+    return _store(_backend.cast(xp, _family.from_rows(xp, result, layout), v.out_dtype), out)
 
 
 def _store(result: Any, out: Any) -> Any:
@@ -250,6 +248,52 @@ def _store(result: Any, out: Any) -> Any:
         return result
     out[...] = result
     return out
+
+
+@overload
+def logsumexp(
+    x: ArrayT,
+    /,
+    axis: Axis = None,
+    *,
+    keepdims: bool = False,
+    where: ArrayLike | None = None,
+    b: ArrayLike | None = None,
+    return_sign: Literal[False] = False,
+) -> ArrayT: ...
+@overload
+def logsumexp(
+    x: ArrayT,
+    /,
+    axis: Axis = None,
+    *,
+    keepdims: bool = False,
+    where: ArrayLike | None = None,
+    b: ArrayLike | None = None,
+    return_sign: Literal[True],
+) -> tuple[ArrayT, ArrayT]: ...
+@overload
+def logsumexp(
+    x: Nested,
+    /,
+    axis: Axis = None,
+    *,
+    keepdims: bool = False,
+    where: ArrayLike | None = None,
+    b: ArrayLike | None = None,
+    return_sign: Literal[False] = False,
+) -> NumPyArray: ...
+@overload
+def logsumexp(
+    x: Nested,
+    /,
+    axis: Axis = None,
+    *,
+    keepdims: bool = False,
+    where: ArrayLike | None = None,
+    b: ArrayLike | None = None,
+    return_sign: Literal[True],
+) -> tuple[NumPyArray, NumPyArray]: ...
 
 
 def logsumexp(
@@ -342,40 +386,45 @@ def logsumexp(
         raise TypeError(f"keepdims must be a bool, got {keepdims!r}")
     if not isinstance(return_sign, bool):
         raise TypeError(f"return_sign must be a bool, got {return_sign!r}")
-    v = _validate(xp.astype(x, out_dtype, copy=False), axis, 1.0, where)
-    if weights is None and not return_sign:
-        result = _dispatch.logsumexp(v.x, v.axes, keepdims=keepdims, mask=v.mask)
-        if result is not None:
-            return result
-    p = _prepare_validated(v)
-    if weights is not None:
-        weights = xp.astype(weights, p.z.dtype)
-        if p.added_axis:
-            weights = weights[..., None]
-    reduced_axes = p.axes
+    v = _family.validated(xp.astype(x, out_dtype, copy=False), axis, 1.0, where)
+    layout = _family.row_layout(tuple(v.x.shape), v.axes)
+    z = _family.to_rows(xp, v.x, layout)
+    mask = None if v.mask is None else _family.to_rows(xp, v.mask, layout)
+    rows_b = None if weights is None else _family.to_rows(xp, weights, layout)
+    result = _backends.compute(
+        lambda backend: backend.logsumexp_rows(z, mask=mask, b=rows_b, return_sign=return_sign),
+        z, mask, rows_b,
+    )  # fmt: skip
 
     def finish(values: Any) -> Any:
-        if not keepdims:
-            values = xp.squeeze(values, axis=reduced_axes)
-        elif p.added_axis:
-            values = values[..., 0]
-        return _backend.cast(xp, values, p.out_dtype)
+        values = _family.reduced_from_rows(xp, values, layout, keepdims=keepdims)
+        return _backend.cast(xp, values, v.out_dtype)
 
-    if _has_empty_axis(p):
-        shape = tuple(1 if a in reduced_axes else n for a, n in enumerate(p.z.shape))
-        device = array_api_compat.device(p.z)
-        result = xp.full(shape, -xp.inf, dtype=p.z.dtype, device=device)
-        sign = xp.zeros(shape, dtype=p.z.dtype, device=device)
-    else:
-        s = _stable.shift_by_max(
-            xp, p.z, reduced_axes, where=p.mask, b=weights, compensate=p.compensate
-        )
-        if not return_sign:
-            return finish(_stable.logsumexp_from(xp, s))
-        result, sign = _stable.signed_logsumexp_from(xp, s)
-    if not return_sign:
-        return finish(result)
-    return finish(result), finish(sign)
+    if return_sign:
+        return finish(result[0]), finish(result[1])
+    return finish(result)
+
+
+@overload
+def softmax_vjp(
+    y: ArrayT,
+    g: ArrayLike,
+    /,
+    axis: Axis = -1,
+    *,
+    temperature: ArrayLike = 1.0,
+    where: ArrayLike | None = None,
+) -> ArrayT: ...
+@overload
+def softmax_vjp(
+    y: Nested,
+    g: ArrayLike,
+    /,
+    axis: Axis = -1,
+    *,
+    temperature: ArrayLike = 1.0,
+    where: ArrayLike | None = None,
+) -> NumPyArray: ...
 
 
 def softmax_vjp(
@@ -400,23 +449,40 @@ def softmax_vjp(
     axis, temperature, where
         The values the forward call used (see :func:`softmax`).
 
+    Returns
+    -------
+    array
+        d loss / d x, the shape and array type of ``y``.
+
     Examples
     --------
     >>> import softmaxkit as sk
     >>> sk.softmax_vjp([0.2, 0.3, 0.5], [1.0, 0.0, 0.0])
     array([ 0.16, -0.06, -0.1 ])
     """
-    xp, y, g, axes, mask, t, out_dtype = _prepare_vjp(y, g, axis, temperature, where)
-    result = _dispatch.softmax_vjp(
-        y, g, axes, log=False, temperature=t, mask=mask, out_dtype=out_dtype
-    )
-    if result is not None:
-        return result
-    y, g = _to_work_dtype(xp, y, g, out_dtype)
-    if mask is not None:
-        g = xp.where(mask, g, 0.0)
-    grad = y * (g - xp.sum(g * y, axis=axes, keepdims=True))
-    return _finish_vjp(xp, grad, t, mask, out_dtype)
+    return _vjp(y, g, axis, temperature, where, log=False)
+
+
+@overload
+def log_softmax_vjp(
+    logp: ArrayT,
+    g: ArrayLike,
+    /,
+    axis: Axis = -1,
+    *,
+    temperature: ArrayLike = 1.0,
+    where: ArrayLike | None = None,
+) -> ArrayT: ...
+@overload
+def log_softmax_vjp(
+    logp: Nested,
+    g: ArrayLike,
+    /,
+    axis: Axis = -1,
+    *,
+    temperature: ArrayLike = 1.0,
+    where: ArrayLike | None = None,
+) -> NumPyArray: ...
 
 
 def log_softmax_vjp(
@@ -432,6 +498,20 @@ def log_softmax_vjp(
     Excluded entries (``where`` False) get exactly 0 and their ``g`` is left
     out of the sum.
 
+    Parameters
+    ----------
+    logp : array_like
+        The log_softmax output.
+    g : array_like
+        Upstream gradient, the shape of ``logp``.
+    axis, temperature, where
+        The values the forward call used (see :func:`softmax`).
+
+    Returns
+    -------
+    array
+        d loss / d x, the shape and array type of ``logp``.
+
     Examples
     --------
     >>> import numpy as np, softmaxkit as sk
@@ -439,48 +519,34 @@ def log_softmax_vjp(
     >>> sk.log_softmax_vjp(logp, [1.0, 0.0])
     array([ 0.75, -0.75])
     """
-    xp, logp, g, axes, mask, t, out_dtype = _prepare_vjp(logp, g, axis, temperature, where)
-    result = _dispatch.softmax_vjp(
-        logp, g, axes, log=True, temperature=t, mask=mask, out_dtype=out_dtype
+    return _vjp(logp, g, axis, temperature, where, log=True)
+
+
+def _vjp(y: Any, g: Any, axis: Any, temperature: Any, where: Any, *, log: bool) -> Any:
+    xp, y, g, axes, mask, t, out_dtype = _family.prepare_vjp(
+        y, g, axis, temperature, where, name="logp" if log else "y"
     )
-    if result is not None:
-        return result
-    logp, g = _to_work_dtype(xp, logp, g, out_dtype)
-    if mask is not None:
-        g = xp.where(mask, g, 0.0)
-    grad = g - xp.exp(logp) * xp.sum(g, axis=axes, keepdims=True)
-    return _finish_vjp(xp, grad, t, mask, out_dtype)
+    layout = _family.row_layout(tuple(y.shape), axes)
+    rows_y, rows_g = _family.to_rows(xp, y, layout), _family.to_rows(xp, g, layout)
+    mask = None if mask is None else _family.to_rows(xp, mask, layout)
+    t = t if isinstance(t, float) else _family.to_rows(xp, t, layout)
+    grad = _backends.compute(
+        lambda backend: backend.softmax_vjp_rows(
+            rows_y, rows_g, log=log, mask=mask, temperature=t, out_dtype=out_dtype
+        ),
+        rows_y, rows_g, mask,
+    )  # fmt: skip
+    return _backend.cast(xp, _family.from_rows(xp, grad, layout), out_dtype)
 
 
-def _prepare_vjp(y: Any, g: Any, axis: Any, temperature: Any, where: Any) -> tuple:
-    xp = validate.namespace(y, g)
-    y = validate.as_array(xp, y, name="y")
-    g = validate.as_array(xp, g, like=y, name="g")
-    if tuple(g.shape) != tuple(y.shape):
-        raise ValueError(
-            f"g must have the shape of the forward output {tuple(y.shape)}, got {tuple(g.shape)}"
-        )
-    out_dtype = xp.result_type(
-        validate.float_dtype_of(xp, y, name="y"), validate.float_dtype_of(xp, g, name="g")
-    )
-    axes = validate.normalize_axis(axis, y.ndim)
-    work_dtype = _backend.compute_dtype(xp, out_dtype, array_api_compat.device(y))
-    t = validate.temperature(temperature, xp, y, work_dtype, axes)
-    mask = validate.where_mask(where, xp, y)
-    return xp, y, g, axes, mask, t, out_dtype
-
-
-def _to_work_dtype(xp: Any, y: Any, g: Any, out_dtype: Any) -> tuple[Any, Any]:
-    work_dtype = _backend.compute_dtype(xp, out_dtype, array_api_compat.device(y))
-    return xp.astype(y, work_dtype), xp.astype(g, work_dtype)
-
-
-def _finish_vjp(xp: Any, grad: Any, t: Any, mask: Any | None, out_dtype: Any) -> Any:
-    if not (isinstance(t, float) and t == 1.0):
-        grad = grad / t
-    if mask is not None:
-        grad = xp.where(mask, grad, 0.0)
-    return _backend.cast(xp, grad, out_dtype)
+@overload
+def softmax_jacobian(*, probs: ArrayT) -> ArrayT: ...
+@overload
+def softmax_jacobian(*, logits: ArrayT) -> ArrayT: ...
+@overload
+def softmax_jacobian(*, probs: Nested) -> NumPyArray: ...
+@overload
+def softmax_jacobian(*, logits: Nested) -> NumPyArray: ...
 
 
 def softmax_jacobian(y: Any = None, /, *, probs: Any = None, logits: Any = None) -> Any:
@@ -551,10 +617,27 @@ def softmax_jacobian(y: Any = None, /, *, probs: Any = None, logits: Any = None)
     return _backend.cast(xp, eye * y[..., None, :] - y[..., :, None] * y[..., None, :], out_dtype)
 
 
+@overload
+def sigmoid(x: ArrayT, /) -> ArrayT: ...
+@overload
+def sigmoid(x: Nested, /) -> NumPyArray: ...
+
+
 def sigmoid(x: Any, /) -> Any:
     r"""The logistic function ``1 / (1 + exp(-x))``, stable for any input.
 
     The two-class identity ``softmax([0, x])[1] == sigmoid(x)`` holds exactly.
+
+    Parameters
+    ----------
+    x : array_like
+        Real input of any shape (the logit of class 1 against class 0).
+
+    Returns
+    -------
+    array
+        ``sigmoid(x)`` elementwise in ``x``'s floating dtype: exactly 0 at
+        ``-inf``, 1 at ``+inf``, NaN at NaN; never a warning.
 
     Examples
     --------
@@ -562,14 +645,34 @@ def sigmoid(x: Any, /) -> Any:
     >>> sk.sigmoid([-1000.0, 0.0, 1000.0])
     array([0. , 0.5, 1. ])
     """
+    if _chunks.applies(x, None):
+        return _chunks.by_rows(sigmoid, x)
     xp, z, out_dtype = _elementwise_input(x)
     e = xp.exp(-xp.abs(z))
     result = xp.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
     return _backend.cast(xp, result, out_dtype)
 
 
+@overload
+def log_sigmoid(x: ArrayT, /) -> ArrayT: ...
+@overload
+def log_sigmoid(x: Nested, /) -> NumPyArray: ...
+
+
 def log_sigmoid(x: Any, /) -> Any:
     r"""``log(sigmoid(x)) = -log(1 + exp(-x))``, stable for any input.
+
+    Parameters
+    ----------
+    x : array_like
+        Real input of any shape.
+
+    Returns
+    -------
+    array
+        ``log(sigmoid(x))`` elementwise in ``x``'s floating dtype: ``-inf`` at
+        ``-inf``, 0 at ``+inf``, NaN at NaN, and about ``x`` (not ``-inf``)
+        for very negative ``x``; never a warning.
 
     Examples
     --------
@@ -577,6 +680,8 @@ def log_sigmoid(x: Any, /) -> Any:
     >>> sk.log_sigmoid([-1000.0, 0.0, 1000.0])
     array([-1.00000000e+03, -6.93147181e-01,  0.00000000e+00])
     """
+    if _chunks.applies(x, None):
+        return _chunks.by_rows(log_sigmoid, x)
     xp, z, out_dtype = _elementwise_input(x)
     result = xp.minimum(z, 0.0) - xp.log1p(xp.exp(-xp.abs(z)))
     return _backend.cast(xp, result, out_dtype)
@@ -590,12 +695,33 @@ def _elementwise_input(x: Any) -> tuple[Any, Any, Any]:
     return xp, xp.astype(x, work_dtype), out_dtype
 
 
+@overload
+def hardmax(x: ArrayT, /, axis: int = -1, *, where: ArrayLike | None = None) -> ArrayT: ...
+@overload
+def hardmax(x: Nested, /, axis: int = -1, *, where: ArrayLike | None = None) -> NumPyArray: ...
+
+
 def hardmax(x: Any, /, axis: int = -1, *, where: Any = None) -> Any:
     """One-hot of the argmax along ``axis``: the temperature -> 0 limit of softmax.
 
     Ties go to the first index (where softmax would split the mass). An all
     ``-inf`` or all-excluded slice gives zeros and a NaN slice gives NaN, as
     in :func:`softmax`.
+
+    Parameters
+    ----------
+    x : array_like
+        Logits of any array-API library, or a nested list.
+    axis : int, optional
+        The axis along which one entry is 1. Default: the last axis.
+    where : array_like of bool, optional
+        Entries that take part (broadcast against ``x``); excluded entries
+        are 0.
+
+    Returns
+    -------
+    array
+        One-hot slices (0 and 1) in ``x``'s floating dtype, the shape of ``x``.
 
     Examples
     --------
@@ -628,5 +754,5 @@ def hardmax(x: Any, /, axis: int = -1, *, where: Any = None) -> Any:
     return _stable.with_nan_slices(xp, xp.astype(one_hot, out_dtype), nan_slice)
 
 
-softmax.__doc__ = softmax.__doc__.replace("{edge_cases}", _EDGE_CASES)
-log_softmax.__doc__ = log_softmax.__doc__.replace("{edge_cases}", _EDGE_CASES)
+softmax.__doc__ = (softmax.__doc__ or "").replace("{edge_cases}", _EDGE_CASES)
+log_softmax.__doc__ = (log_softmax.__doc__ or "").replace("{edge_cases}", _EDGE_CASES)

@@ -1,9 +1,11 @@
-"""The one place that decides whether the compiled kernel computes a call.
+"""The C kernel backend's planner: NumPy arrays onto the compiled kernel's layouts.
 
-The functional layer (``_core``, ``losses``) validates its arguments first and
-then asks this module. Each entry point returns the finished result, or
-``None`` when the kernel does not take the call; the caller then runs the
-array-API code, which stays the specification. The kernel takes:
+``_backends`` (the one place that chooses who computes) hands this module's
+entry points validated arrays in the canonical layout, the reduced axis last
+(CPU torch tensors arrive as zero-copy NumPy views). Each entry point
+returns the finished result, or ``None`` when the kernel does not take the
+call; the next backend (in the end the array-API reference, the
+specification) then computes it. The kernel takes:
 
 * exact ``numpy.ndarray`` inputs (never another library's arrays, never
   subclasses such as masked arrays), float16 (computed via float32), float32
@@ -16,11 +18,11 @@ array-API code, which stays the specification. The kernel takes:
   of any layout is written directly when it fits a kernel layout, else
   through a temporary.
 
-API for other layers (e.g. autograd wrappers on CPU tensors through NumPy
-views): ``softmax``, ``logsumexp``, ``softmax_vjp`` and ``cross_entropy``
-below take already-validated NumPy arrays; ``available()`` says whether the
-extension is built; ``use_kernel(False)`` (a context manager, for tests)
-forces the array-API path.
+``softmax``, ``logsumexp``, ``softmax_vjp`` and ``cross_entropy`` below
+take already-validated NumPy arrays; ``available()`` says whether the
+extension is built and switched on; ``use_kernel(False)`` (a context
+manager, for tests) switches every accelerated backend off, so that the
+reference computes (``tests/helpers.py``'s ``spec()``).
 """
 
 from __future__ import annotations
@@ -39,8 +41,8 @@ _KERNEL_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 # float16 is computed in float32; other byte orders are swapped first.
 _TAKEN_DTYPES = (*_KERNEL_DTYPES, np.dtype(np.float16))
 
-# Fewer elements than this run on one thread (see SK_MIN_WORK in driver.c).
-_SMALL = 65536
+# Fewer elements than this run on one thread (twice SK_MIN_WORK in driver.c).
+_SMALL = 32768
 
 _enabled = True
 _module: Any = None
@@ -65,9 +67,15 @@ def available() -> bool:
     return _enabled and _kernel() is not None
 
 
+def enabled() -> bool:
+    """False inside ``use_kernel(False)``, which switches every accelerated backend off."""
+    return _enabled
+
+
 @contextlib.contextmanager
 def use_kernel(enabled: bool) -> Iterator[None]:
-    """Switch the kernel on or off inside a ``with`` block (for tests; not thread-safe)."""
+    """Switch the kernel (and the other accelerated backends) on or off inside a
+    ``with`` block, so that the reference computes (for tests; not thread-safe)."""
     global _enabled
     previous, _enabled = _enabled, bool(enabled)
     try:
@@ -93,28 +101,47 @@ def _takes(*arrays: Any) -> bool:
 # ---- tiny calls ----------------------------------------------------------
 
 
-def fast_softmax(x: Any, log: bool) -> np.ndarray | None:
+_FLOAT32, _FLOAT64 = np.dtype(np.float32), np.dtype(np.float64)
+
+
+def fast_softmax(x: Any, log: bool, out: np.ndarray | None = None) -> np.ndarray | None:
     """softmax / log_softmax over the last axis of a float32/64 C-contiguous array.
 
     The path for the commonest call (``softmax(x)`` with every option at its
-    default), which skips namespace resolution and layout planning; any other
-    input returns None and takes the full path.
+    default, ``out`` included when it is a C-contiguous array of x's shape
+    and dtype that is x itself or does not overlap it), which skips
+    namespace resolution and layout planning; any other input returns None
+    and takes the full path (which validates ``out``).
     """
-    if not _enabled or x.dtype not in _KERNEL_DTYPES or x.ndim == 0:
-        return None
-    n = x.shape[-1]
-    if n == 0 or not _is_kernel_ready(x):
+    dtype = x.dtype
+    # Native float32/64 dtypes are NumPy singletons: an identity test is the
+    # cheapest check of both the type and the byte order.
+    if not _enabled or (dtype is not _FLOAT64 and dtype is not _FLOAT32) or x.ndim == 0:
         return None
     module = _module if _module is not None else _kernel()
     if module is None:
         return None
-    out = np.empty(x.shape, x.dtype)
+    if out is not None and not (
+        out.dtype is dtype and out.shape == x.shape and (out is x or not np.may_share_memory(out, x))
+    ):
+        return None
     if x.size < _SMALL:
-        module.last_axis(log, x, out)  # one thread, no reshapes: little to pay for
-    else:
-        module.reduce(LOG_SOFTMAX if log else SOFTMAX, x.reshape(-1, n, 1), out.reshape(-1, n, 1),
-                      None, _threads.get_num_threads())
-    return out
+        result = np.empty_like(x) if out is None else out
+        try:
+            # The binding checks the rest (C-contiguous and aligned x, a
+            # writable C-contiguous out, a non-empty last axis) before it
+            # writes anything; the full path then says what is wrong.
+            module.last_axis(log, x, result)
+        except (BufferError, ValueError, TypeError):
+            return None
+        return result
+    if not _is_kernel_ready(x) or (out is not None and not (_is_kernel_ready(out) and out.flags.writeable)):
+        return None
+    n = x.shape[-1]
+    result = np.empty(x.shape, dtype) if out is None else out
+    module.reduce(LOG_SOFTMAX if log else SOFTMAX, x.reshape(-1, n, 1), result.reshape(-1, n, 1),
+                  None, _threads.get_num_threads())
+    return result
 
 
 # ---- layouts -------------------------------------------------------------

@@ -57,6 +57,12 @@ def set_num_threads(n: int | None) -> None:
 def get_num_threads() -> int:
     """The number of threads the compiled kernels use (see :func:`set_num_threads`).
 
+    Returns
+    -------
+    int
+        The count set by :func:`set_num_threads`, else ``SOFTMAXKIT_NUM_THREADS``,
+        else the number of CPUs this process may use.
+
     Examples
     --------
     >>> import softmaxkit as sk
@@ -84,8 +90,12 @@ def _cpu_count() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+#: The kernel takes a C int; more threads than this only cost memory and start-up.
+MAX_THREADS = 1024
+
+
 def _positive_int(value: object, *, name: str) -> int:
     n = validate.integer(value, name=name)
-    if n < 1:
-        raise ValueError(f"{name} must be a positive number of threads, got {n}")
+    if not 1 <= n <= MAX_THREADS:
+        raise ValueError(f"{name} must be a number of threads from 1 to {MAX_THREADS}, got {n}")
     return n

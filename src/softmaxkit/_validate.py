@@ -14,6 +14,8 @@ from typing import Any
 import array_api_compat
 import numpy as np
 
+from . import _host
+
 REDUCTIONS = ("mean", "sum", "none")
 
 
@@ -26,6 +28,8 @@ def namespace(primary: Any, *others: Any) -> Any:
     this one by :func:`as_array`.
     """
     for candidate in (primary, *others):
+        if isinstance(candidate, np.ma.MaskedArray):
+            continue  # as_array refuses or unwraps it; its namespace is NumPy's
         if array_api_compat.is_array_api_obj(candidate):
             return array_api_compat.array_namespace(candidate)
     return array_api_compat.array_namespace(np.empty(0))
@@ -51,8 +55,27 @@ def float_dtype_of(xp: Any, x: Any, *, name: str) -> Any:
     raise TypeError(f"{name} must be a real numeric array, got dtype {x.dtype}")
 
 
+def not_masked(value: Any, *, name: str) -> Any:
+    """``value``, or the data of a ``numpy.ma`` array with no entry masked.
+
+    Every other library (and ``np.asarray``) reads a masked array's data and
+    drops its mask, which would silently include the masked entries, so a
+    mask that hides anything is refused with the way to say it instead.
+    """
+    if not isinstance(value, np.ma.MaskedArray):
+        return value
+    if not np.ma.getmaskarray(value).any():
+        return value.data
+    raise TypeError(
+        f"{name} is a numpy.ma masked array with masked entries, which would be ignored; "
+        f"pass {name}.filled(0) with where=~{name}.mask where the function takes where=, "
+        f"or leave the masked entries out"
+    )
+
+
 def as_array(xp: Any, value: Any, *, like: Any | None = None, name: str) -> Any:
     """Convert ``value`` to an array of ``xp`` (on the device of ``like``)."""
+    value = not_masked(value, name=name)
     device = None if like is None else array_api_compat.device(like)
     if array_api_compat.is_array_api_obj(value):
         if array_api_compat.array_namespace(value) is not xp:
@@ -106,11 +129,23 @@ def single_axis(axis: Any, ndim: int, *, name: str = "axis") -> int:
     return normalize_axis(axis, ndim, name=name)[0]
 
 
+def _as_float(value: Any, *, name: str) -> float:
+    """``float(value)``, with an int too large for a float (2**2000) named as a ValueError."""
+    try:
+        return float(value)
+    except OverflowError:
+        digits = len(str(abs(int(value))))
+        raise ValueError(
+            f"{name} must be a finite number, got an int of {digits} digits, "
+            f"too large for a float"
+        ) from None
+
+
 def finite_scalar(value: Any, *, name: str) -> float:
     """Return ``value`` as a Python float, refusing bools, non-numbers and non-finite values."""
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
         raise TypeError(f"{name} must be a real number, got {value!r}")
-    value = float(value)
+    value = _as_float(value, name=name)
     if not math.isfinite(value):
         raise ValueError(f"{name} must be finite, got {value!r}")
     return value
@@ -135,7 +170,7 @@ def temperature(
             raise TypeError(
                 f"temperature must be a number > 0 or an array of them, got {value!r}"
             )
-        t = float(value)
+        t = _as_float(value, name="temperature")
         if not (math.isfinite(t) and t > 0):
             raise ValueError(f"temperature must be a finite number > 0, got {t!r}")
         return t
@@ -177,6 +212,8 @@ def out_array(out: Any, xp: Any, shape: tuple, dtype: Any) -> None:
         raise ValueError(f"out must have the result's shape {tuple(shape)}, got {tuple(out.shape)}")
     if out.dtype != dtype and not _same_type_other_byte_order(out.dtype, dtype):
         raise TypeError(f"out must have the result's dtype {dtype}, got {out.dtype}")
+    if isinstance(out, np.ndarray) and not out.flags.writeable:
+        raise ValueError("out must be writable, got a read-only array")
 
 
 def _same_type_other_byte_order(a: Any, b: Any) -> bool:
@@ -200,19 +237,36 @@ def label_smoothing(value: Any) -> float:
     return smoothing
 
 
-def integer(value: Any, *, name: str) -> int:
-    """Validate an integer argument: an int or integer scalar (not a bool)."""
+def integer(
+    value: Any, *, name: str, minimum: int | None = None, maximum: int | None = None
+) -> int:
+    """Validate an integer argument: an int or integer scalar (not a bool), within bounds.
+
+    The one integer check: a non-integer is a ``TypeError``, one outside
+    ``[minimum, maximum]`` a ``ValueError``. The bounds keep a value that
+    Python accepts (``2**63``) from reaching a C integer or an allocation,
+    where it would fail without naming ``name``.
+    """
     if isinstance(value, bool):
         raise TypeError(f"{name} must be an int, got {value!r}")
     try:
-        return operator.index(value)
+        value = operator.index(value)
     except TypeError:
         raise TypeError(f"{name} must be an int, got {value!r}") from None
+    if minimum is not None and value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    if maximum is not None and value > maximum:
+        raise ValueError(f"{name} must be <= {maximum}, got {value}")
+    return value
+
+
+#: Class ids and ignore_index are compared with int64 targets.
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 
 
 def ignore_index(value: Any) -> int:
-    """Validate an ignore_index: an int (not a bool)."""
-    return integer(value, name="ignore_index")
+    """Validate an ignore_index: an int (not a bool) that fits the int64 targets."""
+    return integer(value, name="ignore_index", minimum=INT64_MIN, maximum=INT64_MAX)
 
 
 def concrete_bool(flag: Any) -> bool | None:
@@ -232,9 +286,7 @@ def concrete_bool(flag: Any) -> bool | None:
 
 def host_values(x: Any) -> np.ndarray:
     """The values of ``x`` as a flat NumPy array (for error messages only)."""
-    if array_api_compat.is_torch_array(x) or array_api_compat.is_cupy_array(x):
-        x = array_api_compat.to_device(x, "cpu")
-    return np.asarray(x).reshape(-1)
+    return _host.to_numpy(x).reshape(-1)
 
 
 def _check_broadcast(shape: tuple, target_shape: tuple, *, name: str) -> None:

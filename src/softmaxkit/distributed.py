@@ -35,7 +35,7 @@ import array_api_compat
 import torch
 import torch.distributed as dist
 
-from . import _backend, _stable
+from . import _backend, _stable, _targets
 from . import _validate as validate
 
 # float32 holds every integer up to 2**24 exactly: the class counts travel in
@@ -94,8 +94,17 @@ def vocab_parallel_log_softmax(local_logits: torch.Tensor, *, group: Any = None)
 def vocab_parallel_softmax(local_logits: torch.Tensor, *, group: Any = None) -> torch.Tensor:
     """This rank's slice of ``softmax`` over a class axis split across ranks.
 
-    Parameters, raises and the edge-case policy are those of
+    Raises and the edge-case policy are those of
     :func:`vocab_parallel_log_softmax`.
+
+    Parameters
+    ----------
+    local_logits : torch.Tensor
+        This rank's consecutive slice of the class axis (the last axis), any
+        batch shape; the slices of all ranks together are the full logits.
+    group : ProcessGroup, optional
+        The ``torch.distributed`` group the class axis is split over (default:
+        the world).
 
     Returns
     -------
@@ -177,12 +186,8 @@ def vocab_parallel_cross_entropy(
     tensor(0.1269, dtype=torch.float64)
     >>> dist.destroy_process_group()
     """
-    options = _LossOptions(
-        group,
-        validate.label_smoothing(label_smoothing),
-        validate.ignore_index(ignore_index),
-        validate.reduction(reduction),
-    )
+    checked = _targets.check_options(ignore_index, label_smoothing, reduction)
+    options = _LossOptions(group, checked.smoothing, checked.ignore_index, checked.reduction)
     return _CrossEntropy.apply(local_logits, target, options)
 
 
@@ -344,13 +349,10 @@ class _CrossEntropy(torch.autograd.Function):
             per_row = (1.0 - eps) * per_row - (eps / piece.n_classes) * all_logp
         per_row = _stable.with_nan_slices(xp, per_row, shifted.nan_slice)[..., 0]
         per_row = xp.where(valid, per_row, 0.0)
-        count = torch.sum(valid).to(per_row.dtype)
-        if options.reduction == "none":
-            loss = per_row
-        elif options.reduction == "sum":
-            loss = torch.sum(per_row)
-        else:  # the mean over no counted rows is NaN, as in torch
-            loss = torch.sum(per_row) / count
+        count = _targets.index_denominator(
+            xp, target, None, options.ignore_index, piece.n_classes, per_row.dtype
+        )
+        loss = _targets.reduce(xp, per_row, count, options.reduction)
 
         ctx.reduction = options.reduction
         if ctx.needs_input_grad[0]:
@@ -361,7 +363,7 @@ class _CrossEntropy(torch.autograd.Function):
             grad = probs - (1.0 - eps) * one_hot - eps / max(piece.n_classes, 1)
             grad = xp.where(valid[..., None], grad, 0.0)
             if options.reduction == "mean":
-                grad = grad / torch.clamp(count, min=1.0)
+                grad = grad / _targets.nonzero(xp, count)
             ctx.save_for_backward(grad.to(piece.out_dtype))
         return loss.to(piece.out_dtype)
 
@@ -396,11 +398,5 @@ def _checked_target(
             f"target must have shape {batch_shape} (local_logits' shape without the "
             f"class axis), got {tuple(target.shape)}"
         )
-    bad = (target != ignore_index) & ((target < 0) | (target >= n_classes))
-    if bool(bad.any()):
-        first = int(target[bad].reshape(-1)[0])
-        raise ValueError(
-            f"target contains class index {first}, outside [0, {n_classes}) and not "
-            f"ignore_index ({ignore_index})"
-        )
+    _targets.check_class_range(array_api_compat.array_namespace(target), target, n_classes, ignore_index)
     return target.to(local_logits.device, torch.int64)

@@ -333,3 +333,45 @@ def test_ignoring_a_target_lowers_the_summed_loss(rng):
     ignored = float(sk.entmax15_loss(x, np.where(np.arange(5) == 2, -100, target), reduction="sum"))
     assert ignored < full
 
+
+
+# --- automatic differentiation through the mappings (issue 15) -------------
+
+
+@pytest.mark.parametrize("alpha", [1.3, 1.5, 2.0, 2.5])
+def test_torch_autograd_through_entmax_bisect_is_the_vjp(alpha):
+    # Pins: the Jacobian of entmax_bisect(x, alpha=2.0) at [[0.5, 0.3, -0.2]]
+    # came out [[0.6, -0.6, 0], ...] instead of [[0.5, -0.5, 0], ...]: autograd
+    # treated the bisection's threshold as a constant.
+    torch = pytest.importorskip("torch")
+    entmax = pytest.importorskip("entmax")
+
+    x = torch.tensor([[0.5, 0.3, -0.2], [1.0, -1.0, 0.7]], dtype=torch.float64)
+    jacobian = torch.autograd.functional.jacobian(lambda v: sk.entmax_bisect(v, alpha=alpha), x)
+    y = sk.entmax_bisect(x, alpha=alpha)
+    for row in range(2):
+        by_vjp = torch.stack(
+            [sk.entmax_bisect_vjp(y[row], torch.eye(3, dtype=torch.float64)[i], alpha=alpha) for i in range(3)]
+        )
+        peer = torch.autograd.functional.jacobian(lambda v: entmax.entmax_bisect(v, alpha=alpha), x[row])
+        assert_allclose(jacobian[row, :, row, :].numpy(), by_vjp.numpy(), atol=1e-12)
+        assert_allclose(jacobian[row, :, row, :].numpy(), peer.numpy(), atol=1e-12)
+
+
+@pytest.mark.parametrize("name", ["sparsemax", "entmax15"])
+def test_torch_autograd_through_the_sorting_mappings_matches_entmax(name):
+    torch = pytest.importorskip("torch")
+    entmax = pytest.importorskip("entmax")
+
+    x = torch.tensor([0.5, 0.3, -0.2, 0.45], dtype=torch.float64)
+    ours = torch.autograd.functional.jacobian(getattr(sk, name), x)
+    peer = torch.autograd.functional.jacobian(getattr(entmax, name), x)
+    assert_allclose(ours.numpy(), peer.numpy(), atol=1e-12)
+
+
+def test_jax_jacobian_through_entmax_bisect_is_the_vjp():
+    jax = pytest.importorskip("jax")
+
+    x = np.array([0.5, 0.3, -0.2])
+    jacobian = jax.jacobian(lambda v: sk.entmax_bisect(v, alpha=2.0))(jax.numpy.asarray(x))
+    assert_allclose(np.asarray(jacobian), [[0.5, -0.5, 0.0], [-0.5, 0.5, 0.0], [0.0, 0.0, 0.0]], atol=1e-12)

@@ -2,9 +2,8 @@
  *
  * Three passes over a row, the last two from cache (a row of 32000 classes
  * is 128 KiB):
- *   A. the maximum m (and whether the row holds a NaN) and the minimum (rows
- *      within 86 of their maximum, the common case, need no underflow care);
- *   B. e_j = exp(z_j - m) by sk_vexpf, the shift's rounding error fed into
+ *   A. the maximum m (and whether the row holds a NaN);
+ *   B. e_j = exp(z_j - m) by sk_simd.h's exp, the shift's rounding error fed into
  *      the exp, written where the gradient goes (or to a stack chunk when only
  *      the loss is wanted); k = #{z_j = m} and t = sum of the other e_j in
  *      float64 lanes, so log_norm = log(k) + log1p(t / k) keeps the relative
@@ -21,61 +20,52 @@
 
 #define SK_CE_CHUNK 2048 /* exponentials kept on the stack when no gradient is written */
 
-/* The largest and smallest entries of z[0:n]; the largest is NaN when one is NaN. */
-static void ce_range_f32(const float *z, ptrdiff_t n, float *max, float *min) {
-    sk_vf vmax = sk_vsplatf(-INFINITY), vmin = sk_vsplatf(INFINITY);
+/* The largest entry of z[0:n], or NaN when one is NaN. */
+static float ce_max_f32(const float *z, ptrdiff_t n) {
+    sk_vf vmax = sk_vsplatf(-INFINITY);
     sk_vi vnan = (sk_vi){0};
     ptrdiff_t i = 0;
     for (; i + SK_VF_N <= n; i += SK_VF_N) {
         sk_vf v = sk_vloadf(z + i);
         vmax = sk_vselectf(v > vmax, v, vmax);
-        vmin = sk_vselectf(v < vmin, v, vmin);
         vnan |= v != v;
     }
-    float hi = -INFINITY, lo = INFINITY;
+    float max = -INFINITY;
     int nan = 0;
     for (int l = 0; l < SK_VF_N; l++) {
-        hi = vmax[l] > hi ? vmax[l] : hi;
-        lo = vmin[l] < lo ? vmin[l] : lo;
+        max = vmax[l] > max ? vmax[l] : max;
         nan |= vnan[l] != 0;
     }
     for (; i < n; i++) {
-        hi = z[i] > hi ? z[i] : hi;
-        lo = z[i] < lo ? z[i] : lo;
+        max = z[i] > max ? z[i] : max;
         nan |= z[i] != z[i];
     }
-    *max = nan ? NAN : hi;
-    *min = lo;
+    return nan ? NAN : max;
 }
 
-/* e = exp(v - m), the subtraction's rounding error fed into the exp;
- * normal: every v - m >= SK_EXPF_NORMAL_MIN. */
-SK_INLINE sk_vf ce_exp_vec(sk_vf v, sk_vf vm, int normal) {
-    sk_vf d = v - vm;
-    sk_vf lo = sk_vtwo_sumf(v, -vm, d);
-    return normal ? sk_vexpf_normal(d, lo) : sk_vexpf(d, lo);
-}
+/* e = exp(v - m), the subtraction's rounding error fed into the exp (sk_simd.h). */
+static inline sk_vf ce_exp_vec(sk_vf v, sk_vf vm) { return (sk_vf)sk_vexp_shifted((vf)v, (vf)vm); }
 
 /* e[0:len] = exp(z - m); k += #{z == m}; t += the other e, in float64. */
-SK_INLINE void ce_exp_sum_f32(const float *z, float *e, ptrdiff_t len, float m, int normal,
-                              double *k, double *t) {
+static void ce_exp_sum_f32(const float *z, float *e, ptrdiff_t len, float m, double *k,
+                           double *t) {
     sk_vf vm = sk_vsplatf(m), zero = sk_vsplatf(0.0f);
     sk_vd t0 = sk_vsplatd(0.0), t1 = t0;
     sk_vi kv = (sk_vi){0};
     ptrdiff_t i = 0;
     for (; i + SK_VF_N <= len; i += SK_VF_N) {
         sk_vf v = sk_vloadf(z + i);
-        sk_vf ev = ce_exp_vec(v, vm, normal);
+        sk_vf ev = ce_exp_vec(v, vm);
         sk_vi at_max = v == vm;
         kv -= at_max; /* a true lane is -1 */
         sk_vadd_widened(sk_vselectf(at_max, zero, ev), &t0, &t1);
         sk_vstoref(e + i, ev);
     }
-    if (i < len) { /* the tail, padded with -inf (whose exp is 0 in sk_vexpf) */
+    if (i < len) { /* the tail, padded with -inf (whose exp is 0) */
         float pad[SK_VF_N];
         for (int l = 0; l < SK_VF_N; l++) pad[l] = i + l < len ? z[i + l] : -INFINITY;
         sk_vf v = sk_vloadf(pad);
-        sk_vf ev = ce_exp_vec(v, vm, 0);
+        sk_vf ev = ce_exp_vec(v, vm);
         sk_vi at_max = v == vm;
         kv -= at_max;
         sk_vadd_widened(sk_vselectf(at_max, zero, ev), &t0, &t1);
@@ -174,21 +164,15 @@ SK_INLINE int ce_row_fast_f32(const sk_ce_args *a, ptrdiff_t r, int probs, int w
     const float *z = (const float *)(a->logits + r * a->ls);
     float *grad = a->grad ? (float *)(a->grad + r * a->gs) : NULL;
     if (!probs && a->target[r] == a->ignore_index) return 0;
-    float m, min;
-    ce_range_f32(z, n, &m, &min);
+    float m = ce_max_f32(z, n);
     if (!isfinite(m)) return 0; /* NaN, +inf, or every class at -inf */
 
     double k = 0.0, t = 0.0;
     float chunk[SK_CE_CHUNK];
     ptrdiff_t step = grad ? n : SK_CE_CHUNK;
-    int normal = min - m >= SK_EXPF_NORMAL_MIN; /* the common case: no underflow */
     for (ptrdiff_t j = 0; j < n; j += step) {
         ptrdiff_t len = n - j < step ? n - j : step;
-        float *e = grad ? grad + j : chunk;
-        if (normal)
-            ce_exp_sum_f32(z + j, e, len, m, 1, &k, &t);
-        else
-            ce_exp_sum_f32(z + j, e, len, m, 0, &k, &t);
+        ce_exp_sum_f32(z + j, grad ? grad + j : chunk, len, m, &k, &t);
     }
     double inv = 1.0 / (k + t); /* k >= 1: the maximum is finite */
     double log_norm = log(k) + log1p(t / k);

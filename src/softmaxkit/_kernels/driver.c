@@ -13,8 +13,9 @@
 #include "sk_isa.h"
 #include "sk_threads.h"
 
-/* Fewer elements than this per thread is not worth a thread. */
-#define SK_MIN_WORK 32768
+/* Fewer elements than this per thread is not worth a thread (the pool's
+ * workers wake within a microsecond while they spin, 10-50 us after). */
+#define SK_MIN_WORK 16384
 
 static int threads_for(int n_threads, ptrdiff_t elements) {
     ptrdiff_t useful = elements / SK_MIN_WORK;
@@ -48,7 +49,9 @@ static void short_rows_unit(void *ctx, ptrdiff_t unit, double *scratch) {
     reduce_plan *p = (reduce_plan *)ctx;
     ptrdiff_t r0 = unit * p->rows_per_unit;
     ptrdiff_t r1 = r0 + p->rows_per_unit < p->a->outer ? r0 + p->rows_per_unit : p->a->outer;
-    if (f32_lanes(p))
+    if (f32_lanes(p) && p->a->n <= SK_F32_SHORT_ROW)
+        p->isa->f32_short_rows(p->a, r0, r1);
+    else if (f32_lanes(p))
         p->isa->f32_rows(p->a, r0, r1);
     else
         p->isa->rows(p->a, r0, r1, scratch);
@@ -81,6 +84,21 @@ static void long_row_apply_unit(void *ctx, ptrdiff_t unit, double *scratch) {
         p->isa->f32_block_apply(p->a, row, start, len, &p->parts[unit], &p->slices[row]);
     else
         p->isa->row_apply(p->a, row, start, len, &p->slices[row], NULL);
+}
+
+/* Column mode in float32 lanes: no mask, and out apart from x (the
+ * exponentials kept in out would overwrite x before the portable loops,
+ * which a unit may fall back to, read it). */
+static int f32_columns(const reduce_plan *p) {
+    const sk_reduce_args *a = p->a;
+    return f32_lanes(p) && !a->mask && a->out != a->x;
+}
+
+static void f32_columns_unit(void *ctx, ptrdiff_t unit, double *scratch) {
+    reduce_plan *p = (reduce_plan *)ctx;
+    ptrdiff_t o = unit / p->tiles, j0 = (unit % p->tiles) * SK_F32_COLUMNS;
+    ptrdiff_t width = p->a->inner - j0 < SK_F32_COLUMNS ? p->a->inner - j0 : SK_F32_COLUMNS;
+    p->isa->f32_columns(p->a, o, j0, width, scratch);
 }
 
 static void tile_unit(void *ctx, ptrdiff_t unit, double *scratch) {
@@ -120,6 +138,11 @@ int sk_reduce(const sk_reduce_args *a, int n_threads) {
     ptrdiff_t elements = a->outer * a->n * a->inner;
     if (elements == 0) return SK_OK;
     n_threads = threads_for(n_threads, elements);
+    if (a->inner > 1 && f32_columns(&p)) {
+        p.tiles = ceil_div(a->inner, SK_F32_COLUMNS);
+        size_t scratch = (size_t)ceil_div(a->n, SK_F32_CHUNK_ROWS) * SK_F32_COLUMNS * 16;
+        return sk_parallel_for(a->outer * p.tiles, n_threads, scratch, f32_columns_unit, &p);
+    }
     if (a->inner > 1) {
         p.tiles = ceil_div(a->inner, SK_TILE);
         return sk_parallel_for(a->outer * p.tiles, n_threads, 0, tile_unit, &p);
@@ -129,6 +152,12 @@ int sk_reduce(const sk_reduce_args *a, int n_threads) {
         return long_rows(&p, n_threads);
     }
     p.rows_per_unit = SK_BLOCK / a->n;
+    if (a->n <= SK_F32_SHORT_ROW) {
+        /* Whole tiles of 16 rows, in units of about 4096 elements: (4096, 10)
+         * makes 11 units, which two threads share evenly. */
+        p.rows_per_unit = (4096 / a->n) & ~(ptrdiff_t)15;
+        if (p.rows_per_unit < 16) p.rows_per_unit = 16;
+    }
     /* Scratch: the exponentials of one row (tiny for tiny rows: a large
      * malloc would be an mmap per call); the float32 lanes keep them in out. */
     size_t scratch = f32_lanes(&p) ? 0 : (size_t)a->n * sizeof(double);

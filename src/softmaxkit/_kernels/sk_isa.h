@@ -28,11 +28,15 @@
 #endif
 
 #define SK_LANES 8 /* independent accumulators of a row sum */
+#define SK_F32_SHORT_ROW 64 /* float32 rows up to this length go one row a lane */
+#define SK_F32_COLUMNS 64     /* float32 column mode: slices reduced together */
+#define SK_F32_CHUNK_ROWS 256 /* and rows whose exponentials are formed in cache */
 #define SK_CHUNK 256 /* elements whose exponentials are buffered before summing */
 
 /* What a block of a row (or a whole row) contributes to its normaliser. */
 typedef struct {
     double max; /* over the included, non-NaN entries; -inf if none */
+    double min; /* likewise the smallest (set by the float32-lane loops only) */
     int nan;    /* an included entry is NaN */
     double k;   /* entries whose exp(x - shift) is exactly 1 (the maxima) */
     double t;   /* sum of the other exp(x - shift), shift = the block's own max */
@@ -94,8 +98,14 @@ typedef struct {
     /* float32 in float32 lanes (softmax_f32.c); NULL in the baseline build.
      * Rows [r0, r1) of at most SK_BLOCK elements, start to finish: */
     void (*f32_rows)(const sk_reduce_args *a, ptrdiff_t r0, ptrdiff_t r1);
+    /* The same for rows of at most SK_F32_SHORT_ROW elements, one row a lane. */
+    void (*f32_short_rows)(const sk_reduce_args *a, ptrdiff_t r0, ptrdiff_t r1);
     /* A block of a long row: its statistics (softmax keeps exp(x - m_b) in
      * out), then its output once the row's normaliser s is known. */
+    /* Column mode: slices j0 .. j0 + width - 1 (width <= SK_F32_COLUMNS) of
+     * outer index o; scratch holds 16 bytes per slice and row chunk. */
+    void (*f32_columns)(const sk_reduce_args *a, ptrdiff_t o, ptrdiff_t j0, ptrdiff_t width,
+                        double *scratch);
     void (*f32_block_stats)(const sk_reduce_args *a, ptrdiff_t row, ptrdiff_t start, ptrdiff_t len,
                             sk_part *part);
     void (*f32_block_apply)(const sk_reduce_args *a, ptrdiff_t row, ptrdiff_t start, ptrdiff_t len,

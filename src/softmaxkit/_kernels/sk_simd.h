@@ -25,11 +25,20 @@
 #define SK_VW 16
 typedef __m512 vf;
 typedef __mmask16 vmask;
-typedef struct {
-    __m512d a, b;
-} vd2; /* SK_VW double lanes */
+
+typedef __m512i vi; /* SK_VW int32 lanes */
 
 SK_INLINE vf vf_set1(float a) { return _mm512_set1_ps(a); }
+/* lane * stride for each lane */
+SK_INLINE vi vi_lanes_times(int32_t stride) {
+    return _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                              _mm512_set1_epi32(stride));
+}
+SK_INLINE vi vi_load(const int32_t *p) { return _mm512_loadu_si512((const void *)p); }
+/* base[idx] in the lanes of live, 0 elsewhere (nothing read there). */
+SK_INLINE vf vf_gather_where(vmask live, const float *base, vi idx) {
+    return _mm512_mask_i32gather_ps(_mm512_setzero_ps(), live, idx, base, 4);
+}
 SK_INLINE vf vf_load(const float *p) { return _mm512_loadu_ps(p); }
 SK_INLINE void vf_store(float *p, vf v) { _mm512_storeu_ps(p, v); }
 SK_INLINE vmask vmask_first(ptrdiff_t n) {
@@ -47,18 +56,24 @@ SK_INLINE vf vf_sub(vf a, vf b) { return _mm512_sub_ps(a, b); }
 SK_INLINE vf vf_mul(vf a, vf b) { return _mm512_mul_ps(a, b); }
 /* max(a, b), b when either is NaN (the x86 rule both ISAs share). */
 SK_INLINE vf vf_max(vf a, vf b) { return _mm512_max_ps(a, b); }
+SK_INLINE vf vf_min(vf a, vf b) { return _mm512_min_ps(a, b); }
+/* a + b in the lanes where m holds, a elsewhere. */
+SK_INLINE vf vf_add_where(vmask m, vf a, vf b) { return _mm512_mask_add_ps(a, m, a, b); }
 SK_INLINE vf vf_fmadd(vf a, vf b, vf c) { return _mm512_fmadd_ps(a, b, c); }  /* a b + c */
 SK_INLINE vf vf_fnmadd(vf a, vf b, vf c) { return _mm512_fnmadd_ps(a, b, c); } /* c - a b */
 SK_INLINE vmask vf_gt(vf a, vf b) { return _mm512_cmp_ps_mask(a, b, _CMP_GT_OQ); }
 SK_INLINE vmask vf_eq(vf a, vf b) { return _mm512_cmp_ps_mask(a, b, _CMP_EQ_OQ); }
+SK_INLINE vmask vf_gt_or_nan(vf a, vf b) { return _mm512_cmp_ps_mask(a, b, _CMP_NLE_UQ); }
 SK_INLINE vmask vmask_not(vmask m) { return (vmask)~m; }
 SK_INLINE vf vf_select(vmask m, vf a, vf b) { return _mm512_mask_blend_ps(m, b, a); } /* m ? a : b */
 SK_INLINE vf vf_and_mask(vmask m, vf a) { return _mm512_maskz_mov_ps(m, a); }        /* m ? a : 0 */
 SK_INLINE vf vf_round(vf a) {
     return _mm512_roundscale_ps(a, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
 }
-/* p * 2^k for integral k in [-160, 0]: one rounding, into the subnormals. */
-SK_INLINE vf vf_ldexp(vf p, vf k) { return _mm512_scalef_ps(p, k); }
+/* p * 2^k for integral k in [-160, 0] where keep holds (one rounding, into
+ * the subnormals), 0 elsewhere. The lanes left out compute nothing: a result
+ * that underflows costs a microcode assist of ~150 cycles. */
+SK_INLINE vf vf_ldexp_where(vmask keep, vf p, vf k) { return _mm512_maskz_scalef_ps(keep, p, k); }
 SK_INLINE float vf_hmax(vf v) { return _mm512_reduce_max_ps(v); }
 SK_INLINE float vf_hsum(vf v) { return _mm512_reduce_add_ps(v); }
 /* Lanes whose mask byte is 0 (16 bytes at m) become -inf. */
@@ -68,37 +83,22 @@ SK_INLINE vf vf_exclude(vf x, const uint8_t *m) {
     return _mm512_mask_blend_ps(keep, _mm512_set1_ps(-INFINITY), x);
 }
 
-SK_INLINE vd2 vd2_zero(void) {
-    vd2 s = {_mm512_setzero_pd(), _mm512_setzero_pd()};
-    return s;
-}
-SK_INLINE __m256 vf_high_half(vf v) {
-    return _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1));
-}
-/* s += v, each lane widened to double (exact). */
-SK_INLINE vd2 vd2_add(vd2 s, vf v) {
-    s.a = _mm512_add_pd(s.a, _mm512_cvtps_pd(_mm512_castps512_ps256(v)));
-    s.b = _mm512_add_pd(s.b, _mm512_cvtps_pd(vf_high_half(v)));
-    return s;
-}
-/* s += v in the lanes where keep holds. */
-SK_INLINE vd2 vd2_add_where(vd2 s, vf v, vmask keep) {
-    s.a = _mm512_add_pd(s.a, _mm512_maskz_cvtps_pd((__mmask8)keep, _mm512_castps512_ps256(v)));
-    s.b = _mm512_add_pd(s.b, _mm512_maskz_cvtps_pd((__mmask8)(keep >> 8), vf_high_half(v)));
-    return s;
-}
-SK_INLINE double vd2_sum(vd2 s) { return _mm512_reduce_add_pd(_mm512_add_pd(s.a, s.b)); }
-
 #elif defined(__AVX2__)
 
 #define SK_VW 8
 typedef __m256 vf;
 typedef __m256 vmask; /* all-ones / all-zeros lanes */
-typedef struct {
-    __m256d a, b;
-} vd2;
+
+typedef __m256i vi;
 
 SK_INLINE vf vf_set1(float a) { return _mm256_set1_ps(a); }
+SK_INLINE vi vi_lanes_times(int32_t stride) {
+    return _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32(stride));
+}
+SK_INLINE vi vi_load(const int32_t *p) { return _mm256_loadu_si256((const __m256i *)p); }
+SK_INLINE vf vf_gather_where(vmask live, const float *base, vi idx) {
+    return _mm256_mask_i32gather_ps(_mm256_setzero_ps(), base, idx, live, 4);
+}
 SK_INLINE vf vf_load(const float *p) { return _mm256_loadu_ps(p); }
 SK_INLINE void vf_store(float *p, vf v) { _mm256_storeu_ps(p, v); }
 SK_INLINE vmask vmask_first(ptrdiff_t n) {
@@ -117,10 +117,13 @@ SK_INLINE vf vf_add(vf a, vf b) { return _mm256_add_ps(a, b); }
 SK_INLINE vf vf_sub(vf a, vf b) { return _mm256_sub_ps(a, b); }
 SK_INLINE vf vf_mul(vf a, vf b) { return _mm256_mul_ps(a, b); }
 SK_INLINE vf vf_max(vf a, vf b) { return _mm256_max_ps(a, b); }
+SK_INLINE vf vf_min(vf a, vf b) { return _mm256_min_ps(a, b); }
+SK_INLINE vf vf_add_where(vmask m, vf a, vf b) { return _mm256_add_ps(a, _mm256_and_ps(m, b)); }
 SK_INLINE vf vf_fmadd(vf a, vf b, vf c) { return _mm256_fmadd_ps(a, b, c); }
 SK_INLINE vf vf_fnmadd(vf a, vf b, vf c) { return _mm256_fnmadd_ps(a, b, c); }
 SK_INLINE vmask vf_gt(vf a, vf b) { return _mm256_cmp_ps(a, b, _CMP_GT_OQ); }
 SK_INLINE vmask vf_eq(vf a, vf b) { return _mm256_cmp_ps(a, b, _CMP_EQ_OQ); }
+SK_INLINE vmask vf_gt_or_nan(vf a, vf b) { return _mm256_cmp_ps(a, b, _CMP_NLE_UQ); }
 SK_INLINE vmask vmask_not(vmask m) {
     return _mm256_xor_ps(m, _mm256_castsi256_ps(_mm256_set1_epi32(-1)));
 }
@@ -128,8 +131,11 @@ SK_INLINE vf vf_select(vmask m, vf a, vf b) { return _mm256_blendv_ps(b, a, m); 
 SK_INLINE vf vf_and_mask(vmask m, vf a) { return _mm256_and_ps(m, a); }
 SK_INLINE vf vf_round(vf a) { return _mm256_round_ps(a, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
 /* p * 2^k for integral k in [-160, 0] as 2^k1 * 2^k2 with k1, k2 >= -80:
- * both factors are normal floats, so only the last product rounds. */
-SK_INLINE vf vf_ldexp(vf p, vf k) {
+ * both factors are normal floats, so only the last product rounds; 0 where
+ * keep does not hold (p is zeroed first: 0 * 2^k does not underflow, which
+ * would cost a microcode assist). */
+SK_INLINE vf vf_ldexp_where(vmask keep, vf p, vf k) {
+    p = _mm256_and_ps(keep, p);
     __m256i ki = _mm256_cvtps_epi32(k);
     __m256i k1 = _mm256_srai_epi32(ki, 1);
     __m256i k2 = _mm256_sub_epi32(ki, k1);
@@ -156,22 +162,6 @@ SK_INLINE vf vf_exclude(vf x, const uint8_t *m) {
     return _mm256_blendv_ps(x, _mm256_set1_ps(-INFINITY), excluded);
 }
 
-SK_INLINE vd2 vd2_zero(void) {
-    vd2 s = {_mm256_setzero_pd(), _mm256_setzero_pd()};
-    return s;
-}
-SK_INLINE vd2 vd2_add(vd2 s, vf v) {
-    s.a = _mm256_add_pd(s.a, _mm256_cvtps_pd(_mm256_castps256_ps128(v)));
-    s.b = _mm256_add_pd(s.b, _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1)));
-    return s;
-}
-SK_INLINE vd2 vd2_add_where(vd2 s, vf v, vmask keep) { return vd2_add(s, _mm256_and_ps(keep, v)); }
-SK_INLINE double vd2_sum(vd2 s) {
-    __m256d t = _mm256_add_pd(s.a, s.b);
-    __m128d u = _mm_add_pd(_mm256_castpd256_pd128(t), _mm256_extractf128_pd(t, 1));
-    return _mm_cvtsd_f64(_mm_add_sd(u, _mm_unpackhi_pd(u, u)));
-}
-
 #endif
 
 /* Lanes [0, n) of x with mask bytes m (NULL: none), -inf elsewhere; n <= SK_VW. */
@@ -192,48 +182,116 @@ SK_INLINE vf vf_load_x(const float *x, const uint8_t *m) {
 
 /* ---- the float32 exponential ------------------------------------------- */
 
-/* Below this, exp(d) is 0 in float32 (exp(-104) < 2^-150); clamping there
- * keeps the exponent of 2^k within vf_ldexp's range. */
+/* The callers clamp d = x - m at this value, which keeps 2^k within
+ * vf_ldexp_where's range and lo finite. */
 #define SK_F32_EXP_LOW -110.0f
+/* Below this, exp(d) rounds to 0 in float32 (exp(-104) < 2^-150). */
+#define SK_F32_EXP_ZERO -104.0f
 
-/* exp(d + lo) for d <= 0 (d = x - m rounded, lo its rounding error), with a
- * relative error below 1 float32 ulp before the final rounding:
+/* exp(d + lo) for -111 <= d <= 0 (d = x - m rounded, lo its rounding error),
+ * with a relative error below 1 float32 ulp before the final rounding:
  *   k = round(d / ln2), r = (d - k ln2_hi) + (lo - k ln2_lo)
  * where ln2_hi has 16 significant bits, so k ln2_hi is exact (|k| < 2^8) and
  * d - k ln2_hi is exact (Sterbenz); exp(r) = 1 + r + r^2 q(r) on
- * |r| <= ln2/2 + tiny, q of degree 4 (near-minimax, relative error 4e-9,
- * fitted in float32 coefficients; degree 6 in all); then 2^k. NaN gives NaN;
- * -inf and d < SK_F32_EXP_LOW give 0 (lo is then ignored: it may be NaN). */
+ * |r| <= ln2/2 + tiny, q of degree 4 (near-minimax in float32 coefficients,
+ * relative error 4e-9; degree 6 in all); then 2^k, rounded once where the
+ * result is subnormal, and exactly 0 below -104. NaN gives NaN. The callers clamp x to
+ * m - 110 first, so that d is never below -111 and lo is always finite. */
 SK_INLINE vf sk_vexp_lo(vf d, vf lo) {
-    const vf low = vf_set1(SK_F32_EXP_LOW);
-    vmask in_range = vf_gt(d, low);
-    vf dc = vf_max(low, d); /* NaN stays NaN: vf_max returns its second operand */
-    vf k = vf_round(vf_mul(dc, vf_set1(0x1.715476p0f)));
-    vf r = vf_fnmadd(k, vf_set1(0x1.62e4p-1f), dc);
-    vf t = vf_fnmadd(k, vf_set1(0x1.7f7d1cp-20f), vf_and_mask(in_range, lo));
-    r = vf_add(r, t);
+    vf k = vf_round(vf_mul(d, vf_set1(0x1.715476p0f)));
+    vf r = vf_fnmadd(k, vf_set1(0x1.62e4p-1f), d);
+    r = vf_add(r, vf_fnmadd(k, vf_set1(0x1.7f7d1cp-20f), lo));
     vf q = vf_fmadd(vf_set1(0x1.6a2164p-10f), r, vf_set1(0x1.123b94p-7f));
     q = vf_fmadd(q, r, vf_set1(0x1.5558fcp-5f));
     q = vf_fmadd(q, r, vf_set1(0x1.55549p-3f));
     q = vf_fmadd(q, r, vf_set1(0x1.fffffcp-2f));
     vf p = vf_fmadd(q, r, vf_set1(1.0f));
     p = vf_fmadd(p, r, vf_set1(1.0f));
-    return vf_ldexp(p, k);
+    vmask not_zero = vf_gt_or_nan(d, vf_set1(SK_F32_EXP_ZERO)); /* NaN stays NaN */
+    return vf_ldexp_where(not_zero, p, k);
 }
 
-/* d = x - m and its exact rounding error (Knuth's TwoSum; 5 operations). */
-SK_INLINE vf sk_vshift(vf x, vf m, vf *lo) {
+/* How the rounding error lo of d = x - m is found. TwoSum takes 5 operations;
+ * when the magnitudes are known to be ordered, Fast2Sum takes 2:
+ *   SK_SHIFT_X_LARGER  |x| >= |m| for every x (m <= 0): lo = -m - (d - x);
+ *   SK_SHIFT_M_LARGER  |m| >= |x| for every x (m >= 0, min x >= -m):
+ *                      lo = x - (d + m). */
+enum { SK_SHIFT_TWO_SUM, SK_SHIFT_X_LARGER, SK_SHIFT_M_LARGER };
+
+SK_INLINE int sk_shift_kind(float m, float min_x) {
+    if (m <= 0.0f) return SK_SHIFT_X_LARGER;
+    return min_x >= -m ? SK_SHIFT_M_LARGER : SK_SHIFT_TWO_SUM;
+}
+
+/* d = x - m (m broadcast) and its exact rounding error lo. */
+SK_INLINE vf sk_vshift(vf x, vf m, int kind, vf *lo) {
     vf d = vf_sub(x, m);
-    vf b_virtual = vf_sub(d, x); /* ~ -m */
-    vf a_virtual = vf_sub(d, b_virtual);
-    *lo = vf_sub(vf_sub(x, a_virtual), vf_add(m, b_virtual));
+    if (kind == SK_SHIFT_X_LARGER) {
+        *lo = vf_sub(vf_sub(vf_set1(0.0f), m), vf_sub(d, x));
+    } else if (kind == SK_SHIFT_M_LARGER) {
+        *lo = vf_sub(x, vf_add(d, m));
+    } else {
+        vf b_virtual = vf_sub(d, x); /* ~ -m */
+        vf a_virtual = vf_sub(d, b_virtual);
+        *lo = vf_sub(vf_sub(x, a_virtual), vf_add(m, b_virtual));
+    }
     return d;
 }
 
+/* exp(x - m) with the shift's rounding error fed in, for any finite m and
+ * x <= m (-inf and NaN included), without the callers' clamp: the loops of
+ * softmax_f32.c clamp x at m - 110 and pick the shift's error formula per
+ * row; this is the general form (cross_entropy_f32.h). */
 SK_INLINE vf sk_vexp_shifted(vf x, vf m) {
+    const vf low = vf_set1(SK_F32_EXP_LOW);
     vf lo;
-    vf d = sk_vshift(x, m, &lo);
-    return sk_vexp_lo(d, lo);
+    vf d = sk_vshift(x, m, SK_SHIFT_TWO_SUM, &lo);
+    lo = vf_and_mask(vf_gt(d, low), lo); /* NaN where d = -inf; no matter below -110 */
+    return sk_vexp_lo(vf_max(low, d), lo); /* vf_max keeps a NaN d */
+}
+
+/* float32 sums with their rounding errors kept in a second accumulator, so
+ * that the total ((acc - base) + err, formed in double) is accurate to about
+ * 2^-46 of it, at 4-7 operations a vector where widening to double lanes
+ * takes 7 (AVX-512) and loses the order of the additions less cheaply.
+ *
+ * vsum_add, for sums of e <= 1 whose relative accuracy matters only against
+ * a total >= 1 (softmax's normaliser, which holds the maximum's 1): each lane
+ * starts at 1, so |acc| >= e and Fast2Sum, acc + e - (acc + e), is exact.
+ *
+ * vsum_add_where, for log_softmax's t (the terms other than the maxima),
+ * whose relative accuracy matters when t is tiny (log_softmax at a dominant
+ * class is -log1p(t)): lanes start at 0 and TwoSum keeps every error. */
+typedef struct {
+    vf acc, err;
+} vsum;
+
+SK_INLINE vsum vsum_start(float base) {
+    vsum s = {vf_set1(base), vf_set1(0.0f)};
+    return s;
+}
+SK_INLINE vsum vsum_add(vsum s, vf e) {
+    vf t = vf_add(s.acc, e);
+    s.err = vf_add(s.err, vf_add(vf_sub(s.acc, t), e));
+    s.acc = t;
+    return s;
+}
+SK_INLINE vsum vsum_add_where(vsum s, vf e, vmask keep) {
+    e = vf_and_mask(keep, e);
+    vf t = vf_add(s.acc, e);
+    vf e_virtual = vf_sub(t, s.acc);
+    vf acc_virtual = vf_sub(t, e_virtual);
+    s.err = vf_add(s.err, vf_add(vf_sub(s.acc, acc_virtual), vf_sub(e, e_virtual)));
+    s.acc = t;
+    return s;
+}
+SK_INLINE double vsum_total(vsum s, float base) {
+    float acc[SK_VW], err[SK_VW];
+    memcpy(acc, &s.acc, sizeof acc);
+    memcpy(err, &s.err, sizeof err);
+    double total = 0.0;
+    for (int j = 0; j < SK_VW; j++) total += ((double)acc[j] - base) + (double)err[j];
+    return total;
 }
 
 #endif

@@ -69,7 +69,7 @@ class ECEInterval(NamedTuple):
 
 
 def reliability_curve(
-    probs: Any, labels: Any, *, n_bins: int = 15, strategy: str = "uniform"
+    probs: Any, labels: Any, *, n_bins: int = 15, strategy: str = "uniform", classes: Any = None
 ) -> ReliabilityCurve:
     """Top-label accuracy against confidence, per bin: the data of a reliability diagram.
 
@@ -79,9 +79,17 @@ def reliability_curve(
         Predicted probabilities, shape (N, K) with rows summing to 1, or (N,)
         for a binary problem's probability of class 1.
     labels : array_like of int
-        The true classes, shape (N,), in [0, K).
+        The true classes, shape (N,), in [0, K): the column of ``probs``
+        that is right. The order is (probs, labels), as in netcal and
+        torchmetrics; a call in scikit-learn's order (labels first) is
+        refused with a message saying that the arguments look swapped.
     n_bins : int, optional
-        Number of bins (default 15, as in Guo et al. 2017).
+        Number of bins: 15, as in Guo et al. 2017, everywhere in softmaxkit
+        (the diagrams and the command line too).
+    classes : array_like, optional
+        The label of each column of ``probs`` (scikit-learn's ``labels=``
+        of ``log_loss``): ``labels`` then holds such labels, of any type
+        (strings too), not column numbers.
     strategy : {"uniform", "quantile"}, optional
         Equal-width bins or equal-count bins; see the module notes for the
         exact edges and which side of a bin is closed.
@@ -100,14 +108,20 @@ def reliability_curve(
     >>> curve.accuracy.tolist()
     [nan, 0.6666666666666666]
     """
-    p, y = probabilities_and_labels(probs, labels)
+    p, y = probabilities_and_labels(probs, labels, classes)
     confidence = p.max(axis=1)
     correct = (p.argmax(axis=1) == y).astype(np.float64)
     return _binned(confidence, correct, _check_bins(n_bins), _check_strategy(strategy))
 
 
 def expected_calibration_error(
-    probs: Any, labels: Any, *, n_bins: int = 15, strategy: str = "uniform", norm: str = "l1"
+    probs: Any,
+    labels: Any,
+    *,
+    n_bins: int = 15,
+    strategy: str = "uniform",
+    norm: str = "l1",
+    classes: Any = None,
 ) -> float:
     """Top-label expected calibration error (ECE; ``norm="max"`` is the MCE).
 
@@ -118,7 +132,7 @@ def expected_calibration_error(
 
     Parameters
     ----------
-    probs, labels, n_bins, strategy
+    probs, labels, n_bins, strategy, classes
         As in :func:`reliability_curve`.
     norm : {"l1", "l2", "max"}, optional
         How the per-bin gaps are combined (module notes).
@@ -136,8 +150,8 @@ def expected_calibration_error(
     >>> round(expected_calibration_error([0.95, 1.0], [1, 0]), 12)
     0.475
     """
-    return _ece_from_curve(reliability_curve(probs, labels, n_bins=n_bins, strategy=strategy),
-                           _check_norm(norm))  # fmt: skip
+    curve = reliability_curve(probs, labels, n_bins=n_bins, strategy=strategy, classes=classes)
+    return _ece_from_curve(curve, _check_norm(norm))
 
 
 def expected_calibration_error_interval(
@@ -150,6 +164,7 @@ def expected_calibration_error_interval(
     n_resamples: int = 1000,
     confidence_level: float = 0.95,
     seed: int | None = 0,
+    classes: Any = None,
 ) -> ECEInterval:
     """The ECE with a bootstrap percentile confidence interval.
 
@@ -162,7 +177,7 @@ def expected_calibration_error_interval(
 
     Parameters
     ----------
-    probs, labels, n_bins, strategy, norm
+    probs, labels, n_bins, strategy, norm, classes
         As in :func:`expected_calibration_error`.
     n_resamples : int, optional
         Bootstrap resamples (default 1000).
@@ -187,7 +202,7 @@ def expected_calibration_error_interval(
     >>> bool(ci.low <= ci.ece <= ci.high), ci.high < 0.1
     (True, True)
     """
-    p, y = probabilities_and_labels(probs, labels)
+    p, y = probabilities_and_labels(probs, labels, classes)
     n_bins, strategy, norm = _check_bins(n_bins), _check_strategy(strategy), _check_norm(norm)
     if isinstance(n_resamples, bool) or not isinstance(n_resamples, (int, np.integer)) or n_resamples < 1:
         raise ValueError(f"n_resamples must be an int >= 1, got {n_resamples!r}")
@@ -209,7 +224,13 @@ def expected_calibration_error_interval(
 
 
 def classwise_calibration_error(
-    probs: Any, labels: Any, *, n_bins: int = 15, strategy: str = "uniform", norm: str = "l1"
+    probs: Any,
+    labels: Any,
+    *,
+    n_bins: int = 15,
+    strategy: str = "uniform",
+    norm: str = "l1",
+    classes: Any = None,
 ) -> float:
     """Classwise ECE (Kull et al. 2019): the calibration error of every class's probability.
 
@@ -221,7 +242,7 @@ def classwise_calibration_error(
 
     Parameters
     ----------
-    probs, labels, n_bins, strategy, norm
+    probs, labels, n_bins, strategy, norm, classes
         As in :func:`expected_calibration_error`.
 
     Returns
@@ -234,7 +255,7 @@ def classwise_calibration_error(
     >>> round(classwise_calibration_error([[0.8, 0.2], [0.8, 0.2]], [0, 1], n_bins=5), 12)
     0.3
     """
-    p, y = probabilities_and_labels(probs, labels)
+    p, y = probabilities_and_labels(probs, labels, classes)
     n_bins, strategy, norm = _check_bins(n_bins), _check_strategy(strategy), _check_norm(norm)
     errors = [
         _ece_from_curve(_binned(p[:, k], (y == k).astype(np.float64), n_bins, strategy), norm)
@@ -243,7 +264,7 @@ def classwise_calibration_error(
     return float(np.mean(errors))
 
 
-def brier_score(probs: Any, labels: Any) -> float:
+def brier_score(probs: Any, labels: Any, *, classes: Any = None) -> float:
     """Brier's multi-class score: the mean over rows of ``sum_k (p_k - onehot_k)^2``.
 
     Brier's original definition (1950), between 0 (certain and right) and 2
@@ -252,7 +273,7 @@ def brier_score(probs: Any, labels: Any) -> float:
 
     Parameters
     ----------
-    probs, labels
+    probs, labels, classes
         As in :func:`reliability_curve`.
 
     Returns
@@ -265,22 +286,28 @@ def brier_score(probs: Any, labels: Any) -> float:
     >>> round(brier_score([[0.7, 0.2, 0.1]], [0]), 12)   # 0.3^2 + 0.2^2 + 0.1^2
     0.14
     """
-    p, y = probabilities_and_labels(probs, labels)
+    p, y = probabilities_and_labels(probs, labels, classes)
     one_hot = np.zeros_like(p)
     one_hot[np.arange(len(y)), y] = 1.0
     return float(np.mean(np.sum((p - one_hot) ** 2, axis=1)))
 
 
-def negative_log_likelihood(probs: Any, labels: Any) -> float:
+def negative_log_likelihood(probs: Any, labels: Any, *, classes: Any = None) -> float:
     """The mean of ``-log p[label]``: the cross-entropy of the predictions.
 
     ``inf`` when a true class got probability 0. From logits,
     :func:`softmaxkit.cross_entropy` gives the same number more accurately
     (no rounding of tiny probabilities).
 
+    ``sklearn.metrics.log_loss(labels, probs, labels=classes)`` gives the
+    same number except where scikit-learn changes the input: it clips
+    probabilities to ``[eps, 1 - eps]`` (a true class at probability 0
+    costs ``-log(eps)``, 36.04 in float64, not ``inf``) and rescales rows
+    that do not sum to 1 (with a warning), which are refused here.
+
     Parameters
     ----------
-    probs, labels
+    probs, labels, classes
         As in :func:`reliability_curve`.
 
     Returns
@@ -292,8 +319,10 @@ def negative_log_likelihood(probs: Any, labels: Any) -> float:
     >>> from softmaxkit.calibration import negative_log_likelihood
     >>> round(negative_log_likelihood([[0.25, 0.75], [0.5, 0.5]], [1, 0]), 10)   # (log 4/3 + log 2) / 2
     0.4904146265
+    >>> round(negative_log_likelihood([[0.25, 0.75], [0.5, 0.5]], ["dog", "cat"], classes=["cat", "dog"]), 10)
+    0.4904146265
     """
-    p, y = probabilities_and_labels(probs, labels)
+    p, y = probabilities_and_labels(probs, labels, classes)
     picked = p[np.arange(len(y)), y]
     with np.errstate(divide="ignore"):
         return float(-np.mean(np.log(picked)))
@@ -328,9 +357,17 @@ def _ece_from_curve(curve: ReliabilityCurve, norm: str) -> float:
     return float(np.max(gaps))
 
 
+#: More bins than this hold no information and only cost memory (n_bins arrays).
+MAX_BINS = 10**6
+
+
 def _check_bins(n_bins: Any) -> int:
-    if isinstance(n_bins, bool) or not isinstance(n_bins, (int, np.integer)) or n_bins < 1:
+    if isinstance(n_bins, bool) or not isinstance(n_bins, (int, np.integer)):
         raise ValueError(f"n_bins must be an int >= 1, got {n_bins!r}")
+    if n_bins < 1:
+        raise ValueError(f"n_bins must be an int >= 1, got {n_bins!r}")
+    if n_bins > MAX_BINS:
+        raise ValueError(f"n_bins must be at most {MAX_BINS}, got {n_bins!r}")
     return int(n_bins)
 
 

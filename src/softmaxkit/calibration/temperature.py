@@ -31,6 +31,7 @@ import numpy as np
 from .._core import softmax
 from ..losses import cross_entropy
 from ._inputs import as_logits, logits_and_labels, warn_if_probabilities
+from ._params import Params, not_fitted
 
 __all__ = ["CalibrationWarning", "TemperatureScaler"]
 
@@ -44,8 +45,11 @@ class CalibrationWarning(UserWarning):
     """A calibration fit that ended at a bound, or inputs that look wrong."""
 
 
-class TemperatureScaler:
+class TemperatureScaler(Params):
     """Fit one temperature on held-out logits; divide logits by it.
+
+    A scikit-learn estimator: no parameters, ``get_params``/``set_params``,
+    so ``sklearn.base.clone`` and pipelines take it.
 
     Attributes
     ----------
@@ -80,6 +84,9 @@ class TemperatureScaler:
     >>> scaler.predict_proba(3.0 * z).shape
     (20000, 5)
     """
+
+    def __init__(self) -> None:
+        pass
 
     def fit(self, logits: Any, labels: Any) -> TemperatureScaler:
         """Fit the temperature on ``logits`` (N, K) and integer ``labels`` (N,).
@@ -116,7 +123,7 @@ class TemperatureScaler:
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "temperature_"):
-            raise ValueError(f"this {type(self).__name__} is not fitted yet: call fit(logits, labels)")
+            raise not_fitted(self)
 
     def __repr__(self) -> str:
         if hasattr(self, "temperature_"):

@@ -23,13 +23,18 @@ import numpy as np
 from .._core import softmax
 from ..losses import cross_entropy, cross_entropy_and_grad
 from ._inputs import as_logits, logits_and_labels, warn_if_probabilities
+from ._params import Params, not_fitted
 from .temperature import CalibrationWarning
 
 __all__ = ["VectorScaler"]
 
 
-class VectorScaler:
+class VectorScaler(Params):
     """Fit a per-class scale and bias on held-out logits: ``a * z + b``.
+
+    A scikit-learn estimator (``get_params``/``set_params``; ``clone``
+    works); the parameters are validated in :meth:`fit`, as scikit-learn
+    asks.
 
     Parameters
     ----------
@@ -127,7 +132,7 @@ class VectorScaler:
     def transform(self, logits: Any) -> Any:
         """The calibrated logits ``scale_ * logits + bias_`` (same array library)."""
         if not hasattr(self, "scale_"):
-            raise ValueError("this VectorScaler is not fitted yet: call fit(logits, labels)")
+            raise not_fitted(self)
         z = as_logits(logits)
         if z.shape[-1] != self.scale_.shape[0]:
             raise ValueError(

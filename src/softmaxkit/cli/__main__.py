@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import errno
+import os
+import signal
 import sys
+import warnings
 
 from .. import __version__
 from . import apply, calibrate, demo, explain, explore
 from ._errors import CLIError, OneLineParser, fail
 
 SUBCOMMANDS = (demo, explain, apply, calibrate, explore)
+# Optional modules whose package has another name on PyPI.
+_PACKAGES = {"sklearn": "scikit-learn"}
 
 
 def build_parser() -> OneLineParser:
@@ -42,17 +48,114 @@ def protect_negative_numbers(argv: list[str]) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the command; every failure is one line on stderr and exit status 2.
+
+    Also handled here, for every subcommand: SIGTERM (one line, exit 2 as
+    any other failure, outputs never half-written: see ``_io``), a closed or full standard
+    output, a missing optional package, and warnings (one line each, without
+    the library's source path).
+    """
+    previous_sigterm = _handle_sigterm()
+    try:
+        with warnings.catch_warnings():
+            warnings.showwarning = _show_warning
+            return _run(argv)
+    finally:
+        if previous_sigterm is not None:
+            signal.signal(signal.SIGTERM, previous_sigterm)
+
+
+def _run(argv: list[str] | None) -> int:
+    if sys.stdout is None:  # started with standard output closed (>&-)
+        sys.stdout = _ClosedStdout()
     parser = build_parser()
     args = parser.parse_args(protect_negative_numbers(sys.argv[1:] if argv is None else argv))
     try:
-        return args.run(args)
+        status = args.run(args)
+        _flush_stdout()
+        return status
     except CLIError as exc:
         fail(str(exc))
     except (ValueError, TypeError) as exc:
         # The library's own checks: the message names the argument and value.
         fail(f"{args.command}: {exc}")
+    except ImportError as exc:
+        if exc.name is None:  # raised by softmaxkit itself, with the advice in it
+            fail(f"{args.command}: {exc}")
+        module = exc.name.split(".")[0]
+        package = _PACKAGES.get(module, module)
+        fail(f"{args.command}: needs {module}, which is not installed (pip install {package})")
+    except MemoryError:
+        fail(f"{args.command}: not enough memory for this input")
+    except OSError as exc:
+        _quiet_stdout()
+        fail(f"{args.command}: {_os_reason(exc)}")
     except KeyboardInterrupt:
         return 130
+    except _Terminated:
+        _quiet_stdout()
+        fail("terminated by SIGTERM; no output file was left half-written")
+
+
+class _Terminated(BaseException):
+    """Raised by the SIGTERM handler, so that every cleanup (finally) runs."""
+
+
+def _handle_sigterm() -> object | None:
+    def terminate(signum: int, frame: object) -> None:
+        raise _Terminated
+
+    try:
+        return signal.signal(signal.SIGTERM, terminate)
+    except ValueError:  # not the main thread (main() called from a thread)
+        return None
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    # One line, no source path: the user did not write that file.
+    print(f"softmaxkit: warning: {message}", file=sys.stderr)
+
+
+class _ClosedStdout:
+    """Stands for a standard output that was closed at start: writing to it fails."""
+
+    def write(self, text: str) -> int:
+        raise OSError(errno.EBADF, "standard output is closed")
+
+    def flush(self) -> None:
+        pass
+
+    def fileno(self) -> int:
+        raise ValueError("standard output is closed")
+
+
+def _flush_stdout() -> None:
+    """Flush standard output now, so a full disk or a closed pipe is reported here."""
+    if sys.stdout is not None:
+        sys.stdout.flush()
+
+
+def _quiet_stdout() -> None:
+    """Point standard output at /dev/null, so that Python's flush at exit has nothing to fail on."""
+    if sys.stdout is None:
+        return
+    try:
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, sys.stdout.fileno())
+        os.close(null)
+    except (OSError, ValueError):
+        pass
+
+
+def _os_reason(exc: OSError) -> str:
+    if exc.errno == errno.EBADF and not exc.filename:
+        return "standard output is closed; redirect it or write the result with -o"
+    if exc.errno == errno.EPIPE:
+        return "standard output was closed before the result was written"
+    if exc.errno == errno.ENOSPC:
+        return "no space left on the device to write the result"
+    where = f"{exc.filename}: " if exc.filename else ""
+    return f"{where}{exc.strerror or exc}"
 
 
 def _is_number(word: str) -> bool:

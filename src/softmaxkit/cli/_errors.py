@@ -15,7 +15,9 @@ class OneLineParser(argparse.ArgumentParser):
     """An ArgumentParser whose usage errors are one line on stderr and exit 2."""
 
     def error(self, message: str) -> NoReturn:
-        fail(f"{self.prog}: {message} (see --help)")
+        # fail() says "softmaxkit: error:"; name only the subcommand, if any.
+        command = self.prog.removeprefix("softmaxkit").strip()
+        fail(f"{command}: {message} (see --help)" if command else f"{message} (see --help)")
 
 
 def fail(message: str) -> NoReturn:

@@ -29,6 +29,7 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    _io.check_destination(args.output)
     logits = _io.read_array(args.input, key=args.key)
     function = _core.log_softmax if args.log else _core.softmax
     result = function(logits, axis=args.axis, temperature=args.temperature)

@@ -61,6 +61,8 @@ def run(args: argparse.Namespace) -> int:
         raise CLIError("calibrate: give both --fit-logits and --fit-labels, or neither")
     if args.plot is not None and os.path.splitext(args.plot)[1].lower() not in _PLOT_FORMATS:
         raise CLIError(f"--plot {args.plot}: use a {', '.join(_PLOT_FORMATS)} file")
+    _io.check_destination(args.output)
+    _io.check_destination(args.plot)
     logits = _io.read_array(args.logits)
     labels = _labels(_io.read_array(args.labels), args.labels)
     # Checked whole, before any split, so an error names the row in the file.
@@ -95,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
         _io.write_array(calibrated, args.output, npz_key="probabilities")
     if figure is not None:
         suffix = os.path.splitext(args.plot)[1].lower()[1:]
-        _io._write_atomically(args.plot, lambda handle: figure.savefig(handle, format=suffix))
+        _io.write_atomically(args.plot, lambda handle: figure.savefig(handle, format=suffix))
     print(json.dumps(report, indent=2) if args.json else _table(report))
     return 0
 

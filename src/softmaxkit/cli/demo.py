@@ -291,15 +291,15 @@ def _write_pictures(out: str, data: Split, before: np.ndarray, after: np.ndarray
     names = [str(k) for k in range(10)]
     figures = {
         "reliability-before.png": plot.reliability_diagram(
-            before, data.y_test, n_bins=10, title="test digits, before temperature scaling"),
+            before, data.y_test, title="test digits, before temperature scaling"),
         "reliability-after.png": plot.reliability_diagram(
-            after, data.y_test, n_bins=10, title="test digits, after temperature scaling"),
+            after, data.y_test, title="test digits, after temperature scaling"),
         "probability-bars.png": plot.probability_bars(one_logit_row, labels=names),
         "temperature-sweep.png": plot.temperature_sweep(one_logit_row, labels=names),
         "loss-curve.png": plot.loss_curve(),
     }  # fmt: skip
     figures["probability-bars.png"].suptitle(digit_title)
     for name, figure in figures.items():
-        _io._write_atomically(os.path.join(out, name),
+        _io.write_atomically(os.path.join(out, name),
                              lambda handle, figure=figure: figure.savefig(handle, dpi=100, format="png"))  # fmt: skip
     return list(figures)

@@ -31,12 +31,12 @@ def register(subparsers: Any) -> None:
         "space, so it never overflows), the probability, the one-hot argmax and the loss "
         "-log p if that class were the truth.",
     )
-    parser.add_argument("logits", nargs="+", type=_number, metavar="Z", help="the logits")
+    parser.add_argument("logits", nargs="+", type=number_argument, metavar="Z", help="the logits")
     scale = parser.add_mutually_exclusive_group()
     scale.add_argument(
-        "--temperature", "-T", type=_number, metavar="T", help="temperature T > 0 (default 1)"
+        "--temperature", "-T", type=number_argument, metavar="T", help="temperature T > 0 (default 1)"
     )
-    scale.add_argument("--beta", "-b", type=_number, metavar="B", help="inverse temperature 1/T")
+    scale.add_argument("--beta", "-b", type=number_argument, metavar="B", help="inverse temperature 1/T")
     parser.add_argument("--json", action="store_true", help="print the table as JSON")
     parser.add_argument("--plot", metavar="FILE",
                         help="also draw the probability bars and the temperature sweep "
@@ -195,6 +195,7 @@ def format_json(result: Explanation) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    _io.check_destination(args.plot)  # before the table is printed
     temperature = 1.0
     if args.temperature is not None:
         temperature = _positive(args.temperature, "--temperature")
@@ -205,7 +206,7 @@ def run(args: argparse.Namespace) -> int:
     print(format_json(result) if args.json else format_table(result), end="")
     if figure is not None:
         suffix = os.path.splitext(args.plot)[1].lower()[1:]
-        _io._write_atomically(args.plot, lambda handle: figure.savefig(handle, format=suffix))
+        _io.write_atomically(args.plot, lambda handle: figure.savefig(handle, format=suffix))
     return 0
 
 
@@ -229,7 +230,7 @@ def explain_figure(logits: list[float], temperature: float, path: str) -> Any:
     return figure
 
 
-def _number(text: str) -> float:
+def number_argument(text: str) -> float:
     """A number from the command line; a decimal too large for a float64 (1e309) is refused,
     not read as inf (type inf if that is meant)."""
     try:

@@ -17,7 +17,7 @@ from typing import Any
 from ..explorer import page, server
 from . import _io
 from ._errors import CLIError
-from .explain import _number
+from .explain import number_argument
 
 
 def register(subparsers: Any) -> None:
@@ -29,16 +29,16 @@ def register(subparsers: Any) -> None:
         "the entropy move. With --export, write the page as one self-contained HTML file.",
     )
     parser.add_argument(
-        "logits", nargs="*", type=_number, metavar="Z", help="the logits to open the page on"
+        "logits", nargs="*", type=number_argument, metavar="Z", help="the logits to open the page on"
     )
     parser.add_argument(
         "--names", metavar="NAMES", help="class names, separated by commas (dog,cat,bird)"
     )
     scale = parser.add_mutually_exclusive_group()
     scale.add_argument(
-        "--temperature", "-T", type=_number, metavar="T", help="temperature T > 0 (default 1)"
+        "--temperature", "-T", type=number_argument, metavar="T", help="temperature T > 0 (default 1)"
     )
-    scale.add_argument("--beta", "-b", type=_number, metavar="B", help="inverse temperature 1/T")
+    scale.add_argument("--beta", "-b", type=number_argument, metavar="B", help="inverse temperature 1/T")
     parser.add_argument(
         "--port", type=_port, metavar="P", help="port on 127.0.0.1 (default 0: any free port)"
     )
@@ -66,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
         if args.port is not None:
             raise CLIError("explore: --port has no effect with --export, which serves nothing")
         html = page.standalone_html(fragment).encode()
-        _io._write_atomically(args.export, lambda handle: handle.write(html))
+        _io.write_atomically(args.export, lambda handle: handle.write(html))
         print(f"wrote {args.export} ({len(html) / 1024:.0f} KiB): the explorer as one file; "
               f"open it in a browser, offline too")  # fmt: skip
         return 0

@@ -11,14 +11,16 @@
 (function () {
   'use strict';
 
-  var MAX_LOGITS = 1000;
+  var MAX_LOGITS = 100000;
+  // Past this many logits the table lists the largest ones (the charts group as below).
+  var TABLE_ROWS = 1000;
   var SLIDER_MIN = -4; // log10 of the slider's temperature range, 1e-4 ... 1e4
   var SLIDER_MAX = 4;
   // Up to MAX_ROWS classes every class has its bar and curve; past it the TOP_ROWS most
   // probable ones and one "others" row and curve (as softmaxkit.plot draws them).
   var MAX_ROWS = 30;
   var TOP_ROWS = 20;
-  var CURVE_POINTS = 241;
+  var CURVE_POINTS = 241; // fewer past 4,000 logits, so that a drag stays quick
   var LOSS_Y_MAX = 5; // -log p axis of the loss chart; larger losses are marked at the top
   var SVG_NS = 'http://www.w3.org/2000/svg';
 
@@ -460,15 +462,26 @@
    *  with the largest logits (the most probable at every temperature; ties and NaN: lower
    *  index first, NaN last), and the rest, which the charts add up as "others". */
   function shownClasses(logits) {
+    if (logits.length <= MAX_ROWS) return { top: logits.map(function (z, i) { return i; }), rest: [] };
+    var order = byLogit(logits);
+    return { top: order.slice(0, TOP_ROWS), rest: order.slice(TOP_ROWS) };
+  }
+
+  /** Class indices from the largest logit down (ties: lower index first; NaN last). */
+  function byLogit(logits) {
     var order = logits.map(function (z, i) { return i; });
-    if (order.length <= MAX_ROWS) return { top: order, rest: [] };
     function key(i) { return logits[i] === logits[i] ? logits[i] : -Infinity; }
-    order.sort(function (a, b) {
+    return order.sort(function (a, b) {
       if (key(a) !== key(b)) return key(a) > key(b) ? -1 : 1;
       if ((logits[a] === logits[a]) !== (logits[b] === logits[b])) return logits[a] === logits[a] ? -1 : 1;
       return a - b;
     });
-    return { top: order.slice(0, TOP_ROWS), rest: order.slice(TOP_ROWS) };
+  }
+
+  /** The classes the table lists, in class order: all, or the TABLE_ROWS largest logits. */
+  function tableClasses(logits) {
+    if (logits.length <= TABLE_ROWS) return logits.map(function (z, i) { return i; });
+    return byLogit(logits).slice(0, TABLE_ROWS).sort(function (a, b) { return a - b; });
   }
 
   /** The rows of the bar chart: one per shown class, then "others" (their summed p and the
@@ -683,8 +696,9 @@
     if (shown.rest.length > 0) curves.push(null);
     var paths = curves.map(function () { return ''; });
     var pen = curves.map(function () { return false; });
-    for (var k = 0; k < CURVE_POINTS; k++) {
-      var lt = a + (b - a) * k / (CURVE_POINTS - 1);
+    var points = Math.max(41, Math.min(CURVE_POINTS, Math.floor(1e6 / n)));
+    for (var k = 0; k < points; k++) {
+      var lt = a + (b - a) * k / (points - 1);
       var p = softmax(model.logits, Math.pow(10, lt));
       curves.forEach(function (cls, c) {
         var value = cls === null ? pairwiseSum(shown.rest.map(function (i) { return p[i]; })) : p[cls];
@@ -773,7 +787,8 @@
     // A loss above the axis is a triangle at the top, at its own p: never beside the others,
     // which at hundreds of classes would march off the card.
     var offChart = 0;
-    model.probabilities.forEach(function (p, j) {
+    tableClasses(model.logits).forEach(function (j) {
+      var p = model.probabilities[j];
       var loss = model.losses[j];
       if (p !== p) return;
       var text = labels[j] + ': p = ' + formatPercent(p) + '%, \u2212log p = ' + formatG(loss, 6);
@@ -850,7 +865,12 @@
       (model.logits.length === 1 ? ' logit' : ' logits') + ' at T = ' +
       formatG(model.temperature, 6) + ' (\u03b2 = ' + formatG(model.beta, 6) + ')';
     var body = document.createElement('tbody');
-    model.logits.forEach(function (z, i) {
+    var listed = tableClasses(model.logits);
+    $('steps-note').textContent = listed.length === model.logits.length ? '' :
+      'The table lists the ' + listed.length + ' largest of ' + model.logits.length +
+      ' logits; its total row is over all of them.';
+    listed.forEach(function (i) {
+      var z = model.logits[i];
       var tr = document.createElement('tr');
       if (model.oneHot[i] === 1) tr.className = 'argmax';
       var th = document.createElement('th');
@@ -944,7 +964,8 @@
       $('bars-note').textContent = shown.rest.length === 0 ? '' :
         'The ' + shown.top.length + ' largest of ' + model.logits.length + ' logits; the last ' +
         'row adds up the other ' + shown.rest.length + ' (their probabilities, the range of ' +
-        'their logits). The table has every class.';
+        'their logits). ' + (model.logits.length <= TABLE_ROWS ? 'The table has every class.' :
+          'The table lists the ' + TABLE_ROWS + ' largest.');
       temperatureChart = drawTemperatureCurve($('temperature-chart'), model, labels, shown);
       drawLossCurve($('loss-chart'), model, labels);
     }

@@ -25,7 +25,7 @@ PAGE_FILES = {
 }
 
 #: The most logits the page takes (explorer.js holds the same number).
-MAX_LOGITS = 1000
+MAX_LOGITS = 100_000
 
 _STYLESHEET_TAG = '<link rel="stylesheet" href="explorer.css">'
 _SCRIPT_TAG = '<script src="explorer.js" defer></script>'

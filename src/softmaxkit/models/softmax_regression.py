@@ -9,14 +9,15 @@ minimise the same objective as scikit-learn's
 
 where ``s_i`` is the sample weight times the class weight of ``y_i`` and
 ``ell`` the cross-entropy of the logits (with label smoothing when asked).
-The intercept is not penalised. Dividing by ``S`` does not move the optimum;
-it makes ``tol`` mean the same as in scikit-learn (the largest component of
-the projected gradient of this mean objective).
+The intercept is not penalised; ``C = inf`` drops the penalty. Dividing by
+``S`` does not move the optimum; it makes ``tol`` mean the same as in
+scikit-learn (the largest component of the gradient of this mean objective).
 
-The loss and its gradient come from
-:func:`softmaxkit.linear_cross_entropy_and_grad`, which never holds all the
-logits at once, and SciPy's L-BFGS-B minimises it with scikit-learn's
-settings (``maxls=50``, ``ftol=64 eps``, ``gtol=tol``), from zero.
+The objective, its gradient and its exact Hessian products are in
+``_objective.py`` (chunked: the logits never exist beyond one chunk; dense
+or CSR ``X``, float32 or float64), the minimisers in ``_solvers.py``. Every
+solver starts from zero (or the previous fit with ``warm_start``) and stops
+on scikit-learn's criteria, so all reach scikit-learn's optimum.
 
 Two classes are handled as scikit-learn does: one coefficient row ``w``,
 decision ``d = w x + b`` and ``P(class 1) = sigmoid(d)``; internally these are
@@ -33,7 +34,7 @@ from typing import Any, Callable
 import numpy as np
 
 try:
-    from scipy.optimize import minimize
+    import scipy.sparse as sparse
     from sklearn.base import BaseEstimator, ClassifierMixin
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.preprocessing import LabelEncoder
@@ -41,6 +42,9 @@ try:
     from sklearn.utils.multiclass import check_classification_targets
     from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
     from threadpoolctl import threadpool_limits
+
+    from ._objective import MultinomialObjective
+    from ._solvers import SOLVERS, choose_solver, minimise
 except ImportError as exc:  # pragma: no cover - the ml extra is a test dependency
     raise ImportError(
         f"softmaxkit.models needs scikit-learn and SciPy ({exc}); install them with "
@@ -48,29 +52,39 @@ except ImportError as exc:  # pragma: no cover - the ml extra is a test dependen
     ) from None
 
 from .._core import log_softmax, softmax
-from ..losses import _linear_cross_entropy
+from .._progress import progress
 
 __all__ = ["SoftmaxRegression"]
 
 
 class SoftmaxRegression(ClassifierMixin, BaseEstimator):
-    """Multinomial logistic regression trained on softmaxkit's chunked cross-entropy.
+    """Multinomial logistic regression, fitted by Newton or L-BFGS on softmaxkit's fused loss.
 
     Parameters
     ----------
     C : float, default=1.0
         Inverse strength of the L2 penalty on ``coef_`` (as in scikit-learn:
         the penalty is ``||W||^2 / (2 C)`` against the *sum* of the losses).
+        ``np.inf``: no penalty (scikit-learn's ``C=np.inf``); the optimum
+        then exists only where the classes are not separable.
     fit_intercept : bool, default=True
         Fit an (unpenalised) intercept per class.
     max_iter : int, default=100
-        L-BFGS iterations at most.
+        Iterations at most (L-BFGS iterations, or Newton steps).
     tol : float, default=1e-4
-        Stop when every component of the projected gradient of the mean
-        objective is at most ``tol``.
+        Stop when every component of the gradient of the mean objective is
+        at most ``tol`` (scikit-learn's criterion).
     class_weight : dict, "balanced" or None, default=None
         Multiplies each sample's weight by its class's weight, as in
-        scikit-learn.
+        scikit-learn ("balanced": ``n_samples / (n_classes * count)``, with
+        counts weighted by ``sample_weight``).
+    solver : {"auto", "lbfgs", "newton-cg", "newton-cholesky"}, default="auto"
+        "lbfgs": SciPy's L-BFGS-B. "newton-cg": Newton steps solved by
+        conjugate gradients on exact Hessian-vector products (few passes over
+        ``X`` where L-BFGS needs many iterations). "newton-cholesky": Newton
+        with the full Hessian (problems with few parameters). "auto" picks
+        by the problem's shape (the fitted ``solver_`` says which). All reach
+        the same optimum.
     label_smoothing : float, default=0.0
         In [0, 1]: train against ``(1 - eps) onehot + eps / K`` (torch's
         convention), the training-time cure for overconfidence. 0 gives
@@ -86,15 +100,21 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
     coef_ : ndarray of shape (n_classes, n_features), or (1, n_features) for two classes
     intercept_ : ndarray of shape (n_classes,), or (1,) for two classes
     n_iter_ : ndarray of shape (1,)
-        L-BFGS iterations taken.
+        Iterations taken (L-BFGS iterations or Newton steps).
+    solver_ : str
+        The solver used.
     n_features_in_ : int
     feature_names_in_ : ndarray of str (only when X has string column names)
 
     Notes
     -----
-    Needs scikit-learn and SciPy (the ``ml`` extra). Computation is in
-    float64. A :class:`sklearn.exceptions.ConvergenceWarning` says what to
-    change when ``max_iter`` runs out.
+    Needs scikit-learn and SciPy (the ``ml`` extra). ``X`` may be a SciPy
+    sparse matrix or array (CSR as is; CSC is converted to CSR, as
+    scikit-learn does); it is never densified. float32 ``X`` is worked in
+    float32 (half the memory traffic) when ``tol >= 1e-6``, which float32
+    gradients resolve; otherwise in float64. The logits exist one chunk of
+    rows at a time. A :class:`sklearn.exceptions.ConvergenceWarning` says
+    what to change when ``max_iter`` runs out.
 
     Examples
     --------
@@ -116,6 +136,7 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
         max_iter: int = 100,
         tol: float = 1e-4,
         class_weight: Any = None,
+        solver: str = "auto",
         label_smoothing: float = 0.0,
         warm_start: bool = False,
         verbose: int = 0,
@@ -125,6 +146,7 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
         self.max_iter = max_iter
         self.tol = tol
         self.class_weight = class_weight
+        self.solver = solver
         self.label_smoothing = label_smoothing
         self.warm_start = warm_start
         self.verbose = verbose
@@ -144,9 +166,12 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
         self, X: Any, y: Any, sample_weight: Any = None, *, on_iteration: Callable | None = None
     ) -> SoftmaxRegression:
         """:meth:`fit`, calling ``on_iteration(iteration, max_iter, objective)``
-        after each L-BFGS iteration (the demo's progress bar)."""
+        after each iteration (the demo's progress bar)."""
         self._check_params()
-        X, y = validate_data(self, X, y, dtype=np.float64, reset=True)
+        X, y = validate_data(self, X, y, accept_sparse="csr", dtype=[np.float64, np.float32],
+                             order="C", reset=True)  # fmt: skip
+        if X.dtype == np.float32 and self.tol < _FLOAT32_TOL:
+            X = X.astype(np.float64)
         check_classification_targets(y)
         encoder = LabelEncoder().fit(y)
         classes = encoder.classes_
@@ -166,59 +191,65 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
         if not total_weight > 0:
             raise ValueError(f"sample_weight must have a positive sum, got {total_weight!r}")
 
-        binary = len(classes) == 2
-        n_rows = 1 if binary else len(classes)
-        n_features = X.shape[1]
-        start = np.zeros((n_rows, n_features + 1))
-        if self.warm_start and getattr(self, "coef_", None) is not None:
-            if self.coef_.shape == (n_rows, n_features):
-                start[:, :n_features] = self.coef_
-                start[:, n_features] = self.intercept_
-        objective = _Objective(
+        objective = MultinomialObjective(
             X, target, weights / total_weight, 1.0 / (self.C * total_weight),
-            n_rows=n_rows, binary=binary, fit_intercept=self.fit_intercept,
+            n_classes=len(classes), fit_intercept=self.fit_intercept,
             label_smoothing=float(self.label_smoothing),
         )  # fmt: skip
-
+        solver = choose_solver(objective) if self.solver == "auto" else self.solver
         iteration = 0
 
-        def report(params: np.ndarray) -> None:
+        def report(value: float) -> None:
             nonlocal iteration
             iteration += 1
             if self.verbose:
-                print(f"SoftmaxRegression: iteration {iteration}, objective "
-                      f"{objective.last_value:.10g}", file=sys.stderr)  # fmt: skip
+                print(f"SoftmaxRegression: iteration {iteration}, objective {value:.10g}",
+                      file=sys.stderr)  # fmt: skip
             if on_iteration is not None:
-                on_iteration(iteration, self.max_iter, objective.last_value)
+                on_iteration(iteration, self.max_iter, value)
+            else:
+                advance(1)
 
-        x0 = start if self.fit_intercept else start[:, :n_features]
-        with _blas_threads_for(n_features):
-            result = minimize(
-                objective, x0.ravel(), method="L-BFGS-B", jac=True, callback=report,
-                options={"maxiter": int(self.max_iter), "maxls": 50, "gtol": float(self.tol),
-                         "ftol": 64 * np.finfo(float).eps},
-            )  # fmt: skip
-        params = result.x.reshape(n_rows, -1)
-        if result.status == 1:  # the iteration limit, not a converged stop
+        # A bar on a terminal for a fit that lasts (none beside the demo's own bar).
+        with _blas_threads_for(objective), progress(int(self.max_iter), "SoftmaxRegression.fit",
+                                                    unit="iteration") as advance:  # fmt: skip
+            solution = minimise(solver, objective, self._start(objective), tol=float(self.tol),
+                                max_iter=int(self.max_iter), on_iteration=report)  # fmt: skip
+        if not solution.converged:
             warnings.warn(
                 f"SoftmaxRegression did not converge in max_iter={self.max_iter} iterations "
-                f"(largest gradient component {np.max(np.abs(result.jac)):.3g} > tol={self.tol:g}). "
+                f"(largest gradient component {solution.max_abs_grad:.3g} > tol={self.tol:g}). "
                 f"Increase max_iter, scale the features (e.g. sklearn's StandardScaler, or "
                 f"divide pixels by their maximum), or regularise more (smaller C).",
                 ConvergenceWarning,
                 stacklevel=3,
             )
+        W, b = objective.split(solution.params)
         self.classes_ = classes
-        self.coef_ = params[:, :n_features].copy()
-        self.intercept_ = params[:, n_features].copy() if self.fit_intercept else np.zeros(n_rows)
-        self.n_iter_ = np.array([result.nit], dtype=np.int32)
+        self.coef_ = W.copy()
+        self.intercept_ = b.copy()
+        self.n_iter_ = np.array([solution.n_iter], dtype=np.int32)
+        self.solver_ = solver
         return self
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        return tags
+
+    def _start(self, objective: MultinomialObjective) -> np.ndarray:
+        """Zero, or the previous fit with ``warm_start`` when its shape fits."""
+        coef = getattr(self, "coef_", None) if self.warm_start else None
+        if coef is not None and coef.shape == (objective.n_rows, objective.n_features):
+            return objective.join(coef, self.intercept_)
+        return np.zeros(objective.n_params)
 
     def decision_function(self, X: Any) -> np.ndarray:
         """The logits ``X @ coef_.T + intercept_``: (n_samples, n_classes), or (n_samples,) for two classes."""
         check_is_fitted(self)
-        X = validate_data(self, X, dtype=np.float64, reset=False)
-        scores = X @ self.coef_.T + self.intercept_
+        X = validate_data(self, X, accept_sparse="csr", dtype=[np.float64, np.float32],
+                          reset=False)  # fmt: skip
+        scores = np.asarray(X @ self.coef_.T, dtype=np.float64) + self.intercept_
         return scores[:, 0] if scores.shape[1] == 1 else scores
 
     def predict(self, X: Any) -> np.ndarray:
@@ -241,8 +272,8 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
         return scores
 
     def _check_params(self) -> None:
-        if not _is_real(self.C) or not self.C > 0 or not np.isfinite(self.C):
-            raise ValueError(f"C must be a finite number > 0, got {self.C!r}")
+        if not _is_real(self.C) or not self.C > 0 or np.isnan(self.C):
+            raise ValueError(f"C must be a number > 0 (np.inf for no penalty), got {self.C!r}")
         if not _is_int(self.max_iter) or self.max_iter < 1:
             raise ValueError(f"max_iter must be an int >= 1, got {self.max_iter!r}")
         if not _is_real(self.tol) or not self.tol > 0:
@@ -254,6 +285,10 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
             raise ValueError(
                 f"class_weight must be None, 'balanced' or a dict, got {self.class_weight!r}"
             )
+        if not (isinstance(self.solver, str) and self.solver in ("auto", *SOLVERS)):
+            raise ValueError(
+                f"solver must be one of {['auto', *SOLVERS]}, got {self.solver!r}"
+            )
         for name in ("fit_intercept", "warm_start"):
             if not isinstance(getattr(self, name), (bool, np.bool_)):
                 raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}")
@@ -261,52 +296,22 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
             raise ValueError(f"verbose must be an int >= 0, got {self.verbose!r}")
 
 
-class _Objective:
-    """The mean objective and its gradient in the flat parameters L-BFGS sees."""
+# float32 gradients carry relative rounding near 1e-7; below this tol, float32
+# X is converted to float64 so that the stopping test can be met.
+_FLOAT32_TOL = 1e-6
 
-    def __init__(self, X, target, weights, l2, *, n_rows, binary, fit_intercept, label_smoothing):
-        self.X, self.target, self.weights, self.l2 = X, target, weights, l2
-        self.n_rows, self.binary = n_rows, binary
-        self.fit_intercept, self.label_smoothing = fit_intercept, label_smoothing
-        self.last_value = np.nan
-
-    def __call__(self, flat: np.ndarray) -> tuple[float, np.ndarray]:
-        n_features = self.X.shape[1]
-        params = flat.reshape(self.n_rows, -1)
-        W = params[:, :n_features]
-        b = params[:, n_features] if self.fit_intercept else np.zeros(self.n_rows)
-        if self.binary:
-            # The logits [0, d]: the softmax of two classes with one free row.
-            W, b = np.vstack([np.zeros_like(W), W]), np.concatenate([[0.0], b])
-        # linear_cross_entropy_and_grad without grad_input, which L-BFGS never uses.
-        res = _linear_cross_entropy(
-            self.X, W, self.target, bias=b, weight=None, ignore_index=-100,
-            label_smoothing=self.label_smoothing, reduction="sum", sample_weight=self.weights,
-            chunk_size=None, want_grad=True, want_grad_input=False,
-        )  # fmt: skip
-        grad_w, grad_b = res.grad_weight, res.grad_bias
-        if self.binary:
-            grad_w, grad_b = grad_w[1:], grad_b[1:]
-        W_free = params[:, :n_features]
-        value = float(res.loss) + 0.5 * self.l2 * float(np.sum(W_free * W_free))
-        grad_w = grad_w + self.l2 * W_free
-        grad = np.hstack([grad_w, grad_b[:, None]]) if self.fit_intercept else grad_w
-        self.last_value = value
-        return value, grad.ravel()
-
-
-# Below this many features the objective's matrix products (one chunk of
-# about 2**18 logits at a time) are too small for BLAS threads to pay: waking
-# them between products costs more than they save. On 2 cores,
+# Below this many multiply-adds per chunk product, BLAS threads cost more to
+# wake between products than they save. On 2 cores,
 # benchmarks/bench_softmax_regression.py times scikit-learn's own digits fit
 # at 0.84 s with two OpenBLAS threads and 0.067 s with one.
-_BLAS_THREADS_FROM_FEATURES = 512
+_BLAS_THREADS_FROM_WORK = 2**22
 
 
-def _blas_threads_for(n_features: int) -> Any:
-    """One BLAS thread while fitting narrow problems; the default otherwise."""
-    limit = 1 if n_features < _BLAS_THREADS_FROM_FEATURES else None
-    return threadpool_limits(limits=limit, user_api="blas")
+def _blas_threads_for(objective: MultinomialObjective) -> Any:
+    """One BLAS thread while fitting with small chunk products; the default otherwise."""
+    rows = objective.chunks[0].X.shape[0]
+    small = rows * objective.n_features * objective.n_classes < _BLAS_THREADS_FROM_WORK
+    return threadpool_limits(limits=1 if small else None, user_api="blas")
 
 
 def _is_real(value: Any) -> bool:

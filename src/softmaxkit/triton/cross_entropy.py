@@ -93,6 +93,17 @@ def cross_entropy(
     -------
     torch.Tensor
         0-d for "mean" and "sum", the batch shape for "none"; the logits' dtype.
+
+    Examples
+    --------
+    On a CUDA device (not run here: the tests make the same calls on CPU
+    tensors under ``TRITON_INTERPRET=1``)::
+
+        import torch
+        from softmaxkit.triton.cross_entropy import cross_entropy
+        logits = torch.zeros(2, 2, device="cuda")
+        cross_entropy(logits, torch.tensor([1, -100], device="cuda"))
+        # tensor(0.6931, device='cuda:0')
     """
     return _launch(
         logits, target, dim, weight, ignore_index, label_smoothing, reduction, config, validate,
@@ -116,9 +127,12 @@ def cross_entropy_and_grad(
 ) -> CrossEntropyResult:
     """The loss and its gradient with respect to the logits from one read of the logits.
 
-    As ``softmaxkit.cross_entropy_and_grad``. Parameters as in
-    :func:`cross_entropy`, and:
+    As ``softmaxkit.cross_entropy_and_grad``.
 
+    Parameters
+    ----------
+    logits, target, dim, weight, ignore_index, label_smoothing, reduction, config, validate
+        As in :func:`cross_entropy`.
     overwrite_logits : bool
         Write the gradient over ``logits`` (which must then be contiguous
         along ``dim`` rows, i.e. ``dim`` last and row-major) and return it as
@@ -129,6 +143,18 @@ def cross_entropy_and_grad(
     CrossEntropyResult
         ``(loss, grad)``; ``grad`` has the logits' shape and dtype and is the
         gradient of the reduced loss (for "none", of the sum of the losses).
+
+    Examples
+    --------
+    On a CUDA device (not run here: the tests make the same calls on CPU
+    tensors under ``TRITON_INTERPRET=1``)::
+
+        import torch
+        from softmaxkit.triton.cross_entropy import cross_entropy_and_grad
+        loss, grad = cross_entropy_and_grad(torch.zeros(1, 2, device="cuda"),
+                                            torch.tensor([1], device="cuda"))
+        grad
+        # tensor([[ 0.5000, -0.5000]], device='cuda:0')
     """
     return _launch(
         logits, target, dim, weight, ignore_index, label_smoothing, reduction, config, validate,
@@ -177,8 +203,9 @@ def _launch(
     if logits.ndim == 0:
         raise ValueError("logits must have a class axis, got a 0-d tensor")
     dim = check_dim(dim, logits.ndim)
-    eps = check_loss_options(weight, ignore_index, label_smoothing, reduction, logits.shape[dim],
-                             logits)  # fmt: skip
+    ignore_index, eps, reduction = check_loss_options(
+        weight, ignore_index, label_smoothing, reduction, logits.shape[dim], logits
+    )
     targets = _check_targets(target, logits, dim, ignore_index, validate)
     compute = compute_for(logits.dtype)
     acc = compute.torch_dtype

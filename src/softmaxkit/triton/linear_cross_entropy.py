@@ -122,6 +122,20 @@ def linear_cross_entropy_forward(
     LinearCrossEntropyForward
         ``(loss, lse)``: the loss (0-d, or the batch shape for "none") in
         ``hidden``'s dtype and the per-token logsumexp.
+
+    Examples
+    --------
+    On a CUDA device (not run here: the tests make the same calls on CPU
+    tensors under ``TRITON_INTERPRET=1``)::
+
+        import torch
+        from softmaxkit.triton.linear_cross_entropy import linear_cross_entropy_forward
+        hidden = torch.zeros(4, 8, device="cuda")
+        classifier = torch.zeros(3, 8, device="cuda")
+        target = torch.tensor([0, 1, 2, 0], device="cuda")
+        loss, lse = linear_cross_entropy_forward(hidden, classifier, target)
+        loss
+        # tensor(1.0986, device='cuda:0')
     """
     p = _prepare(hidden, classifier, target, bias, weight, ignore_index, label_smoothing,
                  reduction, validate)  # fmt: skip
@@ -199,6 +213,22 @@ def linear_cross_entropy_backward(
     -------
     LinearCrossEntropyGrads
         ``(hidden, classifier, bias)`` in the inputs' shapes and dtypes.
+
+    Examples
+    --------
+    On a CUDA device (not run here: the tests make the same calls on CPU
+    tensors under ``TRITON_INTERPRET=1``)::
+
+        import torch
+        from softmaxkit.triton.linear_cross_entropy import (
+            linear_cross_entropy_backward, linear_cross_entropy_forward)
+        hidden = torch.randn(4, 8, device="cuda")
+        classifier = torch.randn(3, 8, device="cuda")
+        target = torch.tensor([0, 1, 2, 0], device="cuda")
+        loss, lse = linear_cross_entropy_forward(hidden, classifier, target)
+        grads = linear_cross_entropy_backward(torch.ones(()), hidden, classifier, target, lse)
+        grads.hidden.shape, grads.classifier.shape
+        # (torch.Size([4, 8]), torch.Size([3, 8]))
     """
     p = _prepare(hidden, classifier, target, bias, weight, ignore_index, label_smoothing,
                  reduction, validate=False)  # fmt: skip
@@ -272,7 +302,9 @@ def _prepare(
             f"classifier must have hidden's dtype {hidden.dtype}, got {classifier.dtype}"
         )
     n_classes = classifier.shape[0]
-    eps = check_loss_options(weight, ignore_index, label_smoothing, reduction, n_classes, hidden)
+    ignore_index, eps, reduction = check_loss_options(
+        weight, ignore_index, label_smoothing, reduction, n_classes, hidden
+    )
     check_class_vector(bias, "bias", n_classes, hidden)
     batch_shape = tuple(hidden.shape[:-1])
     if not isinstance(target, torch.Tensor):

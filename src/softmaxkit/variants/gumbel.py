@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from .. import _core, _stable
+from .. import _chunks, _core, _family, _host, _stable
 from .. import _validate as validate
-from . import _host, _random
+from . import _random
 
 
 def gumbel_softmax(
@@ -85,11 +85,19 @@ def gumbel_softmax(
     rng = _random.generator(seed)
     xp = validate.namespace(logits)
     x = validate.as_array(xp, logits, name="logits")
+    validate.float_dtype_of(xp, x, name="logits")  # before its shape: "abc" is 0-d
     if x.ndim == 0:
         raise ValueError("logits must have a class axis, got a 0-d array")
-    p = _core._prepare(x, validate.single_axis(axis, x.ndim), temperature, where)
-    if _core._has_empty_axis(p):
-        return _core._finish(p, p.z)
+    ax = validate.single_axis(axis, x.ndim)
+    if where is None and isinstance(temperature, (int, float)) and _chunks.applies(x, (ax,)):
+        # A block of leading rows at a time: the noise is drawn in the same
+        # C order from the same generator, so the draws are those of one call.
+        return _chunks.by_rows(
+            lambda block: gumbel_softmax(block, temperature, hard=hard, axis=ax, seed=rng), x
+        )
+    p = _family.prepare(x, ax, temperature, where, name="logits")
+    if _family.has_empty_axis(p):
+        return _family.finish(p, p.z)
     # _prepare divided the logits by the temperature; the noise is divided
     # too: softmax((x + G) / T) = softmax(x / T + G / T).
     t = validate.temperature(temperature, xp, x, p.z.dtype, p.axes)
@@ -106,4 +114,4 @@ def gumbel_softmax(
         sample = _core.hardmax(noisy, axis=p.axes[0])
     else:
         sample = _core.softmax(noisy, axis=p.axes[0])
-    return _core._finish(p, _stable.with_nan_slices(xp, sample, s.nan_slice))
+    return _family.finish(p, _stable.with_nan_slices(xp, sample, s.nan_slice))

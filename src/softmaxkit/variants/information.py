@@ -14,13 +14,50 @@ are normalised over the axis first, as SciPy and torch do.
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, overload
 
-from .. import _backend, _core, _stable
+import numpy as np
+
+from .. import _backend, _chunks, _core, _family, _stable
 from .. import _validate as validate
+from .._typing import ArrayLike, ArrayT, Axis, Nested, NumPyArray
 
 # The default of the refused positional argument: no array is ever this object.
 _NOT_GIVEN: Any = object()
+
+
+@overload
+def entropy(
+    *,
+    logits: ArrayT,
+    axis: Axis = -1,
+    temperature: ArrayLike = 1.0,
+    where: ArrayLike | None = None,
+) -> ArrayT: ...
+@overload
+def entropy(
+    *,
+    probs: ArrayT,
+    axis: Axis = -1,
+    temperature: ArrayLike = 1.0,
+    where: ArrayLike | None = None,
+) -> ArrayT: ...
+@overload
+def entropy(
+    *,
+    logits: Nested,
+    axis: Axis = -1,
+    temperature: ArrayLike = 1.0,
+    where: ArrayLike | None = None,
+) -> NumPyArray: ...
+@overload
+def entropy(
+    *,
+    probs: Nested,
+    axis: Axis = -1,
+    temperature: ArrayLike = 1.0,
+    where: ArrayLike | None = None,
+) -> NumPyArray: ...
 
 
 def entropy(
@@ -88,6 +125,18 @@ def entropy(
     0.325082973391
     """
     _refuse_positional("entropy", x)
+    given = logits if probs is None else probs
+    if (
+        where is None
+        and isinstance(temperature, (int, float))
+        and type(axis) is int
+        and _chunks.applies(given, (axis % max(getattr(given, "ndim", 1), 1),))
+    ):
+        # Probabilities, logs and products are whole-array temporaries: a block at a time.
+        keyword = "logits" if probs is None else "probs"
+        return _chunks.by_rows(
+            lambda block: entropy(**{keyword: block}, axis=axis, temperature=temperature), given
+        )
     d = _distribution(logits, probs, axis, temperature, where, kind="")
     xp = d.xp
     if d.empty:
@@ -96,6 +145,50 @@ def entropy(
     logp = xp.where(d.probs == 0, 0.0, d.log_probs)
     # 0 - sum, not -sum: an entropy of 0 prints as 0.0, not -0.0.
     return _backend.cast(xp, 0.0 - xp.sum(d.probs * logp, axis=d.axes), d.out_dtype)
+
+
+@overload
+def kl_divergence(
+    *,
+    logits_p: ArrayT,
+    logits_q: ArrayLike,
+    axis: Axis = -1,
+    where: ArrayLike | None = None,
+) -> ArrayT: ...
+@overload
+def kl_divergence(
+    *,
+    logits_p: ArrayT,
+    probs_q: ArrayLike,
+    axis: Axis = -1,
+    where: ArrayLike | None = None,
+) -> ArrayT: ...
+@overload
+def kl_divergence(
+    *,
+    probs_p: ArrayT,
+    logits_q: ArrayLike,
+    axis: Axis = -1,
+    where: ArrayLike | None = None,
+) -> ArrayT: ...
+@overload
+def kl_divergence(
+    *,
+    probs_p: ArrayT,
+    probs_q: ArrayLike,
+    axis: Axis = -1,
+    where: ArrayLike | None = None,
+) -> ArrayT: ...
+@overload
+def kl_divergence(
+    *,
+    logits_p: Nested | None = None,
+    logits_q: ArrayLike | None = None,
+    probs_p: Nested | None = None,
+    probs_q: ArrayLike | None = None,
+    axis: Axis = -1,
+    where: ArrayLike | None = None,
+) -> NumPyArray: ...
 
 
 def kl_divergence(
@@ -166,20 +259,37 @@ def kl_divergence(
     _refuse_positional("kl_divergence", x, y)
     given_p = _one_of("logits_p", logits_p, "probs_p", probs_p)
     given_q = _one_of("logits_q", logits_q, "probs_q", probs_q)
+    if (
+        where is None
+        and type(axis) is int
+        and type(given_q) is np.ndarray
+        and getattr(given_p, "shape", None) == given_q.shape
+        and _chunks.applies(given_p, (axis % max(given_q.ndim, 1),))
+    ):
+        # Two distributions' temporaries: a block of rows at a time.
+        keyword_p = "logits_p" if probs_p is None else "probs_p"
+        keyword_q = "logits_q" if probs_q is None else "probs_q"
+        return _chunks.by_rows(
+            lambda p, q: kl_divergence(**{keyword_p: p, keyword_q: q}, axis=axis), given_p, given_q
+        )
+    name_p = "logits_p" if probs_p is None else "probs_p"
+    name_q = "logits_q" if probs_q is None else "probs_q"
     xp = validate.namespace(given_p, given_q)
-    a = validate.as_array(xp, given_p, name="p")
-    b = validate.as_array(xp, given_q, like=a, name="q")
+    a = validate.as_array(xp, given_p, name=name_p)
+    b = validate.as_array(xp, given_q, like=a, name=name_q)
+    validate.float_dtype_of(xp, a, name=name_p)  # before broadcasting: "abc" is 0-d
+    validate.float_dtype_of(xp, b, name=name_q)
     try:
         a, b = xp.broadcast_arrays(a, b)
     except (ValueError, RuntimeError) as exc:
-        name_p = "logits_p" if probs_p is None else "probs_p"
-        name_q = "logits_q" if probs_q is None else "probs_q"
         raise ValueError(
             f"{name_p} of shape {tuple(a.shape)} and {name_q} of shape {tuple(b.shape)} "
             "do not broadcast together"
         ) from exc
-    dp = _distribution(*((a, None) if probs_p is None else (None, a)), axis, 1.0, where, kind="_p")
-    dq = _distribution(*((b, None) if probs_q is None else (None, b)), axis, 1.0, where, kind="_q")
+    p_logits, p_probs = (a, None) if probs_p is None else (None, a)
+    q_logits, q_probs = (b, None) if probs_q is None else (None, b)
+    dp = _distribution(p_logits, p_probs, axis, 1.0, where, kind="_p")
+    dq = _distribution(q_logits, q_probs, axis, 1.0, where, kind="_q")
     out_dtype = xp.result_type(dp.out_dtype, dq.out_dtype)
     if dp.empty:
         return _backend.cast(xp, xp.sum(dp.probs, axis=dp.axes) * 0.0, out_dtype)
@@ -206,8 +316,8 @@ def _distribution(
     """The probabilities and log-probabilities of logits or of (unnormalised) probabilities."""
     _one_of(f"logits{kind}", logits, f"probs{kind}", probs)
     if probs is None:
-        p = _core._prepare(logits, axis, temperature, where)
-        if _core._has_empty_axis(p):
+        p = _family.prepare(logits, axis, temperature, where, name=f"logits{kind}")
+        if _family.has_empty_axis(p):
             return _Distribution(p.xp, p.z, p.z, p.axes, p.out_dtype, True)
         s = _stable.shift_by_max(p.xp, p.z, p.axes, where=p.mask, compensate=p.compensate)
         return _Distribution(
@@ -218,9 +328,9 @@ def _distribution(
         raise ValueError(
             f"temperature applies to logits, not to probs{kind}; got temperature={temperature!r}"
         )
-    p = _core._prepare(probs, axis, 1.0, where)
+    p = _family.prepare(probs, axis, 1.0, where, name=f"probs{kind}")
     xp, z = p.xp, p.z
-    if _core._has_empty_axis(p):
+    if _family.has_empty_axis(p):
         return _Distribution(xp, z, z, p.axes, p.out_dtype, True)
     if p.mask is not None:
         z = xp.where(p.mask, z, 0.0)

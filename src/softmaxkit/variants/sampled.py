@@ -39,18 +39,19 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import numbers
 from typing import Any, NamedTuple
 
 import array_api_compat
 import numpy as np
 
+from .. import _host, losses
 from .. import _validate as validate
-from .. import losses as _losses
-from . import _host, _random
+from . import _random
 from ._segments import Segments
 
 SAMPLERS = ("log_uniform", "uniform", "unigram")
+#: Class ids are drawn as floor(u * C) in float64: exact while C <= 2**53.
+MAX_CLASSES = 2**53
 
 
 class CandidateSample(NamedTuple):
@@ -181,9 +182,9 @@ def sample_candidates(
     """
     xp = validate.namespace(labels)
     labels = validate.as_array(xp, labels, name="labels")
-    num_sampled = _positive_int(num_sampled, "num_sampled", minimum=0)
-    num_classes = _positive_int(num_classes, "num_classes", minimum=1)
-    num_true = _positive_int(num_true, "num_true", minimum=1)
+    num_sampled = validate.integer(num_sampled, name="num_sampled", minimum=0)
+    num_classes = validate.integer(num_classes, name="num_classes", minimum=1, maximum=MAX_CLASSES)
+    num_true = validate.integer(num_true, name="num_true", minimum=1)
     labels = _labels(xp, labels, num_true, num_classes)
     proposal = _sampler(sampler, num_classes, unigrams, distortion)
     if not isinstance(unique, bool):
@@ -354,6 +355,14 @@ def sampled_softmax_loss_and_grad(
 ) -> SampledSoftmaxResult:
     r""":func:`sampled_softmax_loss` and its gradient from one sample.
 
+    Parameters
+    ----------
+    weights, biases, labels, inputs, num_sampled, num_classes
+        As in :func:`sampled_softmax_loss`; so are the keyword arguments
+        (``num_true``, ``sampler``, ``unigrams``, ``distortion``, ``unique``,
+        ``remove_accidental_hits``, ``subtract_log_q``, ``sampled_candidates``,
+        ``seed``, ``reduction``).
+
     Returns
     -------
     SampledSoftmaxResult
@@ -410,9 +419,9 @@ def _sampled_softmax(
         *(validate.float_dtype_of(xp, a, name=n)
           for a, n in ((weights, "weights"), (biases, "biases"), (inputs, "inputs")))
     )  # fmt: skip
-    num_sampled = _positive_int(num_sampled, "num_sampled", minimum=0)
-    num_classes = _positive_int(num_classes, "num_classes", minimum=1)
-    num_true = _positive_int(o.num_true, "num_true", minimum=1)
+    num_sampled = validate.integer(num_sampled, name="num_sampled", minimum=0)
+    num_classes = validate.integer(num_classes, name="num_classes", minimum=1, maximum=MAX_CLASSES)
+    num_true = validate.integer(o.num_true, name="num_true", minimum=1)
     for name in ("remove_accidental_hits", "subtract_log_q", "unique"):
         if not isinstance(getattr(o, name), bool):
             raise TypeError(f"{name} must be a bool, got {getattr(o, name)!r}")
@@ -453,8 +462,8 @@ def _sampled_softmax(
         axis=1,
     )  # fmt: skip
     if not want_grad:
-        return SampledSoftmaxResult(_losses.cross_entropy(logits, target, reduction=o.reduction), None)
-    loss, g_logits = _losses.cross_entropy_and_grad(logits, target, reduction=o.reduction)
+        return SampledSoftmaxResult(losses.cross_entropy(logits, target, reduction=o.reduction), None)
+    loss, g_logits = losses.cross_entropy_and_grad(logits, target, reduction=o.reduction)
     g_true, g_sampled = g_logits[:, :num_true], g_logits[:, num_true:]
     # d inputs: each logit is <inputs, w> + b, so it pulls inputs along its w.
     g_inputs = xp.sum(g_true[:, :, None] * true_w, axis=1) + g_sampled @ sampled_w
@@ -472,14 +481,6 @@ def _sampled_softmax(
 
 def _device(a: Any) -> Any:
     return array_api_compat.device(a)
-
-
-def _positive_int(value: Any, name: str, *, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an int, got {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
-    return int(value)
 
 
 def _check_shapes(weights: Any, biases: Any, inputs: Any, num_classes: int) -> None:

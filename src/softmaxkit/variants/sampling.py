@@ -15,9 +15,9 @@ from typing import Any, NamedTuple
 
 import array_api_compat
 
-from .. import _core, _stable
+from .. import _core, _family, _host, _stable
 from .. import _validate as validate
-from . import _host, _random
+from . import _random
 
 
 class TopK(NamedTuple):
@@ -122,10 +122,11 @@ def sample(
 
     xp = validate.namespace(logits)
     x = validate.as_array(xp, logits, name="logits")
+    validate.float_dtype_of(xp, x, name="logits")  # before its shape: "abc" is 0-d
     if x.ndim == 0:
         raise ValueError("logits must have a class axis, got a 0-d array")
     ax = validate.single_axis(axis, x.ndim)
-    p = _core._prepare(x, ax, 1.0 if greedy else temperature, where)
+    p = _family.prepare(x, ax, 1.0 if greedy else temperature, where, name="logits")
     if p.z.shape[ax] == 0:
         raise ValueError(f"logits has no classes along axis {ax} to draw from")
     s = _stable.shift_by_max(xp, p.z, p.axes, where=p.mask)
@@ -178,13 +179,7 @@ def _sampling_temperature(value: Any) -> bool:
 
 
 def _optional_int(value: Any, name: str, *, minimum: int) -> int | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an int or None, got {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
-    return int(value)
+    return None if value is None else validate.integer(value, name=name, minimum=minimum)
 
 
 def _optional_fraction(value: Any, name: str, *, lowest_ok: bool) -> float | None:
@@ -257,13 +252,14 @@ def topk(x: Any, k: int, /, axis: int = -1, largest: bool = True, sorted: bool =
             raise TypeError(f"{name} must be a bool, got {flag!r}")
     xp = validate.namespace(x)
     x = validate.as_array(xp, x, name="x")
-    if xp.isdtype(x.dtype, "complex floating") or x.dtype == xp.bool:
+    # Real numbers only, as torch.topk: no bools, and no strings or dates,
+    # which NumPy would sort but no other library can.
+    if not xp.isdtype(x.dtype, ("real floating", "integral")):
         raise TypeError(f"x must be a real numeric array, got dtype {x.dtype}")
     if x.ndim == 0:
         raise ValueError("x must have at least one dimension, got a 0-d array")
     ax = validate.single_axis(axis, x.ndim)
-    if isinstance(k, bool) or not isinstance(k, numbers.Integral):
-        raise TypeError(f"k must be an int, got {k!r}")
+    k = validate.integer(k, name="k")
     n = x.shape[ax]
     if not 0 <= k <= n:
         raise ValueError(f"k must be in [0, {n}] (the length of axis {ax}), got {k}")

@@ -16,9 +16,8 @@ from typing import Any, NamedTuple
 
 import array_api_compat
 
-from .. import _backend, _core, _dispatch, _stable
+from .. import _backend, _backends, _core, _host, _stable
 from .. import _validate as validate
-from ._host import to_numpy
 from ._segments import PaddedLayout, SegmentReduction, Segments
 
 _NOTES = """\
@@ -100,7 +99,7 @@ def segment_softmax(
     >>> sk.segment_softmax([0.0, 9.0, 0.0], [0, 0, 1])  # a lone entry gets 1
     array([1.23394576e-04, 9.99876605e-01, 1.00000000e+00])
     """
-    p = _prepare(x, segment_ids, num_segments, axis, temperature, where)
+    p = _prepare(x, segment_ids, num_segments, axis, temperature, where, relabel=True)
     return softmax_of_prepared(p, log=False)
 
 
@@ -121,13 +120,19 @@ def segment_log_softmax(
     x, segment_ids, num_segments, axis, temperature, where
         As in :func:`segment_softmax`. Excluded entries get ``-inf``.
 
+    Returns
+    -------
+    array
+        Log-probabilities within each segment, the shape of ``x``; ``-inf``
+        for excluded entries and all over an all ``-inf`` segment.
+
     Examples
     --------
     >>> import softmaxkit as sk
     >>> sk.segment_log_softmax([1000.0, 0.0, 3.0], [0, 0, 1])
     array([    0., -1000.,     0.])
     """
-    p = _prepare(x, segment_ids, num_segments, axis, temperature, where)
+    p = _prepare(x, segment_ids, num_segments, axis, temperature, where, relabel=True)
     return softmax_of_prepared(p, log=True)
 
 
@@ -179,8 +184,22 @@ def segment_logsumexp(
 
 
 def _prepare(
-    x: Any, segment_ids: Any, num_segments: Any, axis: Any, temperature: Any, where: Any
+    x: Any,
+    segment_ids: Any,
+    num_segments: Any,
+    axis: Any,
+    temperature: Any,
+    where: Any,
+    *,
+    relabel: bool = False,
 ) -> _PreparedSegments:
+    """Validate and prepare; ``relabel`` when the result does not depend on the ids' values.
+
+    Ids are labels: softmax within segments is the same for ``[0, 0, 1]`` and
+    ``[0, 0, 2**40]``. Relabelled to ``0..k-1`` when they exceed the entries,
+    the per-segment work is bounded by the number of entries, not by the
+    largest id (which would otherwise size a 2**40-row array).
+    """
     xp = validate.namespace(x, segment_ids)
     x = validate.as_array(xp, x, name="x")
     validate.float_dtype_of(xp, x, name="x")
@@ -189,6 +208,9 @@ def _prepare(
     ax = validate.single_axis(axis, x.ndim)
     ids = segment_ids_array(xp, segment_ids, like=x, length=x.shape[ax])
     n_segments = resolve_num_segments(xp, ids, num_segments)
+    if relabel and n_segments > ids.shape[0]:
+        labels, ids = xp.unique_inverse(ids)
+        n_segments = labels.shape[0]
     return prepare_trusted(xp, x, ids, n_segments, axis=ax, temperature=temperature, where=where)
 
 
@@ -239,7 +261,7 @@ def _padded(p: _PreparedSegments) -> tuple[Any, Any | None, PaddedLayout] | None
     went from 146 ms to 26 ms; the sort and the scatter are most of the rest. None where the kernel is not built, for other
     libraries, and for very unequal segments.
     """
-    if not _dispatch.available():
+    if not _backends.named("kernel").takes(p.z):
         return None
     layout = p.segments.padded_layout(_MAX_PADDING)
     if layout is None:
@@ -293,7 +315,7 @@ def resolve_num_segments(xp: Any, ids: Any, num_segments: Any) -> int:
         if num_segments is None:
             raise ValueError("num_segments is required for lazy arrays (the ids cannot be read)")
         return num_segments
-    flat = to_numpy(ids)
+    flat = _host.to_numpy(ids)
     if num_segments is None:
         num_segments = int(flat.max()) + 1 if flat.size else 0
     bad = (flat < 0) | (flat >= num_segments)

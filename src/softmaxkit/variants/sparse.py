@@ -92,6 +92,12 @@ def sparse_log_softmax(a: Any, /, axis: int = -1, *, temperature: float = 1.0) -
     a, axis, temperature
         As in :func:`sparse_softmax`.
 
+    Returns
+    -------
+    sparse matrix or tensor
+        The same kind and sparsity pattern as ``a``, the stored values
+        replaced by their log-probabilities.
+
     Examples
     --------
     >>> import scipy.sparse, softmaxkit as sk

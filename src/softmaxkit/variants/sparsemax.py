@@ -42,9 +42,8 @@ from typing import Any
 
 import array_api_compat
 
-from .. import _core, _stable
+from .. import _backend, _chunks, _core, _family, _stable, _targets
 from .. import _validate as validate
-from .. import losses as _losses
 
 _FORWARD_PARAMETERS = """\
     x : array_like
@@ -185,10 +184,15 @@ def entmax_bisect(
     return _entmax(x, axis, temperature, where, alpha=alpha, n_iter=int(n_iter))
 
 
-def validate_single(x: Any, axis: Any) -> int:
-    """``axis`` as one int for ``x`` (no tuples: the mappings sort along one axis)."""
+def validate_single(x: Any, axis: Any, *, name: str = "x") -> int:
+    """``axis`` as one int for ``x`` (no tuples: the mappings sort along one axis).
+
+    ``x`` is checked first, so that ``sparsemax("abc")`` blames ``x``, not the axis.
+    """
     xp = validate.namespace(x)
-    return validate.single_axis(axis, validate.as_array(xp, x, name="x").ndim)
+    array = validate.as_array(xp, x, name=name)
+    validate.float_dtype_of(xp, array, name=name)
+    return validate.single_axis(axis, array.ndim)
 
 
 def _alpha(alpha: Any) -> float:
@@ -200,11 +204,17 @@ def _alpha(alpha: Any) -> float:
 
 def _entmax(x: Any, axis: Any, temperature: Any, where: Any, *, alpha: float, n_iter: int) -> Any:
     """alpha-entmax; exact for alpha 2 and 1.5 (n_iter 0), bisection otherwise."""
-    p = _core._prepare(x, validate_single(x, axis), temperature, where)
-    if _core._has_empty_axis(p):
-        return _core._finish(p, p.z)
+    ax = validate_single(x, axis)
+    if where is None and isinstance(temperature, (int, float)) and _chunks.applies(x, (ax,)):
+        # The sort and its cumulative sums are whole-array temporaries: a block at a time.
+        return _chunks.by_rows(
+            lambda block: _entmax(block, ax, temperature, None, alpha=alpha, n_iter=n_iter), x
+        )
+    p = _family.prepare(x, ax, temperature, where)
+    if _family.has_empty_axis(p):
+        return _family.finish(p, p.z)
     probs = entmax_of_shifted(p.xp, p.z, p.axes[0], p.mask, alpha=alpha, n_iter=n_iter)
-    return _core._finish(p, probs)
+    return _family.finish(p, probs)
 
 
 def entmax_of_shifted(
@@ -291,7 +301,19 @@ def _entmax_bisect(xp: Any, z: Any, alpha: float, n_iter: int) -> Any:
         tau_mid = tau_lo + width
         too_much = xp.sum(mapped(tau_mid), axis=-1, keepdims=True) >= 1.0
         tau_lo = xp.where(too_much, tau_mid, tau_lo)
-    probs = mapped(tau_lo)
+    # The bisection's tau depends on z only through comparisons, so automatic
+    # differentiation (torch, JAX) would see it as a constant and get the
+    # Jacobian wrong. One Newton step on f ends it: its derivative in z is
+    # g / sum(g) with g = f's slope per entry, which is the implicit-function
+    # derivative of the root, the one entmax_bisect_vjp uses. In value it
+    # moves tau by f(tau) / sum(g), below the bisection's own error.
+    above = z > tau_lo
+    gap = xp.where(above, z - tau_lo, 1.0)
+    slope = xp.where(above, exponent * gap ** (exponent - 1.0), 0.0)
+    slope_sum = xp.sum(slope, axis=-1, keepdims=True)
+    excess = xp.sum(mapped(tau_lo), axis=-1, keepdims=True) - 1.0
+    tau = tau_lo + excess / xp.where(slope_sum > 0, slope_sum, 1.0)
+    probs = mapped(tau)
     # A dead slice (every score clamped to -2) sums to 0; the caller zeroes it.
     total = xp.sum(probs, axis=-1, keepdims=True)
     return probs / xp.where(total > 0, total, 1.0)
@@ -318,6 +340,11 @@ def sparsemax_vjp(
     axis, temperature, where
         The values the forward call used.
 
+    Returns
+    -------
+    array
+        d loss / d x, the shape and array type of ``y``; 0 off the support.
+
     Examples
     --------
     >>> import softmaxkit as sk
@@ -339,6 +366,11 @@ def entmax15_vjp(
     ----------
     y, g, axis, temperature, where
         As in :func:`sparsemax_vjp`, for ``y = entmax15(x, ...)``.
+
+    Returns
+    -------
+    array
+        d loss / d x, the shape and array type of ``y``; 0 off the support.
 
     Examples
     --------
@@ -371,6 +403,11 @@ def entmax_bisect_vjp(
     alpha : float, optional
         The ``alpha`` of the forward call.
 
+    Returns
+    -------
+    array
+        d loss / d x, the shape and array type of ``y``; 0 off the support.
+
     Examples
     --------
     >>> import softmaxkit as sk
@@ -387,10 +424,10 @@ def entmax_bisect_vjp(
 
 
 def _entmax_vjp(y: Any, g: Any, axis: Any, temperature: Any, where: Any, *, alpha: float) -> Any:
-    xp, y, g, axes, mask, t, out_dtype = _core._prepare_vjp(
-        y, g, validate_single(y, axis), temperature, where
+    xp, y, g, axes, mask, t, out_dtype = _family.prepare_vjp(
+        y, g, validate_single(y, axis, name="y"), temperature, where
     )
-    y, g = _core._to_work_dtype(xp, y, g, out_dtype)
+    y, g = _family.to_work_dtype(xp, y, g, out_dtype)
     on_support = y > 0
     if alpha == 2.0:
         slope = xp.astype(on_support, y.dtype)
@@ -402,7 +439,7 @@ def _entmax_vjp(y: Any, g: Any, axis: Any, temperature: Any, where: Any, *, alph
     total = xp.sum(slope, axis=axes, keepdims=True)
     total_safe = xp.where(total > 0, total, 1.0)
     grad = scaled - slope * (xp.sum(scaled, axis=axes, keepdims=True) / total_safe)
-    return _core._finish_vjp(xp, grad, t, mask, out_dtype)
+    return _family.finish_vjp(xp, grad, t, mask, out_dtype)
 
 
 # ---------------------------------------------------------------- losses
@@ -487,6 +524,11 @@ def entmax15_loss(
     x, target, axis, ignore_index, reduction
         As in :func:`sparsemax_loss`.
 
+    Returns
+    -------
+    array
+        The loss, reduced as ``reduction`` says (see :func:`sparsemax_loss`).
+
     Examples
     --------
     >>> import softmaxkit as sk
@@ -499,14 +541,15 @@ def entmax15_loss(
 def _fenchel_young_loss(
     x: Any, target: Any, axis: Any, ignore_index: Any, reduction: Any, *, alpha: float
 ) -> Any:
-    t = _losses._prepare_targets(x, target, axis, None, ignore_index, 0.0, reduction)
-    if not t.class_indices:
-        raise TypeError(f"target must hold integer class indices, got dtype {t.target.dtype}")
+    c = _targets.check(x, target, axis, None, ignore_index, 0.0, reduction, name="x")
+    if not c.class_indices:
+        raise TypeError(f"target must hold integer class indices, got dtype {c.target.dtype}")
+    t = _targets.in_work_layout(c)
     xp = t.xp
     if t.z.shape[-1] == 0:
         raise ValueError("x must have at least one class along axis, got 0")
     probs = entmax_of_shifted(xp, t.z, t.z.ndim - 1, None, alpha=alpha, n_iter=0)
-    picked = _losses._ClassIndexTarget.make(t)
+    picked = _targets.ClassIndexTarget.make(t)
     # <p - e_y, x> is shift invariant: use d = x - max, which is finite on
     # the support and keeps large scores from cancelling.
     d = _stable.shift_by_max(xp, t.z, (t.z.ndim - 1,)).diff
@@ -516,7 +559,7 @@ def _fenchel_young_loss(
     inner = xp.sum(coefficient * xp.where(coefficient == 0, 0.0, d), axis=-1)
     tsallis = (1.0 - xp.sum(probs**alpha, axis=-1)) / (alpha * (alpha - 1.0))
     per_row = xp.where(picked.valid, tsallis + inner, 0.0)
-    return _losses._reduce(t, per_row, picked.denominator)
+    return _backend.cast(xp, _targets.reduce(xp, per_row, picked.denominator, t.reduction), t.out_dtype)
 
 
 for _function in (sparsemax, entmax15):

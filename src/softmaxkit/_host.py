@@ -1,7 +1,8 @@
-"""Moving small arrays between the input's library and device and host NumPy.
+"""Moving arrays between the input's library and device and host NumPy: the one place that does.
 
-Used for what the array API cannot do on the device: seeded random draws and
-reading ids to validate them.
+Used for what the array API cannot do on the device: seeded random draws,
+reading ids and values to validate them or to name a bad one in an error
+message, and the NumPy-only steps of calibration.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import numpy as np
 def to_numpy(x: Any) -> np.ndarray:
     """``x`` as a NumPy array on the host (computing a lazy array)."""
     if array_api_compat.is_torch_array(x):
-        return x.detach().cpu().numpy()
+        return x.detach().cpu().resolve_conj().resolve_neg().numpy()
     if array_api_compat.is_cupy_array(x):
         return x.get()
     return np.asarray(x)

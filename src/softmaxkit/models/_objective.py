@@ -1,0 +1,307 @@
+r"""The objective SoftmaxRegression minimises, its gradient and Hessian, chunk by chunk.
+
+With ``s_i`` the sample weights (normalised to sum to 1), ``Z = X W^T + b``
+the logits and ``l2 = 1 / (C S)`` (``S`` the sum of the raw weights):
+
+.. math:: f(W, b) = \sum_i s_i\, \ell(z_i, y_i) + \frac{l_2}{2}\lVert W\rVert_F^2,
+   \qquad \nabla_W f = (s \odot G)^T X + l_2 W, \quad \nabla_b f = \textstyle\sum_i s_i g_i,
+
+where ``ell`` is the cross-entropy and ``G`` its gradient with respect to the
+logits, ``softmax(z_i) - t_i`` (``t_i`` the one-hot target, smoothed when
+asked). Both come from :func:`softmaxkit.cross_entropy_and_grad` (the
+compiled fused kernel for NumPy), one chunk of rows at a time, so no more
+than one chunk of logits exists at once.
+
+The Hessian of the cross-entropy with respect to one row's logits is the
+softmax Jacobian ``diag(p) - p p^T`` (whatever the target or smoothing), so
+a Hessian-vector product in the direction ``(V, v)`` is exact and costs two
+matrix products and no exponential:
+
+.. math:: \Delta z_i = V x_i + v, \qquad
+   r_i = s_i\, p_i \odot (\Delta z_i - p_i^T \Delta z_i), \qquad
+   H(V, v) = (R^T X + l_2 V,\ \textstyle\sum_i r_i).
+
+It needs the probabilities ``p_i`` of the current point, which the last
+gradient evaluation kept (``P = G + t``: no second softmax). The full Hessian
+(for the Newton-Cholesky solver) has the blocks
+``X~^T diag(s (delta_kl p_k - p_k p_l)) X~`` with ``X~ = [X, 1]``.
+
+``X`` is a dense C-contiguous array or a CSR matrix or array (rows are sliced
+by views of its arrays, never densified). Its dtype (float32 or float64) is
+the dtype of the products and of the cross-entropy; the parameters, the
+sums over chunks and the penalty are float64.
+
+Two classes are handled as scikit-learn does: one free row ``w`` and the
+logits ``[0, w x + b]``, whose softmax is ``[1 - sigmoid(d), sigmoid(d)]``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sparse
+
+from .._core import softmax
+from ..losses import cross_entropy_and_grad
+
+# Rows per chunk: about this many logits per chunk (2 MiB of float64, small
+# enough to stay in cache, large enough that per-chunk Python does not show).
+LOGITS_PER_CHUNK = 2**18
+
+
+class MultinomialObjective:
+    """The mean penalised cross-entropy of a linear model in flat parameters.
+
+    The flat parameters are the C-ordered ``(n_rows, n_features + 1)`` array
+    ``[W, b]`` (``[W]`` without an intercept), ``n_rows = n_classes`` or 1 for
+    two classes.
+
+    Parameters
+    ----------
+    X : ndarray or CSR sparse matrix/array, shape (n_samples, n_features)
+    target : int ndarray, shape (n_samples,)
+        Class indices in ``range(n_classes)``.
+    weights : float64 ndarray, shape (n_samples,)
+        Sample weights summing to 1.
+    l2 : float
+        Penalty strength on ``W`` (0 for none).
+    n_classes : int
+    fit_intercept : bool
+    label_smoothing : float
+    chunk_rows : int, optional
+        Rows per chunk (default: about ``LOGITS_PER_CHUNK`` logits).
+    """
+
+    def __init__(
+        self,
+        X: Any,
+        target: np.ndarray,
+        weights: np.ndarray,
+        l2: float,
+        *,
+        n_classes: int,
+        fit_intercept: bool,
+        label_smoothing: float = 0.0,
+        chunk_rows: int | None = None,
+    ):
+        self.n_samples, self.n_features = X.shape
+        self.n_classes = n_classes
+        self.binary = n_classes == 2
+        self.n_rows = 1 if self.binary else n_classes
+        self.fit_intercept = fit_intercept
+        self.l2 = float(l2)
+        self.label_smoothing = float(label_smoothing)
+        self.dtype = X.dtype
+        self.is_sparse = sparse.issparse(X)
+        self._X, self._target, self._weights = X, target, weights
+        if chunk_rows is None:
+            chunk_rows = max(1, LOGITS_PER_CHUNK // n_classes)
+        self.chunks = [
+            _Chunk(_rows(X, start, min(start + chunk_rows, self.n_samples)),
+                   target[start:start + chunk_rows], weights[start:start + chunk_rows])
+            for start in range(0, self.n_samples, chunk_rows)
+        ]  # fmt: skip
+        self.n_params = self.n_rows * (self.n_features + int(fit_intercept))
+        self.probabilities: list[np.ndarray] | None = None  # of the last keep=True evaluation
+
+    def split(self, flat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The free ``W`` (n_rows, n_features) and ``b`` (n_rows,) of flat parameters."""
+        params = flat.reshape(self.n_rows, -1)
+        W = params[:, : self.n_features]
+        b = params[:, self.n_features] if self.fit_intercept else np.zeros(self.n_rows)
+        return W, b
+
+    def join(self, W: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """Flat parameters of the free ``W`` and ``b`` (``b`` dropped without an intercept)."""
+        return (np.hstack([W, b[:, None]]) if self.fit_intercept else W).ravel()
+
+    def value_and_grad(self, flat: np.ndarray, *, keep: bool = False) -> tuple[float, np.ndarray]:
+        """The objective and its flat gradient; ``keep``: remember the
+        probabilities for :meth:`hessian_product` and :meth:`hessian`."""
+        W, b = self.split(flat)
+        W_all, b_all = self._all_classes(W, b)
+        W_t = np.ascontiguousarray(W_all.T, dtype=self.dtype)
+        b_all = b_all.astype(self.dtype, copy=False)
+        value = 0.0
+        grad_W = self._accumulator()
+        grad_b = np.zeros(self.n_classes)
+        kept = None
+        if keep:
+            kept, self.probabilities = [], None  # the last point's, freed before these exist
+        for chunk in self.chunks:
+            logits = chunk.X @ W_t
+            logits += b_all
+            losses, grad = cross_entropy_and_grad(
+                logits, chunk.target, label_smoothing=self.label_smoothing, reduction="none"
+            )
+            del logits  # before the probabilities: one chunk-sized array fewer at the peak
+            value += float(np.dot(chunk.weights, losses))
+            if keep:
+                kept.append(self._probabilities_from(grad, chunk.target))  # a new array
+            grad *= chunk.weights_column(grad.dtype)
+            grad_W += chunk.transposed_times(grad)
+            grad_b += chunk.column_sums(grad)
+        if keep:
+            self.probabilities = kept
+        grad_W, grad_b = self._free(self._finish(grad_W), grad_b)
+        value += 0.5 * self.l2 * float(np.sum(W * W))
+        grad_W += self.l2 * W
+        return value, self.join(grad_W, grad_b)
+
+    def subsample(self, n_rows: int, seed: int = 0) -> MultinomialObjective:
+        """The same objective on ``n_rows`` rows drawn without replacement (weights
+        rescaled to sum to 1, the same penalty): a Hessian estimate for large problems."""
+        rng = np.random.default_rng(seed)
+        rows = np.sort(rng.choice(self.n_samples, size=n_rows, replace=False))
+        X = self._X[rows]
+        weights = self._weights[rows]
+        return MultinomialObjective(
+            X, self._target[rows], weights / np.sum(weights), self.l2, n_classes=self.n_classes,
+            fit_intercept=self.fit_intercept, label_smoothing=self.label_smoothing,
+        )  # fmt: skip
+
+    def remember(self, flat: np.ndarray) -> None:
+        """Keep the probabilities at ``flat`` for the Hessian (no gradient computed)."""
+        W, b = self.split(flat)
+        W_all, b_all = self._all_classes(W, b)
+        W_t = np.ascontiguousarray(W_all.T, dtype=self.dtype)
+        b_all = b_all.astype(self.dtype, copy=False)
+        kept = []
+        self.probabilities = None
+        for chunk in self.chunks:
+            logits = chunk.X @ W_t
+            logits += b_all
+            kept.append(softmax(logits, axis=1))
+        self.probabilities = kept
+
+    def hessian_product(self, flat_direction: np.ndarray) -> np.ndarray:
+        """The Hessian (at the last ``keep=True`` point) times a flat direction."""
+        V, v = self.split(flat_direction)
+        V_all, v_all = self._all_classes(V, v)
+        V_t = np.ascontiguousarray(V_all.T, dtype=self.dtype)
+        v_all = v_all.astype(self.dtype, copy=False)
+        out_W = self._accumulator()
+        out_b = np.zeros(self.n_classes)
+        for chunk, p in zip(self.chunks, self._kept()):
+            r = chunk.X @ V_t
+            r += v_all
+            # r_i = s_i p_i * (dz_i - p_i . dz_i), in place on dz.
+            r -= np.einsum("ij,ij->i", p, r)[:, None]
+            r *= p
+            r *= chunk.weights_column(r.dtype)
+            out_W += chunk.transposed_times(r)
+            out_b += chunk.column_sums(r)
+        out_W, out_b = self._free(self._finish(out_W), out_b)
+        out_W += self.l2 * V
+        return self.join(out_W, out_b)
+
+    def hessian(self) -> np.ndarray:
+        """The full (n_params, n_params) Hessian at the last ``keep=True`` point."""
+        k_rows = range(1, 2) if self.binary else range(self.n_classes)
+        width = self.n_features + int(self.fit_intercept)
+        H = np.zeros((self.n_rows, width, self.n_rows, width))
+        for chunk, p in zip(self.chunks, self._kept()):
+            p = p.astype(np.float64, copy=False)
+            s = chunk.weights
+            for a, k in enumerate(k_rows):
+                for c, l in enumerate(k_rows):
+                    if c < a:
+                        continue
+                    curvature = s * p[:, k] * ((k == l) - p[:, l])
+                    H[a, :, c, :] += _weighted_gram(chunk.X, curvature, self.fit_intercept)
+        for a in range(self.n_rows):
+            for c in range(a):
+                H[a, :, c, :] = H[c, :, a, :].T
+            H[a, : self.n_features, a, : self.n_features] += self.l2 * np.eye(self.n_features)
+        return H.reshape(self.n_params, self.n_params)
+
+    def _accumulator(self) -> np.ndarray:
+        """Zeros to sum ``M^T X`` over chunks in, laid out as the products come
+        (sparse: ``X^T M``, (n_features, n_classes)), so no chunk adds strided."""
+        if self.is_sparse:
+            return np.zeros((self.n_features, self.n_classes))
+        return np.zeros((self.n_classes, self.n_features))
+
+    def _finish(self, accumulated: np.ndarray) -> np.ndarray:
+        """The (n_classes, n_features) sum from :meth:`_accumulator`'s layout."""
+        return accumulated.T if self.is_sparse else accumulated
+
+    def _all_classes(self, W: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Free parameters -> one row per class (two classes: a zero row first)."""
+        if self.binary:
+            return np.vstack([np.zeros_like(W), W]), np.concatenate([[0.0], b])
+        return W, b
+
+    def _free(self, grad_W: np.ndarray, grad_b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per-class gradients -> the gradients of the free parameters."""
+        if self.binary:
+            return grad_W[1:], grad_b[1:]
+        return grad_W, grad_b
+
+    def _probabilities_from(self, grad: np.ndarray, target: np.ndarray) -> np.ndarray:
+        """softmax(z) = G + t for G the unweighted gradient and t the (smoothed) target."""
+        eps = self.label_smoothing
+        p = grad + eps / self.n_classes if eps else grad.copy()
+        p[np.arange(len(target)), target] += 1.0 - eps
+        return p
+
+    def _kept(self) -> list[np.ndarray]:
+        if self.probabilities is None:
+            raise RuntimeError("value_and_grad(..., keep=True) must come before a Hessian")
+        return self.probabilities
+
+
+class _Chunk:
+    """Rows of X with their targets and weights, and the products the objective needs."""
+
+    def __init__(self, X: Any, target: np.ndarray, weights: np.ndarray):
+        self.X, self.target, self.weights = X, target, weights
+        self._columns: dict[np.dtype, np.ndarray] = {}
+        self._ones = np.ones(X.shape[0], dtype=X.dtype)
+
+    def weights_column(self, dtype: np.dtype) -> np.ndarray:
+        """The weights as an (n, 1) column of ``dtype`` (made once per dtype)."""
+        if dtype not in self._columns:
+            self._columns[dtype] = self.weights.astype(dtype)[:, None]
+        return self._columns[dtype]
+
+    def transposed_times(self, M: np.ndarray) -> np.ndarray:
+        """``M^T X`` for M (n, n_classes), laid out as ``MultinomialObjective._accumulator``."""
+        if sparse.issparse(self.X):
+            return self.X.T @ M
+        return M.T @ self.X
+
+    def column_sums(self, M: np.ndarray) -> np.ndarray:
+        """``M``'s column sums (a BLAS product: numpy's axis-0 sum of a narrow
+        matrix takes 3x as long)."""
+        return self._ones @ M
+
+
+def _rows(X: Any, start: int, stop: int) -> Any:
+    """Rows ``start:stop`` of X: a view for arrays; for CSR, a matrix on views of its arrays."""
+    if not sparse.issparse(X):
+        return X[start:stop]
+    first, last = X.indptr[start], X.indptr[stop]
+    return type(X)(
+        (X.data[first:last], X.indices[first:last], X.indptr[start : stop + 1] - first),
+        shape=(stop - start, X.shape[1]),
+        copy=False,
+    )
+
+
+def _weighted_gram(X: Any, c: np.ndarray, with_ones: bool) -> np.ndarray:
+    """``X~^T diag(c) X~`` (dense), ``X~ = [X, 1]`` with the ones column or ``X``."""
+    if sparse.issparse(X):
+        gram = (X.T @ X.multiply(c[:, None]).tocsr()).toarray()
+        cross = np.asarray(X.T @ c).ravel()
+    else:
+        X = X.astype(np.float64, copy=False)
+        gram = X.T @ (X * c[:, None])
+        cross = X.T @ c
+    if not with_ones:
+        return gram
+    n = gram.shape[0]
+    out = np.empty((n + 1, n + 1))
+    out[:n, :n], out[:n, n], out[n, :n], out[n, n] = gram, cross, cross, np.sum(c)
+    return out

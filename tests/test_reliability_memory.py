@@ -1,0 +1,77 @@
+"""Peak memory of the softmax family on large NumPy inputs, measured with tracemalloc.
+
+NumPy reports its allocations to tracemalloc, so the traced peak of a call
+is the memory it allocated at once: the result plus its temporaries. The
+bounds are the README's table ("Memory"). Pins issue #14 item 3
+(``softmax(x, temperature=2.0)`` on float32 peaked at 5x the output; entropy
+16x, kl_divergence 20x, sparsemax 18x, entmax15 26x, gumbel_softmax 18x,
+sigmoid 10x).
+"""
+
+from __future__ import annotations
+
+import tracemalloc
+
+import numpy as np
+import pytest
+
+import softmaxkit as sk
+from softmaxkit import _chunks
+
+# name -> (call, blocks): the peak may exceed the result by ``blocks`` times
+# _chunks.CHUNK_BYTES (256 KiB), whatever the input's size: large inputs are
+# computed a block of rows at a time. The README's table ("Memory") lists them.
+CASES = {
+    "softmax": (lambda x: sk.softmax(x), 1),
+    "softmax_axis0": (lambda x: sk.softmax(x, axis=0), 1),
+    "softmax_temperature": (lambda x: sk.softmax(x, temperature=2.0), 8),
+    "log_softmax_temperature": (lambda x: sk.log_softmax(x, temperature=0.5), 8),
+    "logsumexp": (lambda x: sk.logsumexp(x, axis=-1), 1),
+    "sigmoid": (sk.sigmoid, 12),
+    "log_sigmoid": (sk.log_sigmoid, 10),
+    "sparsemax": (sk.sparsemax, 21),
+    "entmax15": (sk.entmax15, 29),
+    "entmax_bisect": (lambda x: sk.entmax_bisect(x, n_iter=20), 19),
+    "gumbel_softmax": (lambda x: sk.gumbel_softmax(x, seed=0), 21),
+    "entropy": (lambda x: sk.entropy(logits=x), 18),
+    "kl_divergence": (lambda x: sk.kl_divergence(logits_p=x, logits_q=x), 22),
+    # Also one float64 loss per row (8 bytes a row) while reducing.
+    "cross_entropy": (lambda x: sk.cross_entropy(x, np.zeros(x.shape[0], int)), 2),
+    "cross_entropy_grad": (lambda x: sk.cross_entropy_grad(x, np.zeros(x.shape[0], int)), 2),
+}
+
+
+def _peak(call, x) -> tuple[int, object]:
+    call(x)  # warm caches (imports, the kernel) outside the measurement
+    tracemalloc.start()
+    try:
+        result = call(x)
+        return tracemalloc.get_traced_memory()[1], result
+    finally:
+        tracemalloc.stop()
+
+
+@pytest.fixture(params=[np.float32, np.float64], ids=["float32", "float64"])
+def large(request):
+    # 8 MiB of float32, 16 MiB of float64: 32 or 64 blocks; the bounds do
+    # not grow with the input (checked at four times this size by hand).
+    return np.random.default_rng(0).normal(size=(4096, 512)).astype(request.param)
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_peak_is_the_result_and_a_few_blocks(large, name):
+    call, blocks = CASES[name]
+    peak, result = _peak(call, large)
+    rows = 8 * large.shape[0] if name.startswith("cross_entropy") else 0
+    extra = peak - np.asarray(result).nbytes - rows
+    assert extra <= blocks * _chunks.CHUNK_BYTES, (
+        f"{name}: {extra / _chunks.CHUNK_BYTES:.1f} blocks beyond the result"
+    )
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_blocks_give_the_values_of_one_call(large, name, monkeypatch):
+    call = CASES[name][0]
+    blocked = call(large)
+    monkeypatch.setattr(_chunks, "CHUNK_BYTES", 1 << 40)  # one call, no blocks
+    np.testing.assert_array_equal(blocked, call(large))
