@@ -222,7 +222,7 @@ def linear_cross_entropy(
     weight, ignore_index, label_smoothing, reduction
         As in :func:`cross_entropy`.
     chunk_size : int, optional
-        Rows per chunk (as :func:`softmaxkit.linear_cross_entropy`). CUDA
+        Rows per chunk; default: as many as make about 4M logits. CUDA
         tensors take the fused Triton kernel, which holds no chunk of logits.
 
     Returns
@@ -247,6 +247,11 @@ def linear_cross_entropy(
             f"target must have shape {tuple(input.shape[:-1])} (input's without the last "
             f"axis), got {tuple(target.shape)}"
         )
+    if chunk_size is None and isinstance(linear_weight, torch.Tensor) and linear_weight.ndim == 2:
+        # Larger chunks than the NumPy default: torch's matmuls and the ops
+        # around them pay a per-call overhead (2**22 logits: 1.6x faster at
+        # 2048 x 256 x 1000 than 2**18).
+        chunk_size = max(1, _LOGITS_PER_CHUNK // max(linear_weight.shape[0], 1))
     # torch's (..., H) layout as the (N, H) rows of softmaxkit.linear_cross_entropy,
     # which checks every argument.
     loss = torch.ops.softmaxkit.linear_cross_entropy(
@@ -254,6 +259,9 @@ def linear_cross_entropy(
         ignore_index, label_smoothing, reduction, chunk_size,
     )  # fmt: skip
     return loss.reshape(target.shape) if reduction == "none" else loss
+
+
+_LOGITS_PER_CHUNK = 2**22
 
 
 def _check_tensors(**tensors: Any) -> None:
