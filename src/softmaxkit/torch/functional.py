@@ -73,7 +73,17 @@ def log_softmax(
 ) -> torch.Tensor:
     """``log_softmax(input / temperature)`` along ``dim``, as ``torch.nn.functional.log_softmax``.
 
-    Parameters and returns as in :func:`softmax`; excluded entries give ``-inf``.
+    Excluded entries give ``-inf``.
+
+    Parameters
+    ----------
+    input, dim, dtype, temperature, where
+        As in :func:`softmax`.
+
+    Returns
+    -------
+    torch.Tensor
+        The log-probabilities, the shape of ``input`` (in ``dtype`` if given).
 
     Examples
     --------
