@@ -199,3 +199,28 @@ def assert_agree(actual, expected, *, scale=None):
     spacing = np.maximum(np.spacing(size).astype(np.float64), np.finfo(native).smallest_subnormal)
     err = np.abs(a - e) / spacing
     assert err.size == 0 or err.max() <= MAX_ULP[native], f"{err.max()} ulp"
+
+
+def backend_cases():
+    """``(id, backend, to_array)`` for every registered backend (``softmaxkit._backends``)
+    but the reference, with each kind of array it takes here: NumPy arrays, CPU
+    torch tensors, and for Triton CPU tensors under its interpreter (set
+    ``TRITON_INTERPRET=1`` before triton is imported). A backend registered
+    later is picked up here, so the agreement tests cover it at once."""
+    from softmaxkit import _backends
+
+    kinds = [("numpy", np.asarray)]
+    if has_module("torch"):
+        import torch
+
+        kinds.append(("torch", lambda a: None if a is None else torch.from_numpy(np.asarray(a))))
+    cases = []
+    for backend in _backends.registered():
+        if backend.NAME == "reference":
+            continue
+        for kind, convert in kinds:
+            sample = convert(np.zeros((2, 3)))
+            interpreted = backend.NAME == "triton" and kind == "torch" and has_module("triton")
+            if backend.takes(sample) or interpreted:
+                cases.append(pytest.param(backend, convert, id=f"{backend.NAME}-{kind}"))
+    return cases

@@ -15,7 +15,7 @@ from typing import Any, NamedTuple
 import array_api_compat
 import numpy as np
 
-from . import _backend, _targets, losses
+from . import _backend, _backends, _targets, losses
 from . import _validate as validate
 from ._progress import tracked
 
@@ -142,6 +142,10 @@ def chunked(
     n_rows, n_features = lp.x.shape
     n_classes = lp.w.shape[0]
     weight = _targets.class_weight(xp, weight, lp.x, n_classes, lp.work_dtype)
+    if lp.class_indices and lp.sample_weight is None and want_grad_input:
+        fused = _fused(lp, weight, ignore_index, label_smoothing, reduction, want_grad)
+        if fused is not None:
+            return fused
     options = {"weight": weight, "ignore_index": ignore_index, "label_smoothing": label_smoothing}
     # float16 products reach 65504 easily: its products are made in float32.
     # Wider dtypes multiply as given (BLAS speed; float32 logits beyond 3e38 are inf).
@@ -251,3 +255,34 @@ def _denominator(lp: LinearProblem, weight: Any, ignore_index: int) -> Any:
         xp, (lp.x.shape[0],), lp.work_dtype, array_api_compat.device(lp.x),
         sample_weight=lp.sample_weight,
     )  # fmt: skip
+
+
+def _fused(
+    lp: LinearProblem, weight: Any, ignore_index: int, label_smoothing: float, reduction: str,
+    want_grad: bool,
+) -> Any:  # fmt: skip
+    """The whole operation from a backend's override (Triton's fused kernel for
+    CUDA tensors, which holds no chunk of logits), or None."""
+    override = _backends.whole_operation("linear_cross_entropy", lp.x, lp.w, lp.target)
+    if override is None:
+        return None
+    found = override(
+        lp.x, lp.w, lp.target, bias=lp.bias, weight=weight, ignore_index=ignore_index,
+        label_smoothing=label_smoothing, reduction=reduction, want_grad=want_grad,
+    )  # fmt: skip
+    if found is None:
+        return None
+    loss, grads = found
+    xp = lp.xp
+    if reduction == "none" and lp.single_row:
+        loss = loss[0]
+    loss = _backend.cast(xp, loss, lp.out_dtype)
+    if grads is None:
+        return losses.LinearCrossEntropyResult(loss, None, None, None)
+    grad_input = grads.hidden[0, :] if lp.single_row else grads.hidden
+    return losses.LinearCrossEntropyResult(
+        loss,
+        _backend.cast(xp, grad_input, lp.out_dtype),
+        _backend.cast(xp, grads.classifier, lp.out_dtype),
+        None if grads.bias is None else _backend.cast(xp, grads.bias, lp.out_dtype),
+    )

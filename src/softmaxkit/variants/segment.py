@@ -17,7 +17,7 @@ from typing import Any, NamedTuple
 import array_api_compat
 import numpy as np
 
-from .. import _backend, _chunks, _core, _dispatch, _host, _stable
+from .. import _backend, _backends, _chunks, _core, _host, _stable
 from .. import _validate as validate
 from ._segments import PaddedLayout, SegmentReduction, Segments
 
@@ -304,7 +304,7 @@ def _padded(p: _PreparedSegments) -> tuple[Any, Any | None, PaddedLayout] | None
     went from 146 ms to 26 ms; the sort and the scatter are most of the rest. None where the kernel is not built, for other
     libraries, and for very unequal segments.
     """
-    if not _dispatch.available():
+    if not _backends.named("kernel").takes(p.z):
         return None
     layout = p.segments.padded_layout(_MAX_PADDING)
     if layout is None:
