@@ -41,7 +41,7 @@ CASES = {
     "log_sigmoid": (sk.log_sigmoid, 10),
     "sparsemax": (sk.sparsemax, 21),
     "entmax15": (sk.entmax15, 29),
-    "entmax_bisect": (lambda x: sk.entmax_bisect(x, n_iter=20), 19),
+    "entmax_bisect": (lambda x: sk.entmax_bisect(x, n_iter=20), 20),
     "gumbel_softmax": (lambda x: sk.gumbel_softmax(x, seed=0), 21),
     "entropy": (lambda x: sk.entropy(logits=x), 18),
     "kl_divergence": (lambda x: sk.kl_divergence(logits_p=x, logits_q=x), 22),
