@@ -75,14 +75,19 @@ class Backend:
     def call(self, function, *arrays, **kwargs):
         """``function(*arrays, **kwargs)`` on this library, read back as NumPy.
 
-        The positional arguments are NumPy arrays (or values NumPy takes), made
-        this library's arrays of the same dtype; keyword arguments pass as they are.
+        The positional arguments are NumPy arrays (or values NumPy takes), and so
+        are the keyword arguments that are NumPy arrays: each is made this library's
+        array of the same dtype. Other keyword arguments pass as they are.
         """
         from softmaxkit import _dispatch
 
         converted = [self.asarray(a, dtype=np.asarray(a).dtype.name) for a in arrays]
+        options = {
+            key: self.asarray(value, dtype=value.dtype.name) if isinstance(value, np.ndarray) else value
+            for key, value in kwargs.items()
+        }
         with _dispatch.use_kernel(self.kernel):
-            return self.to_numpy(function(*converted, **kwargs))
+            return self.to_numpy(function(*converted, **options))
 
     def is_native(self, array) -> bool:
         import array_api_compat

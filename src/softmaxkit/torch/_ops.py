@@ -47,6 +47,36 @@ def _float_dtype(x: Tensor) -> torch.dtype:
 # ---- softmax and log_softmax ---------------------------------------------------------------
 
 
+def _vjp_backward(log: bool, y: Tensor, g: Tensor, gg: Tensor, dim: int, temperature: float,
+                  where: Optional[Tensor]):
+    """The gradients of the vjp ``out(y, g)`` with respect to ``y`` and ``g``, given ``gg = d/d out``.
+
+    softmax: ``out = y (g - <g, y>) / T``, so ``d/dg = y (gg - <gg, y>) / T`` and
+    ``d/dy = (gg (g - <g, y>) - g <gg, y>) / T``. log_softmax: ``out = (g - p
+    sum(g)) / T`` with ``p = exp(y)``, so ``d/dg = (gg - <gg, p>) / T`` and
+    ``d/dy = -gg p sum(g) / T``. Excluded entries (``where`` False) of ``out``
+    are 0 whatever ``y`` and ``g`` are, so they pass no gradient. Plain torch
+    arithmetic: autograd differentiates it again for third derivatives.
+    """
+    if where is not None:
+        gg = gg.masked_fill(~where, 0.0)
+        g = g.masked_fill(~where, 0.0)
+
+    def total(v: Tensor) -> Tensor:
+        return v.sum(dim, keepdim=True)
+
+    if log:
+        p = y.exp()
+        grad_g = (gg - total(gg * p)) / temperature
+        grad_y = -gg * p * total(g) / temperature
+    else:
+        grad_g = y * (gg - total(gg * y)) / temperature
+        grad_y = (gg * (g - total(g * y)) - g * total(gg * y)) / temperature
+    if where is not None:
+        grad_g = grad_g.masked_fill(~where, 0.0)
+    return grad_y, grad_g
+
+
 def _define_softmax(name: str, forward_function, vjp_function) -> None:
     @torch.library.custom_op(f"softmaxkit::{name}", mutates_args=())
     def forward(x: Tensor, dim: int, temperature: float, where: Optional[Tensor]) -> Tensor:
@@ -78,6 +108,21 @@ def _define_softmax(name: str, forward_function, vjp_function) -> None:
         return grad_x.to(output.dtype), None, None, None
 
     forward.register_autograd(backward, setup_context=setup_context)
+
+    # The backward's own backward, for double backward (torch.autograd.grad(...,
+    # create_graph=True), Hessian-vector products), as F.softmax has it.
+    def setup_backward_context(ctx, inputs, output):
+        y, grad, ctx.dim, ctx.temperature, where = inputs
+        ctx.save_for_backward(y, grad, where)
+
+    def backward_of_backward(ctx, grad_of_grad_x):
+        y, grad, where = ctx.saved_tensors
+        grad_y, grad_g = _vjp_backward(
+            name == "log_softmax", y, grad, grad_of_grad_x, ctx.dim, ctx.temperature, where
+        )
+        return grad_y.to(y.dtype), grad_g.to(grad.dtype), None, None, None
+
+    backward_op.register_autograd(backward_of_backward, setup_context=setup_backward_context)
 
 
 _define_softmax("softmax", softmaxkit.softmax, softmaxkit.softmax_vjp)

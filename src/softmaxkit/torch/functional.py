@@ -17,6 +17,8 @@ from typing import Any
 
 import torch
 
+import softmaxkit
+
 from .. import _validate as validate
 from . import _ops  # noqa: F401  (registers torch.ops.softmaxkit)
 
@@ -71,7 +73,17 @@ def log_softmax(
 ) -> torch.Tensor:
     """``log_softmax(input / temperature)`` along ``dim``, as ``torch.nn.functional.log_softmax``.
 
-    Parameters and returns as in :func:`softmax`; excluded entries give ``-inf``.
+    Excluded entries give ``-inf``.
+
+    Parameters
+    ----------
+    input, dim, dtype, temperature, where
+        As in :func:`softmax`.
+
+    Returns
+    -------
+    torch.Tensor
+        The log-probabilities, the shape of ``input`` (in ``dtype`` if given).
 
     Examples
     --------
@@ -127,6 +139,7 @@ def cross_entropy(
     >>> cross_entropy(logits, torch.tensor([0, 1]))
     tensor(0.1269, dtype=torch.float64)
     """
+    _check_tensors(input=input, target=target, weight=weight, where=where)
     dim = 1 if input.ndim >= 2 else 0
     temperature = validate.finite_scalar(temperature, name="temperature")
     if temperature != 1.0 or where is not None:
@@ -138,6 +151,52 @@ def cross_entropy(
         input, target, weight, dim, ignore_index, label_smoothing, reduction, want_grad
     )
     return loss
+
+
+def nll_loss(
+    input: torch.Tensor,
+    target: torch.Tensor,
+    weight: torch.Tensor | None = None,
+    *,
+    ignore_index: int = -100,
+    reduction: str = "mean",
+) -> torch.Tensor:
+    """Negative log-likelihood of log-probabilities, as ``torch.nn.functional.nll_loss``.
+
+    ``softmaxkit.nll_loss`` with torch's class axis (1, or 0 for 1-d
+    input); ``cross_entropy(x, t) == nll_loss(log_softmax(x, 1), t)``.
+
+    Parameters
+    ----------
+    input : torch.Tensor
+        Log-probabilities, shape ``(C,)``, ``(N, C)`` or ``(N, C, d1, ...)``.
+    target : torch.Tensor
+        Class indices, the shape of ``input`` without the class axis.
+    weight : torch.Tensor, optional
+        A weight per class (length C).
+    ignore_index, reduction
+        As in torch.
+
+    Returns
+    -------
+    torch.Tensor
+        0-d for "mean" and "sum", per row for "none".
+
+    Examples
+    --------
+    >>> import torch
+    >>> from softmaxkit.torch import log_softmax, nll_loss
+    >>> logits = torch.tensor([[2.0, 0.0], [0.0, 2.0]], dtype=torch.float64)
+    >>> nll_loss(log_softmax(logits, 1), torch.tensor([0, 1]))
+    tensor(0.1269, dtype=torch.float64)
+    """
+    _check_tensors(input=input, target=target, weight=weight)
+    # The public function is differentiable array-API code (a gather, a
+    # weight, a division): on tensors autograd follows it, to any order.
+    return softmaxkit.nll_loss(
+        input, target, axis=1 if input.ndim >= 2 else 0, weight=weight,
+        ignore_index=ignore_index, reduction=reduction,
+    )  # fmt: skip
 
 
 def linear_cross_entropy(
@@ -217,14 +276,24 @@ _LOGITS_PER_CHUNK = 2**22
 
 def _check_tensors(**tensors: Any) -> None:
     for name, value in tensors.items():
-        if not isinstance(value, torch.Tensor):
-            raise TypeError(f"{name} must be a torch.Tensor, got {type(value).__name__}")
+        if value is not None and not isinstance(value, torch.Tensor):
+            kind = type(value)
+            raise TypeError(
+                f"{name} must be a torch.Tensor, got {kind.__module__}.{kind.__qualname__}; "
+                f"softmaxkit's own functions (softmaxkit.cross_entropy, ...) take arrays of "
+                f"any library"
+            )
 
 
 def _softmax_family(
     name: str, input: Any, dim: Any, dtype: Any, temperature: Any, where: Any
 ) -> torch.Tensor:
-    _check_tensors(input=input)
+    _check_tensors(input=input, where=where)
+    if dim is None:
+        raise TypeError(
+            "dim must be given: torch deprecated choosing it implicitly (dim=None); "
+            "pass dim=-1 for the last axis"
+        )
     dim = validate.integer(dim, name="dim")
     temperature = validate.finite_scalar(temperature, name="temperature")
     if dtype is not None:
