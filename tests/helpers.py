@@ -75,14 +75,19 @@ class Backend:
     def call(self, function, *arrays, **kwargs):
         """``function(*arrays, **kwargs)`` on this library, read back as NumPy.
 
-        The positional arguments are NumPy arrays (or values NumPy takes), made
-        this library's arrays of the same dtype; keyword arguments pass as they are.
+        The positional arguments are NumPy arrays (or values NumPy takes), and so
+        are the keyword arguments that are NumPy arrays: each is made this library's
+        array of the same dtype. Other keyword arguments pass as they are.
         """
         from softmaxkit import _dispatch
 
         converted = [self.asarray(a, dtype=np.asarray(a).dtype.name) for a in arrays]
+        options = {
+            key: self.asarray(value, dtype=value.dtype.name) if isinstance(value, np.ndarray) else value
+            for key, value in kwargs.items()
+        }
         with _dispatch.use_kernel(self.kernel):
-            return self.to_numpy(function(*converted, **kwargs))
+            return self.to_numpy(function(*converted, **options))
 
     def is_native(self, array) -> bool:
         import array_api_compat
@@ -199,3 +204,28 @@ def assert_agree(actual, expected, *, scale=None):
     spacing = np.maximum(np.spacing(size).astype(np.float64), np.finfo(native).smallest_subnormal)
     err = np.abs(a - e) / spacing
     assert err.size == 0 or err.max() <= MAX_ULP[native], f"{err.max()} ulp"
+
+
+def backend_cases():
+    """``(id, backend, to_array)`` for every registered backend (``softmaxkit._backends``)
+    but the reference, with each kind of array it takes here: NumPy arrays, CPU
+    torch tensors, and for Triton CPU tensors under its interpreter (set
+    ``TRITON_INTERPRET=1`` before triton is imported). A backend registered
+    later is picked up here, so the agreement tests cover it at once."""
+    from softmaxkit import _backends
+
+    kinds = [("numpy", np.asarray)]
+    if has_module("torch"):
+        import torch
+
+        kinds.append(("torch", lambda a: None if a is None else torch.from_numpy(np.asarray(a))))
+    cases = []
+    for backend in _backends.registered():
+        if backend.NAME == "reference":
+            continue
+        for kind, convert in kinds:
+            sample = convert(np.zeros((2, 3)))
+            interpreted = backend.NAME == "triton" and kind == "torch" and has_module("triton")
+            if backend.takes(sample) or interpreted:
+                cases.append(pytest.param(backend, convert, id=f"{backend.NAME}-{kind}"))
+    return cases

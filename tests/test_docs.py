@@ -2,7 +2,8 @@
 
 The site itself is built by ``sphinx-build`` (README.md, "Documentation"); these tests read
 its sources, so they need no build: every public name of every public module has an entry
-in an ``autosummary`` list of ``docs/api/``.
+in an ``autosummary`` list of ``docs/api/``, and every public docstring has the numpydoc
+sections a reader looks for (Parameters, Returns, Examples).
 """
 
 from __future__ import annotations
@@ -92,3 +93,44 @@ def test_the_reference_lists_no_name_that_does_not_exist():
             continue
         module = importlib.import_module(module_name)
         assert hasattr(module, name), f"docs/api/ lists {entry}, which does not exist"
+def sections_missing(obj) -> list[str]:
+    """The numpydoc sections a public function or class lacks."""
+    from numpydoc.docscrape import ClassDoc, FunctionDoc
+
+    doc = ClassDoc(obj) if inspect.isclass(obj) else FunctionDoc(obj)
+    missing = []
+    if not doc["Summary"]:
+        missing.append("Summary")
+    is_tuple = inspect.isclass(obj) and issubclass(obj, tuple)
+    is_exception = inspect.isclass(obj) and issubclass(obj, BaseException)
+    signature_target = obj.__init__ if inspect.isclass(obj) else obj
+    try:
+        parameters = [
+            p for p in inspect.signature(signature_target).parameters.values()
+            if p.name not in ("self", "cls") and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+        ]
+    except (TypeError, ValueError):
+        parameters = []
+    if parameters and not (is_tuple or is_exception) and not doc["Parameters"]:
+        missing.append("Parameters")
+    returns_nothing = not inspect.isclass(obj) and inspect.signature(obj).return_annotation in (None, "None")
+    if not inspect.isclass(obj) and not returns_nothing and not (doc["Returns"] or doc["Yields"]):
+        missing.append("Returns")
+    if not (is_tuple or is_exception) and not doc["Examples"]:
+        missing.append("Examples")
+    return missing
+
+
+@pytest.mark.parametrize("module_name", list(PUBLIC_MODULES))
+def test_every_public_docstring_has_the_numpydoc_sections(module_name):
+    pytest.importorskip("numpydoc")
+    module = importlib.import_module(module_name) if has_module(module_name.split(".")[0]) else None
+    incomplete = {}
+    for name in public_names(module_name):
+        obj = getattr(module, name)
+        if not (inspect.isfunction(obj) or inspect.isclass(obj) or callable(obj)):
+            continue
+        missing = sections_missing(obj)
+        if missing:
+            incomplete[name] = missing
+    assert incomplete == {}, f"{module_name}: docstrings without these sections: {incomplete}"

@@ -622,30 +622,42 @@ def test_cross_entropy_is_bitwise_identical_for_any_thread_count(rng, restore_th
         assert_array_equal(other.grad, results[0].grad, strict=True)
 
 
+FORKED_CHILD_SCRIPT = """
+import os, select, sys
+import numpy as np
+import softmaxkit as sk
+
+sk.set_num_threads(2)
+x = (np.random.default_rng(0).standard_normal((256, 1000)) * 10).astype(np.float32)
+expected = sk.softmax(x)  # the pool is running in the parent now
+read_end, write_end = os.pipe()
+pid = os.fork()
+if pid == 0:
+    ok = np.array_equal(sk.softmax(x), expected)
+    os.write(write_end, b"1" if ok else b"0")
+    os._exit(0)
+os.close(write_end)
+ready, _, _ = select.select([read_end], [], [], 60)
+answer = os.read(read_end, 1) if ready else b"timeout"
+os.waitpid(pid, 0) if ready else os.kill(pid, 9)
+sys.stdout.write(answer.decode())
+"""
+
+
 @pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="needs fork")
-def test_the_thread_pool_works_in_a_forked_child(rng, restore_threads):
+def test_the_thread_pool_works_in_a_forked_child():
     # The pool's workers do not survive fork: the child must start its own
     # instead of waiting for threads that do not exist (a hang, caught by the
-    # timeout of the parent's wait).
-    import os
+    # timeout of the parent's wait). In a fresh interpreter: forking this one,
+    # which may hold JAX's or torch's threads, makes those libraries warn.
+    import subprocess
+    import sys
 
-    sk.set_num_threads(2)
-    x = (rng.standard_normal((256, 1000)) * 10).astype(np.float32)
-    expected = sk.softmax(x)  # the pool is running in the parent now
-    read_end, write_end = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # pragma: no cover (the child reports through the pipe)
-        ok = np.array_equal(sk.softmax(x), expected)
-        os.write(write_end, b"1" if ok else b"0")
-        os._exit(0)
-    os.close(write_end)
-    import select
-
-    ready, _, _ = select.select([read_end], [], [], 60)
-    answer = os.read(read_end, 1) if ready else b"timeout"
-    os.close(read_end)
-    os.waitpid(pid, 0) if ready else os.kill(pid, 9)
-    assert answer == b"1"
+    run = subprocess.run(
+        [sys.executable, "-c", FORKED_CHILD_SCRIPT], capture_output=True, text=True, timeout=120
+    )
+    assert run.returncode == 0, run.stderr
+    assert run.stdout == "1"
 
 
 def test_concurrent_calls_from_python_threads(rng):

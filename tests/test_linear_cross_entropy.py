@@ -51,10 +51,14 @@ def test_probability_targets_equal_cross_entropy(rng, reduction):
     assert_allclose(actual, expected, rtol=1e-13)
 
 
-@pytest.mark.parametrize("chunk_size", [1, 3, 23, 1000])
+@pytest.mark.parametrize("chunk_size", [1, 3, 22, 23, 1000])
 def test_result_does_not_depend_on_the_chunk_size(rng, chunk_size):
+    # 23 rows: chunks of 1, of 3 (the last one 2), 22 + 1, and one chunk (23, 1000),
+    # each against the unchunked loss and its gradients by the chain rule.
     x, w, b, y = problem(rng)
-    reference = sk.linear_cross_entropy_and_grad(x, w, y, bias=b, chunk_size=23)
+    logits = x @ w.T + b
+    g = sk.cross_entropy_grad(logits, y)
+    reference = (sk.cross_entropy(logits, y), g @ w, g.T @ x, g.sum(axis=0))
     result = sk.linear_cross_entropy_and_grad(x, w, y, bias=b, chunk_size=chunk_size)
     for got, want in zip(result, reference):
         assert_allclose(got, want, rtol=1e-13, atol=1e-15)

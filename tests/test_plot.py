@@ -64,8 +64,13 @@ class TestReliabilityDiagram:
     def test_quantile_bins_have_their_own_edges(self, predictions):
         probs, labels = predictions
         fig = reliability_diagram(probs, labels, n_bins=5, strategy="quantile")
-        lefts = [bar.get_x() for bar in fig.axes[0].containers[0]]
-        assert_allclose(lefts, reliability_curve(probs, labels, n_bins=5, strategy="quantile").bin_edges[:-1])
+        bars = fig.axes[0].containers[0]
+        lefts = np.array([bar.get_x() for bar in bars])
+        rights = lefts + np.array([bar.get_width() for bar in bars])
+        # Equal-count bins: the 20/40/60/80 % quantiles of the confidences, then 0 and 1 outside.
+        inner = np.quantile(probs.max(axis=1), [0.2, 0.4, 0.6, 0.8])
+        assert_allclose(lefts, [0.0, *inner], rtol=1e-12)
+        assert_allclose(rights, [*inner, 1.0], rtol=1e-12)
 
     def test_bins_are_shaded_by_how_many_predictions_they_hold(self, predictions):
         # Was: a bin of 3 predictions looked as weighty as one of 300.

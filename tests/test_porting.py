@@ -7,7 +7,7 @@ it is installed.
 
 import numpy as np
 import pytest
-from helpers import requires_scipy
+from helpers import requires_scipy, requires_torch
 from numpy.testing import assert_allclose
 
 import softmaxkit as sk
@@ -238,3 +238,105 @@ def test_import_softmaxkit_torch_without_torch_says_what_to_install():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 1
     assert "ImportError: softmaxkit.torch needs PyTorch, which is not installed: pip install torch" in result.stderr
+
+
+@requires_torch
+@pytest.mark.parametrize("shape", [(5,), (4, 5), (4, 5, 3)], ids=str)
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_torch_nll_loss_matches_torch(shape, reduction):
+    # Pins: softmaxkit.torch had no nll_loss.
+    import torch
+    import torch.nn.functional as F
+
+    import softmaxkit.torch as skt
+
+    generator = torch.Generator().manual_seed(0)
+    logp = torch.randn(shape, dtype=torch.float64, generator=generator).log_softmax(0 if len(shape) == 1 else 1)
+    logp.requires_grad_(True)
+    target_shape = () if len(shape) == 1 else (shape[0], *shape[2:])
+    target = torch.randint(0, 5, target_shape, generator=generator)
+    if target.ndim:
+        target.view(-1)[0] = -100
+    weight = torch.tensor([0.5, 2.0, 1.0, 1.5, 0.25], dtype=torch.float64)
+    ours = skt.nll_loss(logp, target, weight, reduction=reduction)
+    theirs = F.nll_loss(logp, target, weight, reduction=reduction)
+    assert_allclose(ours.detach().numpy(), theirs.detach().numpy(), rtol=1e-14)
+    (grad_ours,) = torch.autograd.grad(ours.sum(), logp)
+    (grad_theirs,) = torch.autograd.grad(theirs.sum(), logp)
+    assert_allclose(grad_ours.numpy(), grad_theirs.numpy(), rtol=1e-14)
+
+
+@requires_torch
+@pytest.mark.parametrize("name", ["softmax", "log_softmax"])
+@pytest.mark.parametrize("options", [{}, {"temperature": 0.7}, {"where": [True, True, False, True]}], ids=["plain", "temperature", "where"])
+def test_torch_double_backward(name, options):
+    # Pins: autograd.grad(..., create_graph=True) then backward raised "no
+    # autograd formula registered for softmaxkit.softmax_backward".
+    import torch
+
+    import softmaxkit.torch as skt
+
+    x = torch.randn(3, 4, dtype=torch.float64, generator=torch.Generator().manual_seed(1), requires_grad=True)
+    if "where" in options:
+        options = {"where": torch.tensor([options["where"]] * 3)}
+    function = getattr(skt, name)
+    assert torch.autograd.gradgradcheck(lambda v: function(v, 1, **options), (x,))
+
+
+@requires_torch
+@pytest.mark.parametrize("name", ["softmax", "log_softmax"])
+def test_torch_hessian_vector_product_matches_torch(name):
+    import torch
+    import torch.nn.functional as F
+
+    import softmaxkit.torch as skt
+
+    generator = torch.Generator().manual_seed(2)
+    x = torch.randn(3, 4, dtype=torch.float64, generator=generator, requires_grad=True)
+    v = torch.randn(3, 4, dtype=torch.float64, generator=generator)
+
+    def hvp(function):
+        (g,) = torch.autograd.grad((function(x, 1) * v).sum(), x, create_graph=True)
+        (h,) = torch.autograd.grad((g * g).sum(), x)
+        return h.numpy()
+
+    assert_allclose(hvp(getattr(skt, name)), hvp(getattr(F, name)), rtol=1e-12, atol=1e-15)
+
+
+@requires_torch
+@pytest.mark.parametrize("name", ["softmax", "log_softmax"])
+def test_torch_call_forms_of_torch_nn_functional(name):
+    import torch
+    import torch.nn.functional as F
+
+    import softmaxkit.torch as skt
+
+    x = torch.randn(3, 4, generator=torch.Generator().manual_seed(3))
+    ours, theirs = getattr(skt, name), getattr(F, name)
+    for call in (lambda f: f(x, 1), lambda f: f(x, dim=-1), lambda f: f(x, 0, dtype=torch.float64),
+                 lambda f: f(x, dim=1, dtype=torch.float64), lambda f: f(x.double(), 1, dtype=torch.float32)):  # fmt: skip
+        result, expected = call(ours), call(theirs)
+        assert result.dtype == expected.dtype
+        assert_allclose(result.numpy(), expected.numpy(), rtol=1e-6, atol=1e-7)
+
+
+@requires_torch
+@pytest.mark.parametrize("name", ["softmax", "log_softmax"])
+def test_torch_dim_none_is_refused_with_the_reason(name):
+    # torch deprecated choosing dim implicitly; softmaxkit.torch never guesses.
+    import torch
+
+    import softmaxkit.torch as skt
+
+    with pytest.raises(TypeError, match=r"dim must be given: torch deprecated choosing it implicitly \(dim=None\)"):
+        getattr(skt, name)(torch.zeros(2, 3), dim=None)
+
+
+@requires_torch
+@pytest.mark.parametrize("name", ["cross_entropy", "nll_loss"])
+def test_torch_losses_refuse_numpy_arrays(name):
+    # Pins: softmaxkit.torch.cross_entropy(numpy_array) raised AttributeError.
+    import softmaxkit.torch as skt
+
+    with pytest.raises(TypeError, match=r"input must be a torch.Tensor, got numpy.ndarray; softmaxkit's own"):
+        getattr(skt, name)(np.zeros((2, 3)), np.array([0, 1]))

@@ -13,7 +13,7 @@ from typing import Any, Literal, overload
 import array_api_compat
 import numpy as np
 
-from . import _backend, _chunks, _dispatch, _family, _stable
+from . import _backend, _backends, _chunks, _dispatch, _family, _stable
 from . import _validate as validate
 from ._typing import ArrayLike, ArrayT, Axis, Nested, NumPyArray
 
@@ -224,17 +224,23 @@ def _softmax_or_log(x: Any, axis: Any, temperature: Any, where: Any, out: Any, *
             lambda block: _softmax_or_log(block, v.axes, temperature, None, None, log=log),
             v.x, out=out,
         )  # fmt: skip
-    result = _dispatch.softmax(
-        v.x, v.axes, log=log, temperature=v.temperature, mask=v.mask, out=out
-    )
-    if result is not None:
-        return result
-    p = _family.prepare_validated(v)
-    if _family.has_empty_axis(p):
-        return _store(_family.finish(p, p.z), out)
-    s = _stable.shift_by_max(p.xp, p.z, p.axes, where=p.mask, compensate=p.compensate)
-    values = _stable.log_softmax_from(p.xp, s) if log else _stable.softmax_from(p.xp, s)
-    return _store(_family.finish(p, values), out)
+    xp = v.xp
+    layout = _family.row_layout(tuple(v.x.shape), v.axes)
+    z = _family.to_rows(xp, v.x, layout)
+    mask = None if v.mask is None else _family.to_rows(xp, v.mask, layout)
+    t = v.temperature
+    t = t if isinstance(t, float) else _family.to_rows(xp, t, layout)
+    # With one reduced axis the rows are a view of out: the backend writes into it.
+    out_rows = None
+    if out is not None and len(layout.reduced_shape) == 1:
+        out_rows = _family.to_rows(xp, out, layout)
+    result = _backends.compute(
+        lambda backend: backend.softmax_rows(z, log=log, mask=mask, temperature=t, out=out_rows),
+        z, mask, out_rows,
+    )  # fmt: skip
+    if out_rows is not None:
+        return out
+    return _store(_backend.cast(xp, _family.from_rows(xp, result, layout), v.out_dtype), out)
 
 
 def _store(result: Any, out: Any) -> Any:
@@ -381,39 +387,22 @@ def logsumexp(
     if not isinstance(return_sign, bool):
         raise TypeError(f"return_sign must be a bool, got {return_sign!r}")
     v = _family.validated(xp.astype(x, out_dtype, copy=False), axis, 1.0, where)
-    if weights is None and not return_sign:
-        result = _dispatch.logsumexp(v.x, v.axes, keepdims=keepdims, mask=v.mask)
-        if result is not None:
-            return result
-    p = _family.prepare_validated(v)
-    if weights is not None:
-        weights = xp.astype(weights, p.z.dtype)
-        if p.added_axis:
-            weights = weights[..., None]
-    reduced_axes = p.axes
+    layout = _family.row_layout(tuple(v.x.shape), v.axes)
+    z = _family.to_rows(xp, v.x, layout)
+    mask = None if v.mask is None else _family.to_rows(xp, v.mask, layout)
+    rows_b = None if weights is None else _family.to_rows(xp, weights, layout)
+    result = _backends.compute(
+        lambda backend: backend.logsumexp_rows(z, mask=mask, b=rows_b, return_sign=return_sign),
+        z, mask, rows_b,
+    )  # fmt: skip
 
     def finish(values: Any) -> Any:
-        if not keepdims:
-            values = xp.squeeze(values, axis=reduced_axes)
-        elif p.added_axis:
-            values = values[..., 0]
-        return _backend.cast(xp, values, p.out_dtype)
+        values = _family.reduced_from_rows(xp, values, layout, keepdims=keepdims)
+        return _backend.cast(xp, values, v.out_dtype)
 
-    if _family.has_empty_axis(p):
-        shape = tuple(1 if a in reduced_axes else n for a, n in enumerate(p.z.shape))
-        device = array_api_compat.device(p.z)
-        result = xp.full(shape, -xp.inf, dtype=p.z.dtype, device=device)
-        sign = xp.zeros(shape, dtype=p.z.dtype, device=device)
-    else:
-        s = _stable.shift_by_max(
-            xp, p.z, reduced_axes, where=p.mask, b=weights, compensate=p.compensate
-        )
-        if not return_sign:
-            return finish(_stable.logsumexp_from(xp, s))
-        result, sign = _stable.signed_logsumexp_from(xp, s)
-    if not return_sign:
-        return finish(result)
-    return finish(result), finish(sign)
+    if return_sign:
+        return finish(result[0]), finish(result[1])
+    return finish(result)
 
 
 @overload
@@ -471,17 +460,7 @@ def softmax_vjp(
     >>> sk.softmax_vjp([0.2, 0.3, 0.5], [1.0, 0.0, 0.0])
     array([ 0.16, -0.06, -0.1 ])
     """
-    xp, y, g, axes, mask, t, out_dtype = _family.prepare_vjp(y, g, axis, temperature, where)
-    result = _dispatch.softmax_vjp(
-        y, g, axes, log=False, temperature=t, mask=mask, out_dtype=out_dtype
-    )
-    if result is not None:
-        return result
-    y, g = _family.to_work_dtype(xp, y, g, out_dtype)
-    if mask is not None:
-        g = xp.where(mask, g, 0.0)
-    grad = y * (g - xp.sum(g * y, axis=axes, keepdims=True))
-    return _family.finish_vjp(xp, grad, t, mask, out_dtype)
+    return _vjp(y, g, axis, temperature, where, log=False)
 
 
 @overload
@@ -540,19 +519,24 @@ def log_softmax_vjp(
     >>> sk.log_softmax_vjp(logp, [1.0, 0.0])
     array([ 0.75, -0.75])
     """
-    xp, logp, g, axes, mask, t, out_dtype = _family.prepare_vjp(
-        logp, g, axis, temperature, where, name="logp"
+    return _vjp(logp, g, axis, temperature, where, log=True)
+
+
+def _vjp(y: Any, g: Any, axis: Any, temperature: Any, where: Any, *, log: bool) -> Any:
+    xp, y, g, axes, mask, t, out_dtype = _family.prepare_vjp(
+        y, g, axis, temperature, where, name="logp" if log else "y"
     )
-    result = _dispatch.softmax_vjp(
-        logp, g, axes, log=True, temperature=t, mask=mask, out_dtype=out_dtype
-    )
-    if result is not None:
-        return result
-    logp, g = _family.to_work_dtype(xp, logp, g, out_dtype)
-    if mask is not None:
-        g = xp.where(mask, g, 0.0)
-    grad = g - xp.exp(logp) * xp.sum(g, axis=axes, keepdims=True)
-    return _family.finish_vjp(xp, grad, t, mask, out_dtype)
+    layout = _family.row_layout(tuple(y.shape), axes)
+    rows_y, rows_g = _family.to_rows(xp, y, layout), _family.to_rows(xp, g, layout)
+    mask = None if mask is None else _family.to_rows(xp, mask, layout)
+    t = t if isinstance(t, float) else _family.to_rows(xp, t, layout)
+    grad = _backends.compute(
+        lambda backend: backend.softmax_vjp_rows(
+            rows_y, rows_g, log=log, mask=mask, temperature=t, out_dtype=out_dtype
+        ),
+        rows_y, rows_g, mask,
+    )  # fmt: skip
+    return _backend.cast(xp, _family.from_rows(xp, grad, layout), out_dtype)
 
 
 @overload

@@ -1,9 +1,11 @@
-"""The one place that decides whether the compiled kernel computes a call.
+"""The C kernel backend's planner: NumPy arrays onto the compiled kernel's layouts.
 
-The functional layer (``_core``, ``losses``) validates its arguments first and
-then asks this module. Each entry point returns the finished result, or
-``None`` when the kernel does not take the call; the caller then runs the
-array-API code, which stays the specification. The kernel takes:
+``_backends`` (the one place that chooses who computes) hands this module's
+entry points validated arrays in the canonical layout, the reduced axis last
+(CPU torch tensors arrive as zero-copy NumPy views). Each entry point
+returns the finished result, or ``None`` when the kernel does not take the
+call; the next backend (in the end the array-API reference, the
+specification) then computes it. The kernel takes:
 
 * exact ``numpy.ndarray`` inputs (never another library's arrays, never
   subclasses such as masked arrays), float16 (computed via float32), float32
@@ -16,11 +18,11 @@ array-API code, which stays the specification. The kernel takes:
   of any layout is written directly when it fits a kernel layout, else
   through a temporary.
 
-API for other layers (e.g. autograd wrappers on CPU tensors through NumPy
-views): ``softmax``, ``logsumexp``, ``softmax_vjp`` and ``cross_entropy``
-below take already-validated NumPy arrays; ``available()`` says whether the
-extension is built; ``use_kernel(False)`` (a context manager, for tests)
-forces the array-API path.
+``softmax``, ``logsumexp``, ``softmax_vjp`` and ``cross_entropy`` below
+take already-validated NumPy arrays; ``available()`` says whether the
+extension is built and switched on; ``use_kernel(False)`` (a context
+manager, for tests) switches every accelerated backend off, so that the
+reference computes (``tests/helpers.py``'s ``spec()``).
 """
 
 from __future__ import annotations
@@ -65,9 +67,15 @@ def available() -> bool:
     return _enabled and _kernel() is not None
 
 
+def enabled() -> bool:
+    """False inside ``use_kernel(False)``, which switches every accelerated backend off."""
+    return _enabled
+
+
 @contextlib.contextmanager
 def use_kernel(enabled: bool) -> Iterator[None]:
-    """Switch the kernel on or off inside a ``with`` block (for tests; not thread-safe)."""
+    """Switch the kernel (and the other accelerated backends) on or off inside a
+    ``with`` block, so that the reference computes (for tests; not thread-safe)."""
     global _enabled
     previous, _enabled = _enabled, bool(enabled)
     try:

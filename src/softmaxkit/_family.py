@@ -11,6 +11,7 @@ module written against these few names.
 
 from __future__ import annotations
 
+import math
 from typing import Any, NamedTuple
 
 import array_api_compat
@@ -117,3 +118,59 @@ def finish_vjp(xp: Any, grad: Any, t: Any, mask: Any | None, out_dtype: Any) -> 
     if mask is not None:
         grad = xp.where(mask, grad, 0.0)
     return _backend.cast(xp, grad, out_dtype)
+
+
+# ---- the canonical (rows, n) layout that backends take ----------------------
+
+
+class RowLayout(NamedTuple):
+    """How an array maps onto the backends' layout: the reduced axes moved
+    last and merged into one, ``(*kept, n)``; the kept axes are the rows."""
+
+    order: tuple[int, ...]  # the kept axes, then the reduced ones
+    kept_shape: tuple[int, ...]
+    reduced_shape: tuple[int, ...]
+
+    @property
+    def n(self) -> int:
+        return math.prod(self.reduced_shape)
+
+
+def row_layout(shape: tuple[int, ...], axes: tuple[int, ...]) -> RowLayout:
+    """The layout reducing ``axes`` (sorted; ``()`` makes every entry its own row of 1)."""
+    kept = tuple(a for a in range(len(shape)) if a not in axes)
+    return RowLayout(
+        kept + tuple(axes), tuple(shape[a] for a in kept), tuple(shape[a] for a in axes)
+    )
+
+
+def to_rows(xp: Any, a: Any, layout: RowLayout) -> Any:
+    """``a`` (of the layout's shape, or broadcastable to it with length 1 along
+    the reduced axes, as a per-row temperature) in the ``(*kept, n)`` layout:
+    a view when one reduced axis is moved, a reshape (maybe a copy) when
+    several are merged."""
+    ndim = len(layout.order)
+    if a.ndim < ndim:
+        a = xp.reshape(a, (1,) * (ndim - a.ndim) + tuple(a.shape))
+    a = xp.permute_dims(a, layout.order)
+    kept = tuple(a.shape[: len(layout.kept_shape)])
+    if len(layout.reduced_shape) == 1:
+        return a
+    return xp.reshape(a, kept + (math.prod(a.shape[len(kept) :]),))
+
+
+def from_rows(xp: Any, values: Any, layout: RowLayout) -> Any:
+    """A ``(*kept, n)`` result back in the original axis order and shape."""
+    if len(layout.reduced_shape) != 1:
+        values = xp.reshape(values, layout.kept_shape + layout.reduced_shape)
+    inverse = tuple(sorted(range(len(layout.order)), key=layout.order.__getitem__))
+    return xp.permute_dims(values, inverse)
+
+
+def reduced_from_rows(xp: Any, values: Any, layout: RowLayout, *, keepdims: bool) -> Any:
+    """A ``(*kept,)`` result (a reduction over the rows) in the original axis
+    order, with the reduced axes kept as length 1 when ``keepdims``."""
+    if not keepdims:
+        return values
+    ones = (1,) * len(layout.reduced_shape)
+    return from_rows(xp, xp.reshape(values, layout.kept_shape + ones), layout._replace(reduced_shape=ones))

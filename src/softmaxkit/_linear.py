@@ -15,12 +15,12 @@ from typing import Any, NamedTuple
 import array_api_compat
 import numpy as np
 
-from . import _backend, _targets, losses
+from . import _backend, _backends, _targets, losses
 from . import _validate as validate
 from ._progress import tracked
 
-# Rows per chunk: about this many logits per chunk. 2**18 float64 logits are
-# 2 MiB per temporary, small enough to stay in cache and large enough that
+# Rows per chunk: about this many logits per chunk. 2**18 logits are 1 MiB (float32)
+# or 2 MiB (float64) per temporary, small enough to stay in cache and large enough that
 # the per-chunk Python overhead does not show.
 LOGITS_PER_CHUNK = 2**18
 
@@ -142,6 +142,10 @@ def chunked(
     n_rows, n_features = lp.x.shape
     n_classes = lp.w.shape[0]
     weight = _targets.class_weight(xp, weight, lp.x, n_classes, lp.work_dtype)
+    if lp.class_indices and lp.sample_weight is None and want_grad_input:
+        fused = _fused(lp, weight, ignore_index, label_smoothing, reduction, want_grad)
+        if fused is not None:
+            return fused
     options = {"weight": weight, "ignore_index": ignore_index, "label_smoothing": label_smoothing}
     # float16 products reach 65504 easily: its products are made in float32.
     # Wider dtypes multiply as given (BLAS speed; float32 logits beyond 3e38 are inf).
@@ -157,7 +161,9 @@ def chunked(
         logits = rows_of_input(start, stop) @ w_t
         if lp.bias is not None:
             logits = logits + lp.bias
-        logits = xp.astype(logits, lp.work_dtype, copy=False)
+        # The logits stay in the product dtype: cross_entropy computes in its
+        # compute dtype itself (NumPy float32 in the kernel's float32 lanes
+        # with float64 sums); a float64 copy of each chunk cost ~1.3x.
         # "none" for every reduction: the rows are weighted (sample_weight)
         # and divided by the whole batch's denominator here, not per chunk.
         if want_grad:
@@ -170,6 +176,9 @@ def chunked(
     # logits exist, so each chunk's gradient can be scaled as it is made.
     denominator = _denominator(lp, weight, ignore_index) if reduction == "mean" else None
     scale = None if denominator is None else 1.0 / _targets.nonzero(xp, denominator)
+    # The gradient's factor in the gradient's dtype: a float64 factor would
+    # promote each float32 chunk of the gradient to float64.
+    grad_scale = None if scale is None else xp.astype(scale, product_dtype)
 
     zero = xp.zeros((), dtype=lp.work_dtype, device=device)
     total, row_losses, grad_input_parts = zero, [], []
@@ -184,12 +193,14 @@ def chunked(
     for start in tracked(chunks, len(chunks), "linear_cross_entropy", unit="chunk"):
         stop = min(start + lp.chunk_size, n_rows)
         loss, grad = chunk_loss_and_grad(start, stop)
-        grad_factor = scale  # the gradient rows' factor: sample weight times scale
+        loss = xp.astype(loss, lp.work_dtype, copy=False)  # summed in the compute dtype
+        grad_factor = grad_scale  # the gradient rows' factor: sample weight times scale
         if lp.sample_weight is not None:
             s = lp.sample_weight[start:stop]
             # A zero-weight row contributes 0 even where its loss is inf.
             loss = xp.where(s == 0, 0.0, loss) * s
-            grad_factor = s[:, None] if scale is None else s[:, None] * scale
+            row_factor = s[:, None] if scale is None else s[:, None] * scale
+            grad_factor = xp.astype(row_factor, product_dtype, copy=False)
         if reduction == "none":
             row_losses.append(loss)
         else:
@@ -198,16 +209,15 @@ def chunked(
             continue
         if grad_factor is not None:
             grad = grad * grad_factor  # one pass over the chunk for both factors
-        grad_out = xp.astype(grad, product_dtype, copy=False)
         if grad_input_buffer is not None:
             with np.errstate(over="ignore"):  # float16's grad_input rounds to inf beyond 65504
-                np.matmul(grad_out, w, out=grad_input_buffer[start:stop], casting="same_kind")
+                np.matmul(grad, w, out=grad_input_buffer[start:stop], casting="same_kind")
         elif want_grad_input:
-            grad_input_parts.append(_backend.cast(xp, grad_out @ w, lp.out_dtype))
+            grad_input_parts.append(_backend.cast(xp, grad @ w, lp.out_dtype))
         grad_weight = grad_weight + xp.astype(
-            xp.permute_dims(grad_out, (1, 0)) @ rows_of_input(start, stop), lp.work_dtype
+            xp.permute_dims(grad, (1, 0)) @ rows_of_input(start, stop), lp.work_dtype
         )
-        grad_bias = grad_bias + xp.sum(grad, axis=0)
+        grad_bias = grad_bias + xp.sum(grad, axis=0, dtype=lp.work_dtype)
 
     if reduction == "none":
         loss = xp.concat(row_losses) if row_losses else xp.zeros((0,), dtype=lp.work_dtype,
@@ -251,3 +261,34 @@ def _denominator(lp: LinearProblem, weight: Any, ignore_index: int) -> Any:
         xp, (lp.x.shape[0],), lp.work_dtype, array_api_compat.device(lp.x),
         sample_weight=lp.sample_weight,
     )  # fmt: skip
+
+
+def _fused(
+    lp: LinearProblem, weight: Any, ignore_index: int, label_smoothing: float, reduction: str,
+    want_grad: bool,
+) -> Any:  # fmt: skip
+    """The whole operation from a backend's override (Triton's fused kernel for
+    CUDA tensors, which holds no chunk of logits), or None."""
+    override = _backends.whole_operation("linear_cross_entropy", lp.x, lp.w, lp.target)
+    if override is None:
+        return None
+    found = override(
+        lp.x, lp.w, lp.target, bias=lp.bias, weight=weight, ignore_index=ignore_index,
+        label_smoothing=label_smoothing, reduction=reduction, want_grad=want_grad,
+    )  # fmt: skip
+    if found is None:
+        return None
+    loss, grads = found
+    xp = lp.xp
+    if reduction == "none" and lp.single_row:
+        loss = loss[0]
+    loss = _backend.cast(xp, loss, lp.out_dtype)
+    if grads is None:
+        return losses.LinearCrossEntropyResult(loss, None, None, None)
+    grad_input = grads.hidden[0, :] if lp.single_row else grads.hidden
+    return losses.LinearCrossEntropyResult(
+        loss,
+        _backend.cast(xp, grad_input, lp.out_dtype),
+        _backend.cast(xp, grads.classifier, lp.out_dtype),
+        None if grads.bias is None else _backend.cast(xp, grads.bias, lp.out_dtype),
+    )

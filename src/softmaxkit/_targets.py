@@ -186,15 +186,22 @@ class ClassIndexTarget(NamedTuple):
 
     @classmethod
     def make(cls, p: InWorkLayout) -> ClassIndexTarget:
-        xp = p.xp
-        n_classes = p.z.shape[-1]
-        valid = p.target != p.ignore_index
-        classes = xp.arange(n_classes, dtype=p.target.dtype, device=array_api_compat.device(p.z))
-        one_hot = (p.target[..., None] == classes) & valid[..., None]
-        if p.weight is None:
-            row_weight = xp.astype(valid, p.z.dtype)
+        return cls.of(p.xp, p.target, p.ignore_index, p.weight, p.z.shape[-1], p.z.dtype,
+                      array_api_compat.device(p.z))  # fmt: skip
+
+    @classmethod
+    def of(
+        cls, xp: Any, target: Any, ignore_index: int, weight: Any | None, n_classes: int,
+        dtype: Any, device: Any,
+    ) -> ClassIndexTarget:  # fmt: skip
+        """The one-hot of ``target`` (any batch shape) over ``n_classes``, weights in ``dtype``."""
+        valid = target != ignore_index
+        classes = xp.arange(n_classes, dtype=target.dtype, device=device)
+        one_hot = (target[..., None] == classes) & valid[..., None]
+        if weight is None:
+            row_weight = xp.astype(valid, dtype)
         else:
-            row_weight = xp.sum(xp.where(one_hot, p.weight, 0.0), axis=-1)
+            row_weight = xp.sum(xp.where(one_hot, weight, 0.0), axis=-1)
         return cls(one_hot, valid, row_weight, xp.sum(row_weight))
 
     def pick(self, xp: Any, values: Any) -> Any:

@@ -34,9 +34,8 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 import array_api_compat
-import numpy as np
 
-from . import _backend, _dispatch, _linear, _stable, _targets
+from . import _backend, _backends, _linear, _targets
 
 
 class CrossEntropyResult(NamedTuple):
@@ -254,8 +253,6 @@ def nll_loss(
     return _backend.cast(xp, loss, p.out_dtype)
 
 
-
-
 def _cross_entropy(
     logits: Any,
     target: Any,
@@ -268,99 +265,34 @@ def _cross_entropy(
     want_grad: bool,
 ) -> CrossEntropyResult:
     c = _targets.check(logits, target, axis, weight, ignore_index, label_smoothing, reduction)
-    result = _cross_entropy_by_kernel(c, want_grad)
-    if result is not None:
-        return result
-    p = _targets.in_work_layout(c)
-    xp = p.xp
-    n_classes = p.z.shape[-1]
-    eps = p.smoothing
-    # The smoothing's share of each class; with no classes there is nothing to share.
-    eps_per_class = eps / n_classes if n_classes else 0.0
-    if n_classes == 0:
-        logp = probs = p.z
-    else:
-        s = _stable.shift_by_max(xp, p.z, (p.z.ndim - 1,), compensate=p.compensate)
-        logp = _stable.log_softmax_from(xp, s)
-        probs = _stable.softmax_from(xp, s) if want_grad else None
-    if p.class_indices:
-        ct = _targets.ClassIndexTarget.make(p)
-        per_row = xp.where(ct.valid, -ct.pick(xp, logp) * ct.row_weight, 0.0)
-        if eps > 0:
-            weighted_logp = logp if p.weight is None else _times_weight(xp, logp, p.weight)
-            smooth = xp.where(ct.valid, -xp.sum(weighted_logp, axis=-1), 0.0)
-            per_row = (1.0 - eps) * per_row + eps_per_class * smooth
-        denominator = ct.denominator
-    else:
-        q = p.target
-        if eps > 0:
-            q = q * (1.0 - eps) + eps_per_class
-        coef = q if p.weight is None else q * p.weight
-        # 0 * log 0 = 0: a class excluded by a -inf logit costs nothing
-        # when the target gives it no mass.
-        per_row = -xp.sum(coef * xp.where(coef == 0, 0.0, logp), axis=-1)
-        denominator = _targets.probability_denominator(
-            xp, tuple(p.z.shape[:-1]), p.z.dtype, array_api_compat.device(p.z)
+    xp = c.xp
+    z = xp.moveaxis(c.logits, c.class_axis, -1)
+    rows_target = c.target if c.class_indices else xp.moveaxis(c.target, c.class_axis, -1)
+    device = array_api_compat.device(z)
+    if c.class_indices:
+        denominator = _targets.index_denominator(
+            xp, c.target, c.weight, c.ignore_index, z.shape[-1], c.work_dtype
         )
-    loss = _backend.cast(xp, _targets.reduce(xp, per_row, denominator, p.reduction), p.out_dtype)
+    else:
+        denominator = _targets.probability_denominator(
+            xp, tuple(z.shape[:-1]), c.work_dtype, device
+        )
+    # The "mean" divisor is known from the targets alone: the backend scales
+    # the gradient as it makes it.
+    divisor = _targets.nonzero(xp, denominator) if c.reduction == "mean" else 1.0
+    parts = _backends.compute(
+        lambda backend: backend.cross_entropy_rows(
+            z, rows_target, class_indices=c.class_indices, weight=c.weight,
+            ignore_index=c.ignore_index, smoothing=c.smoothing, grad_divisor=divisor,
+            want_grad=want_grad,
+        ),
+        z, rows_target, c.weight,
+    )  # fmt: skip
+    loss = _backend.cast(xp, _targets.reduce(xp, parts.per_row, denominator, c.reduction), c.out_dtype)
     if not want_grad:
         return CrossEntropyResult(loss, None)
-
-    if p.class_indices:
-        w = 1.0 if p.weight is None else p.weight
-        total_weight = n_classes if p.weight is None else xp.sum(p.weight)
-        row_scale = (1.0 - eps) * ct.row_weight + eps_per_class * total_weight
-        subtract = (1.0 - eps) * xp.where(ct.one_hot, ct.row_weight[..., None], 0.0)
-        if eps > 0:
-            subtract = subtract + eps_per_class * (w * xp.ones_like(probs))
-        grad = probs * row_scale[..., None] - subtract
-        grad = xp.where(ct.valid[..., None], grad, 0.0)
-    else:
-        grad = probs * xp.sum(coef, axis=-1, keepdims=True) - coef
-    if p.reduction == "mean":
-        grad = grad / _targets.nonzero(xp, denominator)
-    grad = xp.moveaxis(grad, -1, p.class_axis)
-    return CrossEntropyResult(loss, _backend.cast(xp, grad, p.out_dtype))
-
-
-def _cross_entropy_by_kernel(c: _targets.Checked, want_grad: bool) -> CrossEntropyResult | None:
-    """The fused kernel's per-row losses and gradient, reduced by ``_targets``; None if not taken."""
-    if not _dispatch.available() or type(c.logits) is not np.ndarray:
-        return None
-    xp = c.xp
-    batch_shape = tuple(n for a, n in enumerate(c.logits.shape) if a != c.class_axis)
-    if c.class_indices:
-        dtype = np.float64 if c.weight is None else c.weight.dtype
-        denominator = _targets.index_denominator(
-            xp, c.target, c.weight, c.ignore_index, c.logits.shape[c.class_axis], dtype
-        )
-    else:
-        denominator = _targets.probability_denominator(xp, batch_shape, np.float64, None)
-    denominator = float(denominator)
-    grad_scale = 1.0 / denominator if c.reduction == "mean" and denominator != 0 else 1.0
-    parts = _dispatch.cross_entropy(
-        c.logits,
-        c.target,
-        class_axis=c.class_axis,
-        class_indices=c.class_indices,
-        weight=c.weight,
-        ignore_index=c.ignore_index,
-        smoothing=c.smoothing,
-        grad_scale=grad_scale,
-        want_grad=want_grad,
-    )
-    if parts is None:
-        return None
-    per_row = parts.per_row.reshape(batch_shape)
-    loss = _targets.reduce(xp, per_row, np.float64(denominator), c.reduction)
-    loss = _backend.cast(np, np.asarray(loss), c.out_dtype)
-    grad = None if parts.grad is None else _backend.cast(np, parts.grad, c.out_dtype)
+    grad = _backend.cast(xp, xp.moveaxis(parts.grad, -1, c.class_axis), c.out_dtype)
     return CrossEntropyResult(loss, grad)
-
-
-def _times_weight(xp: Any, logp: Any, weight: Any) -> Any:
-    """``logp * weight`` with a zero-weight class contributing 0 even at logp = -inf."""
-    return xp.where(weight == 0, 0.0, logp) * weight
 
 
 def linear_cross_entropy(

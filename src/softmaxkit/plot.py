@@ -230,9 +230,25 @@ def probability_bars(
 
 
 def probability_bars_height(n_classes: int) -> float:
-    """The height in inches of :func:`probability_bars`'s own figure for ``n_classes``
-    (it grows with the rows, at most ``TOP_ROWS + 1`` of them past ``MAX_ROWS`` classes).
+    """The height in inches of :func:`probability_bars`'s own figure for ``n_classes``.
 
+    It grows with the rows drawn, at most ``TOP_ROWS + 1`` of them past
+    ``MAX_ROWS`` classes: use it to size a figure that holds the bars beside
+    other panels.
+
+    Parameters
+    ----------
+    n_classes : int
+        The number of classes (logits) the bars will show.
+
+    Returns
+    -------
+    float
+        The height in inches, at least 2.8.
+
+    Examples
+    --------
+    >>> from softmaxkit.plot import probability_bars_height
     >>> probability_bars_height(3), probability_bars_height(100_000)
     (2.8, 7.8)
     """

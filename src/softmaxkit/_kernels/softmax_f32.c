@@ -170,7 +170,7 @@ SK_INLINE void scale_block(float *out, ptrdiff_t len, double scale) {
 /* out = (x - shift) - log_norm, with both roundings compensated. No clamp
  * here: -inf and excluded entries give -inf. */
 SK_INLINE void log_block_kind(const float *x, const uint8_t *m, float *out, ptrdiff_t len,
-                              float shift, double log_norm, int kind) {
+                              float shift, double log_norm, int kind, int any_neg_inf) {
     float l_hi = (float)log_norm;
     vf mv = vf_set1(shift), lh = vf_set1(l_hi), ll = vf_set1((float)(log_norm - (double)l_hi));
     vf neg_inf = vf_set1(-INFINITY);
@@ -179,7 +179,10 @@ SK_INLINE void log_block_kind(const float *x, const uint8_t *m, float *out, ptrd
         vf v = n == SK_VW ? vf_load_x(x + i, m ? m + i : NULL) : vf_load_x_first(x + i, m ? m + i : NULL, n);
         vf lo;
         vf d = sk_vshift(v, mv, kind, &lo);
-        lo = vf_and_mask(vf_gt(d, neg_inf), lo); /* NaN where d = -inf */
+        /* lo is NaN where d = -inf: only -inf and excluded entries give that
+         * (|shift| < 2^20), and blocks without them skip the select. The
+         * lanes past the end of a partial vector are never stored. */
+        if (any_neg_inf) lo = vf_and_mask(vf_gt(d, neg_inf), lo);
         /* d <= 0 <= L: d - L never cancels. */
         vf r = vf_add(vf_sub(d, lh), vf_sub(lo, ll));
         if (n == SK_VW)
@@ -192,12 +195,16 @@ SK_INLINE void log_block_kind(const float *x, const uint8_t *m, float *out, ptrd
 SK_INLINE void log_block(const float *x, const uint8_t *m, float *out, ptrdiff_t len, float shift,
                          float min_x, double log_norm) {
     int kind = sk_shift_kind(shift, min_x);
-    if (kind == SK_SHIFT_X_LARGER)
-        log_block_kind(x, m, out, len, shift, log_norm, SK_SHIFT_X_LARGER);
+    if (min_x == -INFINITY && kind == SK_SHIFT_X_LARGER)
+        log_block_kind(x, m, out, len, shift, log_norm, SK_SHIFT_X_LARGER, 1);
+    else if (min_x == -INFINITY)
+        log_block_kind(x, m, out, len, shift, log_norm, SK_SHIFT_TWO_SUM, 1);
+    else if (kind == SK_SHIFT_X_LARGER)
+        log_block_kind(x, m, out, len, shift, log_norm, SK_SHIFT_X_LARGER, 0);
     else if (kind == SK_SHIFT_M_LARGER)
-        log_block_kind(x, m, out, len, shift, log_norm, SK_SHIFT_M_LARGER);
+        log_block_kind(x, m, out, len, shift, log_norm, SK_SHIFT_M_LARGER, 0);
     else
-        log_block_kind(x, m, out, len, shift, log_norm, SK_SHIFT_TWO_SUM);
+        log_block_kind(x, m, out, len, shift, log_norm, SK_SHIFT_TWO_SUM, 0);
 }
 
 static void fill(float *out, ptrdiff_t len, float value) {
@@ -408,6 +415,8 @@ typedef struct {
     float k;       /* entries equal to it (log_softmax) */
     double t;      /* the sum of the other exp(x - max) (softmax: of all of them) */
 } column_part;
+/* driver.c sizes the scratch as 16 bytes per slice and chunk */
+_Static_assert(sizeof(column_part) == 16, "column_part is 16 bytes");
 
 SK_INLINE const float *col_ptr(const sk_reduce_args *a, ptrdiff_t o, ptrdiff_t i, ptrdiff_t j) {
     return (const float *)(a->x + o * a->xs_outer + i * a->xs_n) + j;

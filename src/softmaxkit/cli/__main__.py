@@ -50,8 +50,8 @@ def protect_negative_numbers(argv: list[str]) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     """Run the command; every failure is one line on stderr and exit status 2.
 
-    Also handled here, for every subcommand: SIGTERM (one line, exit 143,
-    outputs never half-written: see ``_io``), a closed or full standard
+    Also handled here, for every subcommand: SIGTERM (one line, exit 2 as
+    any other failure, outputs never half-written: see ``_io``), a closed or full standard
     output, a missing optional package, and warnings (one line each, without
     the library's source path).
     """
@@ -94,7 +94,7 @@ def _run(argv: list[str] | None) -> int:
         return 130
     except _Terminated:
         _quiet_stdout()
-        fail("terminated by SIGTERM; no output file was left half-written", status=143)
+        fail("terminated by SIGTERM; no output file was left half-written")
 
 
 class _Terminated(BaseException):

@@ -20,6 +20,6 @@ class OneLineParser(argparse.ArgumentParser):
         fail(f"{command}: {message} (see --help)" if command else f"{message} (see --help)")
 
 
-def fail(message: str, *, status: int = 2) -> NoReturn:
+def fail(message: str) -> NoReturn:
     print(f"softmaxkit: error: {message}", file=sys.stderr)
-    raise SystemExit(status)
+    raise SystemExit(2)

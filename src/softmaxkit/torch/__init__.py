@@ -15,7 +15,7 @@ except ImportError as exc:
         "(or the build for your machine), then pip install 'softmaxkit[torch]'"
     ) from exc
 
-from .functional import cross_entropy, linear_cross_entropy, log_softmax, softmax
+from .functional import cross_entropy, linear_cross_entropy, log_softmax, nll_loss, softmax
 from .modules import CrossEntropyLoss, LinearCrossEntropyLoss, LogSoftmax, Softmax
 
 __all__ = [
@@ -26,5 +26,6 @@ __all__ = [
     "cross_entropy",
     "linear_cross_entropy",
     "log_softmax",
+    "nll_loss",
     "softmax",
 ]

@@ -1,11 +1,16 @@
 """The registered custom ops (``torch.ops.softmaxkit.*``) behind softmaxkit.torch.
 
+Each op is a public softmaxkit function applied to the tensors, with its
+backward registered: the public function validates the arguments and its
+one dispatch point (``softmaxkit._backends``) picks who computes (the C
+kernel through zero-copy NumPy views for CPU tensors, Triton for CUDA
+tensors, torch's own ops otherwise). Inside an op autograd does not track
+the tensors; the gradients come from the registered backward.
+
 Each op is opaque to torch.compile (a fake implementation gives the shapes
 and dtypes, so a compiled graph keeps the op as one node, without a graph
-break) and has its backward registered, itself a custom op or plain torch
-arithmetic, so autograd and AOTAutograd work. The values come from
-softmaxkit's functional layer through :mod:`._dispatch`, which also validates
-the arguments (softmaxkit's own checks, in one place).
+break), and its backward is itself a custom op or plain torch arithmetic,
+so autograd and AOTAutograd work.
 
 No ``from __future__ import annotations`` here: torch.library reads the op
 schema from the annotations.
@@ -15,7 +20,7 @@ from typing import Optional
 
 import torch
 
-from . import _dispatch
+import softmaxkit
 
 Tensor = torch.Tensor
 
@@ -28,6 +33,12 @@ def _fresh(result: Tensor, *inputs: Optional[Tensor]) -> Tensor:
     return result
 
 
+def _data(*tensors: Optional[Tensor]):
+    """The tensors outside autograd (which an op's inputs still say they require):
+    the public functions then serve CPU tensors from the C kernel."""
+    return tuple(None if t is None else t.detach() for t in tensors)
+
+
 def _float_dtype(x: Tensor) -> torch.dtype:
     """The dtype softmaxkit returns for ``x``: its own if floating, else torch's default."""
     return x.dtype if x.is_floating_point() else torch.get_default_dtype()
@@ -36,10 +47,40 @@ def _float_dtype(x: Tensor) -> torch.dtype:
 # ---- softmax and log_softmax ---------------------------------------------------------------
 
 
-def _define_softmax(name: str) -> None:
+def _vjp_backward(log: bool, y: Tensor, g: Tensor, gg: Tensor, dim: int, temperature: float,
+                  where: Optional[Tensor]):
+    """The gradients of the vjp ``out(y, g)`` with respect to ``y`` and ``g``, given ``gg = d/d out``.
+
+    softmax: ``out = y (g - <g, y>) / T``, so ``d/dg = y (gg - <gg, y>) / T`` and
+    ``d/dy = (gg (g - <g, y>) - g <gg, y>) / T``. log_softmax: ``out = (g - p
+    sum(g)) / T`` with ``p = exp(y)``, so ``d/dg = (gg - <gg, p>) / T`` and
+    ``d/dy = -gg p sum(g) / T``. Excluded entries (``where`` False) of ``out``
+    are 0 whatever ``y`` and ``g`` are, so they pass no gradient. Plain torch
+    arithmetic: autograd differentiates it again for third derivatives.
+    """
+    if where is not None:
+        gg = gg.masked_fill(~where, 0.0)
+        g = g.masked_fill(~where, 0.0)
+
+    def total(v: Tensor) -> Tensor:
+        return v.sum(dim, keepdim=True)
+
+    if log:
+        p = y.exp()
+        grad_g = (gg - total(gg * p)) / temperature
+        grad_y = -gg * p * total(g) / temperature
+    else:
+        grad_g = y * (gg - total(gg * y)) / temperature
+        grad_y = (gg * (g - total(g * y)) - g * total(gg * y)) / temperature
+    if where is not None:
+        grad_g = grad_g.masked_fill(~where, 0.0)
+    return grad_y, grad_g
+
+
+def _define_softmax(name: str, forward_function, vjp_function) -> None:
     @torch.library.custom_op(f"softmaxkit::{name}", mutates_args=())
     def forward(x: Tensor, dim: int, temperature: float, where: Optional[Tensor]) -> Tensor:
-        result = _dispatch.call(name, x, dim=dim, temperature=temperature, where=where)
+        result = forward_function(*_data(x), axis=dim, temperature=temperature, where=where)
         return _fresh(result, x, where)
 
     @forward.register_fake
@@ -50,7 +91,7 @@ def _define_softmax(name: str) -> None:
     def backward_op(
         y: Tensor, grad: Tensor, dim: int, temperature: float, where: Optional[Tensor]
     ) -> Tensor:
-        result = _dispatch.call(f"{name}_vjp", y, grad, dim=dim, temperature=temperature, where=where)
+        result = vjp_function(*_data(y, grad), axis=dim, temperature=temperature, where=where)
         return _fresh(result, y, grad, where)
 
     @backward_op.register_fake
@@ -68,9 +109,24 @@ def _define_softmax(name: str) -> None:
 
     forward.register_autograd(backward, setup_context=setup_context)
 
+    # The backward's own backward, for double backward (torch.autograd.grad(...,
+    # create_graph=True), Hessian-vector products), as F.softmax has it.
+    def setup_backward_context(ctx, inputs, output):
+        y, grad, ctx.dim, ctx.temperature, where = inputs
+        ctx.save_for_backward(y, grad, where)
 
-_define_softmax("softmax")
-_define_softmax("log_softmax")
+    def backward_of_backward(ctx, grad_of_grad_x):
+        y, grad, where = ctx.saved_tensors
+        grad_y, grad_g = _vjp_backward(
+            name == "log_softmax", y, grad, grad_of_grad_x, ctx.dim, ctx.temperature, where
+        )
+        return grad_y.to(y.dtype), grad_g.to(grad.dtype), None, None, None
+
+    backward_op.register_autograd(backward_of_backward, setup_context=setup_backward_context)
+
+
+_define_softmax("softmax", softmaxkit.softmax, softmaxkit.softmax_vjp)
+_define_softmax("log_softmax", softmaxkit.log_softmax, softmaxkit.log_softmax_vjp)
 
 
 # ---- cross-entropy -------------------------------------------------------------------------
@@ -93,13 +149,14 @@ def cross_entropy(
     the backward only scales it by the upstream gradient.
     """
     options = {
-        "weight": weight, "ignore_index": ignore_index, "label_smoothing": label_smoothing,
-        "reduction": reduction,
+        "axis": dim, "weight": weight, "ignore_index": ignore_index,
+        "label_smoothing": label_smoothing, "reduction": reduction,
     }  # fmt: skip
+    plain_logits, plain_target, options["weight"] = _data(logits, target, weight)
     if want_grad:
-        loss, grad = _dispatch.call("cross_entropy_and_grad", logits, target, dim=dim, **options)
+        loss, grad = softmaxkit.cross_entropy_and_grad(plain_logits, plain_target, **options)
     else:
-        loss = _dispatch.call("cross_entropy", logits, target, dim=dim, **options)
+        loss = softmaxkit.cross_entropy(plain_logits, plain_target, **options)
         grad = logits.new_empty(0, dtype=_float_dtype(logits))
     return _fresh(loss, logits, target, weight), _fresh(grad, logits, target, weight)
 
@@ -139,19 +196,10 @@ cross_entropy.register_autograd(_cross_entropy_backward, setup_context=_setup_cr
 
 # ---- linear cross-entropy ------------------------------------------------------------------
 #
-# The logits input @ linear_weight.T + bias are never held whole: the forward
-# computes them chunk_size rows at a time and keeps only the per-row losses;
-# the backward recomputes each chunk and accumulates the three gradients.
-
-
-def _chunks(n_rows: int, chunk_size: int):
-    for start in range(0, n_rows, chunk_size):
-        yield slice(start, min(start + chunk_size, n_rows))
-
-
-def _chunk_logits(input: Tensor, linear_weight: Tensor, bias: Optional[Tensor], rows: slice) -> Tensor:
-    logits = input[rows] @ linear_weight.T
-    return logits if bias is None else logits + bias
+# softmaxkit.linear_cross_entropy(_and_grad) never hold all the logits (the
+# chunk loop of softmaxkit._linear, or the fused Triton kernel for CUDA
+# tensors). The forward keeps only the loss; the backward recomputes the
+# logits, weighting each row by its upstream gradient.
 
 
 @torch.library.custom_op("softmaxkit::linear_cross_entropy", mutates_args=())
@@ -163,25 +211,21 @@ def linear_cross_entropy(
     weight: Optional[Tensor],
     ignore_index: int,
     label_smoothing: float,
-    chunk_size: int,
+    reduction: str,
+    chunk_size: Optional[int],
 ) -> Tensor:
-    """Per-row losses (reduction "none") of rows ``input`` (N, H) against ``target`` (N,)."""
-    losses = [
-        _dispatch.call(
-            "cross_entropy", _chunk_logits(input, linear_weight, bias, rows), target[rows], dim=1,
-            weight=weight, ignore_index=ignore_index, label_smoothing=label_smoothing,
-            reduction="none",
-        )  # fmt: skip
-        for rows in _chunks(input.shape[0], chunk_size)
-    ]
-    if not losses:
-        return input.new_empty(0)
-    return torch.cat(losses)
+    """The loss of rows ``input`` (N, H) against class indices ``target`` (N,)."""
+    input, linear_weight, bias, target, weight = _data(input, linear_weight, bias, target, weight)
+    loss = softmaxkit.linear_cross_entropy(
+        input, linear_weight, target, bias=bias, weight=weight, ignore_index=ignore_index,
+        label_smoothing=label_smoothing, reduction=reduction, chunk_size=chunk_size,
+    )  # fmt: skip
+    return _fresh(loss, input)
 
 
 @linear_cross_entropy.register_fake
-def _(input, linear_weight, bias, target, weight, ignore_index, label_smoothing, chunk_size):
-    return input.new_empty(input.shape[:1])
+def _(input, linear_weight, bias, target, weight, ignore_index, label_smoothing, reduction, chunk_size):
+    return input.new_empty(input.shape[:1] if reduction == "none" else ())
 
 
 @torch.library.custom_op("softmaxkit::linear_cross_entropy_backward", mutates_args=())
@@ -193,30 +237,37 @@ def linear_cross_entropy_backward(
     weight: Optional[Tensor],
     ignore_index: int,
     label_smoothing: float,
-    chunk_size: int,
-    grad_rows: Tensor,
+    reduction: str,
+    chunk_size: Optional[int],
+    grad_loss: Tensor,
 ) -> tuple[Tensor, Tensor, Tensor]:
-    """Gradients of ``sum(grad_rows * per-row losses)``: input, linear_weight, bias (empty if None)."""
-    grad_input = torch.zeros_like(input)
-    grad_linear = torch.zeros_like(linear_weight)
-    grad_bias = input.new_zeros(0 if bias is None else bias.shape[0])
-    for rows in _chunks(input.shape[0], chunk_size):
-        # cross_entropy_and_grad, not cross_entropy_grad: the Triton launchers have only the former.
-        _, grad_logits = _dispatch.call(
-            "cross_entropy_and_grad", _chunk_logits(input, linear_weight, bias, rows),
-            target[rows], dim=1, weight=weight, ignore_index=ignore_index,
-            label_smoothing=label_smoothing, reduction="none",
-        )  # fmt: skip
-        grad_logits = grad_logits * grad_rows[rows, None]
-        grad_input[rows] = grad_logits @ linear_weight
-        grad_linear += grad_logits.T @ input[rows]
-        if bias is not None:
-            grad_bias += grad_logits.sum(dim=0)
-    return grad_input, grad_linear, grad_bias
+    """Gradients of ``grad_loss * loss``: input, linear_weight, bias (empty if None).
+
+    For "none", the gradient of ``sum(grad_loss * per-row losses)`` is the
+    gradient of the sum with ``grad_loss`` as the rows' ``sample_weight``.
+    """
+    input, linear_weight, bias, target, weight, grad_loss = _data(
+        input, linear_weight, bias, target, weight, grad_loss
+    )
+    if reduction == "none":
+        sample_weight, reduction, scale = grad_loss, "sum", None
+    else:
+        sample_weight, scale = None, grad_loss
+    result = softmaxkit.linear_cross_entropy_and_grad(
+        input, linear_weight, target, bias=bias, weight=weight, ignore_index=ignore_index,
+        label_smoothing=label_smoothing, reduction=reduction, sample_weight=sample_weight,
+        chunk_size=chunk_size,
+    )  # fmt: skip
+    grads = [result.grad_input, result.grad_weight,
+             input.new_empty(0) if result.grad_bias is None else result.grad_bias]  # fmt: skip
+    if scale is not None:
+        grads = [g * scale for g in grads]
+    return tuple(_fresh(g, input, linear_weight, bias) for g in grads)
 
 
 @linear_cross_entropy_backward.register_fake
-def _(input, linear_weight, bias, target, weight, ignore_index, label_smoothing, chunk_size, grad_rows):
+def _(input, linear_weight, bias, target, weight, ignore_index, label_smoothing, reduction,
+      chunk_size, grad_loss):  # fmt: skip
     n_bias = 0 if bias is None else bias.shape[0]
     return torch.empty_like(input), torch.empty_like(linear_weight), input.new_empty(n_bias)
 
@@ -227,12 +278,13 @@ def _setup_linear_cross_entropy(ctx, inputs, output):
     ctx.save_for_backward(input, linear_weight, bias, target, weight)
 
 
-def _linear_cross_entropy_backward(ctx, grad_rows):
+def _linear_cross_entropy_backward(ctx, grad_loss):
     input, linear_weight, bias, target, weight = ctx.saved_tensors
     grad_input, grad_linear, grad_bias = linear_cross_entropy_backward(
-        input, linear_weight, bias, target, weight, *ctx.options, grad_rows
+        input, linear_weight, bias, target, weight, *ctx.options, grad_loss
     )
-    return grad_input, grad_linear, grad_bias if ctx.has_bias else None, None, None, None, None, None
+    return (grad_input, grad_linear, grad_bias if ctx.has_bias else None,
+            None, None, None, None, None, None)  # fmt: skip
 
 
 linear_cross_entropy.register_autograd(

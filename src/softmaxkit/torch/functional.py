@@ -4,19 +4,21 @@ Drop-in for ``torch.nn.functional.softmax`` / ``log_softmax`` /
 ``cross_entropy`` plus softmaxkit's ``temperature`` and ``where``, with
 softmaxkit's accuracy and edge-case policy (a row with every entry excluded
 gives probabilities 0, not NaN; ``+inf`` entries share the mass). Each is a
-registered custom op with its backward, so autograd and
-``torch.compile(fullgraph=True)`` work. The arguments are checked by
-softmaxkit's functional layer, which computes the values.
+registered custom op over the public function of the same name, with its
+backward, so autograd and ``torch.compile(fullgraph=True)`` work. Only
+torch's conventions are handled here (``dim``, ``dtype``, a 0-d input, the
+``(..., H)`` rows of the linear loss); the public functions check the
+arguments and choose who computes.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-import array_api_compat.torch as torch_xp
 import torch
 
-from .. import _targets
+import softmaxkit
+
 from .. import _validate as validate
 from . import _ops  # noqa: F401  (registers torch.ops.softmaxkit)
 
@@ -71,7 +73,17 @@ def log_softmax(
 ) -> torch.Tensor:
     """``log_softmax(input / temperature)`` along ``dim``, as ``torch.nn.functional.log_softmax``.
 
-    Parameters and returns as in :func:`softmax`; excluded entries give ``-inf``.
+    Excluded entries give ``-inf``.
+
+    Parameters
+    ----------
+    input, dim, dtype, temperature, where
+        As in :func:`softmax`.
+
+    Returns
+    -------
+    torch.Tensor
+        The log-probabilities, the shape of ``input`` (in ``dtype`` if given).
 
     Examples
     --------
@@ -127,6 +139,7 @@ def cross_entropy(
     >>> cross_entropy(logits, torch.tensor([0, 1]))
     tensor(0.1269, dtype=torch.float64)
     """
+    _check_tensors(input=input, target=target, weight=weight, where=where)
     dim = 1 if input.ndim >= 2 else 0
     temperature = validate.finite_scalar(temperature, name="temperature")
     if temperature != 1.0 or where is not None:
@@ -138,6 +151,52 @@ def cross_entropy(
         input, target, weight, dim, ignore_index, label_smoothing, reduction, want_grad
     )
     return loss
+
+
+def nll_loss(
+    input: torch.Tensor,
+    target: torch.Tensor,
+    weight: torch.Tensor | None = None,
+    *,
+    ignore_index: int = -100,
+    reduction: str = "mean",
+) -> torch.Tensor:
+    """Negative log-likelihood of log-probabilities, as ``torch.nn.functional.nll_loss``.
+
+    ``softmaxkit.nll_loss`` with torch's class axis (1, or 0 for 1-d
+    input); ``cross_entropy(x, t) == nll_loss(log_softmax(x, 1), t)``.
+
+    Parameters
+    ----------
+    input : torch.Tensor
+        Log-probabilities, shape ``(C,)``, ``(N, C)`` or ``(N, C, d1, ...)``.
+    target : torch.Tensor
+        Class indices, the shape of ``input`` without the class axis.
+    weight : torch.Tensor, optional
+        A weight per class (length C).
+    ignore_index, reduction
+        As in torch.
+
+    Returns
+    -------
+    torch.Tensor
+        0-d for "mean" and "sum", per row for "none".
+
+    Examples
+    --------
+    >>> import torch
+    >>> from softmaxkit.torch import log_softmax, nll_loss
+    >>> logits = torch.tensor([[2.0, 0.0], [0.0, 2.0]], dtype=torch.float64)
+    >>> nll_loss(log_softmax(logits, 1), torch.tensor([0, 1]))
+    tensor(0.1269, dtype=torch.float64)
+    """
+    _check_tensors(input=input, target=target, weight=weight)
+    # The public function is differentiable array-API code (a gather, a
+    # weight, a division): on tensors autograd follows it, to any order.
+    return softmaxkit.nll_loss(
+        input, target, axis=1 if input.ndim >= 2 else 0, weight=weight,
+        ignore_index=ignore_index, reduction=reduction,
+    )  # fmt: skip
 
 
 def linear_cross_entropy(
@@ -173,7 +232,8 @@ def linear_cross_entropy(
     weight, ignore_index, label_smoothing, reduction
         As in :func:`cross_entropy`.
     chunk_size : int, optional
-        Rows per chunk; default: as many as make about 4M logits.
+        Rows per chunk; default: as many as make about 4M logits. CUDA
+        tensors take the fused Triton kernel, which holds no chunk of logits.
 
     Returns
     -------
@@ -189,55 +249,51 @@ def linear_cross_entropy(
     >>> linear_cross_entropy(hidden, layer, torch.tensor([0, 1]))
     tensor(0.1269, dtype=torch.float64)
     """
-    ignore_index, label_smoothing, reduction = _targets.check_options(
-        ignore_index, label_smoothing, reduction
-    )
-    _check_linear_shapes(input, linear_weight, target, bias)
-    n_classes = linear_weight.shape[0]
-    rows = input.reshape(-1, input.shape[-1])
-    if chunk_size is None:
-        chunk_size = max(1, 2**22 // max(n_classes, 1))
-    else:
-        chunk_size = validate.integer(chunk_size, name="chunk_size", minimum=1)
-    flat_target = target.reshape(-1)
-    losses = torch.ops.softmaxkit.linear_cross_entropy(
-        rows, linear_weight, bias, flat_target, weight, ignore_index, label_smoothing, chunk_size
-    )
-    if reduction == "none":
-        return losses.reshape(target.shape)
-    denominator = _targets.index_denominator(
-        torch_xp, flat_target, weight, ignore_index, n_classes, losses.dtype
-    )
-    return _targets.reduce(torch_xp, losses, denominator, reduction)
-
-
-def _check_linear_shapes(input: Any, linear_weight: Any, target: Any, bias: Any) -> None:
-    for name, value in (("input", input), ("linear_weight", linear_weight), ("target", target)):
-        if not isinstance(value, torch.Tensor):
-            raise TypeError(f"{name} must be a torch.Tensor, got {type(value).__name__}")
-    if input.ndim < 1 or linear_weight.ndim != 2 or linear_weight.shape[1] != input.shape[-1]:
-        raise ValueError(
-            f"linear_weight must have shape (C, {input.shape[-1] if input.ndim else 'H'}) for "
-            f"input of shape {tuple(input.shape)}, got {tuple(linear_weight.shape)}"
-        )
+    _check_tensors(input=input, linear_weight=linear_weight, target=target)
+    if input.ndim < 1:
+        raise ValueError("input must have a feature axis (..., H), got a 0-d tensor")
     if tuple(target.shape) != tuple(input.shape[:-1]):
         raise ValueError(
             f"target must have shape {tuple(input.shape[:-1])} (input's without the last "
             f"axis), got {tuple(target.shape)}"
         )
-    if target.is_floating_point() or target.dtype == torch.bool:
-        raise TypeError(f"target must hold integer class indices, got dtype {target.dtype}")
-    if bias is not None and tuple(bias.shape) != (linear_weight.shape[0],):
-        raise ValueError(
-            f"bias must have shape ({linear_weight.shape[0]},), got {tuple(bias.shape)}"
-        )
+    if chunk_size is None and isinstance(linear_weight, torch.Tensor) and linear_weight.ndim == 2:
+        # Larger chunks than the NumPy default: torch's matmuls and the ops
+        # around them pay a per-call overhead (2**22 logits: 1.6x faster at
+        # 2048 x 256 x 1000 than 2**18).
+        chunk_size = max(1, _LOGITS_PER_CHUNK // max(linear_weight.shape[0], 1))
+    # torch's (..., H) layout as the (N, H) rows of softmaxkit.linear_cross_entropy,
+    # which checks every argument.
+    loss = torch.ops.softmaxkit.linear_cross_entropy(
+        input.reshape(-1, input.shape[-1]), linear_weight, bias, target.reshape(-1), weight,
+        ignore_index, label_smoothing, reduction, chunk_size,
+    )  # fmt: skip
+    return loss.reshape(target.shape) if reduction == "none" else loss
+
+
+_LOGITS_PER_CHUNK = 2**22
+
+
+def _check_tensors(**tensors: Any) -> None:
+    for name, value in tensors.items():
+        if value is not None and not isinstance(value, torch.Tensor):
+            kind = type(value)
+            raise TypeError(
+                f"{name} must be a torch.Tensor, got {kind.__module__}.{kind.__qualname__}; "
+                f"softmaxkit's own functions (softmaxkit.cross_entropy, ...) take arrays of "
+                f"any library"
+            )
 
 
 def _softmax_family(
     name: str, input: Any, dim: Any, dtype: Any, temperature: Any, where: Any
 ) -> torch.Tensor:
-    if not isinstance(input, torch.Tensor):
-        raise TypeError(f"input must be a torch.Tensor, got {type(input).__name__}")
+    _check_tensors(input=input, where=where)
+    if dim is None:
+        raise TypeError(
+            "dim must be given: torch deprecated choosing it implicitly (dim=None); "
+            "pass dim=-1 for the last axis"
+        )
     dim = validate.integer(dim, name="dim")
     temperature = validate.finite_scalar(temperature, name="temperature")
     if dtype is not None:

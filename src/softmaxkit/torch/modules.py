@@ -10,6 +10,13 @@ from . import functional
 class Softmax(torch.nn.Module):
     """:func:`softmaxkit.torch.softmax` as a module, like ``torch.nn.Softmax``.
 
+    Parameters
+    ----------
+    dim : int, optional
+        The class axis. Default: the last axis.
+    temperature : float, optional
+        A finite number > 0 dividing the input (default 1).
+
     Examples
     --------
     >>> import torch, softmaxkit.torch as skt
@@ -31,6 +38,13 @@ class Softmax(torch.nn.Module):
 class LogSoftmax(Softmax):
     """:func:`softmaxkit.torch.log_softmax` as a module, like ``torch.nn.LogSoftmax``.
 
+    Parameters
+    ----------
+    dim : int, optional
+        The class axis. Default: the last axis.
+    temperature : float, optional
+        A finite number > 0 dividing the input (default 1).
+
     Examples
     --------
     >>> import torch, softmaxkit.torch as skt
@@ -44,6 +58,20 @@ class LogSoftmax(Softmax):
 
 class CrossEntropyLoss(torch.nn.Module):
     """:func:`softmaxkit.torch.cross_entropy` as a module, like ``torch.nn.CrossEntropyLoss``.
+
+    Parameters
+    ----------
+    weight : torch.Tensor, optional
+        One weight per class, shape ``(C,)``.
+    ignore_index : int, optional
+        A class-index target equal to it counts for nothing (default -100).
+    reduction : {"mean", "sum", "none"}, optional
+        As ``torch.nn.CrossEntropyLoss``; "mean" divides by the summed weights
+        of the targets that count.
+    label_smoothing : float, optional
+        In [0, 1] (default 0).
+    temperature : float, optional
+        A finite number > 0 dividing the logits (default 1).
 
     Examples
     --------
@@ -81,6 +109,24 @@ class LinearCrossEntropyLoss(torch.nn.Module):
 
     Holds the layer's ``weight`` (C, H) and ``bias`` (C,) as parameters;
     ``forward(input, target)`` is :func:`softmaxkit.torch.linear_cross_entropy`.
+
+    Parameters
+    ----------
+    in_features : int
+        ``H``, the size of each input row.
+    num_classes : int
+        ``C``, the number of classes.
+    bias : bool, optional
+        Whether the layer has a bias (default True).
+    class_weight : torch.Tensor, optional
+        One weight per class, shape ``(C,)`` (the ``weight`` of
+        ``torch.nn.CrossEntropyLoss``; ``weight`` here is the layer's matrix).
+    ignore_index, reduction, label_smoothing
+        As in :class:`CrossEntropyLoss`.
+    chunk_size : int, optional
+        Rows per chunk of the logits (default: chosen from ``C``).
+    device, dtype : optional
+        Where and in which dtype the parameters are created.
 
     Examples
     --------

@@ -13,6 +13,10 @@ for float16 and bfloat16. Two differences, both of accuracy only:
 * the probabilities are ``exp(d) * (1 / norm)`` (one division per row, not
   per entry): at most one more rounding.
 
+A temperature below 1 is applied by ``softmaxkit._stable.divide_by_temperature``
+(torch ops) before the kernel runs, so that a row whose ``x / T`` would
+overflow is shifted by its maximum first, as the specification does.
+
 The class axis ``dim`` may be any axis; a non-last ``dim`` costs a transposed
 copy of the input (the kernels read rows with unit stride) and the result is
 a transposed view of a contiguous buffer.
@@ -22,8 +26,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import array_api_compat.torch as torch_xp
 import torch
 
+from .. import _stable
 from . import _config, _tuning
 from ._softmax_kernels import softmax_backward_kernel, softmax_forward_kernel
 from ._tensors import (
@@ -217,8 +223,9 @@ def log_softmax_vjp(
 
 
 def _forward(
-    x: Any, dim: Any, temperature: Any, where: Any, config: Any, validate: bool, *, log: bool
-) -> torch.Tensor:
+    x: Any, dim: Any, temperature: Any, where: Any, config: Any, validate: bool, *, log: bool,
+    out_dtype: torch.dtype | None = None,
+) -> torch.Tensor:  # fmt: skip
     x = check_float_tensor(x, name="x")
     if x.ndim == 0:
         return _forward(x.reshape(1), 0, temperature, where, config, validate, log=log).reshape(())
@@ -226,9 +233,21 @@ def _forward(
     compute = compute_for(x.dtype)
     t_rows = temperature_rows(temperature, x, dim, compute, validate=validate)
     mask = None if where is None else mask_rows(where, x, dim)
+    if t_rows is not None and _quotient_may_overflow(temperature):
+        # x / T overflows where |x| > T * max: softmaxkit's specification
+        # (_stable.divide_by_temperature) shifts such a row by its maximum
+        # first. That rule runs here in torch ops (a few passes, only for
+        # temperatures below 1), and the kernel reads the quotient.
+        t = temperature
+        t = float(t) if not isinstance(t, torch.Tensor) else t.to(compute.torch_dtype)
+        mask_full = None if where is None else torch.broadcast_to(where, x.shape)
+        quotient = _stable.divide_by_temperature(
+            torch_xp, x.to(compute.torch_dtype), t, (dim,), where=mask_full
+        )
+        return _forward(quotient, dim, 1.0, where, config, validate, log=log, out_dtype=x.dtype)
     rows = as_rows(x, dim)
     n_rows, n_cols = rows.data.shape
-    out = torch.empty((n_rows, n_cols), dtype=x.dtype, device=x.device)
+    out = torch.empty((n_rows, n_cols), dtype=out_dtype or x.dtype, device=x.device)
     if n_rows == 0 or n_cols == 0:
         return rows.restore(out)
 
@@ -288,6 +307,13 @@ def _vjp(
     key = ("softmax_vjp", log, out_dtype, _config.shape_class(n_cols), t_rows is not None, mask is not None, y.device)
     launch(config or _tuning.pick(key, _config.row_config_candidates(n_cols), launch, y.device))
     return y_rows.restore(out)
+
+
+def _quotient_may_overflow(temperature: Any) -> bool:
+    """Only a temperature below 1 can take a finite x / T beyond the dtype's range."""
+    if isinstance(temperature, torch.Tensor):
+        return True  # checking would read the tensor back; the rule costs a few passes
+    return float(temperature) < 1.0
 
 
 def _stride(tensor: torch.Tensor | None, axis: int) -> int:

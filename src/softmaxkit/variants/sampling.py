@@ -15,7 +15,7 @@ from typing import Any, NamedTuple
 
 import array_api_compat
 
-from .. import _core, _family, _host, _stable
+from .. import _chunks, _core, _family, _host, _stable
 from .. import _validate as validate
 from . import _random
 
@@ -126,6 +126,18 @@ def sample(
     if x.ndim == 0:
         raise ValueError("logits must have a class axis, got a 0-d array")
     ax = validate.single_axis(axis, x.ndim)
+    if where is None and _chunks.applies(x, (ax,)):
+        # The float64 log-probabilities, the sorts and the noise are
+        # whole-array temporaries: a block of leading rows at a time. The
+        # noise is drawn in the same C order from the same generator, so the
+        # draws are those of one call.
+        return _chunks.by_rows(
+            lambda block: sample(
+                block, temperature=temperature, top_k=top_k, top_p=top_p, min_p=min_p,
+                size=size, seed=rng, axis=ax,
+            ),
+            x,
+        )  # fmt: skip
     p = _family.prepare(x, ax, 1.0 if greedy else temperature, where, name="logits")
     if p.z.shape[ax] == 0:
         raise ValueError(f"logits has no classes along axis {ax} to draw from")

@@ -544,10 +544,30 @@ def _fenchel_young_loss(
     c = _targets.check(x, target, axis, None, ignore_index, 0.0, reduction, name="x")
     if not c.class_indices:
         raise TypeError(f"target must hold integer class indices, got dtype {c.target.dtype}")
+    if c.logits.shape[c.class_axis] == 0:
+        raise ValueError("x must have at least one class along axis, got 0")
+    if _chunks.applies(c.logits, (c.class_axis,)):
+        # The sort of entmax and the one-hot targets are whole-array
+        # temporaries: the per-row losses a block of leading rows at a time,
+        # reduced once.
+        per_row = _chunks.by_rows(
+            lambda z, y: _fenchel_young_per_row(c._replace(logits=z, target=y), alpha), c.logits,
+            c.target,
+        )  # fmt: skip
+    else:
+        per_row = _fenchel_young_per_row(c, alpha)
+    xp = c.xp
+    n_classes = c.logits.shape[c.class_axis]
+    denominator = _targets.index_denominator(
+        xp, c.target, None, c.ignore_index, n_classes, c.work_dtype
+    )
+    return _backend.cast(xp, _targets.reduce(xp, per_row, denominator, c.reduction), c.out_dtype)
+
+
+def _fenchel_young_per_row(c: _targets.Checked, alpha: float) -> Any:
+    """The loss of each row in the compute dtype (0 for ignored targets)."""
     t = _targets.in_work_layout(c)
     xp = t.xp
-    if t.z.shape[-1] == 0:
-        raise ValueError("x must have at least one class along axis, got 0")
     probs = entmax_of_shifted(xp, t.z, t.z.ndim - 1, None, alpha=alpha, n_iter=0)
     picked = _targets.ClassIndexTarget.make(t)
     # <p - e_y, x> is shift invariant: use d = x - max, which is finite on
@@ -558,8 +578,7 @@ def _fenchel_young_loss(
     # d is -inf: select before multiplying, so no 0 * inf is ever formed.
     inner = xp.sum(coefficient * xp.where(coefficient == 0, 0.0, d), axis=-1)
     tsallis = (1.0 - xp.sum(probs**alpha, axis=-1)) / (alpha * (alpha - 1.0))
-    per_row = xp.where(picked.valid, tsallis + inner, 0.0)
-    return _backend.cast(xp, _targets.reduce(xp, per_row, picked.denominator, t.reduction), t.out_dtype)
+    return xp.where(picked.valid, tsallis + inner, 0.0)
 
 
 for _function in (sparsemax, entmax15):

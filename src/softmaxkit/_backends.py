@@ -1,0 +1,262 @@
+"""The one place that chooses which backend computes a call, and the contract backends keep.
+
+The functional layer (``_core``, ``losses``) validates the arguments, moves
+the reduced axes last and merges them into one (``_family.to_rows``), and
+hands these canonical ``(*rows, n)`` arrays, of any strides, to
+:func:`compute`, which tries the registered backends that take the arrays,
+in order, until one returns a result. A backend is a namespace (a module or
+an object) with a ``NAME``, a ``takes(*arrays)`` predicate and these row
+primitives, each returning None where it does not take a particular call (a
+dtype, a temperature array, weights), so that the next backend computes it:
+
+``softmax_rows(z, *, log, mask, temperature, out)``
+    softmax or log_softmax of each row of ``z / temperature`` (``mask``:
+    None or bool of ``z``'s shape; ``temperature``: a float or an array with
+    length 1 along the rows' axis; ``out``: None or an array to write into).
+``logsumexp_rows(z, *, mask, b=None, return_sign=False)``
+    shape ``(*rows,)``; the weights ``b`` and ``return_sign`` are optional.
+``softmax_vjp_rows(y, g, *, log, mask, temperature, out_dtype)``
+    the gradient with respect to the logits, in ``out_dtype``.
+``cross_entropy_rows(z, target, *, class_indices, weight, ignore_index, smoothing, grad_divisor, want_grad)``
+    a :class:`RowLosses`: the loss of each row before the reduction, and the
+    gradient of their sum divided by ``grad_divisor`` (``target``: int class
+    indices of shape ``(*rows,)`` or probabilities of ``z``'s shape).
+
+Results are in the input's floating dtype (``softmax_vjp_rows``:
+``out_dtype``), of the input's library and device. Registered, in order:
+
+* ``kernel``: the compiled C kernel (``_dispatch``), for NumPy arrays and,
+  through zero-copy NumPy views, CPU torch tensors that autograd does not
+  track (``softmaxkit.torch``'s custom ops pass such tensors);
+* ``triton``: the Triton kernels of ``softmaxkit.triton`` for CUDA tensors
+  (:mod:`softmaxkit.triton.backend`, imported on the first CUDA tensor);
+* ``reference``: the array-API code of ``_reference`` (the specification),
+  for every array.
+
+A backend may also override a whole operation (:func:`whole_operation`):
+Triton's fused ``linear_cross_entropy`` for CUDA tensors, which never holds
+a chunk of logits.
+
+A new backend is one :func:`register` call; the agreement tests
+(``tests/test_backend_contract.py``) run every registered backend against
+the reference. ``_dispatch.use_kernel(False)`` switches the kernel off and
+:func:`forced` makes a backend take arrays it would not (tests run Triton's
+interpreter on CPU tensors this way).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+from collections.abc import Callable, Iterator
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from . import _dispatch, _reference
+
+
+class RowLosses(NamedTuple):
+    """The per-row losses (before the reduction) and the scaled gradient (or None)."""
+
+    per_row: Any
+    grad: Any | None
+
+
+class _Kernel:
+    """The C kernel behind ``_dispatch``: NumPy arrays, and CPU torch tensors as views."""
+
+    NAME = "kernel"
+
+    @staticmethod
+    def takes(*arrays: Any) -> bool:
+        if not _dispatch.available():
+            return False
+        return all(a is None or type(a) is np.ndarray or _is_plain_cpu_tensor(a) for a in arrays)
+
+    @staticmethod
+    def softmax_rows(z: Any, *, log: bool, mask: Any, temperature: Any, out: Any) -> Any:
+        views = _NumpyViews()
+        result = _dispatch.softmax(
+            views.of(z), (z.ndim - 1,), log=log, temperature=views.of(temperature),
+            mask=views.of(mask), out=views.of(out),
+        )  # fmt: skip
+        return views.back(result, out)
+
+    @staticmethod
+    def logsumexp_rows(z: Any, *, mask: Any, b: Any = None, return_sign: bool = False) -> Any:
+        if b is not None or return_sign:
+            return None
+        views = _NumpyViews()
+        result = _dispatch.logsumexp(views.of(z), (z.ndim - 1,), keepdims=False, mask=views.of(mask))
+        return views.back(result)
+
+    @staticmethod
+    def softmax_vjp_rows(
+        y: Any, g: Any, *, log: bool, mask: Any, temperature: Any, out_dtype: Any
+    ) -> Any:
+        views = _NumpyViews()
+        result = _dispatch.softmax_vjp(
+            views.of(y), views.of(g), (y.ndim - 1,), log=log, temperature=temperature,
+            mask=views.of(mask), out_dtype=views.dtype(out_dtype),
+        )  # fmt: skip
+        return views.back(result)
+
+    @staticmethod
+    def cross_entropy_rows(
+        z: Any, target: Any, *, class_indices: bool, weight: Any, ignore_index: int,
+        smoothing: float, grad_divisor: float, want_grad: bool,
+    ) -> RowLosses | None:  # fmt: skip
+        views = _NumpyViews()
+        parts = _dispatch.cross_entropy(
+            views.of(z), views.of(target), class_axis=z.ndim - 1, class_indices=class_indices,
+            weight=views.of(weight), ignore_index=ignore_index, smoothing=smoothing,
+            grad_scale=1.0 / float(grad_divisor), want_grad=want_grad,
+        )  # fmt: skip
+        if parts is None:
+            return None
+        per_row = parts.per_row.reshape(tuple(z.shape[:-1]))
+        return RowLosses(views.back(per_row), None if parts.grad is None else views.back(parts.grad))
+
+
+def _is_plain_cpu_tensor(a: Any) -> bool:
+    """A CPU torch tensor the kernel can read through a NumPy view, outside autograd."""
+    torch = _torch_if_imported()
+    return (
+        torch is not None
+        and isinstance(a, torch.Tensor)
+        and a.device.type == "cpu"
+        and a.dtype in (torch.float16, torch.float32, torch.float64, torch.bool, torch.int64,
+                        torch.int32)
+        and not (a.requires_grad and torch.is_grad_enabled())
+    )  # fmt: skip
+
+
+def _torch_if_imported() -> Any:
+    """torch, if the caller has imported it (never imported here)."""
+    import sys
+
+    return sys.modules.get("torch")
+
+
+class _NumpyViews:
+    """Zero-copy NumPy views of torch tensors, and the results back as tensors."""
+
+    def __init__(self) -> None:
+        self.torch = None
+
+    def of(self, a: Any) -> Any:
+        torch = _torch_if_imported()
+        if torch is None or not isinstance(a, torch.Tensor):
+            return a
+        self.torch = torch
+        # .numpy() shares memory; resolve_* materialise a lazy negation or
+        # conjugation bit, which .numpy() refuses.
+        return a.detach().resolve_conj().resolve_neg().numpy()
+
+    def dtype(self, dtype: Any) -> Any:
+        torch = _torch_if_imported()
+        if torch is not None and isinstance(dtype, torch.dtype):
+            return torch.empty(0, dtype=dtype).numpy().dtype
+        return dtype
+
+    def back(self, result: Any, out: Any = None) -> Any:
+        if result is None or self.torch is None:
+            return result
+        if out is not None:
+            return out  # written through its view
+        result = np.asarray(result)
+        if not result.flags.writeable:  # torch.from_numpy warns on read-only memory
+            result = result.copy()
+        return self.torch.from_numpy(result)
+
+
+class _LazyTriton:
+    """The Triton backend, imported from ``softmaxkit.triton.backend`` on the first CUDA tensor."""
+
+    NAME = "triton"
+
+    def takes(self, *arrays: Any) -> bool:
+        torch = _torch_if_imported()
+        if torch is None or not _dispatch.enabled():
+            return False
+        tensors = [a for a in arrays if a is not None]
+        if not tensors or not all(isinstance(a, torch.Tensor) for a in tensors):
+            return False
+        if not all(a.device.type == "cuda" for a in tensors):
+            return False
+        return self.module() is not None
+
+    @staticmethod
+    def module() -> Any | None:
+        try:
+            return importlib.import_module("softmaxkit.triton.backend")
+        except ImportError:  # no triton here
+            return None
+
+    def __getattr__(self, primitive: str) -> Any:
+        return getattr(self.module(), primitive)
+
+
+_registered: list[Any] = [_Kernel(), _LazyTriton(), _reference]
+_forced: Any = None
+
+
+def register(backend: Any, *, first: bool = False) -> None:
+    """Add a backend (before the reference, or before every other with ``first``)."""
+    position = 0 if first else len(_registered) - 1
+    _registered.insert(position, backend)
+
+
+def registered() -> tuple[Any, ...]:
+    """The backends, in the order they are tried; the reference is last."""
+    return tuple(_registered)
+
+
+def named(name: str) -> Any:
+    """The registered backend called ``name``."""
+    for backend in _registered:
+        if backend.NAME == name:
+            return backend
+    raise KeyError(f"no backend named {name!r}; registered: {[b.NAME for b in _registered]}")
+
+
+@contextlib.contextmanager
+def forced(name: str) -> Iterator[Any]:
+    """Inside the block, the backend ``name`` takes every call first (for tests;
+    not thread-safe). Yields the backend."""
+    global _forced
+    previous, _forced = _forced, named(name)
+    try:
+        yield _forced
+    finally:
+        _forced = previous
+
+
+def whole_operation(name: str, *arrays: Any) -> Callable[..., Any] | None:
+    """The optional override of a whole public operation (``linear_cross_entropy``:
+    Triton's fused kernel) by the first backend that takes ``arrays`` and has
+    one; None when none has. The override itself may still return None."""
+    backends = ([_forced] if _forced is not None else []) + [
+        b for b in _registered if b.takes(*arrays)
+    ]
+    for backend in backends:
+        override = getattr(backend, name, None)
+        if override is not None:
+            return override
+    return None
+
+
+def compute(primitive: Callable[[Any], Any], *arrays: Any) -> Any:
+    """``primitive(backend)`` of the first backend that takes ``arrays`` and
+    returns a result (the reference always does)."""
+    if _forced is not None:
+        result = primitive(_forced)
+        if result is not None:
+            return result
+    for backend in _registered:
+        if backend.takes(*arrays):
+            result = primitive(backend)
+            if result is not None:
+                return result
+    raise AssertionError("the reference backend returned None")  # pragma: no cover

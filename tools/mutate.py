@@ -1,0 +1,501 @@
+#!/usr/bin/env python3
+"""Mutation testing: plant small bugs in a module, run its tests, list the bugs no test catches.
+
+Usage (from the repository root, in the development environment)::
+
+    python tools/mutate.py softmaxkit.calibration.metrics          # one module, its mapped tests
+    python tools/mutate.py softmaxkit.losses --lines 480-560       # only mutants on these lines
+    python tools/mutate.py softmaxkit._stable --list               # the mutants, nothing run
+    python tools/mutate.py softmaxkit._core --only 17,42 -v        # rerun two, show pytest's output
+
+A mutant is one change to the module's syntax tree: a comparison flipped at its boundary
+(``<`` to ``<=``) or negated (``==`` to ``!=``), an arithmetic operator swapped (``+``/``-``,
+``*``/``/``), a number moved (``0`` to ``1``, ``n`` to ``n + 1``, ``x`` to ``2x``), ``True``
+and ``False`` swapped, ``and``/``or`` swapped, a ``not`` or a unary minus dropped, and a
+guard removed (an ``if`` whose test becomes ``False``, or is negated when it has an ``else``).
+Docstrings, other strings, annotations and ``raise`` statements are left alone; a line
+ending in ``# pragma: no mutate`` too.
+
+Each mutant runs the module's tests (``TESTS`` below; ``--tests`` overrides) with ``pytest
+-x`` in a forked child of a process that has already imported the heavy libraries, and the
+mutated module is put in place by an import hook: the source files are never rewritten, so
+the work tree stays usable while this runs, and subprocesses the tests start (the CLI
+tests run the console script) see the mutant too, through ``sitecustomize`` below. A mutant
+is *killed* when a test fails (or times out, or the module no longer imports), *survives*
+when all pass. The survivors are printed with their line and change: each one is either a
+missing test or an equivalent change (argue it, then add ``# pragma: no mutate`` to the line
+only when the argument is solid).
+
+Not run in CI: a module takes minutes to an hour.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import copy
+import importlib.abc
+import importlib.util
+import json
+import os
+import pathlib
+import signal
+import sys
+import tempfile
+import time
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+SOURCE = ROOT / "src"
+HOOK_DIR = pathlib.Path(__file__).resolve().parent / "mutate_hook"
+
+# The tests that check each module, as tight as keeps the runs short. A module missing
+# here falls back to its tests/ mirror.
+_CORE_TESTS = [
+    "tests/test_core_values.py",
+    "tests/test_core_edge_cases.py",
+    "tests/test_core_properties.py",
+    "tests/test_accuracy.py",
+    "tests/test_validation.py",
+    "tests/test_spec_path.py",
+]
+TESTS = {
+    "softmaxkit._core": _CORE_TESTS,
+    "softmaxkit._stable": _CORE_TESTS,
+    "softmaxkit._validate": ["tests/test_validation.py", "tests/test_core_values.py"],
+    "softmaxkit.losses": ["tests/test_losses.py", "tests/test_linear_cross_entropy.py"],
+    "softmaxkit.variants.sampling": ["tests/variants/test_sampling.py"],
+    "softmaxkit.variants.information": ["tests/variants/test_information.py"],
+    "softmaxkit.variants.sparse": ["tests/variants/test_sparse.py"],
+    "softmaxkit.variants.sparsemax": ["tests/variants/test_sparsemax.py"],
+    "softmaxkit.variants.sampled": ["tests/variants/test_sampled.py"],
+    "softmaxkit.variants.segment": ["tests/variants/test_segment.py"],
+    "softmaxkit.variants._segments": ["tests/variants/test_segment.py"],
+    "softmaxkit.variants.gumbel": ["tests/variants/test_gumbel.py"],
+    "softmaxkit.variants._random": ["tests/variants/test_gumbel.py", "tests/variants/test_sampling.py"],
+    "softmaxkit.calibration.metrics": ["tests/test_calibration_metrics.py"],
+    "softmaxkit.calibration.temperature": ["tests/test_calibration_scalers.py"],
+    "softmaxkit.calibration.vector": ["tests/test_calibration_scalers.py"],
+    "softmaxkit.calibration._inputs": ["tests/test_calibration_metrics.py", "tests/test_calibration_scalers.py"],
+    "softmaxkit.cli.calibrate": ["tests/test_cli_calibrate.py"],
+    "softmaxkit.cli.apply": ["tests/test_cli.py"],
+    "softmaxkit.cli._io": ["tests/test_cli.py", "tests/test_cli_calibrate.py"],
+    "softmaxkit.cli.explain": ["tests/test_cli.py", "tests/test_cli_explain_plot.py"],
+    "softmaxkit.cli.demo": ["tests/test_cli_demo.py"],
+    "softmaxkit.cli.explore": ["tests/test_cli_explore.py"],
+    "softmaxkit.cli.__main__": ["tests/test_cli.py"],
+}
+
+# The libraries the tests import, loaded once in the parent so each forked child starts warm.
+PRELOAD = [
+    "numpy", "scipy.special", "hypothesis", "mpmath", "pytest", "array_api_compat", "array_api_strict", "torch",
+    "jax.numpy", "dask.array",
+]
+
+_COMPARE_SWAPS = {
+    ast.Lt: [ast.LtE],
+    ast.LtE: [ast.Lt],
+    ast.Gt: [ast.GtE],
+    ast.GtE: [ast.Gt],
+    ast.Eq: [ast.NotEq],
+    ast.NotEq: [ast.Eq],
+    ast.Is: [ast.IsNot],
+    ast.IsNot: [ast.Is],
+    ast.In: [ast.NotIn],
+    ast.NotIn: [ast.In],
+}
+_BINOP_SWAPS = {
+    ast.Add: ast.Sub,
+    ast.Sub: ast.Add,
+    ast.Mult: ast.Div,
+    ast.Div: ast.Mult,
+    ast.FloorDiv: ast.Mult,
+    ast.Mod: ast.FloorDiv,
+    ast.Pow: ast.Mult,
+}
+
+
+class Mutant:
+    """One change: where it is (the k-th visited node of a kind) and what it does."""
+
+    def __init__(self, number: int, line: int, description: str):
+        self.number, self.line, self.description = number, line, description
+
+    def __str__(self) -> str:
+        return f"#{self.number} line {self.line}: {self.description}"
+
+
+def _docstring_nodes(tree: ast.AST) -> set[int]:
+    ids = set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Module, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and node.body:
+            first = node.body[0]
+            if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant):
+                ids.add(id(first.value))
+    return ids
+
+
+def _skipped_subtrees(tree: ast.AST) -> set[int]:
+    """Nodes never mutated: annotations, raise statements, f-strings, decorators."""
+    skipped: set[int] = set()
+
+    def mark(node):
+        for sub in ast.walk(node):
+            skipped.add(id(sub))
+
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            for arg in [*node.args.args, *node.args.kwonlyargs, *node.args.posonlyargs]:
+                if arg.annotation is not None:
+                    mark(arg.annotation)
+            if node.returns is not None:
+                mark(node.returns)
+            for decorator in node.decorator_list:
+                mark(decorator)
+        elif isinstance(node, ast.AnnAssign):
+            mark(node.annotation)
+        elif isinstance(node, (ast.Raise, ast.JoinedStr, ast.Assert)):
+            mark(node)
+        elif isinstance(node, ast.If) and _is_type_checking(node.test):
+            mark(node)
+    return skipped
+
+
+def _is_type_checking(test: ast.AST) -> bool:
+    return isinstance(test, ast.Name) and test.id == "TYPE_CHECKING" or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
+
+
+def _raises_only(body: list[ast.stmt]) -> bool:
+    return all(isinstance(statement, ast.Raise) for statement in body)
+
+
+def _visit(tree: ast.AST, source_lines: list[str], apply: int | None = None) -> list[Mutant]:
+    """List the mutants of ``tree``; with ``apply``, make that one change in place."""
+    mutants: list[Mutant] = []
+    docstrings = _docstring_nodes(tree)
+    skipped = _skipped_subtrees(tree)
+
+    def offer(node: ast.AST, description: str, change) -> None:
+        line = getattr(node, "lineno", 0)
+        if line and source_lines[line - 1].rstrip().endswith("# pragma: no mutate"):
+            return
+        number = len(mutants)
+        mutants.append(Mutant(number, line, description))
+        if apply == number:
+            change()
+
+    for node in ast.walk(tree):
+        if id(node) in skipped:
+            continue
+        if isinstance(node, ast.Compare):
+            for position, op in enumerate(node.ops):
+                for replacement in _COMPARE_SWAPS.get(type(op), []):
+                    offer(
+                        node,
+                        f"{type(op).__name__} -> {replacement.__name__}",
+                        lambda node=node, position=position, replacement=replacement: node.ops.__setitem__(
+                            position, replacement()
+                        ),
+                    )
+        elif isinstance(node, (ast.BinOp, ast.AugAssign)):
+            replacement = _BINOP_SWAPS.get(type(node.op))
+            if replacement is not None:
+                offer(
+                    node,
+                    f"{type(node.op).__name__} -> {replacement.__name__}",
+                    lambda node=node, replacement=replacement: setattr(node, "op", replacement()),
+                )
+        elif isinstance(node, ast.BoolOp):
+            other = ast.Or if isinstance(node.op, ast.And) else ast.And
+            offer(node, f"{type(node.op).__name__} -> {other.__name__}", lambda node=node, other=other: setattr(node, "op", other()))
+        elif isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.Not, ast.USub)):
+            offer(node, f"drop {type(node.op).__name__}", lambda node=node: _replace_with(node, node.operand))
+        elif isinstance(node, ast.Constant) and id(node) not in docstrings:
+            value = node.value
+            if isinstance(value, bool):
+                offer(node, f"{value} -> {not value}", lambda node=node: setattr(node, "value", not node.value))
+            elif isinstance(value, int):
+                offer(node, f"{value} -> {value + 1}", lambda node=node: setattr(node, "value", node.value + 1))
+            elif isinstance(value, float):
+                new = 1.0 if value == 0 else value * 2
+                offer(node, f"{value!r} -> {new!r}", lambda node=node, new=new: setattr(node, "value", new))
+        elif isinstance(node, ast.If):
+            if node.orelse:
+                offer(node, "negate the if", lambda node=node: setattr(node, "test", ast.UnaryOp(ast.Not(), node.test)))
+            else:
+                offer(node, "remove the guard (if False)", lambda node=node: setattr(node, "test", ast.Constant(False)))
+                if not _raises_only(node.body):
+                    offer(node, "always take the if (if True)", lambda node=node: setattr(node, "test", ast.Constant(True)))
+        elif isinstance(node, ast.IfExp):
+            offer(node, "negate the conditional expression", lambda node=node: setattr(node, "test", ast.UnaryOp(ast.Not(), node.test)))
+    return mutants
+
+
+def _replace_with(node: ast.AST, new: ast.AST) -> None:
+    """Make ``node`` behave as ``new`` (a unary op becomes its operand: ``+x``)."""
+    node.op = ast.UAdd()
+
+
+def module_file(name: str) -> pathlib.Path:
+    parts = name.split(".")
+    path = SOURCE.joinpath(*parts).with_suffix(".py")
+    if not path.is_file():
+        raise SystemExit(f"no source file for {name} at {path}")
+    return path
+
+
+def mutants_of(name: str) -> list[Mutant]:
+    path = module_file(name)
+    text = path.read_text()
+    return _visit(ast.parse(text), text.splitlines())
+
+
+def mutated_code(name: str, number: int):
+    """The code object of module ``name`` with mutant ``number`` applied.
+
+    The source is the snapshot taken when the run started (a merge into the work tree
+    meanwhile must not renumber the mutants).
+    """
+    path = module_file(name)
+    snapshot = os.environ.get("SOFTMAXKIT_MUTANT_SNAPSHOT")
+    text = pathlib.Path(snapshot).read_text() if snapshot else path.read_text()
+    tree = ast.parse(text)
+    _visit(tree, text.splitlines(), apply=number)
+    ast.fix_missing_locations(tree)
+    return compile(tree, str(path), "exec")
+
+
+class _MutantLoader(importlib.abc.Loader):
+    def __init__(self, code):
+        self.code = code
+
+    def create_module(self, spec):
+        return None
+
+    def exec_module(self, module):
+        exec(self.code, module.__dict__)
+
+
+class _MutantFinder(importlib.abc.MetaPathFinder):
+    def __init__(self, name: str, number: int):
+        self.name, self.number = name, number
+
+    def find_spec(self, fullname, path, target=None):
+        if fullname != self.name:
+            return None
+        code = mutated_code(self.name, self.number)
+        return importlib.util.spec_from_file_location(fullname, str(module_file(self.name)), loader=_MutantLoader(code))
+
+
+def install_from_environment() -> None:
+    """Called by sitecustomize in every Python process a test starts, and by the child."""
+    name, number = os.environ.get("SOFTMAXKIT_MUTANT_MODULE"), os.environ.get("SOFTMAXKIT_MUTANT_NUMBER")
+    if name and number:
+        sys.meta_path.insert(0, _MutantFinder(name, int(number)))
+
+
+class LineRecorder:
+    """A pytest plugin that records which tests run each line of one source file."""
+
+    def __init__(self, filename: str):
+        self.filename = os.path.realpath(filename)
+        self.current: str | None = None
+        self.lines: dict[int, set[str]] = {}
+
+    def _global(self, frame, event, arg):
+        if os.path.realpath(frame.f_code.co_filename) == self.filename:
+            self._record(frame.f_lineno)
+            return self._local
+        return None
+
+    def _local(self, frame, event, arg):
+        if event == "line":
+            self._record(frame.f_lineno)
+        return self._local
+
+    def _record(self, line: int) -> None:
+        if self.current is not None:
+            self.lines.setdefault(line, set()).add(self.current)
+
+    def start(self) -> None:
+        import threading
+
+        sys.settrace(self._global)
+        threading.settrace(self._global)
+
+    def pytest_runtest_logstart(self, nodeid, location):
+        self.current = nodeid
+
+    def pytest_runtest_logfinish(self, nodeid, location):
+        self.current = None
+
+
+def run_tests(tests: list[str], verbose: bool, *, first_failure: bool = True, plugins=()) -> int:
+    import pytest
+
+    # The parent imported hypothesis (a pytest plugin) before pytest could rewrite its asserts.
+    args = ["-q", "-p", "no:cacheprovider", "-W", "ignore::pytest.PytestAssertRewriteWarning", *tests]
+    if first_failure:
+        args.insert(0, "-x")
+    if not verbose:
+        args.append("--no-header")
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 1)
+        os.dup2(devnull, 2)
+    return int(pytest.main(args, plugins=list(plugins)))
+
+
+_children: list[int] = []
+
+
+def _stop(signum, frame) -> None:
+    """On SIGTERM or SIGINT, end the running child's process group too."""
+    for pid in _children:
+        os.killpg(pid, signal.SIGKILL)
+    os._exit(128 + signum)  # not sys.exit: the preloaded libraries' exit handlers can hang
+
+
+def run_one(name: str, number: int | None, tests: list[str], timeout: float, verbose: bool) -> tuple[str, float]:
+    """Fork, put mutant ``number`` (None: the original) in place, run the tests."""
+    start = time.monotonic()
+    pid = os.fork()
+    if pid == 0:  # the child
+        os.setpgid(0, 0)
+        try:
+            if number is not None:
+                os.environ["SOFTMAXKIT_MUTANT_MODULE"] = name
+                os.environ["SOFTMAXKIT_MUTANT_NUMBER"] = str(number)
+                os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(HOOK_DIR), os.environ.get("PYTHONPATH")]))
+                install_from_environment()
+            code = run_tests(tests, verbose)
+        except BaseException:  # noqa: BLE001 - anything is a failure of the run
+            import traceback
+
+            traceback.print_exc()
+            code = 99
+        os._exit(code)
+    _children.append(pid)
+    deadline = start + timeout
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+        if time.monotonic() > deadline:
+            os.killpg(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            _children.remove(pid)
+            return "timeout", time.monotonic() - start
+        time.sleep(0.05)
+    _children.remove(pid)
+    code = os.waitstatus_to_exitcode(status)
+    elapsed = time.monotonic() - start
+    if code == 0:
+        return "survived", elapsed
+    if code == 1:
+        return "killed", elapsed
+    return f"error {code}", elapsed
+
+
+def map_lines_to_tests(name: str, tests: list[str]) -> tuple[dict[int, list[str]], float]:
+    """Run ``tests`` once, unmutated and traced: which tests run each line of the module."""
+    start = time.monotonic()
+    result = tempfile.NamedTemporaryFile(suffix=".json", prefix="mutate-lines-", delete=False)
+    result.close()
+    pid = os.fork()
+    if pid == 0:
+        os.setpgid(0, 0)
+        recorder = LineRecorder(str(module_file(name)))
+        recorder.start()
+        code = run_tests(tests, False, first_failure=False, plugins=[recorder])
+        sys.settrace(None)
+        pathlib.Path(result.name).write_text(json.dumps({line: sorted(ids) for line, ids in recorder.lines.items()}))
+        os._exit(code)
+    _children.append(pid)
+    _, status = os.waitpid(pid, 0)
+    _children.remove(pid)
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"the unmutated tests fail ({' '.join(tests)}): fix them first")
+    lines = {int(line): ids for line, ids in json.loads(pathlib.Path(result.name).read_text()).items()}
+    os.unlink(result.name)
+    return lines, time.monotonic() - start
+
+
+def parse_lines(text: str | None) -> range | None:
+    if not text:
+        return None
+    low, _, high = text.partition("-")
+    return range(int(low), int(high or low) + 1)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("module", help="dotted module name, e.g. softmaxkit.losses")
+    parser.add_argument("--tests", nargs="+", help="test files or node ids (default: TESTS[module])")
+    parser.add_argument("-k", dest="keyword", help="pytest -k expression to narrow the tests further")
+    parser.add_argument("--lines", help="only mutants on these lines, e.g. 100-180")
+    parser.add_argument("--only", help="comma-separated mutant numbers")
+    parser.add_argument("--list", action="store_true", help="list the mutants and stop")
+    parser.add_argument("-v", "--verbose", action="store_true", help="show pytest's output")
+    args = parser.parse_args(argv)
+
+    mutants = mutants_of(args.module)
+    snapshot = tempfile.NamedTemporaryFile("w", suffix=".py", prefix="mutate-", delete=False)
+    snapshot.write(module_file(args.module).read_text())
+    snapshot.close()
+    os.environ["SOFTMAXKIT_MUTANT_SNAPSHOT"] = snapshot.name
+    lines = parse_lines(args.lines)
+    if lines is not None:
+        mutants = [m for m in mutants if m.line in lines]
+    if args.only:
+        wanted = {int(n) for n in args.only.split(",")}
+        mutants = [m for m in mutants if m.number in wanted]
+    if args.list:
+        for mutant in mutants:
+            print(mutant)
+        print(f"{len(mutants)} mutants")
+        return 0
+
+    tests = args.tests or TESTS.get(args.module) or [f"tests/test_{args.module.rsplit('.', 1)[-1]}.py"]
+    tests = [t for t in tests if pathlib.Path(t.split("::")[0]).exists()]
+    if args.keyword:
+        tests = [*tests, "-k", args.keyword]
+    os.chdir(ROOT)
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    os.environ.setdefault("HYPOTHESIS_PROFILE", "ci")
+    for library in PRELOAD:
+        try:
+            importlib.import_module(library)
+        except ImportError:
+            pass
+
+    # Each mutant runs only the tests that run its line (all of them for a line that
+    # runs at import, or only in a subprocess): a mutant cannot change what a test
+    # that never reaches its line computes.
+    covering, baseline = map_lines_to_tests(args.module, tests)
+    timeout = 3 * baseline + 60
+    print(
+        f"{args.module}: {len(mutants)} mutants; tests {' '.join(tests)} ({baseline:.0f} s traced)",
+        flush=True,
+    )
+    survivors, counts = [], {}
+    for mutant in mutants:
+        selected = covering.get(mutant.line) or tests
+        outcome, elapsed = run_one(args.module, mutant.number, selected, timeout, args.verbose)
+        counts[outcome] = counts.get(outcome, 0) + 1
+        if outcome == "survived":
+            survivors.append(mutant)
+            print(f"SURVIVED {mutant}", flush=True)
+        elif args.verbose or outcome != "killed":
+            print(f"{outcome} {mutant} ({elapsed:.1f} s)", flush=True)
+    summary = ", ".join(f"{count} {outcome}" for outcome, count in sorted(counts.items()))
+    os.unlink(snapshot.name)
+    print(f"{args.module}: {len(mutants)} mutants: {summary}")
+    for mutant in survivors:
+        print(f"  survivor {mutant}")
+    return 1 if survivors else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
