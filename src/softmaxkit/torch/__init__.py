@@ -12,7 +12,8 @@ try:
 except ImportError as exc:
     raise ImportError(
         "softmaxkit.torch needs PyTorch, which is not installed: pip install torch==2.13.0 "
-        "(or the build for your machine), then pip install 'softmaxkit[torch]'"
+        "(or the build for your machine), then pip install 'softmaxkit[torch]'",
+        name="torch",
     ) from exc
 
 from .functional import cross_entropy, linear_cross_entropy, log_softmax, nll_loss, softmax
