@@ -41,6 +41,15 @@ class LinearProblem(NamedTuple):
     chunk_size: int
 
 
+
+def _float_vector(xp: Any, value: Any, like: Any, name: str, length: int, meaning: str, dtype: Any) -> Any:
+    """``value`` as a floating vector of ``length`` entries in ``dtype``, or an error naming it."""
+    value = validate.as_array(xp, value, like=like, name=name)
+    validate.float_dtype_of(xp, value, name=name)
+    if tuple(value.shape) != (length,):
+        raise ValueError(f"{name} must have shape ({length},), {meaning}, got {tuple(value.shape)}")
+    return xp.astype(value, dtype, copy=False)
+
 def prepare(
     input: Any,
     linear_weight: Any,
@@ -69,14 +78,7 @@ def prepare(
         )
     n_classes = w.shape[0]
     if bias is not None:
-        bias = validate.as_array(xp, bias, like=x, name="bias")
-        validate.float_dtype_of(xp, bias, name="bias")
-        if tuple(bias.shape) != (n_classes,):
-            raise ValueError(
-                f"bias must have shape ({n_classes},), one entry per class, got "
-                f"{tuple(bias.shape)}"
-            )
-        bias = xp.astype(bias, out_dtype, copy=False)
+        bias = _float_vector(xp, bias, x, "bias", n_classes, "one entry per class", out_dtype)
     target = validate.as_array(xp, target, like=x, name="target")
     class_indices = xp.isdtype(target.dtype, "integral")
     expected = () if class_indices else (n_classes,)
@@ -94,14 +96,9 @@ def prepare(
         )
     work_dtype = _backend.compute_dtype(xp, out_dtype, array_api_compat.device(x))
     if sample_weight is not None:
-        sample_weight = validate.as_array(xp, sample_weight, like=x, name="sample_weight")
-        validate.float_dtype_of(xp, sample_weight, name="sample_weight")
-        if tuple(sample_weight.shape) != (n_rows,):
-            raise ValueError(
-                f"sample_weight must have shape ({n_rows},), one weight per row, got "
-                f"{tuple(sample_weight.shape)}"
-            )
-        sample_weight = xp.astype(sample_weight, work_dtype, copy=False)
+        sample_weight = _float_vector(
+            xp, sample_weight, x, "sample_weight", n_rows, "one weight per row", work_dtype
+        )
     if chunk_size is None:
         chunk_size = max(1, LOGITS_PER_CHUNK // max(n_classes, 1))
     else:
