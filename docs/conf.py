@@ -48,7 +48,7 @@ numpydoc_class_members_toctree = False
 numpydoc_xref_param_type = False
 
 # Only the guides' ``.. doctest::`` blocks run in the doctest build; the
-# docstrings' examples are run by pytest (--doctest-modules), not twice.
+# docstrings' examples are run by tests/test_package.py, not twice.
 doctest_test_doctest_blocks = ""
 doctest_global_setup = "import numpy as np\nimport softmaxkit as sk"
 

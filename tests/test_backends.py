@@ -7,39 +7,60 @@ from numpy.testing import assert_allclose
 
 import softmaxkit as sk
 
-FUNCTIONS = [
-    pytest.param(lambda x: sk.softmax(x), id="softmax"),
-    pytest.param(lambda x: sk.log_softmax(x), id="log_softmax"),
-    pytest.param(lambda x: sk.logsumexp(x), id="logsumexp"),
-    pytest.param(lambda x: sk.sigmoid(x), id="sigmoid"),
-    pytest.param(lambda x: sk.log_sigmoid(x), id="log_sigmoid"),
-    pytest.param(lambda x: sk.hardmax(x), id="hardmax"),
-    pytest.param(lambda x: sk.softmax_vjp(sk.softmax(x), x), id="softmax_vjp"),
-    pytest.param(lambda x: sk.log_softmax_vjp(sk.log_softmax(x), x), id="log_softmax_vjp"),
-    pytest.param(lambda x: sk.softmax_jacobian(probs=sk.softmax(x)), id="softmax_jacobian"),
-]
+def _softmax(x):
+    e = np.exp(x - x.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
 
 
-@pytest.mark.parametrize("function", FUNCTIONS)
+def _log_softmax(x):
+    shifted = x - x.max(axis=-1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+
+
+def _hardmax(x):
+    return (np.arange(x.shape[-1]) == x.argmax(axis=-1)[..., None]).astype(x.dtype)
+
+
+# Each function beside a plain NumPy formula of it in float64 (fine at these small
+# logits): the reference is independent of softmaxkit, so the NumPy case is not
+# compared with itself.
+CASES = [
+    ("softmax", lambda x: sk.softmax(x), _softmax),
+    ("log_softmax", lambda x: sk.log_softmax(x), _log_softmax),
+    ("logsumexp", lambda x: sk.logsumexp(x, axis=-1), lambda x: np.log(np.exp(x).sum(axis=-1))),
+    ("sigmoid", lambda x: sk.sigmoid(x), lambda x: 1 / (1 + np.exp(-x))),
+    ("log_sigmoid", lambda x: sk.log_sigmoid(x), lambda x: -np.log1p(np.exp(-x))),
+    ("hardmax", lambda x: sk.hardmax(x), _hardmax),
+    ("softmax_vjp", lambda x: sk.softmax_vjp(sk.softmax(x), x),
+     lambda x: _softmax(x) * (x - (x * _softmax(x)).sum(axis=-1, keepdims=True))),
+    ("log_softmax_vjp", lambda x: sk.log_softmax_vjp(sk.log_softmax(x), x),
+     lambda x: x - _softmax(x) * x.sum(axis=-1, keepdims=True)),
+    ("softmax_jacobian", lambda x: sk.softmax_jacobian(probs=sk.softmax(x)),
+     lambda x: np.einsum("...i,ij->...ij", _softmax(x), np.eye(x.shape[-1]))
+     - _softmax(x)[..., :, None] * _softmax(x)[..., None, :]),
+]  # fmt: skip
+FUNCTIONS = [pytest.param(function, reference, id=name) for name, function, reference in CASES]
+
+
+@pytest.mark.parametrize(("function", "reference"), FUNCTIONS)
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-def test_same_library_and_dtype_out(backend, function, dtype):
+def test_same_library_and_dtype_out(backend, function, reference, dtype):
     values = np.array([[0.5, -1.0, 2.0, 0.0], [3.0, 3.0, -2.0, 1.0]])
     x = backend.asarray(values, dtype=dtype)
     y = function(x)
     assert backend.is_native(y)
     assert y.dtype == x.dtype
-    reference = function(values)
     tolerance = 1e-6 if dtype == "float32" else 1e-14
-    assert_allclose(backend.to_numpy(y), reference, rtol=tolerance, atol=tolerance)
+    assert_allclose(backend.to_numpy(y), reference(values.astype(dtype).astype(np.float64)), rtol=tolerance, atol=tolerance)
 
 
-@pytest.mark.parametrize("function", FUNCTIONS)
-def test_integer_input_promotes_to_the_default_float(backend, function):
+@pytest.mark.parametrize(("function", "reference"), FUNCTIONS)
+def test_integer_input_promotes_to_the_default_float(backend, function, reference):
     x = backend.asarray([[1, 2, 3, 4]], dtype="int64")
     y = function(x)
     default = backend.xp.__array_namespace_info__().default_dtypes()["real floating"]
     assert y.dtype == default
-    assert_allclose(backend.to_numpy(y), function(np.array([[1.0, 2.0, 3.0, 4.0]])), rtol=1e-6)
+    assert_allclose(backend.to_numpy(y), reference(np.array([[1.0, 2.0, 3.0, 4.0]])), rtol=1e-6, atol=1e-7)
 
 
 def test_bool_input_promotes(backend):
@@ -123,7 +144,11 @@ def test_dask_stays_lazy_and_chunked():
 def test_jax_without_float64_computes_float32_with_compensation():
     jax = pytest.importorskip("jax")
     with jax.enable_x64(False):
-        x = jax.numpy.asarray([[60.0, -59.9, 0.1], [-jax.numpy.inf] * 3], dtype="float32")
+        # x / T = [60, 0.2, 10.1]: the other probabilities (e^-59.8 ~ 1e-26, e^-49.9)
+        # are normal float32 numbers, and 60 - 0.2 rounds by ~2e-6, so without the
+        # compensated shift they are ~15 ulp off (the earlier row [60, -59.9, 0.1]
+        # underflowed them to 0 and passed without it).
+        x = jax.numpy.asarray([[30.0, 0.1, 5.05], [-jax.numpy.inf] * 3], dtype="float32")
         y = jax.jit(lambda v: sk.softmax(v, temperature=0.5))(x)
         assert y.dtype == jax.numpy.float32
         expected = sk.softmax(np.asarray(x, dtype=np.float64), temperature=0.5)

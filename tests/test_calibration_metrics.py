@@ -238,13 +238,27 @@ class TestInterval:
     @pytest.mark.parametrize(
         ("kwargs", "message"),
         [({"n_resamples": 0}, "n_resamples must be an int >= 1"),
-         ({"confidence_level": 1.0}, r"confidence_level must be in \(0, 1\)")],
-        ids=["no-resamples", "level-1"],
+         ({"confidence_level": 1.0}, r"confidence_level must be in \(0, 1\)"),
+         ({"confidence_level": 0.0}, r"confidence_level must be in \(0, 1\), got 0.0")],
+        ids=["no-resamples", "level-1", "level-0"],
     )  # fmt: skip
     def test_bad_interval_arguments(self, rng, kwargs, message):
         probs, labels = random_predictions(rng)
         with pytest.raises(ValueError, match=message):
             expected_calibration_error_interval(probs, labels, **kwargs)
+
+    def test_one_resample_is_allowed_and_is_the_interval(self, rng):
+        # The smallest valid n_resamples (the check once read "< 2" or "<= 1" under mutation).
+        probs, labels = random_predictions(rng, n=50)
+        ci = expected_calibration_error_interval(probs, labels, n_resamples=1, seed=2)
+        rows = np.random.default_rng(2).integers(0, 50, size=50)
+        assert ci.low == ci.high == pytest.approx(expected_calibration_error(probs[rows], labels[rows]), rel=1e-12)
+
+    def test_the_documented_defaults(self, rng):
+        # "n_resamples (default 1000)", "seed (default 0, so the interval is reproducible)".
+        probs, labels = random_predictions(rng, n=60)
+        explicit = expected_calibration_error_interval(probs, labels, n_resamples=1000, seed=0, confidence_level=0.95)
+        assert expected_calibration_error_interval(probs, labels) == explicit
 
 
 class TestErrors:
@@ -280,6 +294,11 @@ class TestErrors:
     def test_bad_options(self, kwargs, message):
         with pytest.raises(ValueError, match=message):
             expected_calibration_error([[0.5, 0.5]], [0], **kwargs)
+
+    def test_at_most_a_million_bins(self):
+        assert expected_calibration_error([[0.7, 0.3]], [0], n_bins=10**6) == pytest.approx(0.3)
+        with pytest.raises(ValueError, match="n_bins must be at most 1000000, got 1000001"):
+            expected_calibration_error([[0.7, 0.3]], [0], n_bins=10**6 + 1)
 
 
 METRICS = [

@@ -1,6 +1,7 @@
 """``softmaxkit calibrate``: the fit, the report, the outputs and the one-line errors."""
 
 import json
+import warnings
 
 import numpy as np
 import pytest
@@ -8,7 +9,12 @@ from helpers import has_module
 from numpy.testing import assert_allclose
 
 import softmaxkit as sk
-from softmaxkit.calibration import TemperatureScaler, expected_calibration_error, reliability_curve
+from softmaxkit.calibration import (
+    CalibrationWarning,
+    TemperatureScaler,
+    expected_calibration_error,
+    reliability_curve,
+)
 from softmaxkit.cli.__main__ import main
 
 
@@ -105,10 +111,12 @@ def test_plot_writes_a_png(files, capsys):
     ("extra", "message"),
     [
         (["--fit-fraction", "1.5"], "--fit-fraction must be in (0, 1), got 1.5"),
+        (["--fit-fraction", "0"], "--fit-fraction must be in (0, 1), got 0.0"),
+        (["--fit-fraction", "1"], "--fit-fraction must be in (0, 1), got 1.0"),
         (["--fit-logits", "x.npy"], "give both --fit-logits and --fit-labels, or neither"),
         (["--plot", "d.jpg"], "--plot d.jpg: use a .png, .pdf, .svg file"),
     ],
-    ids=["fraction", "half-of-fit-files", "plot-format"],
+    ids=["fraction", "fraction-0", "fraction-1", "half-of-fit-files", "plot-format"],
 )
 def test_bad_options_are_one_line_errors_and_write_nothing(files, capsys, extra, message):
     folder, _, _ = files
@@ -149,5 +157,75 @@ def test_plot_titles_name_the_method_and_the_histograms_share_a_scale(files, cap
         f"after temperature scaling (T = {report['temperature']:.3g})\n"
     )
     assert before.axes[1].get_ylim() == after.axes[1].get_ylim()
+    assert before.axes[1].get_ylim()[0] == 0
     tallest = max(max(b.get_height() for b in panel.axes[1].containers[0]) for panel in (before, after))
     assert before.axes[1].get_ylim()[1] >= tallest
+
+
+def test_labels_as_a_one_dimensional_npy_file(files, capsys):
+    # np.save(labels) is 1-D, a text column 2-D: both are one label per row.
+    folder, _, labels = files
+    np.save(folder / "labels.npy", labels)
+    from_npy = run_json(capsys, folder / "logits.npy", folder / "labels.npy")
+    assert from_npy == run_json(capsys, folder / "logits.npy", folder / "labels.txt")
+
+
+def calibrate_error(capsys, *argv):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["calibrate", *map(str, argv)])
+    assert exit_info.value.code == 2
+    return capsys.readouterr().err
+
+
+def test_labels_of_several_columns_are_refused(files, capsys):
+    folder, _, labels = files
+    np.save(folder / "wide.npy", np.stack([labels, labels, labels], axis=1))
+    err = calibrate_error(capsys, folder / "logits.npy", folder / "wide.npy")
+    assert "labels must be one integer per row, got shape (1000, 3)" in err
+
+
+def test_binary_decision_values_need_a_k_column_file_to_split(files, capsys):
+    # 1-D logits pass the library's check (binary decision values) but the
+    # split and the report work on (N, K) rows.
+    folder, logits, labels = files
+    np.save(folder / "decisions.npy", logits[:, 0])
+    np.save(folder / "binary.npy", labels % 2)
+    err = calibrate_error(capsys, folder / "decisions.npy", folder / "binary.npy")
+    assert "LOGITS must have shape (1000, K), one row per label, got (1000,)" in err
+
+
+@pytest.mark.parametrize("fraction", [0.1, 0.9], ids=["none-to-fit", "none-to-evaluate"])
+def test_a_fraction_that_leaves_no_rows_on_one_side_is_refused(files, capsys, fraction):
+    # 3 rows: round(0.3) = 0 to fit on, round(2.7) = 3 leaves none to evaluate on.
+    folder, logits, labels = files
+    np.save(folder / "three.npy", logits[:3])
+    np.savetxt(folder / "three.txt", labels[:3], fmt="%d")
+    err = calibrate_error(capsys, folder / "three.npy", folder / "three.txt", "--fit-fraction", fraction)
+    assert f"--fit-fraction {fraction} of 3 rows leaves no rows to fit on or to evaluate on" in err
+
+
+def test_one_row_to_fit_on_is_enough(files, capsys):
+    folder, logits, labels = files
+    np.save(folder / "three.npy", logits[:3])
+    np.savetxt(folder / "three.txt", labels[:3], fmt="%d")
+    with warnings.catch_warnings():
+        # A fit on one row is degenerate; the CLI says so in one line, not an error.
+        warnings.simplefilter("always", CalibrationWarning)
+        assert main(["calibrate", str(folder / "three.npy"), str(folder / "three.txt"),
+                     "--fit-fraction", "0.34", "--json"]) == 0  # fmt: skip
+    out, err = capsys.readouterr()
+    report = json.loads(out)
+    assert report["fitted_on"] == 1 and report["evaluated_on"] == 2
+    assert err.startswith("softmaxkit: warning: the validation NLL")
+
+
+@pytest.mark.skipif(not (has_module("matplotlib") and has_module("scipy")), reason="needs matplotlib and scipy")
+def test_the_vector_method_is_named_in_the_plot_title(files, capsys, monkeypatch):
+    import softmaxkit.cli.calibrate as calibrate
+
+    drawn = {}
+    real = calibrate._diagrams
+    monkeypatch.setattr(calibrate, "_diagrams", lambda *a: drawn.setdefault("figure", real(*a)))
+    folder, _, _ = files
+    run_json(capsys, folder / "logits.npy", folder / "labels.txt", "--method", "vector", "--plot", folder / "d.png")
+    assert drawn["figure"].subfigs[1].axes[0].get_title().startswith("after vector scaling\n")

@@ -309,3 +309,36 @@ def test_no_classes_and_every_target_ignored(smoothing, reduction):
     expected = {"mean": np.nan, "sum": 0.0, "none": np.zeros(2)}[reduction]
     assert_array_equal(loss, expected)
     assert grad.shape == (2, 0)
+
+
+class TestBatchesOfMoreThanOneAxis:
+    """(N, d, C) and (N, C, d) batches against the same rows as an (N * d, C) batch, with
+    each default written out (the defaults were untested on more than two axes)."""
+
+    def test_probability_targets_with_classes_on_axis_1(self, rng):
+        logits = rng.normal(size=(2, 3, 4))  # (N, C, d1)
+        q = sk.softmax(rng.normal(size=(2, 3, 4)), axis=1)
+        loss, grad = sk.cross_entropy_and_grad(logits, q, axis=1)
+        rows, q_rows = (np.moveaxis(a, 1, -1).reshape(8, 3) for a in (logits, q))
+        assert_allclose(loss, -np.mean(np.sum(q_rows * sk.log_softmax(rows), axis=1)), rtol=1e-14)
+        expected_grad = np.moveaxis(((sk.softmax(rows) - q_rows) / 8).reshape(2, 4, 3), -1, 1)
+        assert_allclose(grad, expected_grad, rtol=1e-13, atol=1e-17)
+
+    def test_classes_on_the_last_axis_by_default(self, rng):
+        logits = rng.normal(size=(2, 4, 3))  # (N, d1, C)
+        target = rng.integers(0, 3, size=(2, 4))
+        loss, grad = sk.cross_entropy_and_grad(logits, target)
+        rows, flat = logits.reshape(8, 3), target.reshape(8)
+        assert_allclose(loss, -np.mean(sk.log_softmax(rows)[np.arange(8), flat]), rtol=1e-14)
+        assert_allclose(grad, ((sk.softmax(rows) - np.eye(3)[flat]) / 8).reshape(2, 4, 3), rtol=1e-13, atol=1e-17)
+        log_probs = sk.log_softmax(logits)
+        assert_allclose(sk.nll_loss(log_probs, target), loss, rtol=1e-14)
+
+    def test_nll_loss_ignores_minus_100_by_default(self, rng):
+        log_probs = sk.log_softmax(rng.normal(size=(4, 3)))
+        target = np.array([0, -100, 2, 1])
+        kept = [0, 2, 3]
+        picked = -log_probs[kept, target[kept]]
+        assert_allclose(sk.nll_loss(log_probs, target), picked.mean(), rtol=1e-15)
+        assert_allclose(sk.nll_loss(log_probs, target, reduction="sum"), picked.sum(), rtol=1e-15)
+        assert_array_equal(sk.nll_loss(log_probs, target, reduction="none"), [picked[0], 0.0, *picked[1:]])

@@ -392,7 +392,9 @@ def run_one(name: str, number: int | None, tests: list[str], timeout: float, ver
     elapsed = time.monotonic() - start
     if code == 0:
         return "survived", elapsed
-    if code == 1:
+    # 1: a test failed; 2: collection failed (the mutant breaks an import that the
+    # unmutated module passed); 99: the run itself raised.
+    if code in (1, 2, 99):
         return "killed", elapsed
     return f"error {code}", elapsed
 
@@ -437,6 +439,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", help="comma-separated mutant numbers")
     parser.add_argument("--list", action="store_true", help="list the mutants and stop")
     parser.add_argument("-v", "--verbose", action="store_true", help="show pytest's output")
+    parser.add_argument(
+        "--max-minutes", type=float, help="start no mutant after this long; the summary says how many ran"
+    )
     args = parser.parse_args(argv)
 
     mutants = mutants_of(args.module)
@@ -480,9 +485,19 @@ def main(argv: list[str] | None = None) -> int:
         flush=True,
     )
     survivors, counts = [], {}
+    stop_at = None if args.max_minutes is None else time.monotonic() + 60 * args.max_minutes
+    run = 0
     for mutant in mutants:
+        if stop_at is not None and time.monotonic() > stop_at:
+            break
+        run += 1
         selected = covering.get(mutant.line) or tests
         outcome, elapsed = run_one(args.module, mutant.number, selected, timeout, args.verbose)
+        if outcome == "error 4" and selected is not tests:
+            # A usage error: a node id of the unmutated run is not collected under
+            # the mutant (a parametrisation that reads the mutated module). Run the
+            # whole files instead of failing the mutant for a missing test name.
+            outcome, elapsed = run_one(args.module, mutant.number, tests, timeout, args.verbose)
         counts[outcome] = counts.get(outcome, 0) + 1
         if outcome == "survived":
             survivors.append(mutant)
@@ -491,7 +506,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{outcome} {mutant} ({elapsed:.1f} s)", flush=True)
     summary = ", ".join(f"{count} {outcome}" for outcome, count in sorted(counts.items()))
     os.unlink(snapshot.name)
-    print(f"{args.module}: {len(mutants)} mutants: {summary}")
+    ran = f"{len(mutants)} mutants" if run == len(mutants) else f"{run} of {len(mutants)} mutants (--max-minutes)"
+    print(f"{args.module}: {ran}: {summary}")
     for mutant in survivors:
         print(f"  survivor {mutant}")
     return 1 if survivors else 0

@@ -27,6 +27,7 @@ must give -4.385e-8 at the maximum, not 0).
 
 from __future__ import annotations
 
+import math
 from typing import Any, NamedTuple, Protocol
 
 
@@ -51,6 +52,7 @@ class Reduction(Protocol):
 
     def max(self, v: Any) -> Any: ...
     def sum(self, v: Any) -> Any: ...
+    def compensated_sum(self, v: Any) -> Any: ...
     def any(self, v: Any) -> Any: ...
 
 
@@ -65,6 +67,26 @@ class AxesReduction(NamedTuple):
 
     def sum(self, v: Any) -> Any:
         return self.xp.sum(v, axis=self.axes, keepdims=True)
+
+    def compensated_sum(self, v: Any) -> Any:
+        """The sum over ``axes`` to about one rounding, whatever order the library adds in.
+
+        ``xp.sum`` adds in an order of the library's choosing: NumPy adds pairwise
+        along a contiguous axis but one term after another across a strided one
+        (the reduced axes of a C-ordered ``(6, 40, 9)`` array over ``(0, 1)``),
+        which put ``log_softmax`` at a dominant entry (``-t``, the sum of the
+        others) 6 ulp from the exact value. Here the reduced entries form the last
+        axis and are added pairwise, each addition's rounding error recovered by
+        TwoSum and the errors added up alongside (Ogita, Rump and Oishi's Sum2 in
+        a tree): the error is about one rounding of the result plus
+        ``n**2 * eps**2`` of the sum of the magnitudes.
+        """
+        xp, axes = self.xp, self.axes
+        kept = [a for a in range(v.ndim) if a not in axes]
+        reduced_shape = tuple(1 if a in axes else v.shape[a] for a in range(v.ndim))
+        n = math.prod(v.shape[a] for a in axes)
+        rows = xp.reshape(xp.permute_dims(v, (*kept, *axes)), (*(v.shape[a] for a in kept), n))
+        return xp.reshape(_pairwise_two_sum(xp, rows), reduced_shape)
 
     def any(self, v: Any) -> Any:
         return self.xp.any(v, axis=self.axes, keepdims=True)
@@ -172,7 +194,10 @@ def shift_and_sum(
     else:
         exp_diff = exp_diff * b
         k = r.sum(xp.where(at_max, b, 0.0))
-    t = r.sum(xp.where(at_max, 0.0, exp_diff))
+    others = xp.where(at_max, 0.0, exp_diff)
+    # Compensating the shift only pays if the sum of the other terms keeps it:
+    # log_softmax at a dominant entry is about -t, as accurate as t.
+    t = r.compensated_sum(others) if compensate else r.sum(others)
     return Sums(diff, diff_lo, exp_diff, k, t, xp.where(has_pos_inf, inf, shift))
 
 
@@ -227,7 +252,9 @@ def divide_by_temperature(
     v = xp.where(shifted, 0.5 * x - 0.5 * c, x)
     overflows = xp.where(shifted, xp.abs(v) > half_limit, xp.abs(v) > big * capped(1.0))
     q = xp.where(overflows, 0.0, v) / t
-    q = xp.where(shifted, 2.0 * q, q)
+    # Doubled only where shifted: an excluded entry of another slice may exceed
+    # half the maximum, and 2 * q would overflow there (a warning, if discarded).
+    q = xp.where(shifted, 2.0 * xp.where(shifted, q, 0.0), q)
     # No array of infinities: finite input must not make one (jax.debug_infs).
     return xp.where(overflows & (v > 0), xp.inf, xp.where(overflows, -xp.inf, q))
 
@@ -291,6 +318,31 @@ def _log1p_or_nan(xp: Any, r: Any) -> Any:
     valid = r > -1
     log1p_r = xp.where(r == -1, -xp.inf, xp.log1p(xp.where(valid, r, 0.0)))
     return xp.where(valid | (r == -1), log1p_r, xp.nan)
+
+
+def _pairwise_two_sum(xp: Any, v: Any) -> Any:
+    """The sum over the last axis of ``v`` (kept, length 1), added pairwise with TwoSum.
+
+    Each level adds neighbours, ``s = a + b``, and carries the exact rounding
+    error of each addition in a second array summed the same way; the two meet
+    at the end. A level of odd length gets a zero appended. A non-finite sum
+    (weights that overflow) is returned as the plain sum gives it.
+    """
+    if v.shape[-1] == 0:
+        return xp.sum(v, axis=-1, keepdims=True)
+    errors = None
+    while v.shape[-1] > 1:
+        if v.shape[-1] % 2:
+            zero = xp.zeros_like(v[..., :1])
+            v = xp.concat([v, zero], axis=-1)
+            errors = None if errors is None else xp.concat([errors, zero], axis=-1)
+        a, b = v[..., 0::2], v[..., 1::2]
+        v = a + b
+        error = _two_sum_error(a, b, v)
+        errors = error if errors is None else (errors[..., 0::2] + errors[..., 1::2]) + error
+    if errors is None:
+        return v
+    return xp.where(xp.isfinite(v), v + errors, v)
 
 
 def _two_sum_error(a: Any, b: Any, s: Any) -> Any:

@@ -93,6 +93,11 @@ class SegmentReduction:
     def sum(self, v: Any) -> Any:
         return self.segments.to_entries(self.segments.sum(v))
 
+    def compensated_sum(self, v: Any) -> Any:
+        # A segment's entries are not an axis to add pairwise; the per-segment
+        # sum (bincount, index_add or a scan) adds them one after another.
+        return self.sum(v)
+
     def any(self, v: Any) -> Any:
         xp = self.segments.xp
         counts = self.segments.sum(xp.astype(v, xp.float32))
