@@ -93,7 +93,7 @@ class MultinomialObjective:
         self.l2 = float(l2)
         self.label_smoothing = float(label_smoothing)
         self.dtype = X.dtype
-        self.is_sparse = sparse.issparse(X)
+        self.is_sparse = _is_sparse(X)
         self._X, self._target, self._weights = X, target, weights
         if chunk_rows is None:
             chunk_rows = max(1, LOGITS_PER_CHUNK // n_classes)
@@ -268,19 +268,25 @@ class _Chunk:
 
     def transposed_times(self, M: np.ndarray) -> np.ndarray:
         """``M^T X`` for M (n, n_classes), laid out as ``MultinomialObjective._accumulator``."""
-        if sparse.issparse(self.X):
-            return self.X.T @ M
-        return M.T @ self.X
+        product: np.ndarray = self.X.T @ M if _is_sparse(self.X) else M.T @ self.X
+        return product
 
     def column_sums(self, M: np.ndarray) -> np.ndarray:
         """``M``'s column sums (a BLAS product: numpy's axis-0 sum of a narrow
         matrix takes 3x as long)."""
-        return self._ones @ M
+        sums: np.ndarray = self._ones @ M
+        return sums
+
+
+def _is_sparse(X: Any) -> bool:
+    """Whether X is a SciPy sparse array or matrix. (A plain bool: scipy-stubs'
+    ``issparse`` narrows X to an abstract base without CSR's attributes.)"""
+    return bool(sparse.issparse(X))
 
 
 def _rows(X: Any, start: int, stop: int) -> Any:
     """Rows ``start:stop`` of X: a view for arrays; for CSR, a matrix on views of its arrays."""
-    if not sparse.issparse(X):
+    if not _is_sparse(X):
         return X[start:stop]
     first, last = X.indptr[start], X.indptr[stop]
     return type(X)(
@@ -292,7 +298,7 @@ def _rows(X: Any, start: int, stop: int) -> Any:
 
 def _weighted_gram(X: Any, c: np.ndarray, with_ones: bool) -> np.ndarray:
     """``X~^T diag(c) X~`` (dense), ``X~ = [X, 1]`` with the ones column or ``X``."""
-    if sparse.issparse(X):
+    if _is_sparse(X):
         gram = (X.T @ X.multiply(c[:, None]).tocsr()).toarray()
         cross = np.asarray(X.T @ c).ravel()
     else:
@@ -300,7 +306,8 @@ def _weighted_gram(X: Any, c: np.ndarray, with_ones: bool) -> np.ndarray:
         gram = X.T @ (X * c[:, None])
         cross = X.T @ c
     if not with_ones:
-        return gram
+        dense: np.ndarray = gram
+        return dense
     n = gram.shape[0]
     out = np.empty((n + 1, n + 1))
     out[:n, :n], out[:n, n], out[n, :n], out[n, n] = gram, cross, cross, np.sum(c)
