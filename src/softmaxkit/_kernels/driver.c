@@ -45,6 +45,12 @@ static int f32_lanes(const reduce_plan *p) {
     return p->a->dtype == SK_F32 && p->a->op != SK_LOGSUMEXP && p->isa->f32_rows != NULL;
 }
 
+/* float64 in float64 lanes likewise (softmax_f64.c), for softmax and
+ * log_softmax; logsumexp keeps the loops whose 1-ulp accuracy is measured. */
+static int f64_lanes(const reduce_plan *p) {
+    return p->a->dtype == SK_F64 && p->a->op != SK_LOGSUMEXP && p->isa->f64_rows != NULL;
+}
+
 static void short_rows_unit(void *ctx, ptrdiff_t unit, double *scratch) {
     reduce_plan *p = (reduce_plan *)ctx;
     ptrdiff_t r0 = unit * p->rows_per_unit;
@@ -53,6 +59,8 @@ static void short_rows_unit(void *ctx, ptrdiff_t unit, double *scratch) {
         p->isa->f32_short_rows(p->a, r0, r1);
     else if (f32_lanes(p))
         p->isa->f32_rows(p->a, r0, r1);
+    else if (f64_lanes(p))
+        p->isa->f64_rows(p->a, r0, r1);
     else
         p->isa->rows(p->a, r0, r1, scratch);
 }
@@ -71,6 +79,8 @@ static void long_row_stats_unit(void *ctx, ptrdiff_t unit, double *scratch) {
     block_extent(p, unit, &row, &start, &len);
     if (f32_lanes(p))
         p->isa->f32_block_stats(p->a, row, start, len, &p->parts[unit]);
+    else if (f64_lanes(p))
+        p->isa->f64_block_stats(p->a, row, start, len, &p->parts[unit]);
     else
         p->isa->row_stats(p->a, row, start, len, &p->parts[unit], NULL);
 }
@@ -82,6 +92,8 @@ static void long_row_apply_unit(void *ctx, ptrdiff_t unit, double *scratch) {
     block_extent(p, unit, &row, &start, &len);
     if (f32_lanes(p))
         p->isa->f32_block_apply(p->a, row, start, len, &p->parts[unit], &p->slices[row]);
+    else if (f64_lanes(p))
+        p->isa->f64_block_apply(p->a, row, start, len, &p->parts[unit], &p->slices[row]);
     else
         p->isa->row_apply(p->a, row, start, len, &p->slices[row], NULL);
 }
@@ -159,8 +171,8 @@ int sk_reduce(const sk_reduce_args *a, int n_threads) {
         if (p.rows_per_unit < 16) p.rows_per_unit = 16;
     }
     /* Scratch: the exponentials of one row (tiny for tiny rows: a large
-     * malloc would be an mmap per call); the float32 lanes keep them in out. */
-    size_t scratch = f32_lanes(&p) ? 0 : (size_t)a->n * sizeof(double);
+     * malloc would be an mmap per call); the lanes keep them in out. */
+    size_t scratch = f32_lanes(&p) || f64_lanes(&p) ? 0 : (size_t)a->n * sizeof(double);
     return sk_parallel_for(ceil_div(a->outer, p.rows_per_unit), n_threads, scratch,
                            short_rows_unit, &p);
 }
