@@ -170,6 +170,10 @@ int sk_reduce(const sk_reduce_args *a, int n_threads) {
         p.rows_per_unit = (4096 / a->n) & ~(ptrdiff_t)15;
         if (p.rows_per_unit < 16) p.rows_per_unit = 16;
     }
+    /* The float64 lanes prefetch a unit's next row while they compute one
+     * (softmax_f64.c): long rows go at least 4 to a unit where there are rows
+     * enough for every thread. */
+    if (f64_lanes(&p) && p.rows_per_unit < 4 && a->outer >= 64) p.rows_per_unit = 4;
     /* Scratch: the exponentials of one row (tiny for tiny rows: a large
      * malloc would be an mmap per call); the lanes keep them in out. */
     size_t scratch = f32_lanes(&p) || f64_lanes(&p) ? 0 : (size_t)a->n * sizeof(double);

@@ -7,13 +7,13 @@
  * passes over its data and one over its output:
  *   1. the maximum m;
  *   2. e = exp((x - m) + lo) (sk_simd_f64.h: TwoSum-compensated shift,
- *      sk_exp_accurate's polynomial) summed with every rounding error kept;
- *      softmax stores e in the output, log_softmax keeps k (entries with
- *      e == 1, the maxima) apart from t (the others), so that
- *      log(k + t) = log k + log1p(t / k) keeps its relative accuracy when one
- *      class dominates;
+ *      table-driven exp) summed with every rounding error kept (a
+ *      double-double normaliser 1 + t, whose t keeps its relative accuracy
+ *      however small: log_softmax at a dominant class is -log1p(t));
+ *      softmax stores e in the output;
  *   3. softmax: out = e * (1 / norm), with 1 / norm as a double-double (one
- *      rounding); log_softmax: out = (d - log_norm) + lo.
+ *      rounding); log_softmax: out = x - (m + log(norm)), the constant as a
+ *      double-double.
  * (logsumexp stays with the portable loops, as for float32: see driver.c.)
  * So every exponential is computed once, and a row of up to SK_BLOCK doubles
  * (256 KiB) is read from memory once: passes 2 and 3 find it in L2.
@@ -88,19 +88,29 @@ SK_INLINE vdsum sums_step(vdsum sum, vd v, vd mv, vd low, double *e_out, ptrdiff
     return vdsum_add(sum, e);
 }
 
+/* The cache lines of n doubles from p, towards L2. */
+SK_INLINE void prefetch_lines(const double *p, ptrdiff_t n) {
+    for (ptrdiff_t j = 0; j < n; j += 8) _mm_prefetch((const char *)(p + j), _MM_HINT_T1);
+}
+
 /* Pass 2: the normaliser of a block whose maximum mx is finite with
  * |mx| < 2^40, the sum of e = exp(x - mx), as *norm + *norm_lo, and as
  * part->k = 1 (the maximum's own term) and part->t = the rest, to relative
  * accuracy however small it is (log_softmax at a dominant class is
- * -log1p(t)); e stored in e_out when store (softmax). Called with constant m
- * == NULL and store, so that each use is its own loop without a test inside. */
+ * -log1p(t)); e stored in e_out when store (softmax). The next row's x
+ * (ahead, len elements, or NULL) is prefetched meanwhile: this pass is
+ * compute-bound, and pass 1 of that row then finds it in cache instead of
+ * waiting for memory. Called with constant m == NULL and store, so that each
+ * use is its own loop without a test inside. */
 SK_INLINE void block_sums(const double *x, const uint8_t *m, double *e_out, ptrdiff_t len,
-                          double mx, int store, sk_part *part, double *norm, double *norm_lo) {
+                          double mx, int store, const double *ahead, sk_part *part, double *norm,
+                          double *norm_lo) {
     vd mv = vd_set1(mx), low = vd_set1(mx + SK_F64_EXP_LOW);
     vdsum s = vdsum_start(1.0), s2 = s; /* see vdsum_add */
     ptrdiff_t i = 0;
     /* Two independent chains of sums: the exp's latency overlaps. */
     for (; i + 2 * SK_VDW <= len; i += 2 * SK_VDW) {
+        if (ahead) prefetch_lines(ahead + i, 2 * SK_VDW);
         s = sums_step(s, vd_load_x(x + i, m ? m + i : NULL), mv, low, store ? e_out + i : NULL, SK_VDW,
                       store);
         s2 = sums_step(s2, vd_load_x(x + i + SK_VDW, m ? m + i + SK_VDW : NULL), mv, low,
@@ -126,7 +136,7 @@ SK_INLINE void block_sums(const double *x, const uint8_t *m, double *e_out, ptrd
  * block holds +inf, or its maximum is too large to clamp below). Softmax
  * stores the exponentials in e_out and its normaliser in norm + norm_lo. */
 SK_INLINE int block_stats(const double *x, const uint8_t *m, double *e_out, ptrdiff_t len,
-                          sk_part *part, double *norm, double *norm_lo) {
+                          const double *ahead, sk_part *part, double *norm, double *norm_lo) {
     double mx = block_max(x, m, len);
     part->max = mx;
     part->min = -INFINITY; /* unused by these loops */
@@ -139,13 +149,13 @@ SK_INLINE int block_stats(const double *x, const uint8_t *m, double *e_out, ptrd
     }
     if (!in_lanes(mx)) return 0;
     if (e_out && m)
-        block_sums(x, m, e_out, len, mx, 1, part, norm, norm_lo);
+        block_sums(x, m, e_out, len, mx, 1, ahead, part, norm, norm_lo);
     else if (e_out)
-        block_sums(x, NULL, e_out, len, mx, 1, part, norm, norm_lo);
+        block_sums(x, NULL, e_out, len, mx, 1, ahead, part, norm, norm_lo);
     else if (m)
-        block_sums(x, m, NULL, len, mx, 0, part, norm, norm_lo);
+        block_sums(x, m, NULL, len, mx, 0, ahead, part, norm, norm_lo);
     else
-        block_sums(x, NULL, NULL, len, mx, 0, part, norm, norm_lo);
+        block_sums(x, NULL, NULL, len, mx, 0, ahead, part, norm, norm_lo);
     return 1;
 }
 
@@ -194,8 +204,8 @@ static void fill(double *out, ptrdiff_t len, double value) {
 
 /* ---- rows of at most SK_BLOCK elements ------------------------------------ */
 
-/* softmax or log_softmax of row r. */
-static void row(const sk_reduce_args *a, ptrdiff_t r) {
+/* softmax or log_softmax of row r; ahead: the next row's x, or NULL. */
+static void row(const sk_reduce_args *a, ptrdiff_t r, const double *ahead) {
     const double *x = (const double *)(a->x + r * a->xs_outer);
     const uint8_t *m = a->mask ? a->mask + r * a->ms_outer : NULL;
     double *out = (double *)(a->out + r * a->os_outer);
@@ -203,7 +213,7 @@ static void row(const sk_reduce_args *a, ptrdiff_t r) {
     int log_op = a->op == SK_LOG_SOFTMAX;
     sk_part p;
     double norm, norm_lo;
-    if (!block_stats(x, m, log_op ? NULL : out, n, &p, &norm, &norm_lo)) {
+    if (!block_stats(x, m, log_op ? NULL : out, n, ahead, &p, &norm, &norm_lo)) {
         /* +inf in the row: the portable loops apply the +inf rule. */
         sk_slice s;
         SK_FN(sk_row_stats)(a, r, 0, n, &p, NULL);
@@ -230,7 +240,8 @@ static void row(const sk_reduce_args *a, ptrdiff_t r) {
 }
 
 void SK_FN(sk_f64_rows)(const sk_reduce_args *a, ptrdiff_t r0, ptrdiff_t r1) {
-    for (ptrdiff_t r = r0; r < r1; r++) row(a, r);
+    for (ptrdiff_t r = r0; r < r1; r++)
+        row(a, r, r + 1 < r1 ? (const double *)(a->x + (r + 1) * a->xs_outer) : NULL);
 }
 
 /* ---- blocks of long rows (see driver.c) ----------------------------------- */
@@ -242,7 +253,7 @@ void SK_FN(sk_f64_block_stats)(const sk_reduce_args *a, ptrdiff_t r, ptrdiff_t s
     int log_op = a->op == SK_LOG_SOFTMAX;
     double *e_out = log_op ? NULL : (double *)(a->out + r * a->os_outer) + start;
     double norm, norm_lo;
-    if (!block_stats(x, m, e_out, len, part, &norm, &norm_lo))
+    if (!block_stats(x, m, e_out, len, NULL, part, &norm, &norm_lo))
         SK_FN(sk_row_stats)(a, r, start, len, part, NULL);
 }
 
