@@ -252,8 +252,10 @@ void SK_FN(sk_f64_block_stats)(const sk_reduce_args *a, ptrdiff_t r, ptrdiff_t s
     const uint8_t *m = a->mask ? a->mask + r * a->ms_outer + start : NULL;
     int log_op = a->op == SK_LOG_SOFTMAX;
     double *e_out = log_op ? NULL : (double *)(a->out + r * a->os_outer) + start;
+    /* The row's next block (driver.c hands a thread several in order). */
+    const double *ahead = start + len + SK_BLOCK <= a->n ? x + len : NULL;
     double norm, norm_lo;
-    if (!block_stats(x, m, e_out, len, NULL, part, &norm, &norm_lo))
+    if (!block_stats(x, m, e_out, len, ahead, part, &norm, &norm_lo))
         SK_FN(sk_row_stats)(a, r, start, len, part, NULL);
 }
 
