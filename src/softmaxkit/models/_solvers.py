@@ -5,10 +5,15 @@ r"""The minimisers SoftmaxRegression can use; each stops on scikit-learn's crite
   ``X``) per line-search step, usually one per iteration.
 * ``newton-cg``: line-search Newton with the Newton system solved by
   conjugate gradients on exact Hessian-vector products (two passes over
-  ``X``, no exponential). Forcing term ``min(0.5, sqrt(max|g|))`` as in
-  scikit-learn's newton-cg: inexact far from the optimum, then superlinear.
-  It takes few gradient evaluations, so it wins where a gradient costs much
-  more than a Hessian product or where L-BFGS needs many iterations.
+  ``X``, no exponential). Forcing term ``min(0.1, sqrt(max|g|))`` (scikit-learn's
+  newton-cg caps it at 0.5): inexact far from the optimum, then superlinear.
+  The conjugate gradients are preconditioned by the inverse of a Kronecker
+  approximation of the Hessian (classes x features,
+  ``MultinomialObjective.preconditioner``), which follows the features'
+  correlations and scales: on digits it cuts the Hessian products from 86
+  to 33 per fit. It takes few gradient evaluations, so it wins where a
+  gradient costs much more than a Hessian product or where L-BFGS needs
+  many iterations.
 * ``newton-cholesky``: the same Newton iteration with the full Hessian,
   formed and factored (``O(n_samples (K D)^2)`` and ``O((K D)^3)``): for
   problems with few parameters.
@@ -56,6 +61,13 @@ _HESSIAN_ROWS = 20000
 _CHOLESKY_PARAMS = 100
 # Step halvings in the Armijo line search before giving up.
 _MAX_HALVINGS = 40
+# Conjugate gradients stop at a residual of min(_FORCING_CAP, sqrt(max|g|))
+# times the gradient's (scikit-learn's forcing term, whose cap is 0.5): a
+# cap of 0.1 solves the first Newton systems more accurately, which the
+# preconditioned iterations make cheap; on 200000 x 100 with 50 classes it
+# takes 5 Newton steps and 20 Hessian products instead of 6 and 27 (digits:
+# unchanged, 4 and 33).
+_FORCING_CAP = 0.1
 
 
 class Solution(NamedTuple):
@@ -95,7 +107,13 @@ def minimise(
     return _newton(objective, curvature, start, tol, max_iter, on_iteration, direction)
 
 
-def _lbfgs(objective, start, tol, max_iter, on_iteration) -> Solution:
+def _lbfgs(
+    objective: MultinomialObjective,
+    start: np.ndarray,
+    tol: float,
+    max_iter: int,
+    on_iteration: Callable[[float], object],
+) -> Solution:
     last = [np.nan]
 
     def fun(flat: np.ndarray) -> tuple[float, np.ndarray]:
@@ -103,8 +121,11 @@ def _lbfgs(objective, start, tol, max_iter, on_iteration) -> Solution:
         last[0] = value
         return value, grad
 
+    def callback(xk: np.ndarray) -> None:  # SciPy's name for the current point
+        on_iteration(last[0])
+
     result = minimize(
-        fun, start, method="L-BFGS-B", jac=True, callback=lambda _: on_iteration(last[0]),
+        fun, start, method="L-BFGS-B", jac=True, callback=callback,
         options={"maxiter": int(max_iter), "maxls": 50, "gtol": float(tol), "ftol": _FTOL},
     )  # fmt: skip
     # status 1 is the iteration limit; 0 a converged stop (gtol or ftol).
@@ -112,7 +133,15 @@ def _lbfgs(objective, start, tol, max_iter, on_iteration) -> Solution:
                     float(np.max(np.abs(result.jac))))  # fmt: skip
 
 
-def _newton(objective, curvature, start, tol, max_iter, on_iteration, direction) -> Solution:
+def _newton(
+    objective: MultinomialObjective,
+    curvature: MultinomialObjective,
+    start: np.ndarray,
+    tol: float,
+    max_iter: int,
+    on_iteration: Callable[[float], object],
+    direction: Callable[[MultinomialObjective, np.ndarray, float], np.ndarray],
+) -> Solution:
     x = np.array(start, dtype=np.float64)
     exact = curvature is objective
     value, grad = objective.value_and_grad(x, keep=exact)
@@ -146,12 +175,15 @@ def _newton(objective, curvature, start, tol, max_iter, on_iteration, direction)
 
 
 def _cg_direction(objective: MultinomialObjective, grad: np.ndarray, largest: float) -> np.ndarray:
-    """Approximately solve ``H d = -grad`` by conjugate gradients (scikit-learn's forcing term)."""
-    stop = min(0.5, np.sqrt(largest)) * float(np.sum(np.abs(grad)))
+    """Approximately solve ``H d = -grad`` by preconditioned conjugate gradients
+    (a forcing term on the residual, see ``_FORCING_CAP``)."""
+    stop = min(_FORCING_CAP, np.sqrt(largest)) * float(np.sum(np.abs(grad)))
+    precondition = objective.preconditioner()
     d = np.zeros_like(grad)
     r = -grad
-    p = r.copy()
-    rr = float(r @ r)
+    z = precondition(r)
+    p = z.copy()
+    rz = float(r @ z)
     for i in range(_MAX_INNER):
         if float(np.sum(np.abs(r))) <= stop:
             break
@@ -160,13 +192,15 @@ def _cg_direction(objective: MultinomialObjective, grad: np.ndarray, largest: fl
         if not curvature > 0:
             # No curvature along p (C = inf, a flat direction): take what we have.
             return -grad if i == 0 else d
-        alpha = rr / curvature
+        alpha = rz / curvature
         d += alpha * p
         r -= alpha * Hp
-        rr, rr_old = float(r @ r), rr
-        p *= rr / rr_old
-        p += r
+        z = precondition(r)
+        rz, rz_old = float(r @ z), rz
+        p *= rz / rz_old
+        p += z
     return d
+
 
 def _cholesky_direction(objective: MultinomialObjective, grad: np.ndarray, largest: float) -> np.ndarray:
     """Solve ``H d = -grad`` with the full Hessian.
@@ -183,10 +217,12 @@ def _cholesky_direction(objective: MultinomialObjective, grad: np.ndarray, large
     if objective.l2 == 0:
         eigenvalues, vectors = scipy.linalg.eigh(H, check_finite=False)
         seen = eigenvalues > eigenvalues[-1] * H.shape[0] * np.finfo(np.float64).eps
-        return vectors[:, seen] @ ((vectors[:, seen].T @ -grad) / eigenvalues[seen])
+        step: np.ndarray = vectors[:, seen] @ ((vectors[:, seen].T @ -grad) / eigenvalues[seen])
+        return step
     if objective.fit_intercept and not objective.binary:
         width = objective.n_features + 1
         intercepts = np.arange(objective.n_rows) * width + objective.n_features
         H[np.ix_(intercepts, intercepts)] += 1.0 / objective.n_rows
-    return scipy.linalg.cho_solve(scipy.linalg.cho_factor(H, check_finite=False), -grad,
-                                  check_finite=False)  # fmt: skip
+    solved: np.ndarray = scipy.linalg.cho_solve(scipy.linalg.cho_factor(H, check_finite=False), -grad,
+                                                check_finite=False)  # fmt: skip
+    return solved

@@ -26,10 +26,13 @@ the logits ``[0, d]``, whose softmax is exactly ``[1 - sigmoid(d), sigmoid(d)]``
 
 from __future__ import annotations
 
+import functools
 import numbers
 import sys
 import warnings
-from typing import Any, Callable
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
+from typing import Any, Callable, Literal
 
 import numpy as np
 
@@ -41,7 +44,7 @@ try:
     from sklearn.utils.class_weight import compute_class_weight
     from sklearn.utils.multiclass import check_classification_targets
     from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
-    from threadpoolctl import threadpool_limits
+    from threadpoolctl import ThreadpoolController
 
     from ._objective import MultinomialObjective
     from ._solvers import SOLVERS, choose_solver, minimise
@@ -53,11 +56,14 @@ except ImportError as exc:  # pragma: no cover - the ml extra is a test dependen
 
 from .._core import log_softmax, softmax
 from .._progress import progress
+from .._threads import get_num_threads
+from .._typing import ArrayLike, Labels, MatrixLike, NumPyArray, Solver
 
 __all__ = ["SoftmaxRegression"]
 
 
-class SoftmaxRegression(ClassifierMixin, BaseEstimator):
+# scikit-learn ships no types: its base classes are Any to a type checker.
+class SoftmaxRegression(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
     """Multinomial logistic regression, fitted by Newton or L-BFGS on softmaxkit's fused loss.
 
     Parameters
@@ -113,7 +119,9 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
     scikit-learn does); it is never densified. float32 ``X`` is worked in
     float32 (half the memory traffic) when ``tol >= 1e-6``, which float32
     gradients resolve; otherwise in float64. The logits exist one chunk of
-    rows at a time. A :class:`sklearn.exceptions.ConvergenceWarning` says
+    rows at a time; the chunks run on :func:`softmaxkit.set_num_threads`'s
+    thread count, each chunk's matrix products on one BLAS thread (no more
+    busy threads than cores), and the result does not depend on the count. A :class:`sklearn.exceptions.ConvergenceWarning` says
     what to change when ``max_iter`` runs out.
 
     Examples
@@ -135,8 +143,8 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
         fit_intercept: bool = True,
         max_iter: int = 100,
         tol: float = 1e-4,
-        class_weight: Any = None,
-        solver: str = "auto",
+        class_weight: dict[Any, float] | Literal["balanced"] | None = None,
+        solver: Solver = "auto",
         label_smoothing: float = 0.0,
         warm_start: bool = False,
         verbose: int = 0,
@@ -151,7 +159,9 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
         self.warm_start = warm_start
         self.verbose = verbose
 
-    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> SoftmaxRegression:
+    def fit(
+        self, X: MatrixLike, y: Labels, sample_weight: ArrayLike | None = None
+    ) -> SoftmaxRegression:
         """Fit the model to ``X`` (n_samples, n_features) and labels ``y``.
 
         Raises
@@ -163,9 +173,14 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
         return self._fit(X, y, sample_weight)
 
     def _fit(
-        self, X: Any, y: Any, sample_weight: Any = None, *, on_iteration: Callable | None = None
+        self,
+        X: Any,
+        y: Any,
+        sample_weight: Any = None,
+        *,
+        on_iteration: Callable[[int, int, float], object] | None = None,
     ) -> SoftmaxRegression:
-        """:meth:`fit`, calling ``on_iteration(iteration, max_iter, objective)``
+        """:meth:`fit`, calling ``on_iteration(iteration, max_iter, objective value)``
         after each iteration (the demo's progress bar)."""
         self._check_params()
         X, y = validate_data(self, X, y, accept_sparse="csr", dtype=[np.float64, np.float32],
@@ -191,28 +206,36 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
         if not total_weight > 0:
             raise ValueError(f"sample_weight must have a positive sum, got {total_weight!r}")
 
-        objective = MultinomialObjective(
-            X, target, weights / total_weight, 1.0 / (self.C * total_weight),
-            n_classes=len(classes), fit_intercept=self.fit_intercept,
-            label_smoothing=float(self.label_smoothing),
-        )  # fmt: skip
-        solver = choose_solver(objective) if self.solver == "auto" else self.solver
-        iteration = 0
+        # Threads: the chunks' work runs on softmaxkit's thread count (each
+        # chunk's products on one BLAS thread). Threaded BLAS inside a loop
+        # of chunk-sized products, next to the kernel's own threads, makes
+        # more busy threads than cores: on a loaded 2-core machine it took
+        # 14x longer than one thread (benchmarks/README.md).
+        n_threads = get_num_threads()
+        with (
+            ThreadPoolExecutor(n_threads) if n_threads > 1 else nullcontext() as executor,
+            _one_blas_thread(),
+            progress(int(self.max_iter), "SoftmaxRegression.fit", unit="iteration") as advance,
+        ):
+            objective = MultinomialObjective(
+                X, target, weights / total_weight, 1.0 / (self.C * total_weight),
+                n_classes=len(classes), fit_intercept=self.fit_intercept,
+                label_smoothing=float(self.label_smoothing), executor=executor,
+            )  # fmt: skip
+            solver = choose_solver(objective) if self.solver == "auto" else self.solver
+            iteration = 0
 
-        def report(value: float) -> None:
-            nonlocal iteration
-            iteration += 1
-            if self.verbose:
-                print(f"SoftmaxRegression: iteration {iteration}, objective {value:.10g}",
-                      file=sys.stderr)  # fmt: skip
-            if on_iteration is not None:
-                on_iteration(iteration, self.max_iter, value)
-            else:
-                advance(1)
+            def report(value: float) -> None:
+                nonlocal iteration
+                iteration += 1
+                if self.verbose:
+                    print(f"SoftmaxRegression: iteration {iteration}, objective {value:.10g}",
+                          file=sys.stderr)  # fmt: skip
+                if on_iteration is not None:
+                    on_iteration(iteration, self.max_iter, value)
+                else:
+                    advance(1)  # a bar on a terminal for a fit that lasts
 
-        # A bar on a terminal for a fit that lasts (none beside the demo's own bar).
-        with _blas_threads_for(objective), progress(int(self.max_iter), "SoftmaxRegression.fit",
-                                                    unit="iteration") as advance:  # fmt: skip
             solution = minimise(solver, objective, self._start(objective), tol=float(self.tol),
                                 max_iter=int(self.max_iter), on_iteration=report)  # fmt: skip
         if not solution.converged:
@@ -244,28 +267,29 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
             return objective.join(coef, self.intercept_)
         return np.zeros(objective.n_params)
 
-    def decision_function(self, X: Any) -> np.ndarray:
+    def decision_function(self, X: MatrixLike) -> NumPyArray:
         """The logits ``X @ coef_.T + intercept_``: (n_samples, n_classes), or (n_samples,) for two classes."""
         check_is_fitted(self)
         X = validate_data(self, X, accept_sparse="csr", dtype=[np.float64, np.float32],
                           reset=False)  # fmt: skip
-        scores = np.asarray(X @ self.coef_.T, dtype=np.float64) + self.intercept_
+        scores: NumPyArray = np.asarray(X @ self.coef_.T, dtype=np.float64) + self.intercept_
         return scores[:, 0] if scores.shape[1] == 1 else scores
 
-    def predict(self, X: Any) -> np.ndarray:
+    def predict(self, X: MatrixLike) -> NumPyArray:
         """The most probable class of each sample."""
         logits = self._logits(X)  # first: it checks that the model is fitted
-        return self.classes_[np.argmax(logits, axis=1)]
+        predicted: NumPyArray = self.classes_[np.argmax(logits, axis=1)]
+        return predicted
 
-    def predict_proba(self, X: Any) -> np.ndarray:
+    def predict_proba(self, X: MatrixLike) -> NumPyArray:
         """``softmax`` of the logits: (n_samples, n_classes), ordered as ``classes_``."""
         return softmax(self._logits(X), axis=1)
 
-    def predict_log_proba(self, X: Any) -> np.ndarray:
+    def predict_log_proba(self, X: MatrixLike) -> NumPyArray:
         """``log_softmax`` of the logits (exact, also where a probability underflows to 0)."""
         return log_softmax(self._logits(X), axis=1)
 
-    def _logits(self, X: Any) -> np.ndarray:
+    def _logits(self, X: MatrixLike) -> NumPyArray:
         scores = self.decision_function(X)
         if scores.ndim == 1:
             return np.stack([np.zeros_like(scores), scores], axis=1)
@@ -300,18 +324,16 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
 # X is converted to float64 so that the stopping test can be met.
 _FLOAT32_TOL = 1e-6
 
-# Below this many multiply-adds per chunk product, BLAS threads cost more to
-# wake between products than they save. On 2 cores,
-# benchmarks/bench_softmax_regression.py times scikit-learn's own digits fit
-# at 0.84 s with two OpenBLAS threads and 0.067 s with one.
-_BLAS_THREADS_FROM_WORK = 2**22
+@functools.cache
+def _threadpools() -> ThreadpoolController:
+    """The process's thread pools (BLAS), found once: finding them reads the
+    loaded libraries (4 ms, a tenth of a digits fit)."""
+    return ThreadpoolController()
 
 
-def _blas_threads_for(objective: MultinomialObjective) -> Any:
-    """One BLAS thread while fitting with small chunk products; the default otherwise."""
-    rows = objective.chunks[0].X.shape[0]
-    small = rows * objective.n_features * objective.n_classes < _BLAS_THREADS_FROM_WORK
-    return threadpool_limits(limits=1 if small else None, user_api="blas")
+def _one_blas_thread() -> Any:
+    """A context in which NumPy's BLAS runs on one thread."""
+    return _threadpools().limit(limits=1, user_api="blas")
 
 
 def _is_real(value: Any) -> bool:
