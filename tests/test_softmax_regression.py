@@ -358,20 +358,34 @@ def test_input_is_not_modified():
         ({"C": 0.0}, r"C must be a number > 0 \(np.inf for no penalty\), got 0.0"),
         ({"C": float("nan")}, r"C must be a number > 0 \(np.inf for no penalty\), got nan"),
         ({"solver": "sag"}, r"solver must be one of \['auto', 'lbfgs', 'newton-cg', 'newton-cholesky'\], got 'sag'"),
-        ({"max_iter": 0}, "max_iter must be an int >= 1, got 0"),
-        ({"max_iter": 2.5}, "max_iter must be an int >= 1, got 2.5"),
+        ({"max_iter": 0}, "max_iter must be >= 1, got 0"),
         ({"tol": -1.0}, "tol must be a number > 0, got -1.0"),
         ({"label_smoothing": 1.5}, r"label_smoothing must be a number in \[0, 1\], got 1.5"),
         ({"class_weight": "equal"}, "class_weight must be None, 'balanced' or a dict, got 'equal'"),
         ({"fit_intercept": "yes"}, "fit_intercept must be True or False, got 'yes'"),
-        ({"verbose": -1}, "verbose must be an int >= 0, got -1"),
+        ({"verbose": -1}, "verbose must be >= 0, got -1"),
     ],
-    ids=["C=0", "C=nan", "solver", "max_iter=0", "max_iter=2.5", "tol<0", "smoothing>1", "class_weight",
+    ids=["C=0", "C=nan", "solver", "max_iter=0", "tol<0", "smoothing>1", "class_weight",
          "fit_intercept", "verbose<0"],  # fmt: skip
 )
 def test_bad_parameters_name_the_parameter_and_value(params, message):
     X, y = iris()
     with pytest.raises(ValueError, match=message):
+        SoftmaxRegression(**params).fit(X, y)
+
+
+# Issue 13: the integer parameters go through _validate.integer, so a
+# non-integer is a TypeError (it was a ValueError, unlike every other function).
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [({"max_iter": 2.5}, "max_iter must be an int, got 2.5"),
+     ({"max_iter": True}, "max_iter must be an int, got True"),
+     ({"verbose": "1"}, "verbose must be an int, got '1'")],
+    ids=["max_iter=2.5", "max_iter=True", "verbose=str"],
+)  # fmt: skip
+def test_a_non_integer_count_is_a_type_error(params, message):
+    X, y = iris()
+    with pytest.raises(TypeError, match=message):
         SoftmaxRegression(**params).fit(X, y)
 
 

@@ -51,6 +51,7 @@ except ImportError as exc:  # pragma: no cover - the ml extra is a test dependen
         f'pip install "softmaxkit[ml]"'
     ) from None
 
+from .. import _validate as validate
 from .._core import log_softmax, softmax
 from .._progress import progress
 
@@ -159,6 +160,8 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
         ValueError
             Bad parameters (the message names the parameter and value), a
             single class in ``y``, non-finite ``X``, shapes that do not match.
+        TypeError
+            A non-integer ``max_iter`` or ``verbose``.
         """
         return self._fit(X, y, sample_weight)
 
@@ -274,8 +277,7 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
     def _check_params(self) -> None:
         if not _is_real(self.C) or not self.C > 0 or np.isnan(self.C):
             raise ValueError(f"C must be a number > 0 (np.inf for no penalty), got {self.C!r}")
-        if not _is_int(self.max_iter) or self.max_iter < 1:
-            raise ValueError(f"max_iter must be an int >= 1, got {self.max_iter!r}")
+        validate.integer(self.max_iter, name="max_iter", minimum=1)
         if not _is_real(self.tol) or not self.tol > 0:
             raise ValueError(f"tol must be a number > 0, got {self.tol!r}")
         if not _is_real(self.label_smoothing) or not 0.0 <= self.label_smoothing <= 1.0:
@@ -292,8 +294,7 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
         for name in ("fit_intercept", "warm_start"):
             if not isinstance(getattr(self, name), (bool, np.bool_)):
                 raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}")
-        if not _is_int(self.verbose) or self.verbose < 0:
-            raise ValueError(f"verbose must be an int >= 0, got {self.verbose!r}")
+        validate.integer(self.verbose, name="verbose", minimum=0)
 
 
 # float32 gradients carry relative rounding near 1e-7; below this tol, float32
@@ -317,6 +318,3 @@ def _blas_threads_for(objective: MultinomialObjective) -> Any:
 def _is_real(value: Any) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
