@@ -7,6 +7,8 @@ import pytest
 from helpers import has_module
 from numpy.testing import assert_allclose, assert_array_equal
 
+import softmaxkit as sk
+
 pytestmark = pytest.mark.skipif(
     not (has_module("sklearn") and has_module("scipy")), reason="needs scikit-learn and scipy"
 )
@@ -329,9 +331,8 @@ def test_running_out_of_iterations_warns_with_what_to_do(solver):
 def test_n_iter_counts_the_iterations_reported(solver):
     X, y = iris()
     seen = []
-    model = SoftmaxRegression(solver=solver, max_iter=1000)._fit(
-        X, y, on_iteration=lambda i, n, value: seen.append(value)
-    )
+    model = SoftmaxRegression(solver=solver, max_iter=1000,
+                              callback=lambda i, value: seen.append(value)).fit(X, y)  # fmt: skip
     assert len(seen) == model.n_iter_[0] > 0
     assert all(later <= earlier for earlier, later in zip(seen, seen[1:]))
 
@@ -342,6 +343,35 @@ def test_verbose_prints_the_objective_per_iteration(capsys):
     lines = capsys.readouterr().err.splitlines()
     assert len(lines) == model.n_iter_[0]
     assert lines[0].startswith("SoftmaxRegression: iteration 1, objective ")
+
+
+# Issue 13: the demo's progress bar went through the private _fit(on_iteration=);
+# the public route is the callback parameter.
+@pytest.mark.parametrize("solver", ["lbfgs", "newton-cg", "newton-cholesky"])
+def test_callback_sees_each_iteration_and_the_objective(solver):
+    X, y = iris()
+    seen = []
+    model = SoftmaxRegression(C=0.5, solver=solver, max_iter=1000,
+                              callback=lambda i, value: seen.append((i, value))).fit(X, y)  # fmt: skip
+    assert [i for i, _ in seen] == list(range(1, model.n_iter_[0] + 1))
+    # The last value is the objective at the fitted coefficients: the mean
+    # cross-entropy plus ||W||^2 / (2 C n).
+    mean_loss = sk.cross_entropy(model.decision_function(X), np.searchsorted(model.classes_, y))
+    penalty = np.sum(model.coef_**2) / (2 * model.C * len(y))
+    assert seen[-1][1] == pytest.approx(mean_loss + penalty, rel=1e-9)
+
+
+def test_a_callback_that_is_not_callable_is_a_type_error():
+    X, y = iris()
+    with pytest.raises(TypeError, match="callback must be a callable or None, got 'print'"):
+        SoftmaxRegression(callback="print").fit(X, y)
+
+
+def test_the_convergence_warning_points_at_the_caller():
+    X, y = iris()
+    with pytest.warns(ConvergenceWarning) as record:
+        SoftmaxRegression(max_iter=2).fit(X, y)
+    assert record[0].filename == __file__
 
 
 def test_input_is_not_modified():

@@ -94,6 +94,12 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
         Start from the previous fit's coefficients when the shapes match.
     verbose : int, default=0
         > 0 prints the objective at every iteration to stderr.
+    callback : callable or None, default=None
+        Called as ``callback(iteration, objective)`` after each iteration
+        (``iteration`` counts from 1; ``objective`` is the penalised mean
+        loss being minimised), for a caller's own progress display or
+        logging. Without it, a fit that lasts shows a progress bar on a
+        terminal (with tqdm installed); with it, the callback reports instead.
 
     Attributes
     ----------
@@ -141,6 +147,7 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
         label_smoothing: float = 0.0,
         warm_start: bool = False,
         verbose: int = 0,
+        callback: Callable[[int, float], None] | None = None,
     ):
         self.C = C
         self.fit_intercept = fit_intercept
@@ -151,6 +158,7 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
         self.label_smoothing = label_smoothing
         self.warm_start = warm_start
         self.verbose = verbose
+        self.callback = callback
 
     def fit(self, X: Any, y: Any, sample_weight: Any = None) -> SoftmaxRegression:
         """Fit the model to ``X`` (n_samples, n_features) and labels ``y``.
@@ -161,15 +169,8 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
             Bad parameters (the message names the parameter and value), a
             single class in ``y``, non-finite ``X``, shapes that do not match.
         TypeError
-            A non-integer ``max_iter`` or ``verbose``.
+            A non-integer ``max_iter`` or ``verbose``; a ``callback`` that is not callable.
         """
-        return self._fit(X, y, sample_weight)
-
-    def _fit(
-        self, X: Any, y: Any, sample_weight: Any = None, *, on_iteration: Callable | None = None
-    ) -> SoftmaxRegression:
-        """:meth:`fit`, calling ``on_iteration(iteration, max_iter, objective)``
-        after each iteration (the demo's progress bar)."""
         self._check_params()
         X, y = validate_data(self, X, y, accept_sparse="csr", dtype=[np.float64, np.float32],
                              order="C", reset=True)  # fmt: skip
@@ -208,12 +209,12 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
             if self.verbose:
                 print(f"SoftmaxRegression: iteration {iteration}, objective {value:.10g}",
                       file=sys.stderr)  # fmt: skip
-            if on_iteration is not None:
-                on_iteration(iteration, self.max_iter, value)
+            if self.callback is not None:
+                self.callback(iteration, value)
             else:
                 advance(1)
 
-        # A bar on a terminal for a fit that lasts (none beside the demo's own bar).
+        # A bar on a terminal for a fit that lasts (none beside a callback's own display).
         with _blas_threads_for(objective), progress(int(self.max_iter), "SoftmaxRegression.fit",
                                                     unit="iteration") as advance:  # fmt: skip
             solution = minimise(solver, objective, self._start(objective), tol=float(self.tol),
@@ -225,7 +226,7 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
                 f"Increase max_iter, scale the features (e.g. sklearn's StandardScaler, or "
                 f"divide pixels by their maximum), or regularise more (smaller C).",
                 ConvergenceWarning,
-                stacklevel=3,
+                stacklevel=2,
             )
         W, b = objective.split(solution.params)
         self.classes_ = classes
@@ -295,6 +296,8 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
             if not isinstance(getattr(self, name), (bool, np.bool_)):
                 raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}")
         validate.integer(self.verbose, name="verbose", minimum=0)
+        if self.callback is not None and not callable(self.callback):
+            raise TypeError(f"callback must be a callable or None, got {self.callback!r}")
 
 
 # float32 gradients carry relative rounding near 1e-7; below this tol, float32
