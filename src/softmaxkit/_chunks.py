@@ -50,7 +50,7 @@ def by_rows(
     rows = arrays[0].shape[along]
     step = max(1, CHUNK_BYTES // max(1, arrays[0].nbytes // rows))
     before = (slice(None),) * along
-    result = out
+    result: np.ndarray | None = out
     for start in range(0, rows, step):
         index = (*before, slice(start, start + step))
         block = function(*(a[index] for a in arrays))
@@ -59,4 +59,5 @@ def by_rows(
             shape[along] = rows
             result = np.empty(shape, block.dtype)
         result[index] = block
+    assert result is not None, "by_rows is only called on arrays with rows"
     return result

@@ -264,7 +264,8 @@ def _work_input(x: np.ndarray, temperature: Any, axis: int, mask: np.ndarray | N
     finite = np.isfinite(z)
     if finite.all() or np.array_equal(finite, np.isfinite(x)):
         return z
-    return _stable.divide_by_temperature(np, x, t, (axis,), where=mask)
+    divided: np.ndarray = _stable.divide_by_temperature(np, x, t, (axis,), where=mask)
+    return divided
 
 
 def _is_one(temperature: Any) -> bool:
@@ -286,7 +287,7 @@ def softmax(
     log: bool,
     temperature: Any,
     mask: Any,
-    out: Any,
+    out: np.ndarray | None,
 ) -> np.ndarray | None:
     """softmax or log_softmax of validated NumPy input; None when the kernel does not take it.
 
@@ -306,7 +307,7 @@ def softmax(
     plan, x3 = _planned(work, axis)
     shape3 = x3.shape
     direct = out is not None and work.dtype == out.dtype and work is x and x.shape == out.shape
-    out3 = _writable_view(out, axis, plan) if direct else None
+    out3 = _writable_view(out, axis, plan) if direct and out is not None else None
     if out3 is not None and np.shares_memory(out3, x3) and not _same_view(out3, x3):
         out3 = None
     target = out3 if out3 is not None else np.empty(shape3, work.dtype)
@@ -337,7 +338,7 @@ def _same_view(a: np.ndarray, b: np.ndarray) -> bool:
     )
 
 
-def _store(result: np.ndarray, out: Any) -> np.ndarray:
+def _store(result: np.ndarray, out: np.ndarray | None) -> np.ndarray:
     if out is None:
         return result
     np.copyto(out, result, casting="same_kind")
@@ -395,7 +396,8 @@ def softmax_vjp(
     grad = np.empty(rows_y.shape, work_dtype)
     _kernel().vjp(log, rows_y, rows_g, grad, rows_m, temperature, _threads_for(y.size))
     moved_shape = tuple(n for a, n in enumerate(y.shape) if a != axis) + (y.shape[axis],)
-    return _backend.cast(np, np.moveaxis(grad.reshape(moved_shape), -1, axis), out_dtype)
+    restored: np.ndarray = _backend.cast(np, np.moveaxis(grad.reshape(moved_shape), -1, axis), out_dtype)
+    return restored
 
 
 def _rows(a: np.ndarray, axis: int) -> np.ndarray:

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import io
 import math
 import os
 import sys
@@ -34,7 +35,7 @@ import tempfile
 import zipfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import IO, Callable, NamedTuple
+from typing import IO, Any, Callable, NamedTuple, cast
 
 import numpy as np
 
@@ -179,7 +180,8 @@ def _open_npy_stream(stack: contextlib.ExitStack, path: str, suffix: str, key: s
         member = stack.enter_context(archive.open(info))
         # The declared size bounds what is decompressed: zipfile stops
         # there, so a forged header (or a zip bomb) cannot allocate more.
-        return _Counting(member, info.file_size), name, ".npz"
+        # (A ZipExtFile: a BufferedIOBase, as open(path, "rb") gives.)
+        return _Counting(cast(io.BufferedIOBase, member), info.file_size), name, ".npz"
 
 
 @contextlib.contextmanager
@@ -264,7 +266,8 @@ def write_array(array: np.ndarray, destination: str | None, *, npz_key: str) -> 
     if suffix == ".npy":
         write_atomically(destination, lambda f: np.save(f, array, allow_pickle=False))
     elif suffix == ".npz":
-        write_atomically(destination, lambda f: np.savez(f, **{npz_key: array}))
+        named: dict[str, Any] = {npz_key: array}
+        write_atomically(destination, lambda f: np.savez(f, **named))
     elif suffix in _TEXT_DELIMITERS:
         text = format_text(array, _TEXT_DELIMITERS[suffix] or " ")
         write_atomically(destination, lambda f: f.write(text.encode()))
@@ -353,7 +356,7 @@ def _array_from(handle: _Counting, header: _Header, name: str) -> np.ndarray:
 class _Counting:
     """A binary stream that knows how many bytes remain (for the header check)."""
 
-    def __init__(self, handle: IO[bytes], size: int):
+    def __init__(self, handle: io.BufferedIOBase, size: int):
         self._handle, self.remaining = handle, size
 
     def read(self, n: int = -1) -> bytes:
@@ -444,7 +447,7 @@ def check_destination(destination: str | None) -> None:
         raise CLIError(f"{destination}: the folder {folder} is not writable")
 
 
-def write_atomically(destination: str, write: Callable) -> None:
+def write_atomically(destination: str, write: Callable[[IO[bytes]], object]) -> None:
     """Call ``write(handle)`` on a binary file that appears as ``destination`` only when complete."""
     check_destination(destination)
     folder = os.path.dirname(os.path.abspath(destination))
@@ -508,7 +511,9 @@ def _link_into_place(fd: int, folder: str, destination: str) -> None:
     raise FileExistsError(errno.EEXIST, "no free temporary name")
 
 
-def _write_via_named_file(destination: str, folder: str, write: Callable) -> None:
+def _write_via_named_file(
+    destination: str, folder: str, write: Callable[[IO[bytes]], object]
+) -> None:
     """The portable way: a hidden temporary file, removed on any error or SIGTERM."""
     handle = tempfile.NamedTemporaryFile(
         dir=folder, prefix=".softmaxkit-", suffix=".partial", delete=False
