@@ -88,6 +88,8 @@ def test_lazy_names_are_the_objects_of_their_modules():
     assert sk.SampledSoftmaxResult is sampled.SampledSoftmaxResult
     assert set(sk.__all__) <= set(dir(sk))
     assert set(variants.__all__) <= set(dir(variants))
+    # Every exported variant has a module to load it from, and only those.
+    assert set(variants._LOCATIONS) == set(variants.__all__)
 
 
 def test_the_public_submodules_are_attributes_after_a_plain_import():

@@ -334,7 +334,7 @@ def _check_fits_memory(shape: tuple[int, ...], dtype: np.dtype, name: str) -> No
 
 def _read_into(handle: _Counting, buffer: np.ndarray, name: str) -> None:
     """Fill the bytes of ``buffer`` (a uint8 array) from ``handle``."""
-    view, filled = memoryview(buffer), 0
+    view, filled = buffer.data, 0
     while filled < len(buffer):
         n = handle.readinto(view[filled:])
         if not n:

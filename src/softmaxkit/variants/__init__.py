@@ -71,7 +71,31 @@ _LOCATIONS = {
 }
 _lazy.export_lazily(__name__, _LOCATIONS)
 
-if not TYPE_CHECKING:
-    # Type checkers take the names from the imports above, since they cannot
-    # evaluate this __all__ (and would then see no names at all).
-    __all__ = list(_LOCATIONS)
+__all__ = [
+    "CandidateSample",
+    "SampledSoftmaxGrad",
+    "SampledSoftmaxResult",
+    "TopK",
+    "entropy",
+    "gumbel_softmax",
+    "kl_divergence",
+    "sample",
+    "sample_candidates",
+    "sampled_softmax_loss",
+    "sampled_softmax_loss_and_grad",
+    "sampled_softmax_loss_grad",
+    "topk",
+    "entmax15",
+    "entmax15_loss",
+    "entmax15_vjp",
+    "entmax_bisect",
+    "entmax_bisect_vjp",
+    "segment_log_softmax",
+    "segment_logsumexp",
+    "segment_softmax",
+    "sparse_log_softmax",
+    "sparse_softmax",
+    "sparsemax",
+    "sparsemax_loss",
+    "sparsemax_vjp",
+]
