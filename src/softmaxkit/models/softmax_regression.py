@@ -181,6 +181,10 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         TypeError
             A non-integer ``max_iter`` or ``verbose``; a ``callback`` that is not callable.
         """
+        return self._fit(X, y, sample_weight)
+
+    def _fit(self, X: Any, y: Any, sample_weight: Any) -> SoftmaxRegression:
+        """:meth:`fit`, on inputs typed as loosely as ``validate_data`` takes them."""
         self._check_params()
         X, y = validate_data(self, X, y, accept_sparse="csr", dtype=[np.float64, np.float32],
                              order="C", reset=True)  # fmt: skip
@@ -244,7 +248,7 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
                 f"Increase max_iter, scale the features (e.g. sklearn's StandardScaler, or "
                 f"divide pixels by their maximum), or regularise more (smaller C).",
                 ConvergenceWarning,
-                stacklevel=2,
+                stacklevel=3,  # warn <- _fit <- fit <- the caller
             )
         W, b = objective.split(solution.params)
         self.classes_ = classes
