@@ -233,7 +233,7 @@ def logsumexp(
     dim: int = -1,
     *,
     keepdim: bool = False,
-    temperature: Any = 1.0,
+    temperature: float | torch.Tensor = 1.0,
     where: torch.Tensor | None = None,
     config: _config.RowConfig | None = None,
     validate: bool = True,
