@@ -106,7 +106,7 @@ class MultinomialObjective:
         self.l2 = float(l2)
         self.label_smoothing = float(label_smoothing)
         self.dtype = X.dtype
-        self.is_sparse = sparse.issparse(X)
+        self.is_sparse = _is_sparse(X)
         self.executor = executor
         self._X, self._target, self._weights = X, target, weights
         if chunk_rows is None:
@@ -237,7 +237,8 @@ class MultinomialObjective:
         def apply(flat: np.ndarray) -> np.ndarray:
             rotated = class_vectors.T @ flat.reshape(scale.shape) @ feature_vectors
             rotated *= inverse
-            return (class_vectors @ rotated @ feature_vectors.T).ravel()
+            flat_step: np.ndarray = (class_vectors @ rotated @ feature_vectors.T).ravel()
+            return flat_step
 
         return apply
 
@@ -249,7 +250,8 @@ class MultinomialObjective:
             return (np.diag(np.sum(weighted, axis=0)) - weighted.T @ p,)
 
         (A,) = _sum_in_order(self._map(part, self.chunks, self._kept()))
-        return A[1:, 1:] if self.binary else A
+        curvature: np.ndarray = A[1:, 1:] if self.binary else A
+        return curvature
 
     def _feature_spectrum(self) -> tuple[np.ndarray, np.ndarray | None]:
         """Eigenvalues and eigenvectors of ``B = X~^T diag(s) X~`` (made once);
@@ -345,19 +347,25 @@ class _Chunk:
     def transposed_times(self, M: np.ndarray) -> np.ndarray:
         """``M^T X`` for M (n, n_classes); for sparse X its transpose ``X^T M``
         (see ``MultinomialObjective._finish``)."""
-        if sparse.issparse(self.X):
-            return self.X.T @ M
-        return M.T @ self.X
+        product: np.ndarray = self.X.T @ M if _is_sparse(self.X) else M.T @ self.X
+        return product
 
     def column_sums(self, M: np.ndarray) -> np.ndarray:
         """``M``'s column sums (a BLAS product: numpy's axis-0 sum of a narrow
         matrix takes 3x as long)."""
-        return self._ones @ M
+        sums: np.ndarray = self._ones @ M
+        return sums
+
+
+def _is_sparse(X: Any) -> bool:
+    """Whether X is a SciPy sparse array or matrix. (A plain bool: scipy-stubs'
+    ``issparse`` narrows X to an abstract base without CSR's attributes.)"""
+    return bool(sparse.issparse(X))
 
 
 def _rows(X: Any, start: int, stop: int) -> Any:
     """Rows ``start:stop`` of X: a view for arrays; for CSR, a matrix on views of its arrays."""
-    if not sparse.issparse(X):
+    if not _is_sparse(X):
         return X[start:stop]
     first, last = X.indptr[start], X.indptr[stop]
     return type(X)(
@@ -367,7 +375,7 @@ def _rows(X: Any, start: int, stop: int) -> Any:
     )
 
 
-def _sum_in_order(parts: Iterable[tuple]) -> list[Any]:
+def _sum_in_order(parts: Iterable[tuple[Any, ...]]) -> list[Any]:
     """The fieldwise sums of the chunks' partial results, added chunk after chunk
     as they come (the same rounding whatever threads computed them; no more
     partial results held than the threads run ahead)."""
@@ -383,7 +391,7 @@ def _sum_in_order(parts: Iterable[tuple]) -> list[Any]:
 
 def _weighted_squares(X: Any, c: np.ndarray, with_ones: bool) -> np.ndarray:
     """The diagonal of ``X~^T diag(c) X~``."""
-    if sparse.issparse(X):
+    if _is_sparse(X):
         squares = np.asarray(X.multiply(X).T @ c).ravel()
     else:
         squares = (X * X).T @ c
@@ -392,7 +400,7 @@ def _weighted_squares(X: Any, c: np.ndarray, with_ones: bool) -> np.ndarray:
 
 def _weighted_gram(X: Any, c: np.ndarray, with_ones: bool) -> np.ndarray:
     """``X~^T diag(c) X~`` (dense), ``X~ = [X, 1]`` with the ones column or ``X``."""
-    if sparse.issparse(X):
+    if _is_sparse(X):
         gram = (X.T @ X.multiply(c[:, None]).tocsr()).toarray()
         cross = np.asarray(X.T @ c).ravel()
     else:
@@ -403,7 +411,8 @@ def _weighted_gram(X: Any, c: np.ndarray, with_ones: bool) -> np.ndarray:
             gram += block.T @ (block * c[start : start + _GRAM_BLOCK, None])
         cross = X.T @ c
     if not with_ones:
-        return gram
+        dense: np.ndarray = gram
+        return dense
     n = gram.shape[0]
     out = np.empty((n + 1, n + 1))
     out[:n, :n], out[:n, n], out[n, :n], out[n, n] = gram, cross, cross, np.sum(c)

@@ -32,7 +32,7 @@ import sys
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
-from typing import Any, Callable
+from typing import Any, Callable, Literal
 
 import numpy as np
 
@@ -57,11 +57,13 @@ except ImportError as exc:  # pragma: no cover - the ml extra is a test dependen
 from .._core import log_softmax, softmax
 from .._progress import progress
 from .._threads import get_num_threads
+from .._typing import ArrayLike, Labels, MatrixLike, NumPyArray, Solver
 
 __all__ = ["SoftmaxRegression"]
 
 
-class SoftmaxRegression(ClassifierMixin, BaseEstimator):
+# scikit-learn ships no types: its base classes are Any to a type checker.
+class SoftmaxRegression(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
     """Multinomial logistic regression, fitted by Newton or L-BFGS on softmaxkit's fused loss.
 
     Parameters
@@ -141,8 +143,8 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
         fit_intercept: bool = True,
         max_iter: int = 100,
         tol: float = 1e-4,
-        class_weight: Any = None,
-        solver: str = "auto",
+        class_weight: dict[Any, float] | Literal["balanced"] | None = None,
+        solver: Solver = "auto",
         label_smoothing: float = 0.0,
         warm_start: bool = False,
         verbose: int = 0,
@@ -157,7 +159,9 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
         self.warm_start = warm_start
         self.verbose = verbose
 
-    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> SoftmaxRegression:
+    def fit(
+        self, X: MatrixLike, y: Labels, sample_weight: ArrayLike | None = None
+    ) -> SoftmaxRegression:
         """Fit the model to ``X`` (n_samples, n_features) and labels ``y``.
 
         Raises
@@ -169,9 +173,14 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
         return self._fit(X, y, sample_weight)
 
     def _fit(
-        self, X: Any, y: Any, sample_weight: Any = None, *, on_iteration: Callable | None = None
+        self,
+        X: Any,
+        y: Any,
+        sample_weight: Any = None,
+        *,
+        on_iteration: Callable[[int, int, float], object] | None = None,
     ) -> SoftmaxRegression:
-        """:meth:`fit`, calling ``on_iteration(iteration, max_iter, objective)``
+        """:meth:`fit`, calling ``on_iteration(iteration, max_iter, objective value)``
         after each iteration (the demo's progress bar)."""
         self._check_params()
         X, y = validate_data(self, X, y, accept_sparse="csr", dtype=[np.float64, np.float32],
@@ -258,28 +267,29 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
             return objective.join(coef, self.intercept_)
         return np.zeros(objective.n_params)
 
-    def decision_function(self, X: Any) -> np.ndarray:
+    def decision_function(self, X: MatrixLike) -> NumPyArray:
         """The logits ``X @ coef_.T + intercept_``: (n_samples, n_classes), or (n_samples,) for two classes."""
         check_is_fitted(self)
         X = validate_data(self, X, accept_sparse="csr", dtype=[np.float64, np.float32],
                           reset=False)  # fmt: skip
-        scores = np.asarray(X @ self.coef_.T, dtype=np.float64) + self.intercept_
+        scores: NumPyArray = np.asarray(X @ self.coef_.T, dtype=np.float64) + self.intercept_
         return scores[:, 0] if scores.shape[1] == 1 else scores
 
-    def predict(self, X: Any) -> np.ndarray:
+    def predict(self, X: MatrixLike) -> NumPyArray:
         """The most probable class of each sample."""
         logits = self._logits(X)  # first: it checks that the model is fitted
-        return self.classes_[np.argmax(logits, axis=1)]
+        predicted: NumPyArray = self.classes_[np.argmax(logits, axis=1)]
+        return predicted
 
-    def predict_proba(self, X: Any) -> np.ndarray:
+    def predict_proba(self, X: MatrixLike) -> NumPyArray:
         """``softmax`` of the logits: (n_samples, n_classes), ordered as ``classes_``."""
         return softmax(self._logits(X), axis=1)
 
-    def predict_log_proba(self, X: Any) -> np.ndarray:
+    def predict_log_proba(self, X: MatrixLike) -> NumPyArray:
         """``log_softmax`` of the logits (exact, also where a probability underflows to 0)."""
         return log_softmax(self._logits(X), axis=1)
 
-    def _logits(self, X: Any) -> np.ndarray:
+    def _logits(self, X: MatrixLike) -> NumPyArray:
         scores = self.decision_function(X)
         if scores.ndim == 1:
             return np.stack([np.zeros_like(scores), scores], axis=1)

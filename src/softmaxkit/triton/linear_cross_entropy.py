@@ -274,7 +274,7 @@ def linear_cross_entropy_backward(
                 num_warps=cfg.num_warps, num_stages=cfg.num_stages,
                 enable_fp_fusion=_config.FP_FUSION,
             )  # fmt: skip
-            if dc_slab is not None and dc_out is not None:
+            if dc_slab is not None and dc_out is not None and dc_acc is not None:
                 dc_out[begin:end].copy_(dc_acc)
     return LinearCrossEntropyGrads(
         None if dh_acc is None else dh_acc.to(hidden.dtype).reshape(hidden.shape),
