@@ -20,6 +20,7 @@ from typing import Any
 import torch
 
 from .. import _backends
+from .._typing import Reduction
 from . import cross_entropy as _cross_entropy
 from . import linear_cross_entropy as _linear
 from . import softmax as _softmax
@@ -71,7 +72,7 @@ def cross_entropy_rows(
 
 def linear_cross_entropy(
     input: Any, linear_weight: Any, target: Any, *, bias: Any, weight: Any, ignore_index: int,
-    label_smoothing: float, reduction: str, want_grad: bool,
+    label_smoothing: float, reduction: Reduction, want_grad: bool,
 ) -> Any:  # fmt: skip
     """The whole of ``softmaxkit.linear_cross_entropy(_and_grad)`` for CUDA tensors of
     class-index targets, or None where the fused kernel does not take the call."""
