@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, Sequence, TypeVar, Uni
 import numpy as np
 from numpy.typing import NDArray
 
-if TYPE_CHECKING:  # matplotlib is optional: its types are read by type checkers only
+if TYPE_CHECKING:  # optional libraries: their types are read by type checkers only
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure, SubFigure
     from scipy.sparse import sparray, spmatrix
