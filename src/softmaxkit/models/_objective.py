@@ -38,7 +38,7 @@ logits ``[0, w x + b]``, whose softmax is ``[1 - sigmoid(d), sigmoid(d)]``.
 from __future__ import annotations
 
 from concurrent.futures import Executor
-from typing import Any, Callable
+from typing import Any, Callable, Iterable, Iterator
 
 import numpy as np
 import scipy.sparse as sparse
@@ -138,25 +138,26 @@ class MultinomialObjective:
         W_all, b_all = self._all_classes(W, b)
         W_t = np.ascontiguousarray(W_all.T, dtype=self.dtype)
         b_all = b_all.astype(self.dtype, copy=False)
+        kept: list[Any] = [None] * len(self.chunks)
         if keep:
             self.probabilities = None  # the last point's, freed before the new ones exist
 
-        def part(chunk: _Chunk) -> tuple[float, np.ndarray, np.ndarray, np.ndarray | None]:
+        def part(index: int, chunk: _Chunk) -> tuple[float, np.ndarray, np.ndarray]:
             logits = chunk.X @ W_t
             logits += b_all
             losses, grad = cross_entropy_and_grad(
                 logits, chunk.target, label_smoothing=self.label_smoothing, reduction="none"
             )
             del logits  # before the probabilities: one chunk-sized array fewer at the peak
-            kept = self._probabilities_from(grad, chunk.target) if keep else None  # a new array
+            if keep:
+                kept[index] = self._probabilities_from(grad, chunk.target)  # a new array
             grad *= chunk.weights_column(grad.dtype)
             return (float(np.dot(chunk.weights, losses)), chunk.transposed_times(grad),
-                    chunk.column_sums(grad), kept)  # fmt: skip
+                    chunk.column_sums(grad))  # fmt: skip
 
-        parts = self._map(part, self.chunks)
-        value, grad_W, grad_b = _sum_in_order([part[:3] for part in parts])
+        value, grad_W, grad_b = _sum_in_order(self._map(part, range(len(self.chunks)), self.chunks))
         if keep:
-            self.probabilities = [kept for *_, kept in parts]
+            self.probabilities = kept
         grad_W, grad_b = self._free(self._finish(grad_W), grad_b)
         value += 0.5 * self.l2 * float(np.sum(W * W))
         grad_W += self.l2 * W
@@ -188,7 +189,7 @@ class MultinomialObjective:
             logits += b_all
             return softmax(logits, axis=1)
 
-        self.probabilities = self._map(part, self.chunks)
+        self.probabilities = list(self._map(part, self.chunks))
 
     def hessian_product(self, flat_direction: np.ndarray) -> np.ndarray:
         """The Hessian (at the last ``keep=True`` point) times a flat direction."""
@@ -292,12 +293,12 @@ class MultinomialObjective:
             H[a, : self.n_features, a, : self.n_features] += self.l2 * np.eye(self.n_features)
         return H.reshape(self.n_params, self.n_params)
 
-    def _map(self, function: Callable[..., Any], *iterables: Any) -> list[Any]:
-        """``[function(*items) for items in zip(*iterables)]``, on the executor's
-        threads when there is one (each chunk's products then run on one core)."""
+    def _map(self, function: Callable[..., Any], *iterables: Any) -> Iterator[Any]:
+        """``function(*items)`` for ``items in zip(*iterables)``, in order, on the
+        executor's threads when there is one (each chunk's products then run on one core)."""
         if self.executor is None or len(self.chunks) == 1:
-            return list(map(function, *iterables))
-        return list(self.executor.map(function, *iterables))
+            return map(function, *iterables)
+        return self.executor.map(function, *iterables)
 
     def _finish(self, accumulated: np.ndarray) -> np.ndarray:
         """The (n_classes, n_features) sum of :meth:`_Chunk.transposed_times`'s
@@ -374,15 +375,17 @@ def _rows(X: Any, start: int, stop: int) -> Any:
     )
 
 
-def _sum_in_order(parts: list[tuple[Any, ...]]) -> list[Any]:
-    """The fieldwise sums of the chunks' partial results, chunk after chunk (the
-    same rounding whatever threads computed them)."""
-    sums = []
-    for values in zip(*parts):
-        total = values[0] + 0.0  # a new array (or float) to add the others into
-        for value in values[1:]:
-            total += value
-        sums.append(total)
+def _sum_in_order(parts: Iterable[tuple[Any, ...]]) -> list[Any]:
+    """The fieldwise sums of the chunks' partial results, added chunk after chunk
+    as they come (the same rounding whatever threads computed them; no more
+    partial results held than the threads run ahead)."""
+    sums: list[Any] = []
+    for fields in parts:
+        if not sums:
+            sums = [field + 0.0 for field in fields]  # new arrays (or floats) to add into
+            continue
+        for i, field in enumerate(fields):
+            sums[i] += field  # in place for arrays
     return sums
 
 
