@@ -54,6 +54,7 @@ except ImportError as exc:  # pragma: no cover - the ml extra is a test dependen
         f'pip install "softmaxkit[ml]"'
     ) from None
 
+from .. import _validate as validate
 from .._core import log_softmax, softmax
 from .._progress import progress
 from .._threads import get_num_threads
@@ -99,6 +100,12 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         Start from the previous fit's coefficients when the shapes match.
     verbose : int, default=0
         > 0 prints the objective at every iteration to stderr.
+    callback : callable or None, default=None
+        Called as ``callback(iteration, objective)`` after each iteration
+        (``iteration`` counts from 1; ``objective`` is the penalised mean
+        loss being minimised), for a caller's own progress display or
+        logging. Without it, a fit that lasts shows a progress bar on a
+        terminal (with tqdm installed); with it, the callback reports instead.
 
     Attributes
     ----------
@@ -148,6 +155,7 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         label_smoothing: float = 0.0,
         warm_start: bool = False,
         verbose: int = 0,
+        callback: Callable[[int, float], object] | None = None,
     ):
         self.C = C
         self.fit_intercept = fit_intercept
@@ -158,6 +166,7 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         self.label_smoothing = label_smoothing
         self.warm_start = warm_start
         self.verbose = verbose
+        self.callback = callback
 
     def fit(
         self, X: MatrixLike, y: Labels, sample_weight: ArrayLike | None = None
@@ -169,19 +178,13 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         ValueError
             Bad parameters (the message names the parameter and value), a
             single class in ``y``, non-finite ``X``, shapes that do not match.
+        TypeError
+            A non-integer ``max_iter`` or ``verbose``; a ``callback`` that is not callable.
         """
         return self._fit(X, y, sample_weight)
 
-    def _fit(
-        self,
-        X: Any,
-        y: Any,
-        sample_weight: Any = None,
-        *,
-        on_iteration: Callable[[int, int, float], object] | None = None,
-    ) -> SoftmaxRegression:
-        """:meth:`fit`, calling ``on_iteration(iteration, max_iter, objective value)``
-        after each iteration (the demo's progress bar)."""
+    def _fit(self, X: Any, y: Any, sample_weight: Any) -> SoftmaxRegression:
+        """:meth:`fit`, on inputs typed as loosely as ``validate_data`` takes them."""
         self._check_params()
         X, y = validate_data(self, X, y, accept_sparse="csr", dtype=[np.float64, np.float32],
                              order="C", reset=True)  # fmt: skip
@@ -231,10 +234,10 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
                 if self.verbose:
                     print(f"SoftmaxRegression: iteration {iteration}, objective {value:.10g}",
                           file=sys.stderr)  # fmt: skip
-                if on_iteration is not None:
-                    on_iteration(iteration, self.max_iter, value)
+                if self.callback is not None:
+                    self.callback(iteration, value)
                 else:
-                    advance(1)  # a bar on a terminal for a fit that lasts
+                    advance(1)  # a bar on a terminal for a fit that lasts (a callback reports instead)
 
             solution = minimise(solver, objective, self._start(objective), tol=float(self.tol),
                                 max_iter=int(self.max_iter), on_iteration=report)  # fmt: skip
@@ -245,7 +248,7 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
                 f"Increase max_iter, scale the features (e.g. sklearn's StandardScaler, or "
                 f"divide pixels by their maximum), or regularise more (smaller C).",
                 ConvergenceWarning,
-                stacklevel=3,
+                stacklevel=3,  # warn <- _fit <- fit <- the caller
             )
         W, b = objective.split(solution.params)
         self.classes_ = classes
@@ -298,8 +301,7 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
     def _check_params(self) -> None:
         if not _is_real(self.C) or not self.C > 0 or np.isnan(self.C):
             raise ValueError(f"C must be a number > 0 (np.inf for no penalty), got {self.C!r}")
-        if not _is_int(self.max_iter) or self.max_iter < 1:
-            raise ValueError(f"max_iter must be an int >= 1, got {self.max_iter!r}")
+        validate.integer(self.max_iter, name="max_iter", minimum=1)
         if not _is_real(self.tol) or not self.tol > 0:
             raise ValueError(f"tol must be a number > 0, got {self.tol!r}")
         if not _is_real(self.label_smoothing) or not 0.0 <= self.label_smoothing <= 1.0:
@@ -316,8 +318,9 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         for name in ("fit_intercept", "warm_start"):
             if not isinstance(getattr(self, name), (bool, np.bool_)):
                 raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}")
-        if not _is_int(self.verbose) or self.verbose < 0:
-            raise ValueError(f"verbose must be an int >= 0, got {self.verbose!r}")
+        validate.integer(self.verbose, name="verbose", minimum=0)
+        if self.callback is not None and not callable(self.callback):
+            raise TypeError(f"callback must be a callable or None, got {self.callback!r}")
 
 
 # float32 gradients carry relative rounding near 1e-7; below this tol, float32
@@ -339,6 +342,3 @@ def _one_blas_thread() -> Any:
 def _is_real(value: Any) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)

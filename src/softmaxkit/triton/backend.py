@@ -5,8 +5,8 @@ reaches a public function, and the arrays come already validated and in the
 canonical layout (``(*rows, n)``, the reduced axis last), so every launcher
 here runs with ``dim=-1`` and ``validate=False`` (no device-to-host read).
 Accuracy as in the launchers' modules: float32 computes in float32, within a
-few ulps of the reference. There is no Triton logsumexp: the reference (torch
-ops on the device) computes it.
+few ulps of the reference. Weighted logsumexp (``b``) and ``return_sign`` are
+left to the reference (torch ops on the device).
 
 The fused linear cross-entropy (``linear_cross_entropy``) is the optional
 whole-operation override of ``softmaxkit.linear_cross_entropy`` for CUDA
@@ -43,8 +43,10 @@ def softmax_rows(z: Any, *, log: bool, mask: Any, temperature: Any, out: Any) ->
     return out
 
 
-def logsumexp_rows(z: Any, *, mask: Any, b: Any = None, return_sign: bool = False) -> None:
-    return None  # the reference's torch ops compute it on the device
+def logsumexp_rows(z: Any, *, mask: Any, b: Any = None, return_sign: bool = False) -> Any:
+    if b is not None or return_sign:
+        return None  # the reference's torch ops compute it on the device
+    return _softmax.logsumexp(z, -1, where=mask, validate=False)
 
 
 def softmax_vjp_rows(
