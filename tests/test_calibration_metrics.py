@@ -297,7 +297,7 @@ class TestErrors:
 
     def test_at_most_a_million_bins(self):
         assert expected_calibration_error([[0.7, 0.3]], [0], n_bins=10**6) == pytest.approx(0.3)
-        with pytest.raises(ValueError, match="n_bins must be at most 1000000, got 1000001"):
+        with pytest.raises(ValueError, match="n_bins must be <= 1000000, got 1000001"):
             expected_calibration_error([[0.7, 0.3]], [0], n_bins=10**6 + 1)
 
     # Issue 13: the counts go through _validate.integer, so a non-integer is a

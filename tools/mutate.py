@@ -7,6 +7,7 @@ Usage (from the repository root, in the development environment)::
     python tools/mutate.py softmaxkit.losses --lines 480-560       # only mutants on these lines
     python tools/mutate.py softmaxkit._stable --list               # the mutants, nothing run
     python tools/mutate.py softmaxkit._core --only 17,42 -v        # rerun two, show pytest's output
+    python tools/mutate.py softmaxkit.losses --max-minutes 10      # start no mutant after 10 min
 
 A mutant is one change to the module's syntax tree: a comparison flipped at its boundary
 (``<`` to ``<=``) or negated (``==`` to ``!=``), an arithmetic operator swapped (``+``/``-``,
