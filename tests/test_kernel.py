@@ -271,6 +271,30 @@ def test_edge_case_policy(dtype, mask, axis):
         assert_agree(actual, spec(function, x, axis=axis, where=where))
 
 
+# Where the exponential underflows: the AVX-512 float32 loops no longer clamp
+# x at max - 110 but zero every lane whose shifted value is below -104, so
+# the lanes whose shift, shift error and 2^k are garbage (-1e30 - m, -inf,
+# -FLT_MAX - m) must come out as exactly 0 (log_softmax: x - c, or -inf).
+FAR_BELOW = [0.0, -103.9, -104.1, -110.5, -1e3, -1e30, -3e38, -np.inf]
+
+
+@pytest.mark.parametrize("layout", ["short_rows", "rows", "long_rows", "columns"])
+@pytest.mark.parametrize("top", [5.0, -7.0, 3e5])
+def test_edge_case_entries_far_below_the_maximum(rng, layout, top):
+    n = {"short_rows": 10, "rows": 300, "long_rows": 40_000, "columns": 300}[layout]
+    x = (top + rng.uniform(-20.0, 0.0, (33, n))).astype(np.float32)
+    x[:, 0] = top
+    for i, offset in enumerate(FAR_BELOW):
+        x[:, 1 + i :: len(FAR_BELOW) + 3] = np.float32(top + offset)
+    axis = -1
+    if layout == "columns":
+        x, axis = x.T.copy(), 0
+    for function in (sk.softmax, sk.log_softmax):
+        actual = function(x, axis=axis)
+        assert_agree(actual, spec(function, x, axis=axis))
+    assert np.all(sk.softmax(x, axis=axis)[x < top - 104.5] == 0.0)
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("mask", EDGE_MASKS, ids=str)
 @pytest.mark.parametrize("temperature", [1e-3, 0.5, 7.0])
@@ -589,6 +613,10 @@ CASES = {
     "short_rows": ((300, 1000), -1),
     "tiny_rows": ((3000, 10), -1),
     "long_rows": ((2, 150_000), -1),
+    # units of 4 rows (rows of SK_BLOCK / 4 or more, each prefetching the next)
+    "rows_by_fours": ((41, 9000), -1),
+    # units of 4 blocks that run across rows (10 blocks a row)
+    "blocks_by_fours": ((3, 9 * 32768 + 5), -1),
     "columns": ((500, 300), 0),
     "column_chunks": ((1000, 130), 0),
 }

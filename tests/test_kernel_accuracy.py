@@ -115,6 +115,26 @@ def test_log_softmax_at_a_dominant_class_keeps_relative_accuracy_in_float32(rng,
         assert ulp_error(log_p[i], exact(x[i])[1]).max() <= GOAL[np.float32]
 
 
+@pytest.mark.parametrize("layout", ["short_rows", "rows", "long_rows", "columns"])
+@pytest.mark.parametrize("top", [0.0, 100.0, 1e5, -3e5])
+def test_log_softmax_at_a_dominant_class_far_from_zero_within_the_goal(rng, layout, top):
+    # The float32 output pass is (x - hi) - lo with hi + lo = max + log(norm):
+    # at the maximum, x - hi cancels exactly and -log1p(t) ~ -1e-8 must keep
+    # its relative accuracy however large the maximum is (its ulp is 0.03 at
+    # 3e5, so forming max + log(norm) in float32 would return 0 there).
+    n = {"short_rows": 10, "rows": 1000, "long_rows": 40_000, "columns": 1000}[layout]
+    rows = 1 if layout == "long_rows" else 5
+    x = (np.float32(top) + rng.uniform(-25.0, -15.0, size=(rows, n))).astype(np.float32)
+    x[:, 3] = top
+    log_p = sk.log_softmax(x.T.copy(), axis=0).T if layout == "columns" else sk.log_softmax(x)
+    for i in range(rows):
+        ref = exact(x[i])[1]
+        sample = rng.choice(n, min(n, 200), replace=False)
+        sample[0] = 3
+        assert log_p[i, 3] < 0
+        assert ulp_error(log_p[i, sample], ref[sample]).max() <= GOAL[np.float32]
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_cross_entropy_loss_within_the_goal(rng, dtype):
     logits = spread_rows(rng, 60.0, 8, 40).astype(dtype)

@@ -86,11 +86,22 @@ PROBLEMS = {"digits": digits, "iris": iris, "synthetic": synthetic, "binary": bi
             "full_rank": full_rank}  # fmt: skip
 
 
+def fit_logistic_regression(X, y, sample_weight=None, **params):
+    """LogisticRegression at a tight tolerance, its BLAS on one thread: its
+    several hundred small products per fit take 10-100x longer with two
+    OpenBLAS threads on a loaded 2-core machine (digits at C=10: 96 s
+    instead of about 1 s); the optimum is the same."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        return LogisticRegression(**TIGHT, **params).fit(X, y, sample_weight=sample_weight)
+
+
 @functools.lru_cache(maxsize=None)
 def reference(problem, **params):
     """LogisticRegression's fit at a tight tolerance (shared by the solvers' tests)."""
     X, y = PROBLEMS[problem]()
-    return LogisticRegression(**TIGHT, **params).fit(X, y)
+    return fit_logistic_regression(X, y, **params)
 
 
 def assert_same_optimum(ours, theirs, X):
@@ -133,7 +144,7 @@ def test_sparse_input_reaches_logistic_regressions_optimum(form, solver):
     X[np.abs(X) < 1.0] = 0.0  # about 70% zeros
     X_sparse = getattr(sparse, form)(X)
     ours = SoftmaxRegression(solver=solver, **TIGHT).fit(X_sparse, y)
-    theirs = LogisticRegression(**TIGHT).fit(X_sparse, y)
+    theirs = fit_logistic_regression(X_sparse, y)
     assert_same_optimum(ours, theirs, X)
     assert_allclose(ours.predict_proba(X_sparse), ours.predict_proba(X), rtol=1e-12)
 
@@ -156,7 +167,7 @@ def test_sparse_input_is_not_densified(monkeypatch):
 def test_binary_decision_and_probabilities_match_scikit_learns_layout():
     X, y = binary()
     ours = SoftmaxRegression(**TIGHT).fit(X, y)
-    theirs = LogisticRegression(**TIGHT).fit(X, y)
+    theirs = fit_logistic_regression(X, y)
     d = ours.decision_function(X)
     assert d.shape == (len(X),)
     assert_allclose(ours.predict_proba(X)[:, 1], 1 / (1 + np.exp(-d)), rtol=1e-12)
@@ -173,7 +184,7 @@ def test_weights_give_logistic_regressions_optimum(weights, solver):
     params = {"sample_weight": {}, "class_weight": {"class_weight": {0: 3.0, 1: 0.5, 2: 1.0, 3: 2.0, 4: 1.0}},
               "balanced+sample_weight": {"class_weight": "balanced"}}[weights]  # fmt: skip
     ours = SoftmaxRegression(solver=solver, **TIGHT, **params).fit(X, y, **fit_args)
-    theirs = LogisticRegression(**TIGHT, **params).fit(X, y, **fit_args)
+    theirs = fit_logistic_regression(X, y, **params, **fit_args)
     assert_same_optimum(ours, theirs, X)
 
 
@@ -239,6 +250,41 @@ def test_hessian_matches_finite_differences_of_the_gradient(case, rng):
     assert_allclose(H, H.T, rtol=1e-12)
     direction = rng.normal(size=objective.n_params)
     assert_allclose(objective.hessian_product(direction), H @ direction, rtol=1e-10, atol=1e-14)
+
+
+@pytest.mark.parametrize("layout", ["dense", "sparse"])
+def test_preconditioner_inverts_the_hessian_where_the_kronecker_form_is_exact(layout, rng):
+    # At zero every row has the same probabilities, so without an intercept
+    # H = A (x) B + l2 I exactly; sparse X uses B's diagonal, exact here
+    # because every row has one nonzero feature (the columns are orthogonal).
+    import scipy.sparse as sparse
+
+    n, n_features, n_classes = 60, 4, 3
+    if layout == "dense":
+        X = rng.normal(size=(n, n_features))
+    else:
+        X = sparse.csr_array((rng.uniform(0.5, 2.0, size=n), rng.integers(0, n_features, size=n),
+                              np.arange(n + 1)), shape=(n, n_features))  # fmt: skip
+    objective = MultinomialObjective(
+        X, rng.integers(0, n_classes, size=n), np.full(n, 1.0 / n), 0.3, n_classes=n_classes,
+        fit_intercept=False,
+    )  # fmt: skip
+    objective.value_and_grad(np.zeros(objective.n_params), keep=True)
+    H = objective.hessian()
+    precondition = objective.preconditioner()
+    M = np.column_stack([precondition(e) for e in np.eye(objective.n_params)])
+    assert_allclose(M @ H, np.eye(objective.n_params), atol=1e-10)
+
+
+@pytest.mark.parametrize("case", OBJECTIVE_CASES)
+def test_preconditioner_is_symmetric_positive_definite(case, rng):
+    # What conjugate gradients need of it, at any point, with or without intercept.
+    objective, params = small_objective(case, rng)
+    objective.value_and_grad(params, keep=True)
+    precondition = objective.preconditioner()
+    M = np.column_stack([precondition(e) for e in np.eye(objective.n_params)])
+    assert_allclose(M, M.T, rtol=1e-10, atol=1e-14)
+    assert np.linalg.eigvalsh(M).min() > 0
 
 
 def test_remembered_probabilities_give_the_same_hessian(rng):
@@ -381,8 +427,10 @@ def test_one_class_is_an_error_that_says_so():
 
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")  # max_iter=3
-@pytest.mark.parametrize("n_samples, limited", [(40, True), (3000, False)])
-def test_small_products_are_computed_with_one_blas_thread(monkeypatch, n_samples, limited):
+def test_products_are_computed_with_one_blas_thread(monkeypatch):
+    # Pins the default-threads slowdown: threaded BLAS on chunk-sized products
+    # beside the kernel's threads (200000 x 100, 50 classes: 14x slower than
+    # one thread on a loaded 2-core machine). The chunks are the parallel work.
     from threadpoolctl import threadpool_info
 
     def blas_threads():
@@ -398,8 +446,40 @@ def test_small_products_are_computed_with_one_blas_thread(monkeypatch, n_samples
 
     monkeypatch.setattr(MultinomialObjective, "value_and_grad", recording)
     rng = np.random.default_rng(0)
-    # 3000 x 600 x 3 classes: 5.4e6 multiply-adds per chunk product, 40 rows: 7.2e4.
-    X = rng.standard_normal((n_samples, 600))
-    SoftmaxRegression(max_iter=3).fit(X, np.arange(n_samples) % 3)
-    assert seen and all(threads == ([1] * len(outside) if limited else outside) for threads in seen)
+    X = rng.standard_normal((3000, 600))  # 5.4e6 multiply-adds per chunk product
+    SoftmaxRegression(max_iter=3).fit(X, np.arange(3000) % 3)
+    assert seen and all(threads == [1] * len(outside) for threads in seen)
     assert blas_threads() == outside  # restored after the fit
+
+
+@pytest.mark.parametrize("solver", ["lbfgs", "newton-cg"])
+def test_chunks_run_on_softmaxkits_threads_with_the_same_result(monkeypatch, solver):
+    import threading
+
+    import softmaxkit as sk
+    from softmaxkit.models import _objective
+
+    monkeypatch.setattr(_objective, "LOGITS_PER_CHUNK", 500)  # 100 rows of 5 classes: 6 chunks
+    X, y = synthetic()
+    threads = set()
+    original = _objective._Chunk.transposed_times
+
+    def recording(self, M):
+        threads.add(threading.get_ident())
+        return original(self, M)
+
+    monkeypatch.setattr(_objective._Chunk, "transposed_times", recording)
+    fits = {}
+    try:
+        for n_threads in (1, 2):
+            sk.set_num_threads(n_threads)
+            threads.clear()
+            fits[n_threads] = SoftmaxRegression(solver=solver, **TIGHT).fit(X, y)
+            fits[n_threads].threads = set(threads)
+    finally:
+        sk.set_num_threads(None)
+    assert fits[1].threads == {threading.get_ident()}
+    assert threading.get_ident() not in fits[2].threads
+    # Partial sums are added in chunk order whatever thread made them: the same bits.
+    assert_array_equal(fits[2].coef_, fits[1].coef_)
+    assert_array_equal(fits[2].intercept_, fits[1].intercept_)

@@ -36,7 +36,7 @@ def has_float64(xp: Any, device: Any) -> bool:
         return False
     if array_api_compat.is_jax_namespace(xp):
         # jax lists float64 even when x64 mode is off, then silently makes float32.
-        return xp.asarray(0.0, dtype=xp.float64).dtype == xp.float64
+        return bool(xp.asarray(0.0, dtype=xp.float64).dtype == xp.float64)
     return True
 
 

@@ -241,7 +241,7 @@ def whole_operation(name: str, *arrays: Any) -> Callable[..., Any] | None:
         b for b in _registered if b.takes(*arrays)
     ]
     for backend in backends:
-        override = getattr(backend, name, None)
+        override: Callable[..., Any] | None = getattr(backend, name, None)
         if override is not None:
             return override
     return None

@@ -131,7 +131,7 @@ def by_rows(
     result_along = along - 1 if reduced is not None and reduced < along else along
     result_before = (slice(None),) * result_along
     extras = [_aligned(value, ndim) for value in broadcast]
-    result = out
+    result: np.ndarray | None = out
     for start in range(0, rows, step):
         index = (*before, slice(start, start + step))
         cut = [
@@ -144,6 +144,7 @@ def by_rows(
             shape[result_along] = rows
             result = np.empty(shape, block.dtype)
         result[(*result_before, slice(start, start + step))] = block
+    assert result is not None, "by_rows is only called on arrays with rows"
     return result
 
 

@@ -278,7 +278,8 @@ def _work_input(
     finite = np.isfinite(z)
     if finite.all() or np.array_equal(finite, np.isfinite(x)):
         return z
-    return _stable.divide_by_temperature(np, x, t, axes, where=mask)
+    divided: np.ndarray = _stable.divide_by_temperature(np, x, t, axes, where=mask)
+    return divided
 
 
 def _merged_work(
@@ -290,7 +291,11 @@ def _merged_work(
     if single is None:
         return None
     work, axis = single
-    return work, axis, None if mask is None else _single_axis(mask, axes)[0]
+    if mask is None:
+        return work, axis, None
+    merged_mask = _single_axis(mask, axes)
+    assert merged_mask is not None, "the mask has x's shape: its axes merge as x's did"
+    return work, axis, merged_mask[0]
 
 
 def _is_one(temperature: Any) -> bool:
@@ -312,7 +317,7 @@ def softmax(
     log: bool,
     temperature: Any,
     mask: Any,
-    out: Any,
+    out: np.ndarray | None,
 ) -> np.ndarray | None:
     """softmax or log_softmax of validated NumPy input; None when the kernel does not take it.
 
@@ -335,7 +340,7 @@ def softmax(
     plan, x3 = _planned(work, axis)
     shape3 = x3.shape
     direct = out is not None and work.dtype == out.dtype and work is x and x.shape == out.shape
-    out3 = _writable_view(out, axis, plan) if direct else None
+    out3 = _writable_view(out, axis, plan) if direct and out is not None else None
     if out3 is not None and np.shares_memory(out3, x3) and not _same_view(out3, x3):
         out3 = None
     target = out3 if out3 is not None else np.empty(shape3, work.dtype)
@@ -366,7 +371,7 @@ def _same_view(a: np.ndarray, b: np.ndarray) -> bool:
     )
 
 
-def _store(result: np.ndarray, out: Any) -> np.ndarray:
+def _store(result: np.ndarray, out: np.ndarray | None) -> np.ndarray:
     if out is None:
         return result
     np.copyto(out, result, casting="same_kind")
@@ -429,7 +434,8 @@ def softmax_vjp(
     grad = np.empty(rows_y.shape, work_dtype)
     _kernel().vjp(log, rows_y, rows_g, grad, rows_m, temperature, _threads_for(y.size))
     moved_shape = tuple(n for a, n in enumerate(y.shape) if a != axis) + (y.shape[axis],)
-    return _backend.cast(np, np.moveaxis(grad.reshape(moved_shape), -1, axis), out_dtype)
+    restored: np.ndarray = _backend.cast(np, np.moveaxis(grad.reshape(moved_shape), -1, axis), out_dtype)
+    return restored
 
 
 def _rows(a: np.ndarray, axis: int) -> np.ndarray:

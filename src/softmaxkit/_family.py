@@ -89,7 +89,7 @@ def finish(p: Prepared, values: Any) -> Any:
 
 def prepare_vjp(
     y: Any, g: Any, axis: Any, temperature: Any, where: Any, *, name: str = "y"
-) -> tuple:
+) -> tuple[Any, Any, Any, tuple[int, ...], Any, Any, Any]:
     """Validate a vjp's arguments; ``name`` is what the forward output is called (y, logp)."""
     xp = validate.namespace(y, g)
     y = validate.as_array(xp, y, name=name)

@@ -15,11 +15,14 @@ import numpy as np
 
 def to_numpy(x: Any) -> np.ndarray:
     """``x`` as a NumPy array on the host (computing a lazy array)."""
+    values: np.ndarray
     if array_api_compat.is_torch_array(x):
-        return x.detach().cpu().resolve_conj().resolve_neg().numpy()
-    if array_api_compat.is_cupy_array(x):
-        return x.get()
-    return np.asarray(x)
+        values = x.detach().cpu().resolve_conj().resolve_neg().numpy()
+    elif array_api_compat.is_cupy_array(x):
+        values = x.get()
+    else:
+        values = np.asarray(x)
+    return values
 
 
 def from_numpy(xp: Any, values: np.ndarray, *, like: Any, dtype: Any) -> Any:

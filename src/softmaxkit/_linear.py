@@ -124,7 +124,7 @@ def chunked(
     *,
     want_grad: bool,
     want_grad_input: bool = True,
-) -> Any:
+) -> losses.LinearCrossEntropyResult[Any]:
     """The one chunk loop of :func:`softmaxkit.linear_cross_entropy` and
     :func:`softmaxkit.linear_cross_entropy_and_grad` (a ``LinearCrossEntropyResult``); ``want_grad_input=False`` leaves ``grad_input``
     None and skips its (N, C) x (C, D) product (SoftmaxRegression needs only
@@ -263,7 +263,7 @@ def _denominator(lp: LinearProblem, weight: Any, ignore_index: int) -> Any:
 def _fused(
     lp: LinearProblem, weight: Any, ignore_index: int, label_smoothing: float, reduction: str,
     want_grad: bool,
-) -> Any:  # fmt: skip
+) -> losses.LinearCrossEntropyResult[Any] | None:  # fmt: skip
     """The whole operation from a backend's override (Triton's fused kernel for
     CUDA tensors, which holds no chunk of logits), or None."""
     override = _backends.whole_operation("linear_cross_entropy", lp.x, lp.w, lp.target)

@@ -21,7 +21,7 @@ DELAY_SECONDS = 1.0
 
 
 @contextlib.contextmanager
-def progress(total: int, description: str, unit: str = "step") -> Iterator[Callable[[int], None]]:
+def progress(total: int, description: str, unit: str = "step") -> Iterator[Callable[[int], object]]:
     """Yield ``advance(steps=1)``, which moves a bar of ``total`` steps on a terminal.
 
     >>> with progress(3, "counting") as advance:
@@ -34,8 +34,8 @@ def progress(total: int, description: str, unit: str = "step") -> Iterator[Calla
         try:
             from tqdm import tqdm
         except ImportError:
-            tqdm = None
-        if tqdm is not None:
+            pass
+        else:
             bar = tqdm(total=total, desc=description, unit=unit, file=stream, leave=False,
                        delay=DELAY_SECONDS, dynamic_ncols=True)  # fmt: skip
     if bar is None:

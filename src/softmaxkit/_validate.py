@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import math
 import operator
-from typing import Any
+from typing import Any, cast, get_args
 
 import array_api_compat
 import numpy as np
 
 from . import _host
+from ._typing import Reduction
 
-REDUCTIONS = ("mean", "sum", "none")
+REDUCTIONS = get_args(Reduction)
 
 
 def namespace(primary: Any, *others: Any) -> Any:
@@ -145,10 +146,10 @@ def finite_scalar(value: Any, *, name: str) -> float:
     """Return ``value`` as a Python float, refusing bools, non-numbers and non-finite values."""
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
         raise TypeError(f"{name} must be a real number, got {value!r}")
-    value = _as_float(value, name=name)
-    if not math.isfinite(value):
-        raise ValueError(f"{name} must be finite, got {value!r}")
-    return value
+    number = _as_float(value, name=name)
+    if not math.isfinite(number):
+        raise ValueError(f"{name} must be finite, got {number!r}")
+    return number
 
 
 def temperature(
@@ -201,7 +202,7 @@ def where_mask(where: Any, xp: Any, x: Any) -> Any | None:
     return xp.broadcast_to(mask, x.shape)
 
 
-def out_array(out: Any, xp: Any, shape: tuple, dtype: Any) -> None:
+def out_array(out: Any, xp: Any, shape: tuple[int, ...], dtype: Any) -> None:
     """Check an ``out=`` argument: an array of ``xp`` with the result's shape and dtype."""
     if not array_api_compat.is_array_api_obj(out) or array_api_compat.array_namespace(out) is not xp:
         raise TypeError(
@@ -223,10 +224,10 @@ def _same_type_other_byte_order(a: Any, b: Any) -> bool:
     return a.newbyteorder("=") == b.newbyteorder("=")
 
 
-def reduction(value: Any) -> str:
+def reduction(value: Any) -> Reduction:
     if value not in REDUCTIONS:
         raise ValueError(f"reduction must be one of {list(REDUCTIONS)}, got {value!r}")
-    return value
+    return cast(Reduction, value)
 
 
 def label_smoothing(value: Any) -> float:
@@ -250,14 +251,14 @@ def integer(
     if isinstance(value, bool):
         raise TypeError(f"{name} must be an int, got {value!r}")
     try:
-        value = operator.index(value)
+        number = operator.index(value)
     except TypeError:
         raise TypeError(f"{name} must be an int, got {value!r}") from None
-    if minimum is not None and value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
-    if maximum is not None and value > maximum:
-        raise ValueError(f"{name} must be <= {maximum}, got {value}")
-    return value
+    if minimum is not None and number < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {number}")
+    if maximum is not None and number > maximum:
+        raise ValueError(f"{name} must be <= {maximum}, got {number}")
+    return number
 
 
 #: Class ids and ignore_index are compared with int64 targets.
@@ -289,7 +290,9 @@ def host_values(x: Any) -> np.ndarray:
     return _host.to_numpy(x).reshape(-1)
 
 
-def _check_broadcast(shape: tuple, target_shape: tuple, *, name: str) -> None:
+def _check_broadcast(
+    shape: tuple[int, ...], target_shape: tuple[int, ...], *, name: str
+) -> None:
     """Raise unless an array of ``shape`` broadcasts to ``target_shape``."""
     ok = len(shape) <= len(target_shape) and all(
         s in (1, t) for s, t in zip(reversed(shape), reversed(target_shape))
@@ -301,7 +304,9 @@ def _check_broadcast(shape: tuple, target_shape: tuple, *, name: str) -> None:
         )
 
 
-def _check_constant_along(shape: tuple, target_shape: tuple, axes: tuple[int, ...], *, name: str) -> None:
+def _check_constant_along(
+    shape: tuple[int, ...], target_shape: tuple[int, ...], axes: tuple[int, ...], *, name: str
+) -> None:
     """Raise when an array of ``shape``, broadcast to ``target_shape``, varies along ``axes``."""
     padded = (1,) * (len(target_shape) - len(shape)) + tuple(shape)
     varying = [a for a in axes if padded[a] != 1 and target_shape[a] != 1]

@@ -31,30 +31,57 @@ reduction divides by the same denominator as the loss.
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Any, Generic, overload
 
 import array_api_compat
 
 from . import _backend, _backends, _linear, _targets
+from ._typing import ArrayLike, ArrayT, NamedTuple, Nested, NumPyArray, Reduction
 
 
-class CrossEntropyResult(NamedTuple):
-    """The loss and its gradient with respect to the logits."""
+class CrossEntropyResult(NamedTuple, Generic[ArrayT]):
+    """The loss and its gradient with respect to the logits (arrays of the logits' kind)."""
 
-    loss: Any
-    grad: Any
+    loss: ArrayT
+    grad: ArrayT
 
 
-class LinearCrossEntropyResult(NamedTuple):
-    """The loss of :func:`linear_cross_entropy` and its gradients.
+class LinearCrossEntropyResult(NamedTuple, Generic[ArrayT]):
+    """The loss of :func:`linear_cross_entropy` and its gradients (arrays of the input's kind).
 
     ``grad_bias`` is None when no bias was given.
     """
 
-    loss: Any
-    grad_input: Any
-    grad_weight: Any
-    grad_bias: Any
+    loss: ArrayT
+    grad_input: ArrayT
+    grad_weight: ArrayT
+    grad_bias: ArrayT | None
+
+
+@overload
+def cross_entropy(
+    logits: ArrayT,
+    target: ArrayLike,
+    /,
+    *,
+    axis: int = -1,
+    weight: ArrayLike | None = None,
+    ignore_index: int = -100,
+    label_smoothing: float = 0.0,
+    reduction: Reduction = "mean",
+) -> ArrayT: ...
+@overload
+def cross_entropy(
+    logits: Nested,
+    target: ArrayLike,
+    /,
+    *,
+    axis: int = -1,
+    weight: ArrayLike | None = None,
+    ignore_index: int = -100,
+    label_smoothing: float = 0.0,
+    reduction: Reduction = "mean",
+) -> NumPyArray: ...
 
 
 def cross_entropy(
@@ -129,6 +156,32 @@ def cross_entropy(
     ).loss
 
 
+@overload
+def cross_entropy_grad(
+    logits: ArrayT,
+    target: ArrayLike,
+    /,
+    *,
+    axis: int = -1,
+    weight: ArrayLike | None = None,
+    ignore_index: int = -100,
+    label_smoothing: float = 0.0,
+    reduction: Reduction = "mean",
+) -> ArrayT: ...
+@overload
+def cross_entropy_grad(
+    logits: Nested,
+    target: ArrayLike,
+    /,
+    *,
+    axis: int = -1,
+    weight: ArrayLike | None = None,
+    ignore_index: int = -100,
+    label_smoothing: float = 0.0,
+    reduction: Reduction = "mean",
+) -> NumPyArray: ...
+
+
 def cross_entropy_grad(
     logits: Any,
     target: Any,
@@ -168,6 +221,32 @@ def cross_entropy_grad(
     ).grad
 
 
+@overload
+def cross_entropy_and_grad(
+    logits: ArrayT,
+    target: ArrayLike,
+    /,
+    *,
+    axis: int = -1,
+    weight: ArrayLike | None = None,
+    ignore_index: int = -100,
+    label_smoothing: float = 0.0,
+    reduction: Reduction = "mean",
+) -> CrossEntropyResult[ArrayT]: ...
+@overload
+def cross_entropy_and_grad(
+    logits: Nested,
+    target: ArrayLike,
+    /,
+    *,
+    axis: int = -1,
+    weight: ArrayLike | None = None,
+    ignore_index: int = -100,
+    label_smoothing: float = 0.0,
+    reduction: Reduction = "mean",
+) -> CrossEntropyResult[NumPyArray]: ...
+
+
 def cross_entropy_and_grad(
     logits: Any,
     target: Any,
@@ -178,7 +257,7 @@ def cross_entropy_and_grad(
     ignore_index: int = -100,
     label_smoothing: float = 0.0,
     reduction: str = "mean",
-) -> CrossEntropyResult:
+) -> CrossEntropyResult[Any]:
     r""":func:`cross_entropy` and :func:`cross_entropy_grad` from one softmax.
 
     Parameters
@@ -201,6 +280,30 @@ def cross_entropy_and_grad(
     return _cross_entropy(
         logits, target, axis, weight, ignore_index, label_smoothing, reduction, want_grad=True
     )
+
+
+@overload
+def nll_loss(
+    log_probs: ArrayT,
+    target: ArrayLike,
+    /,
+    *,
+    axis: int = -1,
+    weight: ArrayLike | None = None,
+    ignore_index: int = -100,
+    reduction: Reduction = "mean",
+) -> ArrayT: ...
+@overload
+def nll_loss(
+    log_probs: Nested,
+    target: ArrayLike,
+    /,
+    *,
+    axis: int = -1,
+    weight: ArrayLike | None = None,
+    ignore_index: int = -100,
+    reduction: Reduction = "mean",
+) -> NumPyArray: ...
 
 
 def nll_loss(
@@ -263,7 +366,7 @@ def _cross_entropy(
     reduction: Any,
     *,
     want_grad: bool,
-) -> CrossEntropyResult:
+) -> CrossEntropyResult[Any]:
     c = _targets.check(logits, target, axis, weight, ignore_index, label_smoothing, reduction)
     xp = c.xp
     z = xp.moveaxis(c.logits, c.class_axis, -1)
@@ -293,6 +396,38 @@ def _cross_entropy(
         return CrossEntropyResult(loss, None)
     grad = _backend.cast(xp, xp.moveaxis(parts.grad, -1, c.class_axis), c.out_dtype)
     return CrossEntropyResult(loss, grad)
+
+
+@overload
+def linear_cross_entropy(
+    input: ArrayT,
+    linear_weight: ArrayLike,
+    target: ArrayLike,
+    /,
+    *,
+    bias: ArrayLike | None = None,
+    weight: ArrayLike | None = None,
+    ignore_index: int = -100,
+    label_smoothing: float = 0.0,
+    reduction: Reduction = "mean",
+    sample_weight: ArrayLike | None = None,
+    chunk_size: int | None = None,
+) -> ArrayT: ...
+@overload
+def linear_cross_entropy(
+    input: Nested,
+    linear_weight: ArrayLike,
+    target: ArrayLike,
+    /,
+    *,
+    bias: ArrayLike | None = None,
+    weight: ArrayLike | None = None,
+    ignore_index: int = -100,
+    label_smoothing: float = 0.0,
+    reduction: Reduction = "mean",
+    sample_weight: ArrayLike | None = None,
+    chunk_size: int | None = None,
+) -> NumPyArray: ...
 
 
 def linear_cross_entropy(
@@ -379,6 +514,38 @@ def linear_cross_entropy(
     ).loss  # fmt: skip
 
 
+@overload
+def linear_cross_entropy_and_grad(
+    input: ArrayT,
+    linear_weight: ArrayLike,
+    target: ArrayLike,
+    /,
+    *,
+    bias: ArrayLike | None = None,
+    weight: ArrayLike | None = None,
+    ignore_index: int = -100,
+    label_smoothing: float = 0.0,
+    reduction: Reduction = "mean",
+    sample_weight: ArrayLike | None = None,
+    chunk_size: int | None = None,
+) -> LinearCrossEntropyResult[ArrayT]: ...
+@overload
+def linear_cross_entropy_and_grad(
+    input: Nested,
+    linear_weight: ArrayLike,
+    target: ArrayLike,
+    /,
+    *,
+    bias: ArrayLike | None = None,
+    weight: ArrayLike | None = None,
+    ignore_index: int = -100,
+    label_smoothing: float = 0.0,
+    reduction: Reduction = "mean",
+    sample_weight: ArrayLike | None = None,
+    chunk_size: int | None = None,
+) -> LinearCrossEntropyResult[NumPyArray]: ...
+
+
 def linear_cross_entropy_and_grad(
     input: Any,
     linear_weight: Any,
@@ -392,7 +559,7 @@ def linear_cross_entropy_and_grad(
     reduction: str = "mean",
     sample_weight: Any = None,
     chunk_size: int | None = None,
-) -> LinearCrossEntropyResult:
+) -> LinearCrossEntropyResult[Any]:
     r""":func:`linear_cross_entropy` and its gradients, in one chunked pass.
 
     With ``G`` the gradient of the loss with respect to the logits

@@ -23,13 +23,17 @@ classes but the arithmetic, so 100,000 classes draw in well under a second.
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, Sequence, overload
 
 import numpy as np
 
 from ._core import softmax
+from ._typing import ArrayLike, AxesArg, BinStrategy, FigureT, Labels
 from .calibration._inputs import as_numpy, probabilities_and_labels
 from .calibration.metrics import expected_calibration_error, reliability_curve
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure, SubFigure
 
 __all__ = [
     "loss_curve",
@@ -59,16 +63,51 @@ _FAINTEST = 0.12
 _SWEEP_CHUNK = 1 << 20
 
 
+@overload
+def reliability_diagram(
+    probs: ArrayLike,
+    labels: Labels,
+    *,
+    n_bins: int = 15,
+    strategy: BinStrategy = "uniform",
+    title: str | None = None,
+    ax: None = None,
+    figure: None = None,
+) -> Figure: ...
+@overload
+def reliability_diagram(
+    probs: ArrayLike,
+    labels: Labels,
+    *,
+    n_bins: int = 15,
+    strategy: BinStrategy = "uniform",
+    title: str | None = None,
+    ax: None = None,
+    figure: FigureT,
+) -> FigureT: ...
+@overload
+def reliability_diagram(
+    probs: ArrayLike,
+    labels: Labels,
+    *,
+    n_bins: int = 15,
+    strategy: BinStrategy = "uniform",
+    title: str | None = None,
+    ax: AxesArg,
+    figure: None = None,
+) -> Figure | SubFigure: ...
+
+
 def reliability_diagram(
     probs: Any,
     labels: Any,
     *,
     n_bins: int = 15,
-    strategy: str = "uniform",
+    strategy: BinStrategy = "uniform",
     title: str | None = None,
     ax: Any = None,
     figure: Any = None,
-):
+) -> Figure | SubFigure:
     """Reliability diagram: does a stated confidence of 80% mean 80% right?
 
     The top panel has one bar per bin at the bin's accuracy, a band from the
@@ -155,6 +194,35 @@ def reliability_diagram(
     return fig
 
 
+@overload
+def probability_bars(
+    logits: ArrayLike,
+    *,
+    temperature: float = 1.0,
+    labels: Sequence[str] | None = None,
+    ax: None = None,
+    figure: None = None,
+) -> Figure: ...
+@overload
+def probability_bars(
+    logits: ArrayLike,
+    *,
+    temperature: float = 1.0,
+    labels: Sequence[str] | None = None,
+    ax: None = None,
+    figure: FigureT,
+) -> FigureT: ...
+@overload
+def probability_bars(
+    logits: ArrayLike,
+    *,
+    temperature: float = 1.0,
+    labels: Sequence[str] | None = None,
+    ax: AxesArg,
+    figure: None = None,
+) -> Figure | SubFigure: ...
+
+
 def probability_bars(
     logits: Any,
     *,
@@ -162,7 +230,7 @@ def probability_bars(
     labels: Any = None,
     ax: Any = None,
     figure: Any = None,
-):
+) -> Figure | SubFigure:
     """The logits of one prediction beside their softmax probabilities.
 
     Shows how softmax turns scores into probabilities: the order is kept,
@@ -256,6 +324,38 @@ def probability_bars_height(n_classes: int) -> float:
     return round(max(2.8, 1.5 + 0.3 * rows), 2)
 
 
+@overload
+def temperature_sweep(
+    logits: ArrayLike,
+    *,
+    temperature: float | None = None,
+    temperatures: ArrayLike | None = None,
+    labels: Sequence[str] | None = None,
+    ax: None = None,
+    figure: None = None,
+) -> Figure: ...
+@overload
+def temperature_sweep(
+    logits: ArrayLike,
+    *,
+    temperature: float | None = None,
+    temperatures: ArrayLike | None = None,
+    labels: Sequence[str] | None = None,
+    ax: None = None,
+    figure: FigureT,
+) -> FigureT: ...
+@overload
+def temperature_sweep(
+    logits: ArrayLike,
+    *,
+    temperature: float | None = None,
+    temperatures: ArrayLike | None = None,
+    labels: Sequence[str] | None = None,
+    ax: AxesArg,
+    figure: None = None,
+) -> Figure | SubFigure: ...
+
+
 def temperature_sweep(
     logits: Any,
     *,
@@ -264,7 +364,7 @@ def temperature_sweep(
     labels: Any = None,
     ax: Any = None,
     figure: Any = None,
-):
+) -> Figure | SubFigure:
     """Each class's probability as the inverse temperature β = 1/T grows.
 
     At β near 0 (hot) softmax is uniform; at large β (cold) it becomes the
@@ -344,7 +444,27 @@ def temperature_sweep(
     return fig
 
 
-def loss_curve(*, ax: Any = None, figure: Any = None):
+@overload
+def loss_curve(
+    *,
+    ax: None = None,
+    figure: None = None,
+) -> Figure: ...
+@overload
+def loss_curve(
+    *,
+    ax: None = None,
+    figure: FigureT,
+) -> FigureT: ...
+@overload
+def loss_curve(
+    *,
+    ax: AxesArg,
+    figure: None = None,
+) -> Figure | SubFigure: ...
+
+
+def loss_curve(*, ax: Any = None, figure: Any = None) -> Figure | SubFigure:
     """The cross-entropy ``-log p`` of the true class against its probability ``p``.
 
     Being confident and wrong costs the most: ``p = 0.01`` costs 4.6 nats,
@@ -530,7 +650,7 @@ def _rgba(colour: str, alpha: Any) -> Any:
 
 
 def _axes(ax: Any, figure: Any, count: int, *, figsize: tuple[float, float],
-          subplots: dict[str, Any]) -> tuple[Any, list[Any]]:  # fmt: skip
+          subplots: dict[str, Any]) -> tuple[Figure | SubFigure, list[Any]]:  # fmt: skip
     """The figure to draw in and its axes: the caller's ``ax``, or new axes in ``figure``
     (a new constrained-layout Figure when None). ``ax`` may be one Axes or ``count`` of them."""
     if ax is not None:

@@ -64,15 +64,23 @@ static void block_extent(const reduce_plan *p, ptrdiff_t unit, ptrdiff_t *row,
     *len = p->a->n - *start < SK_BLOCK ? p->a->n - *start : SK_BLOCK;
 }
 
+/* Blocks whose statistics one unit computes, in order: the float32 lanes
+ * prefetch the next block of a row while they compute the exponentials of
+ * one, which pays where that next block is the same thread's. */
+#define SK_BLOCKS_PER_UNIT 4
+
 static void long_row_stats_unit(void *ctx, ptrdiff_t unit, double *scratch) {
     (void)scratch;
     reduce_plan *p = (reduce_plan *)ctx;
-    ptrdiff_t row, start, len;
-    block_extent(p, unit, &row, &start, &len);
-    if (f32_lanes(p))
-        p->isa->f32_block_stats(p->a, row, start, len, &p->parts[unit]);
-    else
-        p->isa->row_stats(p->a, row, start, len, &p->parts[unit], NULL);
+    ptrdiff_t end = (unit + 1) * SK_BLOCKS_PER_UNIT, total = p->a->outer * p->n_blocks;
+    for (ptrdiff_t b = unit * SK_BLOCKS_PER_UNIT; b < end && b < total; b++) {
+        ptrdiff_t row, start, len;
+        block_extent(p, b, &row, &start, &len);
+        if (f32_lanes(p))
+            p->isa->f32_block_stats(p->a, row, start, len, &p->parts[b]);
+        else
+            p->isa->row_stats(p->a, row, start, len, &p->parts[b], NULL);
+    }
 }
 
 static void long_row_apply_unit(void *ctx, ptrdiff_t unit, double *scratch) {
@@ -116,7 +124,8 @@ static int long_rows(reduce_plan *p, int n_threads) {
     p->slices = (sk_slice *)malloc((size_t)a->outer * sizeof(sk_slice));
     int status = (p->parts && p->slices) ? SK_OK : SK_NO_MEMORY;
     if (status == SK_OK)
-        status = sk_parallel_for(units, n_threads, 0, long_row_stats_unit, p);
+        status = sk_parallel_for(ceil_div(units, SK_BLOCKS_PER_UNIT), n_threads, 0,
+                                 long_row_stats_unit, p);
     if (status == SK_OK) {
         for (ptrdiff_t r = 0; r < a->outer; r++) {
             p->isa->combine(&p->parts[r * p->n_blocks], p->n_blocks, &p->slices[r]);
@@ -152,6 +161,9 @@ int sk_reduce(const sk_reduce_args *a, int n_threads) {
         return long_rows(&p, n_threads);
     }
     p.rows_per_unit = SK_BLOCK / a->n;
+    /* Rows of SK_BLOCK / 4 or more: still a few rows a unit where there are
+     * enough rows, so that the float32 lanes can prefetch each unit's next row. */
+    if (p.rows_per_unit < 4) p.rows_per_unit = a->outer >= 32 ? 4 : 1;
     if (a->n <= SK_F32_SHORT_ROW) {
         /* Whole tiles of 16 rows, in units of about 4096 elements: (4096, 10)
          * makes 11 units, which two threads share evenly. */

@@ -67,8 +67,13 @@ SK_INLINE vmask vf_gt_or_nan(vf a, vf b) { return _mm512_cmp_ps_mask(a, b, _CMP_
 SK_INLINE vmask vmask_not(vmask m) { return (vmask)~m; }
 SK_INLINE vf vf_select(vmask m, vf a, vf b) { return _mm512_mask_blend_ps(m, b, a); } /* m ? a : b */
 SK_INLINE vf vf_and_mask(vmask m, vf a) { return _mm512_maskz_mov_ps(m, a); }        /* m ? a : 0 */
-SK_INLINE vf vf_round(vf a) {
-    return _mm512_roundscale_ps(a, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+/* x clamped below at low = m - 110 before the shift d = x - m, where the
+ * exponential needs it: not here, since vf_ldexp_where's zero-masked scalef
+ * discards every lane with d <= -104 (-inf and NaN intermediates included),
+ * and below m - 110 the shift's error formula no longer matters. */
+SK_INLINE vf vf_clamp_exp_arg(vf x, vf low) {
+    (void)low;
+    return x;
 }
 /* p * 2^k for integral k in [-160, 0] where keep holds (one rounding, into
  * the subnormals), 0 elsewhere. The lanes left out compute nothing: a result
@@ -129,7 +134,10 @@ SK_INLINE vmask vmask_not(vmask m) {
 }
 SK_INLINE vf vf_select(vmask m, vf a, vf b) { return _mm256_blendv_ps(b, a, m); }
 SK_INLINE vf vf_and_mask(vmask m, vf a) { return _mm256_and_ps(m, a); }
-SK_INLINE vf vf_round(vf a) { return _mm256_round_ps(a, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
+/* AVX2 forms 2^k from the integer k (vf_ldexp_where), so k and the shift's
+ * error must stay finite and in range: x is clamped at low = m - 110
+ * (vf_max keeps a NaN x). */
+SK_INLINE vf vf_clamp_exp_arg(vf x, vf low) { return vf_max(low, x); }
 /* p * 2^k for integral k in [-160, 0] as 2^k1 * 2^k2 with k1, k2 >= -80:
  * both factors are normal floats, so only the last product rounds; 0 where
  * keep does not hold (p is zeroed first: 0 * 2^k does not underflow, which
@@ -182,8 +190,8 @@ SK_INLINE vf vf_load_x(const float *x, const uint8_t *m) {
 
 /* ---- the float32 exponential ------------------------------------------- */
 
-/* The callers clamp d = x - m at this value, which keeps 2^k within
- * vf_ldexp_where's range and lo finite. */
+/* The callers clamp x at m + this value (vf_clamp_exp_arg, where the ISA
+ * needs it), which keeps 2^k within vf_ldexp_where's range and lo finite. */
 #define SK_F32_EXP_LOW -110.0f
 /* Below this, exp(d) rounds to 0 in float32 (exp(-104) < 2^-150). */
 #define SK_F32_EXP_ZERO -104.0f
@@ -195,10 +203,17 @@ SK_INLINE vf vf_load_x(const float *x, const uint8_t *m) {
  * d - k ln2_hi is exact (Sterbenz); exp(r) = 1 + r + r^2 q(r) on
  * |r| <= ln2/2 + tiny, q of degree 4 (near-minimax in float32 coefficients,
  * relative error 4e-9; degree 6 in all); then 2^k, rounded once where the
- * result is subnormal, and exactly 0 below -104. NaN gives NaN. The callers clamp x to
- * m - 110 first, so that d is never below -111 and lo is always finite. */
+ * result is subnormal, and exactly 0 below -104. NaN gives NaN. The callers
+ * pass x through vf_clamp_exp_arg (at m - 110) first: with AVX2, d is then
+ * never below -111 and lo always finite; with AVX-512 the lanes below -104
+ * are zeroed whatever k, r and lo hold there. */
 SK_INLINE vf sk_vexp_lo(vf d, vf lo) {
-    vf k = vf_round(vf_mul(d, vf_set1(0x1.715476p0f)));
+    /* k = round(d / ln2) by the rounding of an FMA onto 1.5 * 2^23, where
+     * the float32 spacing is 1: two single-uop operations where a multiply
+     * and a rounding take three uops on AVX-512. (Ties may round either way:
+     * r stays within ln2/2 + tiny.) NaN and -inf carry through. */
+    const vf shifter = vf_set1(0x1.8p23f);
+    vf k = vf_sub(vf_fmadd(d, vf_set1(0x1.715476p0f), shifter), shifter);
     vf r = vf_fnmadd(k, vf_set1(0x1.62e4p-1f), d);
     r = vf_add(r, vf_fnmadd(k, vf_set1(0x1.7f7d1cp-20f), lo));
     vf q = vf_fmadd(vf_set1(0x1.6a2164p-10f), r, vf_set1(0x1.123b94p-7f));

@@ -77,39 +77,62 @@ static int block_has_nan(const float *x, const uint8_t *m, ptrdiff_t len) {
     return 0;
 }
 
-/* x (with its mask) clamped below at low: exp of the shifted value is then
- * 0 or more, never NaN, for -inf and excluded entries alike; NaN stays. */
+/* x (with its mask) clamped below at low where the ISA needs it
+ * (vf_clamp_exp_arg): exp of the shifted value is then 0 or more, never NaN,
+ * for -inf and excluded entries alike; NaN stays. */
 SK_INLINE vf load_clamped(const float *x, const uint8_t *m, ptrdiff_t i, ptrdiff_t n, vf low) {
     vf v = n == SK_VW ? vf_load_x(x + i, m ? m + i : NULL) : vf_load_x_first(x + i, m ? m + i : NULL, n);
-    return vf_max(low, v); /* the second operand where one is NaN */
+    return vf_clamp_exp_arg(v, low);
+}
+
+/* The row a loop over rows takes next, fetched into L2 while the exponentials
+ * of the current row are computed (that pass is compute-bound: without this
+ * the next row's first pass would wait for memory with the vector units
+ * idle). Where there is no next row it names the current one, whose
+ * prefetches then find it in cache. */
+typedef struct {
+    const float *x;
+    const float *out;
+} next_row;
+
+/* Adds e (the lanes past a partial vector hold 0) to the sums: softmax's
+ * (split = 0) or log_softmax's, which counts the maxima (e == 1) apart. */
+SK_INLINE void sums_add(vf e, int split, vf *count, vsum *sum) {
+    if (split) {
+        vmask at_max = vf_eq(e, vf_set1(1.0f));
+        *count = vf_add(*count, vf_and_mask(at_max, vf_set1(1.0f)));
+        *sum = vsum_add_where(*sum, e, vmask_not(at_max));
+    } else {
+        *sum = vsum_add(*sum, e);
+    }
 }
 
 /* Pass 2: sums of e = exp(x - mx) into part->k, part->t, e stored in e_out
- * when not NULL. split: count the entries with e == 1 apart (log_softmax). */
-SK_INLINE void block_sums(const float *x, const uint8_t *m, float *e_out, ptrdiff_t len,
-                          float mx, int kind, int split, sk_part *part) {
-    vf mv = vf_set1(mx), low = vf_set1(mx + SK_F32_EXP_LOW), one = vf_set1(1.0f);
+ * when not NULL. split: count the entries with e == 1 apart (log_softmax).
+ * The next row (of len elements too) is prefetched on the way. Full vectors
+ * in the loop, the partial one after it. */
+SK_INLINE void block_sums_body(const float *x, const uint8_t *m, float *e_out, ptrdiff_t len,
+                               float mx, int kind, int split, next_row next, sk_part *part) {
+    vf mv = vf_set1(mx), low = vf_set1(mx + SK_F32_EXP_LOW);
     vf count = vf_set1(0.0f);
     float base = split ? 0.0f : 1.0f; /* see vsum_add and vsum_add_where */
     vsum sum = vsum_start(base);
-    for (ptrdiff_t i = 0; i < len; i += SK_VW) {
-        ptrdiff_t n = len - i < SK_VW ? len - i : SK_VW;
+    ptrdiff_t i = 0;
+    for (; i + SK_VW <= len; i += SK_VW) {
+        _mm_prefetch((const char *)(next.x + i), _MM_HINT_T1);
+        _mm_prefetch((const char *)(next.out + i), _MM_HINT_T1);
         vf lo;
-        vf d = sk_vshift(load_clamped(x, m, i, n, low), mv, kind, &lo);
+        vf d = sk_vshift(load_clamped(x, m, i, SK_VW, low), mv, kind, &lo);
         vf e = sk_vexp_lo(d, lo);
-        if (e_out) {
-            if (n == SK_VW)
-                vf_store(e_out + i, e);
-            else
-                vf_store_first(e_out + i, e, n);
-        }
-        if (split) {
-            vmask at_max = vf_eq(e, one);
-            count = vf_add(count, vf_and_mask(at_max, one));
-            sum = vsum_add_where(sum, e, vmask_not(at_max));
-        } else {
-            sum = vsum_add(sum, e);
-        }
+        if (e_out) vf_store(e_out + i, e);
+        sums_add(e, split, &count, &sum);
+    }
+    if (i < len) {
+        vf lo;
+        vf d = sk_vshift(load_clamped(x, m, i, len - i, low), mv, kind, &lo);
+        vf e = sk_vexp_lo(d, lo); /* 0 past the end: x is -inf there */
+        if (e_out) vf_store_first(e_out + i, e, len - i);
+        sums_add(e, split, &count, &sum);
     }
     double s = vsum_total(sum, base);
     if (split) {
@@ -124,11 +147,23 @@ SK_INLINE void block_sums(const float *x, const uint8_t *m, float *e_out, ptrdif
     part->nan = s != s; /* an included NaN: exp(NaN - m) poisons the sum */
 }
 
+/* block_sums_body with the common cases' arguments constant, so that their
+ * loops carry no test: no mask, and softmax (e_out) or log_softmax (split). */
+SK_INLINE void block_sums(const float *x, const uint8_t *m, float *e_out, ptrdiff_t len,
+                          float mx, int kind, int split, next_row next, sk_part *part) {
+    if (m)
+        block_sums_body(x, m, e_out, len, mx, kind, split, next, part);
+    else if (split)
+        block_sums_body(x, NULL, NULL, len, mx, kind, 1, next, part);
+    else
+        block_sums_body(x, NULL, e_out, len, mx, kind, 0, next, part);
+}
+
 /* Statistics of a block; returns 0 when the portable loops must do it (the
  * block holds +inf, or its maximum is too large to clamp below). Softmax
  * stores the exponentials in out. */
 SK_INLINE int block_stats(const float *x, const uint8_t *m, float *e_out, ptrdiff_t len,
-                          int split, sk_part *part) {
+                          int split, next_row next, sk_part *part) {
     float mx, mn;
     block_range(x, m, len, &mx, &mn);
     part->max = mx;
@@ -144,11 +179,11 @@ SK_INLINE int block_stats(const float *x, const uint8_t *m, float *e_out, ptrdif
     float smallest = mn > mx + SK_F32_EXP_LOW ? mn : mx + SK_F32_EXP_LOW;
     int kind = sk_shift_kind(mx, smallest);
     if (kind == SK_SHIFT_X_LARGER)
-        block_sums(x, m, e_out, len, mx, SK_SHIFT_X_LARGER, split, part);
+        block_sums(x, m, e_out, len, mx, SK_SHIFT_X_LARGER, split, next, part);
     else if (kind == SK_SHIFT_M_LARGER)
-        block_sums(x, m, e_out, len, mx, SK_SHIFT_M_LARGER, split, part);
+        block_sums(x, m, e_out, len, mx, SK_SHIFT_M_LARGER, split, next, part);
     else
-        block_sums(x, m, e_out, len, mx, SK_SHIFT_TWO_SUM, split, part);
+        block_sums(x, m, e_out, len, mx, SK_SHIFT_TWO_SUM, split, next, part);
     return 1;
 }
 
@@ -167,44 +202,38 @@ SK_INLINE void scale_block(float *out, ptrdiff_t len, double scale) {
     }
 }
 
-/* out = (x - shift) - log_norm, with both roundings compensated. No clamp
- * here: -inf and excluded entries give -inf. */
-SK_INLINE void log_block_kind(const float *x, const uint8_t *m, float *out, ptrdiff_t len,
-                              float shift, double log_norm, int kind, int any_neg_inf) {
-    float l_hi = (float)log_norm;
-    vf mv = vf_set1(shift), lh = vf_set1(l_hi), ll = vf_set1((float)(log_norm - (double)l_hi));
-    vf neg_inf = vf_set1(-INFINITY);
-    for (ptrdiff_t i = 0; i < len; i += SK_VW) {
-        ptrdiff_t n = len - i < SK_VW ? len - i : SK_VW;
-        vf v = n == SK_VW ? vf_load_x(x + i, m ? m + i : NULL) : vf_load_x_first(x + i, m ? m + i : NULL, n);
-        vf lo;
-        vf d = sk_vshift(v, mv, kind, &lo);
-        /* lo is NaN where d = -inf: only -inf and excluded entries give that
-         * (|shift| < 2^20), and blocks without them skip the select. The
-         * lanes past the end of a partial vector are never stored. */
-        if (any_neg_inf) lo = vf_and_mask(vf_gt(d, neg_inf), lo);
-        /* d <= 0 <= L: d - L never cancels. */
-        vf r = vf_add(vf_sub(d, lh), vf_sub(lo, ll));
-        if (n == SK_VW)
-            vf_store(out + i, r);
-        else
-            vf_store_first(out + i, r, n);
-    }
+/* log_softmax subtracts c = shift + log_norm from x, c held as the float
+ * pair hi + lo (lo formed from the exact difference shift - hi, so that c is
+ * known to far below an ulp of x - c even where c cancels against x). The
+ * output pass is then two subtractions, out = (x - hi) - lo:
+ *   - where x is near hi (the log-probabilities near 0, at a dominant
+ *     class), x - hi is exact (Sterbenz) and the only rounding is the last;
+ *   - elsewhere |x - c| is at least about |c| / 2, lo is within an ulp of the
+ *     result, and the two roundings stay within about one ulp.
+ * (The shift's own rounding error, which the exponentials need, does not
+ * matter here: it is below half an ulp of x - shift, and |x - c| is larger.)
+ * -inf and excluded entries give -inf; NaN gives NaN. */
+typedef struct {
+    float hi, lo;
+} log_offset;
+
+SK_INLINE log_offset log_offset_of(float shift, double log_norm) {
+    log_offset c;
+    c.hi = (float)((double)shift + log_norm);
+    c.lo = (float)(((double)shift - (double)c.hi) + log_norm);
+    return c;
 }
 
+SK_INLINE vf log_of(vf x, vf hi, vf lo) { return vf_sub(vf_sub(x, hi), lo); }
+
 SK_INLINE void log_block(const float *x, const uint8_t *m, float *out, ptrdiff_t len, float shift,
-                         float min_x, double log_norm) {
-    int kind = sk_shift_kind(shift, min_x);
-    if (min_x == -INFINITY && kind == SK_SHIFT_X_LARGER)
-        log_block_kind(x, m, out, len, shift, log_norm, SK_SHIFT_X_LARGER, 1);
-    else if (min_x == -INFINITY)
-        log_block_kind(x, m, out, len, shift, log_norm, SK_SHIFT_TWO_SUM, 1);
-    else if (kind == SK_SHIFT_X_LARGER)
-        log_block_kind(x, m, out, len, shift, log_norm, SK_SHIFT_X_LARGER, 0);
-    else if (kind == SK_SHIFT_M_LARGER)
-        log_block_kind(x, m, out, len, shift, log_norm, SK_SHIFT_M_LARGER, 0);
-    else
-        log_block_kind(x, m, out, len, shift, log_norm, SK_SHIFT_TWO_SUM, 0);
+                         double log_norm) {
+    log_offset c = log_offset_of(shift, log_norm);
+    vf hi = vf_set1(c.hi), lo = vf_set1(c.lo);
+    ptrdiff_t i = 0;
+    for (; i + SK_VW <= len; i += SK_VW) vf_store(out + i, log_of(vf_load_x(x + i, m ? m + i : NULL), hi, lo));
+    if (i < len)
+        vf_store_first(out + i, log_of(vf_load_x_first(x + i, m ? m + i : NULL, len - i), hi, lo), len - i);
 }
 
 static void fill(float *out, ptrdiff_t len, float value) {
@@ -213,15 +242,15 @@ static void fill(float *out, ptrdiff_t len, float value) {
 
 /* ---- rows of at most SK_BLOCK elements ------------------------------------ */
 
-/* softmax or log_softmax of row r. */
-static void row(const sk_reduce_args *a, ptrdiff_t r) {
+/* softmax or log_softmax of row r; next: the row to prefetch. */
+static void row(const sk_reduce_args *a, ptrdiff_t r, next_row next) {
     const float *x = (const float *)(a->x + r * a->xs_outer);
     const uint8_t *m = a->mask ? a->mask + r * a->ms_outer : NULL;
     float *out = (float *)(a->out + r * a->os_outer);
     ptrdiff_t n = a->n;
     int log_op = a->op == SK_LOG_SOFTMAX;
     sk_part p;
-    if (!block_stats(x, m, log_op ? NULL : out, n, log_op, &p)) {
+    if (!block_stats(x, m, log_op ? NULL : out, n, log_op, next, &p)) {
         /* +inf in the row: the portable loops apply the +inf rule. */
         sk_slice s;
         SK_FN(sk_row_stats)(a, r, 0, n, &p, NULL);
@@ -235,13 +264,20 @@ static void row(const sk_reduce_args *a, ptrdiff_t r) {
     else if (!(norm > 0))
         fill(out, n, log_op ? -INFINITY : 0.0f);
     else if (log_op)
-        log_block(x, m, out, n, (float)p.max, (float)p.min, log(p.k) + log1p(p.t / p.k));
+        log_block(x, m, out, n, (float)p.max, log(p.k) + log1p(p.t / p.k));
     else
         scale_block(out, n, 1.0 / norm);
 }
 
 void SK_FN(sk_f32_rows)(const sk_reduce_args *a, ptrdiff_t r0, ptrdiff_t r1) {
-    for (ptrdiff_t r = r0; r < r1; r++) row(a, r);
+    for (ptrdiff_t r = r0; r < r1; r++) {
+        next_row next = {(const float *)(a->x + r * a->xs_outer), (const float *)(a->out + r * a->os_outer)};
+        if (r + 1 < r1) {
+            next.x = (const float *)(a->x + (r + 1) * a->xs_outer);
+            next.out = (const float *)(a->out + (r + 1) * a->os_outer);
+        }
+        row(a, r, next);
+    }
 }
 
 /* ---- short rows: one row per lane ------------------------------------------ */
@@ -327,7 +363,7 @@ static int short_tile(const sk_reduce_args *a, const short_plan *plan, ptrdiff_t
     vsum sum = vsum_start(base);
     for (ptrdiff_t j = 0; j < n; j++) {
         vf lo;
-        vf d = sk_vshift(vf_max(low, vf_load(t + j * SK_VW)), mv, SK_SHIFT_TWO_SUM, &lo);
+        vf d = sk_vshift(vf_clamp_exp_arg(vf_load(t + j * SK_VW), low), mv, SK_SHIFT_TWO_SUM, &lo);
         vf e = sk_vexp_lo(d, lo);
         if (log_op) {
             vmask at_max = vf_eq(e, one);
@@ -353,21 +389,20 @@ static int short_tile(const sk_reduce_args *a, const short_plan *plan, ptrdiff_t
         } else {
             f = total > 0 ? 1.0 / total : (total == 0 ? 0.0 : NAN);
         }
-        hi_f[l] = (float)f;
-        lo_f[l] = (float)(f - (double)hi_f[l]);
+        if (log_op) {
+            /* log_softmax = x - (shift + log(norm)), see log_block */
+            log_offset c = log_offset_of(shift[l], f);
+            hi_f[l] = c.hi;
+            lo_f[l] = c.lo;
+        } else {
+            hi_f[l] = (float)f;
+            lo_f[l] = (float)(f - (double)hi_f[l]);
+        }
     }
-    vf fh = vf_load(hi_f), fl = vf_load(lo_f), neg_inf = vf_set1(-INFINITY);
+    vf fh = vf_load(hi_f), fl = vf_load(lo_f);
     for (ptrdiff_t j = 0; j < n; j++) {
         vf v = vf_load(t + j * SK_VW);
-        if (log_op) {
-            vf lo;
-            vf d = sk_vshift(v, mv, SK_SHIFT_TWO_SUM, &lo);
-            lo = vf_and_mask(vf_gt(d, neg_inf), lo); /* NaN where d = -inf */
-            v = vf_add(vf_sub(d, fh), vf_sub(lo, fl));
-        } else {
-            v = vf_fmadd(v, fh, vf_mul(v, fl));
-        }
-        vf_store(t + j * SK_VW, v);
+        vf_store(t + j * SK_VW, log_op ? log_of(v, fh, fl) : vf_fmadd(v, fh, vf_mul(v, fl)));
     }
     float *out = (float *)(a->out + r0 * a->os_outer);
     if (a->os_outer == n * (ptrdiff_t)sizeof(float)) {
@@ -395,7 +430,9 @@ void SK_FN(sk_f32_short_rows)(const sk_reduce_args *a, ptrdiff_t r0, ptrdiff_t r
     for (ptrdiff_t r = r0; r < r1; r += SK_VW) {
         ptrdiff_t rows = r1 - r < SK_VW ? r1 - r : SK_VW;
         if (!gather || !short_tile(a, &plan, r, rows))
-            for (ptrdiff_t i = r; i < r + rows; i++) row(a, i);
+            for (ptrdiff_t i = r; i < r + rows; i++)
+                row(a, i, (next_row){(const float *)(a->x + i * a->xs_outer),
+                                     (const float *)(a->out + i * a->os_outer)});
     }
 }
 
@@ -468,7 +505,7 @@ SK_INLINE int column_chunk(const sk_reduce_args *a, ptrdiff_t o, ptrdiff_t i0, p
             if (v >= n_vec) break;
             ptrdiff_t w = v == n_vec - 1 ? last : SK_VW;
             vf lo;
-            vf d = sk_vshift(vf_max(low[v], vf_load_first(x + v * SK_VW, w, mv[v])), mv[v],
+            vf d = sk_vshift(vf_clamp_exp_arg(vf_load_first(x + v * SK_VW, w, mv[v]), low[v]), mv[v],
                              SK_SHIFT_TWO_SUM, &lo);
             vf e = sk_vexp_lo(d, lo);
             if (log_op) {
@@ -528,7 +565,8 @@ void SK_FN(sk_f32_columns)(const sk_reduce_args *a, ptrdiff_t o, ptrdiff_t j0, p
         }
         shift[j] = mx == -INFINITY ? 0.0f : mx;
         /* softmax: 1 / norm (0 for a column without finite entries);
-         * log_softmax: log(norm) (0 there, so that -inf - 0 = -inf). */
+         * log_softmax: shift + log(norm) as a float pair (see log_block; 0
+         * there, so that -inf - 0 = -inf). */
         double f;
         if (t != t)
             f = NAN;
@@ -536,18 +574,23 @@ void SK_FN(sk_f32_columns)(const sk_reduce_args *a, ptrdiff_t o, ptrdiff_t j0, p
             f = k > 0 ? log(k) + log1p(t / k) : 0.0;
         else
             f = t > 0 ? 1.0 / t : 0.0;
-        scale_hi[j] = (float)f;
-        scale_lo[j] = (float)(f - (double)scale_hi[j]);
+        if (log_op) {
+            log_offset lc = log_offset_of(shift[j], f);
+            scale_hi[j] = lc.hi;
+            scale_lo[j] = lc.lo;
+        } else {
+            scale_hi[j] = (float)f;
+            scale_lo[j] = (float)(f - (double)scale_hi[j]);
+        }
     }
     /* Second pass: rescale each chunk's exponentials, or write log_softmax,
      * row segment by row segment. */
     ptrdiff_t n_vec = (width + SK_VW - 1) / SK_VW, last = width - (n_vec - 1) * SK_VW;
     for (ptrdiff_t c = 0; c < n_chunks; c++) {
         ptrdiff_t i0 = c * SK_F32_CHUNK_ROWS, i1 = i0 + SK_F32_CHUNK_ROWS < n ? i0 + SK_F32_CHUNK_ROWS : n;
-        float fh[SK_F32_COLUMNS] = {0}, fl[SK_F32_COLUMNS] = {0}, mx[SK_F32_COLUMNS] = {0};
+        float fh[SK_F32_COLUMNS] = {0}, fl[SK_F32_COLUMNS] = {0};
         for (ptrdiff_t l = 0; l < width; l++) {
             const column_part *p = &parts[c * SK_F32_COLUMNS + l];
-            mx[l] = shift[l];
             if (log_op) {
                 fh[l] = scale_hi[l];
                 fl[l] = scale_lo[l];
@@ -561,7 +604,6 @@ void SK_FN(sk_f32_columns)(const sk_reduce_args *a, ptrdiff_t o, ptrdiff_t j0, p
                 fl[l] = (float)(f - (double)fh[l]);
             }
         }
-        vf neg_inf = vf_set1(-INFINITY);
         for (ptrdiff_t i = i0; i < i1; i++) {
             const float *x = col_ptr(a, o, i, j0);
             float *out = col_out(a, o, i, j0);
@@ -571,10 +613,7 @@ void SK_FN(sk_f32_columns)(const sk_reduce_args *a, ptrdiff_t o, ptrdiff_t j0, p
                 vf vh = vf_load(fh + v * SK_VW), vl = vf_load(fl + v * SK_VW);
                 vf r;
                 if (log_op) {
-                    vf mv = vf_load(mx + v * SK_VW), lo;
-                    vf d = sk_vshift(vf_load_first(x + v * SK_VW, w, mv), mv, SK_SHIFT_TWO_SUM, &lo);
-                    lo = vf_and_mask(vf_gt(d, neg_inf), lo); /* NaN where d = -inf */
-                    r = vf_add(vf_sub(d, vh), vf_sub(lo, vl));
+                    r = log_of(vf_load_first(x + v * SK_VW, w, vh), vh, vl);
                 } else {
                     vf e = vf_load_first(out + v * SK_VW, w, vf_set1(0.0f));
                     r = vf_fmadd(e, vh, vf_mul(e, vl));
@@ -593,7 +632,14 @@ void SK_FN(sk_f32_block_stats)(const sk_reduce_args *a, ptrdiff_t r, ptrdiff_t s
     const uint8_t *m = a->mask ? a->mask + r * a->ms_outer + start : NULL;
     int log_op = a->op == SK_LOG_SOFTMAX;
     float *e_out = log_op ? NULL : (float *)(a->out + r * a->os_outer) + start;
-    if (!block_stats(x, m, e_out, len, log_op, part))
+    /* The row's next block (driver.c hands a thread several in order); its
+     * output only where this pass writes it (softmax). */
+    next_row next = {x, x};
+    if (start + len + SK_BLOCK <= a->n) {
+        next.x = x + len;
+        next.out = e_out ? e_out + len : next.x;
+    }
+    if (!block_stats(x, m, e_out, len, log_op, next, part))
         SK_FN(sk_row_stats)(a, r, start, len, part, NULL);
 }
 
@@ -613,7 +659,7 @@ void SK_FN(sk_f32_block_apply)(const sk_reduce_args *a, ptrdiff_t r, ptrdiff_t s
     } else if (a->op == SK_LOG_SOFTMAX) {
         const float *x = (const float *)(a->x + r * a->xs_outer) + start;
         const uint8_t *m = a->mask ? a->mask + r * a->ms_outer + start : NULL;
-        log_block(x, m, out, len, (float)s->shift, (float)part->min, s->log_norm);
+        log_block(x, m, out, len, (float)s->shift, s->log_norm);
     } else if (part->max == -INFINITY || !(s->k + s->t > 0)) {
         fill(out, len, 0.0f);
     } else {

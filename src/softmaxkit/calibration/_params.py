@@ -69,4 +69,5 @@ def not_fitted(estimator: Any) -> Exception:
         from sklearn.exceptions import NotFittedError
     except ImportError:
         return ValueError(message)
-    return NotFittedError(message)
+    error: Exception = NotFittedError(message)
+    return error

@@ -29,10 +29,11 @@ and "right" means the argmax (the first, on ties) is the label.
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast, get_args
 
 import numpy as np
 
+from .._typing import ArrayLike, BinStrategy, CalibrationNorm, Labels
 from ._inputs import probabilities_and_labels
 
 __all__ = [
@@ -46,8 +47,8 @@ __all__ = [
     "reliability_curve",
 ]
 
-_STRATEGIES = ("uniform", "quantile")
-_NORMS = ("l1", "l2", "max")
+_STRATEGIES = get_args(BinStrategy)
+_NORMS = get_args(CalibrationNorm)
 
 
 class ReliabilityCurve(NamedTuple):
@@ -56,7 +57,8 @@ class ReliabilityCurve(NamedTuple):
     bin_edges: np.ndarray  # (n_bins + 1,)
     confidence: np.ndarray  # (n_bins,) mean confidence in each bin
     accuracy: np.ndarray  # (n_bins,) fraction right in each bin
-    count: np.ndarray  # (n_bins,) predictions in each bin
+    # (A field named like tuple.count, which it hides: kept, it is the public name.)
+    count: np.ndarray  # type: ignore[assignment]  # (n_bins,) predictions in each bin
 
 
 class ECEInterval(NamedTuple):
@@ -69,7 +71,12 @@ class ECEInterval(NamedTuple):
 
 
 def reliability_curve(
-    probs: Any, labels: Any, *, n_bins: int = 15, strategy: str = "uniform", classes: Any = None
+    probs: ArrayLike,
+    labels: Labels,
+    *,
+    n_bins: int = 15,
+    strategy: BinStrategy = "uniform",
+    classes: Labels | None = None,
 ) -> ReliabilityCurve:
     """Top-label accuracy against confidence, per bin: the data of a reliability diagram.
 
@@ -115,13 +122,13 @@ def reliability_curve(
 
 
 def expected_calibration_error(
-    probs: Any,
-    labels: Any,
+    probs: ArrayLike,
+    labels: Labels,
     *,
     n_bins: int = 15,
-    strategy: str = "uniform",
-    norm: str = "l1",
-    classes: Any = None,
+    strategy: BinStrategy = "uniform",
+    norm: CalibrationNorm = "l1",
+    classes: Labels | None = None,
 ) -> float:
     """Top-label expected calibration error (ECE; ``norm="max"`` is the MCE).
 
@@ -155,16 +162,16 @@ def expected_calibration_error(
 
 
 def expected_calibration_error_interval(
-    probs: Any,
-    labels: Any,
+    probs: ArrayLike,
+    labels: Labels,
     *,
     n_bins: int = 15,
-    strategy: str = "uniform",
-    norm: str = "l1",
+    strategy: BinStrategy = "uniform",
+    norm: CalibrationNorm = "l1",
     n_resamples: int = 1000,
     confidence_level: float = 0.95,
     seed: int | None = 0,
-    classes: Any = None,
+    classes: Labels | None = None,
 ) -> ECEInterval:
     """The ECE with a bootstrap percentile confidence interval.
 
@@ -224,13 +231,13 @@ def expected_calibration_error_interval(
 
 
 def classwise_calibration_error(
-    probs: Any,
-    labels: Any,
+    probs: ArrayLike,
+    labels: Labels,
     *,
     n_bins: int = 15,
-    strategy: str = "uniform",
-    norm: str = "l1",
-    classes: Any = None,
+    strategy: BinStrategy = "uniform",
+    norm: CalibrationNorm = "l1",
+    classes: Labels | None = None,
 ) -> float:
     """Classwise ECE (Kull et al. 2019): the calibration error of every class's probability.
 
@@ -264,7 +271,9 @@ def classwise_calibration_error(
     return float(np.mean(errors))
 
 
-def brier_score(probs: Any, labels: Any, *, classes: Any = None) -> float:
+def brier_score(
+    probs: ArrayLike, labels: Labels, *, classes: Labels | None = None
+) -> float:
     """Brier's multi-class score: the mean over rows of ``sum_k (p_k - onehot_k)^2``.
 
     Brier's original definition (1950), between 0 (certain and right) and 2
@@ -292,7 +301,9 @@ def brier_score(probs: Any, labels: Any, *, classes: Any = None) -> float:
     return float(np.mean(np.sum((p - one_hot) ** 2, axis=1)))
 
 
-def negative_log_likelihood(probs: Any, labels: Any, *, classes: Any = None) -> float:
+def negative_log_likelihood(
+    probs: ArrayLike, labels: Labels, *, classes: Labels | None = None
+) -> float:
     """The mean of ``-log p[label]``: the cross-entropy of the predictions.
 
     ``inf`` when a true class got probability 0. From logits,
@@ -371,13 +382,13 @@ def _check_bins(n_bins: Any) -> int:
     return int(n_bins)
 
 
-def _check_strategy(strategy: Any) -> str:
+def _check_strategy(strategy: Any) -> BinStrategy:
     if strategy not in _STRATEGIES:
         raise ValueError(f"strategy must be one of {list(_STRATEGIES)}, got {strategy!r}")
-    return strategy
+    return cast(BinStrategy, strategy)
 
 
-def _check_norm(norm: Any) -> str:
+def _check_norm(norm: Any) -> CalibrationNorm:
     if norm not in _NORMS:
         raise ValueError(f"norm must be one of {list(_NORMS)}, got {norm!r}")
-    return norm
+    return cast(CalibrationNorm, norm)

@@ -24,11 +24,12 @@ from __future__ import annotations
 
 import math
 import warnings
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
 
 from .._core import softmax
+from .._typing import ArrayLike, ArrayT, Nested, NumPyArray
 from ..losses import cross_entropy
 from ._inputs import as_logits, logits_and_labels, warn_if_probabilities
 from ._params import Params, not_fitted
@@ -88,7 +89,7 @@ class TemperatureScaler(Params):
     def __init__(self) -> None:
         pass
 
-    def fit(self, logits: Any, labels: Any) -> TemperatureScaler:
+    def fit(self, logits: ArrayLike, labels: ArrayLike) -> TemperatureScaler:
         """Fit the temperature on ``logits`` (N, K) and integer ``labels`` (N,).
 
         Raises
@@ -108,10 +109,20 @@ class TemperatureScaler(Params):
         self.nll_after_ = float(cross_entropy(z * beta, y))
         return self
 
+    @overload
+    def transform(self, logits: ArrayT) -> ArrayT: ...
+    @overload
+    def transform(self, logits: Nested) -> NumPyArray: ...
+
     def transform(self, logits: Any) -> Any:
         """The scaled logits ``logits / temperature_`` (same array library and shape)."""
         self._check_fitted()
         return as_logits(logits, binary_to_two=False) / self.temperature_
+
+    @overload
+    def predict_proba(self, logits: ArrayT) -> ArrayT: ...
+    @overload
+    def predict_proba(self, logits: Nested) -> NumPyArray: ...
 
     def predict_proba(self, logits: Any) -> Any:
         """Calibrated probabilities ``softmax(logits / temperature_)`` over the last axis.

@@ -16,11 +16,12 @@ over-fit a small validation set.
 from __future__ import annotations
 
 import warnings
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
 
 from .._core import softmax
+from .._typing import ArrayLike, ArrayT, Nested, NumPyArray
 from ..losses import cross_entropy, cross_entropy_and_grad
 from ._inputs import as_logits, logits_and_labels, warn_if_probabilities
 from ._params import Params, not_fitted
@@ -78,7 +79,7 @@ class VectorScaler(Params):
         self.max_iter = max_iter
         self.tol = tol
 
-    def fit(self, logits: Any, labels: Any) -> VectorScaler:
+    def fit(self, logits: ArrayLike, labels: ArrayLike) -> VectorScaler:
         """Fit ``scale_`` and ``bias_`` on ``logits`` (N, K) and ``labels`` (N,).
 
         Raises
@@ -129,6 +130,11 @@ class VectorScaler(Params):
         self.nll_after_ = float(cross_entropy(z * self.scale_ + self.bias_, y))
         return self
 
+    @overload
+    def transform(self, logits: ArrayT) -> ArrayT: ...
+    @overload
+    def transform(self, logits: Nested) -> NumPyArray: ...
+
     def transform(self, logits: Any) -> Any:
         """The calibrated logits ``scale_ * logits + bias_`` (same array library)."""
         if not hasattr(self, "scale_"):
@@ -141,6 +147,11 @@ class VectorScaler(Params):
             )
         xp_scale = _like(z, self.scale_)
         return z * xp_scale + _like(z, self.bias_)
+
+    @overload
+    def predict_proba(self, logits: ArrayT) -> ArrayT: ...
+    @overload
+    def predict_proba(self, logits: Nested) -> NumPyArray: ...
 
     def predict_proba(self, logits: Any) -> Any:
         """Calibrated probabilities ``softmax(scale_ * logits + bias_)``."""

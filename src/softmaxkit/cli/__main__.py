@@ -7,6 +7,8 @@ import os
 import signal
 import sys
 import warnings
+from types import FrameType
+from typing import Any, Callable, TextIO
 
 from .. import __version__
 from . import apply, calibrate, demo, explain, explore
@@ -71,7 +73,7 @@ def _run(argv: list[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(protect_negative_numbers(sys.argv[1:] if argv is None else argv))
     try:
-        status = args.run(args)
+        status: int = args.run(args)
         _flush_stdout()
         return status
     except CLIError as exc:
@@ -101,7 +103,7 @@ class _Terminated(BaseException):
     """Raised by the SIGTERM handler, so that every cleanup (finally) runs."""
 
 
-def _handle_sigterm() -> object | None:
+def _handle_sigterm() -> Callable[[int, FrameType | None], Any] | int | None:
     def terminate(signum: int, frame: object) -> None:
         raise _Terminated
 
@@ -111,7 +113,14 @@ def _handle_sigterm() -> object | None:
         return None
 
 
-def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+def _show_warning(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: TextIO | None = None,
+    line: str | None = None,
+) -> None:
     # One line, no source path: the user did not write that file.
     print(f"softmaxkit: warning: {message}", file=sys.stderr)
 

@@ -20,12 +20,13 @@ SIGTERM.
 from __future__ import annotations
 
 import errno
+import io
 import os
 import sys
 import tempfile
 import zipfile
 from pathlib import Path
-from typing import IO, Callable
+from typing import IO, Any, Callable, cast
 
 import numpy as np
 
@@ -70,7 +71,8 @@ def write_array(array: np.ndarray, destination: str | None, *, npz_key: str) -> 
     if suffix == ".npy":
         write_atomically(destination, lambda f: np.save(f, array, allow_pickle=False))
     elif suffix == ".npz":
-        write_atomically(destination, lambda f: np.savez(f, **{npz_key: array}))
+        named: dict[str, Any] = {npz_key: array}
+        write_atomically(destination, lambda f: np.savez(f, **named))
     elif suffix in _TEXT_DELIMITERS:
         text = format_text(array, _TEXT_DELIMITERS[suffix] or " ")
         write_atomically(destination, lambda f: f.write(text.encode()))
@@ -150,7 +152,7 @@ def _load_npy(path: str) -> np.ndarray:
 class _Counting:
     """A binary stream that knows how many bytes remain (for the header check)."""
 
-    def __init__(self, handle: IO[bytes], size: int):
+    def __init__(self, handle: io.BufferedIOBase, size: int):
         self._handle, self.remaining = handle, size
 
     def read(self, n: int = -1) -> bytes:
@@ -191,7 +193,8 @@ def _load_npz(path: str, key: str | None) -> np.ndarray:
             # The declared size bounds what is decompressed: zipfile stops
             # there, so a forged header (or a zip bomb) cannot allocate more.
             with archive.open(info) as member:
-                stream = _Counting(member, info.file_size)
+                # A ZipExtFile: a BufferedIOBase, as open(path, "rb") gives.
+                stream = _Counting(cast(io.BufferedIOBase, member), info.file_size)
                 return _read_checked_npy(stream, f"{path}[{key}]")
     except ValueError as exc:
         if "allow_pickle" in str(exc):
@@ -251,7 +254,7 @@ def check_destination(destination: str | None) -> None:
         raise CLIError(f"{destination}: the folder {folder} is not writable")
 
 
-def write_atomically(destination: str, write: Callable) -> None:
+def write_atomically(destination: str, write: Callable[[IO[bytes]], object]) -> None:
     """Call ``write(handle)`` on a binary file that appears as ``destination`` only when complete."""
     check_destination(destination)
     folder = os.path.dirname(os.path.abspath(destination))
@@ -315,7 +318,9 @@ def _link_into_place(fd: int, folder: str, destination: str) -> None:
     raise FileExistsError(errno.EEXIST, "no free temporary name")
 
 
-def _write_via_named_file(destination: str, folder: str, write: Callable) -> None:
+def _write_via_named_file(
+    destination: str, folder: str, write: Callable[[IO[bytes]], object]
+) -> None:
     """The portable way: a hidden temporary file, removed on any error or SIGTERM."""
     handle = tempfile.NamedTemporaryFile(
         dir=folder, prefix=".softmaxkit-", suffix=".partial", delete=False

@@ -175,7 +175,7 @@ def _diagrams(before: np.ndarray, after: np.ndarray, labels: np.ndarray, n_bins:
     from .. import plot
 
     figure = Figure(figsize=(11, 7.0), layout="constrained")
-    panels = figure.subfigures(1, 2)
+    panels: Any = figure.subfigures(1, 2)  # an array of two SubFigures
     titles = ("before calibration", f"after {method}")
     for panel, probs, title in zip(panels, (before, after), titles):
         plot.reliability_diagram(probs, labels, n_bins=n_bins, title=title, figure=panel)

@@ -13,7 +13,7 @@ import os
 import sys
 import textwrap
 import time
-from typing import Any, NamedTuple
+from typing import IO, TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
@@ -27,6 +27,9 @@ from ..calibration import (
 from ..datasets import load_digits
 from . import _io
 from ._errors import CLIError
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 # Weak regularisation: the model fits the training digits almost perfectly
 # and so is overconfident on new ones, which is what calibration is about.
@@ -110,7 +113,8 @@ def run(args: argparse.Namespace) -> int:
     ]
     scores = [Scores.of(probs, data.y_test) for _, probs in rows]
     print(_metrics_table([name for name, _ in rows], scores))
-    print("\n" + narration(*scores, len(data.y_test)) + "\n")
+    plain, scaled, smoothed = scores
+    print("\n" + narration(plain, scaled, smoothed, len(data.y_test)) + "\n")
 
     shown = _digits_to_show(probs_before, data.y_test)
     print("A few test digits, with the top-3 probabilities before -> after temperature scaling:\n")
@@ -209,7 +213,8 @@ def narration(plain: Scores, scaled: Scores, smoothed: Scores, count: int) -> st
     Label smoothing lowered the confidence at training time by too much: a mean confidence
     of 0.8100 for an accuracy of 0.9600 (underconfident), ECE 0.1500.
     """
-    lowered, raised = [], []
+    lowered: list[str] = []
+    raised: list[str] = []
     for name, before, after in (("NLL", plain.nll, scaled.nll), ("Brier score", plain.brier, scaled.brier),
                                 ("ECE", plain.ece, scaled.ece)):  # fmt: skip
         # Compared as printed, so that the words agree with the table's digits.
@@ -300,6 +305,8 @@ def _write_pictures(out: str, data: Split, before: np.ndarray, after: np.ndarray
     }  # fmt: skip
     figures["probability-bars.png"].suptitle(digit_title)
     for name, figure in figures.items():
-        _io.write_atomically(os.path.join(out, name),
-                             lambda handle, figure=figure: figure.savefig(handle, dpi=100, format="png"))  # fmt: skip
+        def save(handle: IO[bytes], figure: Figure = figure) -> None:
+            figure.savefig(handle, dpi=100, format="png")
+
+        _io.write_atomically(os.path.join(out, name), save)
     return list(figures)

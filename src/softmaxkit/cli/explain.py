@@ -224,7 +224,8 @@ def explain_figure(logits: list[float], temperature: float, path: str) -> Any:
 
     bars_height, sweep_height = plot.probability_bars_height(len(logits)), 4.6
     figure = Figure(figsize=(9.5, bars_height + sweep_height), layout="constrained")
-    top, bottom = figure.subfigures(2, 1, height_ratios=[bars_height, sweep_height])
+    panels: Any = figure.subfigures(2, 1, height_ratios=[bars_height, sweep_height])
+    top, bottom = panels  # an array of two SubFigures
     plot.probability_bars(logits, temperature=temperature, figure=top)
     plot.temperature_sweep(logits, temperature=temperature, figure=bottom)
     return figure

@@ -104,13 +104,13 @@ def _temperature(args: argparse.Namespace) -> float | None:
             raise CLIError(
                 f"explore: --temperature must be a finite number > 0, got {args.temperature!r}"
             )
-        return args.temperature
+        return float(args.temperature)
     if args.beta is not None:
         if not (math.isfinite(args.beta) and args.beta > 0 and math.isfinite(1.0 / args.beta)):
             raise CLIError(
                 f"explore: --beta must be a finite number > 0 whose 1/β is finite, got {args.beta!r}"
             )
-        return 1.0 / args.beta
+        return float(1.0 / args.beta)
     return None
 
 

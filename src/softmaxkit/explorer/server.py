@@ -46,6 +46,7 @@ _LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
 class PageHandler(BaseHTTPRequestHandler):
     """GET and HEAD for ``/`` (index.html) and the page's files."""
 
+    server: _PageServer
     server_version = "softmaxkit-explorer"
     # A request line without a version (HTTP/0.9) would get a bare body, no
     # headers; answer it as HTTP/1.0, with them. Error pages are plain text.
@@ -54,7 +55,8 @@ class PageHandler(BaseHTTPRequestHandler):
     error_message_format = "%(code)d %(message)s\n"
 
     def setup(self) -> None:
-        self.timeout = self.server.timeout_seconds  # read by StreamRequestHandler.setup
+        # Read by StreamRequestHandler.setup from the instance (typeshed calls it a ClassVar).
+        self.timeout = self.server.timeout_seconds  # type: ignore[misc]
         super().setup()
 
     def version_string(self) -> str:
@@ -109,6 +111,8 @@ class _PageServer(ThreadingHTTPServer):
     """The threading server, quiet about clients that go away."""
 
     daemon_threads = True
+    index_page: bytes
+    timeout_seconds: float
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         error = sys.exc_info()[1]

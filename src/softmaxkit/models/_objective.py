@@ -37,7 +37,8 @@ logits ``[0, w x + b]``, whose softmax is ``[1 - sigmoid(d), sigmoid(d)]``.
 
 from __future__ import annotations
 
-from typing import Any
+from concurrent.futures import Executor
+from typing import Any, Callable
 
 import numpy as np
 import scipy.sparse as sparse
@@ -48,6 +49,13 @@ from ..losses import cross_entropy_and_grad
 # Rows per chunk: about this many logits per chunk (2 MiB of float64, small
 # enough to stay in cache, large enough that per-chunk Python does not show).
 LOGITS_PER_CHUNK = 2**18
+# The preconditioner uses the features' full Gram matrix up to this width
+# (an eigendecomposition of width^3 flops, once per fit), its diagonal above.
+_GRAM_WIDTH = 1024
+# Rows per block of a weighted Gram matrix.
+_GRAM_BLOCK = 256
+# Curvatures this far below the largest are taken as zero (the pseudo-inverse).
+_SINGULAR = 1e-12
 
 
 class MultinomialObjective:
@@ -71,6 +79,10 @@ class MultinomialObjective:
     label_smoothing : float
     chunk_rows : int, optional
         Rows per chunk (default: about ``LOGITS_PER_CHUNK`` logits).
+    executor : concurrent.futures.Executor, optional
+        Where the chunks' work runs (a thread pool: NumPy's products and the
+        kernel release the GIL); serial without one. Results are summed in
+        chunk order either way, so they do not depend on the thread count.
     """
 
     def __init__(
@@ -84,6 +96,7 @@ class MultinomialObjective:
         fit_intercept: bool,
         label_smoothing: float = 0.0,
         chunk_rows: int | None = None,
+        executor: Executor | None = None,
     ):
         self.n_samples, self.n_features = X.shape
         self.n_classes = n_classes
@@ -94,6 +107,7 @@ class MultinomialObjective:
         self.label_smoothing = float(label_smoothing)
         self.dtype = X.dtype
         self.is_sparse = sparse.issparse(X)
+        self.executor = executor
         self._X, self._target, self._weights = X, target, weights
         if chunk_rows is None:
             chunk_rows = max(1, LOGITS_PER_CHUNK // n_classes)
@@ -104,6 +118,7 @@ class MultinomialObjective:
         ]  # fmt: skip
         self.n_params = self.n_rows * (self.n_features + int(fit_intercept))
         self.probabilities: list[np.ndarray] | None = None  # of the last keep=True evaluation
+        self._spectrum: tuple[np.ndarray, np.ndarray | None] | None = None  # of the features' Gram matrix
 
     def split(self, flat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The free ``W`` (n_rows, n_features) and ``b`` (n_rows,) of flat parameters."""
@@ -123,27 +138,25 @@ class MultinomialObjective:
         W_all, b_all = self._all_classes(W, b)
         W_t = np.ascontiguousarray(W_all.T, dtype=self.dtype)
         b_all = b_all.astype(self.dtype, copy=False)
-        value = 0.0
-        grad_W = self._accumulator()
-        grad_b = np.zeros(self.n_classes)
-        kept = None
         if keep:
-            kept, self.probabilities = [], None  # the last point's, freed before these exist
-        for chunk in self.chunks:
+            self.probabilities = None  # the last point's, freed before the new ones exist
+
+        def part(chunk: _Chunk) -> tuple[float, np.ndarray, np.ndarray, np.ndarray | None]:
             logits = chunk.X @ W_t
             logits += b_all
             losses, grad = cross_entropy_and_grad(
                 logits, chunk.target, label_smoothing=self.label_smoothing, reduction="none"
             )
             del logits  # before the probabilities: one chunk-sized array fewer at the peak
-            value += float(np.dot(chunk.weights, losses))
-            if keep:
-                kept.append(self._probabilities_from(grad, chunk.target))  # a new array
+            kept = self._probabilities_from(grad, chunk.target) if keep else None  # a new array
             grad *= chunk.weights_column(grad.dtype)
-            grad_W += chunk.transposed_times(grad)
-            grad_b += chunk.column_sums(grad)
+            return (float(np.dot(chunk.weights, losses)), chunk.transposed_times(grad),
+                    chunk.column_sums(grad), kept)  # fmt: skip
+
+        parts = self._map(part, self.chunks)
+        value, grad_W, grad_b = _sum_in_order([part[:3] for part in parts])
         if keep:
-            self.probabilities = kept
+            self.probabilities = [kept for *_, kept in parts]
         grad_W, grad_b = self._free(self._finish(grad_W), grad_b)
         value += 0.5 * self.l2 * float(np.sum(W * W))
         grad_W += self.l2 * W
@@ -159,6 +172,7 @@ class MultinomialObjective:
         return MultinomialObjective(
             X, self._target[rows], weights / np.sum(weights), self.l2, n_classes=self.n_classes,
             fit_intercept=self.fit_intercept, label_smoothing=self.label_smoothing,
+            executor=self.executor,
         )  # fmt: skip
 
     def remember(self, flat: np.ndarray) -> None:
@@ -167,13 +181,14 @@ class MultinomialObjective:
         W_all, b_all = self._all_classes(W, b)
         W_t = np.ascontiguousarray(W_all.T, dtype=self.dtype)
         b_all = b_all.astype(self.dtype, copy=False)
-        kept = []
         self.probabilities = None
-        for chunk in self.chunks:
+
+        def part(chunk: _Chunk) -> np.ndarray:
             logits = chunk.X @ W_t
             logits += b_all
-            kept.append(softmax(logits, axis=1))
-        self.probabilities = kept
+            return softmax(logits, axis=1)
+
+        self.probabilities = self._map(part, self.chunks)
 
     def hessian_product(self, flat_direction: np.ndarray) -> np.ndarray:
         """The Hessian (at the last ``keep=True`` point) times a flat direction."""
@@ -181,20 +196,79 @@ class MultinomialObjective:
         V_all, v_all = self._all_classes(V, v)
         V_t = np.ascontiguousarray(V_all.T, dtype=self.dtype)
         v_all = v_all.astype(self.dtype, copy=False)
-        out_W = self._accumulator()
-        out_b = np.zeros(self.n_classes)
-        for chunk, p in zip(self.chunks, self._kept()):
+
+        def part(chunk: _Chunk, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             r = chunk.X @ V_t
             r += v_all
             # r_i = s_i p_i * (dz_i - p_i . dz_i), in place on dz.
             r -= np.einsum("ij,ij->i", p, r)[:, None]
             r *= p
             r *= chunk.weights_column(r.dtype)
-            out_W += chunk.transposed_times(r)
-            out_b += chunk.column_sums(r)
+            return chunk.transposed_times(r), chunk.column_sums(r)
+
+        out_W, out_b = _sum_in_order(self._map(part, self.chunks, self._kept()))
         out_W, out_b = self._free(self._finish(out_W), out_b)
         out_W += self.l2 * V
         return self.join(out_W, out_b)
+
+    def preconditioner(self) -> Callable[[np.ndarray], np.ndarray]:
+        """An approximate inverse of the Hessian at the last ``keep=True`` point.
+
+        The Kronecker approximation ``H ~ A (x) B + l2 I``, exact when every
+        row's softmax Jacobian is the same: ``A = sum_i s_i (diag(p_i) - p_i
+        p_i^T)`` over the classes, ``B = X~^T diag(s) X~`` over the features
+        (made once; its diagonal when ``X`` is sparse or wider than
+        ``_GRAM_WIDTH``). The eigenvectors of ``A`` and ``B`` diagonalise the
+        approximation, so applying its inverse costs a few products of the
+        parameters' size and nothing over the rows. Where it is singular (no
+        penalty: all classes moved together; features that are always zero),
+        the pseudo-inverse, which keeps conjugate gradients out of the flat
+        directions as the Hessian does.
+        """
+        class_values, class_vectors = np.linalg.eigh(self._class_curvature())
+        feature_values, feature_vectors = self._feature_spectrum()
+        scale = np.multiply.outer(np.maximum(class_values, 0.0), feature_values) + self.l2
+        inverse = np.zeros_like(scale)
+        np.divide(1.0, scale, out=inverse, where=scale > scale.max() * _SINGULAR)
+        if feature_vectors is None:  # diagonal B
+            return lambda flat: (class_vectors @ (inverse * (class_vectors.T @ flat.reshape(scale.shape)))).ravel()
+
+        def apply(flat: np.ndarray) -> np.ndarray:
+            rotated = class_vectors.T @ flat.reshape(scale.shape) @ feature_vectors
+            rotated *= inverse
+            return (class_vectors @ rotated @ feature_vectors.T).ravel()
+
+        return apply
+
+    def _class_curvature(self) -> np.ndarray:
+        """``sum_i s_i (diag(p_i) - p_i p_i^T)`` over the free rows (K x K, or 1 x 1 for two classes)."""
+
+        def part(chunk: _Chunk, p: np.ndarray) -> tuple[np.ndarray]:
+            weighted = p * chunk.weights_column(p.dtype)
+            return (np.diag(np.sum(weighted, axis=0)) - weighted.T @ p,)
+
+        (A,) = _sum_in_order(self._map(part, self.chunks, self._kept()))
+        return A[1:, 1:] if self.binary else A
+
+    def _feature_spectrum(self) -> tuple[np.ndarray, np.ndarray | None]:
+        """Eigenvalues and eigenvectors of ``B = X~^T diag(s) X~`` (made once);
+        for sparse or wide X the diagonal of B and None."""
+        if self._spectrum is None:
+            width = self.n_features + int(self.fit_intercept)
+            if self.is_sparse or width > _GRAM_WIDTH:
+                def part(chunk: _Chunk) -> tuple[np.ndarray]:
+                    return (_weighted_squares(chunk.X, chunk.weights, self.fit_intercept),)
+
+                (diagonal,) = _sum_in_order(self._map(part, self.chunks))
+                self._spectrum = diagonal, None
+            else:
+                def part(chunk: _Chunk) -> tuple[np.ndarray]:
+                    return (_weighted_gram(chunk.X, chunk.weights, self.fit_intercept),)
+
+                (B,) = _sum_in_order(self._map(part, self.chunks))
+                values, vectors = np.linalg.eigh(B)
+                self._spectrum = np.maximum(values, 0.0), vectors
+        return self._spectrum
 
     def hessian(self) -> np.ndarray:
         """The full (n_params, n_params) Hessian at the last ``keep=True`` point."""
@@ -216,15 +290,16 @@ class MultinomialObjective:
             H[a, : self.n_features, a, : self.n_features] += self.l2 * np.eye(self.n_features)
         return H.reshape(self.n_params, self.n_params)
 
-    def _accumulator(self) -> np.ndarray:
-        """Zeros to sum ``M^T X`` over chunks in, laid out as the products come
-        (sparse: ``X^T M``, (n_features, n_classes)), so no chunk adds strided."""
-        if self.is_sparse:
-            return np.zeros((self.n_features, self.n_classes))
-        return np.zeros((self.n_classes, self.n_features))
+    def _map(self, function: Callable[..., Any], *iterables: Any) -> list[Any]:
+        """``[function(*items) for items in zip(*iterables)]``, on the executor's
+        threads when there is one (each chunk's products then run on one core)."""
+        if self.executor is None or len(self.chunks) == 1:
+            return list(map(function, *iterables))
+        return list(self.executor.map(function, *iterables))
 
     def _finish(self, accumulated: np.ndarray) -> np.ndarray:
-        """The (n_classes, n_features) sum from :meth:`_accumulator`'s layout."""
+        """The (n_classes, n_features) sum of :meth:`_Chunk.transposed_times`'s
+        products, which come as ``X^T M`` for sparse X (so no chunk adds strided)."""
         return accumulated.T if self.is_sparse else accumulated
 
     def _all_classes(self, W: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -267,7 +342,8 @@ class _Chunk:
         return self._columns[dtype]
 
     def transposed_times(self, M: np.ndarray) -> np.ndarray:
-        """``M^T X`` for M (n, n_classes), laid out as ``MultinomialObjective._accumulator``."""
+        """``M^T X`` for M (n, n_classes); for sparse X its transpose ``X^T M``
+        (see ``MultinomialObjective._finish``)."""
         if sparse.issparse(self.X):
             return self.X.T @ M
         return M.T @ self.X
@@ -290,14 +366,38 @@ def _rows(X: Any, start: int, stop: int) -> Any:
     )
 
 
+def _sum_in_order(parts: list[tuple]) -> list[Any]:
+    """The fieldwise sums of the chunks' partial results, chunk after chunk (the
+    same rounding whatever threads computed them)."""
+    sums = []
+    for values in zip(*parts):
+        total = values[0] + 0.0  # a new array (or float) to add the others into
+        for value in values[1:]:
+            total += value
+        sums.append(total)
+    return sums
+
+
+def _weighted_squares(X: Any, c: np.ndarray, with_ones: bool) -> np.ndarray:
+    """The diagonal of ``X~^T diag(c) X~``."""
+    if sparse.issparse(X):
+        squares = np.asarray(X.multiply(X).T @ c).ravel()
+    else:
+        squares = (X * X).T @ c
+    return np.append(squares, np.sum(c)) if with_ones else squares
+
+
 def _weighted_gram(X: Any, c: np.ndarray, with_ones: bool) -> np.ndarray:
     """``X~^T diag(c) X~`` (dense), ``X~ = [X, 1]`` with the ones column or ``X``."""
     if sparse.issparse(X):
         gram = (X.T @ X.multiply(c[:, None]).tocsr()).toarray()
         cross = np.asarray(X.T @ c).ravel()
     else:
-        X = X.astype(np.float64, copy=False)
-        gram = X.T @ (X * c[:, None])
+        # In blocks of rows: the weighted copy of X is one block, not a chunk.
+        gram = np.zeros((X.shape[1], X.shape[1]))
+        for start in range(0, X.shape[0], _GRAM_BLOCK):
+            block = X[start : start + _GRAM_BLOCK].astype(np.float64, copy=False)
+            gram += block.T @ (block * c[start : start + _GRAM_BLOCK, None])
         cross = X.T @ c
     if not with_ones:
         return gram

@@ -5,10 +5,15 @@ r"""The minimisers SoftmaxRegression can use; each stops on scikit-learn's crite
   ``X``) per line-search step, usually one per iteration.
 * ``newton-cg``: line-search Newton with the Newton system solved by
   conjugate gradients on exact Hessian-vector products (two passes over
-  ``X``, no exponential). Forcing term ``min(0.5, sqrt(max|g|))`` as in
-  scikit-learn's newton-cg: inexact far from the optimum, then superlinear.
-  It takes few gradient evaluations, so it wins where a gradient costs much
-  more than a Hessian product or where L-BFGS needs many iterations.
+  ``X``, no exponential). Forcing term ``min(0.1, sqrt(max|g|))`` (scikit-learn's
+  newton-cg caps it at 0.5): inexact far from the optimum, then superlinear.
+  The conjugate gradients are preconditioned by the inverse of a Kronecker
+  approximation of the Hessian (classes x features,
+  ``MultinomialObjective.preconditioner``), which follows the features'
+  correlations and scales: on digits it cuts the Hessian products from 86
+  to 33 per fit. It takes few gradient evaluations, so it wins where a
+  gradient costs much more than a Hessian product or where L-BFGS needs
+  many iterations.
 * ``newton-cholesky``: the same Newton iteration with the full Hessian,
   formed and factored (``O(n_samples (K D)^2)`` and ``O((K D)^3)``): for
   problems with few parameters.
@@ -56,6 +61,13 @@ _HESSIAN_ROWS = 20000
 _CHOLESKY_PARAMS = 100
 # Step halvings in the Armijo line search before giving up.
 _MAX_HALVINGS = 40
+# Conjugate gradients stop at a residual of min(_FORCING_CAP, sqrt(max|g|))
+# times the gradient's (scikit-learn's forcing term, whose cap is 0.5): a
+# cap of 0.1 solves the first Newton systems more accurately, which the
+# preconditioned iterations make cheap; on 200000 x 100 with 50 classes it
+# takes 5 Newton steps and 20 Hessian products instead of 6 and 27 (digits:
+# unchanged, 4 and 33).
+_FORCING_CAP = 0.1
 
 
 class Solution(NamedTuple):
@@ -146,12 +158,15 @@ def _newton(objective, curvature, start, tol, max_iter, on_iteration, direction)
 
 
 def _cg_direction(objective: MultinomialObjective, grad: np.ndarray, largest: float) -> np.ndarray:
-    """Approximately solve ``H d = -grad`` by conjugate gradients (scikit-learn's forcing term)."""
-    stop = min(0.5, np.sqrt(largest)) * float(np.sum(np.abs(grad)))
+    """Approximately solve ``H d = -grad`` by preconditioned conjugate gradients
+    (a forcing term on the residual, see ``_FORCING_CAP``)."""
+    stop = min(_FORCING_CAP, np.sqrt(largest)) * float(np.sum(np.abs(grad)))
+    precondition = objective.preconditioner()
     d = np.zeros_like(grad)
     r = -grad
-    p = r.copy()
-    rr = float(r @ r)
+    z = precondition(r)
+    p = z.copy()
+    rz = float(r @ z)
     for i in range(_MAX_INNER):
         if float(np.sum(np.abs(r))) <= stop:
             break
@@ -160,13 +175,15 @@ def _cg_direction(objective: MultinomialObjective, grad: np.ndarray, largest: fl
         if not curvature > 0:
             # No curvature along p (C = inf, a flat direction): take what we have.
             return -grad if i == 0 else d
-        alpha = rr / curvature
+        alpha = rz / curvature
         d += alpha * p
         r -= alpha * Hp
-        rr, rr_old = float(r @ r), rr
-        p *= rr / rr_old
-        p += r
+        z = precondition(r)
+        rz, rz_old = float(r @ z), rz
+        p *= rz / rz_old
+        p += z
     return d
+
 
 def _cholesky_direction(objective: MultinomialObjective, grad: np.ndarray, largest: float) -> np.ndarray:
     """Solve ``H d = -grad`` with the full Hessian.

@@ -26,9 +26,12 @@ the logits ``[0, d]``, whose softmax is exactly ``[1 - sigmoid(d), sigmoid(d)]``
 
 from __future__ import annotations
 
+import functools
 import numbers
 import sys
 import warnings
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from typing import Any, Callable
 
 import numpy as np
@@ -41,7 +44,7 @@ try:
     from sklearn.utils.class_weight import compute_class_weight
     from sklearn.utils.multiclass import check_classification_targets
     from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
-    from threadpoolctl import threadpool_limits
+    from threadpoolctl import ThreadpoolController
 
     from ._objective import MultinomialObjective
     from ._solvers import SOLVERS, choose_solver, minimise
@@ -53,6 +56,7 @@ except ImportError as exc:  # pragma: no cover - the ml extra is a test dependen
 
 from .._core import log_softmax, softmax
 from .._progress import progress
+from .._threads import get_num_threads
 
 __all__ = ["SoftmaxRegression"]
 
@@ -113,7 +117,9 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
     scikit-learn does); it is never densified. float32 ``X`` is worked in
     float32 (half the memory traffic) when ``tol >= 1e-6``, which float32
     gradients resolve; otherwise in float64. The logits exist one chunk of
-    rows at a time. A :class:`sklearn.exceptions.ConvergenceWarning` says
+    rows at a time; the chunks run on :func:`softmaxkit.set_num_threads`'s
+    thread count, each chunk's matrix products on one BLAS thread (no more
+    busy threads than cores), and the result does not depend on the count. A :class:`sklearn.exceptions.ConvergenceWarning` says
     what to change when ``max_iter`` runs out.
 
     Examples
@@ -191,28 +197,36 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
         if not total_weight > 0:
             raise ValueError(f"sample_weight must have a positive sum, got {total_weight!r}")
 
-        objective = MultinomialObjective(
-            X, target, weights / total_weight, 1.0 / (self.C * total_weight),
-            n_classes=len(classes), fit_intercept=self.fit_intercept,
-            label_smoothing=float(self.label_smoothing),
-        )  # fmt: skip
-        solver = choose_solver(objective) if self.solver == "auto" else self.solver
-        iteration = 0
+        # Threads: the chunks' work runs on softmaxkit's thread count (each
+        # chunk's products on one BLAS thread). Threaded BLAS inside a loop
+        # of chunk-sized products, next to the kernel's own threads, makes
+        # more busy threads than cores: on a loaded 2-core machine it took
+        # 14x longer than one thread (benchmarks/README.md).
+        n_threads = get_num_threads()
+        with (
+            ThreadPoolExecutor(n_threads) if n_threads > 1 else nullcontext() as executor,
+            _one_blas_thread(),
+            progress(int(self.max_iter), "SoftmaxRegression.fit", unit="iteration") as advance,
+        ):
+            objective = MultinomialObjective(
+                X, target, weights / total_weight, 1.0 / (self.C * total_weight),
+                n_classes=len(classes), fit_intercept=self.fit_intercept,
+                label_smoothing=float(self.label_smoothing), executor=executor,
+            )  # fmt: skip
+            solver = choose_solver(objective) if self.solver == "auto" else self.solver
+            iteration = 0
 
-        def report(value: float) -> None:
-            nonlocal iteration
-            iteration += 1
-            if self.verbose:
-                print(f"SoftmaxRegression: iteration {iteration}, objective {value:.10g}",
-                      file=sys.stderr)  # fmt: skip
-            if on_iteration is not None:
-                on_iteration(iteration, self.max_iter, value)
-            else:
-                advance(1)
+            def report(value: float) -> None:
+                nonlocal iteration
+                iteration += 1
+                if self.verbose:
+                    print(f"SoftmaxRegression: iteration {iteration}, objective {value:.10g}",
+                          file=sys.stderr)  # fmt: skip
+                if on_iteration is not None:
+                    on_iteration(iteration, self.max_iter, value)
+                else:
+                    advance(1)  # a bar on a terminal for a fit that lasts
 
-        # A bar on a terminal for a fit that lasts (none beside the demo's own bar).
-        with _blas_threads_for(objective), progress(int(self.max_iter), "SoftmaxRegression.fit",
-                                                    unit="iteration") as advance:  # fmt: skip
             solution = minimise(solver, objective, self._start(objective), tol=float(self.tol),
                                 max_iter=int(self.max_iter), on_iteration=report)  # fmt: skip
         if not solution.converged:
@@ -300,18 +314,16 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
 # X is converted to float64 so that the stopping test can be met.
 _FLOAT32_TOL = 1e-6
 
-# Below this many multiply-adds per chunk product, BLAS threads cost more to
-# wake between products than they save. On 2 cores,
-# benchmarks/bench_softmax_regression.py times scikit-learn's own digits fit
-# at 0.84 s with two OpenBLAS threads and 0.067 s with one.
-_BLAS_THREADS_FROM_WORK = 2**22
+@functools.cache
+def _threadpools() -> ThreadpoolController:
+    """The process's thread pools (BLAS), found once: finding them reads the
+    loaded libraries (4 ms, a tenth of a digits fit)."""
+    return ThreadpoolController()
 
 
-def _blas_threads_for(objective: MultinomialObjective) -> Any:
-    """One BLAS thread while fitting with small chunk products; the default otherwise."""
-    rows = objective.chunks[0].X.shape[0]
-    small = rows * objective.n_features * objective.n_classes < _BLAS_THREADS_FROM_WORK
-    return threadpool_limits(limits=1 if small else None, user_api="blas")
+def _one_blas_thread() -> Any:
+    """A context in which NumPy's BLAS runs on one thread."""
+    return _threadpools().limit(limits=1, user_api="blas")
 
 
 def _is_real(value: Any) -> bool:

@@ -40,6 +40,7 @@ class Segments:
         self.num_segments = num_segments
         self.n = ids.shape[0]
         self.device = array_api_compat.device(ids)
+        self._path: _NumpyPath | _TorchPath | _ScanPath
         if array_api_compat.is_numpy_namespace(xp):
             self._path = _NumpyPath(ids, num_segments)
         elif array_api_compat.is_torch_namespace(xp):
@@ -99,7 +100,7 @@ class SegmentReduction:
         return self.segments.to_entries(counts > 0)
 
 
-def _identity(xp: Any, op: str, shape: tuple, dtype: Any, device: Any) -> Any:
+def _identity(xp: Any, op: str, shape: tuple[int, ...], dtype: Any, device: Any) -> Any:
     fill = -xp.inf if op == "max" else 0.0
     return xp.full(shape, fill, dtype=dtype, device=device)
 

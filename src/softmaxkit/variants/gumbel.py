@@ -8,11 +8,36 @@ Gumbel-max trick).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, overload
 
 from .. import _chunks, _core, _family, _host, _stable, _streams
 from .. import _validate as validate
+from .._typing import ArrayLike, ArrayT, Nested, NumPyArray, Seed
 from . import _random
+
+
+@overload
+def gumbel_softmax(
+    logits: ArrayT,
+    /,
+    temperature: ArrayLike = 1.0,
+    *,
+    hard: bool = False,
+    axis: int = -1,
+    seed: Seed = None,
+    where: ArrayLike | None = None,
+) -> ArrayT: ...
+@overload
+def gumbel_softmax(
+    logits: Nested,
+    /,
+    temperature: ArrayLike = 1.0,
+    *,
+    hard: bool = False,
+    axis: int = -1,
+    seed: Seed = None,
+    where: ArrayLike | None = None,
+) -> NumPyArray: ...
 
 
 def gumbel_softmax(

@@ -39,13 +39,14 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from typing import Any, NamedTuple
+from typing import Any, Generic, overload
 
 import array_api_compat
 import numpy as np
 
 from .. import _host, losses
 from .. import _validate as validate
+from .._typing import ArrayLike, ArrayT, NamedTuple, Nested, NumPyArray, Reduction, Sampler, Seed
 from . import _random
 from ._segments import Segments
 
@@ -54,7 +55,7 @@ SAMPLERS = ("log_uniform", "uniform", "unigram")
 MAX_CLASSES = 2**53
 
 
-class CandidateSample(NamedTuple):
+class CandidateSample(NamedTuple, Generic[ArrayT]):
     """A sample of candidate classes and the expected counts of TF's samplers.
 
     ``candidates`` (``(num_sampled,)`` ints), ``true_expected_count``
@@ -62,24 +63,24 @@ class CandidateSample(NamedTuple):
     are TF's ``sampled_values`` triple.
     """
 
-    candidates: Any
-    true_expected_count: Any
-    sampled_expected_count: Any
+    candidates: ArrayT
+    true_expected_count: ArrayT
+    sampled_expected_count: ArrayT
 
 
-class SampledSoftmaxGrad(NamedTuple):
+class SampledSoftmaxGrad(NamedTuple, Generic[ArrayT]):
     """Gradients of the sampled softmax loss, each the shape of its argument."""
 
-    inputs: Any
-    weights: Any
-    biases: Any
+    inputs: ArrayT
+    weights: ArrayT
+    biases: ArrayT
 
 
-class SampledSoftmaxResult(NamedTuple):
+class SampledSoftmaxResult(NamedTuple, Generic[ArrayT]):
     """The sampled softmax loss and its gradient."""
 
-    loss: Any
-    grad: SampledSoftmaxGrad
+    loss: ArrayT
+    grad: SampledSoftmaxGrad[ArrayT]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -95,13 +96,21 @@ class _Sampler:
             return np.full(classes.shape, 1.0 / self.num_classes)
         if self.kind == "log_uniform":
             # P(c) = (log(c + 2) - log(c + 1)) / log(C + 1), TF's Zipfian sampler.
-            return np.log1p(1.0 / (classes + 1.0)) / np.log1p(self.num_classes)
-        return self.probabilities[classes]
+            zipf: np.ndarray = np.log1p(1.0 / (classes + 1.0)) / np.log1p(self.num_classes)
+            return zipf
+        picked: np.ndarray = self.unigram_probabilities[classes]
+        return picked
+
+    @property
+    def unigram_probabilities(self) -> np.ndarray:
+        """p_c of a unigram sampler, the only kind that has them."""
+        assert self.probabilities is not None, "only a unigram sampler has probabilities"
+        return self.probabilities
 
     @functools.cached_property
     def cumulative(self) -> np.ndarray:
         """unigram only: the cumulative probabilities the draws search (once per sampler)."""
-        return np.cumsum(self.probabilities)
+        return np.cumsum(self.unigram_probabilities)
 
     def draw(self, rng: np.random.Generator, n: int) -> np.ndarray:
         u = rng.random(n)
@@ -120,6 +129,34 @@ class _Sampler:
         return int(np.count_nonzero(self.probabilities))
 
 
+@overload
+def sample_candidates(
+    labels: ArrayT,
+    num_sampled: int,
+    num_classes: int,
+    *,
+    num_true: int = 1,
+    sampler: Sampler = "log_uniform",
+    unique: bool = True,
+    unigrams: ArrayLike | None = None,
+    distortion: float = 1.0,
+    seed: Seed = None,
+) -> CandidateSample[ArrayT]: ...
+@overload
+def sample_candidates(
+    labels: Nested,
+    num_sampled: int,
+    num_classes: int,
+    *,
+    num_true: int = 1,
+    sampler: Sampler = "log_uniform",
+    unique: bool = True,
+    unigrams: ArrayLike | None = None,
+    distortion: float = 1.0,
+    seed: Seed = None,
+) -> CandidateSample[NumPyArray]: ...
+
+
 def sample_candidates(
     labels: Any,
     num_sampled: int,
@@ -131,7 +168,7 @@ def sample_candidates(
     unigrams: Any = None,
     distortion: float = 1.0,
     seed: Any = None,
-) -> CandidateSample:
+) -> CandidateSample[Any]:
     r"""Draw the candidate classes of a sampled softmax, as TF's candidate samplers do.
 
     Parameters
@@ -190,6 +227,48 @@ def sample_candidates(
     if not isinstance(unique, bool):
         raise TypeError(f"unique must be a bool, got {unique!r}")
     return _draw(xp, labels, num_sampled, proposal, unique, _random.generator(seed))
+
+
+@overload
+def sampled_softmax_loss(
+    weights: ArrayT,
+    biases: ArrayLike,
+    labels: ArrayLike,
+    inputs: ArrayLike,
+    num_sampled: int,
+    num_classes: int,
+    *,
+    num_true: int = 1,
+    sampler: Sampler = "log_uniform",
+    unique: bool = True,
+    unigrams: ArrayLike | None = None,
+    distortion: float = 1.0,
+    remove_accidental_hits: bool = True,
+    subtract_log_q: bool = True,
+    sampled_candidates: CandidateSample[Any] | ArrayLike | None = None,
+    reduction: Reduction = "mean",
+    seed: Seed = None,
+) -> ArrayT: ...
+@overload
+def sampled_softmax_loss(
+    weights: Nested,
+    biases: ArrayLike,
+    labels: ArrayLike,
+    inputs: ArrayLike,
+    num_sampled: int,
+    num_classes: int,
+    *,
+    num_true: int = 1,
+    sampler: Sampler = "log_uniform",
+    unique: bool = True,
+    unigrams: ArrayLike | None = None,
+    distortion: float = 1.0,
+    remove_accidental_hits: bool = True,
+    subtract_log_q: bool = True,
+    sampled_candidates: CandidateSample[Any] | ArrayLike | None = None,
+    reduction: Reduction = "mean",
+    seed: Seed = None,
+) -> NumPyArray: ...
 
 
 def sampled_softmax_loss(
@@ -282,6 +361,48 @@ def sampled_softmax_loss(
     ).loss  # fmt: skip
 
 
+@overload
+def sampled_softmax_loss_grad(
+    weights: ArrayT,
+    biases: ArrayLike,
+    labels: ArrayLike,
+    inputs: ArrayLike,
+    num_sampled: int,
+    num_classes: int,
+    *,
+    num_true: int = 1,
+    sampler: Sampler = "log_uniform",
+    unique: bool = True,
+    unigrams: ArrayLike | None = None,
+    distortion: float = 1.0,
+    remove_accidental_hits: bool = True,
+    subtract_log_q: bool = True,
+    sampled_candidates: CandidateSample[Any] | ArrayLike | None = None,
+    reduction: Reduction = "mean",
+    seed: Seed = None,
+) -> SampledSoftmaxGrad[ArrayT]: ...
+@overload
+def sampled_softmax_loss_grad(
+    weights: Nested,
+    biases: ArrayLike,
+    labels: ArrayLike,
+    inputs: ArrayLike,
+    num_sampled: int,
+    num_classes: int,
+    *,
+    num_true: int = 1,
+    sampler: Sampler = "log_uniform",
+    unique: bool = True,
+    unigrams: ArrayLike | None = None,
+    distortion: float = 1.0,
+    remove_accidental_hits: bool = True,
+    subtract_log_q: bool = True,
+    sampled_candidates: CandidateSample[Any] | ArrayLike | None = None,
+    reduction: Reduction = "mean",
+    seed: Seed = None,
+) -> SampledSoftmaxGrad[NumPyArray]: ...
+
+
 def sampled_softmax_loss_grad(
     weights: Any,
     biases: Any,
@@ -300,7 +421,7 @@ def sampled_softmax_loss_grad(
     sampled_candidates: Any = None,
     reduction: str = "mean",
     seed: Any = None,
-) -> SampledSoftmaxGrad:
+) -> SampledSoftmaxGrad[Any]:
     r"""Gradient of :func:`sampled_softmax_loss` with respect to inputs, weights and biases.
 
     The same seed (or ``sampled_candidates``) gives the same sample as the
@@ -334,6 +455,48 @@ def sampled_softmax_loss_grad(
     ).grad  # fmt: skip
 
 
+@overload
+def sampled_softmax_loss_and_grad(
+    weights: ArrayT,
+    biases: ArrayLike,
+    labels: ArrayLike,
+    inputs: ArrayLike,
+    num_sampled: int,
+    num_classes: int,
+    *,
+    num_true: int = 1,
+    sampler: Sampler = "log_uniform",
+    unique: bool = True,
+    unigrams: ArrayLike | None = None,
+    distortion: float = 1.0,
+    remove_accidental_hits: bool = True,
+    subtract_log_q: bool = True,
+    sampled_candidates: CandidateSample[Any] | ArrayLike | None = None,
+    reduction: Reduction = "mean",
+    seed: Seed = None,
+) -> SampledSoftmaxResult[ArrayT]: ...
+@overload
+def sampled_softmax_loss_and_grad(
+    weights: Nested,
+    biases: ArrayLike,
+    labels: ArrayLike,
+    inputs: ArrayLike,
+    num_sampled: int,
+    num_classes: int,
+    *,
+    num_true: int = 1,
+    sampler: Sampler = "log_uniform",
+    unique: bool = True,
+    unigrams: ArrayLike | None = None,
+    distortion: float = 1.0,
+    remove_accidental_hits: bool = True,
+    subtract_log_q: bool = True,
+    sampled_candidates: CandidateSample[Any] | ArrayLike | None = None,
+    reduction: Reduction = "mean",
+    seed: Seed = None,
+) -> SampledSoftmaxResult[NumPyArray]: ...
+
+
 def sampled_softmax_loss_and_grad(
     weights: Any,
     biases: Any,
@@ -352,7 +515,7 @@ def sampled_softmax_loss_and_grad(
     sampled_candidates: Any = None,
     reduction: str = "mean",
     seed: Any = None,
-) -> SampledSoftmaxResult:
+) -> SampledSoftmaxResult[Any]:
     r""":func:`sampled_softmax_loss` and its gradient from one sample.
 
     Parameters
@@ -409,7 +572,7 @@ def _sampled_softmax(
     o: _Options,
     *,
     want_grad: bool,
-) -> SampledSoftmaxResult:
+) -> SampledSoftmaxResult[Any]:
     xp = validate.namespace(weights, biases, labels, inputs)
     weights = validate.as_array(xp, weights, name="weights")
     biases = validate.as_array(xp, biases, like=weights, name="biases")
@@ -462,7 +625,9 @@ def _sampled_softmax(
         axis=1,
     )  # fmt: skip
     if not want_grad:
-        return SampledSoftmaxResult(losses.cross_entropy(logits, target, reduction=o.reduction), None)
+        # Only sampled_softmax_loss asks for no gradient, and it reads only the loss.
+        loss_only = losses.cross_entropy(logits, target, reduction=o.reduction)
+        return SampledSoftmaxResult(loss_only, None)  # type: ignore[arg-type]
     loss, g_logits = losses.cross_entropy_and_grad(logits, target, reduction=o.reduction)
     g_true, g_sampled = g_logits[:, :num_true], g_logits[:, num_true:]
     # d inputs: each logit is <inputs, w> + b, so it pulls inputs along its w.
@@ -541,7 +706,7 @@ def _sampler(kind: Any, num_classes: int, unigrams: Any, distortion: Any) -> _Sa
 
 def _draw(
     xp: Any, labels: Any, num_sampled: int, proposal: _Sampler, unique: bool, rng: np.random.Generator
-) -> CandidateSample:
+) -> CandidateSample[Any]:
     if unique and num_sampled > proposal.support_size():
         raise ValueError(
             f"num_sampled ({num_sampled}) exceeds the {proposal.support_size()} classes the "
@@ -561,7 +726,9 @@ _TRIES_PER_CLASS = 16
 _DENSE_CLASSES = 1 << 22
 
 
-def _draw_unique(rng: np.random.Generator, proposal: _Sampler, num_sampled: int) -> tuple:
+def _draw_unique(
+    rng: np.random.Generator, proposal: _Sampler, num_sampled: int
+) -> tuple[np.ndarray, float]:
     """Draw until ``num_sampled`` distinct classes (TF's rejection); also the number of tries.
 
     Memory is bounded (a round of ``2 * num_sampled`` draws and the classes
@@ -603,7 +770,7 @@ def _can_continue_exactly(proposal: _Sampler, num_sampled: int) -> bool:
 
 def _continue_exactly(
     rng: np.random.Generator, proposal: _Sampler, found: np.ndarray, tries: int, num_sampled: int
-) -> tuple:
+) -> tuple[np.ndarray, float]:
     """Finish TF's rejection sampling without drawing it, exactly in distribution.
 
     Given the classes found so far, the rejection process draws the next new
@@ -635,13 +802,14 @@ def _continue_exactly(
 
 
 def _sample_with_counts(
-    xp: Any, labels: Any, candidates: np.ndarray, tries: int, proposal: _Sampler
-) -> CandidateSample:
+    xp: Any, labels: Any, candidates: np.ndarray, tries: float, proposal: _Sampler
+) -> CandidateSample[Any]:
     num_sampled = candidates.shape[0]
 
     def expected(p: np.ndarray) -> np.ndarray:
         if tries == num_sampled:
-            return p * num_sampled
+            counts: np.ndarray = p * num_sampled
+            return counts
         # p == 1: log1p(-1) = -inf, count 1; p == 0 stays 0 even after inf tries.
         with np.errstate(divide="ignore", invalid="ignore"):
             return np.where(p > 0, -np.expm1(tries * np.log1p(-p)), 0.0)
@@ -664,7 +832,7 @@ def _float64_or_default(xp: Any, like: Any) -> Any:
 
 def _given_sample(
     xp: Any, given: Any, labels: Any, num_sampled: int, proposal: _Sampler
-) -> CandidateSample:
+) -> CandidateSample[Any]:
     if isinstance(given, CandidateSample):
         candidates = validate.as_array(xp, given.candidates, like=labels, name="sampled_candidates.candidates")
         true_counts = validate.as_array(

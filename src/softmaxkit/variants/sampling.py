@@ -11,7 +11,7 @@ over rows and draws, and runs on the logits' device.
 from __future__ import annotations
 
 import numbers
-from typing import Any, NamedTuple
+from typing import Any, Generic, overload
 
 import array_api_compat
 
@@ -19,14 +19,45 @@ import numpy as np
 
 from .. import _chunks, _core, _family, _host, _stable, _streams
 from .. import _validate as validate
+from .._typing import ArrayLike, ArrayT, NamedTuple, Nested, NumPyArray, Seed
 from . import _random
 
 
-class TopK(NamedTuple):
+class TopK(NamedTuple, Generic[ArrayT]):
     """The ``k`` selected entries along the axis and their positions."""
 
-    values: Any
-    indices: Any
+    values: ArrayT
+    indices: ArrayT
+
+
+@overload
+def sample(
+    logits: ArrayT,
+    /,
+    *,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    top_p: float | None = None,
+    min_p: float | None = None,
+    size: int | tuple[int, ...] | None = None,
+    seed: Seed = None,
+    axis: int = -1,
+    where: ArrayLike | None = None,
+) -> ArrayT: ...
+@overload
+def sample(
+    logits: Nested,
+    /,
+    *,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    top_p: float | None = None,
+    min_p: float | None = None,
+    size: int | tuple[int, ...] | None = None,
+    seed: Seed = None,
+    axis: int = -1,
+    where: ArrayLike | None = None,
+) -> NumPyArray: ...
 
 
 def sample(
@@ -233,7 +264,17 @@ def _size(size: Any) -> tuple[int, ...]:
     return tuple(int(d) for d in dims)
 
 
-def topk(x: Any, k: int, /, axis: int = -1, largest: bool = True, sorted: bool = True) -> TopK:
+@overload
+def topk(
+    x: ArrayT, k: int, /, axis: int = -1, largest: bool = True, sorted: bool = True
+) -> TopK[ArrayT]: ...
+@overload
+def topk(
+    x: Nested, k: int, /, axis: int = -1, largest: bool = True, sorted: bool = True
+) -> TopK[NumPyArray]: ...
+
+
+def topk(x: Any, k: int, /, axis: int = -1, largest: bool = True, sorted: bool = True) -> TopK[Any]:
     """The ``k`` largest (or smallest) entries along ``axis`` and their indices.
 
     ``torch.topk``'s semantics on any array library: NaN counts as larger

@@ -12,13 +12,14 @@ computed by the compiled kernel (:func:`_padded`).
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, overload
 
 import array_api_compat
 import numpy as np
 
 from .. import _backend, _backends, _chunks, _core, _host, _stable
 from .. import _validate as validate
+from .._typing import ArrayLike, ArrayT, Nested, NumPyArray
 from ._segments import PaddedLayout, SegmentReduction, Segments
 
 _NOTES = """\
@@ -39,6 +40,30 @@ class _PreparedSegments(NamedTuple):
     axis: int
     out_dtype: Any
     compensate: bool
+
+
+@overload
+def segment_softmax(
+    x: ArrayT,
+    segment_ids: ArrayLike,
+    /,
+    *,
+    num_segments: int | None = None,
+    axis: int = 0,
+    temperature: ArrayLike = 1.0,
+    where: ArrayLike | None = None,
+) -> ArrayT: ...
+@overload
+def segment_softmax(
+    x: Nested,
+    segment_ids: ArrayLike,
+    /,
+    *,
+    num_segments: int | None = None,
+    axis: int = 0,
+    temperature: ArrayLike = 1.0,
+    where: ArrayLike | None = None,
+) -> NumPyArray: ...
 
 
 def segment_softmax(
@@ -111,6 +136,30 @@ def segment_softmax(
     return softmax_of_prepared(p, log=False)
 
 
+@overload
+def segment_log_softmax(
+    x: ArrayT,
+    segment_ids: ArrayLike,
+    /,
+    *,
+    num_segments: int | None = None,
+    axis: int = 0,
+    temperature: ArrayLike = 1.0,
+    where: ArrayLike | None = None,
+) -> ArrayT: ...
+@overload
+def segment_log_softmax(
+    x: Nested,
+    segment_ids: ArrayLike,
+    /,
+    *,
+    num_segments: int | None = None,
+    axis: int = 0,
+    temperature: ArrayLike = 1.0,
+    where: ArrayLike | None = None,
+) -> NumPyArray: ...
+
+
 def segment_log_softmax(
     x: Any,
     segment_ids: Any,
@@ -149,6 +198,28 @@ def segment_log_softmax(
         return blocked
     p = _prepare(x, segment_ids, num_segments, axis, temperature, where, relabel=True)
     return softmax_of_prepared(p, log=True)
+
+
+@overload
+def segment_logsumexp(
+    x: ArrayT,
+    segment_ids: ArrayLike,
+    /,
+    *,
+    num_segments: int | None = None,
+    axis: int = 0,
+    where: ArrayLike | None = None,
+) -> ArrayT: ...
+@overload
+def segment_logsumexp(
+    x: Nested,
+    segment_ids: ArrayLike,
+    /,
+    *,
+    num_segments: int | None = None,
+    axis: int = 0,
+    where: ArrayLike | None = None,
+) -> NumPyArray: ...
 
 
 def segment_logsumexp(
@@ -466,7 +537,7 @@ def segment_ids_array(xp: Any, segment_ids: Any, *, like: Any, length: int) -> A
     return ids
 
 
-def resolve_num_segments(xp: Any, ids: Any, num_segments: Any) -> int:
+def resolve_num_segments(xp: Any, ids: Any, num_segments: int | None) -> int:
     """``num_segments`` validated (default ``max(ids) + 1``), with the ids checked against it."""
     if num_segments is not None:
         num_segments = validate.integer(num_segments, name="num_segments")
@@ -488,4 +559,4 @@ def resolve_num_segments(xp: Any, ids: Any, num_segments: Any) -> int:
     return num_segments
 
 
-segment_softmax.__doc__ = segment_softmax.__doc__.replace("{notes}", _NOTES)
+segment_softmax.__doc__ = (segment_softmax.__doc__ or "").replace("{notes}", _NOTES)

@@ -16,17 +16,18 @@ passed in.
 from __future__ import annotations
 
 import warnings
-from typing import Any
+from typing import Any, cast
 
 import array_api_compat
 
 from .. import _validate as validate
+from .._typing import SparseT
 from .segment import prepare_trusted, softmax_of_prepared
 
 _SCIPY_FORMATS = ("csr", "csc", "coo")
 
 
-def sparse_softmax(a: Any, /, axis: int = -1, *, temperature: float = 1.0) -> Any:
+def sparse_softmax(a: SparseT, /, axis: int = -1, *, temperature: float = 1.0) -> SparseT:
     r"""Softmax over the stored entries along ``axis`` of a sparse array.
 
     .. math:: y_{ij} = \frac{e^{a_{ij}/T}}{\sum_{k \text{ stored in row } i} e^{a_{ik}/T}}
@@ -78,10 +79,12 @@ def sparse_softmax(a: Any, /, axis: int = -1, *, temperature: float = 1.0) -> An
     >>> y.format, y.nnz
     ('csr', 3)
     """
-    return _sparse(a, axis, temperature, log=False)
+    return cast(SparseT, _sparse(a, axis, temperature, log=False))
 
 
-def sparse_log_softmax(a: Any, /, axis: int = -1, *, temperature: float = 1.0) -> Any:
+def sparse_log_softmax(
+    a: SparseT, /, axis: int = -1, *, temperature: float = 1.0
+) -> SparseT:
     r"""Log of :func:`sparse_softmax` over the stored entries, computed directly.
 
     The stored values become log-probabilities; unstored entries stay
@@ -105,7 +108,7 @@ def sparse_log_softmax(a: Any, /, axis: int = -1, *, temperature: float = 1.0) -
     >>> sk.sparse_log_softmax(a).data
     array([    0., -1000.])
     """
-    return _sparse(a, axis, temperature, log=True)
+    return cast(SparseT, _sparse(a, axis, temperature, log=True))
 
 
 def _sparse(a: Any, axis: Any, temperature: Any, *, log: bool) -> Any:

@@ -38,7 +38,7 @@ with ``s = p^(2 - alpha)`` on the support (1 for sparsemax, ``sqrt(p)`` for
 from __future__ import annotations
 
 import numbers
-from typing import Any
+from typing import Any, overload
 
 import array_api_compat
 
@@ -46,6 +46,7 @@ import numpy as np
 
 from .. import _backend, _chunks, _core, _family, _stable, _streams, _targets
 from .. import _validate as validate
+from .._typing import ArrayLike, ArrayT, Nested, NumPyArray, Reduction
 
 _FORWARD_PARAMETERS = """\
     x : array_like
@@ -64,6 +65,16 @@ _EDGE_CASES = """\
     ``+inf`` entries share the mass equally (the limit); a NaN makes its
     slice NaN; a zero-length axis gives an empty result. float16 and
     bfloat16 compute in float32, float32 in float64."""
+
+
+@overload
+def sparsemax(
+    x: ArrayT, /, axis: int = -1, *, temperature: ArrayLike = 1.0, where: ArrayLike | None = None
+) -> ArrayT: ...
+@overload
+def sparsemax(
+    x: Nested, /, axis: int = -1, *, temperature: ArrayLike = 1.0, where: ArrayLike | None = None
+) -> NumPyArray: ...
 
 
 def sparsemax(x: Any, /, axis: int = -1, *, temperature: Any = 1.0, where: Any = None) -> Any:
@@ -96,6 +107,16 @@ def sparsemax(x: Any, /, axis: int = -1, *, temperature: Any = 1.0, where: Any =
     return _entmax(x, axis, temperature, where, alpha=2.0, n_iter=0)
 
 
+@overload
+def entmax15(
+    x: ArrayT, /, axis: int = -1, *, temperature: ArrayLike = 1.0, where: ArrayLike | None = None
+) -> ArrayT: ...
+@overload
+def entmax15(
+    x: Nested, /, axis: int = -1, *, temperature: ArrayLike = 1.0, where: ArrayLike | None = None
+) -> NumPyArray: ...
+
+
 def entmax15(x: Any, /, axis: int = -1, *, temperature: Any = 1.0, where: Any = None) -> Any:
     r"""1.5-entmax: ``p_i = [x_i / 2 - tau]_+^2``, between softmax and sparsemax.
 
@@ -123,6 +144,30 @@ def entmax15(x: Any, /, axis: int = -1, *, temperature: Any = 1.0, where: Any = 
     array([1., 0., 0.])
     """
     return _entmax(x, axis, temperature, where, alpha=1.5, n_iter=0)
+
+
+@overload
+def entmax_bisect(
+    x: ArrayT,
+    /,
+    alpha: float = 1.5,
+    axis: int = -1,
+    *,
+    n_iter: int = 50,
+    temperature: ArrayLike = 1.0,
+    where: ArrayLike | None = None,
+) -> ArrayT: ...
+@overload
+def entmax_bisect(
+    x: Nested,
+    /,
+    alpha: float = 1.5,
+    axis: int = -1,
+    *,
+    n_iter: int = 50,
+    temperature: ArrayLike = 1.0,
+    where: ArrayLike | None = None,
+) -> NumPyArray: ...
 
 
 def entmax_bisect(
@@ -360,6 +405,28 @@ def _entmax_bisect(xp: Any, z: Any, alpha: float, n_iter: int, n_live: Any = Non
 # ---------------------------------------------------------------- VJPs
 
 
+@overload
+def sparsemax_vjp(
+    y: ArrayT,
+    g: ArrayLike,
+    /,
+    axis: int = -1,
+    *,
+    temperature: ArrayLike = 1.0,
+    where: ArrayLike | None = None,
+) -> ArrayT: ...
+@overload
+def sparsemax_vjp(
+    y: Nested,
+    g: ArrayLike,
+    /,
+    axis: int = -1,
+    *,
+    temperature: ArrayLike = 1.0,
+    where: ArrayLike | None = None,
+) -> NumPyArray: ...
+
+
 def sparsemax_vjp(
     y: Any, g: Any, /, axis: int = -1, *, temperature: Any = 1.0, where: Any = None
 ) -> Any:
@@ -393,6 +460,28 @@ def sparsemax_vjp(
     return _entmax_vjp(y, g, axis, temperature, where, alpha=2.0)
 
 
+@overload
+def entmax15_vjp(
+    y: ArrayT,
+    g: ArrayLike,
+    /,
+    axis: int = -1,
+    *,
+    temperature: ArrayLike = 1.0,
+    where: ArrayLike | None = None,
+) -> ArrayT: ...
+@overload
+def entmax15_vjp(
+    y: Nested,
+    g: ArrayLike,
+    /,
+    axis: int = -1,
+    *,
+    temperature: ArrayLike = 1.0,
+    where: ArrayLike | None = None,
+) -> NumPyArray: ...
+
+
 def entmax15_vjp(
     y: Any, g: Any, /, axis: int = -1, *, temperature: Any = 1.0, where: Any = None
 ) -> Any:
@@ -417,6 +506,30 @@ def entmax15_vjp(
     array([ 0.353553, -0.146447, -0.207107,  0.      ])
     """
     return _entmax_vjp(y, g, axis, temperature, where, alpha=1.5)
+
+
+@overload
+def entmax_bisect_vjp(
+    y: ArrayT,
+    g: ArrayLike,
+    /,
+    alpha: float = 1.5,
+    axis: int = -1,
+    *,
+    temperature: ArrayLike = 1.0,
+    where: ArrayLike | None = None,
+) -> ArrayT: ...
+@overload
+def entmax_bisect_vjp(
+    y: Nested,
+    g: ArrayLike,
+    /,
+    alpha: float = 1.5,
+    axis: int = -1,
+    *,
+    temperature: ArrayLike = 1.0,
+    where: ArrayLike | None = None,
+) -> NumPyArray: ...
 
 
 def entmax_bisect_vjp(
@@ -483,6 +596,28 @@ def _entmax_vjp(y: Any, g: Any, axis: Any, temperature: Any, where: Any, *, alph
 # ---------------------------------------------------------------- losses
 
 
+@overload
+def sparsemax_loss(
+    x: ArrayT,
+    target: ArrayLike,
+    /,
+    *,
+    axis: int = -1,
+    ignore_index: int = -100,
+    reduction: Reduction = "mean",
+) -> ArrayT: ...
+@overload
+def sparsemax_loss(
+    x: Nested,
+    target: ArrayLike,
+    /,
+    *,
+    axis: int = -1,
+    ignore_index: int = -100,
+    reduction: Reduction = "mean",
+) -> NumPyArray: ...
+
+
 def sparsemax_loss(
     x: Any,
     target: Any,
@@ -541,6 +676,28 @@ def sparsemax_loss(
     0.0
     """
     return _fenchel_young_loss(x, target, axis, ignore_index, reduction, alpha=2.0)
+
+
+@overload
+def entmax15_loss(
+    x: ArrayT,
+    target: ArrayLike,
+    /,
+    *,
+    axis: int = -1,
+    ignore_index: int = -100,
+    reduction: Reduction = "mean",
+) -> ArrayT: ...
+@overload
+def entmax15_loss(
+    x: Nested,
+    target: ArrayLike,
+    /,
+    *,
+    axis: int = -1,
+    ignore_index: int = -100,
+    reduction: Reduction = "mean",
+) -> NumPyArray: ...
 
 
 def entmax15_loss(
@@ -623,7 +780,8 @@ def _fenchel_young_per_row(c: _targets.Checked, alpha: float) -> Any:
     return xp.where(picked.valid, tsallis + inner, 0.0)
 
 
+_function: Any
 for _function in (sparsemax, entmax15):
-    _function.__doc__ = _function.__doc__.replace("{parameters}", _FORWARD_PARAMETERS)
+    _function.__doc__ = (_function.__doc__ or "").replace("{parameters}", _FORWARD_PARAMETERS)
 for _function in (sparsemax, entmax15, entmax_bisect):
-    _function.__doc__ = _function.__doc__.replace("{edge_cases}", _EDGE_CASES)
+    _function.__doc__ = (_function.__doc__ or "").replace("{edge_cases}", _EDGE_CASES)
