@@ -53,11 +53,18 @@ WITH_SPECIALS = st.one_of(FINITE, FINITE, FINITE, st.sampled_from([np.inf, -np.i
 
 
 @st.composite
-def matrices(draw, *, dtypes=DTYPES, min_side=0, elements=WITH_SPECIALS, max_side=6):
-    """A (rows, n) array in a drawn dtype, C-contiguous (layouts are applied apart)."""
+def matrices(draw, *, dtypes=DTYPES, min_side=0, elements=WITH_SPECIALS, max_side=6, extreme=False):
+    """A (rows, n) array in a drawn dtype, C-contiguous (layouts are applied apart).
+
+    With ``extreme``, sometimes scaled so that its largest values reach the
+    dtype's range (float16 65504, float32 3e38, float64 1e308).
+    """
     dtype = draw(st.sampled_from(dtypes))
     shape = (draw(st.integers(min_side, max_side)), draw(st.integers(min_side, max_side)))
-    return draw(hnp.arrays(np.float64, shape, elements=elements)).astype(dtype)
+    values = draw(hnp.arrays(np.float64, shape, elements=elements))
+    if extreme and draw(st.booleans()):
+        values = values * (float(np.finfo(dtype).max) / 64.0)  # FINITE lies within +-60
+    return values.astype(dtype)
 
 
 def _outcome(call, x):
@@ -119,7 +126,7 @@ def _catalogue_elements(name):
 @given(data=st.data())
 def test_layout_every_function_gives_the_values_of_a_plain_array(name, data):
     """Also pins the catalogue's own sampled_softmax_loss call (``% 0`` warned on 0 classes)."""
-    x = data.draw(matrices(elements=_catalogue_elements(name)))
+    x = data.draw(matrices(elements=_catalogue_elements(name), extreme=name not in LINEAR))
     view = in_layout(x, data.draw(st.sampled_from(LAYOUTS)), data.draw)
     plain = np.ascontiguousarray(view).astype(view.dtype.newbyteorder("="))
     before = view.copy()
@@ -149,7 +156,7 @@ def _assert_agree_loosely(actual, expected):
 @reproducible(25)
 @given(data=st.data())
 def test_spec_every_function_agrees_with_the_specification(name, data):
-    x = data.draw(matrices(elements=_catalogue_elements(name)))
+    x = data.draw(matrices(elements=_catalogue_elements(name), extreme=name not in LINEAR))
     _assert_agree_loosely(_outcome(CALLS[name], x), _outcome(lambda v: spec(CALLS[name], v), x))
 
 
@@ -159,7 +166,7 @@ def test_spec_every_function_agrees_with_the_specification(name, data):
 @st.composite
 def family_arguments(draw):
     """x, axis, temperature (None, a number, or one per row) and where (None or a mask)."""
-    x = draw(matrices())
+    x = draw(matrices(extreme=True))
     axis = draw(st.sampled_from([-1, 0, 1, (0, 1)]))
     temperature = draw(
         st.one_of(
@@ -312,6 +319,184 @@ def test_peers_sklearn_metrics(z):
     _close(calibration.brier_score(p, y), np.mean(np.sum((p - one_hot) ** 2, axis=1)), p.dtype, ulps=64)
 
 
+@pytest.mark.skipif(not has_module("torch"), reason="needs torch")
+@reproducible(200)
+@given(
+    matrices(dtypes=[np.dtype(np.float32), np.dtype(np.float64)], min_side=1, elements=FINITE),
+    st.data(),
+)
+def test_peers_torch_cross_entropy_and_nll_options(x, data):
+    import torch
+    import torch.nn.functional as F
+
+    n, c = x.shape
+    target = data.draw(hnp.arrays(np.int64, n, elements=st.integers(0, c - 1)))
+    if data.draw(st.booleans()):
+        target[data.draw(st.integers(0, n - 1))] = -100  # ignored
+    weight = data.draw(st.one_of(st.none(), hnp.arrays(np.float64, c, elements=st.floats(0.0, 3.0))))
+    reduction = data.draw(st.sampled_from(["mean", "sum", "none"]))
+    smoothing = data.draw(st.sampled_from([0.0, 0.1, 0.7]))
+    t = torch.from_numpy(x.astype(np.float64))
+    w = None if weight is None else torch.from_numpy(weight)
+    options = {"weight": weight, "reduction": reduction}
+    with np.errstate(all="ignore"):
+        expected = F.cross_entropy(
+            t, torch.from_numpy(target), weight=w, reduction=reduction, label_smoothing=smoothing
+        ).numpy()  # fmt: skip
+        expected_nll = F.nll_loss(
+            F.log_softmax(t, -1), torch.from_numpy(target), weight=w, reduction=reduction
+        ).numpy()  # fmt: skip
+    actual = sk.cross_entropy(x, target, label_smoothing=smoothing, **options)
+    # torch's mean over no weight is NaN (0 / 0): the same here.
+    _close_or_both_nan(actual, expected.astype(x.dtype), x.dtype)
+    _close_or_both_nan(sk.nll_loss(sk.log_softmax(x), target, **options), expected_nll.astype(x.dtype), x.dtype)
+
+
+def _close_or_both_nan(actual, expected, dtype):
+    actual, expected = np.asarray(actual), np.asarray(expected)
+    np.testing.assert_array_equal(np.isnan(actual), np.isnan(expected))
+    keep = ~np.isnan(expected)
+    _close(actual[keep], expected[keep], dtype, ulps=64)
+
+
+@pytest.mark.skipif(not has_module("scipy"), reason="needs scipy")
+@reproducible(200)
+@given(
+    matrices(dtypes=[np.dtype(np.float64)], min_side=1, elements=PEER_ELEMENTS),
+    st.data(),
+)
+def test_peers_scipy_logsumexp_with_weights_and_sign(x, data):
+    from scipy import special
+
+    b = data.draw(hnp.arrays(np.float64, x.shape, elements=st.sampled_from([-2.0, -0.5, 0.0, 1.0, 3.0])))
+    axis = data.draw(st.sampled_from([-1, 0, None]))
+    with np.errstate(all="ignore"):
+        expected, expected_sign = special.logsumexp(x, axis=axis, b=b, return_sign=True)
+    actual, sign = sk.logsumexp(x, axis=axis, b=b, return_sign=True)
+    # Where the weighted sum cancels (exactly 0 in [1, 1, 1, 1] with b = [-2, 3, -0.5, -0.5]),
+    # softmaxkit's -inf is exact and scipy's rounding leaves a tiny number: compared where
+    # the sum keeps at least 1e-6 of its terms' magnitude.
+    with np.errstate(all="ignore"):
+        magnitude = special.logsumexp(x, axis=axis, b=np.abs(b))
+    defined = np.isfinite(expected) & (expected > magnitude + math.log(1e-6))
+    _close(np.asarray(actual)[defined], np.asarray(expected)[defined], x.dtype, ulps=64)
+    np.testing.assert_array_equal(np.asarray(sign)[defined], np.asarray(expected_sign)[defined])
+
+
+@pytest.mark.skipif(not has_module("torch"), reason="needs torch")
+@reproducible(150)
+@given(matrices(dtypes=[np.dtype(np.float64)], min_side=1, elements=FINITE), st.data())
+def test_peers_torch_autograd_and_entmax_against_the_vjps(x, data):
+    import entmax
+    import torch
+
+    g = data.draw(hnp.arrays(np.float64, x.shape, elements=st.floats(-4, 4)))
+    t = torch.from_numpy(x).requires_grad_(True)
+    for forward, vjp, peer in (
+        (sk.softmax, sk.softmax_vjp, lambda v: torch.softmax(v, -1)),
+        (sk.log_softmax, sk.log_softmax_vjp, lambda v: torch.log_softmax(v, -1)),
+        (sk.sparsemax, sk.sparsemax_vjp, lambda v: entmax.sparsemax(v, dim=-1)),
+        (sk.entmax15, sk.entmax15_vjp, lambda v: entmax.entmax15(v, dim=-1)),
+    ):
+        (expected,) = torch.autograd.grad(peer(t), t, torch.from_numpy(g))
+        _close(vjp(forward(x), g), expected.numpy(), x.dtype, ulps=256)
+
+
+@pytest.mark.skipif(not has_module("scipy"), reason="needs scipy")
+@reproducible(150)
+@given(
+    hnp.arrays(np.float64, st.integers(1, 12), elements=PEER_ELEMENTS),
+    st.data(),
+)
+def test_peers_segment_softmax_against_scipy_per_segment(x, data):
+    from scipy import special
+
+    ids = data.draw(hnp.arrays(np.int64, x.shape, elements=st.integers(0, 3)))
+    temperature = data.draw(st.sampled_from([0.5, 1.0, 4.0]))
+    actual = sk.segment_softmax(x, ids, temperature=temperature)
+    log_actual = sk.segment_log_softmax(x, ids, temperature=temperature)
+    lse = sk.segment_logsumexp(x, ids)
+    for segment in np.unique(ids):
+        entries = ids == segment
+        with np.errstate(invalid="ignore"):
+            expected = special.softmax(x[entries] / temperature)
+            expected_lse = special.logsumexp(x[entries])
+        if np.all(x[entries] == -np.inf):  # softmaxkit: zeros and -inf; scipy: NaN
+            assert np.all(actual[entries] == 0) and np.all(log_actual[entries] == -np.inf)
+            continue
+        _close(actual[entries], expected, x.dtype, ulps=64)
+        _close(np.exp(log_actual[entries]), expected, x.dtype, ulps=64)
+        _close(lse[segment], expected_lse, x.dtype, ulps=64)
+
+
+@pytest.mark.skipif(not has_module("scipy"), reason="needs scipy")
+@reproducible(100)
+@given(matrices(dtypes=[np.dtype(np.float64)], min_side=1, elements=FINITE), st.data())
+def test_peers_sparse_softmax_is_the_masked_dense_softmax(x, data):
+    import scipy.sparse
+
+    stored = data.draw(hnp.arrays(np.bool_, x.shape))
+    a = scipy.sparse.csr_array(np.where(stored, x, 0.0))
+    a.eliminate_zeros()
+    kept = a.toarray() != 0
+    dense = sk.softmax(x, where=kept)
+    _close(sk.sparse_softmax(a).toarray(), np.where(kept, dense, 0.0), x.dtype)
+
+
+@reproducible(200)
+@given(family_arguments())
+def test_peers_variants_options_are_their_definitions(arguments):
+    """where= is the entries at -inf, a temperature is x / T: for every variant taking them."""
+    x, axis, temperature, where = arguments
+    if isinstance(axis, tuple):
+        axis = -1
+    t = 1.0 if temperature is None else temperature
+    with np.errstate(over="ignore"):  # quotients beyond float64 are +-inf, as in softmaxkit
+        z = x.astype(np.float64) / t
+    excluded = np.where(where, z, -np.inf) if where is not None else z
+    for function in (sk.sparsemax, sk.entmax15):
+        actual = _outcome(lambda v: function(v, axis=axis, temperature=t, where=where), x)
+        expected = _outcome(lambda v: function(excluded, axis=axis).astype(v.dtype), x)
+        if not isinstance(expected, Exception):
+            _assert_agree_loosely(actual, expected)
+    probs = _outcome(lambda v: sk.softmax(excluded, axis=axis), x)
+    if isinstance(probs, Exception):
+        return
+    with np.errstate(all="ignore"):
+        terms = np.where(probs > 0, probs * np.log(np.where(probs > 0, probs, 1.0)), 0.0)
+    terms = np.where(np.isnan(probs), np.nan, terms)  # a NaN slice has NaN entropy
+    expected = (0.0 - np.sum(terms, axis=axis)).astype(x.dtype)
+    actual = sk.entropy(logits=x, axis=axis, temperature=t, where=where)
+    np.testing.assert_array_equal(np.isnan(actual), np.isnan(expected))
+    keep = ~np.isnan(expected)
+    # Relative to log(n), the entropy's range: its terms have both signs' logs.
+    scale = max(1.0, math.log(max(x.shape[axis], 1)))
+    np.testing.assert_allclose(
+        actual[keep], expected[keep], atol=8 * np.finfo(x.dtype).eps * scale, rtol=8 * np.finfo(x.dtype).eps
+    )  # fmt: skip
+
+
+@reproducible(200)
+@given(family_arguments())
+def test_peers_hardmax_is_the_first_argmax(arguments):
+    x, axis, _, where = arguments
+    if isinstance(axis, tuple):
+        axis = -1
+    actual = _outcome(lambda v: sk.hardmax(v, axis=axis, where=where), x)
+    if isinstance(actual, Exception) or x.shape[axis] == 0:
+        return
+    z = x if where is None else np.where(where, x, -np.inf)
+    moved = np.moveaxis(z, axis, -1)
+    nan = np.any(np.isnan(moved), axis=-1)
+    no_nan = np.where(np.isnan(moved), -np.inf, moved)
+    first = np.argmax(no_nan, axis=-1)
+    # An all -inf (or all excluded) slice gives zeros, as softmax does.
+    live = np.max(no_nan, axis=-1) > -np.inf
+    expected = ((np.arange(moved.shape[-1]) == first[..., None]) & live[..., None]).astype(x.dtype)
+    expected[nan] = np.nan
+    np.testing.assert_array_equal(np.moveaxis(actual, axis, -1), expected)
+
+
 # ------------------------------------------------------------ mpmath
 
 
@@ -461,3 +646,23 @@ def test_segments_of_rows_with_no_columns(function):
     result = function(x, [0, 0, 1])
     assert result.shape == ((2, 0) if function is sk.segment_logsumexp else (3, 0))
     assert result.dtype == np.float32
+
+
+def test_logsumexp_of_a_difference_that_rounds_to_minus_the_maximum_does_not_warn():
+    # Found by test_spec_logsumexp_options_agree_with_the_specification: the
+    # spec's clamp bound (shift - max) is rounded, so (bound - shift) overflowed
+    # and NumPy warned "overflow encountered in subtract".
+    x = np.array([[25.0, -40.0]]) * (np.finfo(np.float64).max / 64)
+    from softmaxkit import _dispatch
+
+    with _dispatch.use_kernel(False):
+        assert sk.logsumexp(x, axis=-1)[0] == x[0, 0]
+        np.testing.assert_array_equal(sk.log_softmax(x), [[0.0, -np.inf]])
+
+
+def test_an_empty_array_of_temperatures_is_an_empty_result():
+    # Found by test_spec_softmax_options_agree_with_the_specification: the
+    # kernel path took np.min of an empty temperature array (ValueError).
+    x = np.empty((0, 0), np.float16)
+    result = sk.softmax(x, temperature=np.empty((0, 1)))
+    assert result.shape == (0, 0) and result.dtype == np.float16

@@ -151,7 +151,12 @@ def shift_and_sum(
     shift = xp.where(xp.isfinite(zmax), zmax, 0.0)
     # Below `lowest`, z - shift would overflow to -inf: clamp first so that no
     # library warns, then put the -inf (the correctly rounded value) back.
-    lowest = xp.where(shift > 0, shift, 0.0) - xp.finfo(z.dtype).max
+    # `shift - max` is itself rounded, and `lowest - shift` could then round
+    # past -max (float64 [7.022e307, -1.1236e308] warned): for a positive
+    # shift the bound keeps 2 ulp of margin, (1 - eps) * max, so a difference
+    # within 2 ulp of -max counts as -inf.
+    big = xp.finfo(z.dtype).max
+    lowest = xp.where(shift > 0, shift - big * (1.0 - xp.finfo(z.dtype).eps), -big)
     z_finite = xp.where(xp.isfinite(z), xp.maximum(z, lowest), 0.0)
     rounded = z_finite - shift
     # Each where writes a non-finite value only where the result holds one, so
