@@ -110,6 +110,14 @@ typedef struct {
                             sk_part *part);
     void (*f32_block_apply)(const sk_reduce_args *a, ptrdiff_t row, ptrdiff_t start, ptrdiff_t len,
                             const sk_part *part, const sk_slice *s);
+    /* float64 in float64 lanes (softmax_f64.c); NULL in the baseline build.
+     * Rows of at most SK_BLOCK elements, and the blocks of longer rows, as
+     * f32_rows, f32_block_stats and f32_block_apply do for float32. */
+    void (*f64_rows)(const sk_reduce_args *a, ptrdiff_t r0, ptrdiff_t r1);
+    void (*f64_block_stats)(const sk_reduce_args *a, ptrdiff_t row, ptrdiff_t start, ptrdiff_t len,
+                            sk_part *part);
+    void (*f64_block_apply)(const sk_reduce_args *a, ptrdiff_t row, ptrdiff_t start, ptrdiff_t len,
+                            const sk_part *part, const sk_slice *s);
 } sk_isa_table;
 
 const sk_isa_table *sk_isa(void);
