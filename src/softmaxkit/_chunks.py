@@ -65,8 +65,8 @@ def plan(
             break
     if len(reduced) == 1 and x.shape[reduced[0]] > 1:
         return Plan("stream", reduced[0])
-    axis = next((a for a, n in enumerate(x.shape) if n > 1 and a not in reduced), None)
-    return None if axis is None or in_order else Plan("blocks", axis)
+    cut = next((a for a, n in enumerate(x.shape) if n > 1 and a not in reduced), None)
+    return None if cut is None or in_order else Plan("blocks", cut)
 
 
 def plan_for(x: Any, axis: Any, *options: Any, in_order: bool = False) -> Plan | None:

@@ -155,8 +155,10 @@ def shift_and_sum(
     # past -max (float64 [7.022e307, -1.1236e308] warned): for a positive
     # shift the bound keeps 2 ulp of margin, (1 - eps) * max, so a difference
     # within 2 ulp of -max counts as -inf.
-    big = xp.finfo(z.dtype).max
-    lowest = xp.where(shift > 0, shift - big * (1.0 - xp.finfo(z.dtype).eps), -big)
+    big = float(xp.finfo(z.dtype).max)
+    positive = shift > 0
+    margin = xp.astype(positive, z.dtype) * (big * float(xp.finfo(z.dtype).eps))
+    lowest = (xp.where(positive, shift, 0.0) - big) + margin
     z_finite = xp.where(xp.isfinite(z), xp.maximum(z, lowest), 0.0)
     rounded = z_finite - shift
     # Each where writes a non-finite value only where the result holds one, so

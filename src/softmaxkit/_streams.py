@@ -261,15 +261,16 @@ def entmax(
         def scaled(index: tuple[Any, ...]) -> np.ndarray:
             z, _ = _stable.exclude(np, slices.logits(index, guard), r, where=slices.mask_of(index))
             # As entmax_of_shifted: clamped at -2, below anything in the support.
-            return np.maximum(_stable.shift_and_sum(np, z, zmax, r).diff * (alpha - 1.0), -2.0)
+            diff = np.asarray(_stable.shift_and_sum(np, z, zmax, r).diff)
+            return np.maximum(diff * (alpha - 1.0), -2.0)
 
-        live = bool(zmax[0] > -np.inf)
+        live = bool(np.asarray(zmax)[0] > -np.inf)
         gathered, n_live = [], 0
         for index in slices.blocks(outer):
             values = scaled(index)
             gathered.append(values[values > -1.0])
             n_live += int(np.count_nonzero(values > -2.0))
-        probs = mapping(np.concatenate(gathered)[None, :], n_live)[0] if live else None
+        probs = mapping(np.concatenate(gathered)[None, :], n_live)[0] if live else np.empty(0)
         used = 0
         for index in slices.blocks(outer):
             values = scaled(index)

@@ -742,8 +742,8 @@ def _fenchel_young_loss(
     if c.logits.shape[c.class_axis] == 0:
         raise ValueError("x must have at least one class along axis, got 0")
     # The class axis last (a view): the targets then share the logits' other axes.
-    logits = np.moveaxis(c.logits, c.class_axis, -1) if type(c.logits) is np.ndarray else None
-    plan = None if logits is None else _chunks.plan(logits, (logits.ndim - 1,))
+    logits = np.moveaxis(c.logits, c.class_axis, -1) if type(c.logits) is np.ndarray else np.empty(0)
+    plan = _chunks.plan(logits, (logits.ndim - 1,))  # None for other libraries' arrays (empty here)
     if plan is not None and plan.kind == "blocks":
         # The sort of entmax and the one-hot targets are whole-array
         # temporaries: the per-row losses a block of rows at a time, reduced once.
