@@ -153,9 +153,10 @@ def test_nan_slice_is_refused():
      ({"size": 2.0}, TypeError, "size must be an int, got 2.0"),
      ({"size": (2, True)}, TypeError, r"size\[1\] must be an int, got True"),
      ({"seed": -3}, ValueError, "seed must be >= 0, got -3"),
-     ({"seed": "a"}, TypeError, "seed must be an int")],
+     ({"seed": "a"}, TypeError, "seed must be an int, a numpy.random.Generator or None, got 'a'"),
+     ({"seed": 2.0}, TypeError, "seed must be an int, a numpy.random.Generator or None, got 2.0")],
     ids=["temperature", "top_k", "top_k_type", "top_p", "min_p", "size", "size_tuple", "size_type",
-         "size_tuple_type", "seed", "seed_type"],
+         "size_tuple_type", "seed", "seed_type", "seed_float"],
 )  # fmt: skip
 def test_bad_arguments_are_refused(kwargs, error, message):
     with pytest.raises(error, match=message):

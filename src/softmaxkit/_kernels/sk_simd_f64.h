@@ -44,6 +44,15 @@ SK_INLINE vd vd_sub(vd a, vd b) { return _mm512_sub_pd(a, b); }
 SK_INLINE vd vd_mul(vd a, vd b) { return _mm512_mul_pd(a, b); }
 /* max(a, b), b when either is NaN (the x86 rule both ISAs share). */
 SK_INLINE vd vd_max(vd a, vd b) { return _mm512_max_pd(a, b); }
+SK_INLINE vd vd_min(vd a, vd b) { return _mm512_min_pd(a, b); }
+/* x clamped below at low = m - 1000 before the shift d = x - m, where the
+ * exponential needs it: not here, since vd_ldexp_floor_where's zero-masked
+ * scalef discards every lane with d <= -746 (-inf and NaN intermediates
+ * included), and below m - 1000 the shift's error formula no longer matters. */
+SK_INLINE vd vd_clamp_exp_arg(vd x, vd low) {
+    (void)low;
+    return x;
+}
 SK_INLINE vd vd_fmadd(vd a, vd b, vd c) { return _mm512_fmadd_pd(a, b, c); }  /* a b + c */
 SK_INLINE vd vd_fnmadd(vd a, vd b, vd c) { return _mm512_fnmadd_pd(a, b, c); } /* c - a b */
 SK_INLINE vdmask vd_gt_or_nan(vd a, vd b) { return _mm512_cmp_pd_mask(a, b, _CMP_NLE_UQ); }
@@ -89,6 +98,11 @@ SK_INLINE vd vd_add(vd a, vd b) { return _mm256_add_pd(a, b); }
 SK_INLINE vd vd_sub(vd a, vd b) { return _mm256_sub_pd(a, b); }
 SK_INLINE vd vd_mul(vd a, vd b) { return _mm256_mul_pd(a, b); }
 SK_INLINE vd vd_max(vd a, vd b) { return _mm256_max_pd(a, b); }
+SK_INLINE vd vd_min(vd a, vd b) { return _mm256_min_pd(a, b); }
+/* AVX2 forms 2^k from the integer k (vd_ldexp_floor_where), so k and the
+ * shift's error must stay finite and in range: x is clamped at low = m - 1000
+ * (vd_max keeps a NaN x). */
+SK_INLINE vd vd_clamp_exp_arg(vd x, vd low) { return vd_max(low, x); }
 SK_INLINE vd vd_fmadd(vd a, vd b, vd c) { return _mm256_fmadd_pd(a, b, c); }
 SK_INLINE vd vd_fnmadd(vd a, vd b, vd c) { return _mm256_fnmadd_pd(a, b, c); }
 SK_INLINE vdmask vd_gt_or_nan(vd a, vd b) { return _mm256_cmp_pd(a, b, _CMP_NLE_UQ); }
@@ -154,18 +168,26 @@ SK_INLINE void vd_store_at(double *p, ptrdiff_t i, vd v, ptrdiff_t n) {
 
 /* ---- the float64 exponential ------------------------------------------- */
 
-/* The callers clamp d = x - m at this value (by clamping x at m + it), which
- * keeps 2^k within vd_ldexp_where's range and lo finite. */
+/* The callers clamp x at m + this value where the ISA needs it
+ * (vd_clamp_exp_arg): 2^k then stays within vd_ldexp_floor_where's range and
+ * lo finite. */
 #define SK_F64_EXP_LOW -1000.0
 /* Below this, exp(d) rounds to 0 in float64 (exp(-746) < 2^-1076). */
 #define SK_F64_EXP_ZERO -746.0
 
-/* d = x - m (m broadcast) and its exact rounding error lo (TwoSum). */
-SK_INLINE vd sk_vshiftd(vd x, vd m, vd *lo) {
+/* d = x - m (m broadcast) and its exact rounding error lo, by the formula of
+ * kind (sk_shift_kind, sk_isa.h). */
+SK_INLINE vd sk_vshiftd(vd x, vd m, int kind, vd *lo) {
     vd d = vd_sub(x, m);
-    vd b_virtual = vd_sub(d, x); /* ~ -m */
-    vd a_virtual = vd_sub(d, b_virtual);
-    *lo = vd_sub(vd_sub(x, a_virtual), vd_add(m, b_virtual));
+    if (kind == SK_SHIFT_X_LARGER) {
+        *lo = vd_sub(vd_sub(vd_set1(0.0), m), vd_sub(d, x));
+    } else if (kind == SK_SHIFT_M_LARGER) {
+        *lo = vd_sub(x, vd_add(d, m));
+    } else {
+        vd b_virtual = vd_sub(d, x); /* ~ -m */
+        vd a_virtual = vd_sub(d, b_virtual);
+        *lo = vd_sub(vd_sub(x, a_virtual), vd_add(m, b_virtual));
+    }
     return d;
 }
 
@@ -183,8 +205,9 @@ static const double sk_exp2_16_lo[16] = {
     0x1.7a1cd345dcc81p-54,  0x1.11065895048ddp-55,  0x1.2ed02d75b3707p-55,  -0x1.e9c23179c2893p-54,
 };
 
-/* exp(d + lo) for -1001 <= d <= 0 (d = x - m rounded, lo its rounding
- * error), NaN giving NaN, within about 0.52 ulp:
+/* exp(d + lo) for d <= 0 (d = x - m rounded, lo its rounding error; with
+ * AVX2, -1001 <= d), NaN giving NaN, 0 (whatever lo) for d <= -746, within
+ * about 0.52 ulp:
  *   kd = round(16 d / ln2) (the shifter trick of sk_exp.h: the low bits of
  *        the shifted value are kd mod 16, the table index j);
  *   r  = (d - kd ln2_hi / 16) + (lo - kd ln2_lo / 16), |r| <= ln2 / 32: the

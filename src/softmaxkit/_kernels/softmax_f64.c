@@ -46,27 +46,39 @@ void SK_FN(sk_row_apply)(const sk_reduce_args *a, ptrdiff_t row, ptrdiff_t start
  * the portable loops: +inf, or a maximum too large to clamp below). */
 SK_INLINE int in_lanes(double mx) { return mx == -INFINITY || fabs(mx) < SK_F64_LANES_MAX_SHIFT; }
 
-/* Largest included entry (NaN ignored; excluded entries count as -inf), -inf
- * when there is none. */
-SK_INLINE double block_max_impl(const double *x, const uint8_t *m, ptrdiff_t len) {
-    vd hi0 = vd_set1(-INFINITY), hi1 = hi0;
+/* Largest and smallest included entries (NaN ignored; excluded entries count
+ * as -inf); the maximum is -inf when there is none. */
+SK_INLINE void block_range_impl(const double *x, const uint8_t *m, ptrdiff_t len, double *max,
+                                double *min) {
+    vd hi0 = vd_set1(-INFINITY), hi1 = hi0, lo0 = vd_set1(INFINITY), lo1 = lo0;
     ptrdiff_t i = 0;
-    /* vd_max(x, acc) keeps acc where x is NaN. */
+    /* vd_max(x, acc) and vd_min(x, acc) keep acc where x is NaN. */
     for (; i + 2 * SK_VDW <= len; i += 2 * SK_VDW) {
-        hi0 = vd_max(vd_load_x(x + i, m ? m + i : NULL), hi0);
-        hi1 = vd_max(vd_load_x(x + i + SK_VDW, m ? m + i + SK_VDW : NULL), hi1);
+        vd a = vd_load_x(x + i, m ? m + i : NULL), b = vd_load_x(x + i + SK_VDW, m ? m + i + SK_VDW : NULL);
+        hi0 = vd_max(a, hi0);
+        hi1 = vd_max(b, hi1);
+        lo0 = vd_min(a, lo0);
+        lo1 = vd_min(b, lo1);
     }
     for (; i < len; i += SK_VDW) {
         ptrdiff_t n = len - i < SK_VDW ? len - i : SK_VDW;
-        hi0 = vd_max(vd_load_x_at(x, m, i, n), hi0); /* -inf past the end */
+        /* -inf past the end: no effect on the max, and the min only decides
+         * how the shift's error is computed */
+        vd a = vd_load_x_at(x, m, i, n);
+        hi0 = vd_max(a, hi0);
+        lo0 = vd_min(a, lo0);
     }
-    return vd_hmax(vd_max(hi0, hi1));
+    *max = vd_hmax(vd_max(hi0, hi1));
+    *min = -vd_hmax(vd_max(vd_sub(vd_set1(0.0), lo0), vd_sub(vd_set1(0.0), lo1)));
 }
 
 /* (Each of these wrappers makes one loop per case of the mask, without a
  * test inside.) */
-static double block_max(const double *x, const uint8_t *m, ptrdiff_t len) {
-    return m ? block_max_impl(x, m, len) : block_max_impl(x, NULL, len);
+static void block_range(const double *x, const uint8_t *m, ptrdiff_t len, double *max, double *min) {
+    if (m)
+        block_range_impl(x, m, len, max, min);
+    else
+        block_range_impl(x, NULL, len, max, min);
 }
 
 static int block_has_nan(const double *x, const uint8_t *m, ptrdiff_t len) {
@@ -77,12 +89,12 @@ static int block_has_nan(const double *x, const uint8_t *m, ptrdiff_t len) {
 
 /* Pass 2 for one vector v of x: e = exp(v - mx) summed, and stored at e_out
  * (n lanes) when store. */
-SK_INLINE vdsum sums_step(vdsum sum, vd v, vd mv, vd low, double *e_out, ptrdiff_t n, int store) {
+SK_INLINE vdsum sums_step(vdsum sum, vd v, vd mv, vd low, double *e_out, ptrdiff_t n, int kind,
+                          int store) {
     vd lo;
-    /* Clamped below at mx - 1000: exp gives exactly 0 there, -inf and
-     * excluded entries included, and no NaN from -inf - mx; vd_max(low, x)
-     * is x where x is NaN, which poisons the sum. */
-    vd d = sk_vshiftd(vd_max(low, v), mv, &lo);
+    /* exp gives exactly 0 below mx - 1000 (where vd_clamp_exp_arg clamps),
+     * -inf and excluded entries included; a NaN x poisons the sum. */
+    vd d = sk_vshiftd(vd_clamp_exp_arg(v, low), mv, kind, &lo);
     vd e = sk_vexpd_lo(d, lo);
     if (store) vd_store_at(e_out, 0, e, n);
     return vdsum_add(sum, e);
@@ -100,11 +112,12 @@ SK_INLINE void prefetch_lines(const double *p, ptrdiff_t n) {
  * -log1p(t)); e stored in e_out when store (softmax). The next row's x
  * (ahead, len elements, or NULL) is prefetched meanwhile: this pass is
  * compute-bound, and pass 1 of that row then finds it in cache instead of
- * waiting for memory. Called with constant m == NULL and store, so that each
- * use is its own loop without a test inside. */
+ * waiting for memory. kind: how the shift's error is found (sk_shift_kind).
+ * Called with constant m == NULL, kind and store, so that each use is its own
+ * loop without a test inside. */
 SK_INLINE void block_sums(const double *x, const uint8_t *m, double *e_out, ptrdiff_t len,
-                          double mx, int store, const double *ahead, sk_part *part, double *norm,
-                          double *norm_lo) {
+                          double mx, int kind, int store, const double *ahead, sk_part *part,
+                          double *norm, double *norm_lo) {
     vd mv = vd_set1(mx), low = vd_set1(mx + SK_F64_EXP_LOW);
     vdsum s = vdsum_start(1.0), s2 = s; /* see vdsum_add */
     ptrdiff_t i = 0;
@@ -112,14 +125,14 @@ SK_INLINE void block_sums(const double *x, const uint8_t *m, double *e_out, ptrd
     for (; i + 2 * SK_VDW <= len; i += 2 * SK_VDW) {
         if (ahead) prefetch_lines(ahead + i, 2 * SK_VDW);
         s = sums_step(s, vd_load_x(x + i, m ? m + i : NULL), mv, low, store ? e_out + i : NULL, SK_VDW,
-                      store);
+                      kind, store);
         s2 = sums_step(s2, vd_load_x(x + i + SK_VDW, m ? m + i + SK_VDW : NULL), mv, low,
-                       store ? e_out + i + SK_VDW : NULL, SK_VDW, store);
+                       store ? e_out + i + SK_VDW : NULL, SK_VDW, kind, store);
     }
     for (; i < len; i += SK_VDW) {
         ptrdiff_t n = len - i < SK_VDW ? len - i : SK_VDW;
         /* the lanes past the end hold -inf, clamped to low: exp gives 0 */
-        s = sums_step(s, vd_load_x_at(x, m, i, n), mv, low, store ? e_out + i : NULL, n, store);
+        s = sums_step(s, vd_load_x_at(x, m, i, n), mv, low, store ? e_out + i : NULL, n, kind, store);
     }
     double s_lo, s2_lo;
     double total = vdsum_total(s, 1.0, &s_lo), total2 = vdsum_total(s2, 1.0, &s2_lo);
@@ -132,14 +145,26 @@ SK_INLINE void block_sums(const double *x, const uint8_t *m, double *e_out, ptrd
     part->nan = hi != hi; /* an included NaN: exp(NaN - m) poisons the sum */
 }
 
+SK_INLINE void block_sums_of_kind(const double *x, const uint8_t *m, double *e_out, ptrdiff_t len,
+                                  double mx, int kind, int store, const double *ahead, sk_part *part,
+                                  double *norm, double *norm_lo) {
+    if (kind == SK_SHIFT_X_LARGER)
+        block_sums(x, m, e_out, len, mx, SK_SHIFT_X_LARGER, store, ahead, part, norm, norm_lo);
+    else if (kind == SK_SHIFT_M_LARGER)
+        block_sums(x, m, e_out, len, mx, SK_SHIFT_M_LARGER, store, ahead, part, norm, norm_lo);
+    else
+        block_sums(x, m, e_out, len, mx, SK_SHIFT_TWO_SUM, store, ahead, part, norm, norm_lo);
+}
+
 /* Statistics of a block; returns 0 when the portable loops must do it (the
  * block holds +inf, or its maximum is too large to clamp below). Softmax
  * stores the exponentials in e_out and its normaliser in norm + norm_lo. */
 SK_INLINE int block_stats(const double *x, const uint8_t *m, double *e_out, ptrdiff_t len,
                           const double *ahead, sk_part *part, double *norm, double *norm_lo) {
-    double mx = block_max(x, m, len);
+    double mx, mn;
+    block_range(x, m, len, &mx, &mn);
     part->max = mx;
-    part->min = -INFINITY; /* unused by these loops */
+    part->min = mn;
     part->k = part->t = 0.0;
     part->nan = 0;
     *norm = *norm_lo = 0.0;
@@ -148,14 +173,17 @@ SK_INLINE int block_stats(const double *x, const uint8_t *m, double *e_out, ptrd
         return 1;
     }
     if (!in_lanes(mx)) return 0;
+    /* Entries below mx - 1000 give 0 whatever their shift's error: the
+     * smallest x that matters is above that. */
+    int kind = sk_shift_kind(mx, mn > mx + SK_F64_EXP_LOW ? mn : mx + SK_F64_EXP_LOW);
     if (e_out && m)
-        block_sums(x, m, e_out, len, mx, 1, ahead, part, norm, norm_lo);
+        block_sums_of_kind(x, m, e_out, len, mx, kind, 1, ahead, part, norm, norm_lo);
     else if (e_out)
-        block_sums(x, NULL, e_out, len, mx, 1, ahead, part, norm, norm_lo);
+        block_sums_of_kind(x, NULL, e_out, len, mx, kind, 1, ahead, part, norm, norm_lo);
     else if (m)
-        block_sums(x, m, NULL, len, mx, 0, ahead, part, norm, norm_lo);
+        block_sums_of_kind(x, m, NULL, len, mx, kind, 0, ahead, part, norm, norm_lo);
     else
-        block_sums(x, NULL, NULL, len, mx, 0, ahead, part, norm, norm_lo);
+        block_sums_of_kind(x, NULL, NULL, len, mx, kind, 0, ahead, part, norm, norm_lo);
     return 1;
 }
 
