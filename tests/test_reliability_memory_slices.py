@@ -73,9 +73,9 @@ CASES = {
     "sample_where": (lambda: sk.sample(WIDE, where=MASK, seed=0), 17, False),
     # Also a few numbers per segment: IDS has 2**17 segments, 6 MiB (24 blocks)
     # at about 50 bytes each (max, NaN, the normaliser's two parts, the temperature's guard).
-    "segment_softmax_vector": (lambda: sk.segment_softmax(VECTOR, IDS, temperature=0.5), 44 + 24, True),
+    "segment_softmax_vector": (lambda: sk.segment_softmax(VECTOR, IDS, temperature=0.5), 46 + 24, True),
     "segment_log_softmax_vector": (
-        lambda: sk.segment_log_softmax(VECTOR, IDS, where=VECTOR > -8), 44 + 24, True,
+        lambda: sk.segment_log_softmax(VECTOR, IDS, where=VECTOR > -8), 46 + 24, True,
     ),
     "segment_logsumexp_vector": (lambda: sk.segment_logsumexp(VECTOR, IDS), 28 + 24, True),
     "sparsemax_loss_axis0": (
