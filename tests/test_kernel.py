@@ -150,12 +150,13 @@ def test_in_place_on_long_rows_with_a_huge_maximum_in_another_block(rng, functio
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("shape", [(700, 70), (300, 3), (257, 130)], ids=str)
+@pytest.mark.parametrize("shape", [(700, 70), (300, 3), (257, 130), (530, 64)], ids=str)
 def test_column_mode_with_several_row_chunks_and_edge_columns(rng, dtype, shape):
     # float32 column mode reduces 64 slices at a time over chunks of 256
     # rows: maxima in a later chunk, a +inf in a later chunk (the unit falls
     # back to the portable loops after writing exponentials), NaN and all
-    # -inf columns, partial vectors of columns.
+    # -inf columns, partial vectors of columns, and units of exactly 64
+    # columns (the loops specialised for a full unit).
     x = (rng.standard_normal(shape) * 20).astype(dtype)
     n, m = shape
     x[n - 1, 0] = 200.0
