@@ -296,6 +296,18 @@ def test_edge_case_entries_far_below_the_maximum(rng, layout, top):
     assert np.all(sk.softmax(x, axis=axis)[x < top - 104.5] == 0.0)
 
 
+@pytest.mark.parametrize("n", [10, 100, 1000, 40_000])
+def test_edge_case_nan_anywhere_in_a_row_fills_the_row(n):
+    # log_softmax's split sum adds by Fast2Sum on the larger and the smaller
+    # of the accumulator and the term: its operand order must carry a NaN
+    # whether it arrives first, in the middle, after the maximum or in a tail.
+    x = np.tile(np.linspace(-5.0, 5.0, n, dtype=np.float32), (4, 1))
+    for row, at in enumerate([0, n // 2, n - 1, n - 1 - n // 3]):
+        x[row, at] = np.nan
+    for function in (sk.softmax, sk.log_softmax):
+        assert np.isnan(function(x)).all()
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("mask", EDGE_MASKS, ids=str)
 @pytest.mark.parametrize("temperature", [1e-3, 0.5, 7.0])
