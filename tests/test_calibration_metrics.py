@@ -237,7 +237,7 @@ class TestInterval:
 
     @pytest.mark.parametrize(
         ("kwargs", "message"),
-        [({"n_resamples": 0}, "n_resamples must be an int >= 1"),
+        [({"n_resamples": 0}, "n_resamples must be >= 1, got 0"),
          ({"confidence_level": 1.0}, r"confidence_level must be in \(0, 1\)")],
         ids=["no-resamples", "level-1"],
     )  # fmt: skip
@@ -271,15 +271,35 @@ class TestErrors:
 
     @pytest.mark.parametrize(
         ("kwargs", "message"),
-        [({"n_bins": 0}, "n_bins must be an int >= 1, got 0"),
-         ({"n_bins": 2.5}, "n_bins must be an int >= 1, got 2.5"),
+        [({"n_bins": 0}, "n_bins must be >= 1, got 0"),
+         ({"n_bins": 10**7}, "n_bins must be <= 1000000, got 10000000"),
          ({"strategy": "equal"}, r"strategy must be one of \['uniform', 'quantile'\], got 'equal'"),
          ({"norm": "l3"}, r"norm must be one of \['l1', 'l2', 'max'\], got 'l3'")],
-        ids=["zero-bins", "float-bins", "strategy", "norm"],
+        ids=["zero-bins", "too-many-bins", "strategy", "norm"],
     )  # fmt: skip
     def test_bad_options(self, kwargs, message):
         with pytest.raises(ValueError, match=message):
             expected_calibration_error([[0.5, 0.5]], [0], **kwargs)
+
+    # Issue 13: the counts go through _validate.integer, so a non-integer is a
+    # TypeError (it was a ValueError, unlike every other function).
+    @pytest.mark.parametrize(
+        ("kwargs", "message"),
+        [({"n_bins": 2.5}, "n_bins must be an int, got 2.5"),
+         ({"n_bins": True}, "n_bins must be an int, got True"),
+         ({"n_resamples": 10.0}, "n_resamples must be an int, got 10.0")],
+        ids=["float-bins", "bool-bins", "float-resamples"],
+    )  # fmt: skip
+    def test_a_non_integer_count_is_a_type_error(self, kwargs, message):
+        function = expected_calibration_error_interval if "n_resamples" in kwargs else expected_calibration_error
+        with pytest.raises(TypeError, match=message):
+            function([[0.5, 0.5]], [0], **kwargs)
+
+    def test_an_integer_scalar_of_numpy_is_taken(self):
+        probs, labels = [[0.9, 0.1], [0.3, 0.7]], [0, 1]
+        assert expected_calibration_error(probs, labels, n_bins=np.int64(5)) == (
+            expected_calibration_error(probs, labels, n_bins=5)
+        )
 
 
 METRICS = [

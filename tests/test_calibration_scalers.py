@@ -189,12 +189,18 @@ class TestVectorScaler:
 
     @pytest.mark.parametrize(
         ("kwargs", "message"),
-        [({"max_iter": 0}, "max_iter must be an int >= 1"), ({"tol": -1.0}, "tol must be")],
+        [({"max_iter": 0}, "max_iter must be >= 1, got 0"), ({"tol": -1.0}, "tol must be")],
         ids=["max-iter", "tol"],
     )
     def test_bad_parameters(self, overconfident, kwargs, message):
         with pytest.raises(ValueError, match=message):
             VectorScaler(**kwargs).fit(*overconfident)
+
+    # Issue 13: max_iter goes through _validate.integer: a non-integer is a TypeError.
+    @pytest.mark.parametrize("max_iter", [2.5, True, "10"])
+    def test_a_non_integer_max_iter_is_a_type_error(self, overconfident, max_iter):
+        with pytest.raises(TypeError, match=f"max_iter must be an int, got {max_iter!r}"):
+            VectorScaler(max_iter=max_iter).fit(*overconfident)
 
 
 @pytest.mark.parametrize("scale", [1e160, 1e-300, 2.0**1000])
@@ -240,7 +246,7 @@ def test_get_and_set_params():
 @requires_sklearn
 def test_a_bad_parameter_set_later_is_refused_in_fit(overconfident):
     scaler = VectorScaler().set_params(max_iter=0)
-    with pytest.raises(ValueError, match="max_iter must be an int >= 1, got 0"):
+    with pytest.raises(ValueError, match="max_iter must be >= 1, got 0"):
         scaler.fit(*overconfident)
 
 

@@ -758,7 +758,7 @@ def test_dispatch_writes_into_a_torch_tensor_through_a_numpy_view(rng):
     torch = pytest.importorskip("torch")
     x = torch.from_numpy(rng.standard_normal((4, 7)).astype(np.float32))
     out = torch.empty_like(x)
-    result = _dispatch.softmax(x.numpy(), (1,), log=True, temperature=1.0, mask=None, out=out.numpy())
+    result = _dispatch.softmax(x.numpy(), 1, log=True, temperature=1.0, mask=None, out=out.numpy())
     assert result is not None
     assert np.shares_memory(result, out.numpy())
     assert_agree(out.numpy(), spec(sk.log_softmax, x.numpy()))

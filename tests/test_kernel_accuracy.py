@@ -181,3 +181,38 @@ def test_huge_rounding_error_of_the_shift_does_not_leak_into_underflowed_terms(f
     # instead of 0 at the maximum (found by hypothesis).
     x = np.array([[3.27339061e150, 1.97007111e134], [-1e300, 1e300]])
     assert_array_equal(function(x), spec(function, x))
+
+
+# float64 rows run in float64 lanes (8 a vector with AVX-512, 4 with AVX2, two
+# vectors a step), each row ending in a partial vector: these lengths hit every
+# tail size of both widths, and a length past the two-vector step.
+F64_TAIL_LENGTHS = [*range(1, 34), 67, 1000]
+
+
+@pytest.mark.parametrize("masked", [False, True], ids=["unmasked", "masked"])
+def test_float64_lanes_within_the_goal_at_every_tail_length(rng, masked):
+    # Logits in +-60: x - max rounds (the TwoSum error fed into the exp is
+    # worth up to 2^-48, 30 ulp, when dropped), and the table-driven exp, the
+    # double-double normaliser and both output passes are measured at every
+    # tail position. Excluded entries must give exactly 0 (softmax) and -inf.
+    for n in F64_TAIL_LENGTHS:
+        x = spread_rows(rng, 60.0, 2, n) if n > 1 else rng.uniform(-60, 60, (2, 1))
+        mask = rng.random(x.shape) < 0.6 if masked else np.ones(x.shape, bool)
+        mask[:, 0] = True  # at least one entry included
+        p, log_p = sk.softmax(x, where=mask), sk.log_softmax(x, where=mask)
+        for i, row in enumerate(np.where(mask, x, -np.inf)):
+            ref_p, ref_log_p, _ = exact(row)
+            assert ulp_error(p[i], ref_p).max() <= GOAL[np.float64], (n, i)
+            assert ulp_error(log_p[i], ref_log_p).max() <= GOAL[np.float64], (n, i)
+
+
+@pytest.mark.parametrize("n", [3, 10, 64, 1000])
+def test_log_softmax_at_a_dominant_class_keeps_relative_accuracy_in_float64(rng, n):
+    # At the maximum, log_softmax is -log1p(t) with t, the sum of the other
+    # terms, between 1e-26 and 1e-20 here: far below the ulp of the
+    # normaliser 1 + t, so it must live in the normaliser's low part.
+    x = rng.uniform(-60.0, -45.0, size=(20, n))
+    x[:, 0] = rng.uniform(0.0, 3.0, 20)
+    log_p = sk.log_softmax(x)
+    for i in range(0, 20, 3):
+        assert ulp_error(log_p[i], exact(x[i])[1]).max() <= GOAL[np.float64]

@@ -32,6 +32,97 @@ def test_import_loads_only_numpy_and_array_api_compat():
     assert third_party <= ALLOWED_THIRD_PARTY | {"softmaxkit"}, third_party
 
 
+# What ``import softmaxkit`` loads: the core functions and the backends they
+# dispatch to. The losses, the variants and every tool load on first use (the
+# import had grown to ~90 ms over NumPy's own when everything loaded eagerly).
+LOADED_BY_IMPORT = {
+    "softmaxkit",
+    "softmaxkit._backend",
+    "softmaxkit._backends",
+    "softmaxkit._chunks",
+    "softmaxkit._core",
+    "softmaxkit._dispatch",
+    "softmaxkit._family",
+    "softmaxkit._host",
+    "softmaxkit._lazy",
+    "softmaxkit._reference",
+    "softmaxkit._stable",
+    "softmaxkit._threads",
+    "softmaxkit._typing",
+    "softmaxkit._validate",
+    "softmaxkit.variants",
+}
+
+
+def modules_loaded_by(code):
+    program = (
+        "import sys, json; before = set(sys.modules); " + code + "; "
+        "print(json.dumps(sorted(set(sys.modules) - before)))"
+    )
+    run = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, check=True)
+    return set(json.loads(run.stdout))
+
+
+def test_import_loads_only_the_core_modules_of_softmaxkit():
+    loaded = {name for name in modules_loaded_by("import softmaxkit") if name.startswith("softmaxkit")}
+    assert loaded == LOADED_BY_IMPORT
+
+
+@pytest.mark.parametrize(
+    ("name", "module"),
+    [("cross_entropy", "softmaxkit.losses"), ("sparsemax", "softmaxkit.variants.sparsemax"),
+     ("entropy", "softmaxkit.variants.information")],
+)  # fmt: skip
+def test_a_lazy_name_loads_its_module_on_first_use(name, module):
+    loaded = modules_loaded_by(f"import softmaxkit; softmaxkit.{name}")
+    assert module in loaded
+    assert "softmaxkit.variants.sampled" not in loaded
+
+
+def test_lazy_names_are_the_objects_of_their_modules():
+    from softmaxkit import losses, variants
+    from softmaxkit.variants import sampled
+
+    assert sk.cross_entropy is losses.cross_entropy
+    assert sk.sparsemax is variants.sparsemax is sys.modules["softmaxkit.variants.sparsemax"].sparsemax
+    assert sk.SampledSoftmaxResult is sampled.SampledSoftmaxResult
+    assert set(sk.__all__) <= set(dir(sk))
+    assert set(variants.__all__) <= set(dir(variants))
+    # Every exported variant has a module to load it from, and only those.
+    assert set(variants._LOCATIONS) == set(variants.__all__)
+
+
+def test_the_public_submodules_are_attributes_after_a_plain_import():
+    loaded = modules_loaded_by(
+        "import softmaxkit; assert softmaxkit.losses.nll_loss is softmaxkit.nll_loss; "
+        "assert softmaxkit.variants.topk is softmaxkit.topk"
+    )
+    assert {"softmaxkit.losses", "softmaxkit.variants.sampling"} <= loaded
+
+
+@pytest.mark.parametrize("first", ["import softmaxkit.variants.sparsemax", "softmaxkit.sparsemax"])
+def test_the_function_sparsemax_wins_over_its_module_of_the_same_name(first):
+    # The module softmaxkit.variants.sparsemax defines the function sparsemax.
+    modules_loaded_by(
+        f"import softmaxkit; {first}; import types; "
+        "assert not isinstance(softmaxkit.variants.sparsemax, types.ModuleType); "
+        "assert softmaxkit.sparsemax is softmaxkit.variants.sparsemax"
+    )
+
+
+def test_an_unknown_name_is_an_attribute_error():
+    with pytest.raises(AttributeError, match="'softmaxkit' has no attribute 'sofmax'"):
+        sk.sofmax
+    with pytest.raises(AttributeError, match="'softmaxkit.variants' has no attribute 'x'"):
+        sk.variants.x
+
+
+def test_star_import_gives_every_public_name():
+    namespace = {}
+    exec("from softmaxkit import *", namespace)
+    assert set(sk.__all__) - {"__version__"} <= set(namespace)
+
+
 def test_version_matches_the_installed_metadata():
     assert sk.__version__ == importlib.metadata.version("softmaxkit")
 

@@ -7,6 +7,8 @@ import pytest
 from helpers import has_module
 from numpy.testing import assert_allclose, assert_array_equal
 
+import softmaxkit as sk
+
 pytestmark = pytest.mark.skipif(
     not (has_module("sklearn") and has_module("scipy")), reason="needs scikit-learn and scipy"
 )
@@ -375,9 +377,8 @@ def test_running_out_of_iterations_warns_with_what_to_do(solver):
 def test_n_iter_counts_the_iterations_reported(solver):
     X, y = iris()
     seen = []
-    model = SoftmaxRegression(solver=solver, max_iter=1000)._fit(
-        X, y, on_iteration=lambda i, n, value: seen.append(value)
-    )
+    model = SoftmaxRegression(solver=solver, max_iter=1000,
+                              callback=lambda i, value: seen.append(value)).fit(X, y)  # fmt: skip
     assert len(seen) == model.n_iter_[0] > 0
     assert all(later <= earlier for earlier, later in zip(seen, seen[1:]))
 
@@ -388,6 +389,35 @@ def test_verbose_prints_the_objective_per_iteration(capsys):
     lines = capsys.readouterr().err.splitlines()
     assert len(lines) == model.n_iter_[0]
     assert lines[0].startswith("SoftmaxRegression: iteration 1, objective ")
+
+
+# Issue 13: the demo's progress bar went through the private _fit(on_iteration=);
+# the public route is the callback parameter.
+@pytest.mark.parametrize("solver", ["lbfgs", "newton-cg", "newton-cholesky"])
+def test_callback_sees_each_iteration_and_the_objective(solver):
+    X, y = iris()
+    seen = []
+    model = SoftmaxRegression(C=0.5, solver=solver, max_iter=1000,
+                              callback=lambda i, value: seen.append((i, value))).fit(X, y)  # fmt: skip
+    assert [i for i, _ in seen] == list(range(1, model.n_iter_[0] + 1))
+    # The last value is the objective at the fitted coefficients: the mean
+    # cross-entropy plus ||W||^2 / (2 C n).
+    mean_loss = sk.cross_entropy(model.decision_function(X), np.searchsorted(model.classes_, y))
+    penalty = np.sum(model.coef_**2) / (2 * model.C * len(y))
+    assert seen[-1][1] == pytest.approx(mean_loss + penalty, rel=1e-9)
+
+
+def test_a_callback_that_is_not_callable_is_a_type_error():
+    X, y = iris()
+    with pytest.raises(TypeError, match="callback must be a callable or None, got 'print'"):
+        SoftmaxRegression(callback="print").fit(X, y)
+
+
+def test_the_convergence_warning_points_at_the_caller():
+    X, y = iris()
+    with pytest.warns(ConvergenceWarning) as record:
+        SoftmaxRegression(max_iter=2).fit(X, y)
+    assert record[0].filename == __file__
 
 
 def test_input_is_not_modified():
@@ -404,20 +434,34 @@ def test_input_is_not_modified():
         ({"C": 0.0}, r"C must be a number > 0 \(np.inf for no penalty\), got 0.0"),
         ({"C": float("nan")}, r"C must be a number > 0 \(np.inf for no penalty\), got nan"),
         ({"solver": "sag"}, r"solver must be one of \['auto', 'lbfgs', 'newton-cg', 'newton-cholesky'\], got 'sag'"),
-        ({"max_iter": 0}, "max_iter must be an int >= 1, got 0"),
-        ({"max_iter": 2.5}, "max_iter must be an int >= 1, got 2.5"),
+        ({"max_iter": 0}, "max_iter must be >= 1, got 0"),
         ({"tol": -1.0}, "tol must be a number > 0, got -1.0"),
         ({"label_smoothing": 1.5}, r"label_smoothing must be a number in \[0, 1\], got 1.5"),
         ({"class_weight": "equal"}, "class_weight must be None, 'balanced' or a dict, got 'equal'"),
         ({"fit_intercept": "yes"}, "fit_intercept must be True or False, got 'yes'"),
-        ({"verbose": -1}, "verbose must be an int >= 0, got -1"),
+        ({"verbose": -1}, "verbose must be >= 0, got -1"),
     ],
-    ids=["C=0", "C=nan", "solver", "max_iter=0", "max_iter=2.5", "tol<0", "smoothing>1", "class_weight",
+    ids=["C=0", "C=nan", "solver", "max_iter=0", "tol<0", "smoothing>1", "class_weight",
          "fit_intercept", "verbose<0"],  # fmt: skip
 )
 def test_bad_parameters_name_the_parameter_and_value(params, message):
     X, y = iris()
     with pytest.raises(ValueError, match=message):
+        SoftmaxRegression(**params).fit(X, y)
+
+
+# Issue 13: the integer parameters go through _validate.integer, so a
+# non-integer is a TypeError (it was a ValueError, unlike every other function).
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [({"max_iter": 2.5}, "max_iter must be an int, got 2.5"),
+     ({"max_iter": True}, "max_iter must be an int, got True"),
+     ({"verbose": "1"}, "verbose must be an int, got '1'")],
+    ids=["max_iter=2.5", "max_iter=True", "verbose=str"],
+)  # fmt: skip
+def test_a_non_integer_count_is_a_type_error(params, message):
+    X, y = iris()
+    with pytest.raises(TypeError, match=message):
         SoftmaxRegression(**params).fit(X, y)
 
 

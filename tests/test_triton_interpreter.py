@@ -237,6 +237,115 @@ def test_forward_rejects_integer_input():
 
 
 # ---------------------------------------------------------------------------
+# logsumexp (issue 13: Triton had none, the reference's torch ops computed it)
+
+
+@pytest.mark.parametrize("path", PATHS)
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_logsumexp_matches_softmaxkit(rng, dtype, path):
+    x = logits(rng, (3, N_COLS), DTYPES[dtype])
+    ours = tsm.logsumexp(x, config=PATHS[path])
+    assert ours.shape == (3,)
+    assert_matches(ours, sk.logsumexp(numpy64(x), axis=-1), DTYPES[dtype])
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_logsumexp_float64_is_within_a_few_ulps(rng, path):
+    x = logits(rng, (4, N_COLS), torch.float64, scale=40.0)
+    ours = numpy64(tsm.logsumexp(x, config=PATHS[path]))
+    ref = sk.logsumexp(numpy64(x), axis=-1)
+    assert np.max(np.abs(ours - ref) / np.spacing(np.abs(ref))) <= 4
+
+
+@pytest.mark.parametrize("path", ["single", "online_tiny"])
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_logsumexp_edge_cases_follow_the_stable_policy(dtype, path):
+    # all -inf gives -inf, +inf gives +inf, a NaN gives NaN (EDGE_ROWS).
+    config = None if path == "single" else _config.row_config(4, max_block=2)
+    x = torch.tensor(list(EDGE_ROWS.values()), dtype=DTYPES[dtype])
+    ours = tsm.logsumexp(x, config=config)
+    assert_matches(ours, sk.logsumexp(numpy64(x), axis=-1), DTYPES[dtype])
+    assert ours[list(EDGE_ROWS).index("all_neg_inf")] == -INF
+
+
+@pytest.mark.parametrize("path", PATHS)
+@pytest.mark.parametrize("temperature", [0.3, 4.0], ids=["below_1", "above_1"])
+def test_logsumexp_with_a_temperature_is_that_of_the_quotient(rng, temperature, path):
+    x = logits(rng, (3, N_COLS), torch.float64)
+    ours = tsm.logsumexp(x, temperature=temperature, config=PATHS[path])
+    assert_matches(ours, sk.logsumexp(numpy64(x) / temperature, axis=-1), torch.float64)
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_logsumexp_per_row_temperature(rng, path):
+    x = logits(rng, (3, N_COLS), torch.float32)
+    temperature = torch.tensor([[0.5], [1.0], [4.0]])
+    ours = tsm.logsumexp(x, temperature=temperature, config=PATHS[path])
+    ref = sk.logsumexp(numpy64(x) / temperature.double().numpy(), axis=-1)
+    assert_matches(ours, ref, torch.float32)
+
+
+@pytest.mark.parametrize("path", ["single", "online_tiny"])
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_logsumexp_where_the_quotient_overflows(dtype, path):
+    # x / T beyond the range: the logsumexp of such a row is beyond it too,
+    # +inf (or -inf for a row of huge negative entries); the other rows are
+    # unaffected. Softmax instead shifts such rows first (it does not change).
+    config = None if path == "single" else _config.row_config(4, max_block=2)
+    big = float(torch.finfo(DTYPES[dtype]).max) / 2
+    x = torch.tensor([[big, big * 0.9, 0.0, 1.0], [-big, -big, -big, -big], [1.0, 2.0, 3.0, -INF]],
+                     dtype=DTYPES[dtype])  # fmt: skip
+    ours = tsm.logsumexp(x, temperature=0.1, config=config)
+    with np.errstate(over="ignore"):
+        quotient = (numpy64(x) / 0.1).astype(np.float64 if dtype == "float64" else np.float32)
+    ref = sk.logsumexp(quotient.astype(np.float64), axis=-1)
+    assert_matches(ours, ref, DTYPES[dtype])
+    assert ours[0] == INF and ours[1] == -INF and torch.isfinite(ours[2])
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_logsumexp_mask_with_a_fully_masked_row(rng, path):
+    x = logits(rng, (3, N_COLS), torch.float64)
+    where = torch.from_numpy(rng.random((3, N_COLS)) < 0.6)
+    where[1] = False
+    ours = tsm.logsumexp(x, where=where, config=PATHS[path])
+    assert_matches(ours, sk.logsumexp(numpy64(x), axis=-1, where=where.numpy()), torch.float64)
+    assert ours[1] == -INF
+
+
+def test_logsumexp_along_a_middle_dim_with_keepdim(rng):
+    x = logits(rng, (2, N_COLS, 3), torch.float32)
+    ours = tsm.logsumexp(x, 1, keepdim=True)
+    assert ours.shape == (2, 1, 3)
+    assert_matches(ours, sk.logsumexp(numpy64(x), axis=1, keepdims=True), torch.float32)
+
+
+def test_logsumexp_of_empty_and_0d_tensors():
+    assert tsm.logsumexp(torch.empty((0, 5))).shape == (0,)
+    assert torch.equal(tsm.logsumexp(torch.empty((3, 0))), torch.full((3,), -INF))
+    assert tsm.logsumexp(torch.tensor(7.0)).item() == 7.0
+
+
+def test_logsumexp_rejects_bad_arguments():
+    with pytest.raises(ValueError, match="temperature must be a finite number > 0, got 0.0"):
+        tsm.logsumexp(torch.zeros(2, 5), temperature=0.0)
+    with pytest.raises(TypeError, match="x must be float16"):
+        tsm.logsumexp(torch.zeros(2, 5, dtype=torch.int64))
+
+
+def test_the_triton_backend_computes_logsumexp_rows(rng):
+    # It returned None, so the reference's torch ops computed every logsumexp.
+    from softmaxkit.triton import backend as triton_backend
+
+    z = logits(rng, (3, 4, N_COLS), torch.float64)
+    z[1, 2] = -INF
+    ours = triton_backend.logsumexp_rows(z, mask=None)
+    assert ours is not None
+    assert_matches(ours, sk.logsumexp(numpy64(z), axis=-1), torch.float64)
+    assert triton_backend.logsumexp_rows(z, mask=None, return_sign=True) is None
+
+
+# ---------------------------------------------------------------------------
 # softmax / log_softmax backward (VJPs)
 
 
@@ -750,7 +859,7 @@ def test_every_kernel_compiles_for_a_cuda_gpu():
     out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, env=env)
     assert out.returncode == 0, out.stderr[-3000:]
     assert "Warning" not in out.stderr, out.stderr[-3000:]
-    assert out.stdout.count("compiled") == 8
+    assert out.stdout.count("compiled") == 10
 
 
 # ---------------------------------------------------------------------------
@@ -787,6 +896,22 @@ def test_public_functions_on_the_triton_route_match_the_spec(rng, name):
     expected_grad = vjp(expected, np.ones_like(expected), axis=1, temperature=0.5, where=where.numpy())
     assert_matches(y, expected, torch.float64)
     np.testing.assert_allclose(numpy64(grad), expected_grad, rtol=1e-12, atol=1e-14)
+
+
+def test_logsumexp_on_the_triton_route_matches_the_spec(rng, monkeypatch):
+    from softmaxkit import _backends
+
+    launched = []
+    launcher = tsm.logsumexp
+    monkeypatch.setattr(tsm, "logsumexp", lambda *a, **k: launched.append(1) or launcher(*a, **k))
+    x = logits(rng, (3, 4, 5), torch.float64)
+    where = torch.from_numpy(rng.random((3, 4, 5)) > 0.2)
+    where[0, :, 1] = False  # a slice with nothing left
+    with _backends.forced("triton"):
+        ours = sk.logsumexp(x, axis=1, where=where)
+    assert launched
+    assert_matches(ours, sk.logsumexp(numpy64(x), axis=1, where=where.numpy()), torch.float64)
+    assert ours[0, 1] == -INF
 
 
 @pytest.mark.parametrize("options", [{}, {"label_smoothing": 0.1, "reduction": "sum"},

@@ -32,7 +32,11 @@ from softmaxkit.triton._linear_cross_entropy_kernels import (
     linear_ce_combine_kernel,
     linear_ce_forward_kernel,
 )
-from softmaxkit.triton._softmax_kernels import softmax_backward_kernel, softmax_forward_kernel
+from softmaxkit.triton._softmax_kernels import (
+    logsumexp_kernel,
+    softmax_backward_kernel,
+    softmax_forward_kernel,
+)
 
 TARGET = GPUTarget("cuda", 90, 32)
 ACC = {"fp32": (tl.float32, 3.4028234663852886e38), "fp64": (tl.float64, 1.7976931348623157e308)}
@@ -78,6 +82,18 @@ def softmax_variants():
                {"y_ptr": f"*{dtype}", "g_ptr": f"*{dtype}", "dx_ptr": f"*{dtype}",
                 "t_ptr": f"*{accname}", "mask_ptr": "*u8"},
                set(), common, 8)  # fmt: skip
+
+
+def logsumexp_variants():
+    for dtype, masked in itertools.product(("bf16", "fp32", "fp64"), (False, True)):
+        accname = "fp64" if dtype == "fp64" else "fp32"
+        yield (f"logsumexp {dtype} mask/T={masked}", logsumexp_kernel,
+               {"x_ptr": f"*{dtype}", "out_ptr": f"*{dtype}", "t_ptr": f"*{accname}",
+                "mask_ptr": "*u8"},
+               set(),
+               dict(HAS_T=masked, HAS_MASK=masked, BLOCK=4096, ACC=ACC[accname][0],
+                    COMPENSATE=dtype == "fp64"),
+               8)  # fmt: skip
 
 
 def cross_entropy_variants():
@@ -127,6 +143,8 @@ QUICK = {
     "softmax_forward bf16 log=False mask/T=True single=False",
     "softmax_forward fp64 log=True mask/T=True single=True",
     "softmax_backward bf16 log=True mask/T=True single=False",
+    "logsumexp bf16 mask/T=True",
+    "logsumexp fp64 mask/T=True",
     "cross_entropy bf16 indices=True smooth=True single=False",
     "cross_entropy fp64 indices=False smooth=True single=True",
     "linear_ce_forward bf16 smooth=True",
@@ -136,7 +154,8 @@ QUICK = {
 
 
 def main() -> int:
-    variants = [*softmax_variants(), *cross_entropy_variants(), *linear_cross_entropy_variants()]
+    variants = [*softmax_variants(), *logsumexp_variants(), *cross_entropy_variants(),
+                *linear_cross_entropy_variants()]  # fmt: skip
     everything = "--all" in sys.argv[1:]
     filters = [a for a in sys.argv[1:] if a != "--all"]
     for label, kernel, pointers, floats, constants, warps in variants:

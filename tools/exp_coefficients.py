@@ -4,6 +4,9 @@ exp(r) = 1 + r + r^2 q(r) on |r| <= ln(2)/2, where q approximates
 (exp(r) - 1 - r) / r^2. The coefficients come from a Chebyshev interpolant of q
 in 60-digit arithmetic, converted to the monomial basis and rounded to double;
 the maximal relative error of the rounded polynomial is printed next to them.
+The float64 lanes (sk_simd_f64.h) reduce by ln(2)/16 and look 2^(j/16) up in a
+table: their q is fitted on |r| <= ln(2)/32, and the table is printed as
+2^(j/16) = hi + lo, both rounded to double.
 Run: python tools/exp_coefficients.py
 """
 
@@ -18,10 +21,10 @@ def q_exact(r):
     return mpmath.nsum(lambda j: r**j / mpmath.factorial(j + 2), [0, mpmath.inf])
 
 
-def chebyshev_monomial(degree):
-    """Monomial coefficients of the Chebyshev interpolant of q of ``degree``."""
+def chebyshev_monomial(degree, half_width=HALF_LN2):
+    """Monomial coefficients of the Chebyshev interpolant of q of ``degree`` on |r| <= half_width."""
     n = degree + 1
-    nodes = [HALF_LN2 * mpmath.cos(mpmath.pi * (k + mpmath.mpf(1) / 2) / n) for k in range(n)]
+    nodes = [half_width * mpmath.cos(mpmath.pi * (k + mpmath.mpf(1) / 2) / n) for k in range(n)]
     # Solve the Vandermonde system exactly in high precision: the nodes are the
     # Chebyshev points, so the interpolant is near-minimax.
     matrix = mpmath.matrix([[x**j for j in range(n)] for x in nodes])
@@ -29,10 +32,10 @@ def chebyshev_monomial(degree):
     return list(mpmath.lu_solve(matrix, values))
 
 
-def max_relative_error(coefficients):
+def max_relative_error(coefficients, half_width=HALF_LN2):
     worst = mpmath.mpf(0)
     for i in range(-2000, 2001):
-        r = HALF_LN2 * i / 2000
+        r = half_width * i / 2000
         q = mpmath.mpf(0)
         for c in reversed(coefficients):
             q = q * r + mpmath.mpf(float(c))
@@ -48,3 +51,14 @@ if __name__ == "__main__":
               f"{mpmath.nstr(max_relative_error(coefficients), 3)} */")
         for j, c in enumerate(coefficients):
             print(f"    {float(c).hex()},  /* r^{j + 2} */")
+    table_half_width = mpmath.log(2) / 32
+    coefficients = chebyshev_monomial(5, table_half_width)
+    print(f"/* float64 lanes: q of degree 5 on |r| <= ln2/32, relative error of exp "
+          f"{mpmath.nstr(max_relative_error(coefficients, table_half_width), 3)} */")
+    for j, c in enumerate(coefficients):
+        print(f"    {float(c).hex()},  /* r^{j + 2} */")
+    print("/* 2^(j/16) = hi + lo, j = 0..15 */")
+    for j in range(16):
+        exact = mpmath.mpf(2) ** (mpmath.mpf(j) / 16)
+        hi = float(exact)
+        print(f"    {hi.hex()}, {float(exact - mpmath.mpf(hi)).hex()},")

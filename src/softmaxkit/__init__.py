@@ -8,6 +8,9 @@ on NumPy, PyTorch, JAX, CuPy, Dask and any other array-API library.
 array([0.09003057, 0.24472847, 0.66524096])
 """
 
+from typing import TYPE_CHECKING
+
+from . import _lazy
 from ._core import (
     hardmax,
     log_sigmoid,
@@ -19,42 +22,54 @@ from ._core import (
     softmax_jacobian,
     softmax_vjp,
 )
-from .losses import (
-    CrossEntropyResult,
-    cross_entropy,
-    cross_entropy_and_grad,
-    cross_entropy_grad,
-    LinearCrossEntropyResult,
-    linear_cross_entropy,
-    linear_cross_entropy_and_grad,
-    nll_loss,
-)
 from ._threads import get_num_threads, set_num_threads
-from .variants import *  # noqa: F403 (the names are listed in variants.__all__)
 from .variants import __all__ as _variants_all
+
+if TYPE_CHECKING:  # at run time, export_lazily below imports these on first use
+    from .losses import (
+        CrossEntropyResult as CrossEntropyResult,
+        LinearCrossEntropyResult as LinearCrossEntropyResult,
+        cross_entropy as cross_entropy,
+        cross_entropy_and_grad as cross_entropy_and_grad,
+        cross_entropy_grad as cross_entropy_grad,
+        linear_cross_entropy as linear_cross_entropy,
+        linear_cross_entropy_and_grad as linear_cross_entropy_and_grad,
+        nll_loss as nll_loss,
+    )
+    from .variants import *  # noqa: F403 (the names are listed in variants.__all__)
+
+_LOSSES = (
+    "CrossEntropyResult",
+    "LinearCrossEntropyResult",
+    "cross_entropy",
+    "cross_entropy_and_grad",
+    "cross_entropy_grad",
+    "linear_cross_entropy",
+    "linear_cross_entropy_and_grad",
+    "nll_loss",
+)
+# The losses and the variants (and their dependencies) load when first used.
+_lazy.export_lazily(
+    __name__,
+    {**dict.fromkeys(_LOSSES, ".losses"), **dict.fromkeys(_variants_all, ".variants")},
+    submodules=("losses", "variants"),
+)
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "CrossEntropyResult",
     "__version__",
-    "cross_entropy",
-    "cross_entropy_and_grad",
-    "cross_entropy_grad",
     "get_num_threads",
     "hardmax",
-    "LinearCrossEntropyResult",
-    "linear_cross_entropy",
-    "linear_cross_entropy_and_grad",
     "log_sigmoid",
     "log_softmax",
     "log_softmax_vjp",
     "logsumexp",
-    "nll_loss",
     "set_num_threads",
     "sigmoid",
     "softmax",
     "softmax_jacobian",
     "softmax_vjp",
+    *_LOSSES,
     *_variants_all,
 ]

@@ -78,7 +78,7 @@ class _Kernel:
     def softmax_rows(z: Any, *, log: bool, mask: Any, temperature: Any, out: Any) -> Any:
         views = _NumpyViews()
         result = _dispatch.softmax(
-            views.of(z), (z.ndim - 1,), log=log, temperature=views.of(temperature),
+            views.of(z), z.ndim - 1, log=log, temperature=views.of(temperature),
             mask=views.of(mask), out=views.of(out),
         )  # fmt: skip
         return views.back(result, out)
@@ -88,7 +88,7 @@ class _Kernel:
         if b is not None or return_sign:
             return None
         views = _NumpyViews()
-        result = _dispatch.logsumexp(views.of(z), (z.ndim - 1,), keepdims=False, mask=views.of(mask))
+        result = _dispatch.logsumexp(views.of(z), z.ndim - 1, keepdims=False, mask=views.of(mask))
         return views.back(result)
 
     @staticmethod
@@ -97,7 +97,7 @@ class _Kernel:
     ) -> Any:
         views = _NumpyViews()
         result = _dispatch.softmax_vjp(
-            views.of(y), views.of(g), (y.ndim - 1,), log=log, temperature=temperature,
+            views.of(y), views.of(g), y.ndim - 1, log=log, temperature=temperature,
             mask=views.of(mask), out_dtype=views.dtype(out_dtype),
         )  # fmt: skip
         return views.back(result)

@@ -10,7 +10,7 @@ specification) then computes it. The kernel takes:
 * exact ``numpy.ndarray`` inputs (never another library's arrays, never
   subclasses such as masked arrays), float16 (computed via float32), float32
   or float64, in native byte order (other byte orders are swapped first);
-* one reduced axis, or several that are merged into one by a reshape;
+* one reduced axis (``_family.to_rows`` has merged several into one);
 * any layout: the reduced axis is brought into one of the kernel's two
   layouts (rows contiguous, or a non-last axis with a contiguous axis
   beside it) by a transposed view when possible and by a copy otherwise
@@ -28,7 +28,6 @@ reference computes (``tests/helpers.py``'s ``spec()``).
 from __future__ import annotations
 
 import contextlib
-import math
 from collections.abc import Iterator
 from typing import Any, NamedTuple
 
@@ -239,24 +238,11 @@ def _reduced(plan: _Plan) -> int:
     return plan.order[len(plan.outer_shape)]
 
 
-def _single_axis(x: np.ndarray, axes: tuple[int, ...]) -> tuple[np.ndarray, int] | None:
-    """``x`` with ``axes`` merged into one (a view when possible), or None."""
-    if len(axes) == 1:
-        return x, axes[0]
-    if list(axes) != list(range(axes[0], axes[-1] + 1)):
-        return None
-    first, last = axes[0], axes[-1]
-    merged = x.shape[:first] + (math.prod(x.shape[first : last + 1]),) + x.shape[last + 1 :]
-    return x.reshape(merged), first
-
-
 def _native(x: np.ndarray) -> np.ndarray:
     return x if x.dtype.isnative else x.astype(x.dtype.newbyteorder("="))
 
 
-def _work_input(
-    x: np.ndarray, temperature: Any, axes: tuple[int, ...], mask: np.ndarray | None
-) -> np.ndarray:
+def _work_input(x: np.ndarray, temperature: Any, axis: int, mask: np.ndarray | None) -> np.ndarray:
     """The array the kernel reads: float16 as float32, x / temperature when given.
 
     The division happens in the array-API path's compute dtype (float32 for
@@ -278,24 +264,8 @@ def _work_input(
     finite = np.isfinite(z)
     if finite.all() or np.array_equal(finite, np.isfinite(x)):
         return z
-    divided: np.ndarray = _stable.divide_by_temperature(np, x, t, axes, where=mask)
+    divided: np.ndarray = _stable.divide_by_temperature(np, x, t, (axis,), where=mask)
     return divided
-
-
-def _merged_work(
-    x: np.ndarray, temperature: Any, axes: tuple[int, ...], mask: np.ndarray | None
-) -> tuple[np.ndarray, int, np.ndarray | None] | None:
-    """The kernel's input (:func:`_work_input`) and the mask, each with the
-    reduced axes merged into one; None when the axes are not consecutive."""
-    single = _single_axis(_work_input(x, temperature, axes, mask), axes)
-    if single is None:
-        return None
-    work, axis = single
-    if mask is None:
-        return work, axis, None
-    merged_mask = _single_axis(mask, axes)
-    assert merged_mask is not None, "the mask has x's shape: its axes merge as x's did"
-    return work, axis, merged_mask[0]
 
 
 def _is_one(temperature: Any) -> bool:
@@ -312,7 +282,7 @@ def _mask_view(mask: np.ndarray, plan: _Plan, shape3: tuple[int, int, int]) -> n
 
 def softmax(
     x: Any,
-    axes: tuple[int, ...],
+    axis: int,
     *,
     log: bool,
     temperature: Any,
@@ -321,19 +291,16 @@ def softmax(
 ) -> np.ndarray | None:
     """softmax or log_softmax of validated NumPy input; None when the kernel does not take it.
 
-    ``axes``: sorted, non-empty, non-negative; ``temperature``: a float or an
+    ``axis``: the reduced axis, non-negative; ``temperature``: a float or an
     array that broadcasts against ``x``; ``mask``: None or a bool array of
     ``x``'s shape; ``out``: None or an array validated to match the result.
     """
-    if not _takes(x, mask, out) or not axes or not _taken_dtype(x.dtype):
+    if not _takes(x, mask, out) or not _taken_dtype(x.dtype):
         return None
     if not isinstance(temperature, float) and type(temperature) is not np.ndarray:
         return None
     result_dtype = x.dtype.newbyteorder("=")
-    merged = _merged_work(x, temperature, axes, mask)
-    if merged is None:
-        return None
-    work, axis, mask = merged
+    work = _work_input(x, temperature, axis, mask)
     if work.size == 0:
         result = np.empty(x.shape, result_dtype)
         return _store(result, out)
@@ -378,18 +345,14 @@ def _store(result: np.ndarray, out: np.ndarray | None) -> np.ndarray:
     return out
 
 
-def logsumexp(
-    x: Any, axes: tuple[int, ...], *, keepdims: bool, mask: Any
-) -> np.ndarray | None:
-    """logsumexp of validated NumPy input (no weights); None when the kernel does not take it."""
-    if not _takes(x, mask) or not axes or not _taken_dtype(x.dtype):
+def logsumexp(x: Any, axis: int, *, keepdims: bool, mask: Any) -> np.ndarray | None:
+    """logsumexp of validated NumPy input (no weights) over ``axis`` (non-negative);
+    None when the kernel does not take it."""
+    if not _takes(x, mask) or not _taken_dtype(x.dtype):
         return None
     result_dtype = x.dtype.newbyteorder("=")
-    merged = _merged_work(x, 1.0, axes, mask)
-    if merged is None:
-        return None
-    work, axis, mask = merged
-    reduced_shape = tuple(1 if a in axes else n for a, n in enumerate(x.shape))
+    work = _work_input(x, 1.0, axis, mask)
+    reduced_shape = tuple(1 if a == axis else n for a, n in enumerate(x.shape))
     if work.size == 0:
         if work.shape[axis] != 0:
             return None  # an empty batch with a non-empty axis: let the spec decide
@@ -402,14 +365,14 @@ def logsumexp(
         result = _from_kernel_order(target, plan, with_reduced=False)
         result = _backend.cast(np, result.reshape(reduced_shape), result_dtype)
     if not keepdims:
-        result = result.reshape(tuple(n for a, n in enumerate(x.shape) if a not in axes))
+        result = result.reshape(tuple(n for a, n in enumerate(x.shape) if a != axis))
     return result
 
 
 def softmax_vjp(
     y: Any,
     g: Any,
-    axes: tuple[int, ...],
+    axis: int,
     *,
     log: bool,
     temperature: Any,
@@ -418,16 +381,15 @@ def softmax_vjp(
 ) -> np.ndarray | None:
     """softmax_vjp / log_softmax_vjp of validated NumPy input; None when not taken.
 
-    ``y`` and ``g`` have one shape; the reduced axis must be single and the
-    temperature a float.
+    ``y`` and ``g`` have one shape, reduced along ``axis`` (non-negative); the
+    temperature must be a float.
     """
-    if not _takes(y, g, mask) or len(axes) != 1 or not isinstance(temperature, float):
+    if not _takes(y, g, mask) or not isinstance(temperature, float):
         return None
     out_dtype = np.dtype(out_dtype).newbyteorder("=")
     if out_dtype not in _TAKEN_DTYPES or y.size == 0:
         return None
     work_dtype = np.float32 if out_dtype == np.float16 else out_dtype
-    axis = axes[0]
     rows_y = _rows(y.astype(work_dtype, copy=False), axis)
     rows_g = _rows(g.astype(work_dtype, copy=False), axis)
     rows_m = None if mask is None else _rows(mask, axis)

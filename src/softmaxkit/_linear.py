@@ -17,6 +17,7 @@ import numpy as np
 
 from . import _backend, _backends, _targets, losses
 from . import _validate as validate
+from ._typing import Reduction
 from ._progress import tracked
 
 # Rows per chunk: about this many logits per chunk. 2**18 logits are 1 MiB (float32)
@@ -261,7 +262,7 @@ def _denominator(lp: LinearProblem, weight: Any, ignore_index: int) -> Any:
 
 
 def _fused(
-    lp: LinearProblem, weight: Any, ignore_index: int, label_smoothing: float, reduction: str,
+    lp: LinearProblem, weight: Any, ignore_index: int, label_smoothing: float, reduction: Reduction,
     want_grad: bool,
 ) -> losses.LinearCrossEntropyResult[Any] | None:  # fmt: skip
     """The whole operation from a backend's override (Triton's fused kernel for

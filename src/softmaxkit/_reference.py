@@ -13,7 +13,7 @@ from typing import Any
 
 import array_api_compat
 
-from . import _backend, _stable, _targets
+from . import _backend, _stable
 
 NAME = "reference"
 
@@ -104,6 +104,7 @@ def cross_entropy_rows(
 ) -> Any:  # fmt: skip
     """Per-row cross-entropy (before the reduction, in the compute dtype) and
     its gradient divided by ``grad_divisor``, in closed form (see ``losses``)."""
+    from . import _targets  # the losses' module: not loaded by ``import softmaxkit``
     from ._backends import RowLosses  # (a cycle at import time otherwise)
 
     xp = array_api_compat.array_namespace(z)

@@ -27,6 +27,7 @@ import array_api_compat
 
 from . import _backend
 from . import _validate as validate
+from ._typing import Reduction
 
 
 class Options(NamedTuple):
@@ -34,7 +35,7 @@ class Options(NamedTuple):
 
     ignore_index: int
     smoothing: float
-    reduction: str
+    reduction: Reduction
 
 
 def check_options(ignore_index: Any, label_smoothing: Any, reduction: Any) -> Options:

@@ -16,9 +16,10 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, Sequence, TypeVar, Uni
 import numpy as np
 from numpy.typing import NDArray
 
-if TYPE_CHECKING:  # matplotlib is optional: its types are read by type checkers only
+if TYPE_CHECKING:  # optional libraries: their types are read by type checkers only
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure, SubFigure
+    from scipy.sparse import sparray, spmatrix
 
 
 class Array(Protocol):
@@ -63,6 +64,13 @@ SparseT = TypeVar("SparseT")
 
 #: Class labels: integer column numbers, or labels of any type (strings too) with ``classes=``.
 Labels = Union[ArrayLike, Sequence[str]]
+
+#: A classifier's ``X``: a dense array (NumPy, or anything ``numpy.asarray``
+#: takes) or a SciPy sparse matrix (CSR is used as is).
+MatrixLike = Union[ArrayLike, "sparray", "spmatrix"]
+
+#: The solvers of ``SoftmaxRegression``.
+Solver = Literal["auto", "lbfgs", "newton-cg", "newton-cholesky"]
 
 #: The binning of the calibration metrics, and the norm of the calibration error.
 BinStrategy = Literal["uniform", "quantile"]

@@ -37,13 +37,14 @@ import torch.distributed as dist
 
 from . import _backend, _stable, _targets
 from . import _validate as validate
+from ._typing import Reduction
 
 # float32 holds every integer up to 2**24 exactly: the class counts travel in
 # the max all-reduce in the compute dtype.
 _MAX_CLASSES_PER_RANK_FLOAT32 = 2**24
 
 
-def vocab_parallel_log_softmax(local_logits: torch.Tensor, *, group: Any = None) -> torch.Tensor:
+def vocab_parallel_log_softmax(local_logits: torch.Tensor, *, group: dist.ProcessGroup | None = None) -> torch.Tensor:
     """This rank's slice of ``log_softmax`` over a class axis split across ranks.
 
     Parameters
@@ -88,10 +89,10 @@ def vocab_parallel_log_softmax(local_logits: torch.Tensor, *, group: Any = None)
     tensor([[    0., -1000.]])
     >>> dist.destroy_process_group()
     """
-    return _LogSoftmax.apply(local_logits, group)
+    return _apply(_LogSoftmax, local_logits, group)
 
 
-def vocab_parallel_softmax(local_logits: torch.Tensor, *, group: Any = None) -> torch.Tensor:
+def vocab_parallel_softmax(local_logits: torch.Tensor, *, group: dist.ProcessGroup | None = None) -> torch.Tensor:
     """This rank's slice of ``softmax`` over a class axis split across ranks.
 
     Raises and the edge-case policy are those of
@@ -121,17 +122,17 @@ def vocab_parallel_softmax(local_logits: torch.Tensor, *, group: Any = None) -> 
     tensor([[0.0000, 0.5000, 0.5000]])
     >>> dist.destroy_process_group()
     """
-    return _Softmax.apply(local_logits, group)
+    return _apply(_Softmax, local_logits, group)
 
 
 def vocab_parallel_cross_entropy(
     local_logits: torch.Tensor,
     target: torch.Tensor,
     *,
-    group: Any = None,
+    group: dist.ProcessGroup | None = None,
     label_smoothing: float = 0.0,
     ignore_index: int = -100,
-    reduction: str = "mean",
+    reduction: Reduction = "mean",
 ) -> torch.Tensor:
     """Cross-entropy of class-index targets with the class axis split across ranks.
 
@@ -188,7 +189,7 @@ def vocab_parallel_cross_entropy(
     """
     checked = _targets.check_options(ignore_index, label_smoothing, reduction)
     options = _LossOptions(group, checked.smoothing, checked.ignore_index, checked.reduction)
-    return _CrossEntropy.apply(local_logits, target, options)
+    return _apply(_CrossEntropy, local_logits, target, options)
 
 
 class _LossOptions(NamedTuple):
@@ -248,8 +249,8 @@ def _shift_by_global_max(local_logits: Any, group: Any) -> _Piece:
 
 
 def _normalise_across_ranks(
-    piece: _Piece, group: Any, extra: tuple = ()
-) -> tuple[_stable.Shifted, tuple]:
+    piece: _Piece, group: Any, extra: tuple[Any, ...] = ()
+) -> tuple[_stable.Shifted, tuple[Any, ...]]:
     """Step 2: all-reduce (sum) the normaliser's parts and ``extra`` per-row values.
 
     A NaN anywhere in a row travels as a NaN in ``t``, so every rank learns it.
@@ -261,6 +262,12 @@ def _normalise_across_ranks(
     k, t, *totals = torch.split(message, 1, dim=-1)
     shifted = _stable.normalise(xp, sums._replace(k=k, t=t), xp.isnan(t))
     return shifted, tuple(totals)
+
+
+def _apply(function: type[torch.autograd.Function], *args: Any) -> torch.Tensor:
+    """``function.apply(*args)``, typed (torch leaves ``Function.apply`` unannotated)."""
+    result: torch.Tensor = function.apply(*args)  # type: ignore[no-untyped-call]
+    return result
 
 
 def _rank_and_size(group: Any) -> tuple[int, int]:
@@ -285,7 +292,7 @@ def _normalised_forward(ctx: Any, local_logits: Any, group: Any, values_from: An
     """The forward of softmax (``values_from=softmax_from``) or log_softmax; saves the result."""
     piece = _shift_by_global_max(local_logits, group)
     shifted, _ = _normalise_across_ranks(piece, group)
-    values = values_from(piece.xp, shifted).to(piece.out_dtype)
+    values: torch.Tensor = values_from(piece.xp, shifted).to(piece.out_dtype)
     ctx.group = group
     ctx.save_for_backward(values)
     return values
@@ -297,7 +304,7 @@ class _LogSoftmax(torch.autograd.Function):
         return _normalised_forward(ctx, local_logits, group, _stable.log_softmax_from)
 
     @staticmethod
-    def backward(ctx: Any, grad: torch.Tensor) -> tuple:
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
         # d/dz of sum_j g_j logp_j = g - p * sum_j g_j, the sum over all ranks.
         (logp,) = ctx.saved_tensors
         work = _backend.compute_dtype(torch, logp.dtype, logp.device)
@@ -312,7 +319,7 @@ class _Softmax(torch.autograd.Function):
         return _normalised_forward(ctx, local_logits, group, _stable.softmax_from)
 
     @staticmethod
-    def backward(ctx: Any, grad: torch.Tensor) -> tuple:
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
         # d/dz of sum_j g_j p_j = p * (g - sum_j g_j p_j), the sum over all ranks.
         (probs,) = ctx.saved_tensors
         work = _backend.compute_dtype(torch, probs.dtype, probs.device)
@@ -365,10 +372,11 @@ class _CrossEntropy(torch.autograd.Function):
             if options.reduction == "mean":
                 grad = grad / _targets.nonzero(xp, count)
             ctx.save_for_backward(grad.to(piece.out_dtype))
-        return loss.to(piece.out_dtype)
+        result: torch.Tensor = loss.to(piece.out_dtype)
+        return result
 
     @staticmethod
-    def backward(ctx: Any, grad_loss: torch.Tensor) -> tuple:
+    def backward(ctx: Any, grad_loss: torch.Tensor) -> tuple[torch.Tensor, None, None]:
         (grad,) = ctx.saved_tensors
         scale = grad_loss[..., None] if ctx.reduction == "none" else grad_loss
         return grad * scale, None, None

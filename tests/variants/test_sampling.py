@@ -148,10 +148,15 @@ def test_nan_slice_is_refused():
      ({"top_k": 1.5}, TypeError, "top_k must be an int"),
      ({"top_p": 0.0}, ValueError, r"top_p must be in \(0, 1\], got 0.0"),
      ({"min_p": 1.5}, ValueError, r"min_p must be in \[0, 1\], got 1.5"),
-     ({"size": -1}, ValueError, "size must not be negative"),
+     ({"size": -1}, ValueError, "size must be >= 0, got -1"),
+     ({"size": (2, -1)}, ValueError, r"size\[1\] must be >= 0, got -1"),
+     ({"size": 2.0}, TypeError, "size must be an int, got 2.0"),
+     ({"size": (2, True)}, TypeError, r"size\[1\] must be an int, got True"),
      ({"seed": -3}, ValueError, "seed must be >= 0, got -3"),
-     ({"seed": "a"}, TypeError, "seed must be an int")],
-    ids=["temperature", "top_k", "top_k_type", "top_p", "min_p", "size", "seed", "seed_type"],
+     ({"seed": "a"}, TypeError, "seed must be an int, a numpy.random.Generator or None, got 'a'"),
+     ({"seed": 2.0}, TypeError, "seed must be an int, a numpy.random.Generator or None, got 2.0")],
+    ids=["temperature", "top_k", "top_k_type", "top_p", "min_p", "size", "size_tuple", "size_type",
+         "size_tuple_type", "seed", "seed_type", "seed_float"],
 )  # fmt: skip
 def test_bad_arguments_are_refused(kwargs, error, message):
     with pytest.raises(error, match=message):

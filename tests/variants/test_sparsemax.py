@@ -262,6 +262,19 @@ def test_bad_n_iter_is_refused():
         sk.entmax_bisect([0.0, 1.0], n_iter=0)
 
 
+@pytest.mark.parametrize("n_iter", [2.5, True, "50"])
+def test_a_non_integer_n_iter_is_a_type_error(n_iter):
+    # Issue 13: through _validate.integer, as every count.
+    with pytest.raises(TypeError, match=f"n_iter must be an int, got {n_iter!r}"):
+        sk.entmax_bisect([0.0, 1.0], alpha=1.5, n_iter=n_iter)
+
+
+def test_an_integer_scalar_of_numpy_is_an_n_iter():
+    x = [0.3, 0.0, -1.0]
+    np.testing.assert_array_equal(sk.entmax_bisect(x, alpha=1.5, n_iter=np.int32(30)),
+                                  sk.entmax_bisect(x, alpha=1.5, n_iter=30))  # fmt: skip
+
+
 def test_tuple_axis_is_refused():
     with pytest.raises((TypeError, ValueError), match="axis"):
         sk.sparsemax(np.zeros((2, 2)), axis=(0, 1))

@@ -45,6 +45,12 @@ static int f32_lanes(const reduce_plan *p) {
     return p->a->dtype == SK_F32 && p->a->op != SK_LOGSUMEXP && p->isa->f32_rows != NULL;
 }
 
+/* float64 in float64 lanes likewise (softmax_f64.c), for softmax and
+ * log_softmax; logsumexp keeps the loops whose 1-ulp accuracy is measured. */
+static int f64_lanes(const reduce_plan *p) {
+    return p->a->dtype == SK_F64 && p->a->op != SK_LOGSUMEXP && p->isa->f64_rows != NULL;
+}
+
 static void short_rows_unit(void *ctx, ptrdiff_t unit, double *scratch) {
     reduce_plan *p = (reduce_plan *)ctx;
     ptrdiff_t r0 = unit * p->rows_per_unit;
@@ -53,6 +59,8 @@ static void short_rows_unit(void *ctx, ptrdiff_t unit, double *scratch) {
         p->isa->f32_short_rows(p->a, r0, r1);
     else if (f32_lanes(p))
         p->isa->f32_rows(p->a, r0, r1);
+    else if (f64_lanes(p))
+        p->isa->f64_rows(p->a, r0, r1);
     else
         p->isa->rows(p->a, r0, r1, scratch);
 }
@@ -78,6 +86,8 @@ static void long_row_stats_unit(void *ctx, ptrdiff_t unit, double *scratch) {
         block_extent(p, b, &row, &start, &len);
         if (f32_lanes(p))
             p->isa->f32_block_stats(p->a, row, start, len, &p->parts[b]);
+        else if (f64_lanes(p))
+            p->isa->f64_block_stats(p->a, row, start, len, &p->parts[b]);
         else
             p->isa->row_stats(p->a, row, start, len, &p->parts[b], NULL);
     }
@@ -90,6 +100,8 @@ static void long_row_apply_unit(void *ctx, ptrdiff_t unit, double *scratch) {
     block_extent(p, unit, &row, &start, &len);
     if (f32_lanes(p))
         p->isa->f32_block_apply(p->a, row, start, len, &p->parts[unit], &p->slices[row]);
+    else if (f64_lanes(p))
+        p->isa->f64_block_apply(p->a, row, start, len, &p->parts[unit], &p->slices[row]);
     else
         p->isa->row_apply(p->a, row, start, len, &p->slices[row], NULL);
 }
@@ -162,7 +174,8 @@ int sk_reduce(const sk_reduce_args *a, int n_threads) {
     }
     p.rows_per_unit = SK_BLOCK / a->n;
     /* Rows of SK_BLOCK / 4 or more: still a few rows a unit where there are
-     * enough rows, so that the float32 lanes can prefetch each unit's next row. */
+     * enough rows, so that the float32 and float64 lanes can prefetch each
+     * unit's next row. */
     if (p.rows_per_unit < 4) p.rows_per_unit = a->outer >= 32 ? 4 : 1;
     if (a->n <= SK_F32_SHORT_ROW) {
         /* Whole tiles of 16 rows, in units of about 4096 elements: (4096, 10)
@@ -171,8 +184,8 @@ int sk_reduce(const sk_reduce_args *a, int n_threads) {
         if (p.rows_per_unit < 16) p.rows_per_unit = 16;
     }
     /* Scratch: the exponentials of one row (tiny for tiny rows: a large
-     * malloc would be an mmap per call); the float32 lanes keep them in out. */
-    size_t scratch = f32_lanes(&p) ? 0 : (size_t)a->n * sizeof(double);
+     * malloc would be an mmap per call); the lanes keep them in out. */
+    size_t scratch = f32_lanes(&p) || f64_lanes(&p) ? 0 : (size_t)a->n * sizeof(double);
     return sk_parallel_for(ceil_div(a->outer, p.rows_per_unit), n_threads, scratch,
                            short_rows_unit, &p);
 }

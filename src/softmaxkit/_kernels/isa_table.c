@@ -27,7 +27,19 @@ void SK_FN(sk_f32_block_apply)(const sk_reduce_args *a, ptrdiff_t row, ptrdiff_t
 #define SK_F32_LOOPS NULL, NULL, NULL, NULL, NULL
 #endif
 
+#if defined(__AVX2__) /* softmax_f64.c: float64 in float64 lanes */
+void SK_FN(sk_f64_rows)(const sk_reduce_args *a, ptrdiff_t r0, ptrdiff_t r1);
+void SK_FN(sk_f64_block_stats)(const sk_reduce_args *a, ptrdiff_t row, ptrdiff_t start, ptrdiff_t len,
+                               sk_part *part);
+void SK_FN(sk_f64_block_apply)(const sk_reduce_args *a, ptrdiff_t row, ptrdiff_t start, ptrdiff_t len,
+                               const sk_part *part, const sk_slice *s);
+#define SK_F64_LOOPS SK_FN(sk_f64_rows), SK_FN(sk_f64_block_stats), SK_FN(sk_f64_block_apply)
+#else
+#define SK_F64_LOOPS NULL, NULL, NULL
+#endif
+
 const sk_isa_table SK_FN(sk_table) = {
     SK_FN(sk_row_stats), SK_FN(sk_combine_parts), SK_FN(sk_row_apply), SK_FN(sk_rows),
     SK_FN(sk_tile),      SK_FN(sk_vjp_rows),      SK_FN(sk_ce_rows),       SK_F32_LOOPS,
+    SK_F64_LOOPS,
 };

@@ -51,6 +51,20 @@ static inline double sk_from_bits(uint64_t u) {
 #define SK_EXP_MIN -1000.0             /* below: exp is 0 in double */
 #define SK_EXP_MAX 710.0               /* above: exp is +inf in double */
 
+/* q(r) of exp(r) = 1 + r + r^2 q(r) on |r| <= ln2 / 2 (float64 results; also
+ * used by the float64 lanes of sk_simd_f64.h). */
+#define SK_EXP_Q0 0x1.0000000000000p-1
+#define SK_EXP_Q1 0x1.5555555555557p-3
+#define SK_EXP_Q2 0x1.5555555555556p-5
+#define SK_EXP_Q3 0x1.11111111100dfp-7
+#define SK_EXP_Q4 0x1.6c16c16c162d6p-10
+#define SK_EXP_Q5 0x1.a01a01abe62ddp-13
+#define SK_EXP_Q6 0x1.a01a01a6d7808p-16
+#define SK_EXP_Q7 0x1.71de02375656cp-19
+#define SK_EXP_Q8 0x1.27e4db67b4303p-22
+#define SK_EXP_Q9 0x1.af4ddd84882fep-26
+#define SK_EXP_Q10 0x1.1f72fc730b4ffp-29
+
 /* 2^k * p for the k encoded in the shifted kd (see above); p in [0.7, 1.5]. */
 static inline double sk_exp_scale(double kd_shifted, double p) {
     int64_t k = (int64_t)(sk_bits(kd_shifted) - sk_bits(SK_EXP_SHIFTER));
@@ -83,13 +97,12 @@ static inline double sk_exp_accurate(double x, double xlo) {
     double r2 = r * r;
     double r4 = r2 * r2;
     /* Estrin's scheme: shorter dependency chains than Horner. */
-    double q01 = 0x1.0000000000000p-1 + r * 0x1.5555555555557p-3;
-    double q23 = 0x1.5555555555556p-5 + r * 0x1.11111111100dfp-7;
-    double q45 = 0x1.6c16c16c162d6p-10 + r * 0x1.a01a01abe62ddp-13;
-    double q67 = 0x1.a01a01a6d7808p-16 + r * 0x1.71de02375656cp-19;
-    double q89 = 0x1.27e4db67b4303p-22 + r * 0x1.af4ddd84882fep-26;
-    double q10 = 0x1.1f72fc730b4ffp-29;
-    double q = (q01 + r2 * q23) + r4 * ((q45 + r2 * q67) + r4 * (q89 + r2 * q10));
+    double q01 = SK_EXP_Q0 + r * SK_EXP_Q1;
+    double q23 = SK_EXP_Q2 + r * SK_EXP_Q3;
+    double q45 = SK_EXP_Q4 + r * SK_EXP_Q5;
+    double q67 = SK_EXP_Q6 + r * SK_EXP_Q7;
+    double q89 = SK_EXP_Q8 + r * SK_EXP_Q9;
+    double q = (q01 + r2 * q23) + r4 * ((q45 + r2 * q67) + r4 * (q89 + r2 * SK_EXP_Q10));
     double poly = r2 * q;
     double one_plus_r = 1.0 + r;
     double one_plus_r_err = (1.0 - one_plus_r) + r; /* exact: |r| < 1 */

@@ -36,7 +36,7 @@
 /* What a block of a row (or a whole row) contributes to its normaliser. */
 typedef struct {
     double max; /* over the included, non-NaN entries; -inf if none */
-    double min; /* likewise the smallest (set by the float32-lane loops only) */
+    double min; /* likewise the smallest (set by the SIMD-lane loops only) */
     int nan;    /* an included entry is NaN */
     double k;   /* entries whose exp(x - shift) is exactly 1 (the maxima) */
     double t;   /* sum of the other exp(x - shift), shift = the block's own max */
@@ -69,6 +69,19 @@ SK_INLINE void sk_finish(sk_slice *s) {
     s->inv = norm > 0 ? 1.0 / norm : 1.0;
     s->log_norm = norm > 0 ? log(s->k) + log1p(s->t / s->k) : 0.0;
     s->lse = s->pinf ? INFINITY : (norm > 0 ? s->shift + s->log_norm : -INFINITY);
+}
+
+/* How the SIMD loops find the rounding error lo of d = x - m (for float32 and
+ * float64 alike). TwoSum takes 5 operations; when the magnitudes are known to
+ * be ordered, Fast2Sum takes 2:
+ *   SK_SHIFT_X_LARGER  |x| >= |m| for every x (m <= 0): lo = -m - (d - x);
+ *   SK_SHIFT_M_LARGER  |m| >= |x| for every x (m >= 0, min x >= -m):
+ *                      lo = x - (d + m). */
+enum { SK_SHIFT_TWO_SUM, SK_SHIFT_X_LARGER, SK_SHIFT_M_LARGER };
+
+SK_INLINE int sk_shift_kind(double m, double min_x) {
+    if (m <= 0.0) return SK_SHIFT_X_LARGER;
+    return min_x >= -m ? SK_SHIFT_M_LARGER : SK_SHIFT_TWO_SUM;
 }
 
 /* The exact rounding error of s = a + b (Knuth's TwoSum). */
@@ -109,6 +122,14 @@ typedef struct {
     void (*f32_block_stats)(const sk_reduce_args *a, ptrdiff_t row, ptrdiff_t start, ptrdiff_t len,
                             sk_part *part);
     void (*f32_block_apply)(const sk_reduce_args *a, ptrdiff_t row, ptrdiff_t start, ptrdiff_t len,
+                            const sk_part *part, const sk_slice *s);
+    /* float64 in float64 lanes (softmax_f64.c); NULL in the baseline build.
+     * Rows of at most SK_BLOCK elements, and the blocks of longer rows, as
+     * f32_rows, f32_block_stats and f32_block_apply do for float32. */
+    void (*f64_rows)(const sk_reduce_args *a, ptrdiff_t r0, ptrdiff_t r1);
+    void (*f64_block_stats)(const sk_reduce_args *a, ptrdiff_t row, ptrdiff_t start, ptrdiff_t len,
+                            sk_part *part);
+    void (*f64_block_apply)(const sk_reduce_args *a, ptrdiff_t row, ptrdiff_t start, ptrdiff_t len,
                             const sk_part *part, const sk_slice *s);
 } sk_isa_table;
 

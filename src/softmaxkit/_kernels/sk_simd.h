@@ -222,17 +222,7 @@ SK_INLINE vf sk_vexp_lo(vf d, vf lo) {
     return vf_ldexp_where(not_zero, p, k);
 }
 
-/* How the rounding error lo of d = x - m is found. TwoSum takes 5 operations;
- * when the magnitudes are known to be ordered, Fast2Sum takes 2:
- *   SK_SHIFT_X_LARGER  |x| >= |m| for every x (m <= 0): lo = -m - (d - x);
- *   SK_SHIFT_M_LARGER  |m| >= |x| for every x (m >= 0, min x >= -m):
- *                      lo = x - (d + m). */
-enum { SK_SHIFT_TWO_SUM, SK_SHIFT_X_LARGER, SK_SHIFT_M_LARGER };
-
-SK_INLINE int sk_shift_kind(float m, float min_x) {
-    if (m <= 0.0f) return SK_SHIFT_X_LARGER;
-    return min_x >= -m ? SK_SHIFT_M_LARGER : SK_SHIFT_TWO_SUM;
-}
+/* How the rounding error lo of d = x - m is found: sk_shift_kind (sk_isa.h). */
 
 /* d = x - m (m broadcast) and its exact rounding error lo. */
 SK_INLINE vf sk_vshift(vf x, vf m, int kind, vf *lo) {

@@ -33,6 +33,7 @@ from typing import Any, NamedTuple, cast, get_args
 
 import numpy as np
 
+from .. import _validate as validate
 from .._typing import ArrayLike, BinStrategy, CalibrationNorm, Labels
 from ._inputs import probabilities_and_labels
 
@@ -211,8 +212,7 @@ def expected_calibration_error_interval(
     """
     p, y = probabilities_and_labels(probs, labels, classes)
     n_bins, strategy, norm = _check_bins(n_bins), _check_strategy(strategy), _check_norm(norm)
-    if isinstance(n_resamples, bool) or not isinstance(n_resamples, (int, np.integer)) or n_resamples < 1:
-        raise ValueError(f"n_resamples must be an int >= 1, got {n_resamples!r}")
+    n_resamples = validate.integer(n_resamples, name="n_resamples", minimum=1)
     if not 0.0 < confidence_level < 1.0:
         raise ValueError(f"confidence_level must be in (0, 1), got {confidence_level!r}")
     confidence = p.max(axis=1)
@@ -373,13 +373,7 @@ MAX_BINS = 10**6
 
 
 def _check_bins(n_bins: Any) -> int:
-    if isinstance(n_bins, bool) or not isinstance(n_bins, (int, np.integer)):
-        raise ValueError(f"n_bins must be an int >= 1, got {n_bins!r}")
-    if n_bins < 1:
-        raise ValueError(f"n_bins must be an int >= 1, got {n_bins!r}")
-    if n_bins > MAX_BINS:
-        raise ValueError(f"n_bins must be at most {MAX_BINS}, got {n_bins!r}")
-    return int(n_bins)
+    return validate.integer(n_bins, name="n_bins", minimum=1, maximum=MAX_BINS)
 
 
 def _check_strategy(strategy: Any) -> BinStrategy:

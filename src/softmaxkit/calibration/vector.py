@@ -20,6 +20,7 @@ from typing import Any, overload
 
 import numpy as np
 
+from .. import _validate as validate
 from .._core import softmax
 from .._typing import ArrayLike, ArrayT, Nested, NumPyArray
 from ..losses import cross_entropy, cross_entropy_and_grad
@@ -86,6 +87,8 @@ class VectorScaler(Params):
         ------
         ValueError
             As :meth:`TemperatureScaler.fit`; also a bad ``max_iter`` or ``tol``.
+        TypeError
+            A non-integer ``max_iter``.
         ImportError
             SciPy is not installed.
         """
@@ -95,8 +98,7 @@ class VectorScaler(Params):
             raise ImportError(
                 "VectorScaler needs SciPy: pip install scipy (or softmaxkit[ml])"
             ) from None
-        if isinstance(self.max_iter, bool) or not isinstance(self.max_iter, (int, np.integer)) or self.max_iter < 1:
-            raise ValueError(f"max_iter must be an int >= 1, got {self.max_iter!r}")
+        max_iter = validate.integer(self.max_iter, name="max_iter", minimum=1)
         if not (isinstance(self.tol, (int, float)) and self.tol > 0):
             raise ValueError(f"tol must be a number > 0, got {self.tol!r}")
         z, y = logits_and_labels(logits, labels)
@@ -112,7 +114,7 @@ class VectorScaler(Params):
         start = np.concatenate([np.ones(k), np.zeros(k)])
         result = minimize(
             nll_and_grad, start, jac=True, method="L-BFGS-B",
-            options={"maxiter": int(self.max_iter), "gtol": float(self.tol), "ftol": 1e-15},
+            options={"maxiter": max_iter, "gtol": float(self.tol), "ftol": 1e-15},
         )  # fmt: skip
         if not result.success and np.max(np.abs(result.jac)) > self.tol:
             warnings.warn(

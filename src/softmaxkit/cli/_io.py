@@ -15,21 +15,31 @@ Outputs are written to an unnamed file in the target folder (Linux's
 signal or even ``kill -9`` never leaves a half-written file behind; elsewhere a
 hidden temporary file is renamed into place and removed on any error or
 SIGTERM.
+
+Large arrays go through in blocks of rows (:func:`row_blocks`,
+:func:`write_rows`): a ``.npy`` file or ``.npz`` member in C order is read a
+block at a time from its file, and an output is written block by block into
+the same unnamed file, so that a command can work on a file larger than it
+could hold twice and show its progress.
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import io
+import math
 import os
 import sys
 import tempfile
 import zipfile
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import IO, Any, Callable, cast
+from typing import IO, Any, Callable, NamedTuple, cast
 
 import numpy as np
 
+from .. import _progress
 from ._errors import CLIError
 
 _TEXT_DELIMITERS = {".csv": ",", ".tsv": "\t", ".txt": None}
@@ -37,22 +47,19 @@ INPUT_FORMATS = ".npy, .npz, .csv, .tsv, .txt, or - for standard input"
 OUTPUT_FORMATS = ".npy, .npz, .csv, .tsv or .txt"
 
 
+#: Rows are read, computed and written in blocks of about this many bytes.
+BLOCK_BYTES = 16 << 20
+
+
 def read_array(source: str, *, key: str | None = None) -> np.ndarray:
     """Read a real numeric array from ``source`` (a path, or ``-`` for stdin)."""
-    if key is not None and (source == "-" or not source.lower().endswith(".npz")):
-        raise CLIError(f"{source}: --key applies only to .npz files")
+    suffix = _input_suffix(source, key)
     if source == "-":
         array = _parse_text(sys.stdin.read(), None, name="standard input")
     else:
-        suffix = Path(source).suffix.lower()
-        if suffix not in (".npy", ".npz", *_TEXT_DELIMITERS):
-            raise CLIError(f"{source}: unknown input format {suffix!r} (use {INPUT_FORMATS})")
-        if not os.path.isfile(source):
-            raise CLIError(f"{source}: no such file")
-        if suffix == ".npy":
-            array = _load_npy(source)
-        elif suffix == ".npz":
-            array = _load_npz(source, key)
+        if suffix in (".npy", ".npz"):
+            with row_blocks(source, key=key) as rows:
+                return rows.whole()
         else:
             try:
                 text = Path(source).read_text()
@@ -60,6 +67,194 @@ def read_array(source: str, *, key: str | None = None) -> np.ndarray:
                 raise CLIError(f"{source}: cannot read as text ({_reason(exc)})") from None
             array = _parse_text(text, _TEXT_DELIMITERS[suffix], name=source)
     return _check_real(array, source)
+
+
+def _input_suffix(source: str, key: str | None) -> str:
+    """The format of an input, after the checks every input gets before it is opened."""
+    if key is not None and (source == "-" or not source.lower().endswith(".npz")):
+        raise CLIError(f"{source}: --key applies only to .npz files")
+    if source == "-":
+        return ""
+    suffix = Path(source).suffix.lower()
+    if suffix not in (".npy", ".npz", *_TEXT_DELIMITERS):
+        raise CLIError(f"{source}: unknown input format {suffix!r} (use {INPUT_FORMATS})")
+    if not os.path.isfile(source):
+        raise CLIError(f"{source}: no such file")
+    return suffix
+
+
+class RowBlocks:
+    """An input array, handed out as consecutive blocks of rows (along axis 0).
+
+    ``shape`` and ``dtype`` are known before any data is read; :meth:`blocks`
+    reads the rows as they are asked for (from the file, for a streamed
+    ``.npy``), :meth:`whole` all of them into one array.
+    """
+
+    def __init__(self, shape: tuple[int, ...], dtype: np.dtype, fill: Callable[[np.ndarray], None],
+                 name: str, *, array: np.ndarray | None = None):  # fmt: skip
+        self.shape, self.dtype, self.name = shape, dtype, name
+        self._fill = fill  # fill(rows): reads the next len(rows) rows into them
+        self._array = array  # the whole array, when it is in memory already
+
+    @classmethod
+    def of(cls, array: np.ndarray, name: str) -> RowBlocks:
+        """The blocks of an array already in memory."""
+        taken = 0
+
+        def fill(rows: np.ndarray) -> None:
+            nonlocal taken
+            rows[...] = array[taken : taken + len(rows)]
+            taken += len(rows)
+
+        return cls(array.shape, array.dtype, fill, name, array=array)
+
+    def rows_per_block(self, block_bytes: int | None = None) -> int:
+        """How many rows make a block of about ``block_bytes`` (default :data:`BLOCK_BYTES`)."""
+        row_bytes = self.dtype.itemsize * math.prod(self.shape[1:])
+        return max(1, (BLOCK_BYTES if block_bytes is None else block_bytes) // max(row_bytes, 1))
+
+    def blocks(self, rows_per_block: int) -> Iterator[np.ndarray]:
+        """The rows, ``rows_per_block`` at a time (at least one block, empty for no rows)."""
+        n_rows = self.shape[0]
+        for start in range(0, max(n_rows, 1), rows_per_block):
+            block = np.empty((min(rows_per_block, n_rows - start), *self.shape[1:]), self.dtype)
+            self._fill(block)
+            yield block
+
+    def whole(self) -> np.ndarray:
+        """Every row, in one array (read a block at a time, with a bar on a terminal)."""
+        if self._array is not None:
+            return self._array
+        _check_fits_memory(self.shape, self.dtype, self.name)
+        array = np.empty(self.shape, self.dtype)
+        step = self.rows_per_block()
+        with _progress.progress(self.shape[0], f"reading {self.name}", unit="row") as advance:
+            for start in range(0, self.shape[0], step):
+                self._fill(array[start : start + step])
+                advance(len(array[start : start + step]))
+        return array
+
+
+@contextlib.contextmanager
+def row_blocks(source: str, *, key: str | None = None) -> Iterator[RowBlocks]:
+    """The array of ``source`` as :class:`RowBlocks`, checked as :func:`read_array` checks it.
+
+    A C-ordered ``.npy`` file or ``.npz`` member of at least one dimension is
+    streamed from its file while the block is open (so :meth:`RowBlocks.blocks`
+    may go through a file larger than the quarter of the memory an input read
+    whole may take); any other input is read whole first.
+    """
+    suffix = _input_suffix(source, key)
+    if suffix not in (".npy", ".npz"):
+        yield RowBlocks.of(read_array(source, key=key), source)
+        return
+    with contextlib.ExitStack() as stack:
+        stream, name, kind = _open_npy_stream(stack, source, suffix, key)
+        with _reading_errors(source, kind):
+            header = _checked_header(stream, name)
+        _check_real(np.empty(0, header.dtype), source)
+        if header.fortran or not header.shape:
+            with _reading_errors(source, kind):
+                array = _array_from(stream, header, name)
+            yield RowBlocks.of(array, name)
+            return
+
+        def fill(rows: np.ndarray) -> None:
+            with _reading_errors(source, kind):
+                _read_into(stream, rows.reshape(-1).view(np.uint8), name)
+
+        yield RowBlocks(header.shape, header.dtype, fill, name)
+
+
+def _open_npy_stream(stack: contextlib.ExitStack, path: str, suffix: str, key: str | None
+                     ) -> tuple[_Counting, str, str]:  # fmt: skip
+    """The stream of a .npy file or of the chosen .npz member, its name in messages, and the kind."""
+    if suffix == ".npy":
+        with _reading_errors(path, ".npy"):
+            handle = stack.enter_context(open(path, "rb"))
+            return _Counting(handle, os.fstat(handle.fileno()).st_size), path, ".npy"
+    with _reading_errors(path, ".npz"):
+        archive = stack.enter_context(_open_npz(path))
+        info, name = _npz_member(archive, path, key)
+        member = stack.enter_context(archive.open(info))
+        # The declared size bounds what is decompressed: zipfile stops
+        # there, so a forged header (or a zip bomb) cannot allocate more.
+        # (A ZipExtFile: a BufferedIOBase, as open(path, "rb") gives.)
+        return _Counting(cast(io.BufferedIOBase, member), info.file_size), name, ".npz"
+
+
+@contextlib.contextmanager
+def _reading_errors(path: str, kind: str) -> Iterator[None]:
+    """Errors of reading a .npy or .npz input as one-line CLIErrors."""
+    try:
+        yield
+    except ValueError as exc:
+        if "allow_pickle" in str(exc):
+            raise CLIError(f"{path}: holds Python objects, which softmaxkit does not load") from None
+        raise CLIError(f"{path}: not a valid {kind} file ({_reason(exc)})") from None
+    except (OSError, EOFError, zipfile.BadZipFile) as exc:
+        raise CLIError(f"{path}: not a valid {kind} file ({_reason(exc)})") from None
+
+
+def write_rows(destination: str | None, n_rows: int, blocks: Iterable[np.ndarray], *,
+               npz_key: str) -> None:  # fmt: skip
+    """Write the array whose rows ``blocks`` hand out, ``n_rows`` in all, as
+    :func:`write_array` writes it whole (the same bytes for ``.npy`` and text).
+
+    The first block is computed before anything is written, and a file is
+    written atomically, so an error in any block leaves no file behind.
+    """
+    blocks = iter(blocks)
+    first = next(blocks)
+    shape = (n_rows, *first.shape[1:])
+
+    def every_block() -> Iterator[np.ndarray]:
+        yield first
+        yield from blocks
+
+    if destination is None:
+        for block in every_block():
+            sys.stdout.write(format_text(block, " "))
+        return
+    suffix = Path(destination).suffix.lower()
+    if suffix == ".npy":
+        write_atomically(destination, lambda f: _write_npy(f, shape, first.dtype, every_block()))
+    elif suffix == ".npz":
+        write_atomically(destination, lambda f: _write_npz(f, npz_key, shape, first.dtype, every_block()))
+    elif suffix in _TEXT_DELIMITERS:
+        delimiter = _TEXT_DELIMITERS[suffix] or " "
+
+        def write_text(handle: IO[bytes]) -> None:
+            for block in every_block():
+                handle.write(format_text(block, delimiter).encode())
+
+        write_atomically(destination, write_text)
+    else:
+        raise CLIError(f"{destination}: unknown output format {suffix!r} (use {OUTPUT_FORMATS})")
+
+
+def _write_npy(handle: IO[bytes], shape: tuple[int, ...], dtype: np.dtype,
+               blocks: Iterable[np.ndarray]) -> None:  # fmt: skip
+    """A .npy file of ``shape`` and ``dtype`` from blocks of rows, byte for byte as ``np.save``."""
+    header = {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False, "shape": shape}
+    try:
+        np.lib.format.write_array_header_1_0(handle, header)
+    except ValueError:  # more than version 1.0's 65535 bytes of header
+        np.lib.format.write_array_header_2_0(handle, header)
+    written = 0
+    for block in blocks:
+        handle.write(np.ascontiguousarray(block, dtype=dtype).reshape(-1).view(np.uint8).data)
+        written += len(block)
+    assert written == shape[0], (written, shape)
+
+
+def _write_npz(handle: IO[bytes], key: str, shape: tuple[int, ...], dtype: np.dtype,
+               blocks: Iterable[np.ndarray]) -> None:  # fmt: skip
+    """A .npz archive holding one array, as ``np.savez`` writes it (uncompressed)."""
+    with zipfile.ZipFile(handle, mode="w", compression=zipfile.ZIP_STORED, allowZip64=True) as archive:
+        with archive.open(f"{key}.npy", mode="w", force_zip64=True) as member:
+            _write_npy(member, shape, dtype, blocks)
 
 
 def write_array(array: np.ndarray, destination: str | None, *, npz_key: str) -> None:
@@ -98,8 +293,17 @@ def max_input_bytes() -> int:
         return 4 << 30
 
 
-def _read_checked_npy(handle: _Counting, name: str) -> np.ndarray:
-    """Read a .npy stream whose header is checked against the bytes that follow it."""
+class _Header(NamedTuple):
+    """What a .npy header says: the array's shape, order and dtype, and its size in bytes."""
+
+    shape: tuple[int, ...]
+    fortran: bool
+    dtype: np.dtype
+    nbytes: int
+
+
+def _checked_header(handle: _Counting, name: str) -> _Header:
+    """Read a .npy header and check it against the bytes that follow it."""
     version = np.lib.format.read_magic(handle)
     if version == (1, 0):
         shape, fortran, dtype = np.lib.format.read_array_header_1_0(handle)
@@ -115,38 +319,38 @@ def _read_checked_npy(handle: _Counting, name: str) -> np.ndarray:
             f"{name}: its header claims a {shape} {dtype} array ({claimed} bytes) "
             f"but only {handle.remaining} bytes follow it"
         )
-    limit = max_input_bytes()
-    if claimed > limit:
+    return _Header(shape, fortran, dtype, claimed)
+
+
+def _check_fits_memory(shape: tuple[int, ...], dtype: np.dtype, name: str) -> None:
+    """Refuse an array that would take more than a quarter of the memory to hold whole."""
+    nbytes, limit = dtype.itemsize * math.prod(shape), max_input_bytes()
+    if nbytes > limit:
         raise CLIError(
-            f"{name}: a {shape} {dtype} array needs {claimed} bytes, more than the "
+            f"{name}: a {shape} {dtype} array needs {nbytes} bytes, more than the "
             f"{limit} this machine allows an input (a quarter of its memory)"
         )
-    data = bytearray(claimed)  # writable, read in place: the array's only copy
-    view, filled = memoryview(data), 0
-    while filled < claimed:
+
+
+def _read_into(handle: _Counting, buffer: np.ndarray, name: str) -> None:
+    """Fill the bytes of ``buffer`` (a uint8 array) from ``handle``."""
+    view, filled = buffer.data, 0
+    while filled < len(buffer):
         n = handle.readinto(view[filled:])
         if not n:
             raise CLIError(f"{name}: not a valid .npy file (the data ends early)")
         filled += n
-    array = np.frombuffer(data, dtype=dtype)
-    if fortran:
-        return array.reshape(shape[::-1]).transpose()
-    return array.reshape(shape)
 
 
-def _load_npy(path: str) -> np.ndarray:
-    # The .npy magic is checked here; np.load would take any other file for
-    # a pickle and report "pickled data", which misleads here.
-    try:
-        with open(path, "rb") as handle:
-            size = os.fstat(handle.fileno()).st_size
-            return _read_checked_npy(_Counting(handle, size), path)
-    except ValueError as exc:
-        if "allow_pickle" in str(exc):
-            raise CLIError(f"{path}: holds Python objects, which softmaxkit does not load") from None
-        raise CLIError(f"{path}: not a valid .npy file ({_reason(exc)})") from None
-    except (OSError, EOFError) as exc:
-        raise CLIError(f"{path}: not a valid .npy file ({_reason(exc)})") from None
+def _array_from(handle: _Counting, header: _Header, name: str) -> np.ndarray:
+    """The whole array whose checked ``header`` has just been read."""
+    _check_fits_memory(header.shape, header.dtype, name)
+    data = np.empty(header.nbytes, np.uint8)  # writable, read in place: the array's only copy
+    _read_into(handle, data, name)
+    array = data.view(header.dtype) if header.nbytes else np.empty(0, header.dtype)
+    if header.fortran:
+        return array.reshape(header.shape[::-1]).transpose()
+    return array.reshape(header.shape)
 
 
 class _Counting:
@@ -166,42 +370,31 @@ class _Counting:
         return n
 
 
-def _load_npz(path: str, key: str | None) -> np.ndarray:
+def _open_npz(path: str) -> zipfile.ZipFile:
     if not zipfile.is_zipfile(path):
         raise CLIError(f"{path}: not a valid .npz file (not a zip archive)")
-    try:
-        with zipfile.ZipFile(path) as archive:
-            members = {
-                info.filename[: -len(".npy")]: info
-                for info in archive.infolist()
-                if info.filename.endswith(".npy")
-            }
-            others = [i.filename for i in archive.infolist() if not i.filename.endswith(".npy")]
-            if others:
-                raise CLIError(f"{path}: holds {others[0]!r}, which is not a .npy array")
-            names = list(members)
-            if key is None:
-                if len(names) != 1:
-                    listed = ", ".join(names) or "none"
-                    raise CLIError(
-                        f"{path}: holds {len(names)} arrays ({listed}); choose one with --key"
-                    )
-                key = names[0]
-            if key not in names:
-                raise CLIError(f"{path}: no array named {key!r} (it holds {', '.join(names)})")
-            info = members[key]
-            # The declared size bounds what is decompressed: zipfile stops
-            # there, so a forged header (or a zip bomb) cannot allocate more.
-            with archive.open(info) as member:
-                # A ZipExtFile: a BufferedIOBase, as open(path, "rb") gives.
-                stream = _Counting(cast(io.BufferedIOBase, member), info.file_size)
-                return _read_checked_npy(stream, f"{path}[{key}]")
-    except ValueError as exc:
-        if "allow_pickle" in str(exc):
-            raise CLIError(f"{path}: holds Python objects, which softmaxkit does not load") from None
-        raise CLIError(f"{path}: not a valid .npz file ({_reason(exc)})") from None
-    except (OSError, EOFError, zipfile.BadZipFile) as exc:
-        raise CLIError(f"{path}: not a valid .npz file ({_reason(exc)})") from None
+    return zipfile.ZipFile(path)
+
+
+def _npz_member(archive: zipfile.ZipFile, path: str, key: str | None) -> tuple[zipfile.ZipInfo, str]:
+    """The member holding the array ``key`` (the only one when None), and its name in messages."""
+    members = {
+        info.filename[: -len(".npy")]: info
+        for info in archive.infolist()
+        if info.filename.endswith(".npy")
+    }
+    others = [i.filename for i in archive.infolist() if not i.filename.endswith(".npy")]
+    if others:
+        raise CLIError(f"{path}: holds {others[0]!r}, which is not a .npy array")
+    names = list(members)
+    if key is None:
+        if len(names) != 1:
+            listed = ", ".join(names) or "none"
+            raise CLIError(f"{path}: holds {len(names)} arrays ({listed}); choose one with --key")
+        key = names[0]
+    if key not in names:
+        raise CLIError(f"{path}: no array named {key!r} (it holds {', '.join(names)})")
+    return members[key], f"{path}[{key}]"
 
 
 def _parse_text(text: str, delimiter: str | None, *, name: str) -> np.ndarray:

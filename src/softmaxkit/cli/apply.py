@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from .. import _core
+from .. import _core, _progress
 from . import _io
 
 
@@ -30,10 +30,29 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     _io.check_destination(args.output)
-    logits = _io.read_array(args.input, key=args.key)
     function = _core.log_softmax if args.log else _core.softmax
-    result = function(logits, axis=args.axis, temperature=args.temperature)
-    _io.write_array(
-        result, args.output, npz_key="log_probabilities" if args.log else "probabilities"
-    )
+    npz_key = "log_probabilities" if args.log else "probabilities"
+    with _io.row_blocks(args.input, key=args.key) as rows:
+        if not _rows_are_independent(rows.shape, args.axis):
+            result = function(rows.whole(), axis=args.axis, temperature=args.temperature)
+            _io.write_array(result, args.output, npz_key=npz_key)
+            return 0
+        # Each row's result depends on that row alone: read, compute and
+        # write a block of rows at a time, with a bar on a terminal.
+        n_rows = rows.shape[0]
+        with _progress.progress(n_rows, "softmaxkit apply", unit="row") as advance:
+
+            def results() -> Any:
+                for block in rows.blocks(rows.rows_per_block()):
+                    yield function(block, axis=args.axis, temperature=args.temperature)
+                    advance(len(block))
+
+            _io.write_rows(args.output, n_rows, results(), npz_key=npz_key)
     return 0
+
+
+def _rows_are_independent(shape: tuple[int, ...], axis: int) -> bool:
+    """Whether the slices along ``axis`` lie within rows (axis 0), so that
+    blocks of rows can be computed apart (an axis out of range is left to
+    softmax to report)."""
+    return len(shape) >= 2 and -len(shape) <= axis < len(shape) and axis % len(shape) != 0

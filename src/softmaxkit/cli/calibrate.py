@@ -2,8 +2,10 @@
 
 The fit uses either separate files (``--fit-logits``/``--fit-labels``) or a
 seeded random fraction of the rows (``--fit-fraction``); the metrics before
-and after are measured on the rows not used for fitting. Every output is
-computed before anything is written, and written atomically.
+and after are measured on the rows not used for fitting. The fit and the
+metrics are computed before anything is written; the calibrated
+probabilities (``-o``) are then computed and written a block of rows at a
+time, with a bar on a terminal, and every file is written atomically.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import _core
+from .. import _core, _progress
 from ..calibration import (
     TemperatureScaler,
     VectorScaler,
@@ -93,13 +95,26 @@ def run(args: argparse.Namespace) -> int:
         figure = _diagrams(before, after, eval_labels, args.bins, _method_name(report))
     # Everything is computed; now write (each file atomically).
     if args.output is not None:
-        calibrated = np.asarray(scaler.predict_proba(np.asarray(logits, dtype=np.float64)))
-        _io.write_array(calibrated, args.output, npz_key="probabilities")
+        _write_calibrated(scaler, logits, args.output)
     if figure is not None:
         suffix = os.path.splitext(args.plot)[1].lower()[1:]
         _io.write_atomically(args.plot, lambda handle: figure.savefig(handle, format=suffix))
     print(json.dumps(report, indent=2) if args.json else _table(report))
     return 0
+
+
+def _write_calibrated(scaler: Any, logits: np.ndarray, destination: str) -> None:
+    """The calibrated probabilities of every row of ``logits``, a block of rows at a time
+    (a scaler works on each row alone)."""
+    rows = _io.RowBlocks.of(logits, "LOGITS")
+    with _progress.progress(len(logits), "softmaxkit calibrate", unit="row") as advance:
+
+        def calibrated() -> Any:
+            for block in rows.blocks(rows.rows_per_block()):
+                yield np.asarray(scaler.predict_proba(np.asarray(block, dtype=np.float64)))
+                advance(len(block))
+
+        _io.write_rows(destination, len(logits), calibrated(), npz_key="probabilities")
 
 
 def _labels(array: np.ndarray, source: str) -> np.ndarray:

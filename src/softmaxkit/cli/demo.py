@@ -143,7 +143,7 @@ def _train_both(estimator: Any, data: Split) -> tuple[Any, Any]:
 
 def _train(model: Any, data: Split, name: str) -> Any:
     bar = _ProgressBar(f"training {name}", model.max_iter)
-    model._fit(data.X_train, data.y_train, on_iteration=bar.update)
+    model.set_params(callback=bar.update).fit(data.X_train, data.y_train)
     bar.finish(model.n_iter_[0])
     return model
 
@@ -156,7 +156,7 @@ class _ProgressBar:
         self.started = time.perf_counter()
         self.interactive = sys.stderr.isatty()
 
-    def update(self, iteration: int, total: int, objective: float) -> None:
+    def update(self, iteration: int, objective: float) -> None:
         if self.interactive:
             self._draw(iteration, f"objective {objective:.4f}")
 

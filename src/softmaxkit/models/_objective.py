@@ -38,7 +38,7 @@ logits ``[0, w x + b]``, whose softmax is ``[1 - sigmoid(d), sigmoid(d)]``.
 from __future__ import annotations
 
 from concurrent.futures import Executor
-from typing import Any, Callable
+from typing import Any, Callable, Iterable, Iterator
 
 import numpy as np
 import scipy.sparse as sparse
@@ -106,7 +106,7 @@ class MultinomialObjective:
         self.l2 = float(l2)
         self.label_smoothing = float(label_smoothing)
         self.dtype = X.dtype
-        self.is_sparse = sparse.issparse(X)
+        self.is_sparse = _is_sparse(X)
         self.executor = executor
         self._X, self._target, self._weights = X, target, weights
         if chunk_rows is None:
@@ -138,25 +138,26 @@ class MultinomialObjective:
         W_all, b_all = self._all_classes(W, b)
         W_t = np.ascontiguousarray(W_all.T, dtype=self.dtype)
         b_all = b_all.astype(self.dtype, copy=False)
+        kept: list[Any] = [None] * len(self.chunks)
         if keep:
             self.probabilities = None  # the last point's, freed before the new ones exist
 
-        def part(chunk: _Chunk) -> tuple[float, np.ndarray, np.ndarray, np.ndarray | None]:
+        def part(index: int, chunk: _Chunk) -> tuple[float, np.ndarray, np.ndarray]:
             logits = chunk.X @ W_t
             logits += b_all
             losses, grad = cross_entropy_and_grad(
                 logits, chunk.target, label_smoothing=self.label_smoothing, reduction="none"
             )
             del logits  # before the probabilities: one chunk-sized array fewer at the peak
-            kept = self._probabilities_from(grad, chunk.target) if keep else None  # a new array
+            if keep:
+                kept[index] = self._probabilities_from(grad, chunk.target)  # a new array
             grad *= chunk.weights_column(grad.dtype)
             return (float(np.dot(chunk.weights, losses)), chunk.transposed_times(grad),
-                    chunk.column_sums(grad), kept)  # fmt: skip
+                    chunk.column_sums(grad))  # fmt: skip
 
-        parts = self._map(part, self.chunks)
-        value, grad_W, grad_b = _sum_in_order([part[:3] for part in parts])
+        value, grad_W, grad_b = _sum_in_order(self._map(part, range(len(self.chunks)), self.chunks))
         if keep:
-            self.probabilities = [kept for *_, kept in parts]
+            self.probabilities = kept
         grad_W, grad_b = self._free(self._finish(grad_W), grad_b)
         value += 0.5 * self.l2 * float(np.sum(W * W))
         grad_W += self.l2 * W
@@ -188,7 +189,7 @@ class MultinomialObjective:
             logits += b_all
             return softmax(logits, axis=1)
 
-        self.probabilities = self._map(part, self.chunks)
+        self.probabilities = list(self._map(part, self.chunks))
 
     def hessian_product(self, flat_direction: np.ndarray) -> np.ndarray:
         """The Hessian (at the last ``keep=True`` point) times a flat direction."""
@@ -236,7 +237,8 @@ class MultinomialObjective:
         def apply(flat: np.ndarray) -> np.ndarray:
             rotated = class_vectors.T @ flat.reshape(scale.shape) @ feature_vectors
             rotated *= inverse
-            return (class_vectors @ rotated @ feature_vectors.T).ravel()
+            flat_step: np.ndarray = (class_vectors @ rotated @ feature_vectors.T).ravel()
+            return flat_step
 
         return apply
 
@@ -248,7 +250,8 @@ class MultinomialObjective:
             return (np.diag(np.sum(weighted, axis=0)) - weighted.T @ p,)
 
         (A,) = _sum_in_order(self._map(part, self.chunks, self._kept()))
-        return A[1:, 1:] if self.binary else A
+        curvature: np.ndarray = A[1:, 1:] if self.binary else A
+        return curvature
 
     def _feature_spectrum(self) -> tuple[np.ndarray, np.ndarray | None]:
         """Eigenvalues and eigenvectors of ``B = X~^T diag(s) X~`` (made once);
@@ -290,12 +293,12 @@ class MultinomialObjective:
             H[a, : self.n_features, a, : self.n_features] += self.l2 * np.eye(self.n_features)
         return H.reshape(self.n_params, self.n_params)
 
-    def _map(self, function: Callable[..., Any], *iterables: Any) -> list[Any]:
-        """``[function(*items) for items in zip(*iterables)]``, on the executor's
-        threads when there is one (each chunk's products then run on one core)."""
+    def _map(self, function: Callable[..., Any], *iterables: Any) -> Iterator[Any]:
+        """``function(*items)`` for ``items in zip(*iterables)``, in order, on the
+        executor's threads when there is one (each chunk's products then run on one core)."""
         if self.executor is None or len(self.chunks) == 1:
-            return list(map(function, *iterables))
-        return list(self.executor.map(function, *iterables))
+            return map(function, *iterables)
+        return self.executor.map(function, *iterables)
 
     def _finish(self, accumulated: np.ndarray) -> np.ndarray:
         """The (n_classes, n_features) sum of :meth:`_Chunk.transposed_times`'s
@@ -344,19 +347,25 @@ class _Chunk:
     def transposed_times(self, M: np.ndarray) -> np.ndarray:
         """``M^T X`` for M (n, n_classes); for sparse X its transpose ``X^T M``
         (see ``MultinomialObjective._finish``)."""
-        if sparse.issparse(self.X):
-            return self.X.T @ M
-        return M.T @ self.X
+        product: np.ndarray = self.X.T @ M if _is_sparse(self.X) else M.T @ self.X
+        return product
 
     def column_sums(self, M: np.ndarray) -> np.ndarray:
         """``M``'s column sums (a BLAS product: numpy's axis-0 sum of a narrow
         matrix takes 3x as long)."""
-        return self._ones @ M
+        sums: np.ndarray = self._ones @ M
+        return sums
+
+
+def _is_sparse(X: Any) -> bool:
+    """Whether X is a SciPy sparse array or matrix. (A plain bool: scipy-stubs'
+    ``issparse`` narrows X to an abstract base without CSR's attributes.)"""
+    return bool(sparse.issparse(X))
 
 
 def _rows(X: Any, start: int, stop: int) -> Any:
     """Rows ``start:stop`` of X: a view for arrays; for CSR, a matrix on views of its arrays."""
-    if not sparse.issparse(X):
+    if not _is_sparse(X):
         return X[start:stop]
     first, last = X.indptr[start], X.indptr[stop]
     return type(X)(
@@ -366,21 +375,23 @@ def _rows(X: Any, start: int, stop: int) -> Any:
     )
 
 
-def _sum_in_order(parts: list[tuple]) -> list[Any]:
-    """The fieldwise sums of the chunks' partial results, chunk after chunk (the
-    same rounding whatever threads computed them)."""
-    sums = []
-    for values in zip(*parts):
-        total = values[0] + 0.0  # a new array (or float) to add the others into
-        for value in values[1:]:
-            total += value
-        sums.append(total)
+def _sum_in_order(parts: Iterable[tuple[Any, ...]]) -> list[Any]:
+    """The fieldwise sums of the chunks' partial results, added chunk after chunk
+    as they come (the same rounding whatever threads computed them; no more
+    partial results held than the threads run ahead)."""
+    sums: list[Any] = []
+    for fields in parts:
+        if not sums:
+            sums = [field + 0.0 for field in fields]  # new arrays (or floats) to add into
+            continue
+        for i, field in enumerate(fields):
+            sums[i] += field  # in place for arrays
     return sums
 
 
 def _weighted_squares(X: Any, c: np.ndarray, with_ones: bool) -> np.ndarray:
     """The diagonal of ``X~^T diag(c) X~``."""
-    if sparse.issparse(X):
+    if _is_sparse(X):
         squares = np.asarray(X.multiply(X).T @ c).ravel()
     else:
         squares = (X * X).T @ c
@@ -389,7 +400,7 @@ def _weighted_squares(X: Any, c: np.ndarray, with_ones: bool) -> np.ndarray:
 
 def _weighted_gram(X: Any, c: np.ndarray, with_ones: bool) -> np.ndarray:
     """``X~^T diag(c) X~`` (dense), ``X~ = [X, 1]`` with the ones column or ``X``."""
-    if sparse.issparse(X):
+    if _is_sparse(X):
         gram = (X.T @ X.multiply(c[:, None]).tocsr()).toarray()
         cross = np.asarray(X.T @ c).ravel()
     else:
@@ -400,7 +411,8 @@ def _weighted_gram(X: Any, c: np.ndarray, with_ones: bool) -> np.ndarray:
             gram += block.T @ (block * c[start : start + _GRAM_BLOCK, None])
         cross = X.T @ c
     if not with_ones:
-        return gram
+        dense: np.ndarray = gram
+        return dense
     n = gram.shape[0]
     out = np.empty((n + 1, n + 1))
     out[:n, :n], out[:n, n], out[n, :n], out[n, n] = gram, cross, cross, np.sum(c)

@@ -107,7 +107,13 @@ def minimise(
     return _newton(objective, curvature, start, tol, max_iter, on_iteration, direction)
 
 
-def _lbfgs(objective, start, tol, max_iter, on_iteration) -> Solution:
+def _lbfgs(
+    objective: MultinomialObjective,
+    start: np.ndarray,
+    tol: float,
+    max_iter: int,
+    on_iteration: Callable[[float], object],
+) -> Solution:
     last = [np.nan]
 
     def fun(flat: np.ndarray) -> tuple[float, np.ndarray]:
@@ -115,8 +121,11 @@ def _lbfgs(objective, start, tol, max_iter, on_iteration) -> Solution:
         last[0] = value
         return value, grad
 
+    def callback(xk: np.ndarray) -> None:  # SciPy's name for the current point
+        on_iteration(last[0])
+
     result = minimize(
-        fun, start, method="L-BFGS-B", jac=True, callback=lambda _: on_iteration(last[0]),
+        fun, start, method="L-BFGS-B", jac=True, callback=callback,
         options={"maxiter": int(max_iter), "maxls": 50, "gtol": float(tol), "ftol": _FTOL},
     )  # fmt: skip
     # status 1 is the iteration limit; 0 a converged stop (gtol or ftol).
@@ -124,7 +133,15 @@ def _lbfgs(objective, start, tol, max_iter, on_iteration) -> Solution:
                     float(np.max(np.abs(result.jac))))  # fmt: skip
 
 
-def _newton(objective, curvature, start, tol, max_iter, on_iteration, direction) -> Solution:
+def _newton(
+    objective: MultinomialObjective,
+    curvature: MultinomialObjective,
+    start: np.ndarray,
+    tol: float,
+    max_iter: int,
+    on_iteration: Callable[[float], object],
+    direction: Callable[[MultinomialObjective, np.ndarray, float], np.ndarray],
+) -> Solution:
     x = np.array(start, dtype=np.float64)
     exact = curvature is objective
     value, grad = objective.value_and_grad(x, keep=exact)
@@ -200,10 +217,12 @@ def _cholesky_direction(objective: MultinomialObjective, grad: np.ndarray, large
     if objective.l2 == 0:
         eigenvalues, vectors = scipy.linalg.eigh(H, check_finite=False)
         seen = eigenvalues > eigenvalues[-1] * H.shape[0] * np.finfo(np.float64).eps
-        return vectors[:, seen] @ ((vectors[:, seen].T @ -grad) / eigenvalues[seen])
+        step: np.ndarray = vectors[:, seen] @ ((vectors[:, seen].T @ -grad) / eigenvalues[seen])
+        return step
     if objective.fit_intercept and not objective.binary:
         width = objective.n_features + 1
         intercepts = np.arange(objective.n_rows) * width + objective.n_features
         H[np.ix_(intercepts, intercepts)] += 1.0 / objective.n_rows
-    return scipy.linalg.cho_solve(scipy.linalg.cho_factor(H, check_finite=False), -grad,
-                                  check_finite=False)  # fmt: skip
+    solved: np.ndarray = scipy.linalg.cho_solve(scipy.linalg.cho_factor(H, check_finite=False), -grad,
+                                                check_finite=False)  # fmt: skip
+    return solved

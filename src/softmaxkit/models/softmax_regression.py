@@ -32,7 +32,7 @@ import sys
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
-from typing import Any, Callable
+from typing import Any, Callable, Literal
 
 import numpy as np
 
@@ -54,14 +54,17 @@ except ImportError as exc:  # pragma: no cover - the ml extra is a test dependen
         f'pip install "softmaxkit[ml]"'
     ) from None
 
+from .. import _validate as validate
 from .._core import log_softmax, softmax
 from .._progress import progress
 from .._threads import get_num_threads
+from .._typing import ArrayLike, Labels, MatrixLike, NumPyArray, Solver
 
 __all__ = ["SoftmaxRegression"]
 
 
-class SoftmaxRegression(ClassifierMixin, BaseEstimator):
+# scikit-learn ships no types: its base classes are Any to a type checker.
+class SoftmaxRegression(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
     """Multinomial logistic regression, fitted by Newton or L-BFGS on softmaxkit's fused loss.
 
     Parameters
@@ -97,6 +100,12 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
         Start from the previous fit's coefficients when the shapes match.
     verbose : int, default=0
         > 0 prints the objective at every iteration to stderr.
+    callback : callable or None, default=None
+        Called as ``callback(iteration, objective)`` after each iteration
+        (``iteration`` counts from 1; ``objective`` is the penalised mean
+        loss being minimised), for a caller's own progress display or
+        logging. Without it, a fit that lasts shows a progress bar on a
+        terminal (with tqdm installed); with it, the callback reports instead.
 
     Attributes
     ----------
@@ -141,11 +150,12 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
         fit_intercept: bool = True,
         max_iter: int = 100,
         tol: float = 1e-4,
-        class_weight: Any = None,
-        solver: str = "auto",
+        class_weight: dict[Any, float] | Literal["balanced"] | None = None,
+        solver: Solver = "auto",
         label_smoothing: float = 0.0,
         warm_start: bool = False,
         verbose: int = 0,
+        callback: Callable[[int, float], object] | None = None,
     ):
         self.C = C
         self.fit_intercept = fit_intercept
@@ -156,8 +166,11 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
         self.label_smoothing = label_smoothing
         self.warm_start = warm_start
         self.verbose = verbose
+        self.callback = callback
 
-    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> SoftmaxRegression:
+    def fit(
+        self, X: MatrixLike, y: Labels, sample_weight: ArrayLike | None = None
+    ) -> SoftmaxRegression:
         """Fit the model to ``X`` (n_samples, n_features) and labels ``y``.
 
         Raises
@@ -165,14 +178,13 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
         ValueError
             Bad parameters (the message names the parameter and value), a
             single class in ``y``, non-finite ``X``, shapes that do not match.
+        TypeError
+            A non-integer ``max_iter`` or ``verbose``; a ``callback`` that is not callable.
         """
         return self._fit(X, y, sample_weight)
 
-    def _fit(
-        self, X: Any, y: Any, sample_weight: Any = None, *, on_iteration: Callable | None = None
-    ) -> SoftmaxRegression:
-        """:meth:`fit`, calling ``on_iteration(iteration, max_iter, objective)``
-        after each iteration (the demo's progress bar)."""
+    def _fit(self, X: Any, y: Any, sample_weight: Any) -> SoftmaxRegression:
+        """:meth:`fit`, on inputs typed as loosely as ``validate_data`` takes them."""
         self._check_params()
         X, y = validate_data(self, X, y, accept_sparse="csr", dtype=[np.float64, np.float32],
                              order="C", reset=True)  # fmt: skip
@@ -222,10 +234,10 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
                 if self.verbose:
                     print(f"SoftmaxRegression: iteration {iteration}, objective {value:.10g}",
                           file=sys.stderr)  # fmt: skip
-                if on_iteration is not None:
-                    on_iteration(iteration, self.max_iter, value)
+                if self.callback is not None:
+                    self.callback(iteration, value)
                 else:
-                    advance(1)  # a bar on a terminal for a fit that lasts
+                    advance(1)  # a bar on a terminal for a fit that lasts (a callback reports instead)
 
             solution = minimise(solver, objective, self._start(objective), tol=float(self.tol),
                                 max_iter=int(self.max_iter), on_iteration=report)  # fmt: skip
@@ -236,7 +248,7 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
                 f"Increase max_iter, scale the features (e.g. sklearn's StandardScaler, or "
                 f"divide pixels by their maximum), or regularise more (smaller C).",
                 ConvergenceWarning,
-                stacklevel=3,
+                stacklevel=3,  # warn <- _fit <- fit <- the caller
             )
         W, b = objective.split(solution.params)
         self.classes_ = classes
@@ -258,28 +270,29 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
             return objective.join(coef, self.intercept_)
         return np.zeros(objective.n_params)
 
-    def decision_function(self, X: Any) -> np.ndarray:
+    def decision_function(self, X: MatrixLike) -> NumPyArray:
         """The logits ``X @ coef_.T + intercept_``: (n_samples, n_classes), or (n_samples,) for two classes."""
         check_is_fitted(self)
         X = validate_data(self, X, accept_sparse="csr", dtype=[np.float64, np.float32],
                           reset=False)  # fmt: skip
-        scores = np.asarray(X @ self.coef_.T, dtype=np.float64) + self.intercept_
+        scores: NumPyArray = np.asarray(X @ self.coef_.T, dtype=np.float64) + self.intercept_
         return scores[:, 0] if scores.shape[1] == 1 else scores
 
-    def predict(self, X: Any) -> np.ndarray:
+    def predict(self, X: MatrixLike) -> NumPyArray:
         """The most probable class of each sample."""
         logits = self._logits(X)  # first: it checks that the model is fitted
-        return self.classes_[np.argmax(logits, axis=1)]
+        predicted: NumPyArray = self.classes_[np.argmax(logits, axis=1)]
+        return predicted
 
-    def predict_proba(self, X: Any) -> np.ndarray:
+    def predict_proba(self, X: MatrixLike) -> NumPyArray:
         """``softmax`` of the logits: (n_samples, n_classes), ordered as ``classes_``."""
         return softmax(self._logits(X), axis=1)
 
-    def predict_log_proba(self, X: Any) -> np.ndarray:
+    def predict_log_proba(self, X: MatrixLike) -> NumPyArray:
         """``log_softmax`` of the logits (exact, also where a probability underflows to 0)."""
         return log_softmax(self._logits(X), axis=1)
 
-    def _logits(self, X: Any) -> np.ndarray:
+    def _logits(self, X: MatrixLike) -> NumPyArray:
         scores = self.decision_function(X)
         if scores.ndim == 1:
             return np.stack([np.zeros_like(scores), scores], axis=1)
@@ -288,8 +301,7 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
     def _check_params(self) -> None:
         if not _is_real(self.C) or not self.C > 0 or np.isnan(self.C):
             raise ValueError(f"C must be a number > 0 (np.inf for no penalty), got {self.C!r}")
-        if not _is_int(self.max_iter) or self.max_iter < 1:
-            raise ValueError(f"max_iter must be an int >= 1, got {self.max_iter!r}")
+        validate.integer(self.max_iter, name="max_iter", minimum=1)
         if not _is_real(self.tol) or not self.tol > 0:
             raise ValueError(f"tol must be a number > 0, got {self.tol!r}")
         if not _is_real(self.label_smoothing) or not 0.0 <= self.label_smoothing <= 1.0:
@@ -306,8 +318,9 @@ class SoftmaxRegression(ClassifierMixin, BaseEstimator):
         for name in ("fit_intercept", "warm_start"):
             if not isinstance(getattr(self, name), (bool, np.bool_)):
                 raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}")
-        if not _is_int(self.verbose) or self.verbose < 0:
-            raise ValueError(f"verbose must be an int >= 0, got {self.verbose!r}")
+        validate.integer(self.verbose, name="verbose", minimum=0)
+        if self.callback is not None and not callable(self.callback):
+            raise TypeError(f"callback must be a callable or None, got {self.callback!r}")
 
 
 # float32 gradients carry relative rounding near 1e-7; below this tol, float32
@@ -329,6 +342,3 @@ def _one_blas_thread() -> Any:
 def _is_real(value: Any) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)

@@ -16,11 +16,12 @@ No ``from __future__ import annotations`` here: torch.library reads the op
 schema from the annotations.
 """
 
-from typing import Optional
+from typing import Any, Callable, Optional, cast
 
 import torch
 
 import softmaxkit
+from softmaxkit._typing import Reduction
 
 Tensor = torch.Tensor
 
@@ -33,7 +34,7 @@ def _fresh(result: Tensor, *inputs: Optional[Tensor]) -> Tensor:
     return result
 
 
-def _data(*tensors: Optional[Tensor]):
+def _data(*tensors: Optional[Tensor]) -> tuple[Any, ...]:
     """The tensors outside autograd (which an op's inputs still say they require):
     the public functions then serve CPU tensors from the C kernel."""
     return tuple(None if t is None else t.detach() for t in tensors)
@@ -48,7 +49,7 @@ def _float_dtype(x: Tensor) -> torch.dtype:
 
 
 def _vjp_backward(log: bool, y: Tensor, g: Tensor, gg: Tensor, dim: int, temperature: float,
-                  where: Optional[Tensor]):
+                  where: Optional[Tensor]) -> tuple[Tensor, Tensor]:
     """The gradients of the vjp ``out(y, g)`` with respect to ``y`` and ``g``, given ``gg = d/d out``.
 
     softmax: ``out = y (g - <g, y>) / T``, so ``d/dg = y (gg - <gg, y>) / T`` and
@@ -77,14 +78,18 @@ def _vjp_backward(log: bool, y: Tensor, g: Tensor, gg: Tensor, dim: int, tempera
     return grad_y, grad_g
 
 
-def _define_softmax(name: str, forward_function, vjp_function) -> None:
+def _define_softmax(
+    name: str, forward_function: Callable[..., Tensor], vjp_function: Callable[..., Tensor]
+) -> None:
     @torch.library.custom_op(f"softmaxkit::{name}", mutates_args=())
     def forward(x: Tensor, dim: int, temperature: float, where: Optional[Tensor]) -> Tensor:
         result = forward_function(*_data(x), axis=dim, temperature=temperature, where=where)
         return _fresh(result, x, where)
 
+    # (The fake and autograd functions' annotations are for mypy: torch reads
+    # the op's schema from the custom_op functions' annotations only.)
     @forward.register_fake
-    def _(x, dim, temperature, where):
+    def _(x: Tensor, dim: int, temperature: float, where: Optional[Tensor]) -> Tensor:
         return torch.empty_like(x, dtype=_float_dtype(x))
 
     @torch.library.custom_op(f"softmaxkit::{name}_backward", mutates_args=())
@@ -95,14 +100,14 @@ def _define_softmax(name: str, forward_function, vjp_function) -> None:
         return _fresh(result, y, grad, where)
 
     @backward_op.register_fake
-    def _(y, grad, dim, temperature, where):
+    def _(y: Tensor, grad: Tensor, dim: int, temperature: float, where: Optional[Tensor]) -> Tensor:
         return torch.empty_like(y, dtype=torch.promote_types(y.dtype, grad.dtype))
 
-    def setup_context(ctx, inputs, output):
+    def setup_context(ctx: Any, inputs: tuple[Any, ...], output: Tensor) -> None:
         _, ctx.dim, ctx.temperature, where = inputs
         ctx.save_for_backward(output, where)
 
-    def backward(ctx, grad):
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor, None, None, None]:
         output, where = ctx.saved_tensors
         grad_x = backward_op(output, grad, ctx.dim, ctx.temperature, where)
         return grad_x.to(output.dtype), None, None, None
@@ -111,11 +116,13 @@ def _define_softmax(name: str, forward_function, vjp_function) -> None:
 
     # The backward's own backward, for double backward (torch.autograd.grad(...,
     # create_graph=True), Hessian-vector products), as F.softmax has it.
-    def setup_backward_context(ctx, inputs, output):
+    def setup_backward_context(ctx: Any, inputs: tuple[Any, ...], output: Tensor) -> None:
         y, grad, ctx.dim, ctx.temperature, where = inputs
         ctx.save_for_backward(y, grad, where)
 
-    def backward_of_backward(ctx, grad_of_grad_x):
+    def backward_of_backward(
+        ctx: Any, grad_of_grad_x: Tensor
+    ) -> tuple[Tensor, Tensor, None, None, None]:
         y, grad, where = ctx.saved_tensors
         grad_y, grad_g = _vjp_backward(
             name == "log_softmax", y, grad, grad_of_grad_x, ctx.dim, ctx.temperature, where
@@ -148,7 +155,7 @@ def cross_entropy(
     The gradient comes from the same softmax as the loss, in the forward pass;
     the backward only scales it by the upstream gradient.
     """
-    options = {
+    options: dict[str, Any] = {
         "axis": dim, "weight": weight, "ignore_index": ignore_index,
         "label_smoothing": label_smoothing, "reduction": reduction,
     }  # fmt: skip
@@ -162,8 +169,18 @@ def cross_entropy(
 
 
 @cross_entropy.register_fake
-def _(logits, target, weight, dim, ignore_index, label_smoothing, reduction, want_grad):
+def _(
+    logits: Tensor,
+    target: Tensor,
+    weight: Optional[Tensor],
+    dim: int,
+    ignore_index: int,
+    label_smoothing: float,
+    reduction: str,
+    want_grad: bool,
+) -> tuple[Tensor, Tensor]:
     dtype = _float_dtype(logits)
+    shape: tuple[int, ...]
     if reduction != "none":
         shape = ()
     elif target.is_floating_point():
@@ -174,12 +191,14 @@ def _(logits, target, weight, dim, ignore_index, label_smoothing, reduction, wan
     return logits.new_empty(shape, dtype=dtype), grad
 
 
-def _setup_cross_entropy(ctx, inputs, output):
+def _setup_cross_entropy(ctx: Any, inputs: tuple[Any, ...], output: tuple[Tensor, Tensor]) -> None:
     ctx.dim, ctx.reduction, ctx.want_grad = inputs[3], inputs[6], inputs[7]
     ctx.save_for_backward(output[1])
 
 
-def _cross_entropy_backward(ctx, grad_loss, _grad_of_grad):
+def _cross_entropy_backward(
+    ctx: Any, grad_loss: Tensor, _grad_of_grad: Tensor
+) -> tuple[Optional[Tensor], ...]:
     (grad,) = ctx.saved_tensors
     if not ctx.want_grad:
         raise RuntimeError(
@@ -218,13 +237,23 @@ def linear_cross_entropy(
     input, linear_weight, bias, target, weight = _data(input, linear_weight, bias, target, weight)
     loss = softmaxkit.linear_cross_entropy(
         input, linear_weight, target, bias=bias, weight=weight, ignore_index=ignore_index,
-        label_smoothing=label_smoothing, reduction=reduction, chunk_size=chunk_size,
+        label_smoothing=label_smoothing, reduction=cast(Reduction, reduction), chunk_size=chunk_size,
     )  # fmt: skip
     return _fresh(loss, input)
 
 
 @linear_cross_entropy.register_fake
-def _(input, linear_weight, bias, target, weight, ignore_index, label_smoothing, reduction, chunk_size):
+def _(
+    input: Tensor,
+    linear_weight: Tensor,
+    bias: Optional[Tensor],
+    target: Tensor,
+    weight: Optional[Tensor],
+    ignore_index: int,
+    label_smoothing: float,
+    reduction: str,
+    chunk_size: Optional[int],
+) -> Tensor:
     return input.new_empty(input.shape[:1] if reduction == "none" else ())
 
 
@@ -255,30 +284,41 @@ def linear_cross_entropy_backward(
         sample_weight, scale = None, grad_loss
     result = softmaxkit.linear_cross_entropy_and_grad(
         input, linear_weight, target, bias=bias, weight=weight, ignore_index=ignore_index,
-        label_smoothing=label_smoothing, reduction=reduction, sample_weight=sample_weight,
-        chunk_size=chunk_size,
+        label_smoothing=label_smoothing, reduction=cast(Reduction, reduction),
+        sample_weight=sample_weight, chunk_size=chunk_size,
     )  # fmt: skip
     grads = [result.grad_input, result.grad_weight,
              input.new_empty(0) if result.grad_bias is None else result.grad_bias]  # fmt: skip
     if scale is not None:
         grads = [g * scale for g in grads]
-    return tuple(_fresh(g, input, linear_weight, bias) for g in grads)
+    grad_input, grad_weight, grad_bias = (_fresh(g, input, linear_weight, bias) for g in grads)
+    return grad_input, grad_weight, grad_bias
 
 
 @linear_cross_entropy_backward.register_fake
-def _(input, linear_weight, bias, target, weight, ignore_index, label_smoothing, reduction,
-      chunk_size, grad_loss):  # fmt: skip
+def _(
+    input: Tensor,
+    linear_weight: Tensor,
+    bias: Optional[Tensor],
+    target: Tensor,
+    weight: Optional[Tensor],
+    ignore_index: int,
+    label_smoothing: float,
+    reduction: str,
+    chunk_size: Optional[int],
+    grad_loss: Tensor,
+) -> tuple[Tensor, Tensor, Tensor]:
     n_bias = 0 if bias is None else bias.shape[0]
     return torch.empty_like(input), torch.empty_like(linear_weight), input.new_empty(n_bias)
 
 
-def _setup_linear_cross_entropy(ctx, inputs, output):
+def _setup_linear_cross_entropy(ctx: Any, inputs: tuple[Any, ...], output: Tensor) -> None:
     input, linear_weight, bias, target, weight, *ctx.options = inputs
     ctx.has_bias = bias is not None
     ctx.save_for_backward(input, linear_weight, bias, target, weight)
 
 
-def _linear_cross_entropy_backward(ctx, grad_loss):
+def _linear_cross_entropy_backward(ctx: Any, grad_loss: Tensor) -> tuple[Optional[Tensor], ...]:
     input, linear_weight, bias, target, weight = ctx.saved_tensors
     grad_input, grad_linear, grad_bias = linear_cross_entropy_backward(
         input, linear_weight, bias, target, weight, *ctx.options, grad_loss

@@ -20,6 +20,7 @@ import torch
 import softmaxkit
 
 from .. import _validate as validate
+from .._typing import Reduction
 from . import _ops  # noqa: F401  (registers torch.ops.softmaxkit)
 
 
@@ -101,7 +102,7 @@ def cross_entropy(
     weight: torch.Tensor | None = None,
     *,
     ignore_index: int = -100,
-    reduction: str = "mean",
+    reduction: Reduction = "mean",
     label_smoothing: float = 0.0,
     temperature: float = 1.0,
     where: torch.Tensor | None = None,
@@ -147,6 +148,7 @@ def cross_entropy(
         # log-probabilities is the loss of the logits they come from.
         input = log_softmax(input, dim, temperature=temperature, where=where)
     want_grad = torch.is_grad_enabled() and input.requires_grad
+    loss: torch.Tensor
     loss, _ = torch.ops.softmaxkit.cross_entropy(
         input, target, weight, dim, ignore_index, label_smoothing, reduction, want_grad
     )
@@ -159,7 +161,7 @@ def nll_loss(
     weight: torch.Tensor | None = None,
     *,
     ignore_index: int = -100,
-    reduction: str = "mean",
+    reduction: Reduction = "mean",
 ) -> torch.Tensor:
     """Negative log-likelihood of log-probabilities, as ``torch.nn.functional.nll_loss``.
 
@@ -209,7 +211,7 @@ def linear_cross_entropy(
     weight: torch.Tensor | None = None,
     ignore_index: int = -100,
     label_smoothing: float = 0.0,
-    reduction: str = "mean",
+    reduction: Reduction = "mean",
     chunk_size: int | None = None,
 ) -> torch.Tensor:
     """``cross_entropy(input @ linear_weight.T + bias, target)`` without holding all the logits.
@@ -264,7 +266,7 @@ def linear_cross_entropy(
         chunk_size = max(1, _LOGITS_PER_CHUNK // max(linear_weight.shape[0], 1))
     # torch's (..., H) layout as the (N, H) rows of softmaxkit.linear_cross_entropy,
     # which checks every argument.
-    loss = torch.ops.softmaxkit.linear_cross_entropy(
+    loss: torch.Tensor = torch.ops.softmaxkit.linear_cross_entropy(
         input.reshape(-1, input.shape[-1]), linear_weight, bias, target.reshape(-1), weight,
         ignore_index, label_smoothing, reduction, chunk_size,
     )  # fmt: skip
@@ -302,5 +304,7 @@ def _softmax_family(
     if input.ndim == 0:  # torch treats a 0-d tensor as one class
         if dim not in (0, -1):
             raise ValueError(f"dim {dim} is out of range for a 0-d input")
-        return op(input.reshape(1), 0, temperature, where)[0]
-    return op(input, dim, temperature, where)
+        one_class: torch.Tensor = op(input.reshape(1), 0, temperature, where)
+        return one_class[0]
+    result: torch.Tensor = op(input, dim, temperature, where)
+    return result

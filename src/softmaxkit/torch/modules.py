@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 
+from .._typing import Reduction
 from . import functional
 
 
@@ -81,12 +82,14 @@ class CrossEntropyLoss(torch.nn.Module):
     tensor(0.6931)
     """
 
+    weight: torch.Tensor | None  # a buffer (register_buffer): declared for type checkers
+
     def __init__(
         self,
         weight: torch.Tensor | None = None,
         *,
         ignore_index: int = -100,
-        reduction: str = "mean",
+        reduction: Reduction = "mean",
         label_smoothing: float = 0.0,
         temperature: float = 1.0,
     ):
@@ -138,6 +141,8 @@ class LinearCrossEntropyLoss(torch.nn.Module):
     1.0986
     """
 
+    class_weight: torch.Tensor | None  # a buffer (register_buffer): declared for type checkers
+
     def __init__(
         self,
         in_features: int,
@@ -146,7 +151,7 @@ class LinearCrossEntropyLoss(torch.nn.Module):
         bias: bool = True,
         class_weight: torch.Tensor | None = None,
         ignore_index: int = -100,
-        reduction: str = "mean",
+        reduction: Reduction = "mean",
         label_smoothing: float = 0.0,
         chunk_size: int | None = None,
         device: torch.device | str | None = None,

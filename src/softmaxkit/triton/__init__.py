@@ -5,8 +5,9 @@ The launchers take and return torch tensors (CUDA tensors; CPU tensors under
 softmaxkit's semantics and edge-case policy:
 
 ``softmaxkit.triton.softmax``
-    ``softmax``, ``log_softmax`` (forward) and ``softmax_vjp``,
-    ``log_softmax_vjp`` (backward), with ``dim``, ``temperature`` and ``where``.
+    ``softmax``, ``log_softmax`` (forward), ``softmax_vjp``,
+    ``log_softmax_vjp`` (backward) and ``logsumexp``, with ``dim``,
+    ``temperature`` and ``where``.
 ``softmaxkit.triton.cross_entropy``
     ``cross_entropy`` (loss only) and ``cross_entropy_and_grad`` (loss and
     gradient from one read of the logits, optionally written over them).

@@ -88,7 +88,8 @@ def shape_class(n_cols: int) -> int:
     """The part of a row length that a tuning key holds: rows in one class
     have the same candidate configs (``row_config_candidates``), so a config
     tuned for one of them is valid for all."""
-    return triton.next_power_of_2(max(n_cols, 1))
+    size: int = triton.next_power_of_2(max(n_cols, 1))
+    return size
 
 
 def row_config_candidates(n_cols: int) -> tuple[RowConfig, ...]:

@@ -50,7 +50,8 @@ def index_denominator(
     flat: torch.Tensor, w: torch.Tensor | None, ignore_index: int, n_classes: int, acc: torch.dtype
 ) -> torch.Tensor:
     """What "mean" divides by for class indices (see ``softmaxkit._targets``), on the device."""
-    return _targets.index_denominator(torch_xp, flat, w, ignore_index, n_classes, acc)
+    denominator: torch.Tensor = _targets.index_denominator(torch_xp, flat, w, ignore_index, n_classes, acc)
+    return denominator
 
 
 def loss_scalars(
@@ -77,4 +78,5 @@ def reduce_rows(
     """The per-row losses reduced (see ``softmaxkit._targets.reduce``), "none" in the batch shape."""
     if reduction == "none":
         return per_row.reshape(batch_shape)
-    return _targets.reduce(torch_xp, per_row, denominator, reduction)
+    reduced: torch.Tensor = _targets.reduce(torch_xp, per_row, denominator, reduction)
+    return reduced

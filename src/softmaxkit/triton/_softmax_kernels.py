@@ -1,4 +1,4 @@
-"""Triton kernels for softmax and log_softmax, forward and backward.
+"""Triton kernels for softmax, log_softmax and logsumexp, forward and backward.
 
 One program per row. A row that fits in one block (``SINGLE_BLOCK``) is
 loaded once into registers: max, normaliser and output from the same
@@ -8,7 +8,8 @@ normalisers (max, count at the max, sum below it; see ``_common``), which
 are merged across lanes at the end, so the row is read once for its
 statistics; a second sweep reads it again and writes the output. The first
 sweep's loads ask the cache to keep the row (``evict_last``) so that the
-second sweep finds it in L2 where it fits.
+second sweep finds it in L2 where it fits. logsumexp is the first sweep
+alone: ``shift + log(k + t)`` per row.
 
 Values are computed in ``ACC`` (float32 for float16, bfloat16 and float32
 input; float64 for float64 input, with the compensated subtraction of the
@@ -28,6 +29,7 @@ from ._common import (
     inverse_normaliser,
     log_normaliser,
     reduce_stats,
+    shift_of,
 )
 
 
@@ -63,6 +65,29 @@ def _softmax_values(d, d_lo, k, t, nan_row, LOG: tl.constexpr, COMPENSATE: tl.co
 
 
 @triton.jit
+def _online_stats(
+    x_row, t_row, mask_row, cols, n_cols, mask_col_stride,
+    HAS_T: tl.constexpr, HAS_MASK: tl.constexpr, BLOCK: tl.constexpr, ACC: tl.constexpr,
+    COMPENSATE: tl.constexpr, EVICT: tl.constexpr,
+):  # fmt: skip
+    """A long row's ``(m, k, t, nan_row)`` from one sweep of blocks, folded lane
+    by lane into partial normalisers that are merged at the end."""
+    m_lane = tl.full((BLOCK,), float("-inf"), ACC)
+    k_lane = tl.zeros((BLOCK,), ACC)
+    t_lane = tl.zeros((BLOCK,), ACC)
+    nan_lane = tl.zeros((BLOCK,), tl.int32)
+    for start in range(0, n_cols, BLOCK):
+        z, is_nan = _load_logits(
+            x_row + start, t_row, mask_row + start * mask_col_stride, cols,
+            n_cols - start, mask_col_stride, HAS_T, HAS_MASK, ACC, EVICT,
+        )  # fmt: skip
+        m_lane, k_lane, t_lane = fold_entries(m_lane, k_lane, t_lane, z, COMPENSATE)
+        nan_lane = nan_lane | is_nan.to(tl.int32)
+    m, k, t = reduce_stats(m_lane, k_lane, t_lane, 0, COMPENSATE)
+    return m, k, t, tl.max(nan_lane, 0) > 0
+
+
+@triton.jit
 def softmax_forward_kernel(
     x_ptr, y_ptr, t_ptr, mask_ptr,
     n_cols, x_row_stride, y_row_stride, t_row_stride, mask_row_stride, mask_col_stride,
@@ -88,19 +113,10 @@ def softmax_forward_kernel(
         y = _softmax_values(d, d_lo, k, t, nan_row, LOG, COMPENSATE)
         tl.store(y_row + cols, y.to(y_ptr.dtype.element_ty), mask=cols < n_cols)
     else:
-        m_lane = tl.full((BLOCK,), float("-inf"), ACC)
-        k_lane = tl.zeros((BLOCK,), ACC)
-        t_lane = tl.zeros((BLOCK,), ACC)
-        nan_lane = tl.zeros((BLOCK,), tl.int32)
-        for start in range(0, n_cols, BLOCK):
-            z, is_nan = _load_logits(
-                x_row + start, t_row, mask_row + start * mask_col_stride, cols,
-                n_cols - start, mask_col_stride, HAS_T, HAS_MASK, ACC, "evict_last",
-            )  # fmt: skip
-            m_lane, k_lane, t_lane = fold_entries(m_lane, k_lane, t_lane, z, COMPENSATE)
-            nan_lane = nan_lane | is_nan.to(tl.int32)
-        m, k, t = reduce_stats(m_lane, k_lane, t_lane, 0, COMPENSATE)
-        nan_row = tl.max(nan_lane, 0) > 0
+        m, k, t, nan_row = _online_stats(
+            x_row, t_row, mask_row, cols, n_cols, mask_col_stride, HAS_T, HAS_MASK, BLOCK, ACC,
+            COMPENSATE, "evict_last",
+        )  # fmt: skip
         for start in range(0, n_cols, BLOCK):
             z, is_nan = _load_logits(
                 x_row + start, t_row, mask_row + start * mask_col_stride, cols,
@@ -109,6 +125,34 @@ def softmax_forward_kernel(
             d, d_lo = diff_from_max(z, m, FMAX, COMPENSATE)
             y = _softmax_values(d, d_lo, k, t, nan_row, LOG, COMPENSATE)
             tl.store(y_row + start + cols, y.to(y_ptr.dtype.element_ty), mask=cols < n_cols - start)
+
+
+@triton.jit
+def logsumexp_kernel(
+    x_ptr, out_ptr, t_ptr, mask_ptr,
+    n_cols, x_row_stride, t_row_stride, mask_row_stride, mask_col_stride,
+    HAS_T: tl.constexpr, HAS_MASK: tl.constexpr, BLOCK: tl.constexpr, ACC: tl.constexpr,
+    COMPENSATE: tl.constexpr,
+):  # fmt: skip
+    """``out[r] = logsumexp(x[r] / T[r])`` over the columns of row ``r``, with
+    ``_stable.logsumexp_from``'s limits: ``-inf`` for a row with no entry (all
+    ``-inf`` or excluded), ``+inf`` for a row holding ``+inf``, NaN for a NaN.
+
+    The row is read once, by the online sweep (one block when it fits one):
+    nothing is written per entry, so no second read needs the row in registers."""
+    row = tl.program_id(0).to(tl.int64)
+    m, k, t, nan_row = _online_stats(
+        x_ptr + row * x_row_stride, t_ptr + row * t_row_stride, mask_ptr + row * mask_row_stride,
+        tl.arange(0, BLOCK), n_cols, mask_col_stride, HAS_T, HAS_MASK, BLOCK, ACC, COMPENSATE,
+        "evict_first",
+    )  # fmt: skip
+    # log_normaliser is 0 for an empty row, and the shift of a +inf maximum is
+    # 0 (so that no inf - inf is formed): both limits are put in here.
+    lse = shift_of(m) + log_normaliser(k, t)
+    lse = tl.where(k + t > 0, lse, float("-inf"))
+    lse = tl.where(m == float("inf"), float("inf"), lse)
+    lse = tl.where(nan_row, float("nan"), lse)
+    tl.store(out_ptr + row, lse.to(out_ptr.dtype.element_ty))
 
 
 @triton.jit

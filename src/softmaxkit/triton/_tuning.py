@@ -12,6 +12,7 @@ times.
 
 from __future__ import annotations
 
+import functools
 import statistics
 from collections.abc import Callable, Hashable, Sequence
 from typing import TypeVar
@@ -48,7 +49,7 @@ def pick(
         if device.type != "cuda" or torch.cuda.is_current_stream_capturing():
             return candidates[0]
         timer = _cuda_time
-    times = [timer(lambda c=c: launch(c)) for c in candidates]
+    times = [timer(functools.partial(launch, c)) for c in candidates]
     best = candidates[min(range(len(candidates)), key=times.__getitem__)]
     _best[key] = best
     return best
@@ -62,10 +63,11 @@ def clear() -> None:
 def _cuda_time(run: Callable[[], object]) -> float:
     for _ in range(_WARMUP):
         run()
-    samples = []
+    samples: list[float] = []
     for _ in range(_REPEATS):
-        start = torch.cuda.Event(enable_timing=True)
-        end = torch.cuda.Event(enable_timing=True)
+        # torch leaves Event's constructor unannotated.
+        start = torch.cuda.Event(enable_timing=True)  # type: ignore[no-untyped-call]
+        end = torch.cuda.Event(enable_timing=True)  # type: ignore[no-untyped-call]
         start.record()
         run()
         end.record()

@@ -5,8 +5,8 @@ reaches a public function, and the arrays come already validated and in the
 canonical layout (``(*rows, n)``, the reduced axis last), so every launcher
 here runs with ``dim=-1`` and ``validate=False`` (no device-to-host read).
 Accuracy as in the launchers' modules: float32 computes in float32, within a
-few ulps of the reference. There is no Triton logsumexp: the reference (torch
-ops on the device) computes it.
+few ulps of the reference. Weighted logsumexp (``b``) and ``return_sign`` are
+left to the reference (torch ops on the device).
 
 The fused linear cross-entropy (``linear_cross_entropy``) is the optional
 whole-operation override of ``softmaxkit.linear_cross_entropy`` for CUDA
@@ -20,6 +20,7 @@ from typing import Any
 import torch
 
 from .. import _backends
+from .._typing import Reduction
 from . import cross_entropy as _cross_entropy
 from . import linear_cross_entropy as _linear
 from . import softmax as _softmax
@@ -42,8 +43,10 @@ def softmax_rows(z: Any, *, log: bool, mask: Any, temperature: Any, out: Any) ->
     return out
 
 
-def logsumexp_rows(z: Any, *, mask: Any, b: Any = None, return_sign: bool = False) -> None:
-    return None  # the reference's torch ops compute it on the device
+def logsumexp_rows(z: Any, *, mask: Any, b: Any = None, return_sign: bool = False) -> Any:
+    if b is not None or return_sign:
+        return None  # the reference's torch ops compute it on the device
+    return _softmax.logsumexp(z, -1, where=mask, validate=False)
 
 
 def softmax_vjp_rows(
@@ -71,7 +74,7 @@ def cross_entropy_rows(
 
 def linear_cross_entropy(
     input: Any, linear_weight: Any, target: Any, *, bias: Any, weight: Any, ignore_index: int,
-    label_smoothing: float, reduction: str, want_grad: bool,
+    label_smoothing: float, reduction: Reduction, want_grad: bool,
 ) -> Any:  # fmt: skip
     """The whole of ``softmaxkit.linear_cross_entropy(_and_grad)`` for CUDA tensors of
     class-index targets, or None where the fused kernel does not take the call."""

@@ -24,6 +24,7 @@ from typing import Any, NamedTuple
 
 import torch
 
+from .._typing import Reduction
 from . import _config, _tuning
 from ._cross_entropy_kernels import cross_entropy_kernel
 from ._loss_common import (
@@ -59,7 +60,7 @@ def cross_entropy(
     weight: torch.Tensor | None = None,
     ignore_index: int = -100,
     label_smoothing: float = 0.0,
-    reduction: str = "mean",
+    reduction: Reduction = "mean",
     config: _config.RowConfig | None = None,
     validate: bool = True,
 ) -> torch.Tensor:
@@ -120,7 +121,7 @@ def cross_entropy_and_grad(
     weight: torch.Tensor | None = None,
     ignore_index: int = -100,
     label_smoothing: float = 0.0,
-    reduction: str = "mean",
+    reduction: Reduction = "mean",
     overwrite_logits: bool = False,
     config: _config.RowConfig | None = None,
     validate: bool = True,

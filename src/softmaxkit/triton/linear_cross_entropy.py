@@ -31,6 +31,7 @@ from typing import Any, NamedTuple
 import torch
 import triton
 
+from .._typing import Reduction
 from . import _config, _tuning
 from ._linear_cross_entropy_kernels import (
     N_FIELDS,
@@ -73,7 +74,7 @@ class _Problem(NamedTuple):
     weight: torch.Tensor | None  # (V,) in the compute dtype
     batch_shape: tuple[int, ...]
     eps: float
-    reduction: str
+    reduction: Reduction
     ignore_index: int
     compute: Any
     scalars: torch.Tensor  # [1 - eps, eps / V, sum of weights, 1 / mean denominator]
@@ -90,7 +91,7 @@ def linear_cross_entropy_forward(
     weight: torch.Tensor | None = None,
     ignore_index: int = -100,
     label_smoothing: float = 0.0,
-    reduction: str = "mean",
+    reduction: Reduction = "mean",
     config: _config.LinearCrossEntropyConfig | None = None,
     validate: bool = True,
 ) -> LinearCrossEntropyForward:
@@ -182,7 +183,7 @@ def linear_cross_entropy_backward(
     weight: torch.Tensor | None = None,
     ignore_index: int = -100,
     label_smoothing: float = 0.0,
-    reduction: str = "mean",
+    reduction: Reduction = "mean",
     filter_eps: float | None = None,
     grad_hidden: bool = True,
     grad_classifier: bool = True,
@@ -274,7 +275,7 @@ def linear_cross_entropy_backward(
                 num_warps=cfg.num_warps, num_stages=cfg.num_stages,
                 enable_fp_fusion=_config.FP_FUSION,
             )  # fmt: skip
-            if dc_slab is not None and dc_out is not None:
+            if dc_slab is not None and dc_out is not None and dc_acc is not None:
                 dc_out[begin:end].copy_(dc_acc)
     return LinearCrossEntropyGrads(
         None if dh_acc is None else dh_acc.to(hidden.dtype).reshape(hidden.shape),

@@ -1,5 +1,7 @@
 """Launchers of the softmax-family kernels: torch tensors in, torch tensors out.
 
+``softmax``, ``log_softmax``, their vjps, and ``logsumexp``.
+
 The semantics are softmaxkit's (``softmaxkit.softmax`` and friends): the
 edge-case policy of ``softmaxkit._stable`` (excluded entries give exactly 0 /
 ``-inf``, a fully excluded or all ``-inf`` row gives zeros / ``-inf``, ``+inf``
@@ -16,6 +18,9 @@ for float16 and bfloat16. Two differences, both of accuracy only:
 A temperature below 1 is applied by ``softmaxkit._stable.divide_by_temperature``
 (torch ops) before the kernel runs, so that a row whose ``x / T`` would
 overflow is shifted by its maximum first, as the specification does.
+``logsumexp`` is not shift-invariant: it divides plainly (in torch ops for
+a temperature below 1), and an ``x / T`` beyond the range is ``+-inf``, the
+correctly rounded logsumexp of such a row.
 
 The class axis ``dim`` may be any axis; a non-last ``dim`` costs a transposed
 copy of the input (the kernels read rows with unit stride) and the result is
@@ -31,7 +36,7 @@ import torch
 
 from .. import _stable
 from . import _config, _tuning
-from ._softmax_kernels import softmax_backward_kernel, softmax_forward_kernel
+from ._softmax_kernels import logsumexp_kernel, softmax_backward_kernel, softmax_forward_kernel
 from ._tensors import (
     as_rows,
     check_dim,
@@ -49,7 +54,7 @@ def softmax(
     /,
     dim: int = -1,
     *,
-    temperature: Any = 1.0,
+    temperature: float | torch.Tensor = 1.0,
     where: torch.Tensor | None = None,
     config: _config.RowConfig | None = None,
     validate: bool = True,
@@ -102,7 +107,7 @@ def log_softmax(
     /,
     dim: int = -1,
     *,
-    temperature: Any = 1.0,
+    temperature: float | torch.Tensor = 1.0,
     where: torch.Tensor | None = None,
     config: _config.RowConfig | None = None,
     validate: bool = True,
@@ -138,7 +143,7 @@ def softmax_vjp(
     /,
     dim: int = -1,
     *,
-    temperature: Any = 1.0,
+    temperature: float | torch.Tensor = 1.0,
     where: torch.Tensor | None = None,
     config: _config.RowConfig | None = None,
     validate: bool = True,
@@ -184,7 +189,7 @@ def log_softmax_vjp(
     /,
     dim: int = -1,
     *,
-    temperature: Any = 1.0,
+    temperature: float | torch.Tensor = 1.0,
     where: torch.Tensor | None = None,
     config: _config.RowConfig | None = None,
     validate: bool = True,
@@ -220,6 +225,82 @@ def log_softmax_vjp(
         # tensor([ 0.7500, -0.7500], device='cuda:0')
     """
     return _vjp(logp, g, dim, temperature, where, config, validate, log=True)
+
+
+def logsumexp(
+    x: torch.Tensor,
+    /,
+    dim: int = -1,
+    *,
+    keepdim: bool = False,
+    temperature: float | torch.Tensor = 1.0,
+    where: torch.Tensor | None = None,
+    config: _config.RowConfig | None = None,
+    validate: bool = True,
+) -> torch.Tensor:
+    """``log(sum(exp(x / temperature)))`` along ``dim``, with softmaxkit's edge-case policy.
+
+    A slice with no entry (empty, all ``-inf`` or all excluded) gives
+    ``-inf``; one holding ``+inf`` gives ``+inf``; one holding a NaN gives NaN.
+
+    Parameters
+    ----------
+    x, dim, temperature, where, config, validate
+        As in :func:`softmax`.
+    keepdim : bool
+        Keep ``dim`` with length 1 (as ``torch.logsumexp``).
+
+    Returns
+    -------
+    torch.Tensor
+        The dtype of ``x``, its shape without ``dim`` (or with length 1 there).
+
+    Examples
+    --------
+    On a CUDA device (not run here: the tests make the same calls on CPU
+    tensors under ``TRITON_INTERPRET=1``)::
+
+        import torch
+        from softmaxkit.triton.softmax import logsumexp
+        logsumexp(torch.tensor([[1000.0, 1000.0], [float("-inf"), float("-inf")]], device="cuda"))
+        # tensor([1000.6931,       -inf], device='cuda:0')
+    """
+    x = check_float_tensor(x, name="x")
+    if x.ndim == 0:
+        one = logsumexp(x.reshape(1), 0, keepdim=keepdim, temperature=temperature, where=where,
+                        config=config, validate=validate)  # fmt: skip
+        return one.reshape(())
+    dim = check_dim(dim, x.ndim)
+    compute = compute_for(x.dtype)
+    t_rows = temperature_rows(temperature, x, dim, compute, validate=validate)
+    mask = None if where is None else mask_rows(where, x, dim)
+    rows = as_rows(x, dim)
+    if t_rows is not None and _quotient_may_overflow(temperature):
+        # A finite x / T may be beyond the range: torch's division makes it
+        # +-inf without the overflow a kernel's division would signal (as an
+        # error, in the interpreter's NumPy).
+        t = temperature
+        t = t.to(compute.torch_dtype) if isinstance(t, torch.Tensor) else float(t)
+        rows, t_rows = as_rows(x.to(compute.torch_dtype) / t, dim), None
+    n_rows, n_cols = rows.data.shape
+    out = torch.empty(n_rows, dtype=x.dtype, device=x.device)
+    if n_cols == 0:
+        out.fill_(float("-inf"))
+    elif n_rows:
+
+        def launch(cfg: _config.RowConfig) -> None:
+            logsumexp_kernel[(n_rows,)](
+                rows.data, out, or_dummy(t_rows, rows.data), or_dummy(mask, rows.data),
+                n_cols, rows.data.stride(0), _stride(t_rows, 0), _stride(mask, 0), _stride(mask, 1),
+                HAS_T=t_rows is not None, HAS_MASK=mask is not None, BLOCK=cfg.block,
+                ACC=compute.acc, COMPENSATE=compute.compensate,
+                num_warps=cfg.num_warps, enable_fp_fusion=_config.FP_FUSION,
+            )  # fmt: skip
+
+        key = ("logsumexp", x.dtype, _config.shape_class(n_cols), t_rows is not None, mask is not None, x.device)
+        launch(config or _tuning.pick(key, _config.row_config_candidates(n_cols), launch, x.device))
+    reduced = out.reshape(rows.moved_shape[:-1])
+    return reduced.unsqueeze(dim) if keepdim else reduced
 
 
 def _forward(

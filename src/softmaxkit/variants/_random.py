@@ -7,10 +7,11 @@ draws on every array library, at the cost of a host-to-device copy.
 
 from __future__ import annotations
 
-import numbers
 from typing import Any
 
 import numpy as np
+
+from .. import _validate as validate
 
 
 def generator(seed: Any) -> np.random.Generator:
@@ -22,11 +23,13 @@ def generator(seed: Any) -> np.random.Generator:
         return seed
     if seed is None:
         return np.random.default_rng()
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
-        raise TypeError(f"seed must be an int, a numpy.random.Generator or None, got {seed!r}")
-    if seed < 0:
-        raise ValueError(f"seed must be >= 0, got {seed}")
-    return np.random.default_rng(int(seed))
+    try:
+        value = validate.integer(seed, name="seed", minimum=0)
+    except TypeError:  # the integer rule's message, naming the other types seed may be
+        raise TypeError(
+            f"seed must be an int, a numpy.random.Generator or None, got {seed!r}"
+        ) from None
+    return np.random.default_rng(value)
 
 
 def gumbel_noise(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:

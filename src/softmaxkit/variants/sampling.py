@@ -10,7 +10,6 @@ over rows and draws, and runs on the logits' device.
 
 from __future__ import annotations
 
-import numbers
 from typing import Any, Generic, overload
 
 import array_api_compat
@@ -237,15 +236,12 @@ def _optional_fraction(value: Any, name: str, *, lowest_ok: bool) -> float | Non
 
 
 def _size(size: Any) -> tuple[int, ...]:
+    """The shape of the draws: ``size`` an int, a tuple of ints or None."""
     if size is None:
         return ()
-    dims = size if isinstance(size, tuple) else (size,)
-    for d in dims:
-        if isinstance(d, bool) or not isinstance(d, numbers.Integral):
-            raise TypeError(f"size must be an int, a tuple of ints or None, got {size!r}")
-        if d < 0:
-            raise ValueError(f"size must not be negative, got {size!r}")
-    return tuple(int(d) for d in dims)
+    if isinstance(size, tuple):
+        return tuple(validate.integer(d, name=f"size[{i}]", minimum=0) for i, d in enumerate(size))
+    return (validate.integer(size, name="size", minimum=0),)
 
 
 @overload

@@ -37,7 +37,6 @@ with ``s = p^(2 - alpha)`` on the support (1 for sparsemax, ``sqrt(p)`` for
 
 from __future__ import annotations
 
-import numbers
 from typing import Any, overload
 
 import array_api_compat
@@ -220,13 +219,10 @@ def entmax_bisect(
     array([0.5875, 0.4125, 0.    ])
     """
     alpha = _alpha(alpha)
-    if isinstance(n_iter, bool) or not isinstance(n_iter, numbers.Integral):
-        raise TypeError(f"n_iter must be an int, got {n_iter!r}")
-    if n_iter < 1:
-        raise ValueError(f"n_iter must be >= 1, got {n_iter}")
+    n_iter = validate.integer(n_iter, name="n_iter", minimum=1)
     if alpha == 1.0:
         return _core.softmax(x, axis=validate_single(x, axis), temperature=temperature, where=where)
-    return _entmax(x, axis, temperature, where, alpha=alpha, n_iter=int(n_iter))
+    return _entmax(x, axis, temperature, where, alpha=alpha, n_iter=n_iter)
 
 
 def validate_single(x: Any, axis: Any, *, name: str = "x") -> int:

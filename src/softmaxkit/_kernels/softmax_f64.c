@@ -1,0 +1,319 @@
+/* float64 softmax and log_softmax in float64 lanes (SIMD builds).
+ *
+ * The float64 counterpart of softmax_f32.c, built the same way: compiled in
+ * every ISA's library, defining anything only in the AVX2 and AVX-512 builds
+ * (the baseline build runs the portable loops of softmax_body.h). A block of a
+ * row (a whole row when it has at most SK_BLOCK elements) is reduced in two
+ * passes over its data and one over its output:
+ *   1. the maximum m;
+ *   2. e = exp((x - m) + lo) (sk_simd_f64.h: TwoSum-compensated shift,
+ *      table-driven exp) summed with every rounding error kept (a
+ *      double-double normaliser 1 + t, whose t keeps its relative accuracy
+ *      however small: log_softmax at a dominant class is -log1p(t));
+ *      softmax stores e in the output;
+ *   3. softmax: out = e * (1 / norm), with 1 / norm as a double-double (one
+ *      rounding); log_softmax: out = x - (m + log(norm)), the constant as a
+ *      double-double.
+ * (logsumexp stays with the portable loops, as for float32: see driver.c.)
+ * So every exponential is computed once, and a row of up to SK_BLOCK doubles
+ * (256 KiB) is read from memory once: passes 2 and 3 find it in L2.
+ * Measured against mpmath (tests/test_kernel_accuracy.py): within 4 ulp.
+ *
+ * Rows holding +inf or a maximum beyond 2^40 in magnitude take the portable
+ * loops (the +inf rule is per element, and both are rare); NaN rows and rows
+ * without any included finite entry are finished here by the edge-case policy
+ * of _stable.shift_by_max.
+ */
+#include "sk_exp.h"
+#include "sk_isa.h"
+
+#if defined(__AVX2__)
+#include "sk_simd_f64.h"
+
+void SK_FN(sk_row_stats)(const sk_reduce_args *a, ptrdiff_t row, ptrdiff_t start, ptrdiff_t len,
+                         sk_part *part, double *scratch);
+void SK_FN(sk_combine_parts)(const sk_part *parts, ptrdiff_t n_parts, sk_slice *s);
+void SK_FN(sk_row_apply)(const sk_reduce_args *a, ptrdiff_t row, ptrdiff_t start, ptrdiff_t len,
+                         const sk_slice *s, const double *scratch);
+
+/* ---- passes over one block ------------------------------------------------ */
+
+/* Beyond this magnitude of the maximum, m - 1000 is not accurate enough to
+ * clamp with: such rows take the portable loops. */
+#define SK_F64_LANES_MAX_SHIFT 0x1p40
+
+/* Whether a block whose maximum is mx is reduced in float64 lanes (else in
+ * the portable loops: +inf, or a maximum too large to clamp below). */
+SK_INLINE int in_lanes(double mx) { return mx == -INFINITY || fabs(mx) < SK_F64_LANES_MAX_SHIFT; }
+
+/* Largest and smallest included entries (NaN ignored; excluded entries count
+ * as -inf); the maximum is -inf when there is none. */
+SK_INLINE void block_range_impl(const double *x, const uint8_t *m, ptrdiff_t len, double *max,
+                                double *min) {
+    vd hi0 = vd_set1(-INFINITY), hi1 = hi0, lo0 = vd_set1(INFINITY), lo1 = lo0;
+    ptrdiff_t i = 0;
+    /* vd_max(x, acc) and vd_min(x, acc) keep acc where x is NaN. */
+    for (; i + 2 * SK_VDW <= len; i += 2 * SK_VDW) {
+        vd a = vd_load_x(x + i, m ? m + i : NULL), b = vd_load_x(x + i + SK_VDW, m ? m + i + SK_VDW : NULL);
+        hi0 = vd_max(a, hi0);
+        hi1 = vd_max(b, hi1);
+        lo0 = vd_min(a, lo0);
+        lo1 = vd_min(b, lo1);
+    }
+    for (; i < len; i += SK_VDW) {
+        ptrdiff_t n = len - i < SK_VDW ? len - i : SK_VDW;
+        /* -inf past the end: no effect on the max, and the min only decides
+         * how the shift's error is computed */
+        vd a = vd_load_x_at(x, m, i, n);
+        hi0 = vd_max(a, hi0);
+        lo0 = vd_min(a, lo0);
+    }
+    *max = vd_hmax(vd_max(hi0, hi1));
+    *min = -vd_hmax(vd_max(vd_sub(vd_set1(0.0), lo0), vd_sub(vd_set1(0.0), lo1)));
+}
+
+/* (Each of these wrappers makes one loop per case of the mask, without a
+ * test inside.) */
+static void block_range(const double *x, const uint8_t *m, ptrdiff_t len, double *max, double *min) {
+    if (m)
+        block_range_impl(x, m, len, max, min);
+    else
+        block_range_impl(x, NULL, len, max, min);
+}
+
+static int block_has_nan(const double *x, const uint8_t *m, ptrdiff_t len) {
+    for (ptrdiff_t i = 0; i < len; i++)
+        if ((!m || m[i]) && x[i] != x[i]) return 1;
+    return 0;
+}
+
+/* Pass 2 for one vector v of x: e = exp(v - mx) summed, and stored at e_out
+ * (n lanes) when store. */
+SK_INLINE vdsum sums_step(vdsum sum, vd v, vd mv, vd low, double *e_out, ptrdiff_t n, int kind,
+                          int store) {
+    vd lo;
+    /* exp gives exactly 0 below mx - 1000 (where vd_clamp_exp_arg clamps),
+     * -inf and excluded entries included; a NaN x poisons the sum. */
+    vd d = sk_vshiftd(vd_clamp_exp_arg(v, low), mv, kind, &lo);
+    vd e = sk_vexpd_lo(d, lo);
+    if (store) vd_store_at(e_out, 0, e, n);
+    return vdsum_add(sum, e);
+}
+
+/* The cache lines of n doubles from p, towards L2. */
+SK_INLINE void prefetch_lines(const double *p, ptrdiff_t n) {
+    for (ptrdiff_t j = 0; j < n; j += 8) _mm_prefetch((const char *)(p + j), _MM_HINT_T1);
+}
+
+/* Pass 2: the normaliser of a block whose maximum mx is finite with
+ * |mx| < 2^40, the sum of e = exp(x - mx), as *norm + *norm_lo, and as
+ * part->k = 1 (the maximum's own term) and part->t = the rest, to relative
+ * accuracy however small it is (log_softmax at a dominant class is
+ * -log1p(t)); e stored in e_out when store (softmax). The next row's x
+ * (ahead, len elements, or NULL) is prefetched meanwhile: this pass is
+ * compute-bound, and pass 1 of that row then finds it in cache instead of
+ * waiting for memory. kind: how the shift's error is found (sk_shift_kind).
+ * Called with constant m == NULL, kind and store, so that each use is its own
+ * loop without a test inside. */
+SK_INLINE void block_sums(const double *x, const uint8_t *m, double *e_out, ptrdiff_t len,
+                          double mx, int kind, int store, const double *ahead, sk_part *part,
+                          double *norm, double *norm_lo) {
+    vd mv = vd_set1(mx), low = vd_set1(mx + SK_F64_EXP_LOW);
+    vdsum s = vdsum_start(1.0), s2 = s; /* see vdsum_add */
+    ptrdiff_t i = 0;
+    /* Two independent chains of sums: the exp's latency overlaps. */
+    for (; i + 2 * SK_VDW <= len; i += 2 * SK_VDW) {
+        if (ahead) prefetch_lines(ahead + i, 2 * SK_VDW);
+        s = sums_step(s, vd_load_x(x + i, m ? m + i : NULL), mv, low, store ? e_out + i : NULL, SK_VDW,
+                      kind, store);
+        s2 = sums_step(s2, vd_load_x(x + i + SK_VDW, m ? m + i + SK_VDW : NULL), mv, low,
+                       store ? e_out + i + SK_VDW : NULL, SK_VDW, kind, store);
+    }
+    for (; i < len; i += SK_VDW) {
+        ptrdiff_t n = len - i < SK_VDW ? len - i : SK_VDW;
+        /* the lanes past the end hold -inf, clamped to low: exp gives 0 */
+        s = sums_step(s, vd_load_x_at(x, m, i, n), mv, low, store ? e_out + i : NULL, n, kind, store);
+    }
+    double s_lo, s2_lo;
+    double total = vdsum_total(s, 1.0, &s_lo), total2 = vdsum_total(s2, 1.0, &s2_lo);
+    double hi = total + total2;
+    double lo = sk_two_sum_err(total, total2, hi) + (s_lo + s2_lo);
+    *norm = hi + lo;
+    *norm_lo = sk_two_sum_err(hi, lo, *norm);
+    part->k = 1.0;
+    part->t = (hi - 1.0) + lo; /* hi - 1 is exact: hi >= 1 */
+    part->nan = hi != hi; /* an included NaN: exp(NaN - m) poisons the sum */
+}
+
+SK_INLINE void block_sums_of_kind(const double *x, const uint8_t *m, double *e_out, ptrdiff_t len,
+                                  double mx, int kind, int store, const double *ahead, sk_part *part,
+                                  double *norm, double *norm_lo) {
+    if (kind == SK_SHIFT_X_LARGER)
+        block_sums(x, m, e_out, len, mx, SK_SHIFT_X_LARGER, store, ahead, part, norm, norm_lo);
+    else if (kind == SK_SHIFT_M_LARGER)
+        block_sums(x, m, e_out, len, mx, SK_SHIFT_M_LARGER, store, ahead, part, norm, norm_lo);
+    else
+        block_sums(x, m, e_out, len, mx, SK_SHIFT_TWO_SUM, store, ahead, part, norm, norm_lo);
+}
+
+/* Statistics of a block; returns 0 when the portable loops must do it (the
+ * block holds +inf, or its maximum is too large to clamp below). Softmax
+ * stores the exponentials in e_out and its normaliser in norm + norm_lo. */
+SK_INLINE int block_stats(const double *x, const uint8_t *m, double *e_out, ptrdiff_t len,
+                          const double *ahead, sk_part *part, double *norm, double *norm_lo) {
+    double mx, mn;
+    block_range(x, m, len, &mx, &mn);
+    part->max = mx;
+    part->min = mn;
+    part->k = part->t = 0.0;
+    part->nan = 0;
+    *norm = *norm_lo = 0.0;
+    if (mx == -INFINITY) {
+        part->nan = block_has_nan(x, m, len);
+        return 1;
+    }
+    if (!in_lanes(mx)) return 0;
+    /* Entries below mx - 1000 give 0 whatever their shift's error: the
+     * smallest x that matters is above that. */
+    int kind = sk_shift_kind(mx, mn > mx + SK_F64_EXP_LOW ? mn : mx + SK_F64_EXP_LOW);
+    if (e_out && m)
+        block_sums_of_kind(x, m, e_out, len, mx, kind, 1, ahead, part, norm, norm_lo);
+    else if (e_out)
+        block_sums_of_kind(x, NULL, e_out, len, mx, kind, 1, ahead, part, norm, norm_lo);
+    else if (m)
+        block_sums_of_kind(x, m, NULL, len, mx, kind, 0, ahead, part, norm, norm_lo);
+    else
+        block_sums_of_kind(x, NULL, NULL, len, mx, kind, 0, ahead, part, norm, norm_lo);
+    return 1;
+}
+
+/* out = e * (hi + lo), e read from out. */
+SK_INLINE void scale_block(double *out, ptrdiff_t len, double hi, double lo) {
+    vd h = vd_set1(hi), l = vd_set1(lo);
+    ptrdiff_t i = 0;
+    for (; i + SK_VDW <= len; i += SK_VDW) {
+        vd e = vd_load(out + i);
+        vd_store(out + i, vd_fmadd(e, h, vd_mul(e, l)));
+    }
+    if (i < len) {
+        vd e = vd_load_first(out + i, len - i, vd_set1(0.0));
+        vd_store_first(out + i, vd_fmadd(e, h, vd_mul(e, l)), len - i);
+    }
+}
+
+/* out = (x - c_hi) - c_lo with c_hi + c_lo = shift + log_norm exactly
+ * (TwoSum): where the result is small (x near the maximum, the log-
+ * probabilities whose relative accuracy is at stake) x - c_hi is exact
+ * (Sterbenz), so only the last subtraction rounds; elsewhere both round, by
+ * half an ulp of a result at least |c_hi| / 2. -inf and excluded entries
+ * give -inf. */
+SK_INLINE void log_block_impl(const double *x, const uint8_t *m, double *out, ptrdiff_t len,
+                              double shift, double log_norm) {
+    double c = shift + log_norm;
+    vd c_hi = vd_set1(c), c_lo = vd_set1(sk_two_sum_err(shift, log_norm, c));
+    ptrdiff_t i = 0;
+    for (; i + SK_VDW <= len; i += SK_VDW)
+        vd_store(out + i, vd_sub(vd_sub(vd_load_x(x + i, m ? m + i : NULL), c_hi), c_lo));
+    if (i < len)
+        vd_store_first(out + i, vd_sub(vd_sub(vd_load_x_at(x, m, i, len - i), c_hi), c_lo), len - i);
+}
+
+static void log_block(const double *x, const uint8_t *m, double *out, ptrdiff_t len, double shift,
+                      double log_norm) {
+    if (m)
+        log_block_impl(x, m, out, len, shift, log_norm);
+    else
+        log_block_impl(x, NULL, out, len, shift, log_norm);
+}
+
+static void fill(double *out, ptrdiff_t len, double value) {
+    for (ptrdiff_t i = 0; i < len; i++) out[i] = value;
+}
+
+/* ---- rows of at most SK_BLOCK elements ------------------------------------ */
+
+/* softmax or log_softmax of row r; ahead: the next row's x, or NULL. */
+static void row(const sk_reduce_args *a, ptrdiff_t r, const double *ahead) {
+    const double *x = (const double *)(a->x + r * a->xs_outer);
+    const uint8_t *m = a->mask ? a->mask + r * a->ms_outer : NULL;
+    double *out = (double *)(a->out + r * a->os_outer);
+    ptrdiff_t n = a->n;
+    int log_op = a->op == SK_LOG_SOFTMAX;
+    sk_part p;
+    double norm, norm_lo;
+    if (!block_stats(x, m, log_op ? NULL : out, n, ahead, &p, &norm, &norm_lo)) {
+        /* +inf in the row: the portable loops apply the +inf rule. */
+        sk_slice s;
+        SK_FN(sk_row_stats)(a, r, 0, n, &p, NULL);
+        SK_FN(sk_combine_parts)(&p, 1, &s);
+        SK_FN(sk_row_apply)(a, r, 0, n, &s, NULL);
+        return;
+    }
+    sk_slice s = {.k = p.k, .t = p.t};
+    sk_shift_of(p.max, p.nan, &s.shift, &s.pinf);
+    sk_finish(&s);
+    if (isnan(s.shift)) {
+        fill(out, n, NAN);
+    } else if (!(p.k + p.t > 0)) {
+        fill(out, n, log_op ? -INFINITY : 0.0);
+    } else if (log_op) {
+        log_block(x, m, out, n, s.shift, s.log_norm);
+    } else {
+        /* 1 / (norm + norm_lo) as inv + inv_lo: inv's residual
+         * 1 - inv (norm + norm_lo), exact to first order, over norm. */
+        double inv = 1.0 / norm;
+        double residual = fma(-inv, norm, 1.0) - inv * norm_lo;
+        scale_block(out, n, inv, residual * inv);
+    }
+}
+
+void SK_FN(sk_f64_rows)(const sk_reduce_args *a, ptrdiff_t r0, ptrdiff_t r1) {
+    for (ptrdiff_t r = r0; r < r1; r++)
+        row(a, r, r + 1 < r1 ? (const double *)(a->x + (r + 1) * a->xs_outer) : NULL);
+}
+
+/* ---- blocks of long rows (see driver.c) ----------------------------------- */
+
+void SK_FN(sk_f64_block_stats)(const sk_reduce_args *a, ptrdiff_t r, ptrdiff_t start,
+                               ptrdiff_t len, sk_part *part) {
+    const double *x = (const double *)(a->x + r * a->xs_outer) + start;
+    const uint8_t *m = a->mask ? a->mask + r * a->ms_outer + start : NULL;
+    int log_op = a->op == SK_LOG_SOFTMAX;
+    double *e_out = log_op ? NULL : (double *)(a->out + r * a->os_outer) + start;
+    /* The row's next block (driver.c hands a thread several in order). */
+    const double *ahead = start + len + SK_BLOCK <= a->n ? x + len : NULL;
+    double norm, norm_lo;
+    if (!block_stats(x, m, e_out, len, ahead, part, &norm, &norm_lo))
+        SK_FN(sk_row_stats)(a, r, start, len, part, NULL);
+}
+
+/* Output of a block whose statistics block_stats made (part) in a row whose
+ * normaliser is s. */
+void SK_FN(sk_f64_block_apply)(const sk_reduce_args *a, ptrdiff_t r, ptrdiff_t start,
+                               ptrdiff_t len, const sk_part *part, const sk_slice *s) {
+    double *out = (double *)(a->out + r * a->os_outer) + start;
+    if (isnan(s->shift)) {
+        fill(out, len, NAN);
+    } else if (s->pinf || !in_lanes(part->max)) {
+        /* The portable loops read x again. Where this block's statistics
+         * stored exponentials into out and out is x (in place), they read
+         * finite values in place of finite values: the +inf rule gives the
+         * same output either way. */
+        SK_FN(sk_row_apply)(a, r, start, len, s, NULL);
+    } else if (a->op == SK_LOG_SOFTMAX) {
+        const double *x = (const double *)(a->x + r * a->xs_outer) + start;
+        const uint8_t *m = a->mask ? a->mask + r * a->ms_outer + start : NULL;
+        log_block(x, m, out, len, s->shift, s->log_norm);
+    } else if (part->max == -INFINITY || !(s->k + s->t > 0)) {
+        fill(out, len, 0.0);
+    } else {
+        /* out holds exp(x - m_b): rescale by exp(m_b - shift) / norm, the
+         * product kept as hi + lo. */
+        double d = part->max - s->shift;
+        double f = sk_exp_accurate(d, sk_two_sum_err(part->max, -s->shift, d));
+        double hi = f * s->inv;
+        scale_block(out, len, hi, fma(f, s->inv, -hi));
+    }
+}
+
+#endif
