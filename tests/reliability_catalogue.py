@@ -89,7 +89,7 @@ CALLS: dict[str, Callable[[np.ndarray], Any]] = {
     "sparse_softmax": lambda x: sk.sparse_softmax(_sparse(x)),
     "sparse_log_softmax": lambda x: sk.sparse_log_softmax(_sparse(x)),
     "sampled_softmax_loss": lambda x: sk.sampled_softmax_loss(
-        x.T[:, :2], np.zeros(x.shape[1], x.dtype), _targets(x)[:2] % x.shape[1], x[:2, :2],
+        x.T[:, :2], np.zeros(x.shape[1], x.dtype), _targets(x)[:2] % max(x.shape[1], 1), x[:2, :2],
         min(2, x.shape[1]), x.shape[1], seed=0,
     ),
     "brier_score": lambda x: calibration.brier_score(_probabilities(x), _targets(x)),

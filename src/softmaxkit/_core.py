@@ -13,7 +13,7 @@ from typing import Any, Literal, overload
 import array_api_compat
 import numpy as np
 
-from . import _backend, _backends, _chunks, _dispatch, _family, _stable
+from . import _backend, _backends, _chunks, _dispatch, _family, _stable, _streams
 from . import _validate as validate
 from ._typing import ArrayLike, ArrayT, Axis, Nested, NumPyArray
 
@@ -212,17 +212,21 @@ def _softmax_or_log(x: Any, axis: Any, temperature: Any, where: Any, out: Any, *
     v = _family.validated(x, axis, temperature, where)
     if out is not None:
         validate.out_array(out, v.xp, v.x.shape, v.out_dtype)
-    if (
-        isinstance(v.temperature, float)
-        and (v.temperature != 1.0 or not _dispatch.available())
-        and v.mask is None
-        and _chunks.applies(v.x, v.axes)
-    ):
-        # x / T is formed in the compute dtype (float64 for float32): a block
-        # at a time, so the peak is the output plus one block's temporaries.
+    plan = None
+    if not (isinstance(v.temperature, float) and v.temperature == 1.0 and _dispatch.available()):
+        # x / T is formed in the compute dtype (float64 for float32), as are
+        # the spec's temporaries: a block at a time, so the peak is the output
+        # plus one block's temporaries. (Without a temperature the kernel
+        # needs nothing beyond the output.)
+        plan = _chunks.plan(v.x, v.axes)
+    if plan is not None and plan.kind == "stream":
+        return _streams.softmax(
+            v.x, plan.axis, v.temperature, v.mask, v.work_dtype, v.out_dtype, log=log, out=out
+        )
+    if plan is not None:
         return _chunks.by_rows(
-            lambda block: _softmax_or_log(block, v.axes, temperature, None, None, log=log),
-            v.x, out=out,
+            lambda block, mask, t: _softmax_or_log(block, v.axes, t, mask, None, log=log),
+            v.x, out=out, along=plan.axis, broadcast=(v.mask, v.temperature),
         )  # fmt: skip
     xp = v.xp
     layout = _family.row_layout(tuple(v.x.shape), v.axes)
@@ -645,8 +649,9 @@ def sigmoid(x: Any, /) -> Any:
     >>> sk.sigmoid([-1000.0, 0.0, 1000.0])
     array([0. , 0.5, 1. ])
     """
-    if _chunks.applies(x, None):
-        return _chunks.by_rows(sigmoid, x)
+    plan = _chunks.plan(x, None)
+    if plan is not None:
+        return _chunks.by_rows(sigmoid, x, along=plan.axis)
     xp, z, out_dtype = _elementwise_input(x)
     e = xp.exp(-xp.abs(z))
     result = xp.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
@@ -680,8 +685,9 @@ def log_sigmoid(x: Any, /) -> Any:
     >>> sk.log_sigmoid([-1000.0, 0.0, 1000.0])
     array([-1.00000000e+03, -6.93147181e-01,  0.00000000e+00])
     """
-    if _chunks.applies(x, None):
-        return _chunks.by_rows(log_sigmoid, x)
+    plan = _chunks.plan(x, None)
+    if plan is not None:
+        return _chunks.by_rows(log_sigmoid, x, along=plan.axis)
     xp, z, out_dtype = _elementwise_input(x)
     result = xp.minimum(z, 0.0) - xp.log1p(xp.exp(-xp.abs(z)))
     return _backend.cast(xp, result, out_dtype)

@@ -259,7 +259,8 @@ def _work_input(x: np.ndarray, temperature: Any, axis: int, mask: np.ndarray | N
     t = temperature if isinstance(temperature, float) else np.asarray(temperature, x.dtype)
     with np.errstate(over="ignore"):
         z = x / t
-    if np.min(t) >= 1.0:  # no quotient can overflow: skip the check's passes
+    # No quotient can overflow (an empty t has none): skip the check's passes.
+    if np.size(t) == 0 or np.min(t) >= 1.0:
         return z
     finite = np.isfinite(z)
     if finite.all() or np.array_equal(finite, np.isfinite(x)):

@@ -151,7 +151,14 @@ def shift_and_sum(
     shift = xp.where(xp.isfinite(zmax), zmax, 0.0)
     # Below `lowest`, z - shift would overflow to -inf: clamp first so that no
     # library warns, then put the -inf (the correctly rounded value) back.
-    lowest = xp.where(shift > 0, shift, 0.0) - xp.finfo(z.dtype).max
+    # `shift - max` is itself rounded, and `lowest - shift` could then round
+    # past -max (float64 [7.022e307, -1.1236e308] warned): for a positive
+    # shift the bound keeps 2 ulp of margin, (1 - eps) * max, so a difference
+    # within 2 ulp of -max counts as -inf.
+    big = float(xp.finfo(z.dtype).max)
+    positive = shift > 0
+    margin = xp.astype(positive, z.dtype) * (big * float(xp.finfo(z.dtype).eps))
+    lowest = (xp.where(positive, shift, 0.0) - big) + margin
     z_finite = xp.where(xp.isfinite(z), xp.maximum(z, lowest), 0.0)
     rounded = z_finite - shift
     # Each where writes a non-finite value only where the result holds one, so
@@ -198,6 +205,7 @@ def divide_by_temperature(
     *,
     where: Any | None = None,
     reduction: Reduction | None = None,
+    shift: tuple[Any, Any] | None = None,
 ) -> Any:
     """``x / t`` in the compute dtype, or ``(x - c) / t`` where that would overflow.
 
@@ -210,26 +218,40 @@ def divide_by_temperature(
     ``x / t``, bit for bit, so the rounding of ``x / t`` stays the only error
     a temperature adds. Quotients beyond the dtype's range are ``+-inf``,
     without overflow warnings. Branch-free, so it traces under ``jax.jit``.
-    ``reduction`` forms the slices as in :func:`shift_by_max`.
+    ``reduction`` forms the slices as in :func:`shift_by_max`; ``shift``, the
+    :func:`temperature_shift` of the whole slice, is for ``x`` a piece of it.
     """
     if 0 in x.shape:  # nothing to divide, and no maximum to take
         return x / t
     big = float(xp.finfo(x.dtype).max)
-
-    def capped(upper: float) -> Any:  # min(t, upper), for a float or an array t
-        return min(t, upper) if isinstance(t, float) else xp.minimum(t, upper)
-
-    half_limit = 0.5 * big * capped(2.0)  # |v| <= half_limit: 2 * (v / t) is finite
-    finite = xp.isfinite(x) if where is None else (xp.isfinite(x) & where)
     r = AxesReduction(xp, axes) if reduction is None else reduction
-    shifted = r.any(finite & (xp.abs(x) > half_limit))
-    c = xp.where(shifted, r.max(xp.where(finite, x, -xp.inf)), 0.0)
+    shifted, c = temperature_shift(xp, x, t, r, where=where) if shift is None else shift
+    c = xp.where(shifted, c, 0.0)  # (rebinding c frees the maximum: a full-size array for segments)
+    half_limit = 0.5 * big * _capped(xp, t, 2.0)  # |v| <= half_limit: 2 * (v / t) is finite
     v = xp.where(shifted, 0.5 * x - 0.5 * c, x)
-    overflows = xp.where(shifted, xp.abs(v) > half_limit, xp.abs(v) > big * capped(1.0))
+    overflows = xp.where(shifted, xp.abs(v) > half_limit, xp.abs(v) > big * _capped(xp, t, 1.0))
     q = xp.where(overflows, 0.0, v) / t
     q = xp.where(shifted, 2.0 * q, q)
     # No array of infinities: finite input must not make one (jax.debug_infs).
     return xp.where(overflows & (v > 0), xp.inf, xp.where(overflows, -xp.inf, q))
+
+
+def temperature_shift(
+    xp: Any, x: Any, t: Any, r: Reduction, *, where: Any | None = None
+) -> tuple[Any, Any]:
+    """Which slices :func:`divide_by_temperature` shifts, and their largest finite included entry.
+
+    Both are reductions (``any``, ``max``): the values of the pieces of a
+    slice combine with ``|`` and ``maximum`` into those of the slice.
+    """
+    half_limit = 0.5 * float(xp.finfo(x.dtype).max) * _capped(xp, t, 2.0)
+    finite = xp.isfinite(x) if where is None else (xp.isfinite(x) & where)
+    return r.any(finite & (xp.abs(x) > half_limit)), r.max(xp.where(finite, x, -xp.inf))
+
+
+def _capped(xp: Any, t: Any, upper: float) -> Any:
+    """``min(t, upper)`` for a float or an array ``t``."""
+    return min(t, upper) if isinstance(t, float) else xp.minimum(t, upper)
 
 
 def softmax_from(xp: Any, s: Shifted) -> Any:

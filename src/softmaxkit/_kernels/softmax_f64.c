@@ -100,6 +100,13 @@ SK_INLINE vdsum sums_step(vdsum sum, vd v, vd mv, vd low, double *e_out, ptrdiff
     return vdsum_add(sum, e);
 }
 
+/* What a loop over rows (or blocks) takes next, fetched into L2 while the
+ * exponentials of the current one are computed: its x and the output it
+ * writes (x, out NULL: nothing). */
+typedef struct {
+    const double *x, *out;
+} ahead_rows;
+
 /* The cache lines of n doubles from p, towards L2. */
 SK_INLINE void prefetch_lines(const double *p, ptrdiff_t n) {
     for (ptrdiff_t j = 0; j < n; j += 8) _mm_prefetch((const char *)(p + j), _MM_HINT_T1);
@@ -109,21 +116,24 @@ SK_INLINE void prefetch_lines(const double *p, ptrdiff_t n) {
  * |mx| < 2^40, the sum of e = exp(x - mx), as *norm + *norm_lo, and as
  * part->k = 1 (the maximum's own term) and part->t = the rest, to relative
  * accuracy however small it is (log_softmax at a dominant class is
- * -log1p(t)); e stored in e_out when store (softmax). The next row's x
- * (ahead, len elements, or NULL) is prefetched meanwhile: this pass is
+ * -log1p(t)); e stored in e_out when store (softmax). The next row's x and
+ * out (ahead, len elements each) are prefetched meanwhile: this pass is
  * compute-bound, and pass 1 of that row then finds it in cache instead of
  * waiting for memory. kind: how the shift's error is found (sk_shift_kind).
  * Called with constant m == NULL, kind and store, so that each use is its own
  * loop without a test inside. */
 SK_INLINE void block_sums(const double *x, const uint8_t *m, double *e_out, ptrdiff_t len,
-                          double mx, int kind, int store, const double *ahead, sk_part *part,
+                          double mx, int kind, int store, ahead_rows ahead, sk_part *part,
                           double *norm, double *norm_lo) {
     vd mv = vd_set1(mx), low = vd_set1(mx + SK_F64_EXP_LOW);
     vdsum s = vdsum_start(1.0), s2 = s; /* see vdsum_add */
     ptrdiff_t i = 0;
     /* Two independent chains of sums: the exp's latency overlaps. */
     for (; i + 2 * SK_VDW <= len; i += 2 * SK_VDW) {
-        if (ahead) prefetch_lines(ahead + i, 2 * SK_VDW);
+        if (ahead.x) {
+            prefetch_lines(ahead.x + i, 2 * SK_VDW);
+            prefetch_lines(ahead.out + i, 2 * SK_VDW);
+        }
         s = sums_step(s, vd_load_x(x + i, m ? m + i : NULL), mv, low, store ? e_out + i : NULL, SK_VDW,
                       kind, store);
         s2 = sums_step(s2, vd_load_x(x + i + SK_VDW, m ? m + i + SK_VDW : NULL), mv, low,
@@ -146,7 +156,7 @@ SK_INLINE void block_sums(const double *x, const uint8_t *m, double *e_out, ptrd
 }
 
 SK_INLINE void block_sums_of_kind(const double *x, const uint8_t *m, double *e_out, ptrdiff_t len,
-                                  double mx, int kind, int store, const double *ahead, sk_part *part,
+                                  double mx, int kind, int store, ahead_rows ahead, sk_part *part,
                                   double *norm, double *norm_lo) {
     if (kind == SK_SHIFT_X_LARGER)
         block_sums(x, m, e_out, len, mx, SK_SHIFT_X_LARGER, store, ahead, part, norm, norm_lo);
@@ -160,7 +170,7 @@ SK_INLINE void block_sums_of_kind(const double *x, const uint8_t *m, double *e_o
  * block holds +inf, or its maximum is too large to clamp below). Softmax
  * stores the exponentials in e_out and its normaliser in norm + norm_lo. */
 SK_INLINE int block_stats(const double *x, const uint8_t *m, double *e_out, ptrdiff_t len,
-                          const double *ahead, sk_part *part, double *norm, double *norm_lo) {
+                          ahead_rows ahead, sk_part *part, double *norm, double *norm_lo) {
     double mx, mn;
     block_range(x, m, len, &mx, &mn);
     part->max = mx;
@@ -232,8 +242,8 @@ static void fill(double *out, ptrdiff_t len, double value) {
 
 /* ---- rows of at most SK_BLOCK elements ------------------------------------ */
 
-/* softmax or log_softmax of row r; ahead: the next row's x, or NULL. */
-static void row(const sk_reduce_args *a, ptrdiff_t r, const double *ahead) {
+/* softmax or log_softmax of row r; ahead: the next row. */
+static void row(const sk_reduce_args *a, ptrdiff_t r, ahead_rows ahead) {
     const double *x = (const double *)(a->x + r * a->xs_outer);
     const uint8_t *m = a->mask ? a->mask + r * a->ms_outer : NULL;
     double *out = (double *)(a->out + r * a->os_outer);
@@ -269,7 +279,9 @@ static void row(const sk_reduce_args *a, ptrdiff_t r, const double *ahead) {
 
 void SK_FN(sk_f64_rows)(const sk_reduce_args *a, ptrdiff_t r0, ptrdiff_t r1) {
     for (ptrdiff_t r = r0; r < r1; r++)
-        row(a, r, r + 1 < r1 ? (const double *)(a->x + (r + 1) * a->xs_outer) : NULL);
+        row(a, r, r + 1 < r1 ? (ahead_rows){(const double *)(a->x + (r + 1) * a->xs_outer),
+                                            (const double *)(a->out + (r + 1) * a->os_outer)}
+                             : (ahead_rows){NULL, NULL});
 }
 
 /* ---- blocks of long rows (see driver.c) ----------------------------------- */
@@ -281,7 +293,11 @@ void SK_FN(sk_f64_block_stats)(const sk_reduce_args *a, ptrdiff_t r, ptrdiff_t s
     int log_op = a->op == SK_LOG_SOFTMAX;
     double *e_out = log_op ? NULL : (double *)(a->out + r * a->os_outer) + start;
     /* The row's next block (driver.c hands a thread several in order). */
-    const double *ahead = start + len + SK_BLOCK <= a->n ? x + len : NULL;
+    ahead_rows ahead = {NULL, NULL};
+    if (start + len + SK_BLOCK <= a->n) {
+        ahead.x = x + len;
+        ahead.out = e_out ? e_out + len : ahead.x; /* written in this pass by softmax only */
+    }
     double norm, norm_lo;
     if (!block_stats(x, m, e_out, len, ahead, part, &norm, &norm_lo))
         SK_FN(sk_row_stats)(a, r, start, len, part, NULL);

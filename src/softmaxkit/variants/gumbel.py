@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, overload
 
-from .. import _chunks, _core, _family, _host, _stable
+from .. import _chunks, _core, _family, _host, _stable, _streams
 from .. import _validate as validate
 from .._typing import ArrayLike, ArrayT, Nested, NumPyArray, Seed
 from . import _random
@@ -114,12 +114,21 @@ def gumbel_softmax(
     if x.ndim == 0:
         raise ValueError("logits must have a class axis, got a 0-d array")
     ax = validate.single_axis(axis, x.ndim)
-    if where is None and isinstance(temperature, (int, float)) and _chunks.applies(x, (ax,)):
-        # A block of leading rows at a time: the noise is drawn in the same
-        # C order from the same generator, so the draws are those of one call.
+    plan = _chunks.plan_for(x, ax, where, temperature, in_order=True)
+    if plan is not None and plan.kind == "blocks":
+        # A block at a time: the noise is drawn in the same C order from the
+        # same generator, so the draws are those of one call.
         return _chunks.by_rows(
-            lambda block: gumbel_softmax(block, temperature, hard=hard, axis=ax, seed=rng), x
-        )
+            lambda block, mask, t: gumbel_softmax(
+                block, t, hard=hard, axis=ax, seed=rng, where=mask
+            ),
+            x, along=plan.axis, broadcast=(where, temperature),
+        )  # fmt: skip
+    if plan is not None and not hard:
+        # One slice is large: its blocks along the axis, in passes.
+        v = _family.validated(x, ax, temperature, where, name="logits")
+        slices = _streams.Slices(v.x, plan.axis, v.temperature, v.mask, v.work_dtype, v.out_dtype)
+        return _streams.gumbel_softmax(slices, rng, v.out_dtype)
     p = _family.prepare(x, ax, temperature, where, name="logits")
     if _family.has_empty_axis(p):
         return _family.finish(p, p.z)

@@ -18,7 +18,7 @@ from typing import Any, NamedTuple, overload
 
 import numpy as np
 
-from .. import _backend, _chunks, _core, _family, _stable
+from .. import _backend, _chunks, _core, _family, _stable, _streams
 from .. import _validate as validate
 from .._typing import ArrayLike, ArrayT, Axis, Nested, NumPyArray
 
@@ -126,17 +126,21 @@ def entropy(
     """
     _refuse_positional("entropy", x)
     given = logits if probs is None else probs
-    if (
-        where is None
-        and isinstance(temperature, (int, float))
-        and type(axis) is int
-        and _chunks.applies(given, (axis % max(getattr(given, "ndim", 1), 1),))
-    ):
+    plan = _chunks.plan_for(given, axis, where, temperature)
+    if plan is not None and plan.kind == "blocks":
         # Probabilities, logs and products are whole-array temporaries: a block at a time.
         keyword = "logits" if probs is None else "probs"
         return _chunks.by_rows(
-            lambda block: entropy(**{keyword: block}, axis=axis, temperature=temperature), given
-        )
+            lambda block, mask, t: entropy(**{keyword: block}, axis=axis, temperature=t, where=mask),
+            given, along=plan.axis, broadcast=(where, temperature), reduced=axis % given.ndim,
+        )  # fmt: skip
+    if plan is not None and probs is None:
+        # One slice is large: its blocks along the axis, in passes.
+        v = _family.validated(given, axis, temperature, where, name="logits")
+        return _streams.information(
+            _streams.Slices(v.x, plan.axis, v.temperature, v.mask, v.work_dtype, v.out_dtype),
+            None, v.out_dtype,
+        )  # fmt: skip
     d = _distribution(logits, probs, axis, temperature, where, kind="")
     xp = d.xp
     if d.empty:
@@ -259,19 +263,26 @@ def kl_divergence(
     _refuse_positional("kl_divergence", x, y)
     given_p = _one_of("logits_p", logits_p, "probs_p", probs_p)
     given_q = _one_of("logits_q", logits_q, "probs_q", probs_q)
-    if (
-        where is None
-        and type(axis) is int
-        and type(given_q) is np.ndarray
-        and getattr(given_p, "shape", None) == given_q.shape
-        and _chunks.applies(given_p, (axis % max(given_q.ndim, 1),))
-    ):
-        # Two distributions' temporaries: a block of rows at a time.
+    plan = None
+    if type(given_q) is np.ndarray and getattr(given_p, "shape", None) == given_q.shape:
+        plan = _chunks.plan_for(given_p, axis, where)
+    if plan is not None and plan.kind == "blocks":
+        # Two distributions' temporaries: a block at a time.
         keyword_p = "logits_p" if probs_p is None else "probs_p"
         keyword_q = "logits_q" if probs_q is None else "probs_q"
         return _chunks.by_rows(
-            lambda p, q: kl_divergence(**{keyword_p: p, keyword_q: q}, axis=axis), given_p, given_q
-        )
+            lambda p, q, mask: kl_divergence(**{keyword_p: p, keyword_q: q}, axis=axis, where=mask),
+            given_p, given_q, along=plan.axis, broadcast=(where,), reduced=axis % given_p.ndim,
+        )  # fmt: skip
+    if plan is not None and probs_p is None and probs_q is None:
+        # One slice is large: its blocks along the axis, in passes.
+        vp = _family.validated(given_p, axis, 1.0, where, name="logits_p")
+        vq = _family.validated(given_q, axis, 1.0, where, name="logits_q")
+        return _streams.information(
+            _streams.Slices(vp.x, plan.axis, 1.0, vp.mask, vp.work_dtype, vp.out_dtype),
+            _streams.Slices(vq.x, plan.axis, 1.0, vq.mask, vq.work_dtype, vq.out_dtype),
+            np.result_type(vp.out_dtype, vq.out_dtype),
+        )  # fmt: skip
     name_p = "logits_p" if probs_p is None else "probs_p"
     name_q = "logits_q" if probs_q is None else "probs_q"
     xp = validate.namespace(given_p, given_q)

@@ -14,7 +14,9 @@ from typing import Any, Generic, overload
 
 import array_api_compat
 
-from .. import _chunks, _core, _family, _host, _stable
+import numpy as np
+
+from .. import _chunks, _core, _family, _host, _stable, _streams
 from .. import _validate as validate
 from .._typing import ArrayLike, ArrayT, NamedTuple, Nested, NumPyArray, Seed
 from . import _random
@@ -156,18 +158,32 @@ def sample(
     if x.ndim == 0:
         raise ValueError("logits must have a class axis, got a 0-d array")
     ax = validate.single_axis(axis, x.ndim)
-    if where is None and _chunks.applies(x, (ax,)):
+    # The noise is laid out as (other axes, draws, classes): with the class
+    # axis last (views), blocks that follow each other in C order draw the
+    # noise of one call.
+    plan = None
+    if _chunks.plan_for(x, ax, where) is not None:
+        moved = np.moveaxis(x, ax, -1)
+        mask = None if where is None else np.moveaxis(np.broadcast_to(where, x.shape), ax, -1)
+        plan = _chunks.plan(moved, (moved.ndim - 1,), in_order=True)
+    if plan is not None and plan.kind == "blocks":
         # The float64 log-probabilities, the sorts and the noise are
-        # whole-array temporaries: a block of leading rows at a time. The
-        # noise is drawn in the same C order from the same generator, so the
-        # draws are those of one call.
+        # whole-array temporaries: a block at a time.
         return _chunks.by_rows(
-            lambda block: sample(
+            lambda block, mask_block: sample(
                 block, temperature=temperature, top_k=top_k, top_p=top_p, min_p=min_p,
-                size=size, seed=rng, axis=ax,
+                size=size, seed=rng, axis=-1, where=mask_block,
             ),
-            x,
+            moved, along=plan.axis, broadcast=(mask,),
         )  # fmt: skip
+    filtered = not (top_k is None and (top_p is None or top_p == 1.0) and not min_p)
+    if plan is not None and not filtered:
+        # One slice is large: its blocks along the axis, in passes.
+        v = _family.validated(moved, -1, 1.0 if greedy else temperature, mask, name="logits")
+        slices = _streams.Slices(
+            v.x, v.x.ndim - 1, v.temperature, v.mask, v.work_dtype, v.out_dtype, compensate=False
+        )  # as one call's shift_by_max
+        return _streams.sample(slices, rng, draws, greedy=greedy)
     p = _family.prepare(x, ax, 1.0 if greedy else temperature, where, name="logits")
     if p.z.shape[ax] == 0:
         raise ValueError(f"logits has no classes along axis {ax} to draw from")

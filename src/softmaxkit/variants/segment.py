@@ -128,6 +128,8 @@ def segment_softmax(
     blocked = _in_blocks(
         segment_softmax, x, segment_ids, num_segments, axis, where, temperature=temperature
     )
+    if blocked is None:
+        blocked = _streamed(x, segment_ids, num_segments, temperature, where, kind="softmax")
     if blocked is not None:
         return blocked
     p = _prepare(x, segment_ids, num_segments, axis, temperature, where, relabel=True)
@@ -190,6 +192,8 @@ def segment_log_softmax(
     blocked = _in_blocks(
         segment_log_softmax, x, segment_ids, num_segments, axis, where, temperature=temperature
     )
+    if blocked is None:
+        blocked = _streamed(x, segment_ids, num_segments, temperature, where, kind="log_softmax")
     if blocked is not None:
         return blocked
     p = _prepare(x, segment_ids, num_segments, axis, temperature, where, relabel=True)
@@ -247,6 +251,8 @@ def segment_logsumexp(
     array([6.93147181e-01,           -inf, 1.00000000e+03,           -inf])
     """
     blocked = _in_blocks(segment_logsumexp, x, segment_ids, num_segments, axis, where)
+    if blocked is None:
+        blocked = _streamed(x, segment_ids, num_segments, 1.0, where, kind="logsumexp")
     if blocked is not None:
         return blocked
     p = _prepare(x, segment_ids, num_segments, axis, 1.0, where)
@@ -295,6 +301,111 @@ def _in_blocks(
         lambda block: function(block, segment_ids, num_segments=num_segments, axis=ax, **options),
         x, along=along,
     )  # fmt: skip
+
+
+class _Entrywise:
+    """The identity as a ``_stable.Reduction``: each entry's own value, to be
+    accumulated into its segment by the caller (``np.maximum.at``, ``np.add.at``)."""
+
+    def max(self, v: Any) -> Any:
+        return v
+
+    def sum(self, v: Any) -> Any:
+        return v
+
+    def any(self, v: Any) -> Any:
+        return v
+
+
+def _streamed(
+    x: Any, segment_ids: Any, num_segments: Any, temperature: Any, where: Any, *, kind: str
+) -> Any | None:
+    """A segment function of a large 1-D NumPy ``x``, a block of entries at a time; None otherwise.
+
+    No other axis can be cut, so the entries are read in blocks, in passes
+    (as ``_streams``): the temperature's guard, the maximum and NaN of each
+    segment, the two parts of each normaliser, then the result. The
+    per-segment numbers are accumulated with ``ufunc.at`` (a few numbers per
+    segment, at most one per entry); the values are those of one call to
+    within the rounding of the sums, added in another order.
+    """
+    if not (
+        type(x) is np.ndarray
+        and x.ndim == 1
+        and x.dtype.kind == "f"
+        and isinstance(temperature, (int, float))
+        and _chunks.plan_for(x, 0, where) is not None
+    ):
+        return None
+    xp = validate.namespace(x)
+    ids = segment_ids_array(xp, segment_ids, like=x, length=x.shape[0])
+    n_segments = resolve_num_segments(xp, ids, num_segments)
+    if kind != "logsumexp" and n_segments > ids.shape[0]:
+        labels, ids = xp.unique_inverse(ids)  # as _prepare(relabel=True)
+        n_segments = labels.shape[0]
+    out_dtype = validate.float_dtype_of(xp, x, name="x")
+    work_dtype = _backend.compute_dtype(xp, out_dtype, array_api_compat.device(x))
+    t = validate.temperature(temperature, xp, x, work_dtype, ())
+    mask = validate.where_mask(where, xp, x)
+    compensate = work_dtype == out_dtype
+    step = _chunks.CHUNK_BYTES // x.itemsize
+    blocks = [slice(start, start + step) for start in range(0, x.shape[0], step)]
+    entrywise = _Entrywise()
+
+    def mask_of(b: slice) -> Any:
+        return None if mask is None else mask[b]
+
+    guard = None
+    if t != 1.0:
+        shifted, top = np.zeros(n_segments, bool), np.full(n_segments, -np.inf)
+        for b in blocks:
+            flag, value = _stable.temperature_shift(
+                np, x[b].astype(work_dtype), t, entrywise, where=mask_of(b)
+            )
+            np.logical_or.at(shifted, ids[b], flag)
+            np.maximum.at(top, ids[b], value)
+        guard = shifted, top
+
+    def logits(b: slice) -> Any:
+        z = x[b].astype(work_dtype)
+        if guard is not None:
+            shift = (guard[0][ids[b]], guard[1][ids[b]])
+            z = _stable.divide_by_temperature(np, z, t, (0,), where=mask_of(b), shift=shift)
+        return _stable.exclude(np, z, entrywise, where=mask_of(b))
+
+    zmax, nan = np.full(n_segments, -np.inf), np.zeros(n_segments, bool)
+    for b in blocks:
+        z, is_nan = logits(b)
+        np.maximum.at(zmax, ids[b], z)
+        np.logical_or.at(nan, ids[b], is_nan)
+    k, total = np.zeros(n_segments), np.zeros(n_segments)
+    for b in blocks:
+        sums = _stable.shift_and_sum(np, logits(b)[0], zmax[ids[b]], entrywise, compensate=compensate)
+        np.add.at(k, ids[b], sums.k)
+        np.add.at(total, ids[b], sums.t)
+    # The normalisers replace the sums in place, a block of segments at a
+    # time: a segment per entry must not cost many full-size temporaries.
+    for start in range(0, n_segments, step):
+        part = slice(start, start + step)
+        sums = _stable.Sums(None, None, None, k[part], total[part], None)
+        whole = _stable.normalise(np, sums, nan[part])
+        k[part], total[part] = whole.norm, whole.log_norm
+    norm, log_norm = k, total
+    if kind == "logsumexp":
+        shift = np.where(zmax == np.inf, np.inf, np.where(np.isfinite(zmax), zmax, 0.0))
+        per_segment = _stable.Shifted(None, None, None, norm, log_norm, shift, nan)
+        return _backend.cast(xp, _stable.logsumexp_from(np, per_segment), out_dtype)
+    finish = _stable.log_softmax_from if kind == "log_softmax" else _stable.softmax_from
+    result = np.empty(x.shape, out_dtype)
+    for b in blocks:
+        sums = _stable.shift_and_sum(np, logits(b)[0], zmax[ids[b]], entrywise, compensate=compensate)
+        i = ids[b]
+        # softmax_from and log_softmax_from do not read the shift.
+        block = _stable.Shifted(
+            sums.diff, sums.diff_lo, sums.exp_diff, norm[i], log_norm[i], None, nan[i]
+        )
+        result[b] = _backend.cast(np, finish(np, block), out_dtype)
+    return result
 
 
 def _prepare(
@@ -356,7 +467,7 @@ def softmax_of_prepared(p: _PreparedSegments, *, log: bool) -> Any:
         dense, mask, layout = padded
         function = _core.log_softmax if log else _core.softmax
         values = function(dense, axis=1, where=mask)
-        return _finish(p, values.reshape((-1, *values.shape[2:]))[layout.flat])
+        return _finish(p, _segment_rows(values)[layout.flat])
     s = _shift(p)
     values = _stable.log_softmax_from(p.xp, s) if log else _stable.softmax_from(p.xp, s)
     return _finish(p, values)
@@ -384,12 +495,21 @@ def _padded(p: _PreparedSegments) -> tuple[Any, Any | None, PaddedLayout] | None
     shape = (p.segments.num_segments, layout.longest, *rest)
     # The padding is -inf: probability 0, left out of every sum, as if excluded.
     dense = np.full(shape, -np.inf, dtype=p.z.dtype)
-    dense.reshape((-1, *rest))[layout.flat] = p.z
+    _segment_rows(dense)[layout.flat] = p.z
     if p.mask is None:
         return dense, None, layout
     mask = np.zeros(shape, dtype=bool)
-    mask.reshape((-1, *rest))[layout.flat] = p.mask
+    _segment_rows(mask)[layout.flat] = p.mask
     return dense, mask, layout
+
+
+def _segment_rows(dense: Any) -> Any:
+    """A ``(num_segments, longest, ...)`` array as ``(num_segments * longest, ...)`` (a view).
+
+    The length is spelled out: ``reshape(-1, ...)`` cannot infer it when a
+    trailing axis is empty (x of shape ``(n, 0)``).
+    """
+    return dense.reshape((dense.shape[0] * dense.shape[1], *dense.shape[2:]))
 
 
 def _shift(p: _PreparedSegments) -> _stable.Shifted:

@@ -41,7 +41,9 @@ from typing import Any, overload
 
 import array_api_compat
 
-from .. import _backend, _chunks, _core, _family, _stable, _targets
+import numpy as np
+
+from .. import _backend, _chunks, _core, _family, _stable, _streams, _targets
 from .. import _validate as validate
 from .._typing import ArrayLike, ArrayT, Nested, NumPyArray, Reduction
 
@@ -246,16 +248,41 @@ def _alpha(alpha: Any) -> float:
 def _entmax(x: Any, axis: Any, temperature: Any, where: Any, *, alpha: float, n_iter: int) -> Any:
     """alpha-entmax; exact for alpha 2 and 1.5 (n_iter 0), bisection otherwise."""
     ax = validate_single(x, axis)
-    if where is None and isinstance(temperature, (int, float)) and _chunks.applies(x, (ax,)):
+    plan = _chunks.plan_for(x, ax, where, temperature)
+    if plan is not None and plan.kind == "blocks":
         # The sort and its cumulative sums are whole-array temporaries: a block at a time.
         return _chunks.by_rows(
-            lambda block: _entmax(block, ax, temperature, None, alpha=alpha, n_iter=n_iter), x
-        )
+            lambda block, mask, t: _entmax(block, ax, t, mask, alpha=alpha, n_iter=n_iter),
+            x, along=plan.axis, broadcast=(where, temperature),
+        )  # fmt: skip
+    if plan is not None:
+        return _entmax_stream(x, ax, temperature, where, alpha=alpha, n_iter=n_iter)
     p = _family.prepare(x, ax, temperature, where)
     if _family.has_empty_axis(p):
         return _family.finish(p, p.z)
     probs = entmax_of_shifted(p.xp, p.z, p.axes[0], p.mask, alpha=alpha, n_iter=n_iter)
     return _family.finish(p, probs)
+
+
+def _entmax_stream(x: Any, ax: int, temperature: Any, where: Any, *, alpha: float, n_iter: int) -> Any:
+    """alpha-entmax of a NumPy ``x`` whose slices are large: each in blocks along ``ax``."""
+    v = _family.validated(x, ax, temperature, where)
+    t = v.temperature
+    t = t if isinstance(t, float) else np.moveaxis(np.broadcast_to(t, v.x.shape), ax, -1)
+    mask = None if v.mask is None else np.moveaxis(v.mask, ax, -1)
+    moved = np.moveaxis(v.x, ax, -1)
+    slices = _streams.Slices(moved, moved.ndim - 1, t, mask, v.work_dtype, v.out_dtype)
+    result = np.empty(v.x.shape, v.out_dtype)
+
+    def mapping(scores: Any, n_live: int) -> Any:
+        if n_iter == 0 and alpha == 2.0:
+            return _sparsemax_sorted(v.xp, scores)
+        if n_iter == 0 and alpha == 1.5:
+            return _entmax15_sorted(v.xp, scores)
+        return _entmax_bisect(v.xp, scores, alpha, n_iter, n_live=np.full((1, 1), float(n_live)))
+
+    _streams.entmax(slices, alpha, mapping, np.moveaxis(result, ax, -1))
+    return result
 
 
 def entmax_of_shifted(
@@ -290,13 +317,17 @@ def _at_rank(xp: Any, values: Any, ranks: Any, k: Any) -> Any:
 
 def _sparsemax_sorted(xp: Any, z: Any) -> Any:
     """Sparsemax along the last axis (Martins and Astudillo, 2016, Algorithm 1)."""
+    return xp.maximum(z - _sparsemax_tau(xp, z), 0.0)
+
+
+def _sparsemax_tau(xp: Any, z: Any) -> Any:
+    """Sparsemax's threshold: it depends only on the scores above it (and the next below)."""
     z_sorted = xp.sort(z, axis=-1, descending=True)
     cumulative = xp.cumulative_sum(z_sorted, axis=-1)
     ranks = _ranks(xp, z)
     # The support is the prefix of sorted scores with 1 + k z_(k) > sum_{j<=k} z_(j).
     support_size = xp.sum(xp.astype(1.0 + ranks * z_sorted > cumulative, z.dtype), axis=-1, keepdims=True)
-    tau = (_at_rank(xp, cumulative, ranks, support_size) - 1.0) / support_size
-    return xp.maximum(z - tau, 0.0)
+    return (_at_rank(xp, cumulative, ranks, support_size) - 1.0) / support_size
 
 
 def _entmax15_sorted(xp: Any, z: Any) -> Any:
@@ -307,6 +338,12 @@ def _entmax15_sorted(xp: Any, z: Any) -> Any:
     ``ss`` the sum of squared deviations from the mean; the support is the
     longest prefix whose root lies at or below its smallest score.
     """
+    gap = xp.maximum(z - _entmax15_tau(xp, z), 0.0)
+    return gap * gap
+
+
+def _entmax15_tau(xp: Any, z: Any) -> Any:
+    """1.5-entmax's threshold of the halved scores (as :func:`_sparsemax_tau`)."""
     z_sorted = xp.sort(z, axis=-1, descending=True)
     ranks = _ranks(xp, z)
     mean = xp.cumulative_sum(z_sorted, axis=-1) / ranks
@@ -316,20 +353,21 @@ def _entmax15_sorted(xp: Any, z: Any) -> Any:
     delta = xp.maximum((1.0 - ss) / ranks, 0.0)
     tau = mean - xp.sqrt(delta)
     support_size = xp.sum(xp.astype(tau <= z_sorted, z.dtype), axis=-1, keepdims=True)
-    tau_star = _at_rank(xp, tau, ranks, support_size)
-    gap = xp.maximum(z - tau_star, 0.0)
-    return gap * gap
+    return _at_rank(xp, tau, ranks, support_size)
 
 
-def _entmax_bisect(xp: Any, z: Any, alpha: float, n_iter: int) -> Any:
+def _entmax_bisect(xp: Any, z: Any, alpha: float, n_iter: int, n_live: Any = None) -> Any:
     """alpha-entmax of the already scaled scores ``z`` (max 0) by bisection on tau.
 
     ``f(tau) = sum [z - tau]_+^(1/(alpha-1)) - 1`` decreases in tau, with
     ``f(-1) >= 0`` (the maximum alone gives 1) and ``f(-(1/n)^(alpha-1)) <= 0``
-    (every one of the n live entries gives at most 1/n).
+    (every one of the n live entries gives at most 1/n). ``n_live``, the
+    number of scores above -2, is given when ``z`` holds only the scores
+    above -1 of a longer slice (the others are 0 for every tau tried).
     """
     exponent = 1.0 / (alpha - 1.0)
-    n_live = xp.sum(xp.astype(z > -2.0, z.dtype), axis=-1, keepdims=True)
+    if n_live is None:
+        n_live = xp.sum(xp.astype(z > -2.0, z.dtype), axis=-1, keepdims=True)
     n_live = xp.maximum(n_live, 1.0)
     tau_lo = -xp.ones_like(n_live)
     width = -(n_live ** -(alpha - 1.0)) - tau_lo
@@ -699,13 +737,17 @@ def _fenchel_young_loss(
         raise TypeError(f"target must hold integer class indices, got dtype {c.target.dtype}")
     if c.logits.shape[c.class_axis] == 0:
         raise ValueError("x must have at least one class along axis, got 0")
-    if _chunks.applies(c.logits, (c.class_axis,)):
+    # The class axis last (a view): the targets then share the logits' other axes.
+    logits = np.moveaxis(c.logits, c.class_axis, -1) if type(c.logits) is np.ndarray else np.empty(0)
+    plan = _chunks.plan(logits, (logits.ndim - 1,))  # None for other libraries' arrays (empty here)
+    if plan is not None and plan.kind == "blocks":
         # The sort of entmax and the one-hot targets are whole-array
-        # temporaries: the per-row losses a block of leading rows at a time,
-        # reduced once.
+        # temporaries: the per-row losses a block of rows at a time, reduced once.
         per_row = _chunks.by_rows(
-            lambda z, y: _fenchel_young_per_row(c._replace(logits=z, target=y), alpha), c.logits,
-            c.target,
+            lambda z, y: _fenchel_young_per_row(
+                c._replace(logits=z, target=y, class_axis=z.ndim - 1), alpha
+            ),
+            logits, c.target, along=plan.axis,
         )  # fmt: skip
     else:
         per_row = _fenchel_young_per_row(c, alpha)

@@ -1,0 +1,325 @@
+"""Slices too large to compute whole (one huge row, a 1-D input, ``axis=0`` of a tall array).
+
+:mod:`._chunks` bounds memory by computing a block of slices at a time; when
+one slice is itself large, it is computed here in blocks along the reduced
+axis, in passes, with ``_stable``'s split max-shift (the one the distributed
+losses use for a slice spread over processes):
+
+1. the temperature's overflow guard of the whole slice (only when ``T != 1``),
+2. the maximum (after the exclusions) and whether the slice holds a NaN,
+3. the two parts ``k + t`` of the normaliser, shifted by that maximum,
+4. the result, block by block, from the block's shifted values and the
+   slice's normaliser.
+
+Each pass recomputes ``x / T`` for its block instead of keeping it: the peak
+is the result plus a few blocks of about ``_chunks.CHUNK_BYTES`` and a few
+numbers per slice. The values agree with those of one call to within the
+rounding of the sums, which add the blocks' partial sums in another order
+(a few ulp at most).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from . import _backend, _chunks, _stable
+
+
+class Scale(NamedTuple):
+    """What a slice's blocks need of the whole slice (reduced axis kept, length 1)."""
+
+    zmax: Any  # the maximum after exclusions (NaN entries count as -inf)
+    nan_slice: Any
+    norm: Any
+    log_norm: Any
+
+
+class Slices:
+    """``x``'s slices along ``axis`` (one per index of the axes before it), cut into blocks.
+
+    A block holds every entry after ``axis`` too, so the blocks of a slice
+    are consecutive in C order: noise drawn block by block from one
+    generator is the noise of one call. ``temperature`` (a float, or an
+    array broadcast against ``x``) and ``mask`` (None or a bool array of
+    ``x``'s shape) are cut with each block; ``out_dtype`` is the dtype of
+    ``x``'s results, which decides ``compensate`` unless it is given.
+    """
+
+    def __init__(
+        self, x: np.ndarray, axis: int, temperature: Any, mask: Any, work_dtype: Any,
+        out_dtype: Any, *, compensate: bool | None = None,
+    ):  # fmt: skip
+        self.x, self.axis, self.work_dtype = x, axis, work_dtype
+        # As _family.prepare: compensated arithmetic when the compute dtype is
+        # the output's, unless the one call it stands for does otherwise.
+        self.compensate = work_dtype == out_dtype if compensate is None else compensate
+        self.t = temperature if isinstance(temperature, float) else np.broadcast_to(temperature, x.shape)
+        self.mask = mask
+        trailing = math.prod(x.shape[axis + 1 :]) * x.itemsize
+        self.step = max(1, _chunks.CHUNK_BYTES // max(1, trailing))
+        self.r = _stable.AxesReduction(np, (0,))  # a block drops the axes before `axis`
+
+    def slices(self) -> Iterator[tuple[int, ...]]:
+        return np.ndindex(*self.x.shape[: self.axis])
+
+    def blocks(self, outer: tuple[int, ...]) -> Iterator[tuple[Any, ...]]:
+        for start in range(0, self.x.shape[self.axis], self.step):
+            yield (*outer, slice(start, start + self.step))
+
+    def mask_of(self, index: tuple[Any, ...]) -> Any:
+        return None if self.mask is None else self.mask[index]
+
+    def temperature_of(self, index: tuple[Any, ...]) -> Any:
+        return self.t if isinstance(self.t, float) else self.t[index]
+
+    def guard(self, outer: tuple[int, ...]) -> tuple[Any, Any] | None:
+        """Pass 1: the temperature's overflow guard of the slice (None for ``T = 1``)."""
+        if isinstance(self.t, float) and self.t == 1.0:
+            return None
+        shifted = top = None
+        for index in self.blocks(outer):
+            z = self.x[index].astype(self.work_dtype)
+            s, m = _stable.temperature_shift(
+                np, z, self.temperature_of(index), self.r, where=self.mask_of(index)
+            )
+            shifted = s if shifted is None else (shifted | s)
+            top = m if top is None else np.maximum(top, m)
+        return shifted, top
+
+    def logits(self, index: tuple[Any, ...], guard: tuple[Any, Any] | None) -> Any:
+        """``x / T`` of a block in the compute dtype, divided as in one call."""
+        z = self.x[index].astype(self.work_dtype)
+        if guard is None:
+            return z
+        t = self.temperature_of(index)
+        return _stable.divide_by_temperature(
+            np, z, t, (0,), where=self.mask_of(index), shift=guard
+        )
+
+
+def scale(
+    r: _stable.AxesReduction,
+    pieces: Callable[[], Iterator[tuple[Any, Any]]],
+    *,
+    compensate: bool,
+) -> Scale:
+    """Passes 2 and 3 over the ``(z, mask)`` pieces of one slice (``pieces`` is called twice)."""
+    zmax = nan = None
+    for z, mask in pieces():
+        z, is_nan = _stable.exclude(np, z, r, where=mask)
+        m = r.max(z)
+        zmax = m if zmax is None else np.maximum(zmax, m)
+        nan = is_nan if nan is None else (nan | is_nan)
+    k = t = 0.0
+    for z, mask in pieces():
+        z, _ = _stable.exclude(np, z, r, where=mask)
+        sums = _stable.shift_and_sum(np, z, zmax, r, compensate=compensate)
+        k, t = k + sums.k, t + sums.t
+    whole = _stable.normalise(np, _stable.Sums(None, None, None, k, t, None), nan)
+    return Scale(zmax, nan, whole.norm, whole.log_norm)
+
+
+def shifted(r: _stable.AxesReduction, z: Any, mask: Any, s: Scale, *, compensate: bool) -> _stable.Shifted:
+    """A block's shifted values with the whole slice's normaliser (pass 4)."""
+    z, _ = _stable.exclude(np, z, r, where=mask)
+    sums = _stable.shift_and_sum(np, z, s.zmax, r, compensate=compensate)
+    return _stable.Shifted(
+        sums.diff, sums.diff_lo, sums.exp_diff, s.norm, s.log_norm, sums.shift, s.nan_slice
+    )
+
+
+def scale_of(slices: Slices, outer: tuple[int, ...]) -> tuple[tuple[Any, Any] | None, Scale]:
+    """Passes 1 to 3 over slice ``outer``: the temperature's guard and the normaliser."""
+    guard = slices.guard(outer)
+
+    def pieces() -> Iterator[tuple[Any, Any]]:
+        for index in slices.blocks(outer):
+            yield slices.logits(index, guard), slices.mask_of(index)
+
+    return guard, scale(slices.r, pieces, compensate=slices.compensate)
+
+
+def normalised(
+    slices: Slices, outer: tuple[int, ...]
+) -> Iterator[tuple[tuple[Any, ...], _stable.Shifted]]:
+    """The blocks of slice ``outer``: their index and shifted values with the slice's normaliser."""
+    guard, s = scale_of(slices, outer)
+    for index in slices.blocks(outer):
+        yield index, shifted(
+            slices.r, slices.logits(index, guard), slices.mask_of(index), s,
+            compensate=slices.compensate,
+        )  # fmt: skip
+
+
+def softmax(
+    x: np.ndarray, axis: int, temperature: Any, mask: Any, work_dtype: Any, out_dtype: Any,
+    *, log: bool, out: Any = None,
+) -> np.ndarray:
+    """softmax or log_softmax of ``x`` over ``axis``, a block of each slice at a time."""
+    result = np.empty(x.shape, out_dtype) if out is None else out
+    slices = Slices(x, axis, temperature, mask, work_dtype, out_dtype)
+    finish = _stable.log_softmax_from if log else _stable.softmax_from
+    for outer in slices.slices():
+        for index, block in normalised(slices, outer):
+            result[index] = _backend.cast(np, finish(np, block), out_dtype)
+    return result
+
+
+def information(p: Slices, q: Slices | None, out_dtype: Any) -> np.ndarray:
+    """The entropy of ``p`` (``q`` None) or ``KL(p || q)``, summed block by block over the axis.
+
+    The terms are those of one call (``information.entropy``,
+    ``information.kl_divergence``): where ``p`` is 0 the term is 0, whatever
+    the logs are.
+    """
+    shape = p.x.shape[: p.axis] + p.x.shape[p.axis + 1 :]
+    result = np.empty(shape, out_dtype)
+    for outer in p.slices():
+        total: Any = 0.0
+        blocks_q = None if q is None else normalised(q, outer)
+        for _, block_p in normalised(p, outer):
+            probs = _stable.softmax_from(np, block_p)
+            outside = probs == 0
+            term = np.where(outside, 0.0, _stable.log_softmax_from(np, block_p))
+            if blocks_q is not None:
+                _, block_q = next(blocks_q)
+                term = term - np.where(outside, 0.0, _stable.log_softmax_from(np, block_q))
+            total = total + np.sum(probs * term, axis=0)
+        # 0 - sum for the entropy, not -sum: an entropy of 0 prints as 0.0, not -0.0.
+        result[outer] = _backend.cast(np, 0.0 - total if q is None else total, out_dtype)
+    return result
+
+
+def gumbel_softmax(slices: Slices, rng: np.random.Generator, out_dtype: Any) -> np.ndarray:
+    """``softmax((x + G) / T)`` block by block, the noise ``G`` drawn as in one call.
+
+    The noisy logits are needed three times (maximum, sums, result) and never
+    kept: each pass redraws the slice's noise from the generator's state at
+    the slice's start, which leaves the generator where one call leaves it.
+    """
+    from .variants import _random  # the variants import this module
+
+    r = slices.r
+    result = np.empty(slices.x.shape, out_dtype)
+    for outer in slices.slices():
+        guard = slices.guard(outer)
+        zmax = nan = None
+        for index in slices.blocks(outer):
+            z, is_nan = _stable.exclude(np, slices.logits(index, guard), r, where=slices.mask_of(index))
+            zmax = r.max(z) if zmax is None else np.maximum(zmax, r.max(z))
+            nan = is_nan if nan is None else (nan | is_nan)
+        start = rng.bit_generator.state
+
+        def noisy() -> Iterator[tuple[Any, Any]]:
+            rng.bit_generator.state = start
+            for index in slices.blocks(outer):
+                z, _ = _stable.exclude(np, slices.logits(index, guard), r, where=slices.mask_of(index))
+                # As one call: the noise is added to the shifted logits, divided by T.
+                diff = _stable.shift_and_sum(np, z, zmax, r).diff
+                noise = _random.gumbel_noise(rng, diff.shape)
+                t = slices.temperature_of(index)
+                yield diff + (noise if isinstance(t, float) and t == 1.0 else noise / t), None
+
+        s = scale(r, noisy, compensate=True)
+        for index, (values, _) in zip(slices.blocks(outer), noisy()):
+            block = shifted(r, values, None, s, compensate=True)
+            probs = _stable.with_nan_slices(np, _stable.softmax_from(np, block), nan)
+            result[index] = _backend.cast(np, probs, out_dtype)
+    return result
+
+
+def entmax(
+    slices: Slices,
+    alpha: float,
+    mapping: Callable[[np.ndarray, int], np.ndarray],
+    out: np.ndarray,
+) -> np.ndarray:
+    """alpha-entmax of each slice (``slices.axis`` last), from the scores that can be in its support.
+
+    The threshold of entmax lies at or above the scaled maximum minus 1, so
+    only the scaled scores above -1 are gathered: ``mapping(scores, n_live)``
+    (a ``(1, m)`` array, and the number of scores above -2 of the whole
+    slice, which the bisection's bracket needs) gives their probabilities;
+    every other entry is 0. Sparsemax and 1.5-entmax then give the values of
+    one call bit for bit. The gathered scores are as many as the slice's
+    entries within ``1 / (alpha - 1)`` of its maximum (``x / T``): all of
+    them for a constant slice.
+    """
+    r = slices.r
+    for outer in slices.slices():
+        guard = slices.guard(outer)
+        zmax = nan = None
+        for index in slices.blocks(outer):
+            z, is_nan = _stable.exclude(np, slices.logits(index, guard), r, where=slices.mask_of(index))
+            zmax = r.max(z) if zmax is None else np.maximum(zmax, r.max(z))
+            nan = is_nan if nan is None else (nan | is_nan)
+
+        def scaled(index: tuple[Any, ...]) -> np.ndarray:
+            z, _ = _stable.exclude(np, slices.logits(index, guard), r, where=slices.mask_of(index))
+            # As entmax_of_shifted: clamped at -2, below anything in the support.
+            diff = np.asarray(_stable.shift_and_sum(np, z, zmax, r).diff)
+            return np.maximum(diff * (alpha - 1.0), -2.0)
+
+        live = bool(np.asarray(zmax)[0] > -np.inf)
+        gathered, n_live = [], 0
+        for index in slices.blocks(outer):
+            values = scaled(index)
+            gathered.append(values[values > -1.0])
+            n_live += int(np.count_nonzero(values > -2.0))
+        probs = mapping(np.concatenate(gathered)[None, :], n_live)[0] if live else np.empty(0)
+        used = 0
+        for index in slices.blocks(outer):
+            values = scaled(index)
+            block = np.zeros(values.shape, values.dtype)
+            if live:
+                support = values > -1.0
+                count = int(np.count_nonzero(support))
+                block[support] = probs[used : used + count]
+                used += count
+            out[index] = _backend.cast(np, _stable.with_nan_slices(np, block, nan), out.dtype)
+    return out
+
+
+def sample(
+    slices: Slices, rng: np.random.Generator, draws: tuple[int, ...], *, greedy: bool
+) -> np.ndarray:
+    """Unfiltered draws from each slice (``slices.axis`` last) by the Gumbel-max trick.
+
+    As one call: the noise of a slice is drawn draw after draw, each over the
+    whole slice in order, and added to the log-probabilities (0 at the
+    maxima for greedy draws); the first largest sum is the draw. A slice with
+    nothing to draw from raises as one call does (``variants.sampling``).
+    """
+    from .variants import _random  # the variants import this module
+
+    batch = slices.x.shape[: slices.axis]
+    result = np.empty((*batch, *draws), np.int64)
+    for outer in slices.slices():
+        guard, s = scale_of(slices, outer)
+        if bool(s.nan_slice[0]) or not bool(s.norm[0] > 0):
+            raise ValueError(
+                "logits has a slice with no class to draw from (all -inf, all masked by "
+                "where, or holding a NaN)"
+            )
+        for draw in np.ndindex(*draws):
+            best, chosen = -np.inf, 0
+            for index in slices.blocks(outer):
+                block = shifted(
+                    slices.r, slices.logits(index, guard), slices.mask_of(index), s,
+                    compensate=slices.compensate,
+                )  # fmt: skip
+                logp = _stable.log_softmax_from(np, block)
+                keep = logp > -np.inf
+                if greedy:
+                    keep &= block.diff == 0
+                noisy = np.where(keep, 0.0 if greedy else logp, -np.inf)
+                noisy = noisy + _random.gumbel_noise(rng, noisy.shape)
+                top = int(np.argmax(noisy))
+                if noisy[top] > best:
+                    best, chosen = noisy[top], index[-1].start + top
+            result[(*outer, *draw)] = chosen
+    return result

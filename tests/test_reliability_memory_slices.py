@@ -1,0 +1,151 @@
+"""Peak memory on inputs that cannot be cut into blocks of leading rows (issue #14 item 3).
+
+One huge row, a 1-D input, ``axis=0``, a ``where=`` mask, a temperature per
+row: on main before this file these were computed whole (softmax with a
+temperature 5x the input, sigmoid of a (1, n) row 10x, entropy 16x, kl 20x,
+sparsemax 18-20x, entmax15 26-28x, gumbel_softmax 18x, sample 16x). They are
+now cut along another axis (the columns of ``axis=0``, a mask and a
+temperature cut with their block: the values of one call, bit for bit) or,
+when a single slice is large, computed in blocks along the reduced axis
+(``_streams``: the values of one call to within the rounding of the sums).
+Measured as tests/test_reliability_memory.py does: the traced peak beyond
+the result, in blocks of ``_chunks.CHUNK_BYTES``; the inputs are 16 blocks
+(float32), so computing them whole exceeds every bound here.
+"""
+
+from __future__ import annotations
+
+import tracemalloc
+
+import numpy as np
+import pytest
+
+import softmaxkit as sk
+from softmaxkit import _chunks
+
+_RNG = np.random.default_rng(0)
+ROW = (4.0 * _RNG.normal(size=(1, 1 << 20))).astype(np.float32)  # one huge row
+VECTOR = ROW[0].copy()
+WIDE = (4.0 * _RNG.normal(size=(4096, 256))).astype(np.float32)  # axis=0, where=, per-row T
+TALL = (4.0 * _RNG.normal(size=(1 << 19, 2))).astype(np.float32)  # axis=0, long columns
+MASK = _RNG.random(WIDE.shape) > 0.1
+ROW_T = 0.5 + _RNG.random((WIDE.shape[0], 1))
+ROW_MASK = ROW > -6.0
+IDS = _RNG.integers(0, VECTOR.size // 8, VECTOR.size)  # unsorted, of unequal lengths
+
+# name -> (call, blocks beyond the result, streamed): a streamed call adds
+# the blocks' partial sums in another order than one call does.
+CASES = {
+    "softmax_T_one_row": (lambda: sk.softmax(ROW, temperature=2.0), 24, True),
+    "log_softmax_T_vector": (lambda: sk.log_softmax(VECTOR, temperature=0.5), 24, True),
+    "softmax_T_where_one_row": (lambda: sk.softmax(ROW, temperature=2.0, where=ROW_MASK), 24, True),
+    "softmax_T_axis0": (lambda: sk.softmax(WIDE, axis=0, temperature=2.0), 8, False),
+    "softmax_T_axis0_tall": (lambda: sk.softmax(TALL, axis=0, temperature=2.0), 24, True),
+    "softmax_T_where": (lambda: sk.softmax(WIDE, temperature=2.0, where=MASK), 8, False),
+    "softmax_row_temperatures": (lambda: sk.softmax(WIDE, temperature=ROW_T), 8, False),
+    "sigmoid_one_row": (lambda: sk.sigmoid(ROW), 12, False),
+    "log_sigmoid_one_row": (lambda: sk.log_sigmoid(ROW), 12, False),
+    "entropy_one_row": (lambda: sk.entropy(logits=ROW), 26, True),
+    "entropy_axis0": (lambda: sk.entropy(logits=WIDE, axis=0), 18, False),
+    "entropy_where": (lambda: sk.entropy(logits=WIDE, where=MASK), 18, False),
+    "entropy_row_temperatures": (lambda: sk.entropy(logits=WIDE, temperature=ROW_T), 18, False),
+    "kl_one_row": (lambda: sk.kl_divergence(logits_p=ROW, logits_q=ROW[:, ::-1]), 32, True),
+    "kl_axis0": (lambda: sk.kl_divergence(logits_p=WIDE, logits_q=WIDE[::-1], axis=0), 22, False),
+    "kl_where": (lambda: sk.kl_divergence(logits_p=WIDE, logits_q=WIDE[::-1], where=MASK), 22, False),
+    "sparsemax_one_row": (lambda: sk.sparsemax(ROW, temperature=8.0), 24, True),
+    "sparsemax_axis0": (lambda: sk.sparsemax(WIDE, axis=0), 21, False),
+    "sparsemax_where": (lambda: sk.sparsemax(WIDE, where=MASK), 21, False),
+    "sparsemax_row_temperatures": (lambda: sk.sparsemax(WIDE, temperature=ROW_T), 21, False),
+    "entmax15_vector": (lambda: sk.entmax15(VECTOR, temperature=2.0), 24, True),
+    "entmax15_axis0": (lambda: sk.entmax15(WIDE, axis=0), 29, False),
+    "entmax_bisect_one_row": (lambda: sk.entmax_bisect(ROW, alpha=1.3, n_iter=20), 24, True),
+    "entmax_bisect_axis0_tall": (lambda: sk.entmax_bisect(TALL, axis=0, n_iter=20), 24, True),
+    "gumbel_softmax_one_row": (lambda: sk.gumbel_softmax(ROW, 0.5, seed=0), 38, True),
+    "gumbel_softmax_axis0": (lambda: sk.gumbel_softmax(WIDE, axis=0, seed=0), 38, True),
+    "gumbel_softmax_where": (lambda: sk.gumbel_softmax(WIDE, where=MASK, seed=0), 21, False),
+    "gumbel_softmax_row_temperatures": (
+        lambda: sk.gumbel_softmax(WIDE, ROW_T, seed=0), 21, False,
+    ),
+    # The result is one int64 index per slice and draw.
+    "sample_one_row": (lambda: sk.sample(ROW, size=3, seed=0), 26, False),
+    "sample_greedy_vector": (lambda: sk.sample(VECTOR, temperature=0, seed=0), 26, False),
+    "sample_axis0": (lambda: sk.sample(WIDE, axis=0, size=2, seed=0), 26, False),
+    "sample_where": (lambda: sk.sample(WIDE, where=MASK, seed=0), 17, False),
+    # Also a few numbers per segment: IDS has 2**17 segments, 6 MiB (24 blocks)
+    # at about 50 bytes each (max, NaN, the normaliser's two parts, the temperature's guard).
+    "segment_softmax_vector": (lambda: sk.segment_softmax(VECTOR, IDS, temperature=0.5), 46 + 24, True),
+    "segment_log_softmax_vector": (
+        lambda: sk.segment_log_softmax(VECTOR, IDS, where=VECTOR > -8), 46 + 24, True,
+    ),
+    "segment_logsumexp_vector": (lambda: sk.segment_logsumexp(VECTOR, IDS), 28 + 24, True),
+    "sparsemax_loss_axis0": (
+        lambda: sk.sparsemax_loss(WIDE, np.arange(256) % 7, axis=0, reduction="none"), 20, False,
+    ),
+}
+
+
+def _peak(call) -> tuple[int, object]:
+    call()  # warm caches (imports, the kernel) outside the measurement
+    tracemalloc.start()
+    try:
+        result = call()
+        return tracemalloc.get_traced_memory()[1], result
+    finally:
+        tracemalloc.stop()
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_peak_is_the_result_and_a_few_blocks(name):
+    call, blocks, _ = CASES[name]
+    peak, result = _peak(call)
+    extra = peak - np.asarray(result).nbytes
+    assert extra <= blocks * _chunks.CHUNK_BYTES, (
+        f"{name}: {extra / _chunks.CHUNK_BYTES:.1f} blocks beyond the result"
+    )
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_blocks_give_the_values_of_one_call(name, monkeypatch):
+    call, _, streamed = CASES[name]
+    blocked = call()
+    monkeypatch.setattr(_chunks, "CHUNK_BYTES", 1 << 40)  # one call, no blocks
+    whole = call()
+    if streamed:
+        assert np.array_equal(np.isnan(blocked), np.isnan(whole))
+        np.testing.assert_allclose(blocked, whole, rtol=4 * np.finfo(whole.dtype).eps, atol=0)
+    else:
+        np.testing.assert_array_equal(blocked, whole)
+
+
+def test_a_streamed_gumbel_softmax_leaves_the_generator_where_one_call_does(monkeypatch):
+    seeded = np.random.default_rng(3)
+    sk.gumbel_softmax(ROW, seed=seeded)
+    monkeypatch.setattr(_chunks, "CHUNK_BYTES", 1 << 40)
+    whole = np.random.default_rng(3)
+    sk.gumbel_softmax(ROW, seed=whole)
+    np.testing.assert_array_equal(seeded.random(4), whole.random(4))
+
+
+@pytest.mark.parametrize(
+    "row",
+    [
+        np.array([[1.0, np.inf, 3.0, np.inf] * 4096]),
+        np.array([[1.0, np.nan, 3.0, 2.0] * 4096]),
+        np.full((1, 16384), -np.inf),
+    ],
+    ids=["plus_inf", "nan", "all_minus_inf"],
+)
+@pytest.mark.parametrize("function", ["softmax", "log_softmax", "sparsemax", "entropy"])
+def test_a_streamed_slice_keeps_the_edge_case_policy(row, function, monkeypatch):
+    call = {
+        "softmax": lambda x: sk.softmax(x, temperature=2.0),
+        "log_softmax": lambda x: sk.log_softmax(x, temperature=2.0),
+        "sparsemax": sk.sparsemax,
+        "entropy": lambda x: sk.entropy(logits=x),
+    }[function]
+    monkeypatch.setattr(_chunks, "CHUNK_BYTES", 1 << 12)  # 8 blocks of 4 KiB per row
+    streamed = call(row)
+    monkeypatch.setattr(_chunks, "CHUNK_BYTES", 1 << 40)
+    whole = call(row)
+    assert np.array_equal(np.isnan(streamed), np.isnan(whole))
+    np.testing.assert_allclose(streamed, whole, rtol=4 * np.finfo(whole.dtype).eps, atol=0)
