@@ -141,7 +141,7 @@ SK_INLINE void block_sums(const double *x, const uint8_t *m, double *e_out, ptrd
     }
     for (; i < len; i += SK_VDW) {
         ptrdiff_t n = len - i < SK_VDW ? len - i : SK_VDW;
-        /* the lanes past the end hold -inf, clamped to low: exp gives 0 */
+        /* the lanes past the end hold -inf: exp gives 0 there */
         s = sums_step(s, vd_load_x_at(x, m, i, n), mv, low, store ? e_out + i : NULL, n, kind, store);
     }
     double s_lo, s2_lo;
