@@ -150,12 +150,13 @@ def test_in_place_on_long_rows_with_a_huge_maximum_in_another_block(rng, functio
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("shape", [(700, 70), (300, 3), (257, 130)], ids=str)
+@pytest.mark.parametrize("shape", [(700, 70), (300, 3), (257, 130), (530, 64)], ids=str)
 def test_column_mode_with_several_row_chunks_and_edge_columns(rng, dtype, shape):
     # float32 column mode reduces 64 slices at a time over chunks of 256
     # rows: maxima in a later chunk, a +inf in a later chunk (the unit falls
     # back to the portable loops after writing exponentials), NaN and all
-    # -inf columns, partial vectors of columns.
+    # -inf columns, partial vectors of columns, and units of exactly 64
+    # columns (the loops specialised for a full unit).
     x = (rng.standard_normal(shape) * 20).astype(dtype)
     n, m = shape
     x[n - 1, 0] = 200.0
@@ -293,6 +294,18 @@ def test_edge_case_entries_far_below_the_maximum(rng, layout, top):
         actual = function(x, axis=axis)
         assert_agree(actual, spec(function, x, axis=axis))
     assert np.all(sk.softmax(x, axis=axis)[x < top - 104.5] == 0.0)
+
+
+@pytest.mark.parametrize("n", [10, 100, 1000, 40_000])
+def test_edge_case_nan_anywhere_in_a_row_fills_the_row(n):
+    # log_softmax's split sum adds by Fast2Sum on the larger and the smaller
+    # of the accumulator and the term: its operand order must carry a NaN
+    # whether it arrives first, in the middle, after the maximum or in a tail.
+    x = np.tile(np.linspace(-5.0, 5.0, n, dtype=np.float32), (4, 1))
+    for row, at in enumerate([0, n // 2, n - 1, n - 1 - n // 3]):
+        x[row, at] = np.nan
+    for function in (sk.softmax, sk.log_softmax):
+        assert np.isnan(function(x)).all()
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

@@ -64,7 +64,6 @@ SK_INLINE vf vf_fnmadd(vf a, vf b, vf c) { return _mm512_fnmadd_ps(a, b, c); } /
 SK_INLINE vmask vf_gt(vf a, vf b) { return _mm512_cmp_ps_mask(a, b, _CMP_GT_OQ); }
 SK_INLINE vmask vf_eq(vf a, vf b) { return _mm512_cmp_ps_mask(a, b, _CMP_EQ_OQ); }
 SK_INLINE vmask vf_gt_or_nan(vf a, vf b) { return _mm512_cmp_ps_mask(a, b, _CMP_NLE_UQ); }
-SK_INLINE vmask vmask_not(vmask m) { return (vmask)~m; }
 SK_INLINE vf vf_select(vmask m, vf a, vf b) { return _mm512_mask_blend_ps(m, b, a); } /* m ? a : b */
 SK_INLINE vf vf_and_mask(vmask m, vf a) { return _mm512_maskz_mov_ps(m, a); }        /* m ? a : 0 */
 /* x clamped below at low = m - 110 before the shift d = x - m, where the
@@ -129,9 +128,6 @@ SK_INLINE vf vf_fnmadd(vf a, vf b, vf c) { return _mm256_fnmadd_ps(a, b, c); }
 SK_INLINE vmask vf_gt(vf a, vf b) { return _mm256_cmp_ps(a, b, _CMP_GT_OQ); }
 SK_INLINE vmask vf_eq(vf a, vf b) { return _mm256_cmp_ps(a, b, _CMP_EQ_OQ); }
 SK_INLINE vmask vf_gt_or_nan(vf a, vf b) { return _mm256_cmp_ps(a, b, _CMP_NLE_UQ); }
-SK_INLINE vmask vmask_not(vmask m) {
-    return _mm256_xor_ps(m, _mm256_castsi256_ps(_mm256_set1_epi32(-1)));
-}
 SK_INLINE vf vf_select(vmask m, vf a, vf b) { return _mm256_blendv_ps(b, a, m); }
 SK_INLINE vf vf_and_mask(vmask m, vf a) { return _mm256_and_ps(m, a); }
 /* AVX2 forms 2^k from the integer k (vf_ldexp_where), so k and the shift's
@@ -264,9 +260,11 @@ SK_INLINE vf sk_vexp_shifted(vf x, vf m) {
  * a total >= 1 (softmax's normaliser, which holds the maximum's 1): each lane
  * starts at 1, so |acc| >= e and Fast2Sum, acc + e - (acc + e), is exact.
  *
- * vsum_add_where, for log_softmax's t (the terms other than the maxima),
- * whose relative accuracy matters when t is tiny (log_softmax at a dominant
- * class is -log1p(t)): lanes start at 0 and TwoSum keeps every error. */
+ * vsum_add_split, for log_softmax, counts the maxima (e == 1) apart and sums
+ * the other terms, t, whose relative accuracy matters when t is tiny
+ * (log_softmax at a dominant class is -log1p(t)): lanes start at 0 and every
+ * error is kept, by Fast2Sum on the larger and the smaller of acc and e (the
+ * terms are >= 0: 6 operations where TwoSum takes 7). */
 typedef struct {
     vf acc, err;
 } vsum;
@@ -281,12 +279,15 @@ SK_INLINE vsum vsum_add(vsum s, vf e) {
     s.acc = t;
     return s;
 }
-SK_INLINE vsum vsum_add_where(vsum s, vf e, vmask keep) {
-    e = vf_and_mask(keep, e);
-    vf t = vf_add(s.acc, e);
-    vf e_virtual = vf_sub(t, s.acc);
-    vf acc_virtual = vf_sub(t, e_virtual);
-    s.err = vf_add(s.err, vf_add(vf_sub(s.acc, acc_virtual), vf_sub(e, e_virtual)));
+SK_INLINE vsum vsum_add_split(vsum s, vf e, vf *count) {
+    vmask at_max = vf_eq(e, vf_set1(1.0f));
+    *count = vf_add_where(at_max, *count, vf_set1(1.0f));
+    e = vf_select(at_max, vf_set1(0.0f), e);
+    /* vf_max(a, b) and vf_min(a, b) give b where either is NaN: so a NaN in
+     * acc stays in big, a NaN in e goes to small, and both reach t. */
+    vf big = vf_max(e, s.acc), small = vf_min(s.acc, e);
+    vf t = vf_add(big, small);
+    s.err = vf_add(s.err, vf_sub(small, vf_sub(t, big)));
     s.acc = t;
     return s;
 }

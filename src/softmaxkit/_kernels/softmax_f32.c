@@ -7,12 +7,14 @@
  * reduced in two passes over its data and one over its output:
  *   1. the maximum m;
  *   2. e = exp((x - m) + lo) (sk_simd.h: TwoSum-compensated shift, float32
- *      polynomial) summed in double lanes; softmax stores e in the output,
- *      log_softmax keeps k (entries with e == 1, the maxima)
- *      apart from t (the others), so that log(k + t) = log k + log1p(t / k)
- *      keeps its relative accuracy when one class dominates;
+ *      polynomial) summed in compensated float32 lanes (sk_simd.h's vsum);
+ *      softmax stores e in the output, log_softmax keeps k (entries with
+ *      e == 1, the maxima) apart from t (the others), so that
+ *      log(k + t) = log k + log1p(t / k) keeps its relative accuracy when one
+ *      class dominates; the next row is prefetched meanwhile;
  *   3. softmax: out = e * (1 / norm) with the double factor split into two
- *      floats (one rounding); log_softmax: out = (d - L_hi) + (lo - L_lo).
+ *      floats (one rounding); log_softmax: out = (x - hi) - lo with
+ *      hi + lo = m + log(norm) (log_block).
  * (logsumexp stays with the double loops: see driver.c.)
  * So every exponential is computed once, and a row of up to SK_BLOCK floats
  * (128 KiB) is read from memory once: passes 2 and 3 find it in L2.
@@ -99,9 +101,7 @@ typedef struct {
  * (split = 0) or log_softmax's, which counts the maxima (e == 1) apart. */
 SK_INLINE void sums_add(vf e, int split, vf *count, vsum *sum) {
     if (split) {
-        vmask at_max = vf_eq(e, vf_set1(1.0f));
-        *count = vf_add(*count, vf_and_mask(at_max, vf_set1(1.0f)));
-        *sum = vsum_add_where(*sum, e, vmask_not(at_max));
+        *sum = vsum_add_split(*sum, e, count);
     } else {
         *sum = vsum_add(*sum, e);
     }
@@ -115,7 +115,7 @@ SK_INLINE void block_sums_body(const float *x, const uint8_t *m, float *e_out, p
                                float mx, int kind, int split, next_row next, sk_part *part) {
     vf mv = vf_set1(mx), low = vf_set1(mx + SK_F32_EXP_LOW);
     vf count = vf_set1(0.0f);
-    float base = split ? 0.0f : 1.0f; /* see vsum_add and vsum_add_where */
+    float base = split ? 0.0f : 1.0f; /* see vsum_add and vsum_add_split */
     vsum sum = vsum_start(base);
     ptrdiff_t i = 0;
     for (; i + SK_VW <= len; i += SK_VW) {
@@ -357,18 +357,16 @@ static int short_tile(const sk_reduce_args *a, const short_plan *plan, ptrdiff_t
         else if (!(fabsf(shift[l]) < SK_F32_LANES_MAX_SHIFT))
             return 0;
     }
-    vf mv = vf_load(shift), low = vf_add(mv, vf_set1(SK_F32_EXP_LOW)), one = vf_set1(1.0f);
+    vf mv = vf_load(shift), low = vf_add(mv, vf_set1(SK_F32_EXP_LOW));
     vf count = vf_set1(0.0f);
-    float base = log_op ? 0.0f : 1.0f; /* see vsum_add and vsum_add_where */
+    float base = log_op ? 0.0f : 1.0f; /* see vsum_add and vsum_add_split */
     vsum sum = vsum_start(base);
     for (ptrdiff_t j = 0; j < n; j++) {
         vf lo;
         vf d = sk_vshift(vf_clamp_exp_arg(vf_load(t + j * SK_VW), low), mv, SK_SHIFT_TWO_SUM, &lo);
         vf e = sk_vexp_lo(d, lo);
         if (log_op) {
-            vmask at_max = vf_eq(e, one);
-            count = vf_add(count, vf_and_mask(at_max, one));
-            sum = vsum_add_where(sum, e, vmask_not(at_max));
+            sum = vsum_add_split(sum, e, &count);
         } else {
             vf_store(t + j * SK_VW, e); /* x is not needed again */
             sum = vsum_add(sum, e);
@@ -464,6 +462,18 @@ SK_INLINE float *col_out(const sk_reduce_args *a, ptrdiff_t o, ptrdiff_t i, ptrd
 
 #define SK_COLUMN_VECTORS (SK_F32_COLUMNS / SK_VW)
 
+/* A unit's row segments are a few cache lines of rows far apart (4 KiB for
+ * 1024 columns), which the hardware prefetchers, following sequential lines
+ * within a page or strides below 2 KiB, do not fetch ahead: the loops
+ * prefetch them into L2 themselves, rows SK_F32_AHEAD ahead in the streaming
+ * passes and the next chunk's rows while a chunk's exponentials are formed. */
+#define SK_F32_AHEAD 16
+
+SK_INLINE void prefetch_segment(const void *p, ptrdiff_t width) {
+    for (ptrdiff_t b = 0; b < width * (ptrdiff_t)sizeof(float); b += 64)
+        _mm_prefetch((const char *)p + b, _MM_HINT_T1);
+}
+
 /* Columns [j0, j0 + width) over rows [i0, i1): the chunk's statistics;
  * exponentials into out for softmax. Each row's segment is read whole (one
  * page, one TLB entry) in both passes. Returns 0 when the portable loops must
@@ -475,6 +485,7 @@ SK_INLINE int column_chunk(const sk_reduce_args *a, ptrdiff_t o, ptrdiff_t i0, p
     for (int v = 0; v < SK_COLUMN_VECTORS; v++) hi[v] = vf_set1(-INFINITY);
     for (ptrdiff_t i = i0; i < i1; i++) {
         const float *x = col_ptr(a, o, i, j0);
+        if (i + SK_F32_AHEAD < i1) prefetch_segment(col_ptr(a, o, i + SK_F32_AHEAD, j0), width);
         for (int v = 0; v < SK_COLUMN_VECTORS; v++) {
             if (v >= n_vec) break;
             ptrdiff_t w = v == n_vec - 1 ? last : SK_VW;
@@ -488,10 +499,9 @@ SK_INLINE int column_chunk(const sk_reduce_args *a, ptrdiff_t o, ptrdiff_t i0, p
         part[l].max = mx[l];
         if (mx[l] == -INFINITY) mx[l] = 0.0f; /* exp gives 0; NaN stays NaN */
     }
-    float base = log_op ? 0.0f : 1.0f; /* see vsum_add and vsum_add_where */
+    float base = log_op ? 0.0f : 1.0f; /* see vsum_add and vsum_add_split */
     vf mv[SK_COLUMN_VECTORS], low[SK_COLUMN_VECTORS], count[SK_COLUMN_VECTORS];
     vsum sum[SK_COLUMN_VECTORS];
-    vf one = vf_set1(1.0f);
     for (int v = 0; v < SK_COLUMN_VECTORS; v++) {
         mv[v] = vf_load(mx + v * SK_VW);
         low[v] = vf_add(mv[v], vf_set1(SK_F32_EXP_LOW));
@@ -501,6 +511,12 @@ SK_INLINE int column_chunk(const sk_reduce_args *a, ptrdiff_t o, ptrdiff_t i0, p
     for (ptrdiff_t i = i0; i < i1; i++) {
         const float *x = col_ptr(a, o, i, j0);
         float *out = col_out(a, o, i, j0);
+        if (i + SK_F32_CHUNK_ROWS < a->n) {
+            /* the next chunk's row: read by its first pass (and its output
+             * written by the second for softmax) */
+            prefetch_segment(col_ptr(a, o, i + SK_F32_CHUNK_ROWS, j0), width);
+            if (!log_op) prefetch_segment(col_out(a, o, i + SK_F32_CHUNK_ROWS, j0), width);
+        }
         for (int v = 0; v < SK_COLUMN_VECTORS; v++) {
             if (v >= n_vec) break;
             ptrdiff_t w = v == n_vec - 1 ? last : SK_VW;
@@ -509,9 +525,7 @@ SK_INLINE int column_chunk(const sk_reduce_args *a, ptrdiff_t o, ptrdiff_t i0, p
                              SK_SHIFT_TWO_SUM, &lo);
             vf e = sk_vexp_lo(d, lo);
             if (log_op) {
-                vmask at_max = vf_eq(e, one);
-                count[v] = vf_add(count[v], vf_and_mask(at_max, one));
-                sum[v] = vsum_add_where(sum[v], e, vmask_not(at_max));
+                sum[v] = vsum_add_split(sum[v], e, &count[v]);
             } else {
                 vf_store_first(out + v * SK_VW, e, w);
                 sum[v] = vsum_add(sum[v], e);
@@ -531,6 +545,59 @@ SK_INLINE int column_chunk(const sk_reduce_args *a, ptrdiff_t o, ptrdiff_t i0, p
     return 1;
 }
 
+/* column_chunk with its arguments constant in the common cases (a full
+ * unit of columns; softmax or log_softmax), so that their loops carry no
+ * test and no masked load. */
+static int column_chunk_any(const sk_reduce_args *a, ptrdiff_t o, ptrdiff_t i0, ptrdiff_t i1,
+                            ptrdiff_t j0, ptrdiff_t width, int log_op, column_part *part) {
+    if (width == SK_F32_COLUMNS && log_op)
+        return column_chunk(a, o, i0, i1, j0, SK_F32_COLUMNS, 1, part);
+    if (width == SK_F32_COLUMNS)
+        return column_chunk(a, o, i0, i1, j0, SK_F32_COLUMNS, 0, part);
+    return column_chunk(a, o, i0, i1, j0, width, log_op, part);
+}
+
+/* The second pass over rows [i0, i1) of a unit: softmax rescales the
+ * exponentials in out by fh + fl per column; log_softmax writes
+ * (x - fh) - fl. */
+SK_INLINE void column_output(const sk_reduce_args *a, ptrdiff_t o, ptrdiff_t i0, ptrdiff_t i1,
+                             ptrdiff_t j0, ptrdiff_t width, int log_op, const float *fh,
+                             const float *fl) {
+    ptrdiff_t n_vec = (width + SK_VW - 1) / SK_VW, last = width - (n_vec - 1) * SK_VW;
+    for (ptrdiff_t i = i0; i < i1; i++) {
+        const float *x = col_ptr(a, o, i, j0);
+        float *out = col_out(a, o, i, j0);
+        if (i + SK_F32_AHEAD < a->n) {
+            if (log_op) prefetch_segment(col_ptr(a, o, i + SK_F32_AHEAD, j0), width);
+            prefetch_segment(col_out(a, o, i + SK_F32_AHEAD, j0), width);
+        }
+        for (int v = 0; v < SK_COLUMN_VECTORS; v++) {
+            if (v >= n_vec) break;
+            ptrdiff_t w = v == n_vec - 1 ? last : SK_VW;
+            vf vh = vf_load(fh + v * SK_VW), vl = vf_load(fl + v * SK_VW);
+            vf r;
+            if (log_op) {
+                r = log_of(vf_load_first(x + v * SK_VW, w, vh), vh, vl);
+            } else {
+                vf e = vf_load_first(out + v * SK_VW, w, vf_set1(0.0f));
+                r = vf_fmadd(e, vh, vf_mul(e, vl));
+            }
+            vf_store_first(out + v * SK_VW, r, w);
+        }
+    }
+}
+
+static void column_output_any(const sk_reduce_args *a, ptrdiff_t o, ptrdiff_t i0, ptrdiff_t i1,
+                              ptrdiff_t j0, ptrdiff_t width, int log_op, const float *fh,
+                              const float *fl) {
+    if (width == SK_F32_COLUMNS && log_op)
+        column_output(a, o, i0, i1, j0, SK_F32_COLUMNS, 1, fh, fl);
+    else if (width == SK_F32_COLUMNS)
+        column_output(a, o, i0, i1, j0, SK_F32_COLUMNS, 0, fh, fl);
+    else
+        column_output(a, o, i0, i1, j0, width, log_op, fh, fl);
+}
+
 void SK_FN(sk_f32_columns)(const sk_reduce_args *a, ptrdiff_t o, ptrdiff_t j0, ptrdiff_t width,
                            double *scratch) {
     int log_op = a->op == SK_LOG_SOFTMAX;
@@ -538,7 +605,7 @@ void SK_FN(sk_f32_columns)(const sk_reduce_args *a, ptrdiff_t o, ptrdiff_t j0, p
     column_part *parts = (column_part *)scratch; /* [chunk][column] */
     for (ptrdiff_t c = 0; c < n_chunks; c++) {
         ptrdiff_t i0 = c * SK_F32_CHUNK_ROWS, i1 = i0 + SK_F32_CHUNK_ROWS < n ? i0 + SK_F32_CHUNK_ROWS : n;
-        if (!column_chunk(a, o, i0, i1, j0, width, log_op, parts + c * SK_F32_COLUMNS)) {
+        if (!column_chunk_any(a, o, i0, i1, j0, width, log_op, parts + c * SK_F32_COLUMNS)) {
             for (ptrdiff_t t = 0; t < width; t += SK_TILE)
                 SK_FN(sk_tile)(a, o, j0 + t, width - t < SK_TILE ? width - t : SK_TILE);
             return;
@@ -585,7 +652,6 @@ void SK_FN(sk_f32_columns)(const sk_reduce_args *a, ptrdiff_t o, ptrdiff_t j0, p
     }
     /* Second pass: rescale each chunk's exponentials, or write log_softmax,
      * row segment by row segment. */
-    ptrdiff_t n_vec = (width + SK_VW - 1) / SK_VW, last = width - (n_vec - 1) * SK_VW;
     for (ptrdiff_t c = 0; c < n_chunks; c++) {
         ptrdiff_t i0 = c * SK_F32_CHUNK_ROWS, i1 = i0 + SK_F32_CHUNK_ROWS < n ? i0 + SK_F32_CHUNK_ROWS : n;
         float fh[SK_F32_COLUMNS] = {0}, fl[SK_F32_COLUMNS] = {0};
@@ -604,23 +670,7 @@ void SK_FN(sk_f32_columns)(const sk_reduce_args *a, ptrdiff_t o, ptrdiff_t j0, p
                 fl[l] = (float)(f - (double)fh[l]);
             }
         }
-        for (ptrdiff_t i = i0; i < i1; i++) {
-            const float *x = col_ptr(a, o, i, j0);
-            float *out = col_out(a, o, i, j0);
-            for (int v = 0; v < SK_COLUMN_VECTORS; v++) {
-                if (v >= n_vec) break;
-                ptrdiff_t w = v == n_vec - 1 ? last : SK_VW;
-                vf vh = vf_load(fh + v * SK_VW), vl = vf_load(fl + v * SK_VW);
-                vf r;
-                if (log_op) {
-                    r = log_of(vf_load_first(x + v * SK_VW, w, vh), vh, vl);
-                } else {
-                    vf e = vf_load_first(out + v * SK_VW, w, vf_set1(0.0f));
-                    r = vf_fmadd(e, vh, vf_mul(e, vl));
-                }
-                vf_store_first(out + v * SK_VW, r, w);
-            }
-        }
+        column_output_any(a, o, i0, i1, j0, width, log_op, fh, fl);
     }
 }
 
