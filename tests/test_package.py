@@ -47,6 +47,7 @@ LOADED_BY_IMPORT = {
     "softmaxkit._lazy",
     "softmaxkit._reference",
     "softmaxkit._stable",
+    "softmaxkit._streams",
     "softmaxkit._threads",
     "softmaxkit._typing",
     "softmaxkit._validate",
