@@ -20,7 +20,9 @@ def softmaxkit_command() -> list[str]:
 class Explorer:
     """A running ``softmaxkit explore --no-browser``: its process and the URL it printed."""
 
-    def __init__(self, *args: str, timeout: float = 30.0):
+    # The server starts in a fresh interpreter: on a loaded 2-core CI machine that took
+    # over 30 s (a rebuild of the editable extension, or other jobs), a wait, not a failure.
+    def __init__(self, *args: str, timeout: float = 120.0):
         self.process = subprocess.Popen(
             [*softmaxkit_command(), "explore", "--no-browser", *args],
             stdout=subprocess.PIPE,
