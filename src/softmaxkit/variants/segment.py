@@ -313,6 +313,9 @@ class _Entrywise:
     def sum(self, v: Any) -> Any:
         return v
 
+    def compensated_sum(self, v: Any) -> Any:
+        return v
+
     def any(self, v: Any) -> Any:
         return v
 
