@@ -177,8 +177,9 @@ LONG_ROW = np.random.default_rng(5).normal(scale=3.0, size=2000)
     [lambda: sk.sample(BLOCK_ROWS, temperature=0.7, top_k=20, top_p=0.8, min_p=0.05, size=3, seed=1),
      lambda: sk.sample(BLOCK_ROWS, temperature=0, size=2, seed=1),
      lambda: sk.sample(LONG_ROW, temperature=0.5, size=20, seed=1),
-     lambda: sk.sample(LONG_ROW, where=LONG_ROW < 4.0, size=20, seed=1)],
-    ids=["rows_filtered", "rows_greedy", "one_row_cold", "one_row_where"],
+     lambda: sk.sample(LONG_ROW, where=LONG_ROW < 4.0, size=20, seed=1),
+     lambda: sk.sample(LONG_ROW, top_k=50, top_p=0.9, size=20, seed=1)],
+    ids=["rows_filtered", "rows_greedy", "one_row_cold", "one_row_where", "one_row_filtered"],
 )  # fmt: skip
 def test_large_input_drawn_in_blocks_gives_the_draws_of_one_call(monkeypatch, draw):
     # Large NumPy input is drawn a block of rows at a time, or one long row in
@@ -186,7 +187,7 @@ def test_large_input_drawn_in_blocks_gives_the_draws_of_one_call(monkeypatch, dr
     # the same draws as the whole-array computation. A 1 KiB block size sends
     # these small arrays down those routes (test_reliability_memory_slices has
     # the plain cases at full size; these pass the filters, T = 0, a temperature
-    # and a mask through the routes).
+    # and a mask through the routes; a filtered long row is drawn whole).
     from softmaxkit import _chunks
 
     whole = draw()
