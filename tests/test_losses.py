@@ -339,6 +339,13 @@ class TestBatchesOfMoreThanOneAxis:
         for got in (grad, sk.cross_entropy_grad(logits, target)):
             assert_allclose(got, expected_grad.reshape(2, 4, 3), rtol=1e-13, atol=1e-17)
 
+    def test_class_weights_on_a_batch_of_fewer_positions_than_classes(self, rng):
+        # (N, d1, C) with d1 < C: the weighted mean divides by sum w[y] over the C classes.
+        logits, target, w = rng.normal(size=(2, 2, 3)), np.array([[2, 0], [2, 1]]), np.array([0.5, 2.0, 3.0])
+        picked = -sk.log_softmax(logits.reshape(4, 3))[np.arange(4), target.reshape(4)]
+        expected = np.sum(w[target.reshape(4)] * picked) / np.sum(w[target])
+        assert_allclose(sk.cross_entropy(logits, target, weight=w), expected, rtol=1e-14)
+
     def test_nll_loss_ignores_minus_100_by_default(self, rng):
         log_probs = sk.log_softmax(rng.normal(size=(4, 3)))
         target = np.array([0, -100, 2, 1])

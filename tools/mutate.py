@@ -65,7 +65,12 @@ TESTS = {
     "softmaxkit._core": _CORE_TESTS,
     "softmaxkit._stable": _CORE_TESTS,
     "softmaxkit._validate": ["tests/test_validation.py", "tests/test_core_values.py"],
-    "softmaxkit.losses": ["tests/test_losses.py", "tests/test_linear_cross_entropy.py"],
+    "softmaxkit.losses": [
+        "tests/test_losses.py",
+        "tests/test_linear_cross_entropy.py",
+        # cross_entropy holds no gradient: one case of the memory test says so.
+        "tests/test_reliability_memory.py::test_peak_is_the_result_and_a_few_blocks[float64-cross_entropy]",
+    ],
     "softmaxkit._linear": ["tests/test_linear_cross_entropy.py", "tests/test_softmax_regression.py"],
     "softmaxkit.variants.sampling": ["tests/variants/test_sampling.py", "tests/test_reliability_memory_slices.py"],
     "softmaxkit.variants.information": ["tests/variants/test_information.py"],

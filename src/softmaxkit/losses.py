@@ -343,8 +343,9 @@ def nll_loss(
     >>> float(sk.nll_loss(np.log([[0.25, 0.75]]), [1]))
     0.2876820724517809
     """
+    # No smoothing: nll_loss never reads it, so any value in [0, 1] gives the same loss.
     c = _targets.check(
-        log_probs, target, axis, weight, ignore_index, 0.0, reduction, name="log_probs"
+        log_probs, target, axis, weight, ignore_index, 0.0, reduction, name="log_probs"  # pragma: no mutate
     )
     if not c.class_indices:
         raise TypeError(f"target must hold integer class indices, got dtype {c.target.dtype}")
