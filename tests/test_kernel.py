@@ -150,18 +150,26 @@ def test_in_place_on_long_rows_with_a_huge_maximum_in_another_block(rng, functio
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("shape", [(700, 70), (300, 3), (257, 130), (530, 64)], ids=str)
+@pytest.mark.parametrize(
+    "shape", [(2000, 70), (300, 3), (1700, 130), (300, 1030), (257, 1024)], ids=str
+)
 def test_column_mode_with_several_row_chunks_and_edge_columns(rng, dtype, shape):
-    # float32 column mode reduces 64 slices at a time over chunks of 256
-    # rows: maxima in a later chunk, a +inf in a later chunk (the unit falls
-    # back to the portable loops after writing exponentials), NaN and all
-    # -inf columns, partial vectors of columns, and units of exactly 64
-    # columns (the loops specialised for a full unit).
+    # float32 column mode reduces tiles of up to 512 slices (two tiles where
+    # there are 128 or more, so (1700, 130) makes tiles of 80 and 50 and
+    # (300, 1030) of 512, 512 and 6) over chunks of 65536 / tile rows, with a
+    # running maximum: maxima in a later chunk (the sums so far rescaled), a
+    # maximum growing in every chunk, a column that is -inf until a late
+    # chunk, a +inf in a later chunk (the tile falls back to the portable
+    # loops after writing exponentials), NaN and all -inf columns, partial
+    # vectors of columns.
     x = (rng.standard_normal(shape) * 20).astype(dtype)
     n, m = shape
     x[n - 1, 0] = 200.0
     x[:, 1] = -np.inf
     x[n // 2, min(2, m - 1)] = np.nan
+    if m > 4:
+        x[:, 3] = np.linspace(-300.0, 300.0, n)
+        x[: n - 3, 4] = -np.inf
     expected = {f: spec(f, x, axis=0) for f in (sk.softmax, sk.log_softmax, sk.logsumexp)}
     for function, values in expected.items():
         assert_agree(function(x, axis=0), values)
@@ -632,6 +640,7 @@ CASES = {
     "blocks_by_fours": ((3, 9 * 32768 + 5), -1),
     "columns": ((500, 300), 0),
     "column_chunks": ((1000, 130), 0),
+    "column_tiles_of_512": ((300, 1030), 0),
 }
 
 
