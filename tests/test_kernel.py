@@ -566,9 +566,9 @@ def test_float32_vjps_in_vector_lanes(rng, n, masked):
         )
 
 
-def float32_lane_logits(rng, rows, n):
-    """float32 logits with every kind of row the float32 lanes tell apart."""
-    z = (rng.standard_normal((rows, n)) * 8).astype(np.float32)  # within 86 of the max
+def lane_logits(rng, rows, n, dtype=np.float32):
+    """Logits with every kind of row the float32 and float64 lanes tell apart."""
+    z = (rng.standard_normal((rows, n)) * 8).astype(dtype)  # within 86 of the max
     z[1] *= 20  # wider: exponentials underflow to subnormals and 0
     z[2, ::3] = -INF  # excluded classes
     return z
@@ -578,11 +578,13 @@ def float32_lane_logits(rng, rows, n):
 @pytest.mark.parametrize("probabilities", [False, True], ids=["indices", "probabilities"])
 @pytest.mark.parametrize("weighted", [False, True], ids=["", "weight"])
 @pytest.mark.parametrize("smoothing", [0.0, 0.15], ids=lambda e: f"eps={e}")
-def test_cross_entropy_float32_lanes_agree_with_the_spec(rng, n, probabilities, weighted, smoothing):
-    # The fused float32 row (cross_entropy_f32.h), one instance per option set.
-    logits = float32_lane_logits(rng, 6, n)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_cross_entropy_lanes_agree_with_the_spec(rng, n, probabilities, weighted, smoothing, dtype):
+    # The fused rows in float32 and float64 lanes (cross_entropy_f32.h,
+    # cross_entropy_f64.h), one instance per option set.
+    logits = lane_logits(rng, 6, n, dtype)
     if probabilities:
-        target = spec(sk.softmax, rng.standard_normal((6, n)).astype(np.float32))
+        target = spec(sk.softmax, rng.standard_normal((6, n)).astype(dtype))
         target[2, ::3] = 0.0  # no mass on the excluded classes
     else:
         target = rng.integers(0, n, size=6)
@@ -590,7 +592,7 @@ def test_cross_entropy_float32_lanes_agree_with_the_spec(rng, n, probabilities, 
         target[3] = -100  # an ignored row
     options = {"label_smoothing": smoothing}
     if weighted:
-        options["weight"] = rng.random(n).astype(np.float32)
+        options["weight"] = rng.random(n).astype(dtype)
     for reduction in ("none", "sum", "mean"):
         assert_losses_agree(
             sk.cross_entropy_and_grad(logits, target, reduction=reduction, **options),
@@ -603,12 +605,14 @@ def test_cross_entropy_float32_lanes_agree_with_the_spec(rng, n, probabilities, 
     assert_agree(loss, expected, scale=np.abs(expected[finite]).max())
 
 
-def test_cross_entropy_float32_rows_the_lanes_leave_to_the_general_loop(rng):
-    logits = (rng.standard_normal((4, 37)) * 3).astype(np.float32)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_cross_entropy_rows_the_lanes_leave_to_the_general_loop(rng, dtype):
+    logits = (rng.standard_normal((5, 37)) * 3).astype(dtype)
     logits[0, 5] = NAN
     logits[1, 7] = INF
     logits[2] = -INF
-    target = np.array([1, 7, 3, 2])
+    logits[4, 9] = 2.0**41  # float64: too large a maximum to clamp below
+    target = np.array([1, 7, 3, 2, 9])
     for reduction in ("none", "sum"):
         assert_losses_agree(
             sk.cross_entropy_and_grad(logits, target, reduction=reduction),
