@@ -9,7 +9,7 @@
  *      e_j as a double-double (vdsum), so that t = sum - k keeps its relative
  *      accuracy and log_norm = log(k) + log1p(t / k) that of a log-probability
  *      near 0;
- *   C. grad_j = (e_j * row_scale / norm - coef_j) * grad_scale.
+ *   C. grad_j = (e_j * row_scale / norm - coef_j) * grad_scale (cross_entropy_lanes.h).
  * Label smoothing and probability targets take one more pass for
  * sum_j coef_j (z_j - m) and sum_j coef_j. Rows holding a NaN or +inf, only
  * -inf, or a maximum beyond 2^40 take the general loop of
@@ -17,6 +17,7 @@
  * written before that is decided); so do rows whose target is ignore_index.
  */
 
+#include "cross_entropy_lanes.h"
 #include "sk_simd_f64.h"
 
 #define SK_CE_CHUNK_F64 2048 /* exponentials kept on the stack when no gradient is written */
@@ -98,18 +99,6 @@ SK_INLINE vd ce_coef_vec_f64(const sk_ce_args *a, ptrdiff_t r, ptrdiff_t j0, ptr
     return c;
 }
 
-SK_INLINE double ce_coef_one_f64(const sk_ce_args *a, ptrdiff_t r, ptrdiff_t j, int probs,
-                                 int weighted, int smooth, double uniform) {
-    double c;
-    if (probs) {
-        c = ((const double *)(a->probs + r * a->ps))[j];
-        if (smooth) c = c * (1.0 - a->smoothing) + uniform;
-    } else {
-        c = smooth ? uniform : 0.0;
-    }
-    return weighted ? c * a->weight[j] : c;
-}
-
 /* s += v with the rounding error kept (TwoSum: the terms may be of any
  * size and sign, unlike vdsum_add's). */
 SK_INLINE vdsum ce_two_sum_add(vdsum s, vd v) {
@@ -143,7 +132,7 @@ SK_INLINE void ce_coef_sums_f64(const sk_ce_args *a, ptrdiff_t r, const double *
     for (int l = 0; l < SK_VDW; l++)
         if (isinf(lanes[l])) *cd = lanes[l];
     for (; j < n; j++) {
-        double c = ce_coef_one_f64(a, r, j, probs, weighted, smooth, uniform);
+        double c = ce_coef_one(a, r, j, probs, weighted, smooth, uniform);
         *cd += c == 0.0 ? 0.0 : c * (z[j] - m);
         *cs += c;
     }
@@ -189,55 +178,21 @@ SK_INLINE int ce_row_fast_f64(const sk_ce_args *a, ptrdiff_t r, int probs, int w
     }
     /* t = sum - k: sum_hi - k is exact (Sterbenz) where t is small next to k */
     double t = (sum_hi - k) + sum_lo;
-    double inv = 1.0 / (k + t); /* k >= 1: the maximum is finite */
-    double log_norm = log(k) + log1p(t / k);
-
-    double eps = a->smoothing, uniform = eps / (double)n;
-    double coef_d = 0.0, coef_sum = 0.0;
+    double uniform = a->smoothing / (double)n, coef_d = 0.0, coef_sum = 0.0;
     if (probs || smooth)
         ce_coef_sums_f64(a, r, z, m, probs, weighted, smooth, uniform, &coef_d, &coef_sum);
-    double row_scale, loss;
     int64_t y = probs ? 0 : a->target[r];
-    double picked = 0.0; /* (1 - eps) w_y: the target's extra coefficient at y */
-    if (probs) {
-        row_scale = coef_sum;
-        loss = -(coef_d - log_norm * coef_sum);
-    } else {
-        double w_y = weighted ? a->weight[y] : 1.0;
-        picked = (1.0 - eps) * w_y;
-        row_scale = picked + uniform * a->weight_sum;
-        double nll = -((z[y] - m) - log_norm) * w_y;
-        /* smoothing: -sum_j w_j logp_j, with coef_j = uniform w_j */
-        loss = smooth ? (1.0 - eps) * nll - (coef_d - log_norm * coef_sum) : nll;
-    }
-    a->loss[r] = loss;
+    double zy_m = probs ? 0.0 : (z[y] - m), scale, picked;
+    /* k >= 1: the maximum is finite */
+    a->loss[r] = ce_row_loss(a, r, probs, weighted, smooth, zy_m, k, t, coef_d, coef_sum, &scale, &picked);
 
     if (grad) {
         double e_y = probs ? 0.0 : grad[y];
-        ce_grad_pass_f64(a, r, grad, inv * row_scale, probs, weighted, smooth, uniform);
-        if (!probs) {
-            double c_y = ce_coef_one_f64(a, r, y, 0, weighted, smooth, uniform) + picked;
-            grad[y] = (e_y * (inv * row_scale) - c_y) * a->grad_scale;
-        }
+        ce_grad_pass_f64(a, r, grad, scale, probs, weighted, smooth, uniform);
+        if (!probs)
+            grad[y] = ce_grad_at_target(a, r, e_y, scale, weighted, smooth, picked);
     }
     return 1;
 }
 
-static void ce_rows_fast_f64(const sk_ce_args *a, ptrdiff_t r0, ptrdiff_t r1, double *scratch) {
-    int probs = a->probs != NULL, weighted = a->weight != NULL, smooth = a->smoothing > 0.0;
-    for (ptrdiff_t r = r0; r < r1; r++) {
-        int done;
-        /* One instance of the loops per combination of options. */
-        switch (probs * 4 + weighted * 2 + smooth) {
-            case 0: done = ce_row_fast_f64(a, r, 0, 0, 0); break;
-            case 1: done = ce_row_fast_f64(a, r, 0, 0, 1); break;
-            case 2: done = ce_row_fast_f64(a, r, 0, 1, 0); break;
-            case 3: done = ce_row_fast_f64(a, r, 0, 1, 1); break;
-            case 4: done = ce_row_fast_f64(a, r, 1, 0, 0); break;
-            case 5: done = ce_row_fast_f64(a, r, 1, 0, 1); break;
-            case 6: done = ce_row_fast_f64(a, r, 1, 1, 0); break;
-            default: done = ce_row_fast_f64(a, r, 1, 1, 1); break;
-        }
-        if (!done) ce_rows_f64(a, r, r + 1, scratch);
-    }
-}
+SK_CE_LANE_ROWS(ce_rows_fast_f64, ce_row_fast_f64, ce_rows_f64)

@@ -62,7 +62,8 @@ SK_INLINE void chunk_max(const sk_reduce_args *a, ptrdiff_t o, ptrdiff_t i0, ptr
     for (ptrdiff_t i = i0; i < i1; i++) {
         const float *x = col_ptr(a, o, i, j0);
         /* vf_max(x, acc) keeps acc where x is NaN */
-        for (ptrdiff_t v = 0; v < full; v++) st->chunk_max[v] = vf_max(vf_load(x + v * SK_VW), st->chunk_max[v]);
+        for (ptrdiff_t v = 0; v < full; v++)
+            st->chunk_max[v] = vf_max(vf_load(x + v * SK_VW), st->chunk_max[v]);
         if (rest)
             st->chunk_max[full] = vf_max(vf_load_first(x + full * SK_VW, rest, st->chunk_max[full]),
                                          st->chunk_max[full]);
@@ -173,8 +174,8 @@ SK_INLINE void column_output(const sk_reduce_args *a, ptrdiff_t o, ptrdiff_t i0,
         float *out = col_out(a, o, i, j0);
         for (ptrdiff_t v = 0; v < full; v++) {
             vf vh = vf_load(fh + v * SK_VW), vl = vf_load(fl + v * SK_VW);
-            vf_store(out + v * SK_VW, output_vector(log_op ? vf_load(x + v * SK_VW) : vf_load(out + v * SK_VW),
-                                                   log_op, vh, vl));
+            vf in = log_op ? vf_load(x + v * SK_VW) : vf_load(out + v * SK_VW);
+            vf_store(out + v * SK_VW, output_vector(in, log_op, vh, vl));
         }
         if (rest) {
             vf vh = vf_load(fh + full * SK_VW), vl = vf_load(fl + full * SK_VW);
@@ -239,9 +240,8 @@ void SK_FN(sk_f32_columns)(const sk_reduce_args *a, ptrdiff_t o, ptrdiff_t j0, p
         for (ptrdiff_t j = 0; j < width; j++) {
             float s = shifts[c * width + j];
             /* exp(s_chunk - s_final) / norm, rounded once into hi + lo */
-            double f = s == final_shift[j] ? inv[j]
-                       : s == -INFINITY    ? 0.0
-                                           : sk_exp_accurate((double)s - (double)final_shift[j], 0.0) * inv[j];
+            double d = (double)s - (double)final_shift[j];
+            double f = s == final_shift[j] ? inv[j] : s == -INFINITY ? 0.0 : sk_exp_accurate(d, 0.0) * inv[j];
             if (inv[j] != inv[j]) f = NAN;
             fh[j] = (float)f;
             fl[j] = (float)(f - (double)fh[j]);
