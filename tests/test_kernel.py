@@ -632,6 +632,8 @@ CASES = {
     "blocks_by_fours": ((3, 9 * 32768 + 5), -1),
     "columns": ((500, 300), 0),
     "column_chunks": ((1000, 130), 0),
+    # fresh outputs of 4 MiB or more, faulted in before the threads write them
+    "large_fresh_output": ((4, 300_000), -1),
 }
 
 
@@ -649,6 +651,20 @@ def test_results_are_bitwise_identical_for_any_thread_count(rng, restore_threads
     for other in results[1:]:
         for a, b in zip(results[0], other):
             assert_array_equal(a, b, strict=True)
+
+
+@pytest.mark.parametrize("function", [sk.softmax, sk.log_softmax])
+def test_a_large_out_that_is_a_file_mapping_gets_the_result(rng, restore_threads, tmp_path, function):
+    # Outputs of 4 MiB or more not yet in memory are faulted in (for writing)
+    # before the threads write them: a memory-mapped file's pages too.
+    sk.set_num_threads(2)
+    x = (rng.standard_normal((3, 400_000)) * 20).astype(np.float32)
+    mapped = np.lib.format.open_memmap(tmp_path / "out.npy", mode="w+", dtype=np.float32, shape=x.shape)
+    out = np.asarray(mapped)  # a plain ndarray over the mapping: the kernel takes it
+    assert function(x, out=out) is out
+    mapped.flush()
+    sk.set_num_threads(1)
+    assert_array_equal(np.load(tmp_path / "out.npy"), function(x), strict=True)
 
 
 def test_cross_entropy_is_bitwise_identical_for_any_thread_count(rng, restore_threads):

@@ -154,11 +154,24 @@ static int long_rows(reduce_plan *p, int n_threads) {
     return status;
 }
 
+/* Outputs of this many bytes or more are faulted in before the threads write
+ * them, where they are contiguous and fresh (sk_prefault_output): two huge
+ * pages. */
+#define SK_PREFAULT_BYTES ((ptrdiff_t)4 << 20)
+
+static void prefault_output(const sk_reduce_args *a, ptrdiff_t elements, int n_threads) {
+    ptrdiff_t item = a->dtype == SK_F32 ? 4 : 8;
+    int contiguous = a->os_n == a->inner * item && a->os_outer == a->n * a->inner * item;
+    if (n_threads > 1 && a->op != SK_LOGSUMEXP && contiguous && elements * item >= SK_PREFAULT_BYTES)
+        sk_prefault_output(a->out, (size_t)(elements * item));
+}
+
 int sk_reduce(const sk_reduce_args *a, int n_threads) {
     reduce_plan p = {a, sk_isa(), 0, 0, NULL, NULL, 0};
     ptrdiff_t elements = a->outer * a->n * a->inner;
     if (elements == 0) return SK_OK;
     n_threads = threads_for(n_threads, elements);
+    prefault_output(a, elements, n_threads);
     if (a->inner > 1 && f32_columns(&p)) {
         p.tiles = ceil_div(a->inner, SK_F32_COLUMNS);
         size_t scratch = (size_t)ceil_div(a->n, SK_F32_CHUNK_ROWS) * SK_F32_COLUMNS * 16;
