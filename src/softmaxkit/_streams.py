@@ -21,7 +21,7 @@ rounding of the sums, which add the blocks' partial sums in another order
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -100,6 +100,29 @@ class Slices:
             np, z, t, (0,), where=self.mask_of(index), shift=guard
         )
 
+    def pieces(
+        self, outer: tuple[int, ...], guard: tuple[Any, Any] | None
+    ) -> Iterator[tuple[Any, Any]]:
+        """The ``(x / T, mask)`` blocks of slice ``outer``, as :func:`maximum` and :func:`scale` take."""
+        for index in self.blocks(outer):
+            yield self.logits(index, guard), self.mask_of(index)
+
+    def excluded(self, index: tuple[Any, ...], guard: tuple[Any, Any] | None) -> Any:
+        """A block's ``x / T`` with the excluded entries (mask, NaN) at -inf."""
+        z, _ = _stable.exclude(np, self.logits(index, guard), self.r, where=self.mask_of(index))
+        return z
+
+
+def maximum(r: _stable.AxesReduction, pieces: Iterable[tuple[Any, Any]]) -> tuple[Any, Any]:
+    """Pass 2 over the ``(z, mask)`` pieces of one slice: the maximum after exclusions, NaN slices."""
+    zmax = nan = None
+    for z, mask in pieces:
+        z, is_nan = _stable.exclude(np, z, r, where=mask)
+        m = r.max(z)
+        zmax = m if zmax is None else np.maximum(zmax, m)
+        nan = is_nan if nan is None else (nan | is_nan)
+    return zmax, nan
+
 
 def scale(
     r: _stable.AxesReduction,
@@ -108,12 +131,7 @@ def scale(
     compensate: bool,
 ) -> Scale:
     """Passes 2 and 3 over the ``(z, mask)`` pieces of one slice (``pieces`` is called twice)."""
-    zmax = nan = None
-    for z, mask in pieces():
-        z, is_nan = _stable.exclude(np, z, r, where=mask)
-        m = r.max(z)
-        zmax = m if zmax is None else np.maximum(zmax, m)
-        nan = is_nan if nan is None else (nan | is_nan)
+    zmax, nan = maximum(r, pieces())
     k = t = 0.0
     for z, mask in pieces():
         z, _ = _stable.exclude(np, z, r, where=mask)
@@ -135,19 +153,19 @@ def shifted(r: _stable.AxesReduction, z: Any, mask: Any, s: Scale, *, compensate
 def scale_of(slices: Slices, outer: tuple[int, ...]) -> tuple[tuple[Any, Any] | None, Scale]:
     """Passes 1 to 3 over slice ``outer``: the temperature's guard and the normaliser."""
     guard = slices.guard(outer)
-
-    def pieces() -> Iterator[tuple[Any, Any]]:
-        for index in slices.blocks(outer):
-            yield slices.logits(index, guard), slices.mask_of(index)
-
-    return guard, scale(slices.r, pieces, compensate=slices.compensate)
+    return guard, scale(slices.r, lambda: slices.pieces(outer, guard), compensate=slices.compensate)
 
 
 def normalised(
-    slices: Slices, outer: tuple[int, ...]
+    slices: Slices,
+    outer: tuple[int, ...],
+    scaled: tuple[tuple[Any, Any] | None, Scale] | None = None,
 ) -> Iterator[tuple[tuple[Any, ...], _stable.Shifted]]:
-    """The blocks of slice ``outer``: their index and shifted values with the slice's normaliser."""
-    guard, s = scale_of(slices, outer)
+    """The blocks of slice ``outer``: their index and shifted values with the slice's normaliser.
+
+    ``scaled`` is the slice's :func:`scale_of`, computed here when not given.
+    """
+    guard, s = scale_of(slices, outer) if scaled is None else scaled
     for index in slices.blocks(outer):
         yield index, shifted(
             slices.r, slices.logits(index, guard), slices.mask_of(index), s,
@@ -207,17 +225,13 @@ def gumbel_softmax(slices: Slices, rng: np.random.Generator, out_dtype: Any) -> 
     result = np.empty(slices.x.shape, out_dtype)
     for outer in slices.slices():
         guard = slices.guard(outer)
-        zmax = nan = None
-        for index in slices.blocks(outer):
-            z, is_nan = _stable.exclude(np, slices.logits(index, guard), r, where=slices.mask_of(index))
-            zmax = r.max(z) if zmax is None else np.maximum(zmax, r.max(z))
-            nan = is_nan if nan is None else (nan | is_nan)
+        zmax, nan = maximum(r, slices.pieces(outer, guard))
         start = rng.bit_generator.state
 
         def noisy() -> Iterator[tuple[Any, Any]]:
             rng.bit_generator.state = start
             for index in slices.blocks(outer):
-                z, _ = _stable.exclude(np, slices.logits(index, guard), r, where=slices.mask_of(index))
+                z = slices.excluded(index, guard)
                 # As one call: the noise is added to the shifted logits, divided by T.
                 diff = _stable.shift_and_sum(np, z, zmax, r).diff
                 noise = _random.gumbel_noise(rng, diff.shape)
@@ -252,14 +266,10 @@ def entmax(
     r = slices.r
     for outer in slices.slices():
         guard = slices.guard(outer)
-        zmax = nan = None
-        for index in slices.blocks(outer):
-            z, is_nan = _stable.exclude(np, slices.logits(index, guard), r, where=slices.mask_of(index))
-            zmax = r.max(z) if zmax is None else np.maximum(zmax, r.max(z))
-            nan = is_nan if nan is None else (nan | is_nan)
+        zmax, nan = maximum(r, slices.pieces(outer, guard))
 
         def scaled(index: tuple[Any, ...]) -> np.ndarray:
-            z, _ = _stable.exclude(np, slices.logits(index, guard), r, where=slices.mask_of(index))
+            z = slices.excluded(index, guard)
             # As entmax_of_shifted: clamped at -2, below anything in the support.
             diff = np.asarray(_stable.shift_and_sum(np, z, zmax, r).diff)
             return np.maximum(diff * (alpha - 1.0), -2.0)
@@ -299,7 +309,8 @@ def sample(
     batch = slices.x.shape[: slices.axis]
     result = np.empty((*batch, *draws), np.int64)
     for outer in slices.slices():
-        guard, s = scale_of(slices, outer)
+        scaled = scale_of(slices, outer)
+        s = scaled[1]
         if bool(s.nan_slice[0]) or not bool(s.norm[0] > 0):
             raise ValueError(
                 "logits has a slice with no class to draw from (all -inf, all masked by "
@@ -307,11 +318,7 @@ def sample(
             )
         for draw in np.ndindex(*draws):
             best, chosen = -np.inf, 0
-            for index in slices.blocks(outer):
-                block = shifted(
-                    slices.r, slices.logits(index, guard), slices.mask_of(index), s,
-                    compensate=slices.compensate,
-                )  # fmt: skip
+            for index, block in normalised(slices, outer, scaled):
                 logp = _stable.log_softmax_from(np, block)
                 keep = logp > -np.inf
                 if greedy:
