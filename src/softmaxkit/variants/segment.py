@@ -530,8 +530,7 @@ def _finish(p: _PreparedSegments, values: Any) -> Any:
 def segment_ids_array(xp: Any, segment_ids: Any, *, like: Any, length: int) -> Any:
     """Validate ids: a 1-D integer array of ``length`` entries (values checked later)."""
     ids = validate.as_array(xp, segment_ids, like=like, name="segment_ids")
-    if not xp.isdtype(ids.dtype, "integral"):
-        raise TypeError(f"segment_ids must be an integer array, got dtype {ids.dtype}")
+    ids = validate.integer_array(xp, ids, name="segment_ids")
     if tuple(ids.shape) != (length,):
         raise ValueError(
             f"segment_ids must have shape ({length},), one id per entry along the segment "
