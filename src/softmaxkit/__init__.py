@@ -10,7 +10,7 @@ array([0.09003057, 0.24472847, 0.66524096])
 
 from typing import TYPE_CHECKING
 
-from . import _lazy
+from . import _lazy, variants  # the package alone: its names load on first use
 from ._core import (
     hardmax,
     log_sigmoid,
@@ -23,7 +23,6 @@ from ._core import (
     softmax_vjp,
 )
 from ._threads import get_num_threads, set_num_threads
-from .variants import __all__ as _variants_all
 
 if TYPE_CHECKING:  # at run time, export_lazily below imports these on first use
     from .losses import (
@@ -51,7 +50,7 @@ _LOSSES = (
 # The losses and the variants (and their dependencies) load when first used.
 _lazy.export_lazily(
     __name__,
-    {**dict.fromkeys(_LOSSES, ".losses"), **dict.fromkeys(_variants_all, ".variants")},
+    {**dict.fromkeys(_LOSSES, ".losses"), **dict.fromkeys(_lazy.exported(variants), ".variants")},
     submodules=("losses", "variants"),
 )
 
@@ -71,5 +70,5 @@ __all__ = [
     "softmax_jacobian",
     "softmax_vjp",
     *_LOSSES,
-    *_variants_all,
+    *_lazy.exported(variants),
 ]

@@ -53,7 +53,9 @@ def export_lazily(
 
     ``locations`` maps each name to the module, relative to ``package``, that
     defines it; ``submodules`` are imported when looked up as attributes
-    (``softmaxkit.losses`` after a plain ``import softmaxkit``).
+    (``softmaxkit.losses`` after a plain ``import softmaxkit``). Unless the
+    package defines ``__all__`` itself, its ``__all__`` is the names of
+    ``locations``, in their order.
 
     >>> import softmaxkit
     >>> softmaxkit.cross_entropy.__module__
@@ -62,4 +64,16 @@ def export_lazily(
     module = sys.modules[package]
     module.__dict__["_lazy_locations"] = dict(locations)
     module.__dict__["_lazy_submodules"] = frozenset(submodules)
+    module.__dict__.setdefault("__all__", list(locations))
     module.__class__ = _LazyPackage
+
+
+def exported(package: types.ModuleType) -> list[str]:
+    """The names that :func:`export_lazily` made attributes of ``package``, in their order.
+
+    >>> import softmaxkit.variants
+    >>> exported(softmaxkit.variants)[:2]
+    ['CandidateSample', 'SampledSoftmaxGrad']
+    """
+    locations: Mapping[str, str] = package.__dict__["_lazy_locations"]
+    return list(locations)
