@@ -14,8 +14,9 @@ A mutant is one change to the module's syntax tree: a comparison flipped at its 
 ``*``/``/``), a number moved (``0`` to ``1``, ``n`` to ``n + 1``, ``x`` to ``2x``), ``True``
 and ``False`` swapped, ``and``/``or`` swapped, a ``not`` or a unary minus dropped, and a
 guard removed (an ``if`` whose test becomes ``False``, or is negated when it has an ``else``).
-Docstrings, other strings, annotations and ``raise`` statements are left alone; a line
-ending in ``# pragma: no mutate`` too.
+Docstrings, other strings, annotations, ``raise`` statements and ``@overload`` stubs (typing
+only: the implementation replaces them) are left alone; a line ending in ``# pragma: no
+mutate`` too.
 
 Each mutant runs the module's tests (``TESTS`` below; ``--tests`` overrides) with ``pytest
 -x`` in a forked child of a process that has already imported the heavy libraries, and the
@@ -144,7 +145,11 @@ def _skipped_subtrees(tree: ast.AST) -> set[int]:
             skipped.add(id(sub))
 
     for node in ast.walk(tree):
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and _is_overload(node):
+            # A typing stub: Python replaces it by the implementation that follows,
+            # so no change to it (a default value) can reach a caller.
+            mark(node)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
             for arg in [*node.args.args, *node.args.kwonlyargs, *node.args.posonlyargs]:
                 if arg.annotation is not None:
                     mark(arg.annotation)
@@ -159,6 +164,13 @@ def _skipped_subtrees(tree: ast.AST) -> set[int]:
         elif isinstance(node, ast.If) and _is_type_checking(node.test):
             mark(node)
     return skipped
+
+
+def _is_overload(function: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
+    return any(
+        isinstance(d, ast.Name) and d.id == "overload" or isinstance(d, ast.Attribute) and d.attr == "overload"
+        for d in function.decorator_list
+    )
 
 
 def _is_type_checking(test: ast.AST) -> bool:
