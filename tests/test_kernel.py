@@ -391,6 +391,24 @@ def test_out_that_overlaps_the_input_elsewhere_gets_the_result(rng, function):
     assert_agree(out, expected)
 
 
+@pytest.mark.parametrize("log", [False, True])
+def test_the_small_call_binding_refuses_an_out_shifted_over_x(rng, log):
+    # The binding checks the overlap itself (np.may_share_memory cost as much
+    # as the softmax of a few entries): x's own memory is fine, a shifted
+    # overlap would read entries already written, so it raises (and the
+    # public functions take the full path, as above).
+    from softmaxkit import _kernel
+
+    buffer = rng.standard_normal((4, 3))
+    with pytest.raises(ValueError, match="overlaps"):
+        _kernel.last_axis(log, buffer[:-1], buffer[1:])
+    x = buffer.copy()
+    expected = spec(sk.log_softmax if log else sk.softmax, x)
+    view = x[...]  # another array object over the same memory
+    _kernel.last_axis(log, x, view)
+    assert_agree(x, expected)
+
+
 def test_out_may_be_non_contiguous(rng):
     x = rng.standard_normal((5, 6))
     buffer = np.zeros((5, 12))
