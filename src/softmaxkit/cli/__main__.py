@@ -11,7 +11,7 @@ from types import FrameType
 from typing import Any, Callable, TextIO
 
 from .. import __version__
-from . import apply, calibrate, demo, explain, explore
+from . import _io, apply, calibrate, demo, explain, explore
 from ._errors import CLIError, OneLineParser, fail
 
 SUBCOMMANDS = (demo, explain, apply, calibrate, explore)
@@ -43,7 +43,7 @@ def protect_negative_numbers(argv: list[str]) -> list[str]:
     """
     protected = []
     for word in argv:
-        if word.startswith("-") and word != "-" and _is_number(word):
+        if word.startswith("-") and word != "-" and _io.is_number(word):
             word = " " + word
         protected.append(word)
     return protected
@@ -62,6 +62,11 @@ def main(argv: list[str] | None = None) -> int:
         with warnings.catch_warnings():
             warnings.showwarning = _show_warning
             return _run(argv)
+    except _Terminated:
+        # Anywhere from here on: also while the parser is built or reads argv
+        # (it was a traceback and exit 1 there).
+        _quiet_stdout()
+        fail("terminated by SIGTERM; no output file was left half-written")
     finally:
         if previous_sigterm is not None:
             signal.signal(signal.SIGTERM, previous_sigterm)
@@ -94,9 +99,6 @@ def _run(argv: list[str] | None) -> int:
         fail(f"{args.command}: {_os_reason(exc)}")
     except KeyboardInterrupt:
         return 130
-    except _Terminated:
-        _quiet_stdout()
-        fail("terminated by SIGTERM; no output file was left half-written")
 
 
 class _Terminated(BaseException):
@@ -165,14 +167,6 @@ def _os_reason(exc: OSError) -> str:
         return "no space left on the device to write the result"
     where = f"{exc.filename}: " if exc.filename else ""
     return f"{where}{exc.strerror or exc}"
-
-
-def _is_number(word: str) -> bool:
-    try:
-        float(word)
-    except ValueError:
-        return False
-    return True
 
 
 if __name__ == "__main__":
