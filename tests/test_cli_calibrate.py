@@ -100,6 +100,17 @@ def test_text_report_is_a_before_after_table(files, capsys):
     assert [line.split()[0] for line in lines[3:]] == ["accuracy", "nll", "brier", "ece", "mce"]
 
 
+@pytest.mark.skipif(not has_module("scipy"), reason="needs scipy")
+def test_text_report_of_vector_scaling_lists_the_scales(files, capsys):
+    folder, _, _ = files
+    report = run_json(capsys, folder / "logits.npy", folder / "labels.txt", "--method", "vector")
+    assert main(["calibrate", str(folder / "logits.npy"), str(folder / "labels.txt"), "--method", "vector"]) == 0
+    first = capsys.readouterr().out.splitlines()[0]
+    assert first == "vector scaling fitted on 500 rows: per-class scale " + " ".join(
+        f"{a:.3g}" for a in report["scale"]
+    )
+
+
 @pytest.mark.skipif(not has_module("matplotlib"), reason="needs matplotlib")
 def test_plot_writes_a_png(files, capsys):
     folder, _, _ = files
@@ -184,14 +195,28 @@ def test_labels_of_several_columns_are_refused(files, capsys):
     assert "labels must be one integer per row, got shape (1000, 3)" in err
 
 
-def test_binary_decision_values_need_a_k_column_file_to_split(files, capsys):
+@pytest.mark.parametrize("fit_files", [False, True], ids=["split", "fit-files"])
+def test_binary_decision_values_need_a_k_column_file(files, capsys, fit_files):
     # 1-D logits pass the library's check (binary decision values) but the
-    # split and the report work on (N, K) rows.
+    # split and the report work on (N, K) rows. Was, with separate fit files:
+    # accepted, the "before" softmax taken over the 1000 rows as one
+    # distribution (accuracy 0).
     folder, logits, labels = files
     np.save(folder / "decisions.npy", logits[:, 0])
     np.save(folder / "binary.npy", labels % 2)
-    err = calibrate_error(capsys, folder / "decisions.npy", folder / "binary.npy")
+    fit = ["--fit-logits", folder / "logits.npy", "--fit-labels", folder / "labels.txt"] if fit_files else []
+    err = calibrate_error(capsys, folder / "decisions.npy", folder / "binary.npy", *fit)
     assert "LOGITS must have shape (1000, K), one row per label, got (1000,)" in err
+
+
+def test_fit_logits_of_another_number_of_classes_are_refused(files, capsys):
+    # Was: temperature scaling fitted on 3-class logits and applied to 4-class ones.
+    folder, logits, labels = files
+    np.save(folder / "three.npy", logits[:, :3])
+    np.savetxt(folder / "three.txt", labels % 3, fmt="%d")
+    err = calibrate_error(capsys, folder / "logits.npy", folder / "labels.txt",
+                          "--fit-logits", folder / "three.npy", "--fit-labels", folder / "three.txt")  # fmt: skip
+    assert f"--fit-logits {folder / 'three.npy'} must have shape (1000, 4), one row per label, got (1000, 3)" in err
 
 
 @pytest.mark.parametrize("fraction", [0.1, 0.9], ids=["none-to-fit", "none-to-evaluate"])

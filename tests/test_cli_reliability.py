@@ -192,6 +192,28 @@ def test_sigterm_leaves_no_partial_file(tmp_path, delay):
     assert os.listdir(folder) == []
 
 
+def test_sigterm_while_the_parser_is_built_is_one_line_and_exit_2(tmp_path, monkeypatch, capsys):
+    """Pins a traceback and exit 1 (found by re-running issue #14's kill list: the
+    signal arrived inside argparse, before the handlers of the run itself)."""
+    from softmaxkit.cli import __main__ as cli_main
+
+    build = cli_main.build_parser
+
+    def interrupted_build():
+        os.kill(os.getpid(), signal.SIGTERM)  # delivered to main()'s handler here
+        return build()
+
+    monkeypatch.setattr(cli_main, "build_parser", interrupted_build)
+    source = tmp_path / "x.npy"
+    np.save(source, np.ones((2, 3)))
+    with pytest.raises(SystemExit) as exit_:
+        cli_main.main(["apply", str(source), "-o", str(tmp_path / "y.npy")])
+    assert exit_.value.code == 2
+    stderr = capsys.readouterr().err
+    assert stderr == "softmaxkit: error: terminated by SIGTERM; no output file was left half-written\n"
+    assert sorted(os.listdir(tmp_path)) == ["x.npy"]
+
+
 @pytest.mark.parametrize("delay", [0.5, 1.5, 3.0])
 def test_kill_9_leaves_no_partial_file(tmp_path, delay):
     process, folder = _slow_write(tmp_path)

@@ -26,6 +26,11 @@ reproducible (``derandomize``, no example database) and sized for CI.
 from __future__ import annotations
 
 import math
+import os
+
+# Triton's interpreter runs the kernels on the CPU; it must be chosen before
+# softmaxkit.triton defines them (as in tests/test_triton_interpreter.py).
+os.environ["TRITON_INTERPRET"] = "1"
 
 import numpy as np
 import pytest
@@ -670,3 +675,308 @@ def test_an_empty_array_of_temperatures_is_an_empty_result():
     x = np.empty((0, 0), np.float16)
     result = sk.softmax(x, temperature=np.empty((0, 1)))
     assert result.shape == (0, 0) and result.dtype == np.float16
+
+
+# ------------------------------------------------------------ N-D and 1-D input
+
+
+def _moved_to_rows(call, x, axis, *, reduces):
+    """``call(rows, -1)`` on ``x``'s slices along ``axis`` as the rows of a 2-D array,
+    brought back to ``x``'s layout: the reference for an N-D or 1-D call."""
+    moved = np.moveaxis(x, axis, -1)
+    rows = np.ascontiguousarray(moved).reshape(math.prod(moved.shape[:-1]), moved.shape[-1])
+    result = call(rows, -1)
+    if isinstance(result, Exception):
+        return result
+    if reduces:
+        return np.asarray(result).reshape(moved.shape[:-1])
+    return np.moveaxis(np.asarray(result).reshape(moved.shape), -1, axis)
+
+
+# name -> (call(x, axis), reduces, random): the functions of one class axis.
+# Random ones draw their noise in x's C order, so they keep the class axis last.
+AXIS_CALLS = {
+    "softmax": (lambda x, a: sk.softmax(x, axis=a), False, False),
+    "log_softmax_temperature": (lambda x, a: sk.log_softmax(x, axis=a, temperature=0.5), False, False),
+    "logsumexp": (lambda x, a: sk.logsumexp(x, axis=a), True, False),
+    "sparsemax": (lambda x, a: sk.sparsemax(x, axis=a), False, False),
+    "entmax15": (lambda x, a: sk.entmax15(x, axis=a), False, False),
+    "entmax_bisect": (lambda x, a: sk.entmax_bisect(x, alpha=1.3, axis=a, n_iter=30), False, False),
+    "hardmax": (lambda x, a: sk.hardmax(x, axis=a), False, False),
+    "entropy": (lambda x, a: sk.entropy(logits=x, axis=a), True, False),
+    "kl_divergence": (lambda x, a: sk.kl_divergence(logits_p=x, logits_q=x[::-1], axis=a), True, False),
+    "gumbel_softmax": (lambda x, a: sk.gumbel_softmax(x, 0.5, axis=a, seed=0), False, True),
+    "gumbel_softmax_hard": (lambda x, a: sk.gumbel_softmax(x, hard=True, axis=a, seed=0), False, True),
+    "sample": (lambda x, a: sk.sample(x, axis=a, seed=0), True, True),
+}
+
+
+@pytest.mark.parametrize("name", AXIS_CALLS)
+@reproducible(12)
+@given(data=st.data())
+def test_layout_nd_and_1d_input_gives_the_values_of_its_rows(name, data):
+    """1-D, 3-D and 4-D input (empty axes included) against the same slices as a 2-D array."""
+    call, reduces, random = AXIS_CALLS[name]
+    shape = data.draw(st.sampled_from([1, 3, 4]).flatmap(lambda n: st.tuples(*[st.integers(0, 4)] * n)))
+    x = data.draw(hnp.arrays(st.sampled_from(DTYPES), shape, elements=WITH_SPECIALS))
+    axis = x.ndim - 1 if random else data.draw(st.integers(0, x.ndim - 1))
+    if name == "kl_divergence":  # q reversed along axis 0 in both calls
+        call = lambda v, a, axis=axis: sk.kl_divergence(  # noqa: E731
+            logits_p=v, logits_q=np.flip(v, 0) if v.ndim == x.ndim else _flipped_rows(x, axis), axis=a
+        )
+    actual = _outcome(lambda v: call(v, axis), x)
+    expected = _moved_to_rows(lambda rows, a: _outcome(lambda v: call(v, a), rows), x, axis, reduces=reduces)
+    if isinstance(expected, Exception) or isinstance(actual, Exception):
+        assert type(actual) is type(expected), (actual, expected)
+    else:
+        _assert_same_outcome(actual, expected)
+
+
+def _flipped_rows(x, axis):
+    """``np.flip(x, 0)`` laid out as :func:`_moved_to_rows` lays out ``x``."""
+    moved = np.moveaxis(np.flip(x, 0), axis, -1)
+    return np.ascontiguousarray(moved).reshape(math.prod(moved.shape[:-1]), moved.shape[-1])
+
+
+# ------------------------------------------------------------ softmaxkit.torch and Triton
+
+
+def _torch():
+    return pytest.importorskip("torch")
+
+
+@st.composite
+def torch_arguments(draw):
+    """A float32/float64 matrix with specials, a temperature, a mask and a layout (transposed or not)."""
+    x = draw(matrices(dtypes=DTYPES[1:], min_side=1))
+    temperature = draw(st.sampled_from([1.0, 0.5, 4.0]))
+    where = draw(st.one_of(st.none(), hnp.arrays(np.bool_, x.shape)))
+    return x, temperature, where, draw(st.booleans())
+
+
+@pytest.mark.skipif(not has_module("torch"), reason="needs torch")
+@reproducible(15)
+@given(torch_arguments(), st.sampled_from(["softmax", "log_softmax"]))
+def test_torch_functional_is_the_numpy_function(arguments, name):
+    """softmaxkit.torch on CPU tensors (contiguous or a transposed view) against NumPy's call."""
+    torch = _torch()
+    import softmaxkit.torch as skt
+
+    x, temperature, where, transposed = arguments
+    tensor = torch.from_numpy(x.T.copy()).T if transposed else torch.from_numpy(x.copy())
+    mask = None if where is None else torch.from_numpy(where)
+    actual = _outcome(lambda t: getattr(skt, name)(t, -1, temperature=temperature, where=mask), tensor)
+    expected = _outcome(lambda v: getattr(sk, name)(v, temperature=temperature, where=where), x)
+    _assert_same_outcome(actual if isinstance(actual, Exception) else actual.numpy(), expected)
+
+
+@pytest.mark.skipif(not has_module("torch"), reason="needs torch")
+@reproducible(40)
+@given(matrices(dtypes=DTYPES[1:], min_side=1, elements=FINITE), st.data())
+def test_torch_losses_are_the_numpy_losses(x, data):
+    """cross_entropy and nll_loss of softmaxkit.torch against the public NumPy losses."""
+    torch = _torch()
+    import softmaxkit.torch as skt
+
+    target = data.draw(hnp.arrays(np.int64, x.shape[0], elements=st.integers(-1, x.shape[1] - 1)))
+    target = np.where(target < 0, -100, target)  # ignored rows among them
+    options = {
+        "reduction": data.draw(st.sampled_from(["mean", "sum", "none"])),
+        "label_smoothing": data.draw(st.sampled_from([0.0, 0.1])),
+    }
+    ours = skt.cross_entropy(torch.from_numpy(x), torch.from_numpy(target), **options)
+    _assert_same_outcome(ours.numpy(), sk.cross_entropy(x, target, **options))
+    logp = sk.log_softmax(x)
+    ours = skt.nll_loss(torch.from_numpy(logp), torch.from_numpy(target), reduction=options["reduction"])
+    _assert_same_outcome(ours.numpy(), sk.nll_loss(logp, target, reduction=options["reduction"]))
+
+
+def _triton_softmax():
+    """softmaxkit.triton.softmax under Triton's interpreter (as tests/test_triton_interpreter.py)."""
+    _torch()
+    pytest.importorskip("triton")
+    from softmaxkit.triton import _config
+    from softmaxkit.triton import softmax as tsm
+
+    return tsm, _config
+
+
+# The kernels compute float32 in float32 (test_triton_interpreter.py's tolerances).
+TRITON_RTOL = {np.dtype(np.float32): 1e-5, np.dtype(np.float64): 1e-13}
+
+
+@pytest.mark.skipif(not (has_module("triton") and has_module("torch")), reason="needs triton, torch")
+@reproducible(6)
+@given(matrices(dtypes=DTYPES[1:], min_side=1, max_side=3), st.sampled_from(["softmax", "log_softmax", "logsumexp"]), st.booleans())
+def test_triton_kernels_are_the_specification(x, name, online):
+    """The Triton kernels (one block per row, or an online sweep of blocks of 2) against the spec."""
+    torch = _torch()
+    tsm, config = _triton_softmax()
+    options = {"config": config.row_config(x.shape[1], max_block=2) if online else None}
+    ours = getattr(tsm, name)(torch.from_numpy(x), **options).numpy()
+    expected = spec(getattr(sk, name), x.astype(np.float64), axis=-1)
+    np.testing.assert_array_equal(np.isnan(ours), np.isnan(expected))
+    finite = np.isfinite(expected)
+    np.testing.assert_array_equal(ours[~finite & ~np.isnan(expected)], expected[~finite & ~np.isnan(expected)])
+    rtol = TRITON_RTOL[x.dtype]
+    np.testing.assert_allclose(ours[finite], expected[finite].astype(x.dtype), rtol=rtol, atol=rtol * 1e-6 if name == "softmax" else rtol)
+
+
+# ------------------------------------------------------------ softmaxkit.distributed
+
+
+@pytest.fixture(scope="module")
+def one_rank_group():
+    """A gloo process group of one rank, in this process, removed afterwards."""
+    torch = _torch()
+    dist = torch.distributed
+    if not dist.is_available() or dist.is_initialized():
+        pytest.skip("torch.distributed unavailable, or a group already initialised")
+    dist.init_process_group("gloo", store=dist.HashStore(), rank=0, world_size=1)
+    yield dist.group.WORLD
+    dist.destroy_process_group()
+
+
+@pytest.mark.skipif(not has_module("torch"), reason="needs torch")
+@reproducible(30)
+@given(data=st.data())
+def test_distributed_one_rank_is_the_numpy_function(one_rank_group, data):
+    """vocab_parallel_* on one rank (the whole vocabulary) against the public functions."""
+    torch = _torch()
+    from softmaxkit import distributed
+
+    x = data.draw(matrices(dtypes=DTYPES[1:], min_side=1, elements=st.one_of(FINITE, st.just(-np.inf))))
+    t = torch.from_numpy(x)
+    _assert_same_outcome(
+        distributed.vocab_parallel_log_softmax(t, group=one_rank_group).numpy(), sk.log_softmax(x)
+    )
+    _assert_same_outcome(distributed.vocab_parallel_softmax(t, group=one_rank_group).numpy(), sk.softmax(x))
+    target = data.draw(hnp.arrays(np.int64, x.shape[0], elements=st.integers(0, x.shape[1] - 1)))
+    finite = np.isfinite(np.take_along_axis(x, target[:, None], 1))[:, 0]
+    target = np.where(finite, target, -100)  # a -inf target's loss is inf in both; kept finite here
+    smoothing = data.draw(st.sampled_from([0.0, 0.2]))
+    if smoothing and not np.isfinite(x).all():
+        smoothing = 0.0  # smoothing over a -inf class is inf in both: the plain loss is compared
+    ours = distributed.vocab_parallel_cross_entropy(
+        t, torch.from_numpy(target), group=one_rank_group, label_smoothing=smoothing, reduction="none"
+    )
+    expected = sk.cross_entropy(x, target, label_smoothing=smoothing, reduction="none")
+    np.testing.assert_allclose(ours.numpy(), expected, rtol=8 * np.finfo(x.dtype).eps, atol=8 * np.finfo(x.dtype).eps)
+
+
+# ------------------------------------------------------------ SoftmaxRegression, plot, CLI
+
+
+@pytest.mark.skipif(not has_module("sklearn"), reason="needs scikit-learn")
+@reproducible(4)
+@given(
+    hnp.arrays(np.float64, st.tuples(st.integers(4, 12), st.integers(1, 3)), elements=st.floats(-5, 5, width=16)),
+    st.integers(2, 4),
+)
+def test_softmax_regression_probabilities_are_softmax_of_its_scores(features, n_classes):
+    from softmaxkit.models import SoftmaxRegression
+
+    labels = np.arange(features.shape[0]) % n_classes
+    model = SoftmaxRegression(max_iter=20).fit(features, labels)
+    scores = model.decision_function(features)
+    if scores.ndim == 1:  # two classes: the score of the second against 0 (sklearn's convention)
+        scores = np.stack([np.zeros_like(scores), scores], axis=1)
+    np.testing.assert_array_equal(model.predict_proba(features), sk.softmax(scores))
+    np.testing.assert_array_equal(model.predict_log_proba(features), sk.log_softmax(scores))
+    np.testing.assert_array_equal(model.predict(features), model.classes_[np.argmax(scores, axis=1)])
+
+
+@pytest.mark.skipif(not has_module("matplotlib"), reason="needs matplotlib")
+@reproducible(4)
+@given(
+    hnp.arrays(np.float64, st.integers(2, 8), elements=st.floats(-30, 30, width=16)),
+    st.sampled_from([0.5, 1.0, 3.0]),
+)
+def test_plot_probability_bars_draw_the_softmax(logits, temperature):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from softmaxkit.plot import probability_bars
+
+    figure = probability_bars(logits, temperature=temperature)
+    try:
+        widths = np.array([bar.get_width() for bar in figure.axes[1].containers[0]])
+        heights = np.array([bar.get_width() for bar in figure.axes[0].containers[0]])
+    finally:
+        plt.close(figure)
+    # Rows in class order, as drawn: the logits panel names each row's class.
+    order = np.array([np.flatnonzero(logits == v)[0] for v in heights]) if len(set(logits)) == len(logits) else None
+    p = sk.softmax(logits, temperature=temperature)
+    if order is not None:
+        np.testing.assert_array_equal(widths, p[order])
+    np.testing.assert_allclose(np.sort(widths), np.sort(p), rtol=0, atol=0)
+
+
+@reproducible(6)
+@given(
+    matrices(dtypes=DTYPES[1:], min_side=1),
+    st.sampled_from([0, 1, -1]),
+    st.sampled_from([1.0, 0.5]),
+    st.booleans(),
+    st.sampled_from([".npy", ".npz", ".csv"]),
+)
+def test_cli_apply_writes_the_values_of_the_function(x, axis, temperature, log, suffix):
+    """``softmaxkit apply`` in this process, through a file, against softmax/log_softmax."""
+    import contextlib
+    import io
+    import tempfile
+
+    from softmaxkit.cli.__main__ import main
+
+    function = sk.log_softmax if log else sk.softmax
+    expected = _outcome(lambda v: function(v, axis=axis, temperature=temperature), x)
+    with tempfile.TemporaryDirectory() as folder:
+        source, output = os.path.join(folder, "x.npy"), os.path.join(folder, "y" + suffix)
+        np.save(source, x)
+        options = ["--axis", str(axis), "-T", repr(temperature), *(["--log"] if log else [])]
+        stderr = io.StringIO()
+        with contextlib.redirect_stderr(stderr):
+            status = main(["apply", source, "-o", output, *options])
+        if isinstance(expected, Exception):
+            assert status == 2 and stderr.getvalue().count("\n") == 1, stderr.getvalue()
+            assert not os.path.exists(output)  # no partial file
+            return
+        assert status == 0, stderr.getvalue()
+        if suffix == ".npy":
+            written = np.load(output)
+        elif suffix == ".npz":
+            with np.load(output) as archive:
+                written = archive["log_probabilities" if log else "probabilities"]
+        else:
+            written = np.loadtxt(output, delimiter=",", ndmin=2)
+    if suffix == ".csv":  # text: the shortest digits that read back as x's dtype
+        np.testing.assert_array_equal(written.astype(x.dtype), expected)
+    else:
+        np.testing.assert_array_equal(written, expected)
+
+
+@reproducible(10)
+@given(st.sampled_from(["-T", "--axis"]), st.sampled_from(["0", "-1", "nan", "inf", "abc", "7"]))
+def test_cli_bad_options_are_one_line_and_exit_2(option, value):
+    import contextlib
+    import io
+    import tempfile
+
+    from softmaxkit.cli.__main__ import main
+
+    if option == "-T" and value == "7" or option == "--axis" and value in ("0", "-1"):
+        return  # valid
+    with tempfile.TemporaryDirectory() as folder:
+        source, output = os.path.join(folder, "x.npy"), os.path.join(folder, "y.npy")
+        np.save(source, np.ones((2, 3)))
+        stderr = io.StringIO()
+        with contextlib.redirect_stderr(stderr):
+            try:
+                status = main(["apply", source, "-o", output, option, value])
+            except SystemExit as exit_:  # argparse's own errors exit from within
+                status = exit_.code
+        message = stderr.getvalue()
+        assert status == 2 and message.count("\n") == 1 and "Traceback" not in message, message
+        assert os.listdir(folder) == ["x.npy"]  # no output, no partial file

@@ -324,15 +324,20 @@ class TestBatchesOfMoreThanOneAxis:
         expected_grad = np.moveaxis(((sk.softmax(rows) - q_rows) / 8).reshape(2, 4, 3), -1, 1)
         assert_allclose(grad, expected_grad, rtol=1e-13, atol=1e-17)
 
-    def test_classes_on_the_last_axis_by_default(self, rng):
+    def test_classes_on_the_last_axis_by_default_and_minus_100_ignored(self, rng):
+        # Each public function's own defaults (axis=-1, ignore_index=-100).
         logits = rng.normal(size=(2, 4, 3))  # (N, d1, C)
         target = rng.integers(0, 3, size=(2, 4))
-        loss, grad = sk.cross_entropy_and_grad(logits, target)
+        target[0, 1] = -100
         rows, flat = logits.reshape(8, 3), target.reshape(8)
-        assert_allclose(loss, -np.mean(sk.log_softmax(rows)[np.arange(8), flat]), rtol=1e-14)
-        assert_allclose(grad, ((sk.softmax(rows) - np.eye(3)[flat]) / 8).reshape(2, 4, 3), rtol=1e-13, atol=1e-17)
-        log_probs = sk.log_softmax(logits)
-        assert_allclose(sk.nll_loss(log_probs, target), loss, rtol=1e-14)
+        kept = flat != -100
+        expected_loss = -np.mean(sk.log_softmax(rows)[kept, flat[kept]])
+        expected_grad = np.where(kept[:, None], sk.softmax(rows) - np.eye(3)[flat % 3], 0.0) / 7
+        loss, grad = sk.cross_entropy_and_grad(logits, target)
+        for got in (loss, sk.cross_entropy(logits, target), sk.nll_loss(sk.log_softmax(logits), target)):
+            assert_allclose(got, expected_loss, rtol=1e-14)
+        for got in (grad, sk.cross_entropy_grad(logits, target)):
+            assert_allclose(got, expected_grad.reshape(2, 4, 3), rtol=1e-13, atol=1e-17)
 
     def test_nll_loss_ignores_minus_100_by_default(self, rng):
         log_probs = sk.log_softmax(rng.normal(size=(4, 3)))

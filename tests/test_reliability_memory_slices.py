@@ -32,6 +32,10 @@ MASK = _RNG.random(WIDE.shape) > 0.1
 ROW_T = 0.5 + _RNG.random((WIDE.shape[0], 1))
 ROW_MASK = ROW > -6.0
 IDS = _RNG.integers(0, VECTOR.size // 8, VECTOR.size)  # unsorted, of unequal lengths
+PROBS = _RNG.random(ROW.shape).astype(np.float32)  # unnormalised weights, one huge row
+# Options that are not NumPy arrays: validation converts them, and so do the blocks now.
+MASK_LIST = MASK.tolist()
+ROW_T_LIST = ROW_T.tolist()
 
 # name -> (call, blocks beyond the result, streamed): a streamed call adds
 # the blocks' partial sums in another order than one call does.
@@ -49,7 +53,7 @@ CASES = {
     "entropy_axis0": (lambda: sk.entropy(logits=WIDE, axis=0), 18, False),
     "entropy_where": (lambda: sk.entropy(logits=WIDE, where=MASK), 18, False),
     "entropy_row_temperatures": (lambda: sk.entropy(logits=WIDE, temperature=ROW_T), 18, False),
-    "kl_one_row": (lambda: sk.kl_divergence(logits_p=ROW, logits_q=ROW[:, ::-1]), 32, True),
+    "kl_one_row": (lambda: sk.kl_divergence(logits_p=ROW, logits_q=ROW[:, ::-1]), 33, True),
     "kl_axis0": (lambda: sk.kl_divergence(logits_p=WIDE, logits_q=WIDE[::-1], axis=0), 22, False),
     "kl_where": (lambda: sk.kl_divergence(logits_p=WIDE, logits_q=WIDE[::-1], where=MASK), 22, False),
     "sparsemax_one_row": (lambda: sk.sparsemax(ROW, temperature=8.0), 24, True),
@@ -78,6 +82,20 @@ CASES = {
         lambda: sk.segment_log_softmax(VECTOR, IDS, where=VECTOR > -8), 46 + 24, True,
     ),
     "segment_logsumexp_vector": (lambda: sk.segment_logsumexp(VECTOR, IDS), 28 + 24, True),
+    # Computed whole before (issue #14, the list left open): one huge row of the
+    # losses (18.5x and 26x the input), of a hard Gumbel sample (19.5x), of the
+    # information from probabilities (8-16x); options given as lists (15-16x).
+    "sparsemax_loss_one_row": (lambda: sk.sparsemax_loss(ROW, [7]), 28, True),
+    "entmax15_loss_one_row": (lambda: sk.entmax15_loss(ROW, [7], reduction="none"), 28, True),
+    "gumbel_softmax_hard_one_row": (lambda: sk.gumbel_softmax(ROW, 0.5, hard=True, seed=0), 22, False),
+    "gumbel_softmax_hard_axis0": (lambda: sk.gumbel_softmax(TALL, axis=0, hard=True, seed=0), 22, False),
+    "entropy_probs_one_row": (lambda: sk.entropy(probs=PROBS), 14, True),
+    "kl_probs_one_row": (lambda: sk.kl_divergence(probs_p=PROBS, probs_q=PROBS[:, ::-1]), 20, True),
+    "kl_logits_probs_one_row": (lambda: sk.kl_divergence(logits_p=ROW, probs_q=PROBS), 34, True),
+    # The converted mask is one byte an entry (4 blocks here).
+    "sparsemax_where_list": (lambda: sk.sparsemax(WIDE, where=MASK_LIST), 21 + 4, False),
+    "gumbel_softmax_where_list": (lambda: sk.gumbel_softmax(WIDE, where=MASK_LIST, seed=0), 21 + 4, False),
+    "entropy_row_temperatures_list": (lambda: sk.entropy(logits=WIDE, temperature=ROW_T_LIST), 18, False),
     "sparsemax_loss_axis0": (
         lambda: sk.sparsemax_loss(WIDE, np.arange(256) % 7, axis=0, reduction="none"), 20, False,
     ),
@@ -126,6 +144,42 @@ def test_a_streamed_gumbel_softmax_leaves_the_generator_where_one_call_does(monk
     np.testing.assert_array_equal(seeded.random(4), whole.random(4))
 
 
+def test_a_torch_mask_travels_with_the_blocks():
+    torch = pytest.importorskip("torch")
+    mask = torch.from_numpy(MASK)
+    peak, result = _peak(lambda: sk.sparsemax(WIDE, where=mask))
+    extra = peak - result.nbytes
+    # Before: 15x the input (245 blocks), computed whole; now as a NumPy mask, plus its copy.
+    assert extra <= (21 + 4) * _chunks.CHUNK_BYTES, f"{extra / _chunks.CHUNK_BYTES:.1f} blocks"
+    np.testing.assert_array_equal(result, sk.sparsemax(WIDE, where=MASK))
+
+
+def test_a_streamed_hard_gumbel_sample_leaves_the_generator_where_one_call_does(monkeypatch):
+    seeded = np.random.default_rng(3)
+    streamed = sk.gumbel_softmax(ROW, hard=True, seed=seeded)
+    monkeypatch.setattr(_chunks, "CHUNK_BYTES", 1 << 40)
+    whole = np.random.default_rng(3)
+    np.testing.assert_array_equal(streamed, sk.gumbel_softmax(ROW, hard=True, seed=whole))
+    np.testing.assert_array_equal(seeded.random(4), whole.random(4))
+
+
+@pytest.mark.parametrize("kind", ["negative", "zeros"])
+def test_streamed_probabilities_are_refused_as_in_one_call(kind, monkeypatch):
+    probs = PROBS.copy()
+    if kind == "negative":
+        probs[0, 700_000] = -0.5
+    else:
+        probs[:] = 0.0
+    monkeypatch.setattr(_chunks, "CHUNK_BYTES", 1 << 12)
+    with pytest.raises(ValueError) as streamed:
+        sk.entropy(probs=probs)
+    monkeypatch.setattr(_chunks, "CHUNK_BYTES", 1 << 40)
+    with pytest.raises(ValueError) as whole:
+        sk.entropy(probs=probs)
+    assert str(streamed.value) == str(whole.value)
+    assert str(streamed.value).startswith("probs must")
+
+
 @pytest.mark.parametrize(
     "row",
     [
@@ -135,13 +189,19 @@ def test_a_streamed_gumbel_softmax_leaves_the_generator_where_one_call_does(monk
     ],
     ids=["plus_inf", "nan", "all_minus_inf"],
 )
-@pytest.mark.parametrize("function", ["softmax", "log_softmax", "sparsemax", "entropy"])
+@pytest.mark.parametrize(
+    "function",
+    ["softmax", "log_softmax", "sparsemax", "entropy", "gumbel_hard", "sparsemax_loss", "entmax15_loss"],
+)
 def test_a_streamed_slice_keeps_the_edge_case_policy(row, function, monkeypatch):
     call = {
         "softmax": lambda x: sk.softmax(x, temperature=2.0),
         "log_softmax": lambda x: sk.log_softmax(x, temperature=2.0),
         "sparsemax": sk.sparsemax,
         "entropy": lambda x: sk.entropy(logits=x),
+        "gumbel_hard": lambda x: sk.gumbel_softmax(x, hard=True, seed=0),
+        "sparsemax_loss": lambda x: sk.sparsemax_loss(x, [2]),
+        "entmax15_loss": lambda x: sk.entmax15_loss(x, [1], reduction="none"),
     }[function]
     monkeypatch.setattr(_chunks, "CHUNK_BYTES", 1 << 12)  # 8 blocks of 4 KiB per row
     streamed = call(row)

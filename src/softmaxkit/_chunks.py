@@ -83,6 +83,32 @@ def plan_for(x: Any, axis: Any, *options: Any, in_order: bool = False) -> Plan |
     return plan(x, (axis % x.ndim,), in_order=in_order)
 
 
+def on_host(x: Any, *options: Any) -> tuple[Any, ...]:
+    """``options`` (a ``where=`` mask, a temperature) as NumPy arrays when ``x`` is one.
+
+    Validation converts a list, a CPU torch tensor, a JAX or Dask array given
+    beside a NumPy ``x`` into a NumPy array anyway; converting it first lets
+    it travel with the blocks of :func:`plan_for` instead of forcing the
+    whole-array path (issue #14: a list or torch mask made sparsemax peak at
+    15x the input). What NumPy cannot convert is left as given, to be
+    validated (and refused) where it is used.
+    """
+    if type(x) is not np.ndarray:
+        return options
+    return tuple(_numpy_or_given(value) for value in options)
+
+
+def _numpy_or_given(value: Any) -> Any:
+    if value is None or isinstance(value, (int, float, np.number, np.ndarray)):
+        return value
+    try:
+        converted = np.asarray(value)
+    except Exception:  # a GPU tensor, an object NumPy cannot read: validated where used
+        return value
+    # Strings and objects: left for validation to name them as given.
+    return converted if converted.dtype.kind in "biuf" else value
+
+
 def _travels(value: Any, x: np.ndarray) -> bool:
     if value is None or (isinstance(value, (int, float)) and not isinstance(value, bool)):
         return True

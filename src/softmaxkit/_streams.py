@@ -169,10 +169,34 @@ def softmax(
     return result
 
 
-def information(p: Slices, q: Slices | None, out_dtype: Any) -> np.ndarray:
+def distribution(
+    slices: Slices, outer: tuple[int, ...], with_probs: bool
+) -> Iterator[tuple[Any, Any]]:
+    """The probabilities (None unless ``with_probs``) and log-probabilities of
+    the logits of slice ``outer``, block by block."""
+    for _, block in normalised(slices, outer):
+        probs = _stable.softmax_from(np, block) if with_probs else None
+        yield probs, _stable.log_softmax_from(np, block)
+
+
+#: The blocks of a slice's (probabilities or None, log-probabilities): the
+#: signature of :func:`distribution`.
+Distribution = Callable[[Slices, tuple[int, ...], bool], Iterator[tuple[Any, Any]]]
+
+
+def information(
+    p: Slices,
+    q: Slices | None,
+    out_dtype: Any,
+    *,
+    p_blocks: Distribution = distribution,
+    q_blocks: Distribution = distribution,
+) -> np.ndarray:
     """The entropy of ``p`` (``q`` None) or ``KL(p || q)``, summed block by block over the axis.
 
-    The terms are those of one call (``information.entropy``,
+    ``p_blocks`` and ``q_blocks`` give a slice's probabilities and logs block
+    by block (by default from logits; ``information`` passes its own for
+    probabilities). The terms are those of one call (``information.entropy``,
     ``information.kl_divergence``): where ``p`` is 0 the term is 0, whatever
     the logs are.
     """
@@ -180,18 +204,44 @@ def information(p: Slices, q: Slices | None, out_dtype: Any) -> np.ndarray:
     result = np.empty(shape, out_dtype)
     for outer in p.slices():
         total: Any = 0.0
-        blocks_q = None if q is None else normalised(q, outer)
-        for _, block_p in normalised(p, outer):
-            probs = _stable.softmax_from(np, block_p)
+        blocks_q = None if q is None else q_blocks(q, outer, False)
+        for probs, log_p in p_blocks(p, outer, True):
             outside = probs == 0
-            term = np.where(outside, 0.0, _stable.log_softmax_from(np, block_p))
+            term = np.where(outside, 0.0, log_p)
+            del log_p  # a block less at the peak
             if blocks_q is not None:
-                _, block_q = next(blocks_q)
-                term = term - np.where(outside, 0.0, _stable.log_softmax_from(np, block_q))
+                _, log_q = next(blocks_q)
+                term = term - np.where(outside, 0.0, log_q)
             total = total + np.sum(probs * term, axis=0)
         # 0 - sum for the entropy, not -sum: an entropy of 0 prints as 0.0, not -0.0.
         result[outer] = _backend.cast(np, 0.0 - total if q is None else total, out_dtype)
     return result
+
+
+def maximum(slices: Slices, outer: tuple[int, ...], guard: tuple[Any, Any] | None) -> tuple[Any, Any]:
+    """The maximum of slice ``outer`` after the exclusions, and whether it holds a NaN."""
+    r = slices.r
+    zmax = nan = None
+    for index in slices.blocks(outer):
+        z, is_nan = _stable.exclude(np, slices.logits(index, guard), r, where=slices.mask_of(index))
+        zmax = r.max(z) if zmax is None else np.maximum(zmax, r.max(z))
+        nan = is_nan if nan is None else (nan | is_nan)
+    return zmax, nan
+
+
+def _noisy(
+    slices: Slices, outer: tuple[int, ...], guard: Any, zmax: Any, rng: np.random.Generator
+) -> Iterator[tuple[tuple[Any, ...], Any]]:
+    """The blocks of ``(x - max) / T + G / T`` of slice ``outer``, the noise drawn as in one call."""
+    from .variants import _random  # the variants import this module
+
+    for index in slices.blocks(outer):
+        z, _ = _stable.exclude(np, slices.logits(index, guard), slices.r, where=slices.mask_of(index))
+        # As one call: the noise is added to the shifted logits, divided by T.
+        diff = _stable.shift_and_sum(np, z, zmax, slices.r).diff
+        noise = _random.gumbel_noise(rng, diff.shape)
+        t = slices.temperature_of(index)
+        yield index, diff + (noise if isinstance(t, float) and t == 1.0 else noise / t)
 
 
 def gumbel_softmax(slices: Slices, rng: np.random.Generator, out_dtype: Any) -> np.ndarray:
@@ -201,34 +251,55 @@ def gumbel_softmax(slices: Slices, rng: np.random.Generator, out_dtype: Any) -> 
     kept: each pass redraws the slice's noise from the generator's state at
     the slice's start, which leaves the generator where one call leaves it.
     """
-    from .variants import _random  # the variants import this module
-
     r = slices.r
     result = np.empty(slices.x.shape, out_dtype)
     for outer in slices.slices():
         guard = slices.guard(outer)
-        zmax = nan = None
-        for index in slices.blocks(outer):
-            z, is_nan = _stable.exclude(np, slices.logits(index, guard), r, where=slices.mask_of(index))
-            zmax = r.max(z) if zmax is None else np.maximum(zmax, r.max(z))
-            nan = is_nan if nan is None else (nan | is_nan)
+        zmax, nan = maximum(slices, outer, guard)
         start = rng.bit_generator.state
 
         def noisy() -> Iterator[tuple[Any, Any]]:
             rng.bit_generator.state = start
-            for index in slices.blocks(outer):
-                z, _ = _stable.exclude(np, slices.logits(index, guard), r, where=slices.mask_of(index))
-                # As one call: the noise is added to the shifted logits, divided by T.
-                diff = _stable.shift_and_sum(np, z, zmax, r).diff
-                noise = _random.gumbel_noise(rng, diff.shape)
-                t = slices.temperature_of(index)
-                yield diff + (noise if isinstance(t, float) and t == 1.0 else noise / t), None
+            for _, values in _noisy(slices, outer, guard, zmax, rng):
+                yield values, None
 
         s = scale(r, noisy, compensate=True)
         for index, (values, _) in zip(slices.blocks(outer), noisy()):
             block = shifted(r, values, None, s, compensate=True)
             probs = _stable.with_nan_slices(np, _stable.softmax_from(np, block), nan)
             result[index] = _backend.cast(np, probs, out_dtype)
+    return result
+
+
+def gumbel_hardmax(slices: Slices, rng: np.random.Generator, out_dtype: Any) -> np.ndarray:
+    """``hardmax((x + G) / T)`` block by block: the one-hot of the first largest noisy logit.
+
+    One pass finds the maximum (the noise is added to the logits shifted by
+    it, as in one call), one draws the noise block by block and keeps the
+    first largest sum, one writes the one-hots: the noise is drawn once, so
+    the generator ends where one call leaves it.
+    """
+    result = np.empty(slices.x.shape, out_dtype)
+    for outer in slices.slices():
+        guard = slices.guard(outer)
+        zmax, nan = maximum(slices, outer, guard)
+        best: Any = None
+        chosen: Any = None
+        for index, values in _noisy(slices, outer, guard, zmax, rng):
+            top = np.argmax(values, axis=0)
+            top_value = np.take_along_axis(values, top[None], axis=0)[0]
+            if best is None:
+                best, chosen = top_value, top + index[-1].start
+            else:
+                better = top_value > best  # the first largest, as argmax
+                best = np.where(better, top_value, best)
+                chosen = np.where(better, top + index[-1].start, chosen)
+        for index in slices.blocks(outer):
+            span = index[-1]
+            positions = np.arange(span.start, min(span.stop, slices.x.shape[slices.axis]))
+            positions = positions.reshape((-1,) + (1,) * np.ndim(chosen))
+            one_hot = ((positions == chosen) & (best > -np.inf)).astype(out_dtype)
+            result[index] = _stable.with_nan_slices(np, one_hot, nan)
     return result
 
 
@@ -249,39 +320,54 @@ def entmax(
     entries within ``1 / (alpha - 1)`` of its maximum (``x / T``): all of
     them for a constant slice.
     """
-    r = slices.r
     for outer in slices.slices():
-        guard = slices.guard(outer)
-        zmax = nan = None
-        for index in slices.blocks(outer):
-            z, is_nan = _stable.exclude(np, slices.logits(index, guard), r, where=slices.mask_of(index))
-            zmax = r.max(z) if zmax is None else np.maximum(zmax, r.max(z))
-            nan = is_nan if nan is None else (nan | is_nan)
-
-        def scaled(index: tuple[Any, ...]) -> np.ndarray:
-            z, _ = _stable.exclude(np, slices.logits(index, guard), r, where=slices.mask_of(index))
-            # As entmax_of_shifted: clamped at -2, below anything in the support.
-            diff = np.asarray(_stable.shift_and_sum(np, z, zmax, r).diff)
-            return np.maximum(diff * (alpha - 1.0), -2.0)
-
-        live = bool(np.asarray(zmax)[0] > -np.inf)
-        gathered, n_live = [], 0
-        for index in slices.blocks(outer):
-            values = scaled(index)
-            gathered.append(values[values > -1.0])
-            n_live += int(np.count_nonzero(values > -2.0))
-        probs = mapping(np.concatenate(gathered)[None, :], n_live)[0] if live else np.empty(0)
-        used = 0
-        for index in slices.blocks(outer):
-            values = scaled(index)
-            block = np.zeros(values.shape, values.dtype)
-            if live:
-                support = values > -1.0
-                count = int(np.count_nonzero(support))
-                block[support] = probs[used : used + count]
-                used += count
-            out[index] = _backend.cast(np, _stable.with_nan_slices(np, block, nan), out.dtype)
+        for index, probs, _ in entmax_blocks(slices, outer, alpha, mapping):
+            out[index] = _backend.cast(np, probs, out.dtype)
     return out
+
+
+def entmax_blocks(
+    slices: Slices,
+    outer: tuple[int, ...],
+    alpha: float,
+    mapping: Callable[[np.ndarray, int], np.ndarray],
+) -> Iterator[tuple[tuple[Any, ...], Any, Any]]:
+    """The blocks of slice ``outer`` of :func:`entmax`: index, probabilities, shifted logits.
+
+    The probabilities are in the compute dtype (NaN over a NaN slice), the
+    shifted logits ``x / T - max`` those of ``_stable.shift_by_max``.
+    """
+    r = slices.r
+    guard = slices.guard(outer)
+    zmax, nan = maximum(slices, outer, guard)
+
+    def shifted_logits(index: tuple[Any, ...]) -> np.ndarray:
+        z, _ = _stable.exclude(np, slices.logits(index, guard), r, where=slices.mask_of(index))
+        return np.asarray(_stable.shift_and_sum(np, z, zmax, r).diff)
+
+    def scaled(diff: np.ndarray) -> np.ndarray:
+        # As entmax_of_shifted: clamped at -2, below anything in the support.
+        return np.maximum(diff * (alpha - 1.0), -2.0)
+
+    live = bool(np.asarray(zmax)[0] > -np.inf)
+    gathered, n_live = [], 0
+    for index in slices.blocks(outer):
+        values = scaled(shifted_logits(index))
+        gathered.append(values[values > -1.0])
+        n_live += int(np.count_nonzero(values > -2.0))
+    probs = mapping(np.concatenate(gathered)[None, :], n_live)[0] if live else np.empty(0)
+    del gathered
+    used = 0
+    for index in slices.blocks(outer):
+        diff = shifted_logits(index)
+        values = scaled(diff)
+        block = np.zeros(values.shape, values.dtype)
+        if live:
+            support = values > -1.0
+            count = int(np.count_nonzero(support))
+            block[support] = probs[used : used + count]
+            used += count
+        yield index, _stable.with_nan_slices(np, block, nan), diff
 
 
 def sample(

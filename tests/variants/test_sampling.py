@@ -84,6 +84,26 @@ def test_min_p_threshold_is_relative_to_the_largest():
     assert set(np.unique(draws)) == {0, 1}
 
 
+def test_the_narrowest_filters_keep_the_most_probable_class():
+    # top_k = 1 and min_p = 1 are greedy decoding; min_p = 1 keeps ties with the largest.
+    greedy = np.full(200, np.argmax(LOGITS))
+    assert_array_equal(sk.sample(LOGITS, top_k=1, size=200, seed=2), greedy)
+    assert_array_equal(sk.sample(LOGITS, min_p=1.0, size=200, seed=2), greedy)
+    assert set(np.unique(sk.sample([1.0, 5.0, 5.0], min_p=1.0, size=200, seed=2))) == {1, 2}
+
+
+def test_the_widest_filters_keep_every_class():
+    # top_k = K, top_p = 1 and min_p = 0 filter nothing: the draws of no filter.
+    plain = sk.sample(LOGITS, size=200, seed=2)
+    for filters in ({"top_k": LOGITS.size}, {"top_p": 1.0}, {"min_p": 0.0}):
+        assert_array_equal(sk.sample(LOGITS, size=200, seed=2, **filters), plain)
+
+
+def test_zero_draws_give_an_empty_result():
+    assert sk.sample(LOGITS, size=0, seed=0).shape == (0,)
+    assert sk.sample(np.zeros((3, 2)), size=(2, 0), seed=0).shape == (3, 2, 0)
+
+
 def test_float32_logits_draw_without_a_sum_to_one_complaint():
     # apollo#5, dynet#699: float32 softmax output fed to np.random.choice failed
     # "probabilities do not sum to 1"; sample works from the logits directly.
@@ -139,6 +159,39 @@ def test_slice_with_nothing_to_draw_is_refused():
 def test_nan_slice_is_refused():
     with pytest.raises(ValueError, match="no class to draw from"):
         sk.sample([0.0, np.nan], seed=0)
+
+
+def test_a_0d_array_or_no_classes_is_refused():
+    with pytest.raises(ValueError, match="logits must have a class axis, got a 0-d array"):
+        sk.sample(1.0, seed=0)
+    with pytest.raises(ValueError, match="logits has no classes along axis 1 to draw from"):
+        sk.sample(np.zeros((2, 0)), seed=0)
+
+
+BLOCK_ROWS = np.random.default_rng(4).normal(scale=3.0, size=(7, 300))
+LONG_ROW = np.random.default_rng(5).normal(scale=3.0, size=2000)
+
+
+@pytest.mark.parametrize(
+    "draw",
+    [lambda: sk.sample(BLOCK_ROWS, temperature=0.7, top_k=20, top_p=0.8, min_p=0.05, size=3, seed=1),
+     lambda: sk.sample(BLOCK_ROWS, temperature=0, size=2, seed=1),
+     lambda: sk.sample(LONG_ROW, temperature=0.5, size=20, seed=1),
+     lambda: sk.sample(LONG_ROW, where=LONG_ROW < 4.0, size=20, seed=1)],
+    ids=["rows_filtered", "rows_greedy", "one_row_cold", "one_row_where"],
+)  # fmt: skip
+def test_large_input_drawn_in_blocks_gives_the_draws_of_one_call(monkeypatch, draw):
+    # Large NumPy input is drawn a block of rows at a time, or one long row in
+    # passes, with the noise drawn in the order of one call: the same seed gives
+    # the same draws as the whole-array computation. A 1 KiB block size sends
+    # these small arrays down those routes (test_reliability_memory_slices has
+    # the plain cases at full size; these pass the filters, T = 0, a temperature
+    # and a mask through the routes).
+    from softmaxkit import _chunks
+
+    whole = draw()
+    monkeypatch.setattr(_chunks, "CHUNK_BYTES", 1024)
+    assert_array_equal(draw(), whole)
 
 
 @pytest.mark.parametrize(
@@ -208,6 +261,40 @@ def test_topk_on_every_backend(rng, backend):
     expected = sk.topk(x, 2, axis=0)
     assert_allclose(backend.to_numpy(got.values), expected.values, rtol=0)
     assert_array_equal(backend.to_numpy(got.indices), expected.indices)
+
+
+def test_topk_nan_is_larger_than_every_number():
+    # torch.topk's order, checked here without torch: NaN first when largest, last otherwise.
+    values, indices = sk.topk([1.0, np.nan, 3.0], 2)
+    assert_array_equal(values, [np.nan, 3.0])
+    assert_array_equal(indices, [1, 2])
+    assert_array_equal(sk.topk([1.0, np.nan, 3.0], 2, largest=False).indices, [0, 2])
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.int64])
+@pytest.mark.parametrize("largest", [True, False], ids=["largest", "smallest"])
+def test_topk_of_every_entry_is_a_stable_sort(dtype, largest):
+    # 60 entries of 3 values: every tie goes to the lower index (a quicksort, used
+    # by NumPy beyond 16 entries, would not keep that order).
+    x = np.random.default_rng(6).integers(0, 3, size=60).astype(dtype)
+    expected = np.argsort(-x if largest else x, kind="stable")
+    got = sk.topk(x, x.size, largest=largest)
+    assert_array_equal(got.indices, expected)
+    assert_array_equal(got.values, x[expected])
+
+
+@pytest.mark.parametrize(
+    ("args", "kwargs", "error", "message"),
+    [(([True, False], 1), {}, TypeError, "x must be a real numeric array, got dtype bool"),
+     ((np.array([1j, 2j]), 1), {}, TypeError, "x must be a real numeric array, got dtype complex128"),
+     ((1.0, 0), {}, ValueError, "x must have at least one dimension, got a 0-d array"),
+     (([1.0, 2.0], 1), {"largest": 1}, TypeError, "largest must be a bool, got 1"),
+     (([1.0, 2.0], 1), {"sorted": 0}, TypeError, "sorted must be a bool, got 0")],
+    ids=["bool", "complex", "0d", "largest", "sorted"],
+)  # fmt: skip
+def test_topk_bad_arguments_are_refused(args, kwargs, error, message):
+    with pytest.raises(error, match=message):
+        sk.topk(*args, **kwargs)
 
 
 def test_topk_k_zero_gives_empty():

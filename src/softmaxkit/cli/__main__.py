@@ -62,6 +62,11 @@ def main(argv: list[str] | None = None) -> int:
         with warnings.catch_warnings():
             warnings.showwarning = _show_warning
             return _run(argv)
+    except _Terminated:
+        # Anywhere from here on: also while the parser is built or reads argv
+        # (it was a traceback and exit 1 there).
+        _quiet_stdout()
+        fail("terminated by SIGTERM; no output file was left half-written")
     finally:
         if previous_sigterm is not None:
             signal.signal(signal.SIGTERM, previous_sigterm)
@@ -94,9 +99,6 @@ def _run(argv: list[str] | None) -> int:
         fail(f"{args.command}: {_os_reason(exc)}")
     except KeyboardInterrupt:
         return 130
-    except _Terminated:
-        _quiet_stdout()
-        fail("terminated by SIGTERM; no output file was left half-written")
 
 
 class _Terminated(BaseException):

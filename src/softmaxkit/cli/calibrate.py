@@ -69,12 +69,16 @@ def run(args: argparse.Namespace) -> int:
     labels = _labels(_io.read_array(args.labels), args.labels)
     # Checked whole, before any split, so an error names the row in the file.
     logits_and_labels(logits, labels)
+    # The report and -o work on (N, K) rows: the library's (N,) binary decision
+    # values would be one distribution over the rows in the "before" softmax.
+    _rows_of_classes(logits, "LOGITS", len(labels))
     if args.fit_logits is not None:
         fit_logits = _io.read_array(args.fit_logits)
         fit_labels = _labels(_io.read_array(args.fit_labels), args.fit_labels)
+        _rows_of_classes(fit_logits, f"--fit-logits {args.fit_logits}", len(fit_labels), logits.shape[1])
         eval_logits, eval_labels = logits, labels
     else:
-        fit_rows, eval_rows = _split(len(labels), logits, args.fit_fraction, args.seed)
+        fit_rows, eval_rows = _split(len(labels), args.fit_fraction, args.seed)
         fit_logits, fit_labels = logits[fit_rows], labels[fit_rows]
         eval_logits, eval_labels = logits[eval_rows], labels[eval_rows]
 
@@ -126,9 +130,14 @@ def _labels(array: np.ndarray, source: str) -> np.ndarray:
     return array
 
 
-def _split(n_rows: int, logits: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    if logits.ndim != 2 or logits.shape[0] != n_rows:
-        raise CLIError(f"LOGITS must have shape ({n_rows}, K), one row per label, got {logits.shape}")
+def _rows_of_classes(logits: np.ndarray, source: str, n_rows: int, n_classes: int | None = None) -> None:
+    """Refuse logits that are not one row of ``n_classes`` (any K when None) per label."""
+    if logits.ndim != 2 or logits.shape[0] != n_rows or n_classes not in (None, logits.shape[1]):
+        k = "K" if n_classes is None else n_classes
+        raise CLIError(f"{source} must have shape ({n_rows}, {k}), one row per label, got {logits.shape}")
+
+
+def _split(n_rows: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     if not 0.0 < fraction < 1.0:
         raise CLIError(f"--fit-fraction must be in (0, 1), got {fraction!r}")
     n_fit = int(round(fraction * n_rows))

@@ -114,6 +114,7 @@ def gumbel_softmax(
     if x.ndim == 0:
         raise ValueError("logits must have a class axis, got a 0-d array")
     ax = validate.single_axis(axis, x.ndim)
+    where, temperature = _chunks.on_host(x, where, temperature)
     plan = _chunks.plan_for(x, ax, where, temperature, in_order=True)
     if plan is not None and plan.kind == "blocks":
         # A block at a time: the noise is drawn in the same C order from the
@@ -124,11 +125,12 @@ def gumbel_softmax(
             ),
             x, along=plan.axis, broadcast=(where, temperature),
         )  # fmt: skip
-    if plan is not None and not hard:
+    if plan is not None:
         # One slice is large: its blocks along the axis, in passes.
         v = _family.validated(x, ax, temperature, where, name="logits")
         slices = _streams.Slices(v.x, plan.axis, v.temperature, v.mask, v.work_dtype, v.out_dtype)
-        return _streams.gumbel_softmax(slices, rng, v.out_dtype)
+        stream = _streams.gumbel_hardmax if hard else _streams.gumbel_softmax
+        return stream(slices, rng, v.out_dtype)
     p = _family.prepare(x, ax, temperature, where, name="logits")
     if _family.has_empty_axis(p):
         return _family.finish(p, p.z)

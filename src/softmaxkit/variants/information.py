@@ -14,6 +14,7 @@ are normalised over the axis first, as SciPy and torch do.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any, NamedTuple, overload
 
 import numpy as np
@@ -126,6 +127,7 @@ def entropy(
     """
     _refuse_positional("entropy", x)
     given = logits if probs is None else probs
+    where, temperature = _chunks.on_host(given, where, temperature)
     plan = _chunks.plan_for(given, axis, where, temperature)
     if plan is not None and plan.kind == "blocks":
         # Probabilities, logs and products are whole-array temporaries: a block at a time.
@@ -134,13 +136,10 @@ def entropy(
             lambda block, mask, t: entropy(**{keyword: block}, axis=axis, temperature=t, where=mask),
             given, along=plan.axis, broadcast=(where, temperature), reduced=axis % given.ndim,
         )  # fmt: skip
-    if plan is not None and probs is None:
+    if plan is not None and (probs is None or _is_one(temperature)):
         # One slice is large: its blocks along the axis, in passes.
-        v = _family.validated(given, axis, temperature, where, name="logits")
-        return _streams.information(
-            _streams.Slices(v.x, plan.axis, v.temperature, v.mask, v.work_dtype, v.out_dtype),
-            None, v.out_dtype,
-        )  # fmt: skip
+        slices, blocks, out_dtype = _streamed(logits, probs, plan.axis, temperature, where, kind="")
+        return _streams.information(slices, None, out_dtype, p_blocks=blocks)
     d = _distribution(logits, probs, axis, temperature, where, kind="")
     xp = d.xp
     if d.empty:
@@ -265,6 +264,7 @@ def kl_divergence(
     given_q = _one_of("logits_q", logits_q, "probs_q", probs_q)
     plan = None
     if type(given_q) is np.ndarray and getattr(given_p, "shape", None) == given_q.shape:
+        (where,) = _chunks.on_host(given_p, where)
         plan = _chunks.plan_for(given_p, axis, where)
     if plan is not None and plan.kind == "blocks":
         # Two distributions' temporaries: a block at a time.
@@ -274,15 +274,13 @@ def kl_divergence(
             lambda p, q, mask: kl_divergence(**{keyword_p: p, keyword_q: q}, axis=axis, where=mask),
             given_p, given_q, along=plan.axis, broadcast=(where,), reduced=axis % given_p.ndim,
         )  # fmt: skip
-    if plan is not None and probs_p is None and probs_q is None:
+    if plan is not None:
         # One slice is large: its blocks along the axis, in passes.
-        vp = _family.validated(given_p, axis, 1.0, where, name="logits_p")
-        vq = _family.validated(given_q, axis, 1.0, where, name="logits_q")
+        sp, blocks_p, dtype_p = _streamed(logits_p, probs_p, plan.axis, 1.0, where, kind="_p")
+        sq, blocks_q, dtype_q = _streamed(logits_q, probs_q, plan.axis, 1.0, where, kind="_q")
         return _streams.information(
-            _streams.Slices(vp.x, plan.axis, 1.0, vp.mask, vp.work_dtype, vp.out_dtype),
-            _streams.Slices(vq.x, plan.axis, 1.0, vq.mask, vq.work_dtype, vq.out_dtype),
-            np.result_type(vp.out_dtype, vq.out_dtype),
-        )  # fmt: skip
+            sp, sq, np.result_type(dtype_p, dtype_q), p_blocks=blocks_p, q_blocks=blocks_q
+        )
     name_p = "logits_p" if probs_p is None else "probs_p"
     name_q = "logits_q" if probs_q is None else "probs_q"
     xp = validate.namespace(given_p, given_q)
@@ -343,16 +341,62 @@ def _distribution(
     xp, z = p.xp, p.z
     if _family.has_empty_axis(p):
         return _Distribution(xp, z, z, p.axes, p.out_dtype, True)
-    if p.mask is not None:
-        z = xp.where(p.mask, z, 0.0)
-    validate.probabilities(xp, z, p.axes, name=f"probs{kind}", normalised=False, other=f"logits{kind}")
-    total = xp.sum(z, axis=p.axes, keepdims=True)
+    z = _checked_weights(xp, z, p.mask, p.axes, kind=kind)
+    total = _positive_total(xp, xp.sum(z, axis=p.axes, keepdims=True), kind=kind)
+    return _Distribution(xp, *_normalised_weights(xp, z, total), p.axes, p.out_dtype, False)
+
+
+def _checked_weights(xp: Any, z: Any, mask: Any, axes: tuple[int, ...], *, kind: str) -> Any:
+    """Weights (compute dtype) with the excluded classes at 0, checked finite and >= 0."""
+    if mask is not None:
+        z = xp.where(mask, z, 0.0)
+    validate.probabilities(xp, z, axes, name=f"probs{kind}", normalised=False, other=f"logits{kind}")
+    return z
+
+
+def _positive_total(xp: Any, total: Any, *, kind: str) -> Any:
     if validate.concrete_bool(xp.any(total == 0)):
         raise ValueError(f"probs{kind} must have a positive sum over every slice, got a slice of zeros")
+    return total
+
+
+def _normalised_weights(xp: Any, z: Any, total: Any) -> tuple[Any, Any]:
+    """``z / total`` and its log (``-inf`` where ``z`` is 0), for weights ``z`` of slice sums ``total``."""
     positive = z > 0
     total_safe = xp.where(total > 0, total, 1.0)
     log_probs = xp.where(positive, xp.log(xp.where(positive, z, 1.0)) - xp.log(total_safe), -xp.inf)
-    return _Distribution(xp, z / total_safe, log_probs, p.axes, p.out_dtype, False)
+    return z / total_safe, log_probs
+
+
+def _streamed(
+    logits: Any, probs: Any, axis: int, temperature: Any, where: Any, *, kind: str
+) -> tuple[_streams.Slices, _streams.Distribution, Any]:
+    """A large NumPy distribution's slices, the blocks of its probabilities, and its dtype."""
+    name = f"logits{kind}" if probs is None else f"probs{kind}"
+    v = _family.validated(logits if probs is None else probs, axis, temperature, where, name=name)
+    slices = _streams.Slices(v.x, axis, v.temperature, v.mask, v.work_dtype, v.out_dtype)
+    if probs is None:
+        return slices, _streams.distribution, v.out_dtype
+
+    def weights(
+        s: _streams.Slices, outer: tuple[int, ...], with_probs: bool
+    ) -> Iterator[tuple[Any, Any]]:
+        # As _distribution, a block at a time: the checks and the sum, then the values.
+        def blocks() -> Iterator[Any]:
+            for index in s.blocks(outer):
+                yield _checked_weights(np, s.logits(index, None), s.mask_of(index), (0,), kind=kind)
+
+        total = _positive_total(np, sum(np.sum(z, axis=0, keepdims=True) for z in blocks()), kind=kind)
+        for z in blocks():
+            probs, log_probs = _normalised_weights(np, z, total)
+            yield (probs if with_probs else None), log_probs
+
+    return slices, weights, v.out_dtype
+
+
+def _is_one(temperature: Any) -> bool:
+    """True for a temperature that is the number 1 (the only one ``probs`` takes)."""
+    return isinstance(temperature, (int, float)) and temperature == 1.0
 
 
 def _one_of(name_a: str, a: Any, name_b: str, b: Any) -> Any:

@@ -162,6 +162,7 @@ def sample(
     # axis last (views), blocks that follow each other in C order draw the
     # noise of one call.
     plan = None
+    (where,) = _chunks.on_host(x, where)
     if _chunks.plan_for(x, ax, where) is not None:
         moved = np.moveaxis(x, ax, -1)
         mask = None if where is None else np.moveaxis(np.broadcast_to(where, x.shape), ax, -1)

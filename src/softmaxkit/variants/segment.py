@@ -332,6 +332,7 @@ def _streamed(
     segment, at most one per entry); the values are those of one call to
     within the rounding of the sums, added in another order.
     """
+    (where,) = _chunks.on_host(x, where)
     if not (
         type(x) is np.ndarray
         and x.ndim == 1

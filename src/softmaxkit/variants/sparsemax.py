@@ -37,6 +37,7 @@ with ``s = p^(2 - alpha)`` on the support (1 for sparsemax, ``sqrt(p)`` for
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, overload
 
 import array_api_compat
@@ -248,6 +249,7 @@ def _alpha(alpha: Any) -> float:
 def _entmax(x: Any, axis: Any, temperature: Any, where: Any, *, alpha: float, n_iter: int) -> Any:
     """alpha-entmax; exact for alpha 2 and 1.5 (n_iter 0), bisection otherwise."""
     ax = validate_single(x, axis)
+    where, temperature = _chunks.on_host(x, where, temperature)
     plan = _chunks.plan_for(x, ax, where, temperature)
     if plan is not None and plan.kind == "blocks":
         # The sort and its cumulative sums are whole-array temporaries: a block at a time.
@@ -274,15 +276,23 @@ def _entmax_stream(x: Any, ax: int, temperature: Any, where: Any, *, alpha: floa
     slices = _streams.Slices(moved, moved.ndim - 1, t, mask, v.work_dtype, v.out_dtype)
     result = np.empty(v.x.shape, v.out_dtype)
 
-    def mapping(scores: Any, n_live: int) -> Any:
-        if n_iter == 0 and alpha == 2.0:
-            return _sparsemax_sorted(v.xp, scores)
-        if n_iter == 0 and alpha == 1.5:
-            return _entmax15_sorted(v.xp, scores)
-        return _entmax_bisect(v.xp, scores, alpha, n_iter, n_live=np.full((1, 1), float(n_live)))
-
-    _streams.entmax(slices, alpha, mapping, np.moveaxis(result, ax, -1))
+    _streams.entmax(slices, alpha, _gathered_mapping(alpha, n_iter), np.moveaxis(result, ax, -1))
     return result
+
+
+def _gathered_mapping(alpha: float, n_iter: int) -> Callable[[Any, int], Any]:
+    """The mapping of ``_streams.entmax``: a ``(1, m)`` row of gathered scaled scores to
+    their probabilities, given the number of the slice's scores above -2."""
+
+    def mapping(scores: Any, n_live: int) -> Any:
+        xp = array_api_compat.array_namespace(scores)
+        if n_iter == 0 and alpha == 2.0:
+            return _sparsemax_sorted(xp, scores)
+        if n_iter == 0 and alpha == 1.5:
+            return _entmax15_sorted(xp, scores)
+        return _entmax_bisect(xp, scores, alpha, n_iter, n_live=np.full((1, 1), float(n_live)))
+
+    return mapping
 
 
 def entmax_of_shifted(
@@ -749,6 +759,9 @@ def _fenchel_young_loss(
             ),
             logits, c.target, along=plan.axis,
         )  # fmt: skip
+    elif plan is not None:
+        # One row is large: its blocks along the class axis, in passes.
+        per_row = _fenchel_young_stream(c, logits, alpha)
     else:
         per_row = _fenchel_young_per_row(c, alpha)
     xp = c.xp
@@ -774,6 +787,27 @@ def _fenchel_young_per_row(c: _targets.Checked, alpha: float) -> Any:
     inner = xp.sum(coefficient * xp.where(coefficient == 0, 0.0, d), axis=-1)
     tsallis = (1.0 - xp.sum(probs**alpha, axis=-1)) / (alpha * (alpha - 1.0))
     return xp.where(picked.valid, tsallis + inner, 0.0)
+
+
+def _fenchel_young_stream(c: _targets.Checked, logits: np.ndarray, alpha: float) -> np.ndarray:
+    """:func:`_fenchel_young_per_row` of large rows (``logits``: the class axis last), a
+    block of each at a time: the terms of one call, summed block by block."""
+    slices = _streams.Slices(logits, logits.ndim - 1, 1.0, None, c.work_dtype, c.out_dtype)
+    target = np.asarray(c.target)
+    per_row = np.zeros(logits.shape[:-1], c.work_dtype)
+    for outer in slices.slices():
+        y = target[outer]
+        if y == c.ignore_index:
+            continue
+        inner = powers = 0.0
+        for index, probs, d in _streams.entmax_blocks(slices, outer, alpha, _gathered_mapping(alpha, 0)):
+            span = index[-1]
+            classes = np.arange(span.start, span.start + probs.shape[0])
+            coefficient = probs - (classes == y)
+            inner += np.sum(coefficient * np.where(coefficient == 0, 0.0, d))
+            powers += np.sum(probs**alpha)
+        per_row[outer] = (1.0 - powers) / (alpha * (alpha - 1.0)) + inner
+    return per_row
 
 
 _function: Any
