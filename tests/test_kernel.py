@@ -136,12 +136,13 @@ def test_row_lengths_around_the_vector_width(rng, dtype, n):
         assert_agree(function(x), spec(function, x))
 
 
+@pytest.mark.parametrize("rows", [2, 9])  # 9: whole rows a unit (driver.c's whole_rows)
 @pytest.mark.parametrize("function", [sk.softmax, sk.log_softmax], ids=lambda f: f.__name__)
-def test_in_place_on_long_rows_with_a_huge_maximum_in_another_block(rng, function):
+def test_in_place_on_long_rows_with_a_huge_maximum_in_another_block(rng, function, rows):
     # Softmax keeps a block's exponentials in out; in place, out is x. A
     # later block whose maximum is beyond the float32 lanes' range (2^20)
     # must not make the first block's output re-read x.
-    x = (rng.standard_normal((2, 70_000)) * 3).astype(np.float32)
+    x = (rng.standard_normal((rows, 70_000)) * 3).astype(np.float32)
     x[0, :32768] += 2.0**20 - 40.0  # block 1: maximum just below 2^20
     x[0, 50_000] = 2.0**20 + 1.0  # block 2: maximum beyond it
     expected = spec(function, x)
@@ -632,6 +633,10 @@ CASES = {
     "blocks_by_fours": ((3, 9 * 32768 + 5), -1),
     "columns": ((500, 300), 0),
     "column_chunks": ((1000, 130), 0),
+    # rows of a few blocks, 8 or more of them: a whole row a unit
+    "whole_long_rows": ((9, 70_000), -1),
+    # fresh outputs of 4 MiB or more, faulted in before the threads write them
+    "large_fresh_output": ((4, 300_000), -1),
 }
 
 
@@ -649,6 +654,20 @@ def test_results_are_bitwise_identical_for_any_thread_count(rng, restore_threads
     for other in results[1:]:
         for a, b in zip(results[0], other):
             assert_array_equal(a, b, strict=True)
+
+
+@pytest.mark.parametrize("function", [sk.softmax, sk.log_softmax])
+def test_a_large_out_that_is_a_file_mapping_gets_the_result(rng, restore_threads, tmp_path, function):
+    # Outputs of 4 MiB or more not yet in memory are faulted in (for writing)
+    # before the threads write them: a memory-mapped file's pages too.
+    sk.set_num_threads(2)
+    x = (rng.standard_normal((3, 400_000)) * 20).astype(np.float32)
+    mapped = np.lib.format.open_memmap(tmp_path / "out.npy", mode="w+", dtype=np.float32, shape=x.shape)
+    out = np.asarray(mapped)  # a plain ndarray over the mapping: the kernel takes it
+    assert function(x, out=out) is out
+    mapped.flush()
+    sk.set_num_threads(1)
+    assert_array_equal(np.load(tmp_path / "out.npy"), function(x), strict=True)
 
 
 def test_cross_entropy_is_bitwise_identical_for_any_thread_count(rng, restore_threads):

@@ -33,6 +33,9 @@ ROW_T = 0.5 + _RNG.random((WIDE.shape[0], 1))
 ROW_MASK = ROW > -6.0
 IDS = _RNG.integers(0, VECTOR.size // 8, VECTOR.size)  # unsorted, of unequal lengths
 PROBS = _RNG.random(ROW.shape).astype(np.float32)  # unnormalised weights, one huge row
+# Every score within 1 of the maximum: sparsemax's support is 46k of the 1M entries,
+# and all of them could be in it (the sort gathered the whole row).
+NEAR_CONSTANT = (1e-3 * _RNG.random((1, 1 << 20))).astype(np.float32)
 # Options that are not NumPy arrays: validation converts them, and so do the blocks now.
 MASK_LIST = MASK.tolist()
 ROW_T_LIST = ROW_T.tolist()
@@ -92,6 +95,8 @@ CASES = {
     "entropy_probs_one_row": (lambda: sk.entropy(probs=PROBS), 14, True),
     "kl_probs_one_row": (lambda: sk.kl_divergence(probs_p=PROBS, probs_q=PROBS[:, ::-1]), 20, True),
     "kl_logits_probs_one_row": (lambda: sk.kl_divergence(logits_p=ROW, probs_q=PROBS), 34, True),
+    # Was 12.5x the input (200 blocks): the threshold is found over the blocks.
+    "sparsemax_near_constant_row": (lambda: sk.sparsemax(NEAR_CONSTANT), 24, True),
     # The converted mask is one byte an entry (4 blocks here).
     "sparsemax_where_list": (lambda: sk.sparsemax(WIDE, where=MASK_LIST), 21 + 4, False),
     "gumbel_softmax_where_list": (lambda: sk.gumbel_softmax(WIDE, where=MASK_LIST, seed=0), 21 + 4, False),
@@ -209,3 +214,18 @@ def test_a_streamed_slice_keeps_the_edge_case_policy(row, function, monkeypatch)
     whole = call(row)
     assert np.array_equal(np.isnan(streamed), np.isnan(whole))
     np.testing.assert_allclose(streamed, whole, rtol=4 * np.finfo(whole.dtype).eps, atol=0)
+
+
+@pytest.mark.parametrize("spread", [1e-3, 0.5, 2.0])
+def test_the_threshold_over_blocks_is_the_sorts(spread, monkeypatch):
+    """Michelot's iteration over blocks (a slice with more scores near its maximum than are
+    gathered) against the sort of one call: the same support; values within 4 ulp, or a few
+    ulp of the scores where ``s - tau`` cancels (the threshold's sum is added in another order)."""
+    row = spread * np.random.default_rng(5).random((3, 8192))
+    monkeypatch.setattr(_chunks, "CHUNK_BYTES", 1 << 12)  # 2048 scores gathered at most
+    streamed = sk.sparsemax(row)
+    monkeypatch.setattr(_chunks, "CHUNK_BYTES", 1 << 40)
+    whole = sk.sparsemax(row)
+    np.testing.assert_array_equal(streamed > 0, whole > 0)
+    eps = np.finfo(whole.dtype).eps
+    np.testing.assert_allclose(streamed, whole, rtol=4 * eps, atol=8 * eps * spread)

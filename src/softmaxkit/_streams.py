@@ -308,6 +308,7 @@ def entmax(
     alpha: float,
     mapping: Callable[[np.ndarray, int], np.ndarray],
     out: np.ndarray,
+    threshold: Threshold | None = None,
 ) -> np.ndarray:
     """alpha-entmax of each slice (``slices.axis`` last), from the scores that can be in its support.
 
@@ -321,9 +322,15 @@ def entmax(
     them for a constant slice.
     """
     for outer in slices.slices():
-        for index, probs, _ in entmax_blocks(slices, outer, alpha, mapping):
+        for index, probs, _ in entmax_blocks(slices, outer, alpha, mapping, threshold):
             out[index] = _backend.cast(np, probs, out.dtype)
     return out
+
+
+#: Threshold of the scaled scores given block by block (a callable that
+#: iterates over them, called once per pass), for slices with too many
+#: scores to gather: the probabilities are then ``(s - tau)_+ ** (1 / (alpha - 1))``.
+Threshold = Callable[[Callable[[], Iterator[np.ndarray]]], float]
 
 
 def entmax_blocks(
@@ -331,11 +338,16 @@ def entmax_blocks(
     outer: tuple[int, ...],
     alpha: float,
     mapping: Callable[[np.ndarray, int], np.ndarray],
+    threshold: Threshold | None = None,
 ) -> Iterator[tuple[tuple[Any, ...], Any, Any]]:
     """The blocks of slice ``outer`` of :func:`entmax`: index, probabilities, shifted logits.
 
     The probabilities are in the compute dtype (NaN over a NaN slice), the
-    shifted logits ``x / T - max`` those of ``_stable.shift_by_max``.
+    shifted logits ``x / T - max`` those of ``_stable.shift_by_max``. When
+    more than ``CHUNK_BYTES / 2`` scores (4 blocks of float64) could be in the
+    support (a near-constant slice) and a ``threshold`` is given, it is found
+    over the blocks instead of gathering them: the values of one call to
+    within the rounding of its sums.
     """
     r = slices.r
     guard = slices.guard(outer)
@@ -350,19 +362,33 @@ def entmax_blocks(
         return np.maximum(diff * (alpha - 1.0), -2.0)
 
     live = bool(np.asarray(zmax)[0] > -np.inf)
-    gathered, n_live = [], 0
+    limit = _chunks.CHUNK_BYTES // 2 if threshold is not None else None
+    gathered: list[np.ndarray] | None = []
+    n_live = n_gathered = 0
     for index in slices.blocks(outer):
         values = scaled(shifted_logits(index))
-        gathered.append(values[values > -1.0])
+        if gathered is not None:
+            gathered.append(values[values > -1.0])
+            n_gathered += gathered[-1].size
+            if limit is not None and n_gathered > limit:
+                gathered = None  # too many: the threshold is found over the blocks
         n_live += int(np.count_nonzero(values > -2.0))
-    probs = mapping(np.concatenate(gathered)[None, :], n_live)[0] if live else np.empty(0)
+    tau = None
+    if gathered is None and live:
+        assert threshold is not None
+        tau = threshold(lambda: (scaled(shifted_logits(index)) for index in slices.blocks(outer)))
+    probs = np.empty(0)
+    if gathered is not None and live:
+        probs = mapping(np.concatenate(gathered)[None, :], n_live)[0]
     del gathered
     used = 0
     for index in slices.blocks(outer):
         diff = shifted_logits(index)
         values = scaled(diff)
         block = np.zeros(values.shape, values.dtype)
-        if live:
+        if tau is not None:
+            block = np.maximum(values - tau, 0.0) ** (1.0 / (alpha - 1.0))
+        elif live:
             support = values > -1.0
             count = int(np.count_nonzero(support))
             block[support] = probs[used : used + count]

@@ -72,6 +72,38 @@ static void block_extent(const reduce_plan *p, ptrdiff_t unit, ptrdiff_t *row,
     *len = p->a->n - *start < SK_BLOCK ? p->a->n - *start : SK_BLOCK;
 }
 
+static void block_stats(reduce_plan *p, ptrdiff_t b) {
+    ptrdiff_t row, start, len;
+    block_extent(p, b, &row, &start, &len);
+    if (f32_lanes(p))
+        p->isa->f32_block_stats(p->a, row, start, len, &p->parts[b]);
+    else if (f64_lanes(p))
+        p->isa->f64_block_stats(p->a, row, start, len, &p->parts[b]);
+    else
+        p->isa->row_stats(p->a, row, start, len, &p->parts[b], NULL);
+}
+
+static void block_apply(reduce_plan *p, ptrdiff_t b) {
+    ptrdiff_t row, start, len;
+    block_extent(p, b, &row, &start, &len);
+    if (f32_lanes(p))
+        p->isa->f32_block_apply(p->a, row, start, len, &p->parts[b], &p->slices[row]);
+    else if (f64_lanes(p))
+        p->isa->f64_block_apply(p->a, row, start, len, &p->parts[b], &p->slices[row]);
+    else
+        p->isa->row_apply(p->a, row, start, len, &p->slices[row], NULL);
+}
+
+/* Row r's normaliser from its blocks' parts; logsumexp's result. */
+static void combine_row(reduce_plan *p, ptrdiff_t r) {
+    const sk_reduce_args *a = p->a;
+    p->isa->combine(&p->parts[r * p->n_blocks], p->n_blocks, &p->slices[r]);
+    if (a->op == SK_LOGSUMEXP && a->dtype == SK_F32)
+        *(float *)(a->out + r * a->os_outer) = (float)p->slices[r].lse;
+    else if (a->op == SK_LOGSUMEXP)
+        *(double *)(a->out + r * a->os_outer) = p->slices[r].lse;
+}
+
 /* Blocks whose statistics one unit computes, in order: the float32 lanes
  * prefetch the next block of a row while they compute the exponentials of
  * one, which pays where that next block is the same thread's. */
@@ -81,29 +113,39 @@ static void long_row_stats_unit(void *ctx, ptrdiff_t unit, double *scratch) {
     (void)scratch;
     reduce_plan *p = (reduce_plan *)ctx;
     ptrdiff_t end = (unit + 1) * SK_BLOCKS_PER_UNIT, total = p->a->outer * p->n_blocks;
-    for (ptrdiff_t b = unit * SK_BLOCKS_PER_UNIT; b < end && b < total; b++) {
-        ptrdiff_t row, start, len;
-        block_extent(p, b, &row, &start, &len);
-        if (f32_lanes(p))
-            p->isa->f32_block_stats(p->a, row, start, len, &p->parts[b]);
-        else if (f64_lanes(p))
-            p->isa->f64_block_stats(p->a, row, start, len, &p->parts[b]);
-        else
-            p->isa->row_stats(p->a, row, start, len, &p->parts[b], NULL);
-    }
+    for (ptrdiff_t b = unit * SK_BLOCKS_PER_UNIT; b < end && b < total; b++) block_stats(p, b);
 }
 
 static void long_row_apply_unit(void *ctx, ptrdiff_t unit, double *scratch) {
     (void)scratch;
+    block_apply((reduce_plan *)ctx, unit);
+}
+
+/* A whole long row as one unit: its blocks' statistics, their combination
+ * and its output, one after the other on one thread, so that the output
+ * pass finds the row (and softmax's exponentials) in that core's L2 where the
+ * two phases of long_rows would read it again from memory. The same blocks,
+ * combined in the same order: the same bits as long_rows. */
+static void whole_row_unit(void *ctx, ptrdiff_t unit, double *scratch) {
+    (void)scratch;
     reduce_plan *p = (reduce_plan *)ctx;
-    ptrdiff_t row, start, len;
-    block_extent(p, unit, &row, &start, &len);
-    if (f32_lanes(p))
-        p->isa->f32_block_apply(p->a, row, start, len, &p->parts[unit], &p->slices[row]);
-    else if (f64_lanes(p))
-        p->isa->f64_block_apply(p->a, row, start, len, &p->parts[unit], &p->slices[row]);
-    else
-        p->isa->row_apply(p->a, row, start, len, &p->slices[row], NULL);
+    ptrdiff_t first = unit * p->n_blocks;
+    for (ptrdiff_t b = first; b < first + p->n_blocks; b++) block_stats(p, b);
+    combine_row(p, unit);
+    if (p->a->op != SK_LOGSUMEXP)
+        for (ptrdiff_t b = first; b < first + p->n_blocks; b++) block_apply(p, b);
+}
+
+/* Long rows whose input takes at most this many bytes are whole units when
+ * there are at least SK_WHOLE_ROWS_MIN of them (so that the threads share
+ * them evenly): one such row (1 MiB) stays in a core's L2 (1-2 MiB) between
+ * its statistics and its output. */
+#define SK_WHOLE_ROW_BYTES ((ptrdiff_t)1 << 20)
+#define SK_WHOLE_ROWS_MIN 8
+
+static int whole_rows(const sk_reduce_args *a) {
+    ptrdiff_t item = a->dtype == SK_F32 ? 4 : 8;
+    return a->outer >= SK_WHOLE_ROWS_MIN && a->n * item <= SK_WHOLE_ROW_BYTES;
 }
 
 /* Column mode in float32 lanes: no mask, and out apart from x (the
@@ -135,23 +177,32 @@ static int long_rows(reduce_plan *p, int n_threads) {
     p->parts = (sk_part *)malloc((size_t)units * sizeof(sk_part));
     p->slices = (sk_slice *)malloc((size_t)a->outer * sizeof(sk_slice));
     int status = (p->parts && p->slices) ? SK_OK : SK_NO_MEMORY;
-    if (status == SK_OK)
+    if (status == SK_OK && whole_rows(a)) {
+        status = sk_parallel_for(a->outer, n_threads, 0, whole_row_unit, p);
+    } else if (status == SK_OK) {
         status = sk_parallel_for(ceil_div(units, SK_BLOCKS_PER_UNIT), n_threads, 0,
                                  long_row_stats_unit, p);
-    if (status == SK_OK) {
-        for (ptrdiff_t r = 0; r < a->outer; r++) {
-            p->isa->combine(&p->parts[r * p->n_blocks], p->n_blocks, &p->slices[r]);
-            if (a->op == SK_LOGSUMEXP && a->dtype == SK_F32)
-                *(float *)(a->out + r * a->os_outer) = (float)p->slices[r].lse;
-            else if (a->op == SK_LOGSUMEXP)
-                *(double *)(a->out + r * a->os_outer) = p->slices[r].lse;
+        if (status == SK_OK) {
+            for (ptrdiff_t r = 0; r < a->outer; r++) combine_row(p, r);
+            if (a->op != SK_LOGSUMEXP)
+                status = sk_parallel_for(units, n_threads, 0, long_row_apply_unit, p);
         }
-        if (a->op != SK_LOGSUMEXP)
-            status = sk_parallel_for(units, n_threads, 0, long_row_apply_unit, p);
     }
     free(p->parts);
     free(p->slices);
     return status;
+}
+
+/* Outputs of this many bytes or more are faulted in before the threads write
+ * them, where they are contiguous and fresh (sk_prefault_output): two huge
+ * pages. */
+#define SK_PREFAULT_BYTES ((ptrdiff_t)4 << 20)
+
+static void prefault_output(const sk_reduce_args *a, ptrdiff_t elements, int n_threads) {
+    ptrdiff_t item = a->dtype == SK_F32 ? 4 : 8;
+    int contiguous = a->os_n == a->inner * item && a->os_outer == a->n * a->inner * item;
+    if (n_threads > 1 && a->op != SK_LOGSUMEXP && contiguous && elements * item >= SK_PREFAULT_BYTES)
+        sk_prefault_output(a->out, (size_t)(elements * item));
 }
 
 int sk_reduce(const sk_reduce_args *a, int n_threads) {
@@ -159,6 +210,7 @@ int sk_reduce(const sk_reduce_args *a, int n_threads) {
     ptrdiff_t elements = a->outer * a->n * a->inner;
     if (elements == 0) return SK_OK;
     n_threads = threads_for(n_threads, elements);
+    prefault_output(a, elements, n_threads);
     if (a->inner > 1 && f32_columns(&p)) {
         p.tiles = ceil_div(a->inner, SK_F32_COLUMNS);
         size_t scratch = (size_t)ceil_div(a->n, SK_F32_CHUNK_ROWS) * SK_F32_COLUMNS * 16;

@@ -37,7 +37,7 @@ with ``s = p^(2 - alpha)`` on the support (1 for sparsemax, ``sqrt(p)`` for
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, overload
 
 import array_api_compat
@@ -276,8 +276,32 @@ def _entmax_stream(x: Any, ax: int, temperature: Any, where: Any, *, alpha: floa
     slices = _streams.Slices(moved, moved.ndim - 1, t, mask, v.work_dtype, v.out_dtype)
     result = np.empty(v.x.shape, v.out_dtype)
 
-    _streams.entmax(slices, alpha, _gathered_mapping(alpha, n_iter), np.moveaxis(result, ax, -1))
+    _streams.entmax(
+        slices, alpha, _gathered_mapping(alpha, n_iter), np.moveaxis(result, ax, -1),
+        _sparsemax_threshold if alpha == 2.0 and n_iter == 0 else None,
+    )  # fmt: skip
     return result
+
+
+def _sparsemax_threshold(blocks: Callable[[], Iterator[Any]]) -> float:
+    """Sparsemax's threshold of scaled scores (at most 0) given block by block.
+
+    Michelot's iteration (1986): from a threshold below the support (-1), the
+    next is ``(sum(s) - 1) / count(s)`` over the scores ``s`` above it; it
+    rises to the threshold of the sort (Algorithm 1) and stays there once the
+    set above it stops shrinking, a pass over the blocks each (a few for a
+    near-constant slice, whose support is most of it).
+    """
+    tau, previous = -1.0, -1
+    while True:
+        count, total = 0, 0.0
+        for values in blocks():
+            above = values[values > tau]
+            count += above.size
+            total += float(np.sum(above))
+        if previous >= 0 and count >= previous:  # the same set (or rounding's larger one)
+            return tau
+        tau, previous = (total - 1.0) / count, count
 
 
 def _gathered_mapping(alpha: float, n_iter: int) -> Callable[[Any, int], Any]:
