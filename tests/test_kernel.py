@@ -151,18 +151,26 @@ def test_in_place_on_long_rows_with_a_huge_maximum_in_another_block(rng, functio
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("shape", [(700, 70), (300, 3), (257, 130), (530, 64)], ids=str)
+@pytest.mark.parametrize(
+    "shape", [(2000, 70), (300, 3), (1700, 130), (300, 1030), (257, 1024)], ids=str
+)
 def test_column_mode_with_several_row_chunks_and_edge_columns(rng, dtype, shape):
-    # float32 column mode reduces 64 slices at a time over chunks of 256
-    # rows: maxima in a later chunk, a +inf in a later chunk (the unit falls
-    # back to the portable loops after writing exponentials), NaN and all
-    # -inf columns, partial vectors of columns, and units of exactly 64
-    # columns (the loops specialised for a full unit).
+    # float32 column mode reduces tiles of up to 512 slices (two tiles where
+    # there are 128 or more, so (1700, 130) makes tiles of 80 and 50 and
+    # (300, 1030) of 512, 512 and 6) over chunks of 65536 / tile rows, with a
+    # running maximum: maxima in a later chunk (the sums so far rescaled), a
+    # maximum growing in every chunk, a column that is -inf until a late
+    # chunk, a +inf in a later chunk (the tile falls back to the portable
+    # loops after writing exponentials), NaN and all -inf columns, partial
+    # vectors of columns.
     x = (rng.standard_normal(shape) * 20).astype(dtype)
     n, m = shape
     x[n - 1, 0] = 200.0
     x[:, 1] = -np.inf
     x[n // 2, min(2, m - 1)] = np.nan
+    if m > 4:
+        x[:, 3] = np.linspace(-300.0, 300.0, n)
+        x[: n - 3, 4] = -np.inf
     expected = {f: spec(f, x, axis=0) for f in (sk.softmax, sk.log_softmax, sk.logsumexp)}
     for function, values in expected.items():
         assert_agree(function(x, axis=0), values)
@@ -383,6 +391,24 @@ def test_out_that_overlaps_the_input_elsewhere_gets_the_result(rng, function):
     assert_agree(out, expected)
 
 
+@pytest.mark.parametrize("log", [False, True])
+def test_the_small_call_binding_refuses_an_out_shifted_over_x(rng, log):
+    # The binding checks the overlap itself (np.may_share_memory cost as much
+    # as the softmax of a few entries): x's own memory is fine, a shifted
+    # overlap would read entries already written, so it raises (and the
+    # public functions take the full path, as above).
+    from softmaxkit import _kernel
+
+    buffer = rng.standard_normal((4, 3))
+    with pytest.raises(ValueError, match="overlaps"):
+        _kernel.last_axis(log, buffer[:-1], buffer[1:])
+    x = buffer.copy()
+    expected = spec(sk.log_softmax if log else sk.softmax, x)
+    view = x[...]  # another array object over the same memory
+    _kernel.last_axis(log, x, view)
+    assert_agree(x, expected)
+
+
 def test_out_may_be_non_contiguous(rng):
     x = rng.standard_normal((5, 6))
     buffer = np.zeros((5, 12))
@@ -559,9 +585,9 @@ def test_float32_vjps_in_vector_lanes(rng, n, masked):
         )
 
 
-def float32_lane_logits(rng, rows, n):
-    """float32 logits with every kind of row the float32 lanes tell apart."""
-    z = (rng.standard_normal((rows, n)) * 8).astype(np.float32)  # within 86 of the max
+def lane_logits(rng, rows, n, dtype=np.float32):
+    """Logits with every kind of row the float32 and float64 lanes tell apart."""
+    z = (rng.standard_normal((rows, n)) * 8).astype(dtype)  # within 86 of the max
     z[1] *= 20  # wider: exponentials underflow to subnormals and 0
     z[2, ::3] = -INF  # excluded classes
     return z
@@ -571,11 +597,13 @@ def float32_lane_logits(rng, rows, n):
 @pytest.mark.parametrize("probabilities", [False, True], ids=["indices", "probabilities"])
 @pytest.mark.parametrize("weighted", [False, True], ids=["", "weight"])
 @pytest.mark.parametrize("smoothing", [0.0, 0.15], ids=lambda e: f"eps={e}")
-def test_cross_entropy_float32_lanes_agree_with_the_spec(rng, n, probabilities, weighted, smoothing):
-    # The fused float32 row (cross_entropy_f32.h), one instance per option set.
-    logits = float32_lane_logits(rng, 6, n)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_cross_entropy_lanes_agree_with_the_spec(rng, n, probabilities, weighted, smoothing, dtype):
+    # The fused rows in float32 and float64 lanes (cross_entropy_f32.h,
+    # cross_entropy_f64.h), one instance per option set.
+    logits = lane_logits(rng, 6, n, dtype)
     if probabilities:
-        target = spec(sk.softmax, rng.standard_normal((6, n)).astype(np.float32))
+        target = spec(sk.softmax, rng.standard_normal((6, n)).astype(dtype))
         target[2, ::3] = 0.0  # no mass on the excluded classes
     else:
         target = rng.integers(0, n, size=6)
@@ -583,7 +611,7 @@ def test_cross_entropy_float32_lanes_agree_with_the_spec(rng, n, probabilities, 
         target[3] = -100  # an ignored row
     options = {"label_smoothing": smoothing}
     if weighted:
-        options["weight"] = rng.random(n).astype(np.float32)
+        options["weight"] = rng.random(n).astype(dtype)
     for reduction in ("none", "sum", "mean"):
         assert_losses_agree(
             sk.cross_entropy_and_grad(logits, target, reduction=reduction, **options),
@@ -596,12 +624,14 @@ def test_cross_entropy_float32_lanes_agree_with_the_spec(rng, n, probabilities, 
     assert_agree(loss, expected, scale=np.abs(expected[finite]).max())
 
 
-def test_cross_entropy_float32_rows_the_lanes_leave_to_the_general_loop(rng):
-    logits = (rng.standard_normal((4, 37)) * 3).astype(np.float32)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_cross_entropy_rows_the_lanes_leave_to_the_general_loop(rng, dtype):
+    logits = (rng.standard_normal((5, 37)) * 3).astype(dtype)
     logits[0, 5] = NAN
     logits[1, 7] = INF
     logits[2] = -INF
-    target = np.array([1, 7, 3, 2])
+    logits[4, 9] = 2.0**41  # float64: too large a maximum to clamp below
+    target = np.array([1, 7, 3, 2, 9])
     for reduction in ("none", "sum"):
         assert_losses_agree(
             sk.cross_entropy_and_grad(logits, target, reduction=reduction),
@@ -633,6 +663,7 @@ CASES = {
     "blocks_by_fours": ((3, 9 * 32768 + 5), -1),
     "columns": ((500, 300), 0),
     "column_chunks": ((1000, 130), 0),
+    "column_tiles_of_512": ((300, 1030), 0),
     # rows of a few blocks, 8 or more of them: a whole row a unit
     "whole_long_rows": ((9, 70_000), -1),
     # fresh outputs of 4 MiB or more, faulted in before the threads write them

@@ -1,5 +1,6 @@
 """The package as a whole: light import, version, public names, installed files, docs."""
 
+import ast
 import doctest
 import importlib
 import importlib.metadata
@@ -89,8 +90,35 @@ def test_lazy_names_are_the_objects_of_their_modules():
     assert sk.SampledSoftmaxResult is sampled.SampledSoftmaxResult
     assert set(sk.__all__) <= set(dir(sk))
     assert set(variants.__all__) <= set(dir(variants))
-    # Every exported variant has a module to load it from, and only those.
-    assert set(variants._LOCATIONS) == set(variants.__all__)
+
+
+def type_checking_exports(package: pathlib.Path) -> dict[str, str]:
+    """``{name: module}`` of the ``from .module import name as name`` lines under
+    ``if TYPE_CHECKING:`` in ``package/__init__.py``: what type checkers see.
+    ``from .module import *`` there stands for that package's lazy names."""
+    tree = ast.parse((package / "__init__.py").read_text())
+    block = next(s for s in tree.body if isinstance(s, ast.If) and ast.unparse(s.test) == "TYPE_CHECKING")
+    found = {}
+    for statement in block.body:
+        assert isinstance(statement, ast.ImportFrom) and statement.level == 1
+        module = "." + statement.module
+        for alias in statement.names:
+            if alias.name == "*":
+                found.update(dict.fromkeys(type_checking_exports(package / statement.module), module))
+            else:
+                assert alias.asname == alias.name, "an import as itself marks a re-export"
+                found[alias.name] = module
+    return found
+
+
+@pytest.mark.parametrize("package", ["softmaxkit", "softmaxkit.variants"])
+def test_type_checkers_see_the_lazy_names_where_they_load_from(package):
+    # The names are listed twice (the imports type checkers read, the table
+    # export_lazily reads at run time): the two agree, each name and its module.
+    module = importlib.import_module(package)
+    seen = type_checking_exports(pathlib.Path(module.__file__).parent)
+    assert module._lazy_locations == seen
+    assert set(seen) <= set(module.__all__)
 
 
 def test_the_public_submodules_are_attributes_after_a_plain_import():

@@ -188,6 +188,17 @@ def test_mypy_strict_passes_on_the_readme_examples(tmp_path, mypy_cache):
 
 
 @requires_mypy
+def test_mypy_sees_every_public_name_through_a_star_import(tmp_path, mypy_cache):
+    # Pins: `from softmaxkit import *` gave mypy only the eagerly imported
+    # names; the lazy losses and variants reached __all__ by *-unpacking, which
+    # mypy does not read, so `cross_entropy` was "not defined".
+    names = [name for name in softmaxkit.__all__ if name != "__version__"]
+    code = "from softmaxkit import *\n" + "".join(f"print({name})\n" for name in names)
+    result = run_mypy(tmp_path, mypy_cache, code)
+    assert result.returncode == 0, result.stdout
+
+
+@requires_mypy
 def test_mypy_refuses_a_positional_entropy(tmp_path, mypy_cache):
     # The keyword-only input kind is visible to the type checker too.
     result = run_mypy(tmp_path, mypy_cache, "import softmaxkit as sk\nsk.entropy([0.9, 0.1])\n")

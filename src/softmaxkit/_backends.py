@@ -37,6 +37,9 @@ A backend may also override a whole operation (:func:`whole_operation`):
 Triton's fused ``linear_cross_entropy`` for CUDA tensors, which never holds
 a chunk of logits.
 
+The commonest call (softmax of a float32/64 NumPy array, every option at
+its default) takes the kernel's short path :func:`fast_softmax` first.
+
 A new backend is one :func:`register` call; the agreement tests
 (``tests/test_backend_contract.py``) run every registered backend against
 the reference. ``_dispatch.use_kernel(False)`` switches the kernel off and
@@ -54,6 +57,15 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from . import _dispatch, _reference
+
+
+# The commonest call, softmax or log_softmax of a float32/64 NumPy array with
+# every option at its default, skips the registry for the kernel's own short
+# path; bound here by assignment, so that the functional layer still asks only
+# this module and the call costs no extra frame (it is the whole cost of a
+# softmax of a few entries). ``kernel_available``: whether the kernel computes.
+fast_softmax = _dispatch.fast_softmax
+kernel_available = _dispatch.available
 
 
 class RowLosses(NamedTuple):

@@ -3,7 +3,7 @@
 Written once against the Python array API: NumPy, PyTorch, JAX, CuPy, Dask and
 array-api-strict arrays go in and come back as the same kind of array on the
 same device. This module is the specification; a compiled kernel may stand in
-for it on NumPy arrays (see ``_dispatch``) and must agree with it.
+for it on NumPy arrays (chosen in ``_backends``) and must agree with it.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Any, Literal, overload
 import array_api_compat
 import numpy as np
 
-from . import _backend, _backends, _chunks, _dispatch, _family, _stable, _streams
+from . import _backend, _backends, _chunks, _family, _stable, _streams
 from . import _validate as validate
 from ._typing import ArrayLike, ArrayT, Axis, Nested, NumPyArray
 
@@ -206,14 +206,15 @@ def _softmax_or_log(x: Any, axis: Any, temperature: Any, where: Any, out: Any, *
     ):
         # The commonest call, on a NumPy array with every option at its
         # default: nothing to validate beyond what fast_softmax checks.
-        result = _dispatch.fast_softmax(x, log, out)
+        result = _backends.fast_softmax(x, log, out)
         if result is not None:
             return result
     v = _family.validated(x, axis, temperature, where)
     if out is not None:
         validate.out_array(out, v.xp, v.x.shape, v.out_dtype)
     plan = None
-    if not (isinstance(v.temperature, float) and v.temperature == 1.0 and _dispatch.available()):
+    no_temperature = isinstance(v.temperature, float) and v.temperature == 1.0
+    if not (no_temperature and _backends.kernel_available()):
         # x / T is formed in the compute dtype (float64 for float32), as are
         # the spec's temporaries: a block at a time, so the peak is the output
         # plus one block's temporaries. (Without a temperature the kernel

@@ -114,30 +114,37 @@ def fast_softmax(x: Any, log: bool, out: np.ndarray | None = None) -> np.ndarray
     """
     dtype = x.dtype
     # Native float32/64 dtypes are NumPy singletons: an identity test is the
-    # cheapest check of both the type and the byte order.
-    if not _enabled or (dtype is not _FLOAT64 and dtype is not _FLOAT32) or x.ndim == 0:
+    # cheapest check of both the type and the byte order. (A 0-d x is small:
+    # the binding refuses it.)
+    if not _enabled or (dtype is not _FLOAT64 and dtype is not _FLOAT32):
         return None
     module = _module if _module is not None else _kernel()
     if module is None:
         return None
-    if out is not None and not (
-        out.dtype is dtype and out.shape == x.shape and (out is x or not np.may_share_memory(out, x))
-    ):
+    if out is not None and not (out.dtype is dtype and out.shape == x.shape):
         return None
     if x.size < _SMALL:
-        result = np.empty_like(x) if out is None else out
+        result = np.empty(x.shape, dtype) if out is None else out
         try:
             # The binding checks the rest (C-contiguous and aligned x, a
-            # writable C-contiguous out, a non-empty last axis) before it
-            # writes anything; the full path then says what is wrong.
+            # writable C-contiguous out that is x's memory or does not overlap
+            # it, a non-empty last axis) before it writes anything; the full
+            # path then says what is wrong.
             module.last_axis(log, x, result)
         except (BufferError, ValueError, TypeError):
             return None
         return result
-    if not _is_kernel_ready(x) or (out is not None and not (_is_kernel_ready(out) and out.flags.writeable)):
+    if not _is_kernel_ready(x) or (
+        out is not None
+        and not (
+            _is_kernel_ready(out)
+            and out.flags.writeable
+            and (out is x or not np.may_share_memory(out, x))
+        )
+    ):
         return None
-    n = x.shape[-1]
     result = np.empty(x.shape, dtype) if out is None else out
+    n = x.shape[-1]
     module.reduce(LOG_SOFTMAX if log else SOFTMAX, x.reshape(-1, n, 1), result.reshape(-1, n, 1),
                   None, _threads.get_num_threads())
     return result

@@ -47,13 +47,20 @@ class _LazyPackage(types.ModuleType):
 
 
 def export_lazily(
-    package: str, locations: Mapping[str, str], submodules: Iterable[str] = ()
+    package: str,
+    locations: Mapping[str, str],
+    submodules: Iterable[str] = (),
+    eager: Iterable[str] = (),
 ) -> None:
     """Make the names of ``locations`` attributes of ``package`` that load on first use.
 
     ``locations`` maps each name to the module, relative to ``package``, that
     defines it; ``submodules`` are imported when looked up as attributes
-    (``softmaxkit.losses`` after a plain ``import softmaxkit``).
+    (``softmaxkit.losses`` after a plain ``import softmaxkit``). The
+    package's ``__all__`` is the names ``eager`` (its public names already
+    imported) and then those of ``locations``: type checkers see the names
+    through the package's ``if TYPE_CHECKING:`` imports, so the package has no
+    literal ``__all__`` to keep in step.
 
     >>> import softmaxkit
     >>> softmaxkit.cross_entropy.__module__
@@ -62,4 +69,16 @@ def export_lazily(
     module = sys.modules[package]
     module.__dict__["_lazy_locations"] = dict(locations)
     module.__dict__["_lazy_submodules"] = frozenset(submodules)
+    module.__dict__["__all__"] = [*eager, *locations]
     module.__class__ = _LazyPackage
+
+
+def exported(package: types.ModuleType) -> list[str]:
+    """The names that :func:`export_lazily` made attributes of ``package``, in their order.
+
+    >>> import softmaxkit.variants
+    >>> exported(softmaxkit.variants)[:2]
+    ['CandidateSample', 'SampledSoftmaxGrad']
+    """
+    locations: Mapping[str, str] = package.__dict__["_lazy_locations"]
+    return list(locations)

@@ -81,9 +81,7 @@ def check(
     xp = validate.namespace(logits, target, weight)
     logits = validate.as_array(xp, logits, name=name)
     out_dtype = validate.float_dtype_of(xp, logits, name=name)
-    if logits.ndim == 0:
-        raise ValueError(f"{name} must have a class axis, got a 0-d array")
-    class_axis = validate.single_axis(axis, logits.ndim)
+    class_axis = validate.class_axis(logits, axis, name=name)
     n_classes = logits.shape[class_axis]
     options = check_options(ignore_index, label_smoothing, reduction)
 

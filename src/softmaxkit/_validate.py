@@ -130,6 +130,20 @@ def single_axis(axis: Any, ndim: int, *, name: str = "axis") -> int:
     return normalize_axis(axis, ndim, name=name)[0]
 
 
+def class_axis(x: Any, axis: Any, *, name: str) -> int:
+    """The class axis of the scores ``x`` (named ``name``): a single axis, which a 0-d ``x`` lacks."""
+    if x.ndim == 0:
+        raise ValueError(f"{name} must have a class axis, got a 0-d array")
+    return single_axis(axis, x.ndim)
+
+
+def integer_array(xp: Any, a: Any, *, name: str) -> Any:
+    """``a`` (an array of ``xp``) if it holds integers (ids, labels); TypeError naming ``name`` if not."""
+    if not xp.isdtype(a.dtype, "integral"):
+        raise TypeError(f"{name} must be an integer array, got dtype {a.dtype}")
+    return a
+
+
 def _as_float(value: Any, *, name: str) -> float:
     """``float(value)``, with an int too large for a float (2**2000) named as a ValueError."""
     try:

@@ -151,9 +151,8 @@ def cross_entropy(
     >>> float(sk.cross_entropy(logits, [1, 2], weight=[25.0, 25.0, 100.0]))
     0.87048350145262
     """
-    return _cross_entropy(
-        logits, target, axis, weight, ignore_index, label_smoothing, reduction, want_grad=False
-    ).loss
+    checked = _targets.check(logits, target, axis, weight, ignore_index, label_smoothing, reduction)
+    return _cross_entropy(checked, want_grad=False).loss
 
 
 @overload
@@ -216,9 +215,8 @@ def cross_entropy_grad(
     >>> sk.cross_entropy_grad([[0.0, 0.0]], [1], reduction="sum")
     array([[ 0.5, -0.5]])
     """
-    return _cross_entropy(
-        logits, target, axis, weight, ignore_index, label_smoothing, reduction, want_grad=True
-    ).grad
+    checked = _targets.check(logits, target, axis, weight, ignore_index, label_smoothing, reduction)
+    return _cross_entropy(checked, want_grad=True).grad
 
 
 @overload
@@ -277,9 +275,8 @@ def cross_entropy_and_grad(
     >>> round(float(loss), 6), grad.tolist()
     (0.693147, [[0.5, -0.5]])
     """
-    return _cross_entropy(
-        logits, target, axis, weight, ignore_index, label_smoothing, reduction, want_grad=True
-    )
+    checked = _targets.check(logits, target, axis, weight, ignore_index, label_smoothing, reduction)
+    return _cross_entropy(checked, want_grad=True)
 
 
 @overload
@@ -356,18 +353,8 @@ def nll_loss(
     return _backend.cast(xp, loss, p.out_dtype)
 
 
-def _cross_entropy(
-    logits: Any,
-    target: Any,
-    axis: Any,
-    weight: Any,
-    ignore_index: Any,
-    label_smoothing: Any,
-    reduction: Any,
-    *,
-    want_grad: bool,
-) -> CrossEntropyResult[Any]:
-    c = _targets.check(logits, target, axis, weight, ignore_index, label_smoothing, reduction)
+def _cross_entropy(c: _targets.Checked, *, want_grad: bool) -> CrossEntropyResult[Any]:
+    """Cross-entropy (and its gradient) of the checked arguments of the public functions."""
     xp = c.xp
     z = xp.moveaxis(c.logits, c.class_axis, -1)
     rows_target = c.target if c.class_indices else xp.moveaxis(c.target, c.class_axis, -1)

@@ -186,21 +186,31 @@ PyDoc_STRVAR(last_axis_doc,
              "last_axis(log, x, out)\n\n"
              "softmax (log=0) or log_softmax (log=1) over the last axis of a C-contiguous\n"
              "float32/64 array x (at least 1-D, last axis non-empty) into out, a C-contiguous\n"
-             "array of the same dtype and size, on one thread: the path for small calls,\n"
-             "which skips reshaping to (outer, n, 1).");
+             "array of the same dtype and size that is x's memory or does not overlap it, on\n"
+             "one thread: the path for small calls, which skips reshaping to (outer, n, 1).");
 
-static PyObject *py_last_axis(PyObject *self, PyObject *args) {
+/* Elements below which last_axis keeps the GIL: releasing and taking it back
+   costs about as much as the softmax of a few dozen elements. */
+#define SK_KEEP_GIL_BELOW 1024
+
+/* Fast-call convention: the call is the whole cost of a softmax of a few
+   elements, so no argument tuple is built or parsed. */
+static PyObject *py_last_axis(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
     (void)self;
-    int log;
-    PyObject *x_obj, *out_obj;
-    if (!PyArg_ParseTuple(args, "pOO", &log, &x_obj, &out_obj)) return NULL;
+    if (nargs != 3) {
+        PyErr_Format(PyExc_TypeError, "last_axis takes 3 arguments (log, x, out), got %zd", nargs);
+        return NULL;
+    }
+    int log = PyObject_IsTrue(args[0]);
+    if (log < 0) return NULL;
     Py_buffer x, out;
-    if (PyObject_GetBuffer(x_obj, &x, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) < 0) return NULL;
-    if (PyObject_GetBuffer(out_obj, &out, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | PyBUF_WRITABLE) < 0) {
+    if (PyObject_GetBuffer(args[1], &x, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) < 0) return NULL;
+    if (PyObject_GetBuffer(args[2], &out, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | PyBUF_WRITABLE) < 0) {
         PyBuffer_Release(&x);
         return NULL;
     }
     char kind = kind_of(&x);
+    const char *x_start = (const char *)x.buf, *out_start = (const char *)out.buf;
     int ok = 1;
     if ((kind != 'f' && kind != 'd') || kind_of(&out) != kind) {
         PyErr_SetString(PyExc_TypeError, "x and out must both be float32 or both float64");
@@ -210,6 +220,11 @@ static PyObject *py_last_axis(PyObject *self, PyObject *args) {
         ok = 0;
     } else if ((uintptr_t)x.buf % (uintptr_t)x.itemsize || (uintptr_t)out.buf % (uintptr_t)x.itemsize) {
         PyErr_SetString(PyExc_ValueError, "x and out must be aligned");
+        ok = 0;
+    } else if (x_start != out_start && x_start < out_start + out.len && out_start < x_start + x.len) {
+        /* In place is fine (each row is read before it is written); a shifted
+           overlap would read entries already overwritten. */
+        PyErr_SetString(PyExc_ValueError, "out overlaps x without being x's memory");
         ok = 0;
     }
     if (ok) {
@@ -225,9 +240,13 @@ static PyObject *py_last_axis(PyObject *self, PyObject *args) {
         a.xs_outer = a.os_outer = n * x.itemsize;
         a.xs_n = a.os_n = x.itemsize;
         int status;
-        Py_BEGIN_ALLOW_THREADS
-        status = sk_reduce(&a, 1);
-        Py_END_ALLOW_THREADS
+        if (x.len / x.itemsize < SK_KEEP_GIL_BELOW) {
+            status = sk_reduce(&a, 1);
+        } else {
+            Py_BEGIN_ALLOW_THREADS
+            status = sk_reduce(&a, 1);
+            Py_END_ALLOW_THREADS
+        }
         ok = status_to_error(status) == 0;
     }
     PyBuffer_Release(&x);
@@ -411,7 +430,7 @@ static PyObject *py_isa(PyObject *self, PyObject *unused) {
 
 static PyMethodDef methods[] = {
     {"reduce", py_reduce, METH_VARARGS, reduce_doc},
-    {"last_axis", py_last_axis, METH_VARARGS, last_axis_doc},
+    {"last_axis", (PyCFunction)(void (*)(void))py_last_axis, METH_FASTCALL, last_axis_doc},
     {"vjp", py_vjp, METH_VARARGS, vjp_doc},
     {"cross_entropy", py_cross_entropy, METH_VARARGS, ce_doc},
     {"isa", py_isa, METH_NOARGS, "The instruction set the loops run with on this CPU."},

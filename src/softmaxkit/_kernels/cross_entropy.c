@@ -5,7 +5,9 @@
  * p_j = exp(d_j) / norm is formed where the gradient needs it.
  *
  * float32 rows run in float32 lanes (cross_entropy_f32.h) where the
- * compiler has vector extensions; the loops below are the general path.
+ * compiler has vector extensions, float64 rows in float64 lanes
+ * (cross_entropy_f64.h) in the AVX2 and AVX-512 builds; the loops below are
+ * the general path.
  *
  * Gradient (losses.py derives it): per row, with target weight coefficients
  * coef_j and row_scale = sum of what the target puts on the row,
@@ -25,11 +27,20 @@ void SK_FN(sk_combine_parts)(const sk_part *parts, ptrdiff_t n_parts, sk_slice *
 #ifdef SK_HAVE_VECF
 #include "cross_entropy_f32.h"
 #endif
+#if defined(__AVX2__)
+#include "cross_entropy_f64.h"
+#endif
 
 void SK_FN(sk_ce_rows)(const sk_ce_args *a, ptrdiff_t r0, ptrdiff_t r1, double *scratch) {
 #ifdef SK_HAVE_VECF
     if (a->dtype == SK_F32) {
         ce_rows_fast_f32(a, r0, r1, scratch);
+        return;
+    }
+#endif
+#if defined(__AVX2__)
+    if (a->dtype == SK_F64) {
+        ce_rows_fast_f64(a, r0, r1, scratch);
         return;
     }
 #endif

@@ -62,11 +62,13 @@ static void SK_CAT(ce_row, SK_SFX)(const sk_ce_args *a, ptrdiff_t r, double *scr
         picked_weight = a->weight ? a->weight[y] : 1.0;
         row_scale = (1.0 - eps) * picked_weight + uniform * a->weight_sum;
     } else {
+        /* compensated for float64: every gradient entry is p_j row_scale - coef_j */
+        double comp = 0.0;
         row_scale = 0.0;
         for (ptrdiff_t j = 0; j < n; j++) {
             double q = (double)((const SK_T *)(a->probs + r * a->ps))[j];
             q = eps > 0 ? q * (1.0 - eps) + uniform : q;
-            row_scale += a->weight ? q * a->weight[j] : q;
+            SK_CAT(sk_accumulate, SK_SFX)(&row_scale, &comp, a->weight ? q * a->weight[j] : q);
         }
     }
 

@@ -8,7 +8,7 @@
  *      the loss is wanted); k = #{z_j = m} and t = sum of the other e_j in
  *      float64 lanes, so log_norm = log(k) + log1p(t / k) keeps the relative
  *      accuracy of a log-probability near 0 (a dominant class);
- *   C. grad_j = (e_j * row_scale / norm - coef_j) * grad_scale, rounded once
+ *   C. grad_j = (e_j * row_scale / norm - coef_j) * grad_scale (cross_entropy_lanes.h), rounded once
  *      to float32 (coef: what the target puts on class j).
  * The loss needs only logp at the target, except with label smoothing or
  * probability targets, where sum_j coef_j logp_j = sum_j coef_j (z_j - m) -
@@ -17,6 +17,8 @@
  * the general loop of cross_entropy_body.h, which carries the edge-case
  * policy; so do rows whose target is ignore_index (they are all zeros).
  */
+
+#include "cross_entropy_lanes.h"
 
 #define SK_CE_CHUNK 2048 /* exponentials kept on the stack when no gradient is written */
 
@@ -91,18 +93,6 @@ SK_INLINE sk_vd ce_coef_vec(const sk_ce_args *a, ptrdiff_t r, ptrdiff_t j0, int 
     return weighted ? c * sk_vloadd(a->weight + j0) : c;
 }
 
-SK_INLINE double ce_coef_one(const sk_ce_args *a, ptrdiff_t r, ptrdiff_t j, int probs,
-                             int weighted, int smooth, double uniform) {
-    double c;
-    if (probs) {
-        c = (double)((const float *)(a->probs + r * a->ps))[j];
-        if (smooth) c = c * (1.0 - a->smoothing) + uniform;
-    } else {
-        c = smooth ? uniform : 0.0;
-    }
-    return weighted ? c * a->weight[j] : c;
-}
-
 /* sum_j coef_j (z_j - m) (0 where coef_j = 0, also at z_j = -inf) and sum_j coef_j. */
 SK_INLINE void ce_coef_sums(const sk_ce_args *a, ptrdiff_t r, const float *z, float m, int probs,
                             int weighted, int smooth, double uniform, double *cd, double *cs) {
@@ -174,55 +164,21 @@ SK_INLINE int ce_row_fast_f32(const sk_ce_args *a, ptrdiff_t r, int probs, int w
         ptrdiff_t len = n - j < step ? n - j : step;
         ce_exp_sum_f32(z + j, grad ? grad + j : chunk, len, m, &k, &t);
     }
-    double inv = 1.0 / (k + t); /* k >= 1: the maximum is finite */
-    double log_norm = log(k) + log1p(t / k);
-
-    double eps = a->smoothing, uniform = eps / (double)n;
-    double coef_d = 0.0, coef_sum = 0.0;
+    double uniform = a->smoothing / (double)n, coef_d = 0.0, coef_sum = 0.0;
     if (probs || smooth)
         ce_coef_sums(a, r, z, m, probs, weighted, smooth, uniform, &coef_d, &coef_sum);
-    double row_scale, loss;
     int64_t y = probs ? 0 : a->target[r];
-    double picked = 0.0; /* (1 - eps) w_y: the target's extra coefficient at y */
-    if (probs) {
-        row_scale = coef_sum;
-        loss = -(coef_d - log_norm * coef_sum);
-    } else {
-        double w_y = weighted ? a->weight[y] : 1.0;
-        picked = (1.0 - eps) * w_y;
-        row_scale = picked + uniform * a->weight_sum;
-        double nll = -(((double)z[y] - (double)m) - log_norm) * w_y;
-        /* smoothing: -sum_j w_j logp_j, with coef_j = uniform w_j */
-        loss = smooth ? (1.0 - eps) * nll - (coef_d - log_norm * coef_sum) : nll;
-    }
-    a->loss[r] = loss;
+    double zy_m = probs ? 0.0 : ((double)z[y] - (double)m), scale, picked;
+    /* k >= 1: the maximum is finite */
+    a->loss[r] = ce_row_loss(a, r, probs, weighted, smooth, zy_m, k, t, coef_d, coef_sum, &scale, &picked);
 
     if (grad) {
         double e_y = probs ? 0.0 : (double)grad[y];
-        ce_grad_pass(a, r, grad, inv * row_scale, probs, weighted, smooth, uniform);
-        if (!probs) {
-            double c_y = ce_coef_one(a, r, y, 0, weighted, smooth, uniform) + picked;
-            grad[y] = (float)((e_y * (inv * row_scale) - c_y) * a->grad_scale);
-        }
+        ce_grad_pass(a, r, grad, scale, probs, weighted, smooth, uniform);
+        if (!probs)
+            grad[y] = (float)ce_grad_at_target(a, r, e_y, scale, weighted, smooth, picked);
     }
     return 1;
 }
 
-static void ce_rows_fast_f32(const sk_ce_args *a, ptrdiff_t r0, ptrdiff_t r1, double *scratch) {
-    int probs = a->probs != NULL, weighted = a->weight != NULL, smooth = a->smoothing > 0.0;
-    for (ptrdiff_t r = r0; r < r1; r++) {
-        int done;
-        /* One instance of the loops per combination of options. */
-        switch (probs * 4 + weighted * 2 + smooth) {
-            case 0: done = ce_row_fast_f32(a, r, 0, 0, 0); break;
-            case 1: done = ce_row_fast_f32(a, r, 0, 0, 1); break;
-            case 2: done = ce_row_fast_f32(a, r, 0, 1, 0); break;
-            case 3: done = ce_row_fast_f32(a, r, 0, 1, 1); break;
-            case 4: done = ce_row_fast_f32(a, r, 1, 0, 0); break;
-            case 5: done = ce_row_fast_f32(a, r, 1, 0, 1); break;
-            case 6: done = ce_row_fast_f32(a, r, 1, 1, 0); break;
-            default: done = ce_row_fast_f32(a, r, 1, 1, 1); break;
-        }
-        if (!done) ce_rows_f32(a, r, r + 1, scratch);
-    }
-}
+SK_CE_LANE_ROWS(ce_rows_fast_f32, ce_row_fast_f32, ce_rows_f32)

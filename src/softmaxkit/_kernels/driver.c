@@ -158,8 +158,9 @@ static int f32_columns(const reduce_plan *p) {
 
 static void f32_columns_unit(void *ctx, ptrdiff_t unit, double *scratch) {
     reduce_plan *p = (reduce_plan *)ctx;
-    ptrdiff_t o = unit / p->tiles, j0 = (unit % p->tiles) * SK_F32_COLUMNS;
-    ptrdiff_t width = p->a->inner - j0 < SK_F32_COLUMNS ? p->a->inner - j0 : SK_F32_COLUMNS;
+    ptrdiff_t tile = sk_f32_column_tile(p->a->inner);
+    ptrdiff_t o = unit / p->tiles, j0 = (unit % p->tiles) * tile;
+    ptrdiff_t width = p->a->inner - j0 < tile ? p->a->inner - j0 : tile;
     p->isa->f32_columns(p->a, o, j0, width, scratch);
 }
 
@@ -212,8 +213,9 @@ int sk_reduce(const sk_reduce_args *a, int n_threads) {
     n_threads = threads_for(n_threads, elements);
     prefault_output(a, elements, n_threads);
     if (a->inner > 1 && f32_columns(&p)) {
-        p.tiles = ceil_div(a->inner, SK_F32_COLUMNS);
-        size_t scratch = (size_t)ceil_div(a->n, SK_F32_CHUNK_ROWS) * SK_F32_COLUMNS * 16;
+        ptrdiff_t tile = sk_f32_column_tile(a->inner);
+        p.tiles = ceil_div(a->inner, tile);
+        size_t scratch = (size_t)ceil_div(a->n, sk_f32_column_chunk_rows(a->inner)) * tile * sizeof(float);
         return sk_parallel_for(a->outer * p.tiles, n_threads, scratch, f32_columns_unit, &p);
     }
     if (a->inner > 1) {

@@ -29,9 +29,24 @@
 
 #define SK_LANES 8 /* independent accumulators of a row sum */
 #define SK_F32_SHORT_ROW 64 /* float32 rows up to this length go one row a lane */
-#define SK_F32_COLUMNS 64     /* float32 column mode: slices reduced together */
-#define SK_F32_CHUNK_ROWS 256 /* and rows whose exponentials are formed in cache */
+#define SK_F32_COLUMNS 512 /* float32 column mode: at most this many slices a tile */
+#define SK_F32_CHUNK_FLOATS 65536 /* and about this many elements a chunk of rows (L2) */
 #define SK_CHUNK 256 /* elements whose exponentials are buffered before summing */
+
+/* float32 column mode: the slices of a tile (of inner contiguous slices):
+ * whole rows where they fit, and at least two tiles (so two threads) where
+ * there are 128 slices or more; a multiple of 16 (a cache line) otherwise. */
+SK_INLINE ptrdiff_t sk_f32_column_tile(ptrdiff_t inner) {
+    if (inner < 128) return inner;
+    ptrdiff_t half = ((inner + 1) / 2 + 15) / 16 * 16;
+    return half < SK_F32_COLUMNS ? half : SK_F32_COLUMNS;
+}
+
+/* The rows of a chunk: fixed by the shape, whatever tile a slice is in. */
+SK_INLINE ptrdiff_t sk_f32_column_chunk_rows(ptrdiff_t inner) {
+    ptrdiff_t rows = SK_F32_CHUNK_FLOATS / sk_f32_column_tile(inner);
+    return rows > 0 ? rows : 1;
+}
 
 /* What a block of a row (or a whole row) contributes to its normaliser. */
 typedef struct {
@@ -116,7 +131,7 @@ typedef struct {
     /* A block of a long row: its statistics (softmax keeps exp(x - m_b) in
      * out), then its output once the row's normaliser s is known. */
     /* Column mode: slices j0 .. j0 + width - 1 (width <= SK_F32_COLUMNS) of
-     * outer index o; scratch holds 16 bytes per slice and row chunk. */
+     * outer index o; scratch holds a float per slice and chunk of rows. */
     void (*f32_columns)(const sk_reduce_args *a, ptrdiff_t o, ptrdiff_t j0, ptrdiff_t width,
                         double *scratch);
     void (*f32_block_stats)(const sk_reduce_args *a, ptrdiff_t row, ptrdiff_t start, ptrdiff_t len,

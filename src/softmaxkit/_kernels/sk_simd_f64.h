@@ -56,6 +56,9 @@ SK_INLINE vd vd_clamp_exp_arg(vd x, vd low) {
 SK_INLINE vd vd_fmadd(vd a, vd b, vd c) { return _mm512_fmadd_pd(a, b, c); }  /* a b + c */
 SK_INLINE vd vd_fnmadd(vd a, vd b, vd c) { return _mm512_fnmadd_pd(a, b, c); } /* c - a b */
 SK_INLINE vdmask vd_gt_or_nan(vd a, vd b) { return _mm512_cmp_pd_mask(a, b, _CMP_NLE_UQ); }
+SK_INLINE vdmask vd_eq(vd a, vd b) { return _mm512_cmp_pd_mask(a, b, _CMP_EQ_OQ); }
+SK_INLINE vdmask vd_ne_or_nan(vd a, vd b) { return _mm512_cmp_pd_mask(a, b, _CMP_NEQ_UQ); }
+SK_INLINE vd vd_where(vdmask m, vd v) { return _mm512_maskz_mov_pd(m, v); } /* v where m, else 0 */
 /* p * 2^floor(e) for e in [-1500, 0] where keep holds (one rounding, into
  * the subnormals), 0 elsewhere. The lanes left out compute nothing: a result
  * that underflows costs a microcode assist. */
@@ -106,6 +109,9 @@ SK_INLINE vd vd_clamp_exp_arg(vd x, vd low) { return vd_max(low, x); }
 SK_INLINE vd vd_fmadd(vd a, vd b, vd c) { return _mm256_fmadd_pd(a, b, c); }
 SK_INLINE vd vd_fnmadd(vd a, vd b, vd c) { return _mm256_fnmadd_pd(a, b, c); }
 SK_INLINE vdmask vd_gt_or_nan(vd a, vd b) { return _mm256_cmp_pd(a, b, _CMP_NLE_UQ); }
+SK_INLINE vdmask vd_eq(vd a, vd b) { return _mm256_cmp_pd(a, b, _CMP_EQ_OQ); }
+SK_INLINE vdmask vd_ne_or_nan(vd a, vd b) { return _mm256_cmp_pd(a, b, _CMP_NEQ_UQ); }
+SK_INLINE vd vd_where(vdmask m, vd v) { return _mm256_and_pd(m, v); }
 /* p * 2^k, k = floor(e) in [-1500, 0], as 2^k1 * 2^k2 with k1, k2 >= -750:
  * both factors are normal doubles, so only the last product rounds; 0 where
  * keep does not hold (p is zeroed first, so nothing underflows there). */

@@ -108,9 +108,7 @@ def probabilities_and_labels(
     ``[1 - p, p]``. Rows must be finite, in [0, 1] and sum to 1. ``classes``
     maps labels to columns (see :func:`labels_array`).
     """
-    given = as_numpy(probs, name="probs")
-    if not (np.issubdtype(given.dtype, np.floating) or np.issubdtype(given.dtype, np.integer)):
-        raise TypeError(f"probs must be a real array, got dtype {given.dtype}")
+    given = _real(probs, "probs")
     if classes is None and _looks_swapped(given, as_numpy(labels, name="labels")):
         raise ValueError(
             "probs and labels look swapped: probs holds integer class labels and labels "
@@ -121,13 +119,9 @@ def probabilities_and_labels(
     if p.ndim == 1:
         _check_in_unit_interval(p[:, None], binary=True)
         p = np.stack([1.0 - p, p], axis=1)
-    if p.ndim != 2 or p.shape[1] < 2:
-        raise ValueError(
-            f"probs must have shape (N, K) with K >= 2 classes, or (N,) for a binary "
-            f"problem's probability of class 1; got {given.shape}"
-        )
-    if p.shape[0] == 0:
-        raise ValueError("probs is empty: need at least one prediction")
+    _check_rows(
+        p, given.shape, "probs", "a binary problem's probability of class 1", "one prediction"
+    )
     _check_in_unit_interval(p, binary=False)
     sums = p.sum(axis=1)
     off = np.abs(sums - 1.0) > _SUM_TOLERANCE
@@ -138,6 +132,24 @@ def probabilities_and_labels(
             f"(pass softmax(logits), not logits or unnormalised scores)"
         )
     return p, labels_array(labels, p.shape[0], p.shape[1], classes)
+
+
+def _real(values: Any, name: str) -> np.ndarray:
+    """``values`` as a NumPy array of reals (float or integer dtype), else TypeError."""
+    given = as_numpy(values, name=name)
+    if not (np.issubdtype(given.dtype, np.floating) or np.issubdtype(given.dtype, np.integer)):
+        raise TypeError(f"{name} must be a real array, got dtype {given.dtype}")
+    return given
+
+
+def _check_rows(a: np.ndarray, shape: tuple[int, ...], name: str, one_d: str, least: str) -> None:
+    """Raise unless ``a`` is (N, K), N >= 1, K >= 2; ``shape`` is as given, ``one_d`` its (N,) form."""
+    if a.ndim != 2 or a.shape[1] < 2:
+        raise ValueError(
+            f"{name} must have shape (N, K) with K >= 2 classes, or (N,) for {one_d}; got {shape}"
+        )
+    if a.shape[0] == 0:
+        raise ValueError(f"{name} is empty: need at least {least}")
 
 
 def _check_in_unit_interval(p: np.ndarray, *, binary: bool) -> None:
@@ -162,19 +174,11 @@ def logits_and_labels(logits: Any, labels: Any) -> tuple[np.ndarray, np.ndarray]
     A 1-D ``logits`` is a binary decision ``d`` with ``P(class 1) = sigmoid(d)``
     and becomes the logits ``[0, d]``, whose softmax is exactly that.
     """
-    z = as_numpy(logits, name="logits")
-    if not (np.issubdtype(z.dtype, np.floating) or np.issubdtype(z.dtype, np.integer)):
-        raise TypeError(f"logits must be a real array, got dtype {z.dtype}")
-    z = z.astype(np.float64)
+    given = _real(logits, "logits")
+    z = given.astype(np.float64)
     if z.ndim == 1:
         z = np.stack([np.zeros_like(z), z], axis=1)
-    if z.ndim != 2 or z.shape[1] < 2:
-        raise ValueError(
-            f"logits must have shape (N, K) with K >= 2 classes, or (N,) for binary "
-            f"decision values; got {as_numpy(logits, name='logits').shape}"
-        )
-    if z.shape[0] == 0:
-        raise ValueError("logits is empty: need at least one row to fit on")
+    _check_rows(z, given.shape, "logits", "binary decision values", "one row to fit on")
     if not np.all(np.isfinite(z)):
         row, col = np.argwhere(~np.isfinite(z))[0]
         raise ValueError(f"logits must be finite, got {float(z[row, col])!r} at row {row}, class {col}")

@@ -11,7 +11,7 @@ from types import FrameType
 from typing import Any, Callable, TextIO
 
 from .. import __version__
-from . import apply, calibrate, demo, explain, explore
+from . import _io, apply, calibrate, demo, explain, explore
 from ._errors import CLIError, OneLineParser, fail
 
 SUBCOMMANDS = (demo, explain, apply, calibrate, explore)
@@ -43,7 +43,7 @@ def protect_negative_numbers(argv: list[str]) -> list[str]:
     """
     protected = []
     for word in argv:
-        if word.startswith("-") and word != "-" and _is_number(word):
+        if word.startswith("-") and word != "-" and _io.is_number(word):
             word = " " + word
         protected.append(word)
     return protected
@@ -167,14 +167,6 @@ def _os_reason(exc: OSError) -> str:
         return "no space left on the device to write the result"
     where = f"{exc.filename}: " if exc.filename else ""
     return f"{where}{exc.strerror or exc}"
-
-
-def _is_number(word: str) -> bool:
-    try:
-        float(word)
-    except ValueError:
-        return False
-    return True
 
 
 if __name__ == "__main__":

@@ -406,7 +406,7 @@ def _parse_text(text: str, delimiter: str | None, *, name: str) -> np.ndarray:
         try:
             rows.append([float(field) for field in fields])
         except ValueError:
-            bad = next(f for f in fields if not _is_number(f))
+            bad = next(f for f in fields if not is_number(f))
             raise CLIError(f"{name}: line {line_number}: {bad.strip()!r} is not a number") from None
         if len(rows[-1]) != len(rows[0]):
             raise CLIError(
@@ -418,7 +418,8 @@ def _parse_text(text: str, delimiter: str | None, *, name: str) -> np.ndarray:
     return np.array(rows, dtype=np.float64)
 
 
-def _is_number(field: str) -> bool:
+def is_number(field: str) -> bool:
+    """Whether ``float`` reads ``field``: the numbers of the text formats and the CLI's arguments."""
     try:
         float(field)
     except ValueError:

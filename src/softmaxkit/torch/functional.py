@@ -61,7 +61,7 @@ def softmax(
     >>> softmax(torch.tensor([[1.0, 2.0]]), dim=1, where=torch.tensor([[False, False]]))
     tensor([[0., 0.]])
     """
-    return _softmax_family("softmax", input, dim, dtype, temperature, where)
+    return _softmax_family(torch.ops.softmaxkit.softmax, input, dim, dtype, temperature, where)
 
 
 def log_softmax(
@@ -93,7 +93,7 @@ def log_softmax(
     >>> log_softmax(torch.tensor([1000.0, 0.0], dtype=torch.float64), dim=0)
     tensor([    0., -1000.], dtype=torch.float64)
     """
-    return _softmax_family("log_softmax", input, dim, dtype, temperature, where)
+    return _softmax_family(torch.ops.softmaxkit.log_softmax, input, dim, dtype, temperature, where)
 
 
 def cross_entropy(
@@ -288,8 +288,9 @@ def _check_tensors(**tensors: Any) -> None:
 
 
 def _softmax_family(
-    name: str, input: Any, dim: Any, dtype: Any, temperature: Any, where: Any
+    op: Any, input: Any, dim: Any, dtype: Any, temperature: Any, where: Any
 ) -> torch.Tensor:
+    """``op`` (the custom op of softmax or log_softmax) on ``input``, as torch's functions take it."""
     _check_tensors(input=input, where=where)
     if dim is None:
         raise TypeError(
@@ -300,7 +301,6 @@ def _softmax_family(
     temperature = validate.finite_scalar(temperature, name="temperature")
     if dtype is not None:
         input = input.to(dtype)
-    op = getattr(torch.ops.softmaxkit, name)
     if input.ndim == 0:  # torch treats a 0-d tensor as one class
         if dim not in (0, -1):
             raise ValueError(f"dim {dim} is out of range for a 0-d input")

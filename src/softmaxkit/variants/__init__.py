@@ -10,7 +10,13 @@ from typing import TYPE_CHECKING
 
 from .. import _lazy
 
-if TYPE_CHECKING:  # at run time, export_lazily below imports each module on first use
+# The names are listed twice, and only twice: type checkers and IDEs read the
+# imports below (a name imported "as itself" is this package's export, so no
+# literal __all__ is needed), while the run time reads _LOCATIONS, which loads
+# each module on first use and gives __all__; the imports cannot be that table
+# without running them (eager) or reading this file at import time (fails where
+# only .pyc files ship). tests/test_package.py checks that the two agree.
+if TYPE_CHECKING:
     from .gumbel import gumbel_softmax as gumbel_softmax
     from .information import entropy as entropy, kl_divergence as kl_divergence
     from .sampled import (
@@ -70,32 +76,3 @@ _LOCATIONS = {
     "sparsemax_vjp": ".sparsemax",
 }
 _lazy.export_lazily(__name__, _LOCATIONS)
-
-__all__ = [
-    "CandidateSample",
-    "SampledSoftmaxGrad",
-    "SampledSoftmaxResult",
-    "TopK",
-    "entropy",
-    "gumbel_softmax",
-    "kl_divergence",
-    "sample",
-    "sample_candidates",
-    "sampled_softmax_loss",
-    "sampled_softmax_loss_and_grad",
-    "sampled_softmax_loss_grad",
-    "topk",
-    "entmax15",
-    "entmax15_loss",
-    "entmax15_vjp",
-    "entmax_bisect",
-    "entmax_bisect_vjp",
-    "segment_log_softmax",
-    "segment_logsumexp",
-    "segment_softmax",
-    "sparse_log_softmax",
-    "sparse_softmax",
-    "sparsemax",
-    "sparsemax_loss",
-    "sparsemax_vjp",
-]

@@ -111,9 +111,7 @@ def gumbel_softmax(
     xp = validate.namespace(logits)
     x = validate.as_array(xp, logits, name="logits")
     validate.float_dtype_of(xp, x, name="logits")  # before its shape: "abc" is 0-d
-    if x.ndim == 0:
-        raise ValueError("logits must have a class axis, got a 0-d array")
-    ax = validate.single_axis(axis, x.ndim)
+    ax = validate.class_axis(x, axis, name="logits")
     where, temperature = _chunks.on_host(x, where, temperature)
     plan = _chunks.plan_for(x, ax, where, temperature, in_order=True)
     if plan is not None and plan.kind == "blocks":

@@ -664,8 +664,7 @@ def _check_shapes(weights: Any, biases: Any, inputs: Any, num_classes: int) -> N
 
 
 def _labels(xp: Any, labels: Any, num_true: int, num_classes: int) -> Any:
-    if not xp.isdtype(labels.dtype, "integral"):
-        raise TypeError(f"labels must be an integer array, got dtype {labels.dtype}")
+    labels = validate.integer_array(xp, labels, name="labels")
     if labels.ndim == 1 and num_true == 1:
         labels = labels[:, None]
     if labels.ndim != 2 or labels.shape[1] != num_true:
@@ -853,8 +852,7 @@ def _given_sample(
             )
     else:
         candidates = validate.as_array(xp, given, like=labels, name="sampled_candidates")
-    if not xp.isdtype(candidates.dtype, "integral"):
-        raise TypeError(f"sampled_candidates must hold integer class ids, got dtype {candidates.dtype}")
+    candidates = validate.integer_array(xp, candidates, name="sampled_candidates")
     if tuple(candidates.shape) != (num_sampled,):
         raise ValueError(
             f"sampled_candidates must have shape (num_sampled,) = ({num_sampled},), "

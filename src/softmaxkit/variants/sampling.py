@@ -155,9 +155,7 @@ def sample(
     xp = validate.namespace(logits)
     x = validate.as_array(xp, logits, name="logits")
     validate.float_dtype_of(xp, x, name="logits")  # before its shape: "abc" is 0-d
-    if x.ndim == 0:
-        raise ValueError("logits must have a class axis, got a 0-d array")
-    ax = validate.single_axis(axis, x.ndim)
+    ax = validate.class_axis(x, axis, name="logits")
     # The noise is laid out as (other axes, draws, classes): with the class
     # axis last (views), blocks that follow each other in C order draw the
     # noise of one call.

@@ -125,15 +125,9 @@ def segment_softmax(
     >>> sk.segment_softmax([0.0, 9.0, 0.0], [0, 0, 1])  # a lone entry gets 1
     array([1.23394576e-04, 9.99876605e-01, 1.00000000e+00])
     """
-    blocked = _in_blocks(
-        segment_softmax, x, segment_ids, num_segments, axis, where, temperature=temperature
+    return _segment_softmax(
+        segment_softmax, x, segment_ids, num_segments, axis, temperature, where, log=False
     )
-    if blocked is None:
-        blocked = _streamed(x, segment_ids, num_segments, temperature, where, kind="softmax")
-    if blocked is not None:
-        return blocked
-    p = _prepare(x, segment_ids, num_segments, axis, temperature, where, relabel=True)
-    return softmax_of_prepared(p, log=False)
 
 
 @overload
@@ -189,15 +183,9 @@ def segment_log_softmax(
     >>> sk.segment_log_softmax([1000.0, 0.0, 3.0], [0, 0, 1])
     array([    0., -1000.,     0.])
     """
-    blocked = _in_blocks(
-        segment_log_softmax, x, segment_ids, num_segments, axis, where, temperature=temperature
+    return _segment_softmax(
+        segment_log_softmax, x, segment_ids, num_segments, axis, temperature, where, log=True
     )
-    if blocked is None:
-        blocked = _streamed(x, segment_ids, num_segments, temperature, where, kind="log_softmax")
-    if blocked is not None:
-        return blocked
-    p = _prepare(x, segment_ids, num_segments, axis, temperature, where, relabel=True)
-    return softmax_of_prepared(p, log=True)
 
 
 @overload
@@ -272,6 +260,23 @@ def segment_logsumexp(
     value = xp.where(nan_segment, xp.nan, value)
     value = xp.moveaxis(value, 0, p.axis)
     return _backend.cast(xp, value, p.out_dtype)
+
+
+def _segment_softmax(
+    public: Any, x: Any, segment_ids: Any, num_segments: Any, axis: Any,
+    temperature: Any, where: Any, *, log: bool,
+) -> Any:  # fmt: skip
+    """segment_softmax or segment_log_softmax (``public``, which the blocks call again)."""
+    blocked = _in_blocks(
+        public, x, segment_ids, num_segments, axis, where, temperature=temperature
+    )
+    if blocked is None:
+        kind = "log_softmax" if log else "softmax"
+        blocked = _streamed(x, segment_ids, num_segments, temperature, where, kind=kind)
+    if blocked is not None:
+        return blocked
+    p = _prepare(x, segment_ids, num_segments, axis, temperature, where, relabel=True)
+    return softmax_of_prepared(p, log=log)
 
 
 def _in_blocks(
@@ -531,8 +536,7 @@ def _finish(p: _PreparedSegments, values: Any) -> Any:
 def segment_ids_array(xp: Any, segment_ids: Any, *, like: Any, length: int) -> Any:
     """Validate ids: a 1-D integer array of ``length`` entries (values checked later)."""
     ids = validate.as_array(xp, segment_ids, like=like, name="segment_ids")
-    if not xp.isdtype(ids.dtype, "integral"):
-        raise TypeError(f"segment_ids must be an integer array, got dtype {ids.dtype}")
+    ids = validate.integer_array(xp, ids, name="segment_ids")
     if tuple(ids.shape) != (length,):
         raise ValueError(
             f"segment_ids must have shape ({length},), one id per entry along the segment "
