@@ -114,3 +114,19 @@ def test_float64_within_4_ulp_when_the_reduced_axes_are_strided(path, rng):
         result = np.moveaxis(path.call(getattr(sk, name), x, axis=(0, 1)), 2, 0).reshape(9, 240)
         assert ulps(path, result, references).max() <= 4.0, name
     assert ulps(path, path.call(sk.logsumexp, x, axis=(0, 1)), lse).max() <= 4.0
+
+
+def test_float64_logsumexp_keeps_the_terms_that_cancelling_weights_hide(path):
+    # The terms below the maximum are b * exp(x - max): here +-1e20, +-2e20 and
+    # +-7e19 times e**-1, which cancel exactly, around a few small terms. Added
+    # plainly (pairwise or in order) the small terms vanish into the large ones and
+    # the result is log(1) = 0, as SciPy's is; the pairwise sum with TwoSum carries
+    # each addition's rounding error through every level and recovers them.
+    import mpmath
+
+    b = np.array([1, 1e20, 1, 1e-3, -1e20, 2e20, 3, -2e20, 1e-5, 7e19, 0.5, -7e19])
+    x = np.where(np.arange(b.size) == 0, 0.0, -1.0)
+    mpmath.mp.dps = 40
+    exact = mpmath.log(mpmath.fsum(mpmath.mpf(w) * mpmath.exp(v) for v, w in zip(x, b)))
+    result = path.call(sk.logsumexp, x, b=b)
+    assert ulps(path, result.reshape(1), np.array([exact])).max() <= 4.0

@@ -55,6 +55,12 @@ def test_a_temperature_on_an_empty_axis(backend):
     assert backend.to_numpy(sk.log_softmax(x, axis=0, temperature=0.5)).shape == (2, 0)
 
 
+def test_a_temperature_on_an_empty_axis_of_a_variant():
+    # The variants divide by the temperature before they look at the shape
+    # (_family.prepare): the division must not take a maximum of nothing.
+    assert sk.sparsemax(np.zeros((2, 0)), temperature=0.5).shape == (2, 0)
+
+
 def test_an_overflowing_slice_leaves_the_other_slices_bit_for_bit(backend):
     x = [[1e308, -1e308, 3.0], [0.3, 1.7, -2.9]]
     temperature = backend.asarray([[1e-3], [0.7]])

@@ -7,6 +7,8 @@ NumPy, PyTorch and JAX), on inputs from ``strategies.py`` that mix in NaN,
 ``test_the_strategy_reaches_every_edge_case`` checks that they do.
 """
 
+import functools
+import inspect
 from collections import Counter
 
 import numpy as np
@@ -25,8 +27,29 @@ dyadic = st.integers(-(2**30), 2**30).map(lambda k: k / 2**20)
 dyadic_rows = hnp.arrays(np.float64, hnp.array_shapes(min_dims=1, max_dims=2, min_side=1, max_side=6), elements=dyadic)
 dtypes = st.sampled_from([np.float16, np.float32, np.float64])
 
+JAX_EXAMPLES = 40
 
-@given(rows, dtypes)
+
+def given_on_every_path(*strategies_):
+    """``@given(*strategies_)`` for a property taking ``path``; on JAX with ``JAX_EXAMPLES`` examples."""
+
+    def decorate(check):
+        everywhere = given(*strategies_)(check)
+        on_jax = settings(max_examples=JAX_EXAMPLES)(given(*strategies_)(check))
+
+        @functools.wraps(check)
+        def test(path):
+            (on_jax if path.name == "jax" else everywhere)(path)
+
+        # pytest reads the signature for fixtures: only `path`, as @given leaves it.
+        test.__signature__ = inspect.signature(everywhere)
+        del test.__wrapped__
+        return test
+
+    return decorate
+
+
+@given_on_every_path(rows, dtypes)
 def test_probabilities_sum_to_one(path, x, dtype):
     y = path.call(sk.softmax, x.astype(dtype))
     tolerance = {np.float16: 2e-3, np.float32: 1e-6, np.float64: 1e-14}[dtype]
@@ -34,7 +57,7 @@ def test_probabilities_sum_to_one(path, x, dtype):
     assert np.all((y >= 0) & (y <= 1))
 
 
-@given(dyadic_rows, st.integers(-1000, 1000).filter(lambda c: c != 0))
+@given_on_every_path(dyadic_rows, st.integers(-1000, 1000).filter(lambda c: c != 0))
 def test_shift_invariance(path, x, c):
     # x + c is exact (x a multiple of 2**-20 below 2**10, c a nonzero integer), so
     # the shifted logits are the same distribution exactly.
@@ -44,7 +67,7 @@ def test_shift_invariance(path, x, c):
     assert_allclose(path.call(sk.logsumexp, shifted, axis=-1), path.call(sk.logsumexp, x, axis=-1) + c, rtol=1e-14)
 
 
-@given(rows)
+@given_on_every_path(rows)
 def test_order_is_preserved(path, x):
     y = path.call(sk.softmax, x)
     order = np.argsort(x, axis=-1, kind="stable")
@@ -57,25 +80,25 @@ def test_log_softmax_is_x_minus_logsumexp(x):
     assert_allclose(sk.log_softmax(x), expected, rtol=1e-12, atol=1e-12)
 
 
-@given(rows)
+@given_on_every_path(rows)
 def test_exp_of_log_softmax_is_softmax(path, x):
     assert_allclose(np.exp(path.call(sk.log_softmax, x)), path.call(sk.softmax, x), rtol=1e-12, atol=1e-300)
 
 
-@given(rows)
+@given_on_every_path(rows)
 def test_small_temperature_tends_to_hardmax_when_the_max_is_unique(path, x):
     top_two = np.sort(x, axis=-1)[..., -2:] if x.shape[-1] > 1 else None
     assume(top_two is None or np.all(top_two[..., 1] - top_two[..., 0] > 1e-2))
     assert_allclose(path.call(sk.softmax, x, temperature=1e-5), sk.hardmax(x), atol=1e-12)
 
 
-@given(rows)
+@given_on_every_path(rows)
 def test_large_temperature_tends_to_uniform(path, x):
     n = x.shape[-1]
     assert_allclose(path.call(sk.softmax, x, temperature=1e9), np.full(x.shape, 1.0 / n), rtol=1e-5)
 
 
-@given(strategies.softmax_arguments())
+@given_on_every_path(strategies.softmax_arguments())
 def test_policy_on_any_input(path, drawn):
     """Whatever the input, mask and temperature: a row holding an included NaN is
     all NaN; a row with nothing included (masked or -inf) is all zeros (log: -inf);
@@ -133,7 +156,21 @@ def test_the_strategy_reaches_every_edge_case():
     assert all(seen[case] >= 5 for case in cases), seen
 
 
-@given(rows, st.data())
+def test_the_strategy_reaches_every_edge_case_in_the_jax_examples():
+    # The JAX leg's JAX_EXAMPLES examples: each edge case at least twice.
+    seen = Counter()
+
+    @settings(max_examples=JAX_EXAMPLES, derandomize=True, database=None)
+    @given(strategies.softmax_arguments())
+    def record(drawn):
+        seen.update(strategies.cases(*drawn))
+
+    record()
+    cases = ["NaN", "+inf", "-inf", "row with nothing included", "mask", "temperature array", "x / T overflows"]
+    assert all(seen[case] >= 2 for case in cases), seen
+
+
+@given_on_every_path(rows, st.data())
 def test_where_matches_dropping_the_entries(path, x, data):
     x = x.reshape(-1)
     mask = data.draw(hnp.arrays(np.bool_, x.shape))
@@ -144,7 +181,7 @@ def test_where_matches_dropping_the_entries(path, x, data):
     assert_allclose(path.call(sk.logsumexp, x, where=mask), path.call(sk.logsumexp, x[mask]), rtol=1e-14)
 
 
-@given(rows, st.data())
+@given_on_every_path(rows, st.data())
 def test_a_temperature_array_is_one_temperature_per_row(path, x, data):
     x = x.reshape(-1, x.shape[-1])
     t = data.draw(hnp.arrays(np.float64, (x.shape[0], 1), elements=st.floats(0.05, 20.0)))
@@ -153,7 +190,7 @@ def test_a_temperature_array_is_one_temperature_per_row(path, x, data):
         assert_allclose(y[row], path.call(sk.softmax, x[row], temperature=float(temperature)), rtol=1e-14, atol=1e-300)
 
 
-@given(rows)
+@given_on_every_path(rows)
 def test_axis_none_equals_flattening(path, x):
     assert_allclose(
         path.call(sk.softmax, x, axis=None).reshape(-1), path.call(sk.softmax, x.reshape(-1)), rtol=1e-14
