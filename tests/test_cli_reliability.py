@@ -181,7 +181,10 @@ def test_sigterm_leaves_no_partial_file(tmp_path, delay):
     process.send_signal(signal.SIGTERM)
     _, stderr = process.communicate(timeout=120)
     if process.returncode == 0:
-        pytest.skip("the command finished before the signal")  # a fast machine
+        # A fast machine finished before the signal: only the whole output is there.
+        assert os.listdir(folder) == ["p.txt"], stderr
+        assert (folder / "p.txt").read_text().count("\n") == 1500
+        return
     if process.returncode == -signal.SIGTERM:
         # Still importing, before main() handles SIGTERM: nothing was written.
         assert os.listdir(folder) == []
