@@ -82,7 +82,16 @@ _GUMBEL_ROUTES = [
 TESTS = {
     "softmaxkit._core": _CORE_TESTS,
     "softmaxkit._stable": _CORE_TESTS,
-    "softmaxkit._validate": ["tests/test_validation.py", "tests/test_core_values.py"],
+    # _family is the prepare/row-layout layer every public function of the family goes
+    # through (the kernel path too): the core tests reach all of it.
+    "softmaxkit._family": _CORE_TESTS,
+    # The refusals' messages and the masked-input checks are pinned in test_reliability_*.
+    "softmaxkit._validate": [
+        "tests/test_validation.py",
+        "tests/test_core_values.py",
+        "tests/test_reliability_messages.py",
+        "tests/test_reliability_masked.py",
+    ],
     "softmaxkit.losses": [
         "tests/test_losses.py",
         "tests/test_linear_cross_entropy.py",
@@ -347,9 +356,16 @@ class LineRecorder:
         self.current: str | None = None
         self.lines: dict[int, set[str]] = {}
         self.import_lines: set[int] = set()
+        # Whether each code file is the module: every Python call in the test run asks,
+        # and realpath's system calls made the traced run many times slower.
+        self._is_module: dict[str, bool] = {}
 
     def _global(self, frame, event, arg):
-        if os.path.realpath(frame.f_code.co_filename) == self.filename:
+        filename = frame.f_code.co_filename
+        is_module = self._is_module.get(filename)
+        if is_module is None:
+            is_module = self._is_module[filename] = os.path.realpath(filename) == self.filename
+        if is_module:
             self._record(frame)
             return self._local
         return None
