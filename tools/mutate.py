@@ -109,14 +109,29 @@ TESTS = {
     "softmaxkit.variants.gumbel": ["tests/variants/test_gumbel.py", *_GUMBEL_ROUTES],
     "softmaxkit.variants._random": ["tests/variants/test_gumbel.py", "tests/variants/test_sampling.py"],
     "softmaxkit.calibration.metrics": ["tests/test_calibration_metrics.py"],
-    "softmaxkit.calibration.temperature": ["tests/test_calibration_scalers.py"],
-    "softmaxkit.calibration.vector": ["tests/test_calibration_scalers.py"],
+    "softmaxkit.calibration.temperature": [
+        "tests/test_calibration_scalers.py",
+        "tests/test_package.py::test_docstring_examples_run[softmaxkit.calibration.temperature]",
+    ],
+    "softmaxkit.calibration.vector": [
+        "tests/test_calibration_scalers.py",
+        "tests/test_package.py::test_docstring_examples_run[softmaxkit.calibration.vector]",
+    ],
     "softmaxkit.calibration._inputs": ["tests/test_calibration_metrics.py", "tests/test_calibration_scalers.py"],
+    "softmaxkit.calibration._params": ["tests/test_calibration_scalers.py"],
     "softmaxkit.cli.calibrate": ["tests/test_cli_calibrate.py"],
-    "softmaxkit.cli.apply": ["tests/test_cli.py"],
-    "softmaxkit.cli._io": ["tests/test_cli.py", "tests/test_cli_calibrate.py"],
-    "softmaxkit.cli.explain": ["tests/test_cli.py", "tests/test_cli_explain_plot.py"],
-    "softmaxkit.cli.demo": ["tests/test_cli_demo.py"],
+    # The CLI tests run the console script in subprocesses: the traced run sees none of
+    # their lines, so every mutant runs all these files (with -x): keep them tight.
+    "softmaxkit.cli.apply": ["tests/test_cli.py", "tests/test_cli_blocks.py"],
+    "softmaxkit.cli._io": ["tests/test_cli.py", "tests/test_cli_blocks.py", "tests/test_cli_reliability.py", "tests/test_cli_calibrate.py"],
+    "softmaxkit.cli._errors": ["tests/test_cli.py"],
+    "softmaxkit.cli.explain": [
+        "tests/test_cli_explain.py",
+        "tests/test_package.py::test_docstring_examples_run[softmaxkit.cli.explain]",
+        "tests/test_cli.py",
+        "tests/test_cli_explain_plot.py",
+    ],
+    "softmaxkit.cli.demo": ["tests/test_cli_demo.py", "tests/test_package.py::test_docstring_examples_run[softmaxkit.cli.demo]"],
     "softmaxkit.cli.explore": ["tests/test_cli_explore.py"],
     "softmaxkit.cli.__main__": ["tests/test_cli.py"],
 }
