@@ -79,6 +79,27 @@ _GUMBEL_ROUTES = [
         for dtype in ("float32", "float64")
     ),
 ]
+# The segment softmaxes' large-input routes (blocks, streamed vectors) and their pinned
+# refusals and label relabelling, in the reliability files.
+_SEGMENT_ROUTES = [
+    *(
+        f"{_SLICES}::{test}[{function}_vector]"
+        for test in ("test_peak_is_the_result_and_a_few_blocks", "test_blocks_give_the_values_of_one_call")
+        for function in ("segment_softmax", "segment_log_softmax", "segment_logsumexp")
+    ),
+    *(
+        f"{_MEMORY}::{test}[{dtype}-{function}]"
+        for test in ("test_peak_is_the_result_and_a_few_blocks", "test_blocks_give_the_values_of_one_call")
+        for dtype in ("float32", "float64")
+        for function in ("segment_softmax", "segment_log_softmax", "segment_logsumexp", "segment_softmax_last_axis")
+    ),
+    "tests/test_reliability_messages.py::test_huge_segment_ids_cost_no_memory",
+    *(
+        f"tests/test_reliability_masked.py::{test}[{function}]"
+        for test in ("test_a_mask_that_hides_entries_is_refused", "test_a_mask_that_hides_nothing_gives_the_plain_result")
+        for function in ("segment_softmax", "segment_log_softmax", "segment_logsumexp")
+    ),
+]
 TESTS = {
     "softmaxkit._core": _CORE_TESTS,
     "softmaxkit._stable": _CORE_TESTS,
@@ -104,8 +125,8 @@ TESTS = {
     "softmaxkit.variants.sparse": ["tests/variants/test_sparse.py"],
     "softmaxkit.variants.sparsemax": ["tests/variants/test_sparsemax.py"],
     "softmaxkit.variants.sampled": ["tests/variants/test_sampled.py"],
-    "softmaxkit.variants.segment": ["tests/variants/test_segment.py"],
-    "softmaxkit.variants._segments": ["tests/variants/test_segment.py"],
+    "softmaxkit.variants.segment": ["tests/variants/test_segment.py", *_SEGMENT_ROUTES],
+    "softmaxkit.variants._segments": ["tests/variants/test_segment.py", "tests/variants/test_sparse.py"],
     "softmaxkit.variants.gumbel": ["tests/variants/test_gumbel.py", *_GUMBEL_ROUTES],
     "softmaxkit.variants._random": ["tests/variants/test_gumbel.py", "tests/variants/test_sampling.py"],
     "softmaxkit.calibration.metrics": ["tests/test_calibration_metrics.py"],

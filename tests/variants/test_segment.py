@@ -8,7 +8,7 @@ sorted scan on array-api-strict) against each other.
 
 import numpy as np
 import pytest
-from helpers import requires_scipy, requires_torch
+from helpers import BACKEND_NAMES, requires_scipy, requires_torch
 from numpy.testing import assert_allclose, assert_array_equal
 
 import softmaxkit as sk
@@ -57,6 +57,9 @@ def test_the_padded_layout_places_each_entry_and_refuses_unequal_segments():
     # 101 segments padded to the longest (100) would be 50x the 200 entries.
     skewed = np.array([0] * 100 + list(range(1, 101)))
     assert Segments(np, skewed, 101).padded_layout(4.0) is None
+    # Exactly max_padding times the entries is still padded: 4 segments of up to 4 entries.
+    assert Segments(np, np.array([1, 1, 1, 1]), 4).padded_layout(4.0).longest == 4
+    assert Segments(np, np.array([1, 1, 1, 1]), 5).padded_layout(4.0) is None
 
 
 def test_dense_zero_is_a_value_not_a_gap():
@@ -235,6 +238,26 @@ def test_on_every_backend(backend, rng):
     assert_allclose(backend.to_numpy(lse), sk.segment_logsumexp(x, ids, num_segments=6), rtol=1e-15)
 
 
+# JAX takes the scan path as array-api-strict does, compiling each new shape (~30 s).
+@pytest.mark.parametrize("backend", [name for name in BACKEND_NAMES if name != "jax"], indirect=True)
+def test_empty_segments_and_empty_input_on_each_path(backend):
+    # Segments 1 and 3 are empty (logsumexp -inf); segment 0's one entry comes first
+    # in sorted order, where a scan finds its last position at 0.
+    x = np.array([[5.0, -5.0], [1000.0, -1000.0], [0.0, 1.0], [0.0, 1.0]])
+    ids = np.array([2, 0, 2, 2])
+    lse = sk.segment_logsumexp(backend.asarray(x), backend.asarray(ids, dtype="int64"), num_segments=4)
+    expected = [[1000.0, -1000.0], [-INF, -INF], [5 + np.log1p(2 * np.exp(-5.0)), 1 + np.log(2 + np.exp(-6.0))], [-INF, -INF]]
+    assert_allclose(backend.to_numpy(lse), expected, rtol=1e-15)
+    # More segments than entries (relabelled where the ids can be read; on Dask,
+    # before 2026-12-02, a NaN count of unique ids and a ValueError).
+    p = sk.segment_softmax(backend.asarray(x), backend.asarray(ids, dtype="int64"), num_segments=6)
+    assert_allclose(backend.to_numpy(p), sk.segment_softmax(x, ids), rtol=1e-15)
+    assert_array_equal(backend.to_numpy(p)[1], [1.0, 1.0])
+    none = backend.asarray(np.empty((0, 2))), backend.asarray(np.empty(0, dtype=np.int64), dtype="int64")
+    assert_array_equal(backend.to_numpy(sk.segment_logsumexp(*none, num_segments=2)), np.full((2, 2), -INF))
+    assert backend.to_numpy(sk.segment_softmax(*none, num_segments=2)).shape == (0, 2)
+
+
 @requires_torch
 def test_matches_a_torch_scatter_segment_softmax(rng):
     # torch_geometric.utils.softmax: scatter-max, exp, scatter-add, divide.
@@ -288,10 +311,17 @@ def test_array_temperature_is_refused():
 
 @pytest.mark.parametrize("num_segments", [2**16, 2**16 + 5], ids=["uint16_sort_key", "int64_sort_key"])
 def test_many_segments_around_the_radix_sort_limit(rng, num_segments):
-    ids = rng.integers(num_segments - 300, num_segments, size=2000)
+    # Low ids too: past 2**16 a uint16 sort key would put id 65536 + k with id k.
+    # segment_logsumexp keeps the ids as given (the softmaxes relabel them 0..k-1
+    # when the segments outnumber the entries, as here).
+    low, high = rng.integers(0, 6, size=40), rng.integers(num_segments - 300, num_segments, size=1960)
+    ids = rng.permutation(np.concatenate([low, high]))
     x = rng.normal(size=2000)
     maxima = np.full(num_segments, -np.inf)
     np.maximum.at(maxima, ids, x)
     e = np.exp(x - maxima[ids])
-    expected = e / np.bincount(ids, weights=e, minlength=num_segments)[ids]
-    assert_allclose(sk.segment_softmax(x, ids, num_segments=num_segments), expected, rtol=1e-14)
+    sums = np.bincount(ids, weights=e, minlength=num_segments)
+    assert_allclose(sk.segment_softmax(x, ids, num_segments=num_segments), e / sums[ids], rtol=1e-14)
+    with np.errstate(divide="ignore"):
+        expected = maxima + np.log(sums)  # -inf for the empty segments
+    assert_allclose(sk.segment_logsumexp(x, ids, num_segments=num_segments), expected, rtol=1e-14)

@@ -202,7 +202,7 @@ class _ScanPath:
         n = v.shape[0]
         feature_axes = (1,) * (v.ndim - 1)
         step = 1
-        while step < n:
+        while step < n:  # pragma: no mutate
             same = self.sorted_ids[step:] == self.sorted_ids[:-step]
             same = xp.reshape(same, (n - step, *feature_axes))
             combined = xp.where(same, combine(acc[step:, ...], acc[:-step, ...]), acc[step:, ...])

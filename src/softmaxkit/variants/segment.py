@@ -442,7 +442,9 @@ def _prepare(
     ax = validate.single_axis(axis, x.ndim)
     ids = segment_ids_array(xp, segment_ids, like=x, length=x.shape[ax])
     n_segments = resolve_num_segments(xp, ids, num_segments)
-    if relabel and n_segments > ids.shape[0]:
+    # Not a Dask array's: their count is unknown until computed (a NaN shape that
+    # made segment_softmax fail whenever num_segments exceeded the entries).
+    if relabel and n_segments > ids.shape[0] and not array_api_compat.is_dask_array(ids):
         labels, ids = xp.unique_inverse(ids)
         n_segments = labels.shape[0]
     return prepare_trusted(xp, x, ids, n_segments, axis=ax, temperature=temperature, where=where)
