@@ -7,7 +7,7 @@
  * reduced in two passes over its data and one over its output:
  *   1. the maximum m;
  *   2. e = exp((x - m) + lo) (sk_simd.h: TwoSum-compensated shift, float32
- *      polynomial) summed in compensated float32 lanes (sk_simd.h's vsum);
+ *      polynomial) summed in compensated float32 lanes (sk_simd.h's vf_sum);
  *      softmax stores e in the output, log_softmax keeps k (entries with
  *      e == 1, the maxima) apart from t (the others), so that
  *      log(k + t) = log k + log1p(t / k) keeps its relative accuracy when one
@@ -91,11 +91,11 @@ typedef struct {
 
 /* Adds e (the lanes past a partial vector hold 0) to the sums: softmax's
  * (split = 0) or log_softmax's, which counts the maxima (e == 1) apart. */
-SK_INLINE void sums_add(vf e, int split, vf *count, vsum *sum) {
+SK_INLINE void sums_add(vf e, int split, vf *count, vf_sum *sum) {
     if (split) {
-        *sum = vsum_add_split(*sum, e, count);
+        *sum = vf_sum_add_split(*sum, e, count);
     } else {
-        *sum = vsum_add(*sum, e);
+        *sum = vf_sum_add(*sum, e);
     }
 }
 
@@ -107,26 +107,26 @@ SK_INLINE void block_sums_body(const float *x, const uint8_t *m, float *e_out, p
                                float mx, int kind, int split, next_row next, sk_part *part) {
     vf mv = vf_set1(mx), low = vf_set1(mx + SK_F32_EXP_LOW);
     vf count = vf_set1(0.0f);
-    float base = split ? 0.0f : 1.0f; /* see vsum_add and vsum_add_split */
-    vsum sum = vsum_start(base);
+    float base = split ? 0.0f : 1.0f; /* see vf_sum_add and vf_sum_add_split */
+    vf_sum sum = vf_sum_start(base);
     ptrdiff_t i = 0;
     for (; i + SK_VW <= len; i += SK_VW) {
         _mm_prefetch((const char *)(next.x + i), _MM_HINT_T1);
         _mm_prefetch((const char *)(next.out + i), _MM_HINT_T1);
         vf lo;
-        vf d = sk_vshift(load_clamped(x, m, i, SK_VW, low), mv, kind, &lo);
+        vf d = vf_shift(load_clamped(x, m, i, SK_VW, low), mv, kind, &lo);
         vf e = sk_vexp_lo(d, lo);
         if (e_out) vf_store(e_out + i, e);
         sums_add(e, split, &count, &sum);
     }
     if (i < len) {
         vf lo;
-        vf d = sk_vshift(load_clamped(x, m, i, len - i, low), mv, kind, &lo);
+        vf d = vf_shift(load_clamped(x, m, i, len - i, low), mv, kind, &lo);
         vf e = sk_vexp_lo(d, lo); /* 0 past the end: x is -inf there */
         if (e_out) vf_store_first(e_out + i, e, len - i);
         sums_add(e, split, &count, &sum);
     }
-    double s = vsum_total(sum, base);
+    double s = vf_sum_total(sum, base);
     if (split) {
         part->k = (double)vf_hsum(count); /* exact: integers below 2^24 */
         part->t = s;
@@ -310,7 +310,7 @@ static int short_tile(const sk_reduce_args *a, const short_plan *plan, ptrdiff_t
     float t[SK_F32_SHORT_ROW * SK_VW]; /* column j at t + j * SK_VW */
     const float *x = (const float *)(a->x + r0 * a->xs_outer);
     vi rows_at = vi_lanes_times((int32_t)(a->xs_outer / (ptrdiff_t)sizeof(float)));
-    vmask live = vmask_first(rows);
+    vmask live = vf_mask_first(rows);
     vf hi = vf_set1(-INFINITY);
     for (ptrdiff_t j = 0; j < n; j++) {
         vf v = vf_gather_where(live, x + j, rows_at);
@@ -327,17 +327,17 @@ static int short_tile(const sk_reduce_args *a, const short_plan *plan, ptrdiff_t
     }
     vf mv = vf_load(shift), low = vf_add(mv, vf_set1(SK_F32_EXP_LOW));
     vf count = vf_set1(0.0f);
-    float base = log_op ? 0.0f : 1.0f; /* see vsum_add and vsum_add_split */
-    vsum sum = vsum_start(base);
+    float base = log_op ? 0.0f : 1.0f; /* see vf_sum_add and vf_sum_add_split */
+    vf_sum sum = vf_sum_start(base);
     for (ptrdiff_t j = 0; j < n; j++) {
         vf lo;
-        vf d = sk_vshift(vf_clamp_exp_arg(vf_load(t + j * SK_VW), low), mv, SK_SHIFT_TWO_SUM, &lo);
+        vf d = vf_shift(vf_clamp_exp_arg(vf_load(t + j * SK_VW), low), mv, SK_SHIFT_TWO_SUM, &lo);
         vf e = sk_vexp_lo(d, lo);
         if (log_op) {
-            sum = vsum_add_split(sum, e, &count);
+            sum = vf_sum_add_split(sum, e, &count);
         } else {
             vf_store(t + j * SK_VW, e); /* x is not needed again */
-            sum = vsum_add(sum, e);
+            sum = vf_sum_add(sum, e);
         }
     }
     float acc[SK_VW], err[SK_VW], k[SK_VW], hi_f[SK_VW], lo_f[SK_VW];
@@ -375,9 +375,9 @@ static int short_tile(const sk_reduce_args *a, const short_plan *plan, ptrdiff_t
         /* Contiguous rows: gather the output back into row order. */
         ptrdiff_t total = rows * n, i = 0;
         for (; i + SK_VW <= total; i += SK_VW)
-            vf_store(out + i, vf_gather_where(vmask_first(SK_VW), t, vi_load(plan->out_index + i)));
+            vf_store(out + i, vf_gather_where(vf_mask_first(SK_VW), t, vi_load(plan->out_index + i)));
         if (i < total)
-            vf_store_first(out + i, vf_gather_where(vmask_first(total - i), t, vi_load(plan->out_index + i)),
+            vf_store_first(out + i, vf_gather_where(vf_mask_first(total - i), t, vi_load(plan->out_index + i)),
                            total - i);
     } else {
         for (ptrdiff_t l = 0; l < rows; l++) {

@@ -89,15 +89,15 @@ static int block_has_nan(const double *x, const uint8_t *m, ptrdiff_t len) {
 
 /* Pass 2 for one vector v of x: e = exp(v - mx) summed, and stored at e_out
  * (n lanes) when store. */
-SK_INLINE vdsum sums_step(vdsum sum, vd v, vd mv, vd low, double *e_out, ptrdiff_t n, int kind,
+SK_INLINE vd_sum sums_step(vd_sum sum, vd v, vd mv, vd low, double *e_out, ptrdiff_t n, int kind,
                           int store) {
     vd lo;
     /* exp gives exactly 0 below mx - 1000 (where vd_clamp_exp_arg clamps),
      * -inf and excluded entries included; a NaN x poisons the sum. */
-    vd d = sk_vshiftd(vd_clamp_exp_arg(v, low), mv, kind, &lo);
+    vd d = vd_shift(vd_clamp_exp_arg(v, low), mv, kind, &lo);
     vd e = sk_vexpd_lo(d, lo);
     if (store) vd_store_at(e_out, 0, e, n);
-    return vdsum_add(sum, e);
+    return vd_sum_add(sum, e);
 }
 
 /* What a loop over rows (or blocks) takes next, fetched into L2 while the
@@ -126,7 +126,7 @@ SK_INLINE void block_sums(const double *x, const uint8_t *m, double *e_out, ptrd
                           double mx, int kind, int store, ahead_rows ahead, sk_part *part,
                           double *norm, double *norm_lo) {
     vd mv = vd_set1(mx), low = vd_set1(mx + SK_F64_EXP_LOW);
-    vdsum s = vdsum_start(1.0), s2 = s; /* see vdsum_add */
+    vd_sum s = vd_sum_start(1.0), s2 = s; /* see vd_sum_add */
     ptrdiff_t i = 0;
     /* Two independent chains of sums: the exp's latency overlaps. */
     for (; i + 2 * SK_VDW <= len; i += 2 * SK_VDW) {
@@ -145,7 +145,7 @@ SK_INLINE void block_sums(const double *x, const uint8_t *m, double *e_out, ptrd
         s = sums_step(s, vd_load_x_at(x, m, i, n), mv, low, store ? e_out + i : NULL, n, kind, store);
     }
     double s_lo, s2_lo;
-    double total = vdsum_total(s, 1.0, &s_lo), total2 = vdsum_total(s2, 1.0, &s2_lo);
+    double total = vd_sum_total(s, 1.0, &s_lo), total2 = vd_sum_total(s2, 1.0, &s2_lo);
     double hi = total + total2;
     double lo = sk_two_sum_err(total, total2, hi) + (s_lo + s2_lo);
     *norm = hi + lo;
