@@ -223,7 +223,7 @@ void SK_FN(sk_f32_columns)(const sk_reduce_args *a, ptrdiff_t o, ptrdiff_t j0, p
     for (ptrdiff_t j = 0; j < width; j++) {
         float shift = final_shift[j] == -INFINITY ? 0.0f : final_shift[j];
         if (log_op) {
-            double f = t[j] != t[j] ? NAN : (k[j] > 0 ? log(k[j]) + log1p(t[j] / k[j]) : 0.0);
+            double f = t[j] != t[j] ? NAN : (k[j] > 0 ? sk_log_norm(k[j], t[j]) : 0.0);
             log_offset lc = log_offset_of(shift, f);
             fh[j] = lc.hi;
             fl[j] = lc.lo;

@@ -30,12 +30,7 @@
 #if defined(__AVX2__)
 #include "sk_simd.h"
 #include "sk_f32_lanes.h"
-
-void SK_FN(sk_row_stats)(const sk_reduce_args *a, ptrdiff_t row, ptrdiff_t start, ptrdiff_t len,
-                         sk_part *part, double *scratch);
-void SK_FN(sk_combine_parts)(const sk_part *parts, ptrdiff_t n_parts, sk_slice *s);
-void SK_FN(sk_row_apply)(const sk_reduce_args *a, ptrdiff_t row, ptrdiff_t start, ptrdiff_t len,
-                         const sk_slice *s, const double *scratch);
+#include "sk_lane_output.h"
 
 /* ---- passes over one block ------------------------------------------------ */
 
@@ -213,28 +208,20 @@ static void fill(float *out, ptrdiff_t len, float value) {
 /* softmax or log_softmax of row r; next: the row to prefetch. */
 static void row(const sk_reduce_args *a, ptrdiff_t r, next_row next) {
     const float *x = (const float *)(a->x + r * a->xs_outer);
-    const uint8_t *m = a->mask ? a->mask + r * a->ms_outer : NULL;
+    const uint8_t *m = sk_row_mask(a, r, 0);
     float *out = (float *)(a->out + r * a->os_outer);
     ptrdiff_t n = a->n;
     int log_op = a->op == SK_LOG_SOFTMAX;
     sk_part p;
-    if (!block_stats(x, m, log_op ? NULL : out, n, log_op, next, &p)) {
-        /* +inf in the row: the portable loops apply the +inf rule. */
-        sk_slice s;
-        SK_FN(sk_row_stats)(a, r, 0, n, &p, NULL);
-        SK_FN(sk_combine_parts)(&p, 1, &s);
-        SK_FN(sk_row_apply)(a, r, 0, n, &s, NULL);
-        return;
+    int taken = block_stats(x, m, log_op ? NULL : out, n, log_op, next, &p);
+    sk_output o = sk_output_of(log_op, p.nan, !taken, p.max, p.k + p.t);
+    switch (o) {
+        case SK_OUT_NAN:
+        case SK_OUT_EMPTY: fill(out, n, (float)sk_output_fill(o, log_op)); break;
+        case SK_OUT_PORTABLE: sk_row_portable(a, r); break;
+        case SK_OUT_LOG: log_block(x, m, out, n, (float)p.max, sk_log_norm(p.k, p.t)); break;
+        case SK_OUT_SCALE: scale_block(out, n, 1.0 / (p.k + p.t)); break;
     }
-    double norm = p.k + p.t;
-    if (p.nan)
-        fill(out, n, NAN);
-    else if (!(norm > 0))
-        fill(out, n, log_op ? -INFINITY : 0.0f);
-    else if (log_op)
-        log_block(x, m, out, n, (float)p.max, log(p.k) + log1p(p.t / p.k));
-    else
-        scale_block(out, n, 1.0 / norm);
 }
 
 void SK_FN(sk_f32_rows)(const sk_reduce_args *a, ptrdiff_t r0, ptrdiff_t r1) {
@@ -407,7 +394,7 @@ void SK_FN(sk_f32_short_rows)(const sk_reduce_args *a, ptrdiff_t r0, ptrdiff_t r
 void SK_FN(sk_f32_block_stats)(const sk_reduce_args *a, ptrdiff_t r, ptrdiff_t start,
                                ptrdiff_t len, sk_part *part) {
     const float *x = (const float *)(a->x + r * a->xs_outer) + start;
-    const uint8_t *m = a->mask ? a->mask + r * a->ms_outer + start : NULL;
+    const uint8_t *m = sk_row_mask(a, r, start);
     int log_op = a->op == SK_LOG_SOFTMAX;
     float *e_out = log_op ? NULL : (float *)(a->out + r * a->os_outer) + start;
     /* The row's next block (driver.c hands a thread several in order); its
@@ -426,25 +413,18 @@ void SK_FN(sk_f32_block_stats)(const sk_reduce_args *a, ptrdiff_t r, ptrdiff_t s
 void SK_FN(sk_f32_block_apply)(const sk_reduce_args *a, ptrdiff_t r, ptrdiff_t start,
                                ptrdiff_t len, const sk_part *part, const sk_slice *s) {
     float *out = (float *)(a->out + r * a->os_outer) + start;
-    if (isnan(s->shift)) {
-        fill(out, len, NAN);
-    } else if (s->pinf || !in_lanes(part->max)) {
-        /* The portable loops read x again. Where this block's statistics
-         * stored exponentials into out and out is x (in place), they read
-         * finite values in place of finite values: the +inf rule gives the
-         * same output either way. */
-        SK_FN(sk_row_apply)(a, r, start, len, s, NULL);
-    } else if (a->op == SK_LOG_SOFTMAX) {
-        const float *x = (const float *)(a->x + r * a->xs_outer) + start;
-        const uint8_t *m = a->mask ? a->mask + r * a->ms_outer + start : NULL;
-        log_block(x, m, out, len, (float)s->shift, s->log_norm);
-    } else if (part->max == -INFINITY || !(s->k + s->t > 0)) {
-        fill(out, len, 0.0f);
-    } else {
-        /* out holds exp(x - m_b): rescale by exp(m_b - shift) / norm. */
-        double d = part->max - s->shift;
-        double f = sk_exp_accurate(d, sk_two_sum_err(part->max, -s->shift, d));
-        scale_block(out, len, f * s->inv);
+    sk_output o = sk_block_output(a, part, s, in_lanes(part->max));
+    switch (o) {
+        case SK_OUT_NAN:
+        case SK_OUT_EMPTY: fill(out, len, (float)sk_output_fill(o, a->op == SK_LOG_SOFTMAX)); break;
+        case SK_OUT_PORTABLE: SK_FN(sk_row_apply)(a, r, start, len, s, NULL); break;
+        case SK_OUT_LOG: {
+            const float *x = (const float *)(a->x + r * a->xs_outer) + start;
+            const uint8_t *m = sk_row_mask(a, r, start);
+            log_block(x, m, out, len, (float)s->shift, s->log_norm);
+            break;
+        }
+        case SK_OUT_SCALE: scale_block(out, len, sk_block_rescale(part, s) * s->inv); break;
     }
 }
 
