@@ -244,6 +244,16 @@ def test_get_and_set_params():
 
 
 @requires_sklearn
+@pytest.mark.parametrize("make", SCALERS, ids=["temperature", "vector"])
+def test_scikit_learn_reads_that_fit_needs_the_labels(make):
+    # The tag scikit-learn's meta-estimators and checks read (check_requires_y_none
+    # runs only when it is set): a calibrator cannot be fitted without labels.
+    from sklearn.utils import get_tags
+
+    assert get_tags(make()).target_tags.required is True
+
+
+@requires_sklearn
 def test_a_bad_parameter_set_later_is_refused_in_fit(overconfident):
     scaler = VectorScaler().set_params(max_iter=0)
     with pytest.raises(ValueError, match="max_iter must be >= 1, got 0"):

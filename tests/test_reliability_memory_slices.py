@@ -99,6 +99,25 @@ CASES = {
     "kl_logits_probs_one_row": (lambda: sk.kl_divergence(logits_p=ROW, probs_q=PROBS), 34, True),
     # Was 12.5x the input (200 blocks): the threshold is found over the blocks.
     "sparsemax_near_constant_row": (lambda: sk.sparsemax(NEAR_CONSTANT), 24, True),
+}
+
+# As CASES, for the peak alone (their values against one call are compared on
+# smaller slices below: one call on these rows takes seconds). Each was computed
+# with every score that could be in the support gathered: entmax15 20.4x the
+# input (326 blocks), entmax_bisect 12.4x (198), entmax15_loss 20.4x (and
+# sparsemax_loss 12.4x, whose threshold is sparsemax's); now the threshold is
+# found over the blocks.
+NEAR_CONSTANT_CASES = {
+    "entmax15_near_constant_row": (lambda: sk.entmax15(NEAR_CONSTANT), 24),
+    "entmax_bisect_near_constant_row": (
+        lambda: sk.entmax_bisect(NEAR_CONSTANT[:, : 1 << 19], alpha=1.3, n_iter=4), 24,
+    ),
+    "entmax15_loss_near_constant_row": (
+        lambda: sk.entmax15_loss(NEAR_CONSTANT[:, : 1 << 19], [7]), 28,
+    ),
+}
+
+CASES |= {
     # The converted mask is one byte an entry (4 blocks here).
     "sparsemax_where_list": (lambda: sk.sparsemax(WIDE, where=MASK_LIST), 21 + 4, False),
     "gumbel_softmax_where_list": (lambda: sk.gumbel_softmax(WIDE, where=MASK_LIST, seed=0), 21 + 4, False),
@@ -125,6 +144,16 @@ def test_peak_is_the_result_and_a_few_blocks(name):
     peak, result = _peak(call)
     extra = peak - np.asarray(result).nbytes
     assert extra <= blocks * BLOCK, f"{name}: {extra / BLOCK:.1f} blocks beyond the result"
+
+
+@pytest.mark.parametrize("name", NEAR_CONSTANT_CASES)
+def test_a_near_constant_row_peaks_at_a_few_blocks(name):
+    call, blocks = NEAR_CONSTANT_CASES[name]
+    peak, result = _peak(call)
+    extra = peak - np.asarray(result).nbytes
+    assert extra <= blocks * _chunks.CHUNK_BYTES, (
+        f"{name}: {extra / _chunks.CHUNK_BYTES:.1f} blocks beyond the result"
+    )
 
 
 @pytest.mark.parametrize("name", CASES)
@@ -196,13 +225,18 @@ def test_streamed_probabilities_are_refused_as_in_one_call(kind, monkeypatch):
 )
 @pytest.mark.parametrize(
     "function",
-    ["softmax", "log_softmax", "sparsemax", "entropy", "gumbel_hard", "sparsemax_loss", "entmax15_loss"],
+    [
+        "softmax", "log_softmax", "sparsemax", "entmax15", "entmax_bisect", "entropy",
+        "gumbel_hard", "sparsemax_loss", "entmax15_loss",
+    ],
 )
 def test_a_streamed_slice_keeps_the_edge_case_policy(row, function, monkeypatch):
     call = {
         "softmax": lambda x: sk.softmax(x, temperature=2.0),
         "log_softmax": lambda x: sk.log_softmax(x, temperature=2.0),
         "sparsemax": sk.sparsemax,
+        "entmax15": sk.entmax15,
+        "entmax_bisect": lambda x: sk.entmax_bisect(x, alpha=1.7, n_iter=30),
         "entropy": lambda x: sk.entropy(logits=x),
         "gumbel_hard": lambda x: sk.gumbel_softmax(x, hard=True, seed=0),
         "sparsemax_loss": lambda x: sk.sparsemax_loss(x, [2]),
@@ -216,16 +250,47 @@ def test_a_streamed_slice_keeps_the_edge_case_policy(row, function, monkeypatch)
     np.testing.assert_allclose(streamed, whole, rtol=4 * np.finfo(whole.dtype).eps, atol=0)
 
 
-@pytest.mark.parametrize("spread", [1e-3, 0.5, 2.0])
-def test_the_threshold_over_blocks_is_the_sorts(spread, monkeypatch):
-    """Michelot's iteration over blocks (a slice with more scores near its maximum than are
-    gathered) against the sort of one call: the same support; values within 4 ulp, or a few
-    ulp of the scores where ``s - tau`` cancels (the threshold's sum is added in another order)."""
-    row = spread * np.random.default_rng(5).random((3, 8192))
+THRESHOLDS = {
+    "sparsemax": sk.sparsemax,
+    "entmax15": sk.entmax15,
+    "entmax15_temperature_where": lambda x: sk.entmax15(x, temperature=0.7, where=x < 0.9 * x.max()),
+    "entmax_bisect_1.3": lambda x: sk.entmax_bisect(x, alpha=1.3, n_iter=25),
+    "entmax_bisect_2": lambda x: sk.entmax_bisect(x, alpha=2.0, n_iter=25),
+    "entmax_bisect_3": lambda x: sk.entmax_bisect(x, alpha=3.0),  # p = sqrt(s - tau): steep at 0
+}
+
+
+@pytest.mark.parametrize(
+    ("spread", "ties"), [(1e-3, False), (0.5, False), (2.0, False), (0.5, True)],
+    ids=["near_constant", "spread_0.5", "spread_2", "ties"],
+)
+@pytest.mark.parametrize("function", THRESHOLDS)
+def test_the_threshold_over_blocks_is_the_sorts(function, spread, ties, monkeypatch):
+    """The threshold found over the blocks (a slice with more scores near its maximum than
+    are gathered: Michelot's iteration for sparsemax, the closed form's test with Newton's
+    lower bounds for entmax15, the bisection's sums for entmax_bisect) against one call:
+    the same support; values within 4 ulp, or a few ulp of the scores where ``s - tau``
+    cancels (the threshold's sums are added in another order)."""
+    rng = np.random.default_rng(5)
+    row = spread * (rng.integers(0, 8, (2, 8192)) / 8 if ties else rng.random((2, 8192)))
+    call = THRESHOLDS[function]
     monkeypatch.setattr(_chunks, "CHUNK_BYTES", 1 << 12)  # 2048 scores gathered at most
-    streamed = sk.sparsemax(row)
+    streamed = call(row)
     monkeypatch.setattr(_chunks, "CHUNK_BYTES", 1 << 40)
-    whole = sk.sparsemax(row)
+    whole = call(row)
     np.testing.assert_array_equal(streamed > 0, whole > 0)
     eps = np.finfo(whole.dtype).eps
     np.testing.assert_allclose(streamed, whole, rtol=4 * eps, atol=8 * eps * spread)
+
+
+def test_entmax15_over_blocks_does_not_overshoot(monkeypatch):
+    """The closed form of a set larger than the support overshoots (halved scores
+    ``[0, 0, -0.999]`` from -1: -0.667, above the threshold -0.707): the iteration
+    must not stop at that set's threshold."""
+    row = np.tile([0.0, 0.0, -1.998], 2048)[None, :]
+    monkeypatch.setattr(_chunks, "CHUNK_BYTES", 1 << 12)
+    streamed = sk.entmax15(row)
+    monkeypatch.setattr(_chunks, "CHUNK_BYTES", 1 << 40)
+    whole = sk.entmax15(row)
+    np.testing.assert_array_equal(streamed > 0, whole > 0)
+    np.testing.assert_allclose(streamed, whole, rtol=4 * np.finfo(float).eps, atol=0)

@@ -308,7 +308,7 @@ def entmax(
     alpha: float,
     mapping: Callable[[np.ndarray, int], np.ndarray],
     out: np.ndarray,
-    threshold: Threshold | None = None,
+    threshold: Threshold,
 ) -> np.ndarray:
     """alpha-entmax of each slice (``slices.axis`` last), from the scores that can be in its support.
 
@@ -319,7 +319,9 @@ def entmax(
     every other entry is 0. Sparsemax and 1.5-entmax then give the values of
     one call bit for bit. The gathered scores are as many as the slice's
     entries within ``1 / (alpha - 1)`` of its maximum (``x / T``): all of
-    them for a constant slice.
+    them for a constant slice, so past ``CHUNK_BYTES / 2`` of them
+    ``threshold`` finds the threshold over the blocks instead (see
+    :func:`entmax_blocks`).
     """
     for outer in slices.slices():
         for index, probs, _ in entmax_blocks(slices, outer, alpha, mapping, threshold):
@@ -328,9 +330,11 @@ def entmax(
 
 
 #: Threshold of the scaled scores given block by block (a callable that
-#: iterates over them, called once per pass), for slices with too many
-#: scores to gather: the probabilities are then ``(s - tau)_+ ** (1 / (alpha - 1))``.
-Threshold = Callable[[Callable[[], Iterator[np.ndarray]]], float]
+#: iterates over them, called once per pass) and the number of the slice's
+#: scores above -2, for slices with too many scores to gather: ``(tau,
+#: total)``, the probabilities are then ``(s - tau)_+ ** (1 / (alpha - 1)) / total``
+#: (``total`` is 1 for the exact thresholds, the sum that normalises a bisection's).
+Threshold = Callable[[Callable[[], Iterator[np.ndarray]], int], tuple[float, float]]
 
 
 def entmax_blocks(
@@ -338,16 +342,16 @@ def entmax_blocks(
     outer: tuple[int, ...],
     alpha: float,
     mapping: Callable[[np.ndarray, int], np.ndarray],
-    threshold: Threshold | None = None,
+    threshold: Threshold,
 ) -> Iterator[tuple[tuple[Any, ...], Any, Any]]:
     """The blocks of slice ``outer`` of :func:`entmax`: index, probabilities, shifted logits.
 
     The probabilities are in the compute dtype (NaN over a NaN slice), the
     shifted logits ``x / T - max`` those of ``_stable.shift_by_max``. When
     more than ``CHUNK_BYTES / 2`` scores (4 blocks of float64) could be in the
-    support (a near-constant slice) and a ``threshold`` is given, it is found
-    over the blocks instead of gathering them: the values of one call to
-    within the rounding of its sums.
+    support (a near-constant slice), ``threshold`` finds it over the blocks
+    instead of gathering them: the values of one call to within the rounding
+    of its sums.
     """
     r = slices.r
     guard = slices.guard(outer)
@@ -355,14 +359,14 @@ def entmax_blocks(
 
     def shifted_logits(index: tuple[Any, ...]) -> np.ndarray:
         z, _ = _stable.exclude(np, slices.logits(index, guard), r, where=slices.mask_of(index))
-        return np.asarray(_stable.shift_and_sum(np, z, zmax, r).diff)
+        return np.asarray(_stable.difference(np, z, zmax))
 
     def scaled(diff: np.ndarray) -> np.ndarray:
         # As entmax_of_shifted: clamped at -2, below anything in the support.
         return np.maximum(diff * (alpha - 1.0), -2.0)
 
     live = bool(np.asarray(zmax)[0] > -np.inf)
-    limit = _chunks.CHUNK_BYTES // 2 if threshold is not None else None
+    limit = _chunks.CHUNK_BYTES // 2
     gathered: list[np.ndarray] | None = []
     n_live = n_gathered = 0
     for index in slices.blocks(outer):
@@ -370,13 +374,15 @@ def entmax_blocks(
         if gathered is not None:
             gathered.append(values[values > -1.0])
             n_gathered += gathered[-1].size
-            if limit is not None and n_gathered > limit:
+            if n_gathered > limit:
                 gathered = None  # too many: the threshold is found over the blocks
         n_live += int(np.count_nonzero(values > -2.0))
-    tau = None
+    tau: float | None = None
+    total = 1.0
     if gathered is None and live:
-        assert threshold is not None
-        tau = threshold(lambda: (scaled(shifted_logits(index)) for index in slices.blocks(outer)))
+        tau, total = threshold(
+            lambda: (scaled(shifted_logits(index)) for index in slices.blocks(outer)), n_live
+        )
     probs = np.empty(0)
     if gathered is not None and live:
         probs = mapping(np.concatenate(gathered)[None, :], n_live)[0]
@@ -387,7 +393,7 @@ def entmax_blocks(
         values = scaled(diff)
         block = np.zeros(values.shape, values.dtype)
         if tau is not None:
-            block = np.maximum(values - tau, 0.0) ** (1.0 / (alpha - 1.0))
+            block = np.maximum(values - tau, 0.0) ** (1.0 / (alpha - 1.0)) / total
         elif live:
             support = values > -1.0
             count = int(np.count_nonzero(support))
