@@ -121,7 +121,12 @@ class TestExport:
         assert target.stat().st_mode & 0o777 == 0o644
 
 
-def run_failing(argv: list[str], capsys) -> str:
+def run_failing(argv: list[str], capsys, monkeypatch) -> str:
+    def served(self, poll_interval=0.5):
+        raise AssertionError(f"{argv} was not refused: it serves the page")
+
+    # A refusal that is missing would otherwise serve forever, and the test hang.
+    monkeypatch.setattr(ThreadingHTTPServer, "serve_forever", served)
     with pytest.raises(SystemExit) as exit_info:
         main(argv)
     assert exit_info.value.code == 2
@@ -151,23 +156,23 @@ def run_failing(argv: list[str], capsys) -> str:
          "names-count", "names-without-logits", "port-range", "port-word", "export-and-port",
          "too-many-logits"],
 )
-def test_bad_arguments_fail_in_one_line(argv, message, capsys):
-    assert message in run_failing(argv, capsys)
+def test_bad_arguments_fail_in_one_line(argv, message, capsys, monkeypatch):
+    assert message in run_failing(argv, capsys, monkeypatch)
 
 
-def test_export_into_a_missing_folder_fails_without_writing(tmp_path, capsys):
+def test_export_into_a_missing_folder_fails_without_writing(tmp_path, capsys, monkeypatch):
     target = tmp_path / "missing" / "x.html"
-    error = run_failing(["explore", "--export", str(target)], capsys)
+    error = run_failing(["explore", "--export", str(target)], capsys, monkeypatch)
     assert f"{target}: the folder {target.parent} does not exist" in error
     assert list(tmp_path.iterdir()) == []
 
 
-def test_a_taken_port_fails_in_one_line(capsys):
+def test_a_taken_port_fails_in_one_line(capsys, monkeypatch):
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        error = run_failing(["explore", "--no-browser", "--port", str(port)], capsys)
+        error = run_failing(["explore", "--no-browser", "--port", str(port)], capsys, monkeypatch)
     assert f"explore: cannot listen on 127.0.0.1:{port} (" in error
 
 
