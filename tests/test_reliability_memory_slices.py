@@ -115,6 +115,21 @@ NEAR_CONSTANT_CASES = {
     ),
 }
 
+# Filtered draws from one huge slice (a 2 MiB float32 row, 8 blocks; axis=0 of a tall
+# array, two slices of 8 blocks): computed whole before, 18-20x the input (146-160 blocks
+# for the row, 34x with every filter and size=3). Now the filters' thresholds are found in passes over the blocks
+# (tests/variants/test_sampling.py compares the draws with one call's).
+HALF_ROW = ROW[:, : 1 << 19]
+FILTERED_SAMPLE_CASES = {
+    "sample_top_k_one_row": (lambda: sk.sample(HALF_ROW, top_k=50, seed=0), 28),
+    "sample_top_p_vector": (lambda: sk.sample(HALF_ROW[0], top_p=0.9, seed=0), 36),
+    "sample_min_p_one_row": (lambda: sk.sample(HALF_ROW, min_p=0.05, seed=0), 30),
+    "sample_top_k_axis0": (
+        lambda: sk.sample(TALL, axis=0, top_k=1000, seed=0),
+        42,
+    ),
+}
+
 CASES |= {
     # The converted mask is one byte an entry (4 blocks here).
     "sparsemax_where_list": (lambda: sk.sparsemax(WIDE, where=MASK_LIST), 21 + 4, False),
@@ -146,9 +161,9 @@ def test_peak_is_the_result_and_a_few_blocks(name):
     )
 
 
-@pytest.mark.parametrize("name", NEAR_CONSTANT_CASES)
-def test_a_near_constant_row_peaks_at_a_few_blocks(name):
-    call, blocks = NEAR_CONSTANT_CASES[name]
+@pytest.mark.parametrize("name", [*NEAR_CONSTANT_CASES, *FILTERED_SAMPLE_CASES])
+def test_a_near_constant_row_or_filtered_draws_peak_at_a_few_blocks(name):
+    call, blocks = (NEAR_CONSTANT_CASES | FILTERED_SAMPLE_CASES)[name]
     peak, result = _peak(call)
     extra = peak - np.asarray(result).nbytes
     assert extra <= blocks * _chunks.CHUNK_BYTES, (
