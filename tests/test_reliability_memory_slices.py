@@ -166,9 +166,7 @@ def test_a_near_constant_row_or_filtered_draws_peak_at_a_few_blocks(name):
     call, blocks = (NEAR_CONSTANT_CASES | FILTERED_SAMPLE_CASES)[name]
     peak, result = _peak(call)
     extra = peak - np.asarray(result).nbytes
-    assert extra <= blocks * _chunks.CHUNK_BYTES, (
-        f"{name}: {extra / _chunks.CHUNK_BYTES:.1f} blocks beyond the result"
-    )
+    assert extra <= blocks * BLOCK, f"{name}: {extra / BLOCK:.1f} blocks beyond the result"
 
 
 @pytest.mark.parametrize("name", CASES)
