@@ -9,7 +9,7 @@ temperature cut with their block: the values of one call, bit for bit) or,
 when a single slice is large, computed in blocks along the reduced axis
 (``_streams``: the values of one call to within the rounding of the sums).
 Measured as tests/test_reliability_memory.py does: the traced peak beyond
-the result, in blocks of ``_chunks.CHUNK_BYTES``; the inputs are 16 blocks
+the result, in blocks of 256 KiB (``BLOCK``); the inputs are 16 blocks
 (float32), so computing them whole exceeds every bound here.
 """
 
@@ -22,6 +22,8 @@ import pytest
 
 import softmaxkit as sk
 from softmaxkit import _chunks
+
+BLOCK = 256 * 1024  # the README's unit, as in test_reliability_memory.py
 
 _RNG = np.random.default_rng(0)
 ROW = (4.0 * _RNG.normal(size=(1, 1 << 20))).astype(np.float32)  # one huge row
@@ -115,6 +117,21 @@ NEAR_CONSTANT_CASES = {
     ),
 }
 
+# Filtered draws from one huge slice (a 1.2 MiB float32 row, 4.6 blocks, just past the
+# size that is streamed; axis=0 of a tall array, two such slices): computed whole before,
+# 18-20x the input (84-94 blocks for the row; 34x with every filter and size=3). Now the filters' thresholds are found in passes over the blocks
+# (tests/variants/test_sampling.py compares the draws with one call's).
+SHORT_ROW = ROW[:, :300_000]
+FILTERED_SAMPLE_CASES = {
+    "sample_top_k_one_row": (lambda: sk.sample(SHORT_ROW, top_k=50, seed=0), 28),
+    "sample_top_p_vector": (lambda: sk.sample(SHORT_ROW[0], top_p=0.9, seed=0), 36),
+    "sample_min_p_one_row": (lambda: sk.sample(SHORT_ROW, min_p=0.05, seed=0), 30),
+    "sample_top_k_axis0": (
+        lambda: sk.sample(TALL[:300_000], axis=0, top_k=1000, seed=0),
+        42,
+    ),
+}
+
 CASES |= {
     # The converted mask is one byte an entry (4 blocks here).
     "sparsemax_where_list": (lambda: sk.sparsemax(WIDE, where=MASK_LIST), 21 + 4, False),
@@ -141,19 +158,15 @@ def test_peak_is_the_result_and_a_few_blocks(name):
     call, blocks, _ = CASES[name]
     peak, result = _peak(call)
     extra = peak - np.asarray(result).nbytes
-    assert extra <= blocks * _chunks.CHUNK_BYTES, (
-        f"{name}: {extra / _chunks.CHUNK_BYTES:.1f} blocks beyond the result"
-    )
+    assert extra <= blocks * BLOCK, f"{name}: {extra / BLOCK:.1f} blocks beyond the result"
 
 
-@pytest.mark.parametrize("name", NEAR_CONSTANT_CASES)
-def test_a_near_constant_row_peaks_at_a_few_blocks(name):
-    call, blocks = NEAR_CONSTANT_CASES[name]
+@pytest.mark.parametrize("name", [*NEAR_CONSTANT_CASES, *FILTERED_SAMPLE_CASES])
+def test_a_near_constant_row_or_filtered_draws_peak_at_a_few_blocks(name):
+    call, blocks = (NEAR_CONSTANT_CASES | FILTERED_SAMPLE_CASES)[name]
     peak, result = _peak(call)
     extra = peak - np.asarray(result).nbytes
-    assert extra <= blocks * _chunks.CHUNK_BYTES, (
-        f"{name}: {extra / _chunks.CHUNK_BYTES:.1f} blocks beyond the result"
-    )
+    assert extra <= blocks * BLOCK, f"{name}: {extra / BLOCK:.1f} blocks beyond the result"
 
 
 @pytest.mark.parametrize("name", CASES)
@@ -184,7 +197,7 @@ def test_a_torch_mask_travels_with_the_blocks():
     peak, result = _peak(lambda: sk.sparsemax(WIDE, where=mask))
     extra = peak - result.nbytes
     # Before: 15x the input (245 blocks), computed whole; now as a NumPy mask, plus its copy.
-    assert extra <= (21 + 4) * _chunks.CHUNK_BYTES, f"{extra / _chunks.CHUNK_BYTES:.1f} blocks"
+    assert extra <= (21 + 4) * BLOCK, f"{extra / BLOCK:.1f} blocks"
     np.testing.assert_array_equal(result, sk.sparsemax(WIDE, where=MASK))
 
 

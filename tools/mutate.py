@@ -120,6 +120,11 @@ TESTS = {
         "tests/test_reliability_memory.py::test_peak_is_the_result_and_a_few_blocks[float64-cross_entropy]",
     ],
     "softmaxkit._linear": ["tests/test_linear_cross_entropy.py", "tests/test_softmax_regression.py"],
+    # The planner's rules on their own; the size of a block through the peaks the README lists.
+    "softmaxkit._chunks": [
+        "tests/test_chunks.py",
+        "tests/test_reliability_memory.py::test_peak_is_the_result_and_a_few_blocks",
+    ],
     "softmaxkit.variants.sampling": ["tests/variants/test_sampling.py", "tests/test_reliability_memory_slices.py"],
     "softmaxkit.variants.information": ["tests/variants/test_information.py"],
     "softmaxkit.variants.sparse": ["tests/variants/test_sparse.py"],

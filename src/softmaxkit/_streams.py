@@ -126,9 +126,9 @@ def scale(
 def shifted(r: _stable.AxesReduction, z: Any, mask: Any, s: Scale, *, compensate: bool) -> _stable.Shifted:
     """A block's shifted values with the whole slice's normaliser (pass 4)."""
     z, _ = _stable.exclude(np, z, r, where=mask)
-    sums = _stable.shift_and_sum(np, z, s.zmax, r, compensate=compensate)
+    diff, diff_lo, exp_diff = _stable.exponentials(np, z, s.zmax, compensate=compensate)
     return _stable.Shifted(
-        sums.diff, sums.diff_lo, sums.exp_diff, s.norm, s.log_norm, sums.shift, s.nan_slice
+        diff, diff_lo, exp_diff, s.norm, s.log_norm, _stable.applied_shift(np, s.zmax), s.nan_slice
     )
 
 
@@ -402,15 +402,27 @@ def entmax_blocks(
         yield index, _stable.with_nan_slices(np, block, nan), diff
 
 
+#: Filters of a slice's draws (top-k, top-p, min-p) found over its blocks:
+#: given the blocks' ``(log-probabilities, classes drawable)`` (a callable
+#: called once per pass), how a block's drawable classes are filtered.
+Filters = Callable[[Callable[[], Iterator[tuple[Any, Any]]]], Callable[[Any, Any], Any]]
+
+
 def sample(
-    slices: Slices, rng: np.random.Generator, draws: tuple[int, ...], *, greedy: bool
+    slices: Slices,
+    rng: np.random.Generator,
+    draws: tuple[int, ...],
+    *,
+    greedy: bool,
+    filters: Filters | None = None,
 ) -> np.ndarray:
-    """Unfiltered draws from each slice (``slices.axis`` last) by the Gumbel-max trick.
+    """Draws from each slice (``slices.axis`` last) by the Gumbel-max trick.
 
     As one call: the noise of a slice is drawn draw after draw, each over the
     whole slice in order, and added to the log-probabilities (0 at the
-    maxima for greedy draws); the first largest sum is the draw. A slice with
-    nothing to draw from raises as one call does (``variants.sampling``).
+    maxima for greedy draws) of the classes the ``filters`` keep; the first
+    largest sum is the draw. A slice with nothing to draw from raises as one
+    call does (``variants.sampling``).
     """
     from .variants import _random  # the variants import this module
 
@@ -423,19 +435,32 @@ def sample(
                 "logits has a slice with no class to draw from (all -inf, all masked by "
                 "where, or holding a NaN)"
             )
+
+        def log_probs(index: tuple[Any, ...]) -> tuple[Any, Any]:
+            block = shifted(
+                slices.r, slices.logits(index, guard), slices.mask_of(index), s,
+                compensate=slices.compensate,
+            )  # fmt: skip
+            logp = _stable.log_softmax_from(np, block)
+            keep = logp > -np.inf
+            if greedy:
+                keep &= block.diff == 0
+            return logp, keep
+
+        def blocks() -> Iterator[tuple[Any, Any]]:
+            return (log_probs(index) for index in slices.blocks(outer))
+
+        kept = None if filters is None else filters(blocks)
         for draw in np.ndindex(*draws):
             best, chosen = -np.inf, 0
             for index in slices.blocks(outer):
-                block = shifted(
-                    slices.r, slices.logits(index, guard), slices.mask_of(index), s,
-                    compensate=slices.compensate,
-                )  # fmt: skip
-                logp = _stable.log_softmax_from(np, block)
-                keep = logp > -np.inf
-                if greedy:
-                    keep &= block.diff == 0
+                logp, keep = log_probs(index)
+                if kept is not None:
+                    keep = kept(logp, keep)
                 noisy = np.where(keep, 0.0 if greedy else logp, -np.inf)
-                noisy = noisy + _random.gumbel_noise(rng, noisy.shape)
+                # In the dtype of the logits, as one call adds it.
+                noise = _random.gumbel_noise(rng, noisy.shape).astype(noisy.dtype, copy=False)
+                noisy = noisy + noise
                 top = int(np.argmax(noisy))
                 if noisy[top] > best:
                     best, chosen = noisy[top], index[-1].start + top
