@@ -262,7 +262,7 @@ def test_a_cut_within_rounding_follows_the_array_api_arithmetic():
     _assert_same_draws(call, kernel=False)
 
 
-@settings(max_examples=30, deadline=None)
+@settings(max_examples=25, deadline=None)
 @given(
     n=st.integers(600, 1500),
     values=st.sampled_from(["normal", "ties", "wide"]),

@@ -75,6 +75,14 @@ static void release(arg_buffer *b) {
     b->held = 0;
 }
 
+/* An optional buffer's data, and the stride of its dimension dim: NULL and 0
+ * where it was not given (the kernels then never read them). */
+static void *data_or_null(const arg_buffer *b) { return b->held ? b->view.buf : NULL; }
+static Py_ssize_t stride_or_zero(const arg_buffer *b, int dim) { return b->held ? b->view.strides[dim] : 0; }
+
+/* The kernels' dtype of a float buffer ('f' or 'd'). */
+static int dtype_of(char kind) { return kind == 'f' ? SK_F32 : SK_F64; }
+
 static int same_shape(const arg_buffer *a, const arg_buffer *b, int ndim, const char *name) {
     for (int i = 0; i < ndim; i++) {
         if (a->view.shape[i] != b->view.shape[i]) {
@@ -101,6 +109,17 @@ static int status_to_error(int status) {
     }
     return 0;
 }
+
+/* ok = whether call, a kernel's status, succeeded, the kernel run with the GIL
+ * released; on failure the Python error is set. */
+#define RUN_WITHOUT_GIL(ok, call)               \
+    do {                                        \
+        int status_;                            \
+        Py_BEGIN_ALLOW_THREADS                  \
+        status_ = (call);                       \
+        Py_END_ALLOW_THREADS                    \
+        (ok) = status_to_error(status_) == 0;   \
+    } while (0)
 
 static int check_threads(int n_threads) {
     if (n_threads < 1) {
@@ -154,11 +173,11 @@ static PyObject *py_reduce(PyObject *self, PyObject *args) {
         if (ok && mask.held) ok = unit_stride(&mask, fast, "mask") == 0;
         if (ok) {
             sk_reduce_args a;
-            a.dtype = x.kind == 'f' ? SK_F32 : SK_F64;
+            a.dtype = dtype_of(x.kind);
             a.op = op;
             a.x = (const char *)x.view.buf;
             a.out = (char *)out.view.buf;
-            a.mask = mask.held ? (const uint8_t *)mask.view.buf : NULL;
+            a.mask = (const uint8_t *)data_or_null(&mask);
             a.outer = outer;
             a.n = n;
             a.inner = inner;
@@ -166,13 +185,9 @@ static PyObject *py_reduce(PyObject *self, PyObject *args) {
             a.xs_n = x.view.strides[1];
             a.os_outer = out.view.strides[0];
             a.os_n = op == SK_LOGSUMEXP ? 0 : out.view.strides[1];
-            a.ms_outer = mask.held ? mask.view.strides[0] : 0;
-            a.ms_n = mask.held ? mask.view.strides[1] : 0;
-            int status;
-            Py_BEGIN_ALLOW_THREADS
-            status = sk_reduce(&a, n_threads);
-            Py_END_ALLOW_THREADS
-            ok = status_to_error(status) == 0;
+            a.ms_outer = stride_or_zero(&mask, 0);
+            a.ms_n = stride_or_zero(&mask, 1);
+            RUN_WITHOUT_GIL(ok, sk_reduce(&a, n_threads));
         }
     }
     release(&x);
@@ -230,7 +245,7 @@ static PyObject *py_last_axis(PyObject *self, PyObject *const *args, Py_ssize_t 
     if (ok) {
         Py_ssize_t n = x.shape[x.ndim - 1];
         sk_reduce_args a = {0};
-        a.dtype = kind == 'f' ? SK_F32 : SK_F64;
+        a.dtype = dtype_of(kind);
         a.op = log ? SK_LOG_SOFTMAX : SK_SOFTMAX;
         a.x = (const char *)x.buf;
         a.out = (char *)out.buf;
@@ -239,15 +254,10 @@ static PyObject *py_last_axis(PyObject *self, PyObject *const *args, Py_ssize_t 
         a.inner = 1;
         a.xs_outer = a.os_outer = n * x.itemsize;
         a.xs_n = a.os_n = x.itemsize;
-        int status;
-        if (x.len / x.itemsize < SK_KEEP_GIL_BELOW) {
-            status = sk_reduce(&a, 1);
-        } else {
-            Py_BEGIN_ALLOW_THREADS
-            status = sk_reduce(&a, 1);
-            Py_END_ALLOW_THREADS
-        }
-        ok = status_to_error(status) == 0;
+        if (x.len / x.itemsize < SK_KEEP_GIL_BELOW)
+            ok = status_to_error(sk_reduce(&a, 1)) == 0;
+        else
+            RUN_WITHOUT_GIL(ok, sk_reduce(&a, 1));
     }
     PyBuffer_Release(&x);
     PyBuffer_Release(&out);
@@ -285,24 +295,20 @@ static PyObject *py_vjp(PyObject *self, PyObject *args) {
          unit_stride(&out, 1, "out") == 0;
     if (ok) {
         sk_vjp_args a;
-        a.dtype = y.kind == 'f' ? SK_F32 : SK_F64;
+        a.dtype = dtype_of(y.kind);
         a.log = log;
         a.y = (const char *)y.view.buf;
         a.g = (const char *)g.view.buf;
         a.out = (char *)out.view.buf;
-        a.mask = mask.held ? (const uint8_t *)mask.view.buf : NULL;
+        a.mask = (const uint8_t *)data_or_null(&mask);
         a.temperature = temperature;
         a.rows = y.view.shape[0];
         a.n = y.view.shape[1];
         a.ys = y.view.strides[0];
         a.gs = g.view.strides[0];
         a.os = out.view.strides[0];
-        a.ms = mask.held ? mask.view.strides[0] : 0;
-        int status;
-        Py_BEGIN_ALLOW_THREADS
-        status = sk_vjp(&a, n_threads);
-        Py_END_ALLOW_THREADS
-        ok = status_to_error(status) == 0;
+        a.ms = stride_or_zero(&mask, 0);
+        RUN_WITHOUT_GIL(ok, sk_vjp(&a, n_threads));
     }
     release(&y);
     release(&g);
@@ -390,27 +396,23 @@ static PyObject *py_cross_entropy(PyObject *self, PyObject *args) {
     }
     if (ok) {
         sk_ce_args a;
-        a.dtype = z.kind == 'f' ? SK_F32 : SK_F64;
+        a.dtype = dtype_of(z.kind);
         a.logits = (const char *)z.view.buf;
-        a.target = t.held ? (const int64_t *)t.view.buf : NULL;
-        a.probs = p.held ? (const char *)p.view.buf : NULL;
-        a.weight = w.held ? (const double *)w.view.buf : NULL;
+        a.target = (const int64_t *)data_or_null(&t);
+        a.probs = (const char *)data_or_null(&p);
+        a.weight = (const double *)data_or_null(&w);
         a.weight_sum = weight_sum;
         a.ignore_index = (int64_t)ignore_index;
         a.smoothing = smoothing;
         a.grad_scale = grad_scale;
         a.loss = (double *)loss.view.buf;
-        a.grad = grad.held ? (char *)grad.view.buf : NULL;
+        a.grad = (char *)data_or_null(&grad);
         a.rows = rows;
         a.n = n;
         a.ls = z.view.strides[0];
-        a.ps = p.held ? p.view.strides[0] : 0;
-        a.gs = grad.held ? grad.view.strides[0] : 0;
-        int status;
-        Py_BEGIN_ALLOW_THREADS
-        status = sk_cross_entropy(&a, n_threads);
-        Py_END_ALLOW_THREADS
-        ok = status_to_error(status) == 0;
+        a.ps = stride_or_zero(&p, 0);
+        a.gs = stride_or_zero(&grad, 0);
+        RUN_WITHOUT_GIL(ok, sk_cross_entropy(&a, n_threads));
     }
     release(&z);
     release(&t);

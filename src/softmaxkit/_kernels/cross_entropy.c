@@ -16,10 +16,6 @@
 #include "sk_exp.h"
 #include "sk_isa.h"
 
-void SK_FN(sk_row_stats)(const sk_reduce_args *a, ptrdiff_t row, ptrdiff_t start, ptrdiff_t len,
-                         sk_part *part, double *scratch);
-void SK_FN(sk_combine_parts)(const sk_part *parts, ptrdiff_t n_parts, sk_slice *s);
-
 #define SK_BODY "cross_entropy_body.h"
 #include "sk_per_dtype.h"
 

@@ -6,7 +6,7 @@
  *   B. e_j = exp((z_j - m) + lo_j) by sk_simd_f64.h's exp, lo_j the shift's
  *      exact rounding error, written where the gradient goes (or to a stack
  *      chunk when only the loss is wanted); k = #{z_j = m} and the sum of all
- *      e_j as a double-double (vdsum), so that t = sum - k keeps its relative
+ *      e_j as a double-double (vd_sum), so that t = sum - k keeps its relative
  *      accuracy and log_norm = log(k) + log1p(t / k) that of a log-probability
  *      near 0;
  *   C. grad_j = (e_j * row_scale / norm - coef_j) * grad_scale (cross_entropy_lanes.h).
@@ -51,7 +51,7 @@ static double ce_max_f64(const double *z, ptrdiff_t n, int *nan) {
 /* e = exp(z - m) for w lanes of z (the others give 0); k counts z == m. */
 SK_INLINE vd ce_exp_vec_f64(vd z, vd vm, vd low, vd *k) {
     vd lo;
-    vd d = sk_vshiftd(vd_clamp_exp_arg(z, low), vm, SK_SHIFT_TWO_SUM, &lo);
+    vd d = vd_shift(vd_clamp_exp_arg(z, low), vm, SK_SHIFT_TWO_SUM, &lo);
     vd e = sk_vexpd_lo(d, lo);
     /* the entries whose e is exactly 1 (z == m, or so close below it that
      * exp rounds to 1): t = sum - k is formed from the same terms either way */
@@ -63,19 +63,19 @@ SK_INLINE vd ce_exp_vec_f64(vd z, vd vm, vd low, vd *k) {
 static void ce_exp_sum_f64(const double *z, double *e, ptrdiff_t len, double m, double *k,
                            double *sum_hi, double *sum_lo) {
     vd vm = vd_set1(m), low = vd_set1(m + SK_F64_EXP_LOW), kv = vd_set1(0.0);
-    vdsum sum = vdsum_start(1.0); /* see vdsum_add: lanes start at 1 */
+    vd_sum sum = vd_sum_start(1.0); /* see vd_sum_add: lanes start at 1 */
     ptrdiff_t i = 0;
     for (; i + SK_VDW <= len; i += SK_VDW) {
         vd ev = ce_exp_vec_f64(vd_load(z + i), vm, low, &kv);
         vd_store(e + i, ev);
-        sum = vdsum_add(sum, ev);
+        sum = vd_sum_add(sum, ev);
     }
     if (i < len) { /* the tail, padded with -inf (clamped: exp gives 0) */
         vd ev = ce_exp_vec_f64(vd_load_first(z + i, len - i, vd_set1(-INFINITY)), vm, low, &kv);
         vd_store_first(e + i, ev, len - i);
-        sum = vdsum_add(sum, ev);
+        sum = vd_sum_add(sum, ev);
     }
-    double lo, hi = vdsum_total(sum, 1.0, &lo);
+    double lo, hi = vd_sum_total(sum, 1.0, &lo);
     double s = *sum_hi + hi;
     *sum_lo += sk_two_sum_err(*sum_hi, hi, s) + lo;
     *sum_hi = s;
@@ -100,8 +100,8 @@ SK_INLINE vd ce_coef_vec_f64(const sk_ce_args *a, ptrdiff_t r, ptrdiff_t j0, ptr
 }
 
 /* s += v with the rounding error kept (TwoSum: the terms may be of any
- * size and sign, unlike vdsum_add's). */
-SK_INLINE vdsum ce_two_sum_add(vdsum s, vd v) {
+ * size and sign, unlike vd_sum_add's). */
+SK_INLINE vd_sum ce_two_sum_add(vd_sum s, vd v) {
     vd t = vd_add(s.acc, v), v_virtual = vd_sub(t, s.acc), acc_virtual = vd_sub(t, v_virtual);
     s.err = vd_add(s.err, vd_add(vd_sub(s.acc, acc_virtual), vd_sub(v, v_virtual)));
     s.acc = t;
@@ -115,7 +115,7 @@ SK_INLINE void ce_coef_sums_f64(const sk_ce_args *a, ptrdiff_t r, const double *
                                 int probs, int weighted, int smooth, double uniform, double *cd,
                                 double *cs) {
     vd vm = vd_set1(m), zero = vd_set1(0.0);
-    vdsum acc = vdsum_start(0.0), sum = vdsum_start(0.0);
+    vd_sum acc = vd_sum_start(0.0), sum = vd_sum_start(0.0);
     ptrdiff_t n = a->n, j = 0;
     for (; j + SK_VDW <= n; j += SK_VDW) {
         vd c = ce_coef_vec_f64(a, r, j, SK_VDW, probs, weighted, smooth, uniform);
@@ -125,8 +125,8 @@ SK_INLINE void ce_coef_sums_f64(const sk_ce_args *a, ptrdiff_t r, const double *
         sum = ce_two_sum_add(sum, c);
     }
     double lo, lanes[SK_VDW];
-    *cd = vdsum_total(acc, 0.0, &lo) + lo;
-    *cs = vdsum_total(sum, 0.0, &lo) + lo;
+    *cd = vd_sum_total(acc, 0.0, &lo) + lo;
+    *cs = vd_sum_total(sum, 0.0, &lo) + lo;
     /* c_j > 0 at z_j = -inf makes the sum -inf, and its error terms NaN */
     vd_store(lanes, acc.acc);
     for (int l = 0; l < SK_VDW; l++)

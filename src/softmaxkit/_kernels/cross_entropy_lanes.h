@@ -33,7 +33,7 @@ SK_INLINE double ce_row_loss(const sk_ce_args *a, ptrdiff_t r, int probs, int we
                              double zy_m, double k, double t, double coef_d, double coef_sum,
                              double *scale, double *picked) {
     double eps = a->smoothing, uniform = eps / (double)a->n;
-    double inv = 1.0 / (k + t), log_norm = log(k) + log1p(t / k);
+    double inv = 1.0 / (k + t), log_norm = sk_log_norm(k, t);
     if (probs) {
         *scale = inv * coef_sum;
         *picked = 0.0;

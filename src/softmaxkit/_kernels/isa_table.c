@@ -1,11 +1,6 @@
 /* The table of hot loops for the ISA this file is compiled for (once per ISA). */
 #include "sk_isa.h"
 
-void SK_FN(sk_row_stats)(const sk_reduce_args *a, ptrdiff_t row, ptrdiff_t start, ptrdiff_t len,
-                         sk_part *part, double *scratch);
-void SK_FN(sk_combine_parts)(const sk_part *parts, ptrdiff_t n_parts, sk_slice *s);
-void SK_FN(sk_row_apply)(const sk_reduce_args *a, ptrdiff_t row, ptrdiff_t start, ptrdiff_t len,
-                         const sk_slice *s, const double *scratch);
 void SK_FN(sk_rows)(const sk_reduce_args *a, ptrdiff_t r0, ptrdiff_t r1, double *scratch);
 void SK_FN(sk_tile)(const sk_reduce_args *a, ptrdiff_t o, ptrdiff_t j0, ptrdiff_t width);
 void SK_FN(sk_vjp_rows)(const sk_vjp_args *a, ptrdiff_t r0, ptrdiff_t r1);

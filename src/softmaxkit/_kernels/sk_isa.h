@@ -73,6 +73,17 @@ SK_INLINE void sk_shift_of(double m, int nan, double *shift, int *pinf) {
     *shift = nan ? NAN : (isfinite(m) ? m : 0.0);
 }
 
+/* Mask bytes of row r of a reduction from entry start on; NULL without a
+ * mask. */
+SK_INLINE const uint8_t *sk_row_mask(const sk_reduce_args *a, ptrdiff_t r, ptrdiff_t start) {
+    return a->mask ? a->mask + r * a->ms_outer + start : NULL;
+}
+
+/* log(k + t) as log(k) + log1p(t / k), for k >= 1 (the entries at the
+ * maximum): relative to t's own size where t is tiny, which keeps the
+ * log-probability of a dominant class (-log1p(t)) accurate. */
+SK_INLINE double sk_log_norm(double k, double t) { return log(k) + log1p(t / k); }
+
 /* Fill in inv, log_norm and lse from shift, pinf, k, t. k >= 1 whenever
  * k + t > 0, because the maximum itself contributes exp(0) = 1. */
 SK_INLINE void sk_finish(sk_slice *s) {
@@ -82,7 +93,7 @@ SK_INLINE void sk_finish(sk_slice *s) {
         return;
     }
     s->inv = norm > 0 ? 1.0 / norm : 1.0;
-    s->log_norm = norm > 0 ? log(s->k) + log1p(s->t / s->k) : 0.0;
+    s->log_norm = norm > 0 ? sk_log_norm(s->k, s->t) : 0.0;
     s->lse = s->pinf ? INFINITY : (norm > 0 ? s->shift + s->log_norm : -INFINITY);
 }
 
@@ -147,6 +158,16 @@ typedef struct {
     void (*f64_block_apply)(const sk_reduce_args *a, ptrdiff_t row, ptrdiff_t start, ptrdiff_t len,
                             const sk_part *part, const sk_slice *s);
 } sk_isa_table;
+
+#ifdef SK_ISA_SUFFIX
+/* The portable loops of this ISA's build (softmax.c, softmax_body.h), which
+ * fill the table's first entries and which the lane loops fall back to. */
+void SK_FN(sk_row_stats)(const sk_reduce_args *a, ptrdiff_t row, ptrdiff_t start, ptrdiff_t len,
+                         sk_part *part, double *scratch);
+void SK_FN(sk_combine_parts)(const sk_part *parts, ptrdiff_t n_parts, sk_slice *s);
+void SK_FN(sk_row_apply)(const sk_reduce_args *a, ptrdiff_t row, ptrdiff_t start, ptrdiff_t len,
+                         const sk_slice *s, const double *scratch);
+#endif
 
 const sk_isa_table *sk_isa(void);
 

@@ -2,9 +2,12 @@
  *
  * One small set of inline functions over "vf" (SK_VW float lanes: 16 with
  * AVX-512, 8 with AVX2) and "vmask" (a lane predicate), so that the loops in
- * softmax_f32.c are written once and compiled for both instruction sets. Only
- * included where __AVX2__ is defined (see meson.build); the baseline build
- * keeps the portable loops of softmax_body.h.
+ * softmax_f32.c are written once and compiled for both instruction sets. The
+ * operations that are the same rule for float64 (arithmetic, compares,
+ * partial loads, the shift and its error, compensated sums) come from
+ * sk_simd_ops.h; this file holds the float32 ones. Only included where
+ * __AVX2__ is defined (see meson.build); the baseline build keeps the
+ * portable loops of softmax_body.h.
  *
  * Also here: the float32 exponential of a shifted argument, exp(d + lo), with
  * lo the exact rounding error of d = x - m (TwoSum), which is what keeps
@@ -25,10 +28,8 @@
 #define SK_VW 16
 typedef __m512 vf;
 typedef __mmask16 vmask;
-
 typedef __m512i vi; /* SK_VW int32 lanes */
 
-SK_INLINE vf vf_set1(float a) { return _mm512_set1_ps(a); }
 /* lane * stride for each lane */
 SK_INLINE vi vi_lanes_times(int32_t stride) {
     return _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
@@ -39,40 +40,10 @@ SK_INLINE vi vi_load(const int32_t *p) { return _mm512_loadu_si512((const void *
 SK_INLINE vf vf_gather_where(vmask live, const float *base, vi idx) {
     return _mm512_mask_i32gather_ps(_mm512_setzero_ps(), live, idx, base, 4);
 }
-SK_INLINE vf vf_load(const float *p) { return _mm512_loadu_ps(p); }
-SK_INLINE void vf_store(float *p, vf v) { _mm512_storeu_ps(p, v); }
-SK_INLINE vmask vmask_first(ptrdiff_t n) {
-    return (vmask)(n >= SK_VW ? 0xFFFFu : ((1u << n) - 1u));
-}
-/* The first n lanes from p, fill elsewhere (no byte past p + n is read). */
-SK_INLINE vf vf_load_first(const float *p, ptrdiff_t n, vf fill) {
-    return _mm512_mask_loadu_ps(fill, vmask_first(n), p);
-}
-SK_INLINE void vf_store_first(float *p, vf v, ptrdiff_t n) {
-    _mm512_mask_storeu_ps(p, vmask_first(n), v);
-}
-SK_INLINE vf vf_add(vf a, vf b) { return _mm512_add_ps(a, b); }
-SK_INLINE vf vf_sub(vf a, vf b) { return _mm512_sub_ps(a, b); }
-SK_INLINE vf vf_mul(vf a, vf b) { return _mm512_mul_ps(a, b); }
-/* max(a, b), b when either is NaN (the x86 rule both ISAs share). */
-SK_INLINE vf vf_max(vf a, vf b) { return _mm512_max_ps(a, b); }
-SK_INLINE vf vf_min(vf a, vf b) { return _mm512_min_ps(a, b); }
-/* a + b in the lanes where m holds, a elsewhere. */
-SK_INLINE vf vf_add_where(vmask m, vf a, vf b) { return _mm512_mask_add_ps(a, m, a, b); }
-SK_INLINE vf vf_fmadd(vf a, vf b, vf c) { return _mm512_fmadd_ps(a, b, c); }  /* a b + c */
-SK_INLINE vf vf_fnmadd(vf a, vf b, vf c) { return _mm512_fnmadd_ps(a, b, c); } /* c - a b */
-SK_INLINE vmask vf_gt(vf a, vf b) { return _mm512_cmp_ps_mask(a, b, _CMP_GT_OQ); }
-SK_INLINE vmask vf_eq(vf a, vf b) { return _mm512_cmp_ps_mask(a, b, _CMP_EQ_OQ); }
-SK_INLINE vmask vf_gt_or_nan(vf a, vf b) { return _mm512_cmp_ps_mask(a, b, _CMP_NLE_UQ); }
-SK_INLINE vf vf_select(vmask m, vf a, vf b) { return _mm512_mask_blend_ps(m, b, a); } /* m ? a : b */
-SK_INLINE vf vf_and_mask(vmask m, vf a) { return _mm512_maskz_mov_ps(m, a); }        /* m ? a : 0 */
-/* x clamped below at low = m - 110 before the shift d = x - m, where the
- * exponential needs it: not here, since vf_ldexp_where's zero-masked scalef
- * discards every lane with d <= -104 (-inf and NaN intermediates included),
- * and below m - 110 the shift's error formula no longer matters. */
-SK_INLINE vf vf_clamp_exp_arg(vf x, vf low) {
-    (void)low;
-    return x;
+/* The lanes whose mask byte is 0 (16 bytes at m). */
+SK_INLINE vmask vf_excluded(const uint8_t *m) {
+    __m512i bytes = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)m));
+    return _mm512_testn_epi32_mask(bytes, bytes);
 }
 /* p * 2^k for integral k in [-160, 0] where keep holds (one rounding, into
  * the subnormals), 0 elsewhere. The lanes left out compute nothing: a result
@@ -80,22 +51,14 @@ SK_INLINE vf vf_clamp_exp_arg(vf x, vf low) {
 SK_INLINE vf vf_ldexp_where(vmask keep, vf p, vf k) { return _mm512_maskz_scalef_ps(keep, p, k); }
 SK_INLINE float vf_hmax(vf v) { return _mm512_reduce_max_ps(v); }
 SK_INLINE float vf_hsum(vf v) { return _mm512_reduce_add_ps(v); }
-/* Lanes whose mask byte is 0 (16 bytes at m) become -inf. */
-SK_INLINE vf vf_exclude(vf x, const uint8_t *m) {
-    __m512i bytes = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)m));
-    vmask keep = _mm512_test_epi32_mask(bytes, bytes);
-    return _mm512_mask_blend_ps(keep, _mm512_set1_ps(-INFINITY), x);
-}
 
 #elif defined(__AVX2__)
 
 #define SK_VW 8
 typedef __m256 vf;
 typedef __m256 vmask; /* all-ones / all-zeros lanes */
-
 typedef __m256i vi;
 
-SK_INLINE vf vf_set1(float a) { return _mm256_set1_ps(a); }
 SK_INLINE vi vi_lanes_times(int32_t stride) {
     return _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32(stride));
 }
@@ -103,37 +66,10 @@ SK_INLINE vi vi_load(const int32_t *p) { return _mm256_loadu_si256((const __m256
 SK_INLINE vf vf_gather_where(vmask live, const float *base, vi idx) {
     return _mm256_mask_i32gather_ps(_mm256_setzero_ps(), base, idx, live, 4);
 }
-SK_INLINE vf vf_load(const float *p) { return _mm256_loadu_ps(p); }
-SK_INLINE void vf_store(float *p, vf v) { _mm256_storeu_ps(p, v); }
-SK_INLINE vmask vmask_first(ptrdiff_t n) {
-    static const int32_t ones_then_zeros[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
-    n = n > SK_VW ? SK_VW : n;
-    return _mm256_castsi256_ps(_mm256_loadu_si256((const __m256i *)(ones_then_zeros + SK_VW - n)));
+SK_INLINE vmask vf_excluded(const uint8_t *m) {
+    __m256i bytes = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)m));
+    return _mm256_castsi256_ps(_mm256_cmpeq_epi32(bytes, _mm256_setzero_si256()));
 }
-SK_INLINE vf vf_load_first(const float *p, ptrdiff_t n, vf fill) {
-    vmask m = vmask_first(n);
-    return _mm256_blendv_ps(fill, _mm256_maskload_ps(p, _mm256_castps_si256(m)), m);
-}
-SK_INLINE void vf_store_first(float *p, vf v, ptrdiff_t n) {
-    _mm256_maskstore_ps(p, _mm256_castps_si256(vmask_first(n)), v);
-}
-SK_INLINE vf vf_add(vf a, vf b) { return _mm256_add_ps(a, b); }
-SK_INLINE vf vf_sub(vf a, vf b) { return _mm256_sub_ps(a, b); }
-SK_INLINE vf vf_mul(vf a, vf b) { return _mm256_mul_ps(a, b); }
-SK_INLINE vf vf_max(vf a, vf b) { return _mm256_max_ps(a, b); }
-SK_INLINE vf vf_min(vf a, vf b) { return _mm256_min_ps(a, b); }
-SK_INLINE vf vf_add_where(vmask m, vf a, vf b) { return _mm256_add_ps(a, _mm256_and_ps(m, b)); }
-SK_INLINE vf vf_fmadd(vf a, vf b, vf c) { return _mm256_fmadd_ps(a, b, c); }
-SK_INLINE vf vf_fnmadd(vf a, vf b, vf c) { return _mm256_fnmadd_ps(a, b, c); }
-SK_INLINE vmask vf_gt(vf a, vf b) { return _mm256_cmp_ps(a, b, _CMP_GT_OQ); }
-SK_INLINE vmask vf_eq(vf a, vf b) { return _mm256_cmp_ps(a, b, _CMP_EQ_OQ); }
-SK_INLINE vmask vf_gt_or_nan(vf a, vf b) { return _mm256_cmp_ps(a, b, _CMP_NLE_UQ); }
-SK_INLINE vf vf_select(vmask m, vf a, vf b) { return _mm256_blendv_ps(b, a, m); }
-SK_INLINE vf vf_and_mask(vmask m, vf a) { return _mm256_and_ps(m, a); }
-/* AVX2 forms 2^k from the integer k (vf_ldexp_where), so k and the shift's
- * error must stay finite and in range: x is clamped at low = m - 110
- * (vf_max keeps a NaN x). */
-SK_INLINE vf vf_clamp_exp_arg(vf x, vf low) { return vf_max(low, x); }
 /* p * 2^k for integral k in [-160, 0] as 2^k1 * 2^k2 with k1, k2 >= -80:
  * both factors are normal floats, so only the last product rounds; 0 where
  * keep does not hold (p is zeroed first: 0 * 2^k does not underflow, which
@@ -160,29 +96,18 @@ SK_INLINE float vf_hsum(vf v) {
     m = _mm_add_ss(m, _mm_movehdup_ps(m));
     return _mm_cvtss_f32(m);
 }
-SK_INLINE vf vf_exclude(vf x, const uint8_t *m) {
-    __m256i bytes = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)m));
-    vmask excluded = _mm256_castsi256_ps(_mm256_cmpeq_epi32(bytes, _mm256_setzero_si256()));
-    return _mm256_blendv_ps(x, _mm256_set1_ps(-INFINITY), excluded);
-}
 
 #endif
 
-/* Lanes [0, n) of x with mask bytes m (NULL: none), -inf elsewhere; n <= SK_VW. */
-SK_INLINE vf vf_load_x_first(const float *x, const uint8_t *m, ptrdiff_t n) {
-    vf v = vf_load_first(x, n, vf_set1(-INFINITY));
-    if (m) {
-        uint8_t bytes[16] = {0};
-        memcpy(bytes, m, (size_t)n);
-        v = vf_exclude(v, bytes);
-    }
-    return v;
-}
-
-SK_INLINE vf vf_load_x(const float *x, const uint8_t *m) {
-    vf v = vf_load(x);
-    return m ? vf_exclude(v, m) : v;
-}
+/* The operations that are one rule for both element types (vf_add,
+ * vf_load_x, vf_shift, vf_sum, ...). */
+#define SK_V vf
+#define SK_M vmask
+#define SK_S float
+#define SK_W SK_VW
+#define SK_T ps
+#define SK_L(name) vf_##name
+#include "sk_simd_ops.h"
 
 /* ---- the float32 exponential ------------------------------------------- */
 
@@ -222,23 +147,6 @@ SK_INLINE vf sk_vexp_lo(vf d, vf lo) {
     return vf_ldexp_where(not_zero, p, k);
 }
 
-/* How the rounding error lo of d = x - m is found: sk_shift_kind (sk_isa.h). */
-
-/* d = x - m (m broadcast) and its exact rounding error lo. */
-SK_INLINE vf sk_vshift(vf x, vf m, int kind, vf *lo) {
-    vf d = vf_sub(x, m);
-    if (kind == SK_SHIFT_X_LARGER) {
-        *lo = vf_sub(vf_sub(vf_set1(0.0f), m), vf_sub(d, x));
-    } else if (kind == SK_SHIFT_M_LARGER) {
-        *lo = vf_sub(x, vf_add(d, m));
-    } else {
-        vf b_virtual = vf_sub(d, x); /* ~ -m */
-        vf a_virtual = vf_sub(d, b_virtual);
-        *lo = vf_sub(vf_sub(x, a_virtual), vf_add(m, b_virtual));
-    }
-    return d;
-}
-
 /* exp(x - m) with the shift's rounding error fed in, for any finite m and
  * x <= m (-inf and NaN included), without the callers' clamp: the loops of
  * softmax_f32.c clamp x at m - 110 and pick the shift's error formula per
@@ -246,40 +154,25 @@ SK_INLINE vf sk_vshift(vf x, vf m, int kind, vf *lo) {
 SK_INLINE vf sk_vexp_shifted(vf x, vf m) {
     const vf low = vf_set1(SK_F32_EXP_LOW);
     vf lo;
-    vf d = sk_vshift(x, m, SK_SHIFT_TWO_SUM, &lo);
-    lo = vf_and_mask(vf_gt(d, low), lo); /* NaN where d = -inf; no matter below -110 */
+    vf d = vf_shift(x, m, SK_SHIFT_TWO_SUM, &lo);
+    lo = vf_where(vf_gt(d, low), lo); /* NaN where d = -inf; no matter below -110 */
     return sk_vexp_lo(vf_max(low, d), lo); /* vf_max keeps a NaN d */
 }
 
-/* float32 sums with their rounding errors kept in a second accumulator, so
- * that the total ((acc - base) + err, formed in double) is accurate to about
- * 2^-46 of it, at 4-7 operations a vector where widening to double lanes
- * takes 7 (AVX-512) and loses the order of the additions less cheaply.
+/* float32 sums with their rounding errors kept in a second accumulator
+ * (vf_sum, sk_simd_ops.h), so that the total ((acc - base) + err, formed in
+ * double) is accurate to about 2^-46 of it, at 4-7 operations a vector where
+ * widening to double lanes takes 7 (AVX-512) and loses the order of the
+ * additions less cheaply.
  *
- * vsum_add, for sums of e <= 1 whose relative accuracy matters only against
- * a total >= 1 (softmax's normaliser, which holds the maximum's 1): each lane
- * starts at 1, so |acc| >= e and Fast2Sum, acc + e - (acc + e), is exact.
- *
- * vsum_add_split, for log_softmax, counts the maxima (e == 1) apart and sums
- * the other terms, t, whose relative accuracy matters when t is tiny
- * (log_softmax at a dominant class is -log1p(t)): lanes start at 0 and every
- * error is kept, by Fast2Sum on the larger and the smaller of acc and e (the
- * terms are >= 0: 6 operations where TwoSum takes 7). */
-typedef struct {
-    vf acc, err;
-} vsum;
-
-SK_INLINE vsum vsum_start(float base) {
-    vsum s = {vf_set1(base), vf_set1(0.0f)};
-    return s;
-}
-SK_INLINE vsum vsum_add(vsum s, vf e) {
-    vf t = vf_add(s.acc, e);
-    s.err = vf_add(s.err, vf_add(vf_sub(s.acc, t), e));
-    s.acc = t;
-    return s;
-}
-SK_INLINE vsum vsum_add_split(vsum s, vf e, vf *count) {
+ * vf_sum_add (sk_simd_ops.h) is the form for softmax's normaliser, whose
+ * lanes start at 1. vf_sum_add_split, for log_softmax, counts the maxima
+ * (e == 1) apart and sums the other terms, t, whose relative accuracy
+ * matters when t is tiny (log_softmax at a dominant class is -log1p(t)):
+ * lanes start at 0 and every error is kept, by Fast2Sum on the larger and the
+ * smaller of acc and e (the terms are >= 0: 6 operations where TwoSum takes
+ * 7). */
+SK_INLINE vf_sum vf_sum_add_split(vf_sum s, vf e, vf *count) {
     vmask at_max = vf_eq(e, vf_set1(1.0f));
     *count = vf_add_where(at_max, *count, vf_set1(1.0f));
     e = vf_select(at_max, vf_set1(0.0f), e);
@@ -291,7 +184,7 @@ SK_INLINE vsum vsum_add_split(vsum s, vf e, vf *count) {
     s.acc = t;
     return s;
 }
-SK_INLINE double vsum_total(vsum s, float base) {
+SK_INLINE double vf_sum_total(vf_sum s, float base) {
     float acc[SK_VW], err[SK_VW];
     memcpy(acc, &s.acc, sizeof acc);
     memcpy(err, &s.err, sizeof err);

@@ -131,7 +131,7 @@ static void SK_CAT(row_apply, SK_SFX)(const sk_reduce_args *a, ptrdiff_t row, pt
                                       ptrdiff_t len, const sk_slice *s, const double *scratch) {
     const SK_T *x = (const SK_T *)(a->x + row * a->xs_outer) + start;
     SK_T *out = (SK_T *)(a->out + row * a->os_outer) + start;
-    const uint8_t *m = a->mask ? a->mask + row * a->ms_outer + start : NULL;
+    const uint8_t *m = sk_row_mask(a, row, start);
     /* Specialise the loops on the two flags that are constant per row. */
     if (m && s->pinf)
         SK_CAT(row_apply_impl, SK_SFX)(x, m, out, len, s, a->op, 1, 1, scratch);

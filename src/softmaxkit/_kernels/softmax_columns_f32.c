@@ -51,7 +51,7 @@ typedef struct {
     vf low[SK_COLUMN_VECTORS];     /* shift + SK_F32_EXP_LOW: the clamp */
     vf chunk_max[SK_COLUMN_VECTORS];
     vf count[SK_COLUMN_VECTORS];   /* log_softmax: entries at the shift */
-    vsum sum[SK_COLUMN_VECTORS];
+    vf_sum sum[SK_COLUMN_VECTORS];
 } column_state;
 
 /* The chunk's maximum per column, rows [i0, i1), into st->chunk_max. */
@@ -73,27 +73,27 @@ SK_INLINE void chunk_max(const sk_reduce_args *a, ptrdiff_t o, ptrdiff_t i0, ptr
 /* One vector of a chunk's row (w lanes of it in out). */
 SK_INLINE void exp_vector(vf xv, float *out, ptrdiff_t w, int log_op, column_state *st, ptrdiff_t v) {
     vf lo;
-    vf d = sk_vshift(vf_clamp_exp_arg(xv, st->low[v]), st->shift[v], SK_SHIFT_TWO_SUM, &lo);
+    vf d = vf_shift(vf_clamp_exp_arg(xv, st->low[v]), st->shift[v], SK_SHIFT_TWO_SUM, &lo);
     vf e = sk_vexp_lo(d, lo);
     if (log_op) {
-        st->sum[v] = vsum_add_split(st->sum[v], e, &st->count[v]);
+        st->sum[v] = vf_sum_add_split(st->sum[v], e, &st->count[v]);
     } else {
         if (w == SK_VW)
             vf_store(out, e);
         else
             vf_store_first(out, e, w);
-        st->sum[v] = vsum_add(st->sum[v], e);
+        st->sum[v] = vf_sum_add(st->sum[v], e);
     }
 }
 
 /* The chunk's exponentials: stored in out (softmax) and summed into st->sum
- * (log_softmax: maxima counted apart, see vsum_add_split). */
+ * (log_softmax: maxima counted apart, see vf_sum_add_split). */
 SK_INLINE void chunk_exp(const sk_reduce_args *a, ptrdiff_t o, ptrdiff_t i0, ptrdiff_t i1,
                          ptrdiff_t j0, ptrdiff_t width, int log_op, column_state *st) {
     ptrdiff_t full = width / SK_VW, rest = width - full * SK_VW;
-    float base = log_op ? 0.0f : 1.0f; /* see vsum_add and vsum_add_split */
+    float base = log_op ? 0.0f : 1.0f; /* see vf_sum_add and vf_sum_add_split */
     for (ptrdiff_t v = 0; v < full + (rest > 0); v++) {
-        st->sum[v] = vsum_start(base);
+        st->sum[v] = vf_sum_start(base);
         st->count[v] = vf_set1(0.0f);
     }
     for (ptrdiff_t i = i0; i < i1; i++) {
@@ -223,7 +223,7 @@ void SK_FN(sk_f32_columns)(const sk_reduce_args *a, ptrdiff_t o, ptrdiff_t j0, p
     for (ptrdiff_t j = 0; j < width; j++) {
         float shift = final_shift[j] == -INFINITY ? 0.0f : final_shift[j];
         if (log_op) {
-            double f = t[j] != t[j] ? NAN : (k[j] > 0 ? log(k[j]) + log1p(t[j] / k[j]) : 0.0);
+            double f = t[j] != t[j] ? NAN : (k[j] > 0 ? sk_log_norm(k[j], t[j]) : 0.0);
             log_offset lc = log_offset_of(shift, f);
             fh[j] = lc.hi;
             fl[j] = lc.lo;

@@ -7,7 +7,7 @@
  * reduced in two passes over its data and one over its output:
  *   1. the maximum m;
  *   2. e = exp((x - m) + lo) (sk_simd.h: TwoSum-compensated shift, float32
- *      polynomial) summed in compensated float32 lanes (sk_simd.h's vsum);
+ *      polynomial) summed in compensated float32 lanes (sk_simd.h's vf_sum);
  *      softmax stores e in the output, log_softmax keeps k (entries with
  *      e == 1, the maxima) apart from t (the others), so that
  *      log(k + t) = log k + log1p(t / k) keeps its relative accuracy when one
@@ -30,12 +30,7 @@
 #if defined(__AVX2__)
 #include "sk_simd.h"
 #include "sk_f32_lanes.h"
-
-void SK_FN(sk_row_stats)(const sk_reduce_args *a, ptrdiff_t row, ptrdiff_t start, ptrdiff_t len,
-                         sk_part *part, double *scratch);
-void SK_FN(sk_combine_parts)(const sk_part *parts, ptrdiff_t n_parts, sk_slice *s);
-void SK_FN(sk_row_apply)(const sk_reduce_args *a, ptrdiff_t row, ptrdiff_t start, ptrdiff_t len,
-                         const sk_slice *s, const double *scratch);
+#include "sk_lane_output.h"
 
 /* ---- passes over one block ------------------------------------------------ */
 
@@ -56,10 +51,11 @@ SK_INLINE void block_range(const float *x, const uint8_t *m, ptrdiff_t len, floa
     for (; i < len; i += SK_VW) {
         ptrdiff_t n = len - i < SK_VW ? len - i : SK_VW;
         vf a = n == SK_VW ? vf_load_x(x + i, m ? m + i : NULL) : vf_load_x_first(x + i, m ? m + i : NULL, n);
+        /* the lanes past the end hold -inf, which leaves the max alone but
+         * would make the min -inf (and every row whose length is not a
+         * multiple of SK_VW take TwoSum): the min takes +inf there */
         hi0 = vf_max(a, hi0);
-        /* the lanes past the end hold -inf: no effect on the max, and
-         * the min only decides how the shift's error is computed */
-        lo0 = vf_min(a, lo0);
+        lo0 = vf_min(vf_select(vf_mask_first(n), a, vf_set1(INFINITY)), lo0);
     }
     *max = vf_hmax(vf_max(hi0, hi1));
     *min = -vf_hmax(vf_max(vf_sub(vf_set1(0.0f), lo0), vf_sub(vf_set1(0.0f), lo1)));
@@ -91,11 +87,11 @@ typedef struct {
 
 /* Adds e (the lanes past a partial vector hold 0) to the sums: softmax's
  * (split = 0) or log_softmax's, which counts the maxima (e == 1) apart. */
-SK_INLINE void sums_add(vf e, int split, vf *count, vsum *sum) {
+SK_INLINE void sums_add(vf e, int split, vf *count, vf_sum *sum) {
     if (split) {
-        *sum = vsum_add_split(*sum, e, count);
+        *sum = vf_sum_add_split(*sum, e, count);
     } else {
-        *sum = vsum_add(*sum, e);
+        *sum = vf_sum_add(*sum, e);
     }
 }
 
@@ -107,26 +103,26 @@ SK_INLINE void block_sums_body(const float *x, const uint8_t *m, float *e_out, p
                                float mx, int kind, int split, next_row next, sk_part *part) {
     vf mv = vf_set1(mx), low = vf_set1(mx + SK_F32_EXP_LOW);
     vf count = vf_set1(0.0f);
-    float base = split ? 0.0f : 1.0f; /* see vsum_add and vsum_add_split */
-    vsum sum = vsum_start(base);
+    float base = split ? 0.0f : 1.0f; /* see vf_sum_add and vf_sum_add_split */
+    vf_sum sum = vf_sum_start(base);
     ptrdiff_t i = 0;
     for (; i + SK_VW <= len; i += SK_VW) {
         _mm_prefetch((const char *)(next.x + i), _MM_HINT_T1);
         _mm_prefetch((const char *)(next.out + i), _MM_HINT_T1);
         vf lo;
-        vf d = sk_vshift(load_clamped(x, m, i, SK_VW, low), mv, kind, &lo);
+        vf d = vf_shift(load_clamped(x, m, i, SK_VW, low), mv, kind, &lo);
         vf e = sk_vexp_lo(d, lo);
         if (e_out) vf_store(e_out + i, e);
         sums_add(e, split, &count, &sum);
     }
     if (i < len) {
         vf lo;
-        vf d = sk_vshift(load_clamped(x, m, i, len - i, low), mv, kind, &lo);
+        vf d = vf_shift(load_clamped(x, m, i, len - i, low), mv, kind, &lo);
         vf e = sk_vexp_lo(d, lo); /* 0 past the end: x is -inf there */
         if (e_out) vf_store_first(e_out + i, e, len - i);
         sums_add(e, split, &count, &sum);
     }
-    double s = vsum_total(sum, base);
+    double s = vf_sum_total(sum, base);
     if (split) {
         part->k = (double)vf_hsum(count); /* exact: integers below 2^24 */
         part->t = s;
@@ -213,28 +209,20 @@ static void fill(float *out, ptrdiff_t len, float value) {
 /* softmax or log_softmax of row r; next: the row to prefetch. */
 static void row(const sk_reduce_args *a, ptrdiff_t r, next_row next) {
     const float *x = (const float *)(a->x + r * a->xs_outer);
-    const uint8_t *m = a->mask ? a->mask + r * a->ms_outer : NULL;
+    const uint8_t *m = sk_row_mask(a, r, 0);
     float *out = (float *)(a->out + r * a->os_outer);
     ptrdiff_t n = a->n;
     int log_op = a->op == SK_LOG_SOFTMAX;
     sk_part p;
-    if (!block_stats(x, m, log_op ? NULL : out, n, log_op, next, &p)) {
-        /* +inf in the row: the portable loops apply the +inf rule. */
-        sk_slice s;
-        SK_FN(sk_row_stats)(a, r, 0, n, &p, NULL);
-        SK_FN(sk_combine_parts)(&p, 1, &s);
-        SK_FN(sk_row_apply)(a, r, 0, n, &s, NULL);
-        return;
+    int taken = block_stats(x, m, log_op ? NULL : out, n, log_op, next, &p);
+    sk_output o = sk_output_of(log_op, p.nan, !taken, p.max, p.k + p.t);
+    switch (o) {
+        case SK_OUT_NAN:
+        case SK_OUT_EMPTY: fill(out, n, (float)sk_output_fill(o, log_op)); break;
+        case SK_OUT_PORTABLE: sk_row_portable(a, r); break;
+        case SK_OUT_LOG: log_block(x, m, out, n, (float)p.max, sk_log_norm(p.k, p.t)); break;
+        case SK_OUT_SCALE: scale_block(out, n, 1.0 / (p.k + p.t)); break;
     }
-    double norm = p.k + p.t;
-    if (p.nan)
-        fill(out, n, NAN);
-    else if (!(norm > 0))
-        fill(out, n, log_op ? -INFINITY : 0.0f);
-    else if (log_op)
-        log_block(x, m, out, n, (float)p.max, log(p.k) + log1p(p.t / p.k));
-    else
-        scale_block(out, n, 1.0 / norm);
 }
 
 void SK_FN(sk_f32_rows)(const sk_reduce_args *a, ptrdiff_t r0, ptrdiff_t r1) {
@@ -310,7 +298,7 @@ static int short_tile(const sk_reduce_args *a, const short_plan *plan, ptrdiff_t
     float t[SK_F32_SHORT_ROW * SK_VW]; /* column j at t + j * SK_VW */
     const float *x = (const float *)(a->x + r0 * a->xs_outer);
     vi rows_at = vi_lanes_times((int32_t)(a->xs_outer / (ptrdiff_t)sizeof(float)));
-    vmask live = vmask_first(rows);
+    vmask live = vf_mask_first(rows);
     vf hi = vf_set1(-INFINITY);
     for (ptrdiff_t j = 0; j < n; j++) {
         vf v = vf_gather_where(live, x + j, rows_at);
@@ -327,17 +315,17 @@ static int short_tile(const sk_reduce_args *a, const short_plan *plan, ptrdiff_t
     }
     vf mv = vf_load(shift), low = vf_add(mv, vf_set1(SK_F32_EXP_LOW));
     vf count = vf_set1(0.0f);
-    float base = log_op ? 0.0f : 1.0f; /* see vsum_add and vsum_add_split */
-    vsum sum = vsum_start(base);
+    float base = log_op ? 0.0f : 1.0f; /* see vf_sum_add and vf_sum_add_split */
+    vf_sum sum = vf_sum_start(base);
     for (ptrdiff_t j = 0; j < n; j++) {
         vf lo;
-        vf d = sk_vshift(vf_clamp_exp_arg(vf_load(t + j * SK_VW), low), mv, SK_SHIFT_TWO_SUM, &lo);
+        vf d = vf_shift(vf_clamp_exp_arg(vf_load(t + j * SK_VW), low), mv, SK_SHIFT_TWO_SUM, &lo);
         vf e = sk_vexp_lo(d, lo);
         if (log_op) {
-            sum = vsum_add_split(sum, e, &count);
+            sum = vf_sum_add_split(sum, e, &count);
         } else {
             vf_store(t + j * SK_VW, e); /* x is not needed again */
-            sum = vsum_add(sum, e);
+            sum = vf_sum_add(sum, e);
         }
     }
     float acc[SK_VW], err[SK_VW], k[SK_VW], hi_f[SK_VW], lo_f[SK_VW];
@@ -375,9 +363,9 @@ static int short_tile(const sk_reduce_args *a, const short_plan *plan, ptrdiff_t
         /* Contiguous rows: gather the output back into row order. */
         ptrdiff_t total = rows * n, i = 0;
         for (; i + SK_VW <= total; i += SK_VW)
-            vf_store(out + i, vf_gather_where(vmask_first(SK_VW), t, vi_load(plan->out_index + i)));
+            vf_store(out + i, vf_gather_where(vf_mask_first(SK_VW), t, vi_load(plan->out_index + i)));
         if (i < total)
-            vf_store_first(out + i, vf_gather_where(vmask_first(total - i), t, vi_load(plan->out_index + i)),
+            vf_store_first(out + i, vf_gather_where(vf_mask_first(total - i), t, vi_load(plan->out_index + i)),
                            total - i);
     } else {
         for (ptrdiff_t l = 0; l < rows; l++) {
@@ -407,7 +395,7 @@ void SK_FN(sk_f32_short_rows)(const sk_reduce_args *a, ptrdiff_t r0, ptrdiff_t r
 void SK_FN(sk_f32_block_stats)(const sk_reduce_args *a, ptrdiff_t r, ptrdiff_t start,
                                ptrdiff_t len, sk_part *part) {
     const float *x = (const float *)(a->x + r * a->xs_outer) + start;
-    const uint8_t *m = a->mask ? a->mask + r * a->ms_outer + start : NULL;
+    const uint8_t *m = sk_row_mask(a, r, start);
     int log_op = a->op == SK_LOG_SOFTMAX;
     float *e_out = log_op ? NULL : (float *)(a->out + r * a->os_outer) + start;
     /* The row's next block (driver.c hands a thread several in order); its
@@ -426,25 +414,18 @@ void SK_FN(sk_f32_block_stats)(const sk_reduce_args *a, ptrdiff_t r, ptrdiff_t s
 void SK_FN(sk_f32_block_apply)(const sk_reduce_args *a, ptrdiff_t r, ptrdiff_t start,
                                ptrdiff_t len, const sk_part *part, const sk_slice *s) {
     float *out = (float *)(a->out + r * a->os_outer) + start;
-    if (isnan(s->shift)) {
-        fill(out, len, NAN);
-    } else if (s->pinf || !in_lanes(part->max)) {
-        /* The portable loops read x again. Where this block's statistics
-         * stored exponentials into out and out is x (in place), they read
-         * finite values in place of finite values: the +inf rule gives the
-         * same output either way. */
-        SK_FN(sk_row_apply)(a, r, start, len, s, NULL);
-    } else if (a->op == SK_LOG_SOFTMAX) {
-        const float *x = (const float *)(a->x + r * a->xs_outer) + start;
-        const uint8_t *m = a->mask ? a->mask + r * a->ms_outer + start : NULL;
-        log_block(x, m, out, len, (float)s->shift, s->log_norm);
-    } else if (part->max == -INFINITY || !(s->k + s->t > 0)) {
-        fill(out, len, 0.0f);
-    } else {
-        /* out holds exp(x - m_b): rescale by exp(m_b - shift) / norm. */
-        double d = part->max - s->shift;
-        double f = sk_exp_accurate(d, sk_two_sum_err(part->max, -s->shift, d));
-        scale_block(out, len, f * s->inv);
+    sk_output o = sk_block_output(a, part, s, in_lanes(part->max));
+    switch (o) {
+        case SK_OUT_NAN:
+        case SK_OUT_EMPTY: fill(out, len, (float)sk_output_fill(o, a->op == SK_LOG_SOFTMAX)); break;
+        case SK_OUT_PORTABLE: SK_FN(sk_row_apply)(a, r, start, len, s, NULL); break;
+        case SK_OUT_LOG: {
+            const float *x = (const float *)(a->x + r * a->xs_outer) + start;
+            const uint8_t *m = sk_row_mask(a, r, start);
+            log_block(x, m, out, len, (float)s->shift, s->log_norm);
+            break;
+        }
+        case SK_OUT_SCALE: scale_block(out, len, sk_block_rescale(part, s) * s->inv); break;
     }
 }
 

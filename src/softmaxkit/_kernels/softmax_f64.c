@@ -28,13 +28,8 @@
 #include "sk_isa.h"
 
 #if defined(__AVX2__)
+#include "sk_lane_output.h"
 #include "sk_simd_f64.h"
-
-void SK_FN(sk_row_stats)(const sk_reduce_args *a, ptrdiff_t row, ptrdiff_t start, ptrdiff_t len,
-                         sk_part *part, double *scratch);
-void SK_FN(sk_combine_parts)(const sk_part *parts, ptrdiff_t n_parts, sk_slice *s);
-void SK_FN(sk_row_apply)(const sk_reduce_args *a, ptrdiff_t row, ptrdiff_t start, ptrdiff_t len,
-                         const sk_slice *s, const double *scratch);
 
 /* ---- passes over one block ------------------------------------------------ */
 
@@ -62,11 +57,12 @@ SK_INLINE void block_range_impl(const double *x, const uint8_t *m, ptrdiff_t len
     }
     for (; i < len; i += SK_VDW) {
         ptrdiff_t n = len - i < SK_VDW ? len - i : SK_VDW;
-        /* -inf past the end: no effect on the max, and the min only decides
-         * how the shift's error is computed */
+        /* -inf past the end, which leaves the max alone but would make the
+         * min -inf (and every row whose length is not a multiple of SK_VDW
+         * take TwoSum): the min takes +inf there */
         vd a = vd_load_x_at(x, m, i, n);
         hi0 = vd_max(a, hi0);
-        lo0 = vd_min(a, lo0);
+        lo0 = vd_min(vd_select(vd_mask_first(n), a, vd_set1(INFINITY)), lo0);
     }
     *max = vd_hmax(vd_max(hi0, hi1));
     *min = -vd_hmax(vd_max(vd_sub(vd_set1(0.0), lo0), vd_sub(vd_set1(0.0), lo1)));
@@ -89,15 +85,15 @@ static int block_has_nan(const double *x, const uint8_t *m, ptrdiff_t len) {
 
 /* Pass 2 for one vector v of x: e = exp(v - mx) summed, and stored at e_out
  * (n lanes) when store. */
-SK_INLINE vdsum sums_step(vdsum sum, vd v, vd mv, vd low, double *e_out, ptrdiff_t n, int kind,
+SK_INLINE vd_sum sums_step(vd_sum sum, vd v, vd mv, vd low, double *e_out, ptrdiff_t n, int kind,
                           int store) {
     vd lo;
     /* exp gives exactly 0 below mx - 1000 (where vd_clamp_exp_arg clamps),
      * -inf and excluded entries included; a NaN x poisons the sum. */
-    vd d = sk_vshiftd(vd_clamp_exp_arg(v, low), mv, kind, &lo);
+    vd d = vd_shift(vd_clamp_exp_arg(v, low), mv, kind, &lo);
     vd e = sk_vexpd_lo(d, lo);
     if (store) vd_store_at(e_out, 0, e, n);
-    return vdsum_add(sum, e);
+    return vd_sum_add(sum, e);
 }
 
 /* What a loop over rows (or blocks) takes next, fetched into L2 while the
@@ -126,7 +122,7 @@ SK_INLINE void block_sums(const double *x, const uint8_t *m, double *e_out, ptrd
                           double mx, int kind, int store, ahead_rows ahead, sk_part *part,
                           double *norm, double *norm_lo) {
     vd mv = vd_set1(mx), low = vd_set1(mx + SK_F64_EXP_LOW);
-    vdsum s = vdsum_start(1.0), s2 = s; /* see vdsum_add */
+    vd_sum s = vd_sum_start(1.0), s2 = s; /* see vd_sum_add */
     ptrdiff_t i = 0;
     /* Two independent chains of sums: the exp's latency overlaps. */
     for (; i + 2 * SK_VDW <= len; i += 2 * SK_VDW) {
@@ -145,7 +141,7 @@ SK_INLINE void block_sums(const double *x, const uint8_t *m, double *e_out, ptrd
         s = sums_step(s, vd_load_x_at(x, m, i, n), mv, low, store ? e_out + i : NULL, n, kind, store);
     }
     double s_lo, s2_lo;
-    double total = vdsum_total(s, 1.0, &s_lo), total2 = vdsum_total(s2, 1.0, &s2_lo);
+    double total = vd_sum_total(s, 1.0, &s_lo), total2 = vd_sum_total(s2, 1.0, &s2_lo);
     double hi = total + total2;
     double lo = sk_two_sum_err(total, total2, hi) + (s_lo + s2_lo);
     *norm = hi + lo;
@@ -245,35 +241,27 @@ static void fill(double *out, ptrdiff_t len, double value) {
 /* softmax or log_softmax of row r; ahead: the next row. */
 static void row(const sk_reduce_args *a, ptrdiff_t r, ahead_rows ahead) {
     const double *x = (const double *)(a->x + r * a->xs_outer);
-    const uint8_t *m = a->mask ? a->mask + r * a->ms_outer : NULL;
+    const uint8_t *m = sk_row_mask(a, r, 0);
     double *out = (double *)(a->out + r * a->os_outer);
     ptrdiff_t n = a->n;
     int log_op = a->op == SK_LOG_SOFTMAX;
     sk_part p;
     double norm, norm_lo;
-    if (!block_stats(x, m, log_op ? NULL : out, n, ahead, &p, &norm, &norm_lo)) {
-        /* +inf in the row: the portable loops apply the +inf rule. */
-        sk_slice s;
-        SK_FN(sk_row_stats)(a, r, 0, n, &p, NULL);
-        SK_FN(sk_combine_parts)(&p, 1, &s);
-        SK_FN(sk_row_apply)(a, r, 0, n, &s, NULL);
-        return;
-    }
-    sk_slice s = {.k = p.k, .t = p.t};
-    sk_shift_of(p.max, p.nan, &s.shift, &s.pinf);
-    sk_finish(&s);
-    if (isnan(s.shift)) {
-        fill(out, n, NAN);
-    } else if (!(p.k + p.t > 0)) {
-        fill(out, n, log_op ? -INFINITY : 0.0);
-    } else if (log_op) {
-        log_block(x, m, out, n, s.shift, s.log_norm);
-    } else {
-        /* 1 / (norm + norm_lo) as inv + inv_lo: inv's residual
-         * 1 - inv (norm + norm_lo), exact to first order, over norm. */
-        double inv = 1.0 / norm;
-        double residual = fma(-inv, norm, 1.0) - inv * norm_lo;
-        scale_block(out, n, inv, residual * inv);
+    int taken = block_stats(x, m, log_op ? NULL : out, n, ahead, &p, &norm, &norm_lo);
+    sk_output o = sk_output_of(log_op, p.nan, !taken, p.max, p.k + p.t);
+    switch (o) {
+        case SK_OUT_NAN:
+        case SK_OUT_EMPTY: fill(out, n, (double)sk_output_fill(o, log_op)); break;
+        case SK_OUT_PORTABLE: sk_row_portable(a, r); break;
+        case SK_OUT_LOG: log_block(x, m, out, n, p.max, sk_log_norm(p.k, p.t)); break;
+        case SK_OUT_SCALE: {
+            /* 1 / (norm + norm_lo) as inv + inv_lo: inv's residual
+             * 1 - inv (norm + norm_lo), exact to first order, over norm. */
+            double inv = 1.0 / norm;
+            double residual = fma(-inv, norm, 1.0) - inv * norm_lo;
+            scale_block(out, n, inv, residual * inv);
+            break;
+        }
     }
 }
 
@@ -289,7 +277,7 @@ void SK_FN(sk_f64_rows)(const sk_reduce_args *a, ptrdiff_t r0, ptrdiff_t r1) {
 void SK_FN(sk_f64_block_stats)(const sk_reduce_args *a, ptrdiff_t r, ptrdiff_t start,
                                ptrdiff_t len, sk_part *part) {
     const double *x = (const double *)(a->x + r * a->xs_outer) + start;
-    const uint8_t *m = a->mask ? a->mask + r * a->ms_outer + start : NULL;
+    const uint8_t *m = sk_row_mask(a, r, start);
     int log_op = a->op == SK_LOG_SOFTMAX;
     double *e_out = log_op ? NULL : (double *)(a->out + r * a->os_outer) + start;
     /* The row's next block (driver.c hands a thread several in order). */
@@ -308,27 +296,23 @@ void SK_FN(sk_f64_block_stats)(const sk_reduce_args *a, ptrdiff_t r, ptrdiff_t s
 void SK_FN(sk_f64_block_apply)(const sk_reduce_args *a, ptrdiff_t r, ptrdiff_t start,
                                ptrdiff_t len, const sk_part *part, const sk_slice *s) {
     double *out = (double *)(a->out + r * a->os_outer) + start;
-    if (isnan(s->shift)) {
-        fill(out, len, NAN);
-    } else if (s->pinf || !in_lanes(part->max)) {
-        /* The portable loops read x again. Where this block's statistics
-         * stored exponentials into out and out is x (in place), they read
-         * finite values in place of finite values: the +inf rule gives the
-         * same output either way. */
-        SK_FN(sk_row_apply)(a, r, start, len, s, NULL);
-    } else if (a->op == SK_LOG_SOFTMAX) {
-        const double *x = (const double *)(a->x + r * a->xs_outer) + start;
-        const uint8_t *m = a->mask ? a->mask + r * a->ms_outer + start : NULL;
-        log_block(x, m, out, len, s->shift, s->log_norm);
-    } else if (part->max == -INFINITY || !(s->k + s->t > 0)) {
-        fill(out, len, 0.0);
-    } else {
-        /* out holds exp(x - m_b): rescale by exp(m_b - shift) / norm, the
-         * product kept as hi + lo. */
-        double d = part->max - s->shift;
-        double f = sk_exp_accurate(d, sk_two_sum_err(part->max, -s->shift, d));
-        double hi = f * s->inv;
-        scale_block(out, len, hi, fma(f, s->inv, -hi));
+    sk_output o = sk_block_output(a, part, s, in_lanes(part->max));
+    switch (o) {
+        case SK_OUT_NAN:
+        case SK_OUT_EMPTY: fill(out, len, (double)sk_output_fill(o, a->op == SK_LOG_SOFTMAX)); break;
+        case SK_OUT_PORTABLE: SK_FN(sk_row_apply)(a, r, start, len, s, NULL); break;
+        case SK_OUT_LOG: {
+            const double *x = (const double *)(a->x + r * a->xs_outer) + start;
+            const uint8_t *m = sk_row_mask(a, r, start);
+            log_block(x, m, out, len, s->shift, s->log_norm);
+            break;
+        }
+        case SK_OUT_SCALE: {
+            /* the factor f / norm kept as hi + lo */
+            double f = sk_block_rescale(part, s), hi = f * s->inv;
+            scale_block(out, len, hi, fma(f, s->inv, -hi));
+            break;
+        }
     }
 }
 
