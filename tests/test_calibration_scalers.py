@@ -140,9 +140,12 @@ class TestTemperatureScaler:
         with pytest.raises(error, match=message):
             TemperatureScaler().fit(logits, labels)
 
-    def test_use_before_fit_is_an_error(self):
-        with pytest.raises(ValueError, match="not fitted yet"):
-            TemperatureScaler().predict_proba([[1.0, 2.0]])
+
+@pytest.mark.parametrize("method", ["transform", "predict_proba"])
+@pytest.mark.parametrize("make", [TemperatureScaler, VectorScaler])
+def test_use_before_fit_is_an_error(make, method):
+    with pytest.raises(ValueError, match=f"this {make.__name__} is not fitted yet"):
+        getattr(make(), method)([[1.0, 2.0]])
 
 
 @requires_scipy
@@ -173,6 +176,22 @@ class TestVectorScaler:
         scaler = VectorScaler().fit(logits.astype(np.float32), labels)
         assert scaler.nll_before_ - scaler.nll_after_ > 0.2
 
+    def test_transform_scales_and_shifts_each_class_of_the_last_axis(self, rng):
+        logits = 3.0 * rng.normal(size=(200, 3))
+        scaler = VectorScaler().fit(logits, rng.integers(0, 3, size=200))
+        batch = rng.normal(size=(2, 4, 3))
+        assert_allclose(scaler.transform(batch), batch * scaler.scale_ + scaler.bias_, rtol=1e-15)
+
+    def test_a_tol_below_float64s_reach_ends_at_the_optimum_without_a_warning(self, rng):
+        # L-BFGS-B then stops when the NLL stops decreasing (ftol): a success, not
+        # a non-convergence (pytest turns a CalibrationWarning into an error).
+        latent = rng.normal(size=(300, 3))
+        logits, labels = 3.0 * latent, sampled_labels(rng, latent)
+        scaler = VectorScaler(tol=1e-300).fit(logits, labels)
+        _, grad = sk.cross_entropy_and_grad(logits * scaler.scale_ + scaler.bias_, labels)
+        assert np.max(np.abs(np.sum(grad * logits, axis=0))) < 1e-8
+        assert np.max(np.abs(np.sum(grad, axis=0))) < 1e-8
+
     def test_predict_proba_is_softmax_of_transform(self, overconfident):
         logits, labels = overconfident
         scaler = VectorScaler().fit(logits, labels)
@@ -184,13 +203,19 @@ class TestVectorScaler:
             scaler.transform(np.zeros((2, 3)))
 
     def test_non_convergence_warns_with_advice(self, overconfident):
-        with pytest.warns(CalibrationWarning, match="did not converge in 1 iterations"):
+        with pytest.warns(CalibrationWarning, match="did not converge in 1 iterations") as record:
             VectorScaler(max_iter=1).fit(*overconfident)
+        assert record[0].filename == __file__  # the warning points at the caller's fit
 
     @pytest.mark.parametrize(
         ("kwargs", "message"),
-        [({"max_iter": 0}, "max_iter must be >= 1, got 0"), ({"tol": -1.0}, "tol must be")],
-        ids=["max-iter", "tol"],
+        [
+            ({"max_iter": 0}, "max_iter must be >= 1, got 0"),
+            ({"tol": -1.0}, "tol must be a number > 0, got -1.0"),
+            ({"tol": 0.0}, "tol must be a number > 0, got 0.0"),
+            ({"tol": None}, "tol must be a number > 0, got None"),
+        ],
+        ids=["max-iter", "tol", "tol-0", "tol-none"],
     )
     def test_bad_parameters(self, overconfident, kwargs, message):
         with pytest.raises(ValueError, match=message):
@@ -241,6 +266,16 @@ def test_get_and_set_params():
     assert TemperatureScaler().get_params() == {}
     with pytest.raises(ValueError, match=r"invalid parameter 'C' for estimator VectorScaler; valid parameters are \['max_iter', 'tol'\]"):
         scaler.set_params(C=1.0)
+
+
+@requires_sklearn
+@pytest.mark.parametrize("make", SCALERS, ids=["temperature", "vector"])
+def test_scikit_learn_reads_that_fit_needs_the_labels(make):
+    # The tag scikit-learn's meta-estimators and checks read (check_requires_y_none
+    # runs only when it is set): a calibrator cannot be fitted without labels.
+    from sklearn.utils import get_tags
+
+    assert get_tags(make()).target_tags.required is True
 
 
 @requires_sklearn

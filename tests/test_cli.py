@@ -90,7 +90,10 @@ class TestExplain:
         assert_one_line_error(softmaxkit("explain", 1, 2, flag, value), flag, "finite number > 0")
 
     def test_not_a_number(self):
-        assert_one_line_error(softmaxkit("explain", 1, "abc"), "'abc' is not a number")
+        # A subcommand's usage error names the subcommand (OneLineParser).
+        result = softmaxkit("explain", 1, "abc")
+        assert_one_line_error(result)
+        assert result.stderr == "softmaxkit: error: explain: argument Z: 'abc' is not a number (see --help)\n"
 
     def test_temperature_and_beta_together(self):
         assert_one_line_error(softmaxkit("explain", 1, 2, "--beta", 2, "--temperature", 3), "not allowed with")
@@ -212,7 +215,10 @@ class TestApplyErrors:
 
 class TestUsage:
     def test_no_command(self):
-        assert_one_line_error(softmaxkit(), "required: COMMAND")
+        # The top-level parser's error names no subcommand.
+        result = softmaxkit()
+        assert_one_line_error(result)
+        assert result.stderr == "softmaxkit: error: the following arguments are required: COMMAND (see --help)\n"
 
     def test_unknown_command(self):
         assert_one_line_error(softmaxkit("frobnicate"), "invalid choice")

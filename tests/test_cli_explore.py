@@ -13,7 +13,7 @@ import pytest
 from explorer_support import URL_LINE, Explorer
 
 from softmaxkit.cli.__main__ import main
-from softmaxkit.explorer import page
+from softmaxkit.explorer import page, server
 
 
 def fetch(url: str) -> tuple[int, bytes]:
@@ -121,7 +121,12 @@ class TestExport:
         assert target.stat().st_mode & 0o777 == 0o644
 
 
-def run_failing(argv: list[str], capsys) -> str:
+def run_failing(argv: list[str], capsys, monkeypatch) -> str:
+    def served(self, poll_interval=0.5):
+        raise AssertionError(f"{argv} was not refused: it serves the page")
+
+    # A refusal that is missing would otherwise serve forever, and the test hang.
+    monkeypatch.setattr(ThreadingHTTPServer, "serve_forever", served)
     with pytest.raises(SystemExit) as exit_info:
         main(argv)
     assert exit_info.value.code == 2
@@ -136,6 +141,7 @@ def run_failing(argv: list[str], capsys) -> str:
     [
         (["explore", "-T", "-1"], "explore: --temperature must be a finite number > 0, got -1.0"),
         (["explore", "-T", "inf"], "explore: --temperature must be a finite number > 0, got inf"),
+        (["explore", "-T", "0"], "explore: --temperature must be a finite number > 0, got 0.0"),
         (["explore", "--beta", "0"], "explore: --beta must be a finite number > 0"),
         (["explore", "--beta", "1e-320"], "whose 1/β is finite, got 1e-320"),
         (["explore", "-T", "1", "--beta", "1"], "not allowed with argument"),
@@ -143,31 +149,58 @@ def run_failing(argv: list[str], capsys) -> str:
         (["explore", "1", "2", "--names", "a"], "explore: --names has 1 names for 2 logits: 'a'"),
         (["explore", "--names", "a,b"], "explore: --names needs the logits they name"),
         (["explore", "--port", "70000"], "the port must be from 0 to 65535, got 70000"),
+        (["explore", "--port", "65536"], "the port must be from 0 to 65535, got 65536"),
         (["explore", "--port", "http"], "argument --port: 'http' is not a port number"),
         (["explore", "--port", "8000", "--export", "x.html"], "--port has no effect with --export"),
         (["explore", *["1"] * 100_001], "explore: at most 100000 logits, got 100001"),
     ],
-    ids=["negative-T", "infinite-T", "zero-beta", "beta-underflows-T", "T-and-beta", "not-a-number",
-         "names-count", "names-without-logits", "port-range", "port-word", "export-and-port",
-         "too-many-logits"],
+    ids=["negative-T", "infinite-T", "zero-T", "zero-beta", "beta-underflows-T", "T-and-beta",
+         "not-a-number", "names-count", "names-without-logits", "port-range", "port-65536", "port-word",
+         "export-and-port", "too-many-logits"],
 )
-def test_bad_arguments_fail_in_one_line(argv, message, capsys):
-    assert message in run_failing(argv, capsys)
+def test_bad_arguments_fail_in_one_line(argv, message, capsys, monkeypatch):
+    assert message in run_failing(argv, capsys, monkeypatch)
 
 
-def test_export_into_a_missing_folder_fails_without_writing(tmp_path, capsys):
+@pytest.mark.parametrize(
+    ("argv", "port", "fragment"),
+    [
+        ([], 0, ""),
+        (["--port", "65535"], 65535, ""),
+        (["1", "2", "-T", "0.5"], 0, "z=1,2&T=0.5"),
+        (["1", "2", "--beta", "0.5"], 0, "z=1,2&T=2"),
+        (["1"] * 100_000, 0, "z=" + ",".join(["1"] * 100_000)),
+    ],
+    ids=["default-port-0", "port-65535", "T-below-1", "beta-below-1", "the-most-logits"],
+)
+def test_serves_on_the_port_and_the_view_asked_for(argv, port, fragment, monkeypatch, capsys):
+    requested = []
+    make_server = server.make_server
+
+    def record(port, fragment):
+        requested.append((port, fragment))
+        return make_server(0, fragment)  # a free port: the test needs none of those named
+
+    monkeypatch.setattr(server, "make_server", record)
+    monkeypatch.setattr(ThreadingHTTPServer, "serve_forever", lambda self, poll_interval=0.5: None)
+    assert main(["explore", "--no-browser", *argv]) == 0  # the server stopped: no error
+    assert requested == [(port, fragment)]
+    assert capsys.readouterr().out.strip().endswith(f"/#{fragment}" if fragment else "/")
+
+
+def test_export_into_a_missing_folder_fails_without_writing(tmp_path, capsys, monkeypatch):
     target = tmp_path / "missing" / "x.html"
-    error = run_failing(["explore", "--export", str(target)], capsys)
+    error = run_failing(["explore", "--export", str(target)], capsys, monkeypatch)
     assert f"{target}: the folder {target.parent} does not exist" in error
     assert list(tmp_path.iterdir()) == []
 
 
-def test_a_taken_port_fails_in_one_line(capsys):
+def test_a_taken_port_fails_in_one_line(capsys, monkeypatch):
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        error = run_failing(["explore", "--no-browser", "--port", str(port)], capsys)
+        error = run_failing(["explore", "--no-browser", "--port", str(port)], capsys, monkeypatch)
     assert f"explore: cannot listen on 127.0.0.1:{port} (" in error
 
 

@@ -9,7 +9,7 @@ temperature cut with their block: the values of one call, bit for bit) or,
 when a single slice is large, computed in blocks along the reduced axis
 (``_streams``: the values of one call to within the rounding of the sums).
 Measured as tests/test_reliability_memory.py does: the traced peak beyond
-the result, in blocks of ``_chunks.CHUNK_BYTES``; the inputs are 16 blocks
+the result, in blocks of 256 KiB (``BLOCK``); the inputs are 16 blocks
 (float32), so computing them whole exceeds every bound here.
 """
 
@@ -22,6 +22,8 @@ import pytest
 
 import softmaxkit as sk
 from softmaxkit import _chunks
+
+BLOCK = 256 * 1024  # the README's unit, as in test_reliability_memory.py
 
 _RNG = np.random.default_rng(0)
 ROW = (4.0 * _RNG.normal(size=(1, 1 << 20))).astype(np.float32)  # one huge row
@@ -97,6 +99,40 @@ CASES = {
     "kl_logits_probs_one_row": (lambda: sk.kl_divergence(logits_p=ROW, probs_q=PROBS), 34, True),
     # Was 12.5x the input (200 blocks): the threshold is found over the blocks.
     "sparsemax_near_constant_row": (lambda: sk.sparsemax(NEAR_CONSTANT), 24, True),
+}
+
+# As CASES, for the peak alone (their values against one call are compared on
+# smaller slices below: one call on these rows takes seconds). Each was computed
+# with every score that could be in the support gathered: entmax15 20.4x the
+# input (326 blocks), entmax_bisect 12.4x (198), entmax15_loss 20.4x (and
+# sparsemax_loss 12.4x, whose threshold is sparsemax's); now the threshold is
+# found over the blocks.
+NEAR_CONSTANT_CASES = {
+    "entmax15_near_constant_row": (lambda: sk.entmax15(NEAR_CONSTANT), 24),
+    "entmax_bisect_near_constant_row": (
+        lambda: sk.entmax_bisect(NEAR_CONSTANT[:, : 1 << 19], alpha=1.3, n_iter=4), 24,
+    ),
+    "entmax15_loss_near_constant_row": (
+        lambda: sk.entmax15_loss(NEAR_CONSTANT[:, : 1 << 19], [7]), 28,
+    ),
+}
+
+# Filtered draws from one huge slice (a 1.2 MiB float32 row, 4.6 blocks, just past the
+# size that is streamed; axis=0 of a tall array, two such slices): computed whole before,
+# 18-20x the input (84-94 blocks for the row; 34x with every filter and size=3). Now the filters' thresholds are found in passes over the blocks
+# (tests/variants/test_sampling.py compares the draws with one call's).
+SHORT_ROW = ROW[:, :300_000]
+FILTERED_SAMPLE_CASES = {
+    "sample_top_k_one_row": (lambda: sk.sample(SHORT_ROW, top_k=50, seed=0), 28),
+    "sample_top_p_vector": (lambda: sk.sample(SHORT_ROW[0], top_p=0.9, seed=0), 36),
+    "sample_min_p_one_row": (lambda: sk.sample(SHORT_ROW, min_p=0.05, seed=0), 30),
+    "sample_top_k_axis0": (
+        lambda: sk.sample(TALL[:300_000], axis=0, top_k=1000, seed=0),
+        42,
+    ),
+}
+
+CASES |= {
     # The converted mask is one byte an entry (4 blocks here).
     "sparsemax_where_list": (lambda: sk.sparsemax(WIDE, where=MASK_LIST), 21 + 4, False),
     "gumbel_softmax_where_list": (lambda: sk.gumbel_softmax(WIDE, where=MASK_LIST, seed=0), 21 + 4, False),
@@ -122,9 +158,15 @@ def test_peak_is_the_result_and_a_few_blocks(name):
     call, blocks, _ = CASES[name]
     peak, result = _peak(call)
     extra = peak - np.asarray(result).nbytes
-    assert extra <= blocks * _chunks.CHUNK_BYTES, (
-        f"{name}: {extra / _chunks.CHUNK_BYTES:.1f} blocks beyond the result"
-    )
+    assert extra <= blocks * BLOCK, f"{name}: {extra / BLOCK:.1f} blocks beyond the result"
+
+
+@pytest.mark.parametrize("name", [*NEAR_CONSTANT_CASES, *FILTERED_SAMPLE_CASES])
+def test_a_near_constant_row_or_filtered_draws_peak_at_a_few_blocks(name):
+    call, blocks = (NEAR_CONSTANT_CASES | FILTERED_SAMPLE_CASES)[name]
+    peak, result = _peak(call)
+    extra = peak - np.asarray(result).nbytes
+    assert extra <= blocks * BLOCK, f"{name}: {extra / BLOCK:.1f} blocks beyond the result"
 
 
 @pytest.mark.parametrize("name", CASES)
@@ -155,7 +197,7 @@ def test_a_torch_mask_travels_with_the_blocks():
     peak, result = _peak(lambda: sk.sparsemax(WIDE, where=mask))
     extra = peak - result.nbytes
     # Before: 15x the input (245 blocks), computed whole; now as a NumPy mask, plus its copy.
-    assert extra <= (21 + 4) * _chunks.CHUNK_BYTES, f"{extra / _chunks.CHUNK_BYTES:.1f} blocks"
+    assert extra <= (21 + 4) * BLOCK, f"{extra / BLOCK:.1f} blocks"
     np.testing.assert_array_equal(result, sk.sparsemax(WIDE, where=MASK))
 
 
@@ -196,13 +238,18 @@ def test_streamed_probabilities_are_refused_as_in_one_call(kind, monkeypatch):
 )
 @pytest.mark.parametrize(
     "function",
-    ["softmax", "log_softmax", "sparsemax", "entropy", "gumbel_hard", "sparsemax_loss", "entmax15_loss"],
+    [
+        "softmax", "log_softmax", "sparsemax", "entmax15", "entmax_bisect", "entropy",
+        "gumbel_hard", "sparsemax_loss", "entmax15_loss",
+    ],
 )
 def test_a_streamed_slice_keeps_the_edge_case_policy(row, function, monkeypatch):
     call = {
         "softmax": lambda x: sk.softmax(x, temperature=2.0),
         "log_softmax": lambda x: sk.log_softmax(x, temperature=2.0),
         "sparsemax": sk.sparsemax,
+        "entmax15": sk.entmax15,
+        "entmax_bisect": lambda x: sk.entmax_bisect(x, alpha=1.7, n_iter=30),
         "entropy": lambda x: sk.entropy(logits=x),
         "gumbel_hard": lambda x: sk.gumbel_softmax(x, hard=True, seed=0),
         "sparsemax_loss": lambda x: sk.sparsemax_loss(x, [2]),
@@ -216,16 +263,47 @@ def test_a_streamed_slice_keeps_the_edge_case_policy(row, function, monkeypatch)
     np.testing.assert_allclose(streamed, whole, rtol=4 * np.finfo(whole.dtype).eps, atol=0)
 
 
-@pytest.mark.parametrize("spread", [1e-3, 0.5, 2.0])
-def test_the_threshold_over_blocks_is_the_sorts(spread, monkeypatch):
-    """Michelot's iteration over blocks (a slice with more scores near its maximum than are
-    gathered) against the sort of one call: the same support; values within 4 ulp, or a few
-    ulp of the scores where ``s - tau`` cancels (the threshold's sum is added in another order)."""
-    row = spread * np.random.default_rng(5).random((3, 8192))
+THRESHOLDS = {
+    "sparsemax": sk.sparsemax,
+    "entmax15": sk.entmax15,
+    "entmax15_temperature_where": lambda x: sk.entmax15(x, temperature=0.7, where=x < 0.9 * x.max()),
+    "entmax_bisect_1.3": lambda x: sk.entmax_bisect(x, alpha=1.3, n_iter=25),
+    "entmax_bisect_2": lambda x: sk.entmax_bisect(x, alpha=2.0, n_iter=25),
+    "entmax_bisect_3": lambda x: sk.entmax_bisect(x, alpha=3.0),  # p = sqrt(s - tau): steep at 0
+}
+
+
+@pytest.mark.parametrize(
+    ("spread", "ties"), [(1e-3, False), (0.5, False), (2.0, False), (0.5, True)],
+    ids=["near_constant", "spread_0.5", "spread_2", "ties"],
+)
+@pytest.mark.parametrize("function", THRESHOLDS)
+def test_the_threshold_over_blocks_is_the_sorts(function, spread, ties, monkeypatch):
+    """The threshold found over the blocks (a slice with more scores near its maximum than
+    are gathered: Michelot's iteration for sparsemax, the closed form's test with Newton's
+    lower bounds for entmax15, the bisection's sums for entmax_bisect) against one call:
+    the same support; values within 4 ulp, or a few ulp of the scores where ``s - tau``
+    cancels (the threshold's sums are added in another order)."""
+    rng = np.random.default_rng(5)
+    row = spread * (rng.integers(0, 8, (2, 8192)) / 8 if ties else rng.random((2, 8192)))
+    call = THRESHOLDS[function]
     monkeypatch.setattr(_chunks, "CHUNK_BYTES", 1 << 12)  # 2048 scores gathered at most
-    streamed = sk.sparsemax(row)
+    streamed = call(row)
     monkeypatch.setattr(_chunks, "CHUNK_BYTES", 1 << 40)
-    whole = sk.sparsemax(row)
+    whole = call(row)
     np.testing.assert_array_equal(streamed > 0, whole > 0)
     eps = np.finfo(whole.dtype).eps
     np.testing.assert_allclose(streamed, whole, rtol=4 * eps, atol=8 * eps * spread)
+
+
+def test_entmax15_over_blocks_does_not_overshoot(monkeypatch):
+    """The closed form of a set larger than the support overshoots (halved scores
+    ``[0, 0, -0.999]`` from -1: -0.667, above the threshold -0.707): the iteration
+    must not stop at that set's threshold."""
+    row = np.tile([0.0, 0.0, -1.998], 2048)[None, :]
+    monkeypatch.setattr(_chunks, "CHUNK_BYTES", 1 << 12)
+    streamed = sk.entmax15(row)
+    monkeypatch.setattr(_chunks, "CHUNK_BYTES", 1 << 40)
+    whole = sk.entmax15(row)
+    np.testing.assert_array_equal(streamed > 0, whole > 0)
+    np.testing.assert_allclose(streamed, whole, rtol=4 * np.finfo(float).eps, atol=0)

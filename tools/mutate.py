@@ -61,10 +61,37 @@ _CORE_TESTS = [
     "tests/test_validation.py",
     "tests/test_spec_path.py",
 ]
+# gumbel_softmax's routes for a large input (blocks of rows, streamed slices): their
+# memory tests' cases, which compare the values with those of one call.
+_MEMORY, _SLICES = "tests/test_reliability_memory.py", "tests/test_reliability_memory_slices.py"
+_GUMBEL_ROUTES = [
+    *(
+        f"{_SLICES}::{test}[gumbel_softmax_{case}]"
+        for test in ("test_peak_is_the_result_and_a_few_blocks", "test_blocks_give_the_values_of_one_call")
+        for case in ("one_row", "axis0", "where", "row_temperatures", "hard_one_row", "hard_axis0", "where_list")
+    ),
+    f"{_SLICES}::test_a_streamed_gumbel_softmax_leaves_the_generator_where_one_call_does",
+    f"{_SLICES}::test_a_streamed_hard_gumbel_sample_leaves_the_generator_where_one_call_does",
+    *(f"{_SLICES}::test_a_streamed_slice_keeps_the_edge_case_policy[gumbel_hard-{row}]" for row in ("plus_inf", "nan", "all_minus_inf")),
+    *(
+        f"{_MEMORY}::{test}[{dtype}-gumbel_softmax]"
+        for test in ("test_peak_is_the_result_and_a_few_blocks", "test_blocks_give_the_values_of_one_call")
+        for dtype in ("float32", "float64")
+    ),
+]
 TESTS = {
     "softmaxkit._core": _CORE_TESTS,
     "softmaxkit._stable": _CORE_TESTS,
-    "softmaxkit._validate": ["tests/test_validation.py", "tests/test_core_values.py"],
+    # _family is the prepare/row-layout layer every public function of the family goes
+    # through (the kernel path too): the core tests reach all of it.
+    "softmaxkit._family": _CORE_TESTS,
+    # The refusals' messages and the masked-input checks are pinned in test_reliability_*.
+    "softmaxkit._validate": [
+        "tests/test_validation.py",
+        "tests/test_core_values.py",
+        "tests/test_reliability_messages.py",
+        "tests/test_reliability_masked.py",
+    ],
     "softmaxkit.losses": [
         "tests/test_losses.py",
         "tests/test_linear_cross_entropy.py",
@@ -72,6 +99,11 @@ TESTS = {
         "tests/test_reliability_memory.py::test_peak_is_the_result_and_a_few_blocks[float64-cross_entropy]",
     ],
     "softmaxkit._linear": ["tests/test_linear_cross_entropy.py", "tests/test_softmax_regression.py"],
+    # The planner's rules on their own; the size of a block through the peaks the README lists.
+    "softmaxkit._chunks": [
+        "tests/test_chunks.py",
+        "tests/test_reliability_memory.py::test_peak_is_the_result_and_a_few_blocks",
+    ],
     "softmaxkit.variants.sampling": ["tests/variants/test_sampling.py", "tests/test_reliability_memory_slices.py"],
     "softmaxkit.variants.information": ["tests/variants/test_information.py"],
     "softmaxkit.variants.sparse": ["tests/variants/test_sparse.py"],
@@ -79,17 +111,32 @@ TESTS = {
     "softmaxkit.variants.sampled": ["tests/variants/test_sampled.py"],
     "softmaxkit.variants.segment": ["tests/variants/test_segment.py"],
     "softmaxkit.variants._segments": ["tests/variants/test_segment.py"],
-    "softmaxkit.variants.gumbel": ["tests/variants/test_gumbel.py"],
+    "softmaxkit.variants.gumbel": ["tests/variants/test_gumbel.py", *_GUMBEL_ROUTES],
     "softmaxkit.variants._random": ["tests/variants/test_gumbel.py", "tests/variants/test_sampling.py"],
     "softmaxkit.calibration.metrics": ["tests/test_calibration_metrics.py"],
-    "softmaxkit.calibration.temperature": ["tests/test_calibration_scalers.py"],
-    "softmaxkit.calibration.vector": ["tests/test_calibration_scalers.py"],
+    "softmaxkit.calibration.temperature": [
+        "tests/test_calibration_scalers.py",
+        "tests/test_package.py::test_docstring_examples_run[softmaxkit.calibration.temperature]",
+    ],
+    "softmaxkit.calibration.vector": [
+        "tests/test_calibration_scalers.py",
+        "tests/test_package.py::test_docstring_examples_run[softmaxkit.calibration.vector]",
+    ],
     "softmaxkit.calibration._inputs": ["tests/test_calibration_metrics.py", "tests/test_calibration_scalers.py"],
+    "softmaxkit.calibration._params": ["tests/test_calibration_scalers.py"],
     "softmaxkit.cli.calibrate": ["tests/test_cli_calibrate.py"],
-    "softmaxkit.cli.apply": ["tests/test_cli.py"],
-    "softmaxkit.cli._io": ["tests/test_cli.py", "tests/test_cli_calibrate.py"],
-    "softmaxkit.cli.explain": ["tests/test_cli.py", "tests/test_cli_explain_plot.py"],
-    "softmaxkit.cli.demo": ["tests/test_cli_demo.py"],
+    # The CLI tests run the console script in subprocesses: the traced run sees none of
+    # their lines, so every mutant runs all these files (with -x): keep them tight.
+    "softmaxkit.cli.apply": ["tests/test_cli.py", "tests/test_cli_blocks.py"],
+    "softmaxkit.cli._io": ["tests/test_cli.py", "tests/test_cli_blocks.py", "tests/test_cli_reliability.py", "tests/test_cli_calibrate.py"],
+    "softmaxkit.cli._errors": ["tests/test_cli.py"],
+    "softmaxkit.cli.explain": [
+        "tests/test_cli_explain.py",
+        "tests/test_package.py::test_docstring_examples_run[softmaxkit.cli.explain]",
+        "tests/test_cli.py",
+        "tests/test_cli_explain_plot.py",
+    ],
+    "softmaxkit.cli.demo": ["tests/test_cli_demo.py", "tests/test_package.py::test_docstring_examples_run[softmaxkit.cli.demo]"],
     "softmaxkit.cli.explore": ["tests/test_cli_explore.py"],
     "softmaxkit.cli.__main__": ["tests/test_cli.py"],
 }
@@ -329,9 +376,16 @@ class LineRecorder:
         self.current: str | None = None
         self.lines: dict[int, set[str]] = {}
         self.import_lines: set[int] = set()
+        # Whether each code file is the module: every Python call in the test run asks,
+        # and realpath's system calls made the traced run many times slower.
+        self._is_module: dict[str, bool] = {}
 
     def _global(self, frame, event, arg):
-        if os.path.realpath(frame.f_code.co_filename) == self.filename:
+        filename = frame.f_code.co_filename
+        is_module = self._is_module.get(filename)
+        if is_module is None:
+            is_module = self._is_module[filename] = os.path.realpath(filename) == self.filename
+        if is_module:
             self._record(frame)
             return self._local
         return None

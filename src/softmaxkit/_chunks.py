@@ -154,7 +154,9 @@ def by_rows(
     ndim = arrays[0].ndim
     step = max(1, CHUNK_BYTES // max(1, arrays[0].nbytes // rows))
     before = (slice(None),) * along
-    result_along = along - 1 if reduced is not None and reduced < along else along
+    # ``reduced == along`` never comes (the cut axis is one :func:`plan` found unreduced):
+    # ``<`` and ``<=`` agree on every call.
+    result_along = along - 1 if reduced is not None and reduced < along else along  # pragma: no mutate
     result_before = (slice(None),) * result_along
     extras = [_aligned(value, ndim) for value in broadcast]
     result: np.ndarray | None = out
@@ -176,6 +178,7 @@ def by_rows(
 
 def _aligned(value: Any, ndim: int) -> Any:
     """``value`` with leading axes of length 1 up to ``ndim`` (a view), if it is an array."""
-    if isinstance(value, np.ndarray) and value.ndim < ndim:
+    # (``<=`` would reshape an array of ``ndim`` axes to its own shape: the same view.)
+    if isinstance(value, np.ndarray) and value.ndim < ndim:  # pragma: no mutate
         return value.reshape((1,) * (ndim - value.ndim) + value.shape)
     return value

@@ -168,6 +168,47 @@ def shift_and_sum(
     the maximum over a larger slice that ``z`` is a piece of: then ``k`` and
     ``t`` are this piece's share of the slice's normaliser.
     """
+    diff, diff_lo, exp_diff = exponentials(xp, z, zmax, compensate=compensate)
+    at_max = diff == 0
+    if b is None:
+        k = r.sum(xp.astype(at_max, z.dtype))
+    else:
+        exp_diff = exp_diff * b
+        k = r.sum(xp.where(at_max, b, 0.0))
+    others = xp.where(at_max, 0.0, exp_diff)
+    # Compensating the shift only pays if the sum of the other terms keeps it:
+    # log_softmax at a dominant entry is about -t, as accurate as t.
+    t = r.compensated_sum(others) if compensate else r.sum(others)
+    return Sums(diff, diff_lo, exp_diff, k, t, applied_shift(xp, zmax))
+
+
+def applied_shift(xp: Any, zmax: Any) -> Any:
+    """The shift of :class:`Shifted` for a slice of maximum ``zmax`` (0 for all -inf, +inf
+    for a slice holding +inf)."""
+    return xp.where(zmax == xp.inf, xp.inf, xp.where(xp.isfinite(zmax), zmax, 0.0))
+
+
+def exponentials(xp: Any, z: Any, zmax: Any, *, compensate: bool = False) -> tuple[Any, Any, Any]:
+    """``diff``, ``diff_lo`` and ``exp_diff`` of :func:`shift_and_sum`, without its sums
+    (for a piece of a slice whose normaliser is already known)."""
+    diff, z_finite, rounded, shift = _subtract(xp, z, zmax)
+    exp_diff = xp.exp(diff)
+    if compensate:
+        diff_lo = xp.where(xp.isfinite(diff), _two_sum_error(z_finite, -shift, rounded), 0.0)
+        exp_diff = exp_diff + exp_diff * diff_lo
+    else:
+        diff_lo = xp.zeros_like(diff)
+    return diff, diff_lo, exp_diff
+
+
+def difference(xp: Any, z: Any, zmax: Any) -> Any:
+    """``z - zmax``, the ``diff`` of :func:`shift_and_sum` without its sums (for passes that
+    need only the shifted values)."""
+    return _subtract(xp, z, zmax)[0]
+
+
+def _subtract(xp: Any, z: Any, zmax: Any) -> tuple[Any, Any, Any, Any]:
+    """``diff``, the clamped ``z`` and the rounded ``z - shift`` before the policy, and the shift."""
     inf = xp.inf
     has_pos_inf = zmax == inf
     shift = xp.where(xp.isfinite(zmax), zmax, 0.0)
@@ -188,24 +229,7 @@ def shift_and_sum(
     # (jax.debug_infs / debug_nans check every one).
     diff = xp.where(has_pos_inf | (z < lowest), -inf, rounded)
     diff = xp.where(has_pos_inf & (z == inf), 0.0, diff)
-    exp_diff = xp.exp(diff)
-    if compensate:
-        diff_lo = xp.where(xp.isfinite(diff), _two_sum_error(z_finite, -shift, rounded), 0.0)
-        exp_diff = exp_diff + exp_diff * diff_lo
-    else:
-        diff_lo = xp.zeros_like(diff)
-
-    at_max = diff == 0
-    if b is None:
-        k = r.sum(xp.astype(at_max, z.dtype))
-    else:
-        exp_diff = exp_diff * b
-        k = r.sum(xp.where(at_max, b, 0.0))
-    others = xp.where(at_max, 0.0, exp_diff)
-    # Compensating the shift only pays if the sum of the other terms keeps it:
-    # log_softmax at a dominant entry is about -t, as accurate as t.
-    t = r.compensated_sum(others) if compensate else r.sum(others)
-    return Sums(diff, diff_lo, exp_diff, k, t, xp.where(has_pos_inf, inf, shift))
+    return diff, z_finite, rounded, shift
 
 
 def normalise(xp: Any, sums: Sums, nan_slice: Any) -> Shifted:

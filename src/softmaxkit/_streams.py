@@ -126,9 +126,9 @@ def scale(
 def shifted(r: _stable.AxesReduction, z: Any, mask: Any, s: Scale, *, compensate: bool) -> _stable.Shifted:
     """A block's shifted values with the whole slice's normaliser (pass 4)."""
     z, _ = _stable.exclude(np, z, r, where=mask)
-    sums = _stable.shift_and_sum(np, z, s.zmax, r, compensate=compensate)
+    diff, diff_lo, exp_diff = _stable.exponentials(np, z, s.zmax, compensate=compensate)
     return _stable.Shifted(
-        sums.diff, sums.diff_lo, sums.exp_diff, s.norm, s.log_norm, sums.shift, s.nan_slice
+        diff, diff_lo, exp_diff, s.norm, s.log_norm, _stable.applied_shift(np, s.zmax), s.nan_slice
     )
 
 
@@ -308,7 +308,7 @@ def entmax(
     alpha: float,
     mapping: Callable[[np.ndarray, int], np.ndarray],
     out: np.ndarray,
-    threshold: Threshold | None = None,
+    threshold: Threshold,
 ) -> np.ndarray:
     """alpha-entmax of each slice (``slices.axis`` last), from the scores that can be in its support.
 
@@ -319,7 +319,9 @@ def entmax(
     every other entry is 0. Sparsemax and 1.5-entmax then give the values of
     one call bit for bit. The gathered scores are as many as the slice's
     entries within ``1 / (alpha - 1)`` of its maximum (``x / T``): all of
-    them for a constant slice.
+    them for a constant slice, so past ``CHUNK_BYTES / 2`` of them
+    ``threshold`` finds the threshold over the blocks instead (see
+    :func:`entmax_blocks`).
     """
     for outer in slices.slices():
         for index, probs, _ in entmax_blocks(slices, outer, alpha, mapping, threshold):
@@ -328,9 +330,11 @@ def entmax(
 
 
 #: Threshold of the scaled scores given block by block (a callable that
-#: iterates over them, called once per pass), for slices with too many
-#: scores to gather: the probabilities are then ``(s - tau)_+ ** (1 / (alpha - 1))``.
-Threshold = Callable[[Callable[[], Iterator[np.ndarray]]], float]
+#: iterates over them, called once per pass) and the number of the slice's
+#: scores above -2, for slices with too many scores to gather: ``(tau,
+#: total)``, the probabilities are then ``(s - tau)_+ ** (1 / (alpha - 1)) / total``
+#: (``total`` is 1 for the exact thresholds, the sum that normalises a bisection's).
+Threshold = Callable[[Callable[[], Iterator[np.ndarray]], int], tuple[float, float]]
 
 
 def entmax_blocks(
@@ -338,16 +342,16 @@ def entmax_blocks(
     outer: tuple[int, ...],
     alpha: float,
     mapping: Callable[[np.ndarray, int], np.ndarray],
-    threshold: Threshold | None = None,
+    threshold: Threshold,
 ) -> Iterator[tuple[tuple[Any, ...], Any, Any]]:
     """The blocks of slice ``outer`` of :func:`entmax`: index, probabilities, shifted logits.
 
     The probabilities are in the compute dtype (NaN over a NaN slice), the
     shifted logits ``x / T - max`` those of ``_stable.shift_by_max``. When
     more than ``CHUNK_BYTES / 2`` scores (4 blocks of float64) could be in the
-    support (a near-constant slice) and a ``threshold`` is given, it is found
-    over the blocks instead of gathering them: the values of one call to
-    within the rounding of its sums.
+    support (a near-constant slice), ``threshold`` finds it over the blocks
+    instead of gathering them: the values of one call to within the rounding
+    of its sums.
     """
     r = slices.r
     guard = slices.guard(outer)
@@ -355,14 +359,14 @@ def entmax_blocks(
 
     def shifted_logits(index: tuple[Any, ...]) -> np.ndarray:
         z, _ = _stable.exclude(np, slices.logits(index, guard), r, where=slices.mask_of(index))
-        return np.asarray(_stable.shift_and_sum(np, z, zmax, r).diff)
+        return np.asarray(_stable.difference(np, z, zmax))
 
     def scaled(diff: np.ndarray) -> np.ndarray:
         # As entmax_of_shifted: clamped at -2, below anything in the support.
         return np.maximum(diff * (alpha - 1.0), -2.0)
 
     live = bool(np.asarray(zmax)[0] > -np.inf)
-    limit = _chunks.CHUNK_BYTES // 2 if threshold is not None else None
+    limit = _chunks.CHUNK_BYTES // 2
     gathered: list[np.ndarray] | None = []
     n_live = n_gathered = 0
     for index in slices.blocks(outer):
@@ -370,13 +374,15 @@ def entmax_blocks(
         if gathered is not None:
             gathered.append(values[values > -1.0])
             n_gathered += gathered[-1].size
-            if limit is not None and n_gathered > limit:
+            if n_gathered > limit:
                 gathered = None  # too many: the threshold is found over the blocks
         n_live += int(np.count_nonzero(values > -2.0))
-    tau = None
+    tau: float | None = None
+    total = 1.0
     if gathered is None and live:
-        assert threshold is not None
-        tau = threshold(lambda: (scaled(shifted_logits(index)) for index in slices.blocks(outer)))
+        tau, total = threshold(
+            lambda: (scaled(shifted_logits(index)) for index in slices.blocks(outer)), n_live
+        )
     probs = np.empty(0)
     if gathered is not None and live:
         probs = mapping(np.concatenate(gathered)[None, :], n_live)[0]
@@ -387,7 +393,7 @@ def entmax_blocks(
         values = scaled(diff)
         block = np.zeros(values.shape, values.dtype)
         if tau is not None:
-            block = np.maximum(values - tau, 0.0) ** (1.0 / (alpha - 1.0))
+            block = np.maximum(values - tau, 0.0) ** (1.0 / (alpha - 1.0)) / total
         elif live:
             support = values > -1.0
             count = int(np.count_nonzero(support))
@@ -396,15 +402,27 @@ def entmax_blocks(
         yield index, _stable.with_nan_slices(np, block, nan), diff
 
 
+#: Filters of a slice's draws (top-k, top-p, min-p) found over its blocks:
+#: given the blocks' ``(log-probabilities, classes drawable)`` (a callable
+#: called once per pass), how a block's drawable classes are filtered.
+Filters = Callable[[Callable[[], Iterator[tuple[Any, Any]]]], Callable[[Any, Any], Any]]
+
+
 def sample(
-    slices: Slices, rng: np.random.Generator, draws: tuple[int, ...], *, greedy: bool
+    slices: Slices,
+    rng: np.random.Generator,
+    draws: tuple[int, ...],
+    *,
+    greedy: bool,
+    filters: Filters | None = None,
 ) -> np.ndarray:
-    """Unfiltered draws from each slice (``slices.axis`` last) by the Gumbel-max trick.
+    """Draws from each slice (``slices.axis`` last) by the Gumbel-max trick.
 
     As one call: the noise of a slice is drawn draw after draw, each over the
     whole slice in order, and added to the log-probabilities (0 at the
-    maxima for greedy draws); the first largest sum is the draw. A slice with
-    nothing to draw from raises as one call does (``variants.sampling``).
+    maxima for greedy draws) of the classes the ``filters`` keep; the first
+    largest sum is the draw. A slice with nothing to draw from raises as one
+    call does (``variants.sampling``).
     """
     from .variants import _random  # the variants import this module
 
@@ -417,19 +435,32 @@ def sample(
                 "logits has a slice with no class to draw from (all -inf, all masked by "
                 "where, or holding a NaN)"
             )
+
+        def log_probs(index: tuple[Any, ...]) -> tuple[Any, Any]:
+            block = shifted(
+                slices.r, slices.logits(index, guard), slices.mask_of(index), s,
+                compensate=slices.compensate,
+            )  # fmt: skip
+            logp = _stable.log_softmax_from(np, block)
+            keep = logp > -np.inf
+            if greedy:
+                keep &= block.diff == 0
+            return logp, keep
+
+        def blocks() -> Iterator[tuple[Any, Any]]:
+            return (log_probs(index) for index in slices.blocks(outer))
+
+        kept = None if filters is None else filters(blocks)
         for draw in np.ndindex(*draws):
             best, chosen = -np.inf, 0
             for index in slices.blocks(outer):
-                block = shifted(
-                    slices.r, slices.logits(index, guard), slices.mask_of(index), s,
-                    compensate=slices.compensate,
-                )  # fmt: skip
-                logp = _stable.log_softmax_from(np, block)
-                keep = logp > -np.inf
-                if greedy:
-                    keep &= block.diff == 0
+                logp, keep = log_probs(index)
+                if kept is not None:
+                    keep = kept(logp, keep)
                 noisy = np.where(keep, 0.0 if greedy else logp, -np.inf)
-                noisy = noisy + _random.gumbel_noise(rng, noisy.shape)
+                # In the dtype of the logits, as one call adds it.
+                noise = _random.gumbel_noise(rng, noisy.shape).astype(noisy.dtype, copy=False)
+                noisy = noisy + noise
                 top = int(np.argmax(noisy))
                 if noisy[top] > best:
                     best, chosen = noisy[top], index[-1].start + top

@@ -14,6 +14,7 @@ import softmaxkit as sk
 from softmaxkit.variants import _random
 
 scipy_stats = pytest.importorskip("scipy.stats")
+scipy_special = pytest.importorskip("scipy.special")
 
 LOGITS = np.array([1.0, 0.5, -0.5, -2.0])
 N = 20000
@@ -78,6 +79,28 @@ def test_hard_frequencies_match_torch():
     assert scipy_stats.chi2_contingency(np.stack([ours, peer])).pvalue > 1e-3
 
 
+@pytest.mark.parametrize(
+    "temperature", [None, 1.0, 2.0, 0.25, np.array([[0.5], [2.0]])], ids=["default", "1", "2", "0.25", "per_row"]
+)
+def test_a_sample_is_the_softmax_of_the_logits_plus_the_seeds_gumbel_noise(temperature):
+    # The definition, with the noise of the same seed: softmax((logits + G) / T),
+    # T = 1 by default (each temperature is a different sample, 1 and 2 included).
+    logits = np.array([[1.0, 0.5, -0.5, -2.0], [0.0, 1.0, 2.0, 3.0]])
+    noise = _random.gumbel_noise(np.random.default_rng(5), logits.shape)
+    t = 1.0 if temperature is None else temperature
+    expected = scipy_special.softmax((logits + noise) / t, axis=-1)
+    args = () if temperature is None else (temperature,)
+    assert_allclose(sk.gumbel_softmax(logits, *args, seed=5), expected, rtol=1e-13, atol=1e-300)
+
+
+def test_no_seed_draws_fresh_noise():
+    # seed=None (the default): entropy from the operating system, a new sample each call.
+    first, second = sk.gumbel_softmax(LOGITS), sk.gumbel_softmax(LOGITS, seed=None)
+    assert_allclose(first.sum(), 1.0, rtol=1e-15)
+    assert_allclose(second.sum(), 1.0, rtol=1e-15)
+    assert not np.array_equal(first, second)
+
+
 def test_noise_is_finite_when_the_uniform_draw_is_zero():
     # torch#22442: -log(-log(U)) with U = 0 gave inf and then NaN.
     class ZeroUniforms:
@@ -111,6 +134,15 @@ def test_positive_infinity_classes_share_the_draws():
     y = many(np.array([np.inf, 0.0, np.inf]), hard=True, seed=0)
     assert_array_equal(y[:, 1], 0.0)
     assert scipy_stats.chisquare(y.sum(axis=0)[[0, 2]]).pvalue > 1e-3
+
+
+@pytest.mark.parametrize("hard", [False, True], ids=["soft", "hard"])
+@pytest.mark.parametrize("shape", [(2, 0), (0,), (0, 3)])
+def test_an_empty_input_gives_an_empty_sample(shape, hard):
+    # No class to draw (or no row): an empty result of the input's shape and dtype,
+    # not the maximum of nothing.
+    y = sk.gumbel_softmax(np.zeros(shape, np.float32), 0.5, hard=hard, seed=0)
+    assert y.shape == shape and y.dtype == np.float32
 
 
 def test_nan_slice_and_dead_slice():

@@ -431,3 +431,218 @@ def test_empty_batch_gives_empty_loss_and_zero_gradient(rng, reduction):
     assert_array_equal(loss, np.zeros(0) if reduction == "none" else 0.0)
     assert grad.inputs.shape == (0, 3)
     assert_array_equal(grad.weights, np.zeros_like(weights))
+
+
+# ---------------------------------------------------------------- what mutation testing found untested
+
+
+def tf_rejection_reference(seed, num_sampled, num_classes, sampler, unigrams=None):
+    """TF's unique candidate sampler on one long stream of the seed's uniform doubles.
+
+    Each try maps one double to a class (``floor(u C)``; log-uniform
+    ``floor(exp(u log(C + 1))) - 1``; unigram: the inverse of the cumulative
+    counts); a class already drawn is rejected. Returns the first
+    ``num_sampled`` distinct classes in order and the number of tries.
+    """
+    u = np.random.default_rng(seed).random(64 * num_sampled)
+    if sampler == "uniform":
+        stream = np.floor(u * num_classes)
+    elif sampler == "log_uniform":
+        stream = np.floor(np.exp(u * np.log(num_classes + 1.0))) - 1.0
+    else:
+        cumulative = np.cumsum(unigrams / np.sum(unigrams))
+        stream = np.searchsorted(cumulative, u * cumulative[-1], side="right")
+    found: list[int] = []
+    for tries, value in enumerate(stream.astype(int), start=1):
+        if value not in found:
+            found.append(value)
+            if len(found) == num_sampled:
+                return np.array(found), tries
+    raise AssertionError("the stream is too short")
+
+
+@pytest.mark.parametrize(
+    "sampler, num_sampled, num_classes",
+    [("uniform", 9, 10), ("log_uniform", 20, 30), ("unigram", 7, 8)],
+)
+def test_unique_sample_is_tf_rejection_of_the_seeds_draws(sampler, num_sampled, num_classes):
+    # Within the tries budget the sample is TF's rejection sampling itself, drawn in
+    # rounds of 2 * num_sampled (at least 16) tries: the same sample as one long
+    # stream, and the tries up to the last new class (not to the end of its round).
+    unigrams = np.arange(1.0, num_classes + 1) ** 2 if sampler == "unigram" else None
+    expected, tries = tf_rejection_reference(5, num_sampled, num_classes, sampler, unigrams)
+    assert tries > max(2 * num_sampled, 16)  # more than one round
+    s = sk.sample_candidates([[0]], num_sampled, num_classes, sampler=sampler, unigrams=unigrams, seed=5)
+    assert_array_equal(s.candidates, expected)
+    p = {"uniform": np.full(num_classes, 1.0 / num_classes),
+         "log_uniform": np.log1p(1.0 / np.arange(1.0, num_classes + 1)) / np.log(num_classes + 1.0),
+         "unigram": None if unigrams is None else unigrams / unigrams.sum()}[sampler]  # fmt: skip
+    assert_allclose(s.sampled_expected_count, -np.expm1(tries * np.log1p(-p[expected])), rtol=1e-14)
+    assert_allclose(s.true_expected_count, -np.expm1(tries * np.log1p(-p[[[0]]])), rtol=1e-14)
+
+
+def test_the_loss_holds_no_gradient_and_no_copy_of_the_weights(rng):
+    # The point of a sampled softmax is a class count too large for the full
+    # layer: the loss reads num_sampled rows of weights and copies none; the
+    # gradient holds its output (a weights-shaped array) and little more.
+    import tracemalloc
+
+    weights, biases, labels, inputs = problem(rng, num_classes=20000, dim=8)
+    args = (weights, biases, labels, inputs, 16, 20000)
+    sk.sampled_softmax_loss_grad(*args, seed=0)  # imports and caches outside the count
+    peaks = []
+    for function in (sk.sampled_softmax_loss, sk.sampled_softmax_loss_grad):
+        tracemalloc.start()
+        function(*args, seed=0)
+        peaks.append(tracemalloc.get_traced_memory()[1] / weights.nbytes)
+        tracemalloc.stop()
+    assert peaks[0] < 0.25 and 1.0 <= peaks[1] < 1.5, peaks
+
+
+def _leaves(result):
+    """The arrays of a result: itself, or those of a (nested) named tuple."""
+    return [leaf for part in result for leaf in _leaves(part)] if isinstance(result, tuple) else [result]
+
+
+def test_defaults_are_the_documented_values(rng):
+    # num_true 1, the log-uniform sampler, unique, distortion 1, hits removed,
+    # log Q subtracted, the mean: each function's defaults, one sample (seed).
+    weights, biases, labels, inputs = problem(rng)
+    documented = dict(num_true=1, unique=True, remove_accidental_hits=True, subtract_log_q=True,
+                      reduction="mean", seed=4)  # fmt: skip
+    unigrams = rng.integers(1, 9, size=12)
+    for function in (sk.sampled_softmax_loss, sk.sampled_softmax_loss_grad, sk.sampled_softmax_loss_and_grad):
+        for sampler_kwargs in ({}, {"sampler": "unigram", "unigrams": unigrams}):
+            implicit = function(weights, biases, labels, inputs, 5, 12, seed=4, **sampler_kwargs)
+            explicit = function(weights, biases, labels, inputs, 5, 12, **documented,
+                                **(sampler_kwargs or {"sampler": "log_uniform"}),
+                                **({"distortion": 1.0} if sampler_kwargs else {}))  # fmt: skip
+            for got, expected in zip(_leaves(implicit), _leaves(explicit), strict=True):
+                assert_array_equal(got, expected, err_msg=function.__name__)
+    s = sk.sample_candidates(labels, 5, 12, sampler="unigram", unigrams=unigrams, seed=4)
+    t = sk.sample_candidates(labels, 5, 12, num_true=1, sampler="unigram", unique=True, unigrams=unigrams,
+                             distortion=1.0, seed=4)  # fmt: skip
+    for got, expected in zip(s, t):
+        assert_array_equal(got, expected)
+
+
+def test_one_dimensional_labels_are_one_true_class_each(rng):
+    weights, biases, labels, inputs = problem(rng)
+    sample = sk.sample_candidates(labels, 5, 12, seed=0)
+    column = sk.sampled_softmax_loss_and_grad(weights, biases, labels, inputs, 5, 12, sampled_candidates=sample)
+    flat = sk.sampled_softmax_loss_and_grad(weights, biases, labels[:, 0], inputs, 5, 12, sampled_candidates=sample)
+    assert_array_equal(flat.loss, column.loss)
+    assert_array_equal(sk.sample_candidates(labels[:, 0], 5, 12, seed=0).true_expected_count,
+                       sample.true_expected_count)  # fmt: skip
+
+
+def test_unigram_distortion_zero_is_uniform_over_the_counted_classes():
+    # distortion 0: every class with a count has weight 1 (0**0 would give the
+    # uncounted ones weight 1 too): p = 1/3 on classes 0, 1, 3 and 0 on class 2.
+    s = sk.sample_candidates([[2], [3]], 6, 4, sampler="unigram", unigrams=[5.0, 1.0, 0.0, 2.0],
+                             distortion=0.0, unique=False, seed=1)  # fmt: skip
+    assert_allclose(s.true_expected_count, [[0.0], [2.0]], rtol=1e-15)
+    assert_allclose(s.sampled_expected_count, 2.0, rtol=1e-15)
+    assert not np.isin(2, s.candidates)
+
+
+def test_unique_unigram_sample_counts_only_classes_with_counts():
+    with pytest.raises(ValueError, match=r"num_sampled \(3\) exceeds the 2 classes"):
+        sk.sample_candidates([[0]], 3, 4, sampler="unigram", unigrams=[1.0, 0.0, 2.0, 0.0])
+    s = sk.sample_candidates([[0]], 2, 4, sampler="unigram", unigrams=[1.0, 0.0, 2.0, 0.0], seed=0)
+    assert_array_equal(np.sort(s.candidates), [0, 2])
+
+
+def test_class_ids_up_to_two_to_the_53_are_accepted():
+    # Ids are floor(u * C) in float64: exact up to 2**53 classes, refused above.
+    s = sk.sample_candidates([[2**53 - 1]], 3, 2**53, sampler="uniform", seed=0)
+    assert np.all((np.asarray(s.candidates) >= 0) & (np.asarray(s.candidates) < 2**53))
+    assert_allclose(s.true_expected_count, -np.expm1(3 * np.log1p(-(2.0**-53))), rtol=1e-12)
+    with pytest.raises(ValueError, match="num_classes must be <= 9007199254740992, got 9007199254740993"):
+        sk.sample_candidates([[0]], 3, 2**53 + 1, sampler="uniform", seed=0)
+
+
+def _call(rng, change):
+    weights, biases, labels, inputs = problem(rng)
+    arguments = dict(weights=weights, biases=biases, labels=labels, inputs=inputs, num_sampled=3, num_classes=12)
+    arguments.update(change(arguments))
+    return sk.sampled_softmax_loss(**arguments, seed=0)
+
+
+REFUSED = {
+    "unique": (lambda a: {"unique": 1}, TypeError, "unique must be a bool, got 1"),
+    "remove_accidental_hits": (lambda a: {"remove_accidental_hits": "yes"}, TypeError,
+                               "remove_accidental_hits must be a bool, got 'yes'"),
+    "subtract_log_q": (lambda a: {"subtract_log_q": 0}, TypeError, "subtract_log_q must be a bool, got 0"),
+    "labels_rows": (lambda a: {"labels": a["labels"][:3]}, ValueError, "labels has 3 rows but inputs has 4"),
+    "labels_num_true": (lambda a: {"labels": np.zeros((4, 2), np.int64)}, ValueError,
+                        r"labels must have shape \(batch, num_true\) = \(batch, 1\), got \(4, 2\)"),
+    "labels_3d": (lambda a: {"labels": np.zeros((4, 1, 1), np.int64)}, ValueError,
+                  r"labels must have shape \(batch, num_true\) = \(batch, 1\), got \(4, 1, 1\)"),
+    "labels_1d_num_true_2": (lambda a: {"labels": np.zeros(4, np.int64), "num_true": 2}, ValueError,
+                             r"= \(batch, 2\), got \(4,\)"),
+    "biases_length": (lambda a: {"biases": np.zeros(11)}, ValueError, r"biases must have shape \(12,\), got \(11,\)"),
+    "biases_2d": (lambda a: {"biases": np.zeros((12, 1))}, ValueError,
+                  r"biases must have shape \(12,\), got \(12, 1\)"),
+    "inputs_dim": (lambda a: {"inputs": a["inputs"][:, :2]}, ValueError,
+                   r"inputs must have shape \(batch, 3\) to match weights, got \(4, 2\)"),
+    "inputs_3d": (lambda a: {"inputs": a["inputs"][:, :, None]}, ValueError,
+                  r"inputs must have shape \(batch, 3\) to match weights, got \(4, 3, 1\)"),
+    "distortion": (lambda a: {"sampler": "unigram", "unigrams": np.ones(12), "distortion": -1}, ValueError,
+                   r"distortion must be >= 0, got -1\.0"),
+    "unigrams_shape": (lambda a: {"sampler": "unigram", "unigrams": np.ones(11)}, ValueError,
+                       r"unigrams must have shape \(12,\), got \(11,\)"),
+    "unigrams_negative": (lambda a: {"sampler": "unigram", "unigrams": np.r_[-1.0, np.ones(11)]}, ValueError,
+                          "unigrams must be finite, non-negative and not all zero"),
+    "unigrams_infinite": (lambda a: {"sampler": "unigram", "unigrams": np.r_[np.inf, np.ones(11)]}, ValueError,
+                          "unigrams must be finite, non-negative and not all zero"),
+    "unigrams_zero": (lambda a: {"sampler": "unigram", "unigrams": np.zeros(12)}, ValueError,
+                      "unigrams must be finite, non-negative and not all zero"),
+    "unigrams_without_unigram": (lambda a: {"sampler": "uniform", "unigrams": np.ones(12)}, ValueError,
+                                 "unigrams is only used with sampler='unigram', got sampler='uniform'"),
+    "candidates_shape": (lambda a: {"sampled_candidates": [0, 1]}, ValueError,
+                         r"sampled_candidates must have shape \(num_sampled,\) = \(3,\), got \(2,\)"),
+    "candidates_out_of_range": (lambda a: {"sampled_candidates": [0, 1, 12]}, ValueError,
+                                r"sampled_candidates contains 12, outside \[0, 12\)"),
+    "true_counts_shape": (
+        lambda a: {"sampled_candidates": sk.CandidateSample(np.arange(3), np.ones((4, 2)), np.ones(3))},
+        ValueError, r"sampled_candidates.true_expected_count must have the labels' shape \(4, 1\), got \(4, 2\)"),
+    "sampled_counts_shape": (
+        lambda a: {"sampled_candidates": sk.CandidateSample(np.arange(3), np.ones((4, 1)), np.ones(4))},
+        ValueError, r"sampled_candidates.sampled_expected_count must have shape \(3,\), got \(4,\)"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", REFUSED)
+def test_bad_arguments_are_refused_naming_them(rng, case):
+    change, error, message = REFUSED[case]
+    with pytest.raises(error, match=message):
+        _call(rng, change)
+
+
+def test_sample_candidates_refuses_a_non_bool_unique():
+    with pytest.raises(TypeError, match="unique must be a bool, got 1"):
+        sk.sample_candidates([[0]], 3, 10, unique=1)
+
+
+def test_a_class_without_count_is_never_drawn_by_the_continuation():
+    # The heavy head makes rejection hand over to the exact continuation, which
+    # must leave class 2 (count 0) out of its keys: it is never drawn.
+    s = sk.sample_candidates([[2]], 3, 4, sampler="unigram", unigrams=[1e12, 1.0, 0.0, 1.0], seed=3)
+    assert_array_equal(np.sort(s.candidates), [0, 1, 3])
+    assert_array_equal(s.true_expected_count, [[0.0]])
+    counts = np.asarray(s.sampled_expected_count)
+    assert np.all((counts > 0) & (counts <= 1))
+
+
+def test_the_continuation_serves_a_unigram_sampler_of_any_size(monkeypatch):
+    # The dense bound limits only the analytic samplers (a unigram sampler has
+    # its probabilities already): with it lowered below the class count, a
+    # heavy head over 100 classes (most without count) still finishes, where
+    # rejection would wait ~1e12 tries for each rare class.
+    from softmaxkit.variants import sampled
+
+    monkeypatch.setattr(sampled, "_DENSE_CLASSES", 4)
+    unigrams = np.r_[1e12, 1.0, 1.0, np.zeros(97)]
+    s = sk.sample_candidates([[0]], 3, 100, sampler="unigram", unigrams=unigrams, seed=0)
+    assert_array_equal(np.sort(s.candidates), [0, 1, 2])

@@ -8,6 +8,8 @@ topk against torch.topk.
 import numpy as np
 import pytest
 from helpers import requires_torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from numpy.testing import assert_allclose, assert_array_equal
 
 import softmaxkit as sk
@@ -187,12 +189,106 @@ def test_large_input_drawn_in_blocks_gives_the_draws_of_one_call(monkeypatch, dr
     # the same draws as the whole-array computation. A 1 KiB block size sends
     # these small arrays down those routes (test_reliability_memory_slices has
     # the plain cases at full size; these pass the filters, T = 0, a temperature
-    # and a mask through the routes; a filtered long row is drawn whole).
+    # and a mask through the routes).
     from softmaxkit import _chunks
 
     whole = draw()
     monkeypatch.setattr(_chunks, "CHUNK_BYTES", 1024)
     assert_array_equal(draw(), whole)
+
+
+def _streamed_and_whole(call, *, kernel):
+    """``call(seed)`` with one slice streamed in blocks of 1 KiB, and as one call (with the
+    compiled kernel or without): the draws or the message of the error, and the generators'
+    next numbers."""
+    from softmaxkit import _chunks, _dispatch
+
+    results = []
+    for chunk in (1024, 1 << 40):
+        saved, _chunks.CHUNK_BYTES = _chunks.CHUNK_BYTES, chunk
+        generator = np.random.default_rng(11)
+        try:
+            with _dispatch.use_kernel(kernel or chunk == 1024):
+                results.append((call(generator), generator.random(2)))
+        except ValueError as error:
+            results.append((str(error), None))
+        finally:
+            _chunks.CHUNK_BYTES = saved
+    return results
+
+
+def _assert_same_draws(call, *, kernel=True):
+    (streamed, after_streamed), (whole, after_whole) = _streamed_and_whole(call, kernel=kernel)
+    assert_array_equal(streamed, whole)
+    assert_array_equal(after_streamed, after_whole)
+
+
+_TIES = np.repeat([1.0, 0.5, 0.0, -2.0], [3, 40, 200, 1500])  # probabilities tied in groups
+
+
+@pytest.mark.parametrize(
+    ("x", "kwargs"),
+    [(_TIES, {"top_k": 3}), (_TIES, {"top_k": 4}), (_TIES, {"top_k": 42}), (_TIES, {"top_k": 43}),
+     (_TIES, {"top_k": 1743}), (_TIES, {"top_k": 10**6}), (_TIES, {"top_p": 0.3}),
+     (_TIES, {"top_p": 5e-324}), (_TIES, {"top_p": 1.0, "min_p": 0.0}), (_TIES, {"top_p": 0.9999}),
+     (_TIES, {"min_p": 1.0}), (_TIES, {"min_p": 0.2, "top_k": 5}),
+     (_TIES, {"temperature": 0.0, "top_k": 2, "top_p": 0.1, "min_p": 0.5}),
+     (np.r_[LONG_ROW, np.inf, np.inf], {"top_p": 0.5}),
+     (np.where(LONG_ROW > 1.0, -np.inf, LONG_ROW), {"top_k": 1900, "top_p": 0.95}),
+     (LONG_ROW.astype(np.float16), {}), (np.tile(LONG_ROW, 2).astype(np.float16), {"top_p": 0.7}),
+     (LONG_ROW.astype(np.float32), {"top_k": 300, "min_p": 0.01}),
+     (np.stack([LONG_ROW, LONG_ROW[::-1]], axis=1), {"axis": 0, "top_p": 0.6, "size": 3}),
+     (LONG_ROW[None, :], {"top_k": 7, "where": LONG_ROW < 5.0, "size": (2, 2)}),
+     (np.r_[LONG_ROW, np.nan], {"top_k": 5}), (np.full(2000, -np.inf), {"top_p": 0.5})],
+    ids=["k_3", "k_4", "k_42", "k_43", "k_1743", "k_huge", "p_0.3", "p_tiny", "p_1_min_p_0",
+         "p_0.9999", "min_p_1", "min_p_top_k", "greedy_filtered", "plus_inf",
+         "minus_inf", "float16", "float16_top_p", "float32", "axis0", "where_size", "nan",
+         "all_minus_inf"],
+)  # fmt: skip
+def test_a_streamed_filtered_slice_gives_the_draws_of_one_call(x, kwargs):
+    """A huge slice with top-k, top-p or min-p (issue #14: computed whole, 18-34x the input)
+    is now streamed: the thresholds of one call (ties, k past the classes, p and min_p at their
+    ends) found in passes, the same draws, the generator left where one call leaves it."""
+    kwargs = {"size": 5} | kwargs
+    _assert_same_draws(lambda seed: sk.sample(x, seed=seed, **kwargs))
+
+
+def test_a_cut_within_rounding_follows_the_array_api_arithmetic():
+    """min_p = exp(-0.5) is the ratio of the classes at 0.5 to those at 1.0: whether they are
+    kept turns on the last bit of the renormalised probabilities, and there one call's own two
+    paths disagree (the compiled kernel drops them, the array-API path keeps them). The
+    streamed slice computes them as the array-API path does, its normaliser added by blocks."""
+    call = lambda seed: sk.sample(_TIES, min_p=np.exp(-0.5), size=8, seed=seed)  # noqa: E731
+    _assert_same_draws(call, kernel=False)
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    n=st.integers(600, 1500),
+    values=st.sampled_from(["normal", "ties", "wide"]),
+    dtype=st.sampled_from([np.float64, np.float32]),
+    tall=st.booleans(),
+    temperature=st.sampled_from([1.0, 0.3, 4.0]),
+    top_k=st.none() | st.integers(1, 1600),
+    top_p=st.none() | st.floats(1e-6, 1.0),
+    min_p=st.none() | st.floats(0.0, 1.0),
+    data=st.data(),
+)
+def test_streamed_filters_draw_as_one_call(n, values, dtype, tall, temperature, top_k, top_p, min_p, data):
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1), label="row seed"))
+    row = {"normal": rng.normal(size=n), "ties": rng.integers(-3, 3, n) / 2.0,
+           "wide": rng.normal(scale=30.0, size=n)}[values]  # fmt: skip
+    row = row.astype(dtype)
+    n_bytes = row.nbytes
+    x, axis = (np.stack([row, row[::-1]], axis=1), 0) if tall else (row, -1)
+    if n_bytes <= 4096:  # too small to stream with blocks of 1 KiB: make it longer
+        x = np.concatenate([x, x], axis=0)
+    _assert_same_draws(
+        lambda seed: sk.sample(
+            x, temperature=temperature, top_k=top_k, top_p=top_p, min_p=min_p, size=2,
+            seed=seed, axis=axis,
+        )
+    )
 
 
 @pytest.mark.parametrize(

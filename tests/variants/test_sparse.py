@@ -126,6 +126,34 @@ def test_edge_cases_per_row():
     assert_array_equal(y[3], [0.5, 0.5, 0.0])
 
 
+@pytest.mark.parametrize("shape", [(7, 3), (3, 7)], ids=["tall", "wide"])
+@pytest.mark.parametrize("fmt", ["csr", "csc", "coo"])
+@pytest.mark.parametrize("axis", [0, 1])
+def test_tall_and_wide_matrices_match_the_dense_masked_softmax(rng, shape, fmt, axis):
+    # A segment per row (or column): as many segments as the matrix has rows
+    # (columns), whichever of the two is larger.
+    dense = random_sparse_dense(rng, shape=shape, density=0.6)
+    y = sk.sparse_softmax(sparse.csr_array(dense).asformat(fmt), axis=axis).toarray()
+    assert_allclose(y, sk.softmax(dense, axis=axis, where=dense != 0), rtol=1e-14, atol=1e-300)
+
+
+def test_the_default_axis_is_the_last():
+    # Of a 2-D matrix, -1 is the rows; of the log too.
+    a = sparse.csr_array(np.array([[1.0, 0.0, 3.0], [2.0, 5.0, 0.0]]))
+    assert_allclose(sk.sparse_softmax(a).data, [*sk.softmax([1.0, 3.0]), *sk.softmax([2.0, 5.0])], rtol=1e-15)
+    assert_allclose(
+        sk.sparse_log_softmax(a).data, [*sk.log_softmax([1.0, 3.0]), *sk.log_softmax([2.0, 5.0])], rtol=1e-15
+    )
+
+
+@pytest.mark.parametrize("dense", [np.array([1.0, 0.0, 2.0]), np.arange(1.0, 25.0).reshape(2, 3, 4)], ids=["1d", "3d"])
+def test_a_coo_array_that_is_not_2d_is_refused(dense):
+    # SciPy's COO arrays may have any number of dimensions; the rows of a matrix are
+    # what the formats' index arrays give.
+    with pytest.raises(ValueError, match=f"a must be a 2-D sparse matrix, got {dense.ndim} dimensions"):
+        sk.sparse_softmax(sparse.coo_array(dense))
+
+
 @requires_torch
 class TestTorch:
     @pytest.mark.parametrize("axis", [0, 1, -1])
@@ -171,6 +199,55 @@ class TestTorch:
         expected = torch.sparse.softmax(a, dim=axis).to_dense()
         got = sk.sparse_softmax(a, axis=axis).to_dense().numpy()
         assert_allclose(got, expected.numpy(), rtol=1e-13, atol=1e-16)
+
+    @pytest.mark.parametrize("log", [False, True], ids=["softmax", "log_softmax"])
+    def test_the_default_axis_is_the_last_of_a_3d_tensor(self, rng, log):
+        import torch
+
+        a = torch.asarray(random_sparse_dense(rng, shape=(3, 4, 5))).to_sparse()
+        function, peer = (sk.sparse_log_softmax, torch.sparse.log_softmax) if log else (sk.sparse_softmax, torch.sparse.softmax)
+        expected = peer(a, dim=-1).to_dense().numpy()
+        assert_allclose(function(a).to_dense().numpy(), expected, rtol=1e-13, atol=1e-16)
+
+    @pytest.mark.parametrize("axis", [0, 1, 2], ids=["sparse", "dense1", "dense2"])
+    def test_hybrid_coo_with_two_dense_dimensions(self, rng, axis):
+        # One sparse dimension: the values are (nnz, 4, 5) blocks, and tensor axis 1
+        # is the blocks' axis 1, not their last; axis 0 makes all entries one segment.
+        import torch
+
+        a = torch.asarray(random_sparse_dense(rng, shape=(3, 4, 5))).to_sparse(sparse_dim=1)
+        expected = torch.sparse.softmax(a, dim=axis).to_dense().numpy()
+        assert_allclose(sk.sparse_softmax(a, axis=axis).to_dense().numpy(), expected, rtol=1e-13, atol=1e-16)
+
+    @torch_csr_notice
+    @pytest.mark.parametrize("shape", [(7, 3), (3, 7)], ids=["tall", "wide"])
+    @pytest.mark.parametrize("axis", [0, 1])
+    def test_tall_and_wide_csr_tensors(self, rng, shape, axis):
+        import torch
+
+        dense = random_sparse_dense(rng, shape=shape, density=0.6)
+        y = sk.sparse_softmax(torch.asarray(dense).to_sparse_csr(), axis=axis).to_dense().numpy()
+        assert_allclose(y, sk.softmax(dense, axis=axis, where=dense != 0), rtol=1e-14, atol=1e-300)
+
+    @pytest.mark.parametrize("axis", [0, 1, 2])
+    def test_three_dimensional_coo_with_a_long_first_axis(self, rng, axis):
+        # Entries that share every index but the reduced one form a segment: the
+        # numbering of those index pairs must be one-to-one for any shape.
+        import torch
+
+        a = torch.asarray(random_sparse_dense(rng, shape=(5, 2, 3), density=0.7)).to_sparse()
+        expected = torch.sparse.softmax(a, dim=axis).to_dense().numpy()
+        y = sk.sparse_softmax(a, axis=axis)
+        assert y.is_coalesced()
+        assert_allclose(y.to_dense().numpy(), expected, rtol=1e-13, atol=1e-16)
+
+    @torch_csr_notice
+    def test_a_batched_csr_tensor_is_refused(self):
+        import torch
+
+        a = torch.arange(1.0, 25.0).reshape(2, 3, 4).to_sparse_csr()
+        with pytest.raises(ValueError, match="a must be a 2-D sparse CSR tensor, got 3 dimensions"):
+            sk.sparse_softmax(a)
 
     def test_float32_tensor(self, rng):
         import torch

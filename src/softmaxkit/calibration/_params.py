@@ -27,7 +27,8 @@ class Params:
             if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
         )
 
-    def get_params(self, deep: bool = True) -> dict[str, Any]:
+    # deep is ignored (no nested estimators), so its default changes nothing.
+    def get_params(self, deep: bool = True) -> dict[str, Any]:  # pragma: no mutate
         """The estimator's parameters: ``{name: value}`` for each argument of ``__init__``.
 
         ``deep`` is accepted for scikit-learn's protocol; these estimators

@@ -83,7 +83,7 @@ class SampledSoftmaxResult(NamedTuple, Generic[ArrayT]):
     grad: SampledSoftmaxGrad[ArrayT]
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)  # nothing assigns to a sampler  # pragma: no mutate
 class _Sampler:
     """A proposal distribution over ``num_classes`` classes."""
 
@@ -548,7 +548,7 @@ def sampled_softmax_loss_and_grad(
     )  # fmt: skip
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)  # nothing assigns to the options  # pragma: no mutate
 class _Options:
     num_true: Any
     sampler: Any
@@ -600,7 +600,8 @@ def _sampled_softmax(
         drawn = _draw(xp, labels, num_sampled, proposal, o.unique, _random.generator(o.seed))
     else:
         drawn = _given_sample(xp, o.sampled_candidates, labels, num_sampled, proposal)
-    weights, biases, inputs = (xp.astype(a, dtype) for a in (weights, biases, inputs))
+    # No copy: weights may be a huge vocabulary, of which only the sampled rows are read.
+    weights, biases, inputs = (xp.astype(a, dtype, copy=False) for a in (weights, biases, inputs))
     candidates = drawn.candidates
     batch = inputs.shape[0]
 
@@ -718,11 +719,12 @@ def _draw(
     return _sample_with_counts(xp, labels, candidates, tries, proposal)
 
 
-# Rejection tries before the exact continuation takes over, per class wanted.
-_TRIES_PER_CLASS = 16
+# Rejection tries before the exact continuation takes over, per class wanted
+# (time only: both routes draw TF's distribution).
+_TRIES_PER_CLASS = 16  # pragma: no mutate
 # The continuation materialises P over all classes; for the analytic samplers
 # only while that is at most this many classes or a small multiple of the sample.
-_DENSE_CLASSES = 1 << 22
+_DENSE_CLASSES = 1 << 22  # pragma: no mutate
 
 
 def _draw_unique(
@@ -742,7 +744,8 @@ def _draw_unique(
     budget = _TRIES_PER_CLASS * num_sampled
     # Random doubles are consumed in order, so the partition into chunks does
     # not change the draws: a seed gives the same sample as one long draw.
-    while found.size < num_sampled:
+    # Each round keeps at most the classes still wanted and returns on the last.
+    while True:
         if tries >= budget and _can_continue_exactly(proposal, num_sampled):
             return _continue_exactly(rng, proposal, found, tries, num_sampled)
         draws = proposal.draw(rng, max(2 * num_sampled, 16))
@@ -754,7 +757,6 @@ def _draw_unique(
             return np.concatenate([found, classes[order]]), tries + int(first[order[-1]]) + 1
         found = np.concatenate([found, classes[order]])
         tries += draws.size
-    return found, tries
 
 
 def _can_continue_exactly(proposal: _Sampler, num_sampled: int) -> bool:
@@ -763,7 +765,7 @@ def _can_continue_exactly(proposal: _Sampler, num_sampled: int) -> bool:
     # so rejection keeps finding new classes in bounded expected time.
     return (
         proposal.probabilities is not None
-        or proposal.num_classes <= max(_DENSE_CLASSES, 16 * num_sampled)
+        or proposal.num_classes <= max(_DENSE_CLASSES, 16 * num_sampled)  # pragma: no mutate
     )
 
 

@@ -10,13 +10,14 @@ over rows and draws, and runs on the logits' device.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from typing import Any, Generic, overload
 
 import array_api_compat
 
 import numpy as np
 
-from .. import _chunks, _core, _family, _host, _stable, _streams
+from .. import _backend, _chunks, _core, _family, _host, _selection, _stable, _streams
 from .. import _validate as validate
 from .._typing import ArrayLike, ArrayT, NamedTuple, Nested, NumPyArray, Seed
 from . import _random
@@ -175,14 +176,19 @@ def sample(
             ),
             moved, along=plan.axis, broadcast=(mask,),
         )  # fmt: skip
-    filtered = not (top_k is None and (top_p is None or top_p == 1.0) and not min_p)
-    if plan is not None and not filtered:
+    if plan is not None:
         # One slice is large: its blocks along the axis, in passes.
         v = _family.validated(moved, -1, 1.0 if greedy else temperature, mask, name="logits")
         slices = _streams.Slices(
             v.x, v.x.ndim - 1, v.temperature, v.mask, v.work_dtype, v.out_dtype, compensate=False
         )  # as one call's shift_by_max
-        return _streams.sample(slices, rng, draws, greedy=greedy)
+        active = _active(top_k, top_p, min_p, moved.shape[-1])
+        filters = None
+        # Greedy draws are uniform among the maxima, which every filter keeps
+        # (they are the most probable classes, all equally): no filter to find.
+        if not greedy and active != (None, None, None):
+            filters = _filters_over_blocks(*active, v.work_dtype)
+        return _streams.sample(slices, rng, draws, greedy=greedy, filters=filters)
     p = _family.prepare(x, ax, 1.0 if greedy else temperature, where, name="logits")
     if p.z.shape[ax] == 0:
         raise ValueError(f"logits has no classes along axis {ax} to draw from")
@@ -191,12 +197,13 @@ def sample(
     keep = logp > -xp.inf
     if greedy:
         keep = keep & (xp.moveaxis(s.diff, ax, -1) == 0)
-    if top_k is not None and top_k < logp.shape[-1]:
+    top_k, top_p, min_p = _active(top_k, top_p, min_p, logp.shape[-1])
+    if top_k is not None:
         ranked = xp.sort(logp, axis=-1, descending=True)
         keep = keep & (logp >= ranked[..., top_k - 1 : top_k])
-    if top_p is not None and top_p < 1.0:
+    if top_p is not None:
         keep = keep & _nucleus(xp, _core.softmax(logp, axis=-1, where=keep), top_p)
-    if min_p is not None and min_p > 0.0:
+    if min_p is not None:
         probs = _core.softmax(logp, axis=-1, where=keep)
         keep = keep & (probs >= min_p * xp.max(probs, axis=-1, keepdims=True))
 
@@ -215,6 +222,96 @@ def sample(
     indices = xp.argmax(noisy, axis=-1)
     dead = xp.reshape(nothing_to_draw, (*batch_shape, *(1,) * len(draws)))
     return xp.where(dead, -1, indices)
+
+
+def _active(
+    top_k: int | None, top_p: float | None, min_p: float | None, n_classes: int
+) -> tuple[int | None, float | None, float | None]:
+    """The filters that can remove a class, None for the others: ``top_k`` below
+    the number of classes, ``top_p`` below 1, ``min_p`` above 0."""
+    return (
+        top_k if top_k is not None and top_k < n_classes else None,
+        top_p if top_p is not None and top_p < 1.0 else None,
+        min_p if min_p is not None and min_p > 0.0 else None,
+    )
+
+
+def _filters_over_blocks(
+    top_k: int | None, top_p: float | None, min_p: float | None, dtype: Any
+) -> _streams.Filters:
+    """The filters of :func:`sample` (those :func:`_active` leaves) for a slice given
+    block by block (``_streams.sample``).
+
+    Each filter is what one call computes, found in passes over the blocks
+    instead of sorting the slice (``dtype`` is the log-probabilities'):
+
+    * top-k keeps ``logp >= v``, ``v`` the k-th largest log-probability, ties
+      counted (``sort(logp)[k - 1]``): the smallest value with fewer than
+      ``k`` values above it (``_selection``, four passes);
+    * top-p keeps ``probs >= c``, ``probs`` renormalised over what top-k
+      kept (two passes) and ``c`` the value at the last rank whose mass
+      before it is below ``top_p``: the smallest value with less than
+      ``top_p`` of mass above it (four passes);
+    * min-p keeps ``probs >= min_p * max(probs)``, renormalised over what
+      the others kept (three passes).
+
+    The counts are exact; the masses are added in another order than one
+    call's normaliser and cumulative sum, so a cut whose mass lies within
+    their rounding of ``top_p`` (or a probability within rounding of
+    ``min_p * max``) may fall on the other side.
+    """
+
+    def filters(blocks: Callable[[], Iterator[tuple[Any, Any]]]) -> Callable[[Any, Any], Any]:
+        steps: list[Callable[[Any, Any], Any]] = []
+
+        def kept(logp: Any, keep: Any) -> Any:
+            for step in steps:
+                keep = step(logp, keep)
+            return keep
+
+        def kept_blocks() -> Iterator[tuple[Any, Any]]:
+            for logp, keep in blocks():
+                yield logp, kept(logp, keep)
+
+        if top_k is not None:
+            kth = _selection.smallest_with_weight_above_below(
+                lambda: ((logp, None) for logp, _ in blocks()), top_k
+            )
+            steps.append(lambda logp, keep: keep & (logp >= kth))
+        if top_p is not None:
+            nucleus_probs = _renormalised(kept_blocks, dtype)
+            cutoff = _selection.smallest_with_weight_above_below(
+                lambda: ((p, p) for p in (nucleus_probs(*block) for block in kept_blocks())), top_p
+            )
+            steps.append(lambda logp, keep: keep & (nucleus_probs(logp, keep) >= cutoff))
+        if min_p is not None:
+            min_p_probs = _renormalised(kept_blocks, dtype)
+            largest = max(np.max(min_p_probs(*block)) for block in kept_blocks())
+            bound = min_p * largest
+            steps.append(lambda logp, keep: keep & (min_p_probs(logp, keep) >= bound))
+        return kept
+
+    return filters
+
+
+def _renormalised(
+    blocks: Callable[[], Iterator[tuple[Any, Any]]], dtype: Any
+) -> Callable[[Any, Any], Any]:
+    """``softmax(logp, where=keep)`` of a slice given block by block, as one call's
+    :func:`softmaxkit.softmax` computes it (two passes for the normaliser)."""
+    work = _backend.compute_dtype(np, dtype, "cpu")
+    compensate = work == dtype
+    r = _stable.AxesReduction(np, (0,))
+    scale = _streams.scale(
+        r, lambda: ((logp.astype(work, copy=False), keep) for logp, keep in blocks()),
+        compensate=compensate,
+    )
+
+    def probs(logp: Any, keep: Any) -> Any:
+        block = _streams.shifted(r, logp.astype(work, copy=False), keep, scale, compensate=compensate)
+        return _backend.cast(np, _stable.softmax_from(np, block), dtype)
+
+    return probs
 
 
 def _nucleus(xp: Any, probs: Any, top_p: float) -> Any:

@@ -194,7 +194,7 @@ def _torch(a: Any, axis: Any, temperature: Any, log: bool) -> Any:
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
             return torch.sparse_csr_tensor(
-                crow, col, new_values, size=a.shape, check_invariants=False
+                crow, col, new_values, size=a.shape, check_invariants=False  # pragma: no mutate
             )
     a = a.coalesce()
     ax = validate.single_axis(axis, a.ndim)
@@ -214,14 +214,14 @@ def _torch(a: Any, axis: Any, temperature: Any, log: bool) -> Any:
             # Numbered through one int64 key per entry (torch.unique over index
             # columns, dim=1, is ~50x slower); the key is below the tensor's numel,
             # which torch keeps within int64.
-            key = torch.zeros_like(indices[0])
+            key = torch.zeros_like(indices[0])  # pragma: no mutate
             for d in others:
                 key = key * a.shape[d] + indices[d]
             _, ids = torch.unique(key, return_inverse=True)
             n_segments = int(ids.max()) + 1 if ids.numel() else 0
         else:
             ids = torch.zeros(indices.shape[1], dtype=torch.int64, device=indices.device)
-            n_segments = 1
+            n_segments = 1  # pragma: no mutate
         new_values = _segment_values(values, ids, n_segments, temperature, log)
     return torch.sparse_coo_tensor(
         indices, new_values, size=a.shape, is_coalesced=True, check_invariants=False

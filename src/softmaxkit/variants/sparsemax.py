@@ -37,6 +37,7 @@ with ``s = p^(2 - alpha)`` on the support (1 for sparsemax, ``sqrt(p)`` for
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterator
 from typing import Any, overload
 
@@ -278,19 +279,32 @@ def _entmax_stream(x: Any, ax: int, temperature: Any, where: Any, *, alpha: floa
 
     _streams.entmax(
         slices, alpha, _gathered_mapping(alpha, n_iter), np.moveaxis(result, ax, -1),
-        _sparsemax_threshold if alpha == 2.0 and n_iter == 0 else None,
+        _threshold_over_blocks(alpha, n_iter),
     )  # fmt: skip
     return result
 
 
-def _sparsemax_threshold(blocks: Callable[[], Iterator[Any]]) -> float:
+def _threshold_over_blocks(alpha: float, n_iter: int) -> _streams.Threshold:
+    """How ``_streams.entmax`` finds the threshold of a slice with too many scores to gather."""
+    if n_iter == 0 and alpha == 2.0:
+        return _sparsemax_threshold
+    if n_iter == 0 and alpha == 1.5:
+        return _entmax15_threshold
+
+    def bisection(blocks: Callable[[], Iterator[Any]], n_live: int) -> tuple[float, float]:
+        return _bisection_threshold(blocks, n_live, alpha, n_iter)
+
+    return bisection
+
+
+def _sparsemax_threshold(blocks: Callable[[], Iterator[Any]], n_live: int) -> tuple[float, float]:
     """Sparsemax's threshold of scaled scores (at most 0) given block by block.
 
     Michelot's iteration (1986): from a threshold below the support (-1), the
     next is ``(sum(s) - 1) / count(s)`` over the scores ``s`` above it; it
     rises to the threshold of the sort (Algorithm 1) and stays there once the
     set above it stops shrinking, a pass over the blocks each (a few for a
-    near-constant slice, whose support is most of it).
+    near-constant slice, whose support is most of it). ``n_live`` is unused.
     """
     tau, previous = -1.0, -1
     while True:
@@ -300,8 +314,80 @@ def _sparsemax_threshold(blocks: Callable[[], Iterator[Any]]) -> float:
             count += above.size
             total += float(np.sum(above))
         if previous >= 0 and count >= previous:  # the same set (or rounding's larger one)
-            return tau
+            return tau, 1.0
         tau, previous = (total - 1.0) / count, count
+
+
+def _entmax15_threshold(blocks: Callable[[], Iterator[Any]], n_live: int) -> tuple[float, float]:
+    """1.5-entmax's threshold of halved scores (at most 0) given block by block.
+
+    The threshold of a support ``S`` has a closed form in the count, sum and
+    sum of squares of its scores (:func:`_entmax15_tau`), and ``S`` is the
+    support when that threshold lies at or below its smallest score (the
+    sort's test). Michelot's step cannot be copied as it is: the closed form
+    of a set larger than the support can overshoot (``[0, 0, -0.999]`` from
+    -1 gives -0.667, above the threshold -0.707), because an extra score adds
+    ``(s - tau)^2`` where the true sum adds ``(s - tau)_+^2 = 0``. So, a pass
+    over the blocks each, the set is that of the scores above a lower bound
+    ``tau``, starting from -1; when its closed form passes the test it is the
+    answer, otherwise ``tau`` rises to the larger of two lower bounds of the
+    root of the convex, decreasing ``F(t) = sum (s - t)_+^2 - 1``: Newton's
+    step (the tangent lies below ``F``) and ``mean - 1 / sqrt(count)``
+    (Cauchy-Schwarz: ``F(t) + 1 >= (sum (s - t))^2 / count``). A
+    near-constant slice passes at the first pass. ``n_live`` is unused.
+    """
+    tau = -1.0
+    for _ in range(200):  # Newton converges in far fewer; rounding may stall it
+        count, s1, s2, f, slope = 0, 0.0, 0.0, 0.0, 0.0
+        smallest = np.inf
+        for values in blocks():
+            above = values[values > tau]
+            if above.size:
+                count += above.size
+                s1, s2 = s1 + float(np.sum(above)), s2 + float(np.sum(above * above))
+                gap = above - tau
+                f, slope = f + float(np.sum(gap * gap)), slope + float(np.sum(gap))
+                smallest = min(smallest, float(np.min(above)))
+        # The formula of _entmax15_tau at the support's rank.
+        mean, mean_sq = s1 / count, s2 / count
+        candidate = mean - math.sqrt(max((1.0 - count * (mean_sq - mean * mean)) / count, 0.0))
+        bound = max(tau + (f - 1.0) / (2.0 * slope), mean - 1.0 / math.sqrt(count))
+        if candidate <= smallest or not bound > tau:
+            return candidate, 1.0
+        tau = bound
+    return candidate, 1.0
+
+
+def _bisection_threshold(
+    blocks: Callable[[], Iterator[Any]], n_live: int, alpha: float, n_iter: int
+) -> tuple[float, float]:
+    """:func:`_entmax_bisect`'s threshold and normaliser, its sums taken block by block.
+
+    The same bracket, steps and final Newton step as one call (a pass over
+    the blocks each): the sums are added in another order, so ``tau`` agrees
+    to within their rounding.
+    """
+    exponent = 1.0 / (alpha - 1.0)
+
+    def mass(tau: float) -> float:
+        return sum(float(np.sum(np.maximum(v - tau, 0.0) ** exponent)) for v in blocks())
+
+    tau_lo = -1.0
+    width = -(float(max(n_live, 1)) ** -(alpha - 1.0)) - tau_lo
+    for _ in range(n_iter):
+        width = width / 2.0
+        tau_mid = tau_lo + width
+        if mass(tau_mid) >= 1.0:
+            tau_lo = tau_mid
+    slope_sum, mapped_sum = 0.0, 0.0
+    for values in blocks():
+        above = values > tau_lo
+        gap = np.where(above, values - tau_lo, 1.0)
+        slope_sum += float(np.sum(np.where(above, exponent * gap ** (exponent - 1.0), 0.0)))
+        mapped_sum += float(np.sum(np.maximum(values - tau_lo, 0.0) ** exponent))
+    tau = tau_lo + (mapped_sum - 1.0) / (slope_sum if slope_sum > 0 else 1.0)
+    total = mass(tau)
+    return tau, total if total > 0 else 1.0
 
 
 def _gathered_mapping(alpha: float, n_iter: int) -> Callable[[Any, int], Any]:
@@ -824,7 +910,10 @@ def _fenchel_young_stream(c: _targets.Checked, logits: np.ndarray, alpha: float)
         if y == c.ignore_index:
             continue
         inner = powers = 0.0
-        for index, probs, d in _streams.entmax_blocks(slices, outer, alpha, _gathered_mapping(alpha, 0)):
+        blocks = _streams.entmax_blocks(
+            slices, outer, alpha, _gathered_mapping(alpha, 0), _threshold_over_blocks(alpha, 0)
+        )
+        for index, probs, d in blocks:
             span = index[-1]
             classes = np.arange(span.start, span.start + probs.shape[0])
             coefficient = probs - (classes == y)
