@@ -856,7 +856,7 @@ def _given_sample(
         candidates = given
     candidates = validate.integer_vector(
         xp, candidates, like=labels, name="sampled_candidates", length=num_sampled,
-        meaning="one class per sample (num_sampled)",
+        length_name="num_sampled",
     )  # fmt: skip
     host = _host.to_numpy(candidates)
     _check_range(host, proposal.num_classes, "sampled_candidates")
