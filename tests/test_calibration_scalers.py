@@ -64,7 +64,9 @@ class TestTemperatureScaler:
         assert scaler.temperature_ == pytest.approx(reference, abs=1e-4)
 
     def test_converges_in_a_few_newton_steps(self, overconfident):
-        assert TemperatureScaler().fit(*overconfident).n_iter_ <= 12
+        # One step to bracket the root from the first guess, then Newton's quadratic
+        # convergence: errors of about 1e-1, 1e-2, 1e-4, 1e-8, then below rounding.
+        assert 1 <= TemperatureScaler().fit(*overconfident).n_iter_ <= 6
 
     def test_shifting_each_row_does_not_change_the_temperature(self, overconfident, rng):
         logits, labels = overconfident

@@ -72,6 +72,24 @@ def test_apply_in_blocks_along_a_middle_axis_and_into_npz(tmp_path, rng, small_b
         np.testing.assert_array_equal(archive["probabilities"], sk.softmax(x, axis=1))
 
 
+def test_apply_normalises_the_last_axis_by_default(tmp_path, rng, small_blocks):
+    x = rng.normal(size=(20, 3, 4))
+    np.save(tmp_path / "x.npy", x)
+    out = tmp_path / "out.npy"
+    assert main(["apply", str(tmp_path / "x.npy"), "-o", str(out)]) == 0
+    np.testing.assert_array_equal(np.load(out), sk.softmax(x, axis=-1))
+
+
+@pytest.mark.parametrize("axis", ["0", "-2"])
+def test_apply_along_the_axis_of_the_rows_normalises_whole_columns(tmp_path, rng, small_blocks, axis):
+    # Not in blocks of rows: each column needs every row.
+    x = rng.normal(size=(100, 3))
+    np.save(tmp_path / "x.npy", x)
+    out = tmp_path / "out.npy"
+    assert main(["apply", str(tmp_path / "x.npy"), "--axis", axis, "-o", str(out)]) == 0
+    np.testing.assert_array_equal(np.load(out), sk.softmax(x, axis=0))
+
+
 def test_apply_in_blocks_to_standard_output(tmp_path, rng, small_blocks, capsys):
     x = rng.normal(size=(50, 4)).astype(np.float32)
     np.save(tmp_path / "x.npy", x)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import http.client
 import os
 import socket
@@ -201,7 +202,8 @@ def test_a_taken_port_fails_in_one_line(capsys, monkeypatch):
         taken.listen()
         port = taken.getsockname()[1]
         error = run_failing(["explore", "--no-browser", "--port", str(port)], capsys, monkeypatch)
-    assert f"explore: cannot listen on 127.0.0.1:{port} (" in error
+    reason = os.strerror(errno.EADDRINUSE)  # the error's words, without "[Errno 98]"
+    assert error == f"softmaxkit: error: explore: cannot listen on 127.0.0.1:{port} ({reason})\n"
 
 
 def test_help_lists_explore(capsys):

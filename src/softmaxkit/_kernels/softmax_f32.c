@@ -51,10 +51,11 @@ SK_INLINE void block_range(const float *x, const uint8_t *m, ptrdiff_t len, floa
     for (; i < len; i += SK_VW) {
         ptrdiff_t n = len - i < SK_VW ? len - i : SK_VW;
         vf a = n == SK_VW ? vf_load_x(x + i, m ? m + i : NULL) : vf_load_x_first(x + i, m ? m + i : NULL, n);
+        /* the lanes past the end hold -inf, which leaves the max alone but
+         * would make the min -inf (and every row whose length is not a
+         * multiple of SK_VW take TwoSum): the min takes +inf there */
         hi0 = vf_max(a, hi0);
-        /* the lanes past the end hold -inf: no effect on the max, and
-         * the min only decides how the shift's error is computed */
-        lo0 = vf_min(a, lo0);
+        lo0 = vf_min(vf_select(vf_mask_first(n), a, vf_set1(INFINITY)), lo0);
     }
     *max = vf_hmax(vf_max(hi0, hi1));
     *min = -vf_hmax(vf_max(vf_sub(vf_set1(0.0f), lo0), vf_sub(vf_set1(0.0f), lo1)));

@@ -57,11 +57,12 @@ SK_INLINE void block_range_impl(const double *x, const uint8_t *m, ptrdiff_t len
     }
     for (; i < len; i += SK_VDW) {
         ptrdiff_t n = len - i < SK_VDW ? len - i : SK_VDW;
-        /* -inf past the end: no effect on the max, and the min only decides
-         * how the shift's error is computed */
+        /* -inf past the end, which leaves the max alone but would make the
+         * min -inf (and every row whose length is not a multiple of SK_VDW
+         * take TwoSum): the min takes +inf there */
         vd a = vd_load_x_at(x, m, i, n);
         hi0 = vd_max(a, hi0);
-        lo0 = vd_min(a, lo0);
+        lo0 = vd_min(vd_select(vd_mask_first(n), a, vd_set1(INFINITY)), lo0);
     }
     *max = vd_hmax(vd_max(hi0, hi1));
     *min = -vd_hmax(vd_max(vd_sub(vd_set1(0.0), lo0), vd_sub(vd_set1(0.0), lo1)));
