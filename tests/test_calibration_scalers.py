@@ -68,6 +68,11 @@ class TestTemperatureScaler:
         # convergence: errors of about 1e-1, 1e-2, 1e-4, 1e-8, then below rounding.
         assert 1 <= TemperatureScaler().fit(*overconfident).n_iter_ <= 6
 
+    def test_repr_shows_the_fitted_temperature(self, overconfident):
+        assert repr(TemperatureScaler()) == "TemperatureScaler()"
+        scaler = TemperatureScaler().fit(*overconfident)
+        assert repr(scaler) == f"TemperatureScaler(temperature_={scaler.temperature_:.6g})"
+
     def test_all_zero_logits_keep_the_temperature_1(self):
         # No information and a flat NLL (every T gives uniform probabilities): the
         # slope is 0 at the first guess, which is T = 1 on logits of spread 0.
