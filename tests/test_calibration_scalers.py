@@ -68,6 +68,17 @@ class TestTemperatureScaler:
         # convergence: errors of about 1e-1, 1e-2, 1e-4, 1e-8, then below rounding.
         assert 1 <= TemperatureScaler().fit(*overconfident).n_iter_ <= 6
 
+    def test_repr_shows_the_fitted_temperature(self, overconfident):
+        assert repr(TemperatureScaler()) == "TemperatureScaler()"
+        scaler = TemperatureScaler().fit(*overconfident)
+        assert repr(scaler) == f"TemperatureScaler(temperature_={scaler.temperature_:.6g})"
+
+    def test_all_zero_logits_keep_the_temperature_1(self):
+        # No information and a flat NLL (every T gives uniform probabilities): the
+        # slope is 0 at the first guess, which is T = 1 on logits of spread 0.
+        scaler = TemperatureScaler().fit(np.zeros((4, 3)), [0, 1, 2, 0])
+        assert (scaler.temperature_, scaler.n_iter_) == (1.0, 0)
+
     def test_shifting_each_row_does_not_change_the_temperature(self, overconfident, rng):
         logits, labels = overconfident
         shifted = logits + rng.normal(size=(len(logits), 1)) * 100

@@ -170,9 +170,10 @@ def test_bad_arguments_fail_in_one_line(argv, message, capsys, monkeypatch):
         (["--port", "65535"], 65535, ""),
         (["1", "2", "-T", "0.5"], 0, "z=1,2&T=0.5"),
         (["1", "2", "--beta", "0.5"], 0, "z=1,2&T=2"),
+        (["1", "--beta", "1e-308"], 0, "z=1&T=1e308"),  # 1/beta is finite, if barely
         (["1"] * 100_000, 0, "z=" + ",".join(["1"] * 100_000)),
     ],
-    ids=["default-port-0", "port-65535", "T-below-1", "beta-below-1", "the-most-logits"],
+    ids=["default-port-0", "port-65535", "T-below-1", "beta-below-1", "tiny-beta", "the-most-logits"],
 )
 def test_serves_on_the_port_and_the_view_asked_for(argv, port, fragment, monkeypatch, capsys):
     requested = []

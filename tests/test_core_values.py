@@ -87,6 +87,14 @@ class TestSoftmaxReferences:
         expected = [sk.softmax(x[0]), sk.softmax(x[1], temperature=10.0)]
         assert_allclose(sk.softmax(x, temperature=t), expected, rtol=1e-15)
 
+    def test_a_temperature_with_fewer_dimensions_than_x(self, rng):
+        # t of shape (3, 1) broadcasts against x of shape (2, 3, 4): one temperature
+        # per middle index, lined up by the trailing axes as NumPy does.
+        x = rng.normal(size=(2, 3, 4))
+        t = np.array([[0.5], [2.0], [4.0]])
+        e = np.exp(x / t - (x / t).max(axis=-1, keepdims=True))
+        assert_allclose(sk.softmax(x, temperature=t), e / e.sum(axis=-1, keepdims=True), rtol=1e-14)
+
     def test_where_equals_softmax_of_the_kept_entries(self):
         # jax tests/nn_test.py testSoftmaxWhereMask
         x = np.array([5.5, 1.3, -4.2, 0.9])

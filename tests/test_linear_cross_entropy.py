@@ -113,15 +113,17 @@ def test_without_bias_grad_bias_is_none(rng):
     assert_allclose(result.loss, sk.cross_entropy(x @ w.T, y), rtol=1e-14)
 
 
+@pytest.mark.parametrize("probabilities", [False, True], ids=["indices", "probabilities"])
 @pytest.mark.parametrize("reduction", ["mean", "sum"])
-def test_integer_sample_weights_equal_repeated_rows(rng, reduction):
-    x, w, b, y = problem(rng)
+def test_integer_sample_weights_equal_repeated_rows(rng, reduction, probabilities):
+    # With probability targets too: "mean" divides by the sum of the sample weights.
+    x, w, b, y = problem(rng, probabilities=probabilities)
     counts = rng.integers(0, 4, size=len(y))
     weighted = sk.linear_cross_entropy_and_grad(
         x, w, y, bias=b, sample_weight=counts.astype(float), reduction=reduction, chunk_size=6
     )
     repeated = sk.linear_cross_entropy_and_grad(
-        np.repeat(x, counts, axis=0), w, np.repeat(y, counts), bias=b, reduction=reduction
+        np.repeat(x, counts, axis=0), w, np.repeat(y, counts, axis=0), bias=b, reduction=reduction
     )
     assert_allclose(weighted.loss, repeated.loss, rtol=1e-13)
     assert_allclose(weighted.grad_weight, repeated.grad_weight, rtol=1e-12, atol=1e-14)

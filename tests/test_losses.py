@@ -346,6 +346,21 @@ class TestBatchesOfMoreThanOneAxis:
         expected = np.sum(w[target.reshape(4)] * picked) / np.sum(w[target])
         assert_allclose(sk.cross_entropy(logits, target, weight=w), expected, rtol=1e-14)
 
+    def test_weighted_nll_loss_with_classes_on_axis_1(self, rng):
+        # (N, C, d1) log-probabilities, as torch's nll_loss takes them: each position's
+        # weight is that of its own class (summed over the classes, not the positions).
+        log_probs = sk.log_softmax(rng.normal(size=(2, 3, 4)), axis=1)
+        target = np.array([[0, 2, 1, 2], [1, -100, 0, 2]])
+        w = np.array([0.5, 2.0, 3.0])
+        rows, flat = np.moveaxis(log_probs, 1, -1).reshape(8, 3), target.reshape(8)
+        kept = flat != -100
+        per_row = np.zeros(8)
+        per_row[kept] = -w[flat[kept]] * rows[kept, flat[kept]]
+        loss = sk.nll_loss(log_probs, target, axis=1, weight=w, reduction="none")
+        assert_allclose(loss, per_row.reshape(2, 4), rtol=1e-15)
+        mean = sk.nll_loss(log_probs, target, axis=1, weight=w)
+        assert_allclose(mean, per_row.sum() / w[flat[kept]].sum(), rtol=1e-14)
+
     def test_nll_loss_ignores_minus_100_by_default(self, rng):
         log_probs = sk.log_softmax(rng.normal(size=(4, 3)))
         target = np.array([0, -100, 2, 1])

@@ -952,6 +952,24 @@ def test_linear_cross_entropy_on_the_triton_route_is_the_fused_kernel(rng, monke
     np.testing.assert_allclose(numpy64(result.grad_weight), expected.grad_weight, rtol=1e-11, atol=1e-14)
 
 
+@pytest.mark.parametrize("reduction", ["none", "sum"])
+def test_linear_cross_entropy_of_one_row_on_the_triton_route(rng, reduction):
+    # The fused kernel's results shaped as the chunk loop's: one (D,) row, a bias, the loss alone.
+    from softmaxkit import _backends
+
+    x, w, b = (logits(rng, shape, torch.float64) for shape in [(4,), (6, 4), (6,)])
+    target = torch.tensor(2)
+    with _backends.forced("triton"):
+        result = sk.linear_cross_entropy_and_grad(x, w, target, bias=b, reduction=reduction)
+        loss = sk.linear_cross_entropy(x, w, target, bias=b, reduction=reduction)
+    expected = sk.linear_cross_entropy_and_grad(
+        numpy64(x), numpy64(w), target.numpy(), bias=numpy64(b), reduction=reduction
+    )
+    for got, want in [(loss, expected.loss), *zip(result, expected)]:
+        assert tuple(got.shape) == np.shape(want)
+        np.testing.assert_allclose(numpy64(got), want, rtol=1e-11, atol=1e-13)
+
+
 @pytest.mark.parametrize("path", PATHS)
 @pytest.mark.parametrize("log", [False, True], ids=["softmax", "log_softmax"])
 @pytest.mark.parametrize("dtype", ["float32", "float64"])

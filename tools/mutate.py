@@ -98,7 +98,20 @@ TESTS = {
         # cross_entropy holds no gradient: one case of the memory test says so.
         "tests/test_reliability_memory.py::test_peak_is_the_result_and_a_few_blocks[float64-cross_entropy]",
     ],
-    "softmaxkit._linear": ["tests/test_linear_cross_entropy.py", "tests/test_softmax_regression.py"],
+    # With the Triton route's fused override (the interpreter on CPU tensors) for _fused.
+    "softmaxkit._linear": [
+        "tests/test_linear_cross_entropy.py",
+        "tests/test_softmax_regression.py",
+        "tests/test_triton_interpreter.py::test_linear_cross_entropy_on_the_triton_route_is_the_fused_kernel",
+        "tests/test_triton_interpreter.py::test_linear_cross_entropy_of_one_row_on_the_triton_route",
+    ],
+    # Every loss's targets, weights and reductions (the torch-named tests too: keep them out of -k).
+    "softmaxkit._targets": [
+        "tests/test_losses.py",
+        "tests/test_linear_cross_entropy.py",
+        "tests/variants/test_sparsemax.py",
+        "tests/test_reliability_messages.py",
+    ],
     # The planner's rules on their own; the size of a block through the peaks the README lists.
     "softmaxkit._chunks": [
         "tests/test_chunks.py",

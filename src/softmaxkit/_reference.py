@@ -87,10 +87,7 @@ def softmax_vjp_rows(
     y, g = xp.astype(y, work_dtype), xp.astype(g, work_dtype)
     if mask is not None:
         g = xp.where(mask, g, 0.0)
-    if log:
-        grad = g - xp.exp(y) * xp.sum(g, axis=-1, keepdims=True)
-    else:
-        grad = y * (g - xp.sum(g * y, axis=-1, keepdims=True))
+    grad = _stable.softmax_vjp_from(xp, y, g, log=log)
     if not (isinstance(temperature, float) and temperature == 1.0):
         grad = grad / temperature
     if mask is not None:

@@ -318,6 +318,24 @@ def log_softmax_from(xp: Any, s: Shifted) -> Any:
     return with_nan_slices(xp, (s.diff - log_norm_safe) + s.diff_lo, s.nan_slice)
 
 
+def softmax_vjp_from(xp: Any, y: Any, g: Any, *, log: bool, row_sum: Any = None) -> Any:
+    """The gradient with respect to the logits of ``sum(g * y)``, where ``y`` is
+    softmax over the last axis (``log``: log_softmax, ``y`` the log-probabilities).
+
+    ``p * (g - sum(g p))`` for softmax, ``g - p * sum(g)`` for log_softmax.
+    ``row_sum(v)`` sums ``v`` over the classes, keeping the axis (default: the
+    last axis of ``v``; the distributed losses sum across ranks too).
+    """
+
+    def last_axis_sum(v: Any) -> Any:
+        return xp.sum(v, axis=-1, keepdims=True)
+
+    total = last_axis_sum if row_sum is None else row_sum
+    if log:
+        return g - xp.exp(y) * total(g)
+    return y * (g - total(g * y))
+
+
 def logsumexp_from(xp: Any, s: Shifted) -> Any:
     """``max + log(sum(exp(d)))`` with the reduced axes kept."""
     return with_nan_slices(xp, _shift_plus(xp, s.shift, s.log_norm), s.nan_slice)

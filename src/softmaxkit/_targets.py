@@ -147,32 +147,26 @@ def check_class_range(xp: Any, target: Any, n_classes: int, ignore_index: int) -
 
 
 class InWorkLayout(NamedTuple):
-    """Checked arguments with the logits in the compute dtype and the class axis last."""
+    """Checked class-index loss arguments, the logits in the compute dtype, class axis last."""
 
     xp: Any
     z: Any  # logits (or log-probabilities), class axis last, compute dtype
-    target: Any  # class indices, or probabilities with the class axis last
-    class_indices: bool
+    target: Any  # class indices (the batch shape)
     weight: Any | None
     ignore_index: int
-    smoothing: float
     reduction: str
-    class_axis: int
     out_dtype: Any
-    compensate: bool  # the compute dtype is the output dtype: compensate the shift
 
 
 def in_work_layout(c: Checked) -> InWorkLayout:
-    """Logits (and probabilities) in the compute dtype with the class axis last."""
+    """Logits in the compute dtype with the class axis last, for class-index targets.
+
+    Its callers (``nll_loss``, the Fenchel-Young losses) refuse probability
+    targets first; cross-entropy hands both kinds to the backends as given.
+    """
     xp = c.xp
     z = xp.moveaxis(xp.astype(c.logits, c.work_dtype), c.class_axis, -1)
-    target = c.target
-    if not c.class_indices:
-        target = xp.moveaxis(xp.astype(target, c.work_dtype), c.class_axis, -1)
-    return InWorkLayout(
-        xp, z, target, c.class_indices, c.weight, c.ignore_index, c.smoothing, c.reduction,
-        c.class_axis, c.out_dtype, c.work_dtype == c.out_dtype,
-    )  # fmt: skip
+    return InWorkLayout(xp, z, c.target, c.weight, c.ignore_index, c.reduction, c.out_dtype)
 
 
 class ClassIndexTarget(NamedTuple):
@@ -224,10 +218,10 @@ def index_denominator(
     valid = target != ignore_index
     rows = xp.astype(valid, dtype)
     if weight is not None and n_classes:
-        # Indices out of range are refused by check_class_range (or, unchecked,
-        # make their rows NaN in the kernels); clip them here only so that
-        # take() cannot fail first.
-        index = xp.clip(xp.where(valid, target, 0), 0, n_classes - 1)
+        # Indices out of range are refused by check_class_range (lazy arrays are
+        # not checked); clip them here only so that take() cannot fail first.
+        # An ignored row's index is clipped too: its weight is dropped below.
+        index = xp.clip(target, 0, n_classes - 1)
         picked = xp.take(xp.astype(weight, dtype), xp.reshape(index, (-1,)))
         rows = xp.where(valid, xp.reshape(picked, tuple(target.shape)), 0.0)
     if sample_weight is not None:
@@ -258,4 +252,8 @@ def reduce(xp: Any, per_row: Any, denominator: Any, reduction: str) -> Any:
 def nonzero(xp: Any, denominator: Any) -> Any:
     """``denominator`` with 0 replaced by 1: the gradient of a "mean" over no
     counted rows is 0 in every row, not 0/0."""
-    return xp.where(denominator == 0, 1.0, denominator)
+    # Any nonzero stand-in gives the same 0 rows: a zero divisor means every row's
+    # weight is 0 (only negative weights that cancel exactly differ, and their
+    # "mean" is undefined: NaN).
+    stand_in = 1.0  # pragma: no mutate
+    return xp.where(denominator == 0, stand_in, denominator)

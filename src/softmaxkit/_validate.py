@@ -144,6 +144,24 @@ def integer_array(xp: Any, a: Any, *, name: str) -> Any:
     return a
 
 
+def integer_vector(
+    xp: Any, value: Any, *, like: Any, name: str, length: int, length_name: str = "", meaning: str = ""
+) -> Any:
+    """``value`` as a 1-D integer array of ``xp`` with ``length`` entries (ids, classes).
+
+    TypeError naming ``name`` where it is not integer; ValueError where its shape is not
+    ``(length,)``, the message naming the argument the length comes from (``length_name``)
+    or saying what the entries are (``meaning``).
+    """
+    a = integer_array(xp, as_array(xp, value, like=like, name=name), name=name)
+    if tuple(a.shape) != (length,):
+        expected = f"({length_name},) = ({length},)" if length_name else f"({length},)"
+        raise ValueError(
+            f"{name} must have shape {expected}{', ' + meaning if meaning else ''}, got {tuple(a.shape)}"
+        )
+    return a
+
+
 def _as_float(value: Any, *, name: str) -> float:
     """``float(value)``, with an int too large for a float (2**2000) named as a ValueError."""
     try:

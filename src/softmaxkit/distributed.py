@@ -89,7 +89,7 @@ def vocab_parallel_log_softmax(local_logits: torch.Tensor, *, group: dist.Proces
     tensor([[    0., -1000.]])
     >>> dist.destroy_process_group()
     """
-    return _apply(_LogSoftmax, local_logits, group)
+    return _apply(_Normalised, local_logits, group, True)
 
 
 def vocab_parallel_softmax(local_logits: torch.Tensor, *, group: dist.ProcessGroup | None = None) -> torch.Tensor:
@@ -122,7 +122,7 @@ def vocab_parallel_softmax(local_logits: torch.Tensor, *, group: dist.ProcessGro
     tensor([[0.0000, 0.5000, 0.5000]])
     >>> dist.destroy_process_group()
     """
-    return _apply(_Softmax, local_logits, group)
+    return _apply(_Normalised, local_logits, group, False)
 
 
 def vocab_parallel_cross_entropy(
@@ -288,44 +288,30 @@ def _all_reduce_sum(values: torch.Tensor, group: Any) -> torch.Tensor:
     return values
 
 
-def _normalised_forward(ctx: Any, local_logits: Any, group: Any, values_from: Any) -> torch.Tensor:
-    """The forward of softmax (``values_from=softmax_from``) or log_softmax; saves the result."""
-    piece = _shift_by_global_max(local_logits, group)
-    shifted, _ = _normalise_across_ranks(piece, group)
-    values: torch.Tensor = values_from(piece.xp, shifted).to(piece.out_dtype)
-    ctx.group = group
-    ctx.save_for_backward(values)
-    return values
-
-
-class _LogSoftmax(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx: Any, local_logits: torch.Tensor, group: Any) -> torch.Tensor:
-        return _normalised_forward(ctx, local_logits, group, _stable.log_softmax_from)
+class _Normalised(torch.autograd.Function):
+    """softmax (``log`` False) or log_softmax of logits whose classes are split across ranks."""
 
     @staticmethod
-    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
-        # d/dz of sum_j g_j logp_j = g - p * sum_j g_j, the sum over all ranks.
-        (logp,) = ctx.saved_tensors
-        work = _backend.compute_dtype(torch, logp.dtype, logp.device)
-        g = grad.to(work)
-        total = _all_reduce_sum(g.sum(dim=-1, keepdim=True), ctx.group)
-        return (g - torch.exp(logp.to(work)) * total).to(logp.dtype), None
-
-
-class _Softmax(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx: Any, local_logits: torch.Tensor, group: Any) -> torch.Tensor:
-        return _normalised_forward(ctx, local_logits, group, _stable.softmax_from)
+    def forward(ctx: Any, local_logits: torch.Tensor, group: Any, log: bool) -> torch.Tensor:
+        piece = _shift_by_global_max(local_logits, group)
+        shifted, _ = _normalise_across_ranks(piece, group)
+        values_from = _stable.log_softmax_from if log else _stable.softmax_from
+        values: torch.Tensor = values_from(piece.xp, shifted).to(piece.out_dtype)
+        ctx.group, ctx.log = group, log
+        ctx.save_for_backward(values)
+        return values
 
     @staticmethod
-    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
-        # d/dz of sum_j g_j p_j = p * (g - sum_j g_j p_j), the sum over all ranks.
-        (probs,) = ctx.saved_tensors
-        work = _backend.compute_dtype(torch, probs.dtype, probs.device)
-        p, g = probs.to(work), grad.to(work)
-        total = _all_reduce_sum((g * p).sum(dim=-1, keepdim=True), ctx.group)
-        return (p * (g - total)).to(probs.dtype), None
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None, None]:
+        # The vjp's sums over the classes run over all ranks' classes.
+        (values,) = ctx.saved_tensors
+        work = _backend.compute_dtype(torch, values.dtype, values.device)
+
+        def row_sum(v: torch.Tensor) -> torch.Tensor:
+            return _all_reduce_sum(v.sum(dim=-1, keepdim=True), ctx.group)
+
+        y, g = values.to(work), grad.to(work)
+        return _stable.softmax_vjp_from(torch, y, g, log=ctx.log, row_sum=row_sum).to(values.dtype), None, None
 
 
 class _CrossEntropy(torch.autograd.Function):

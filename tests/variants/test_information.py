@@ -42,12 +42,36 @@ def test_entropy_tiny_probability_mpmath():
     assert_allclose(sk.entropy(logits=x), float(expected), rtol=1e-13)
 
 
+@pytest.mark.parametrize("x", [[0.1, -100.3], [1.7, -60.9]])
+def test_entropy_keeps_its_accuracy_where_the_shift_rounds(x):
+    # x - max is rounded (0.1 is not a float): its error, up to half an ulp of 100,
+    # moves p of the small entry by ~25 eps unless the shift is compensated, and
+    # the entropy, ~p (1 - log p), with it.
+    import mpmath
+
+    with mpmath.workdps(80):  # 1 - p of the large entry is ~1e-44
+        p = [mpmath.exp(v) / sum(mpmath.exp(w) for w in x) for v in x]
+        expected = -sum(q * mpmath.log(q) for q in p)
+    assert_allclose(sk.entropy(logits=np.array(x)), float(expected), rtol=1e-15)
+
+
 def test_entropy_edge_cases():
     assert_allclose(sk.entropy(logits=[np.inf, np.inf, 0.0]), np.log(2), rtol=1e-15)
     assert float(sk.entropy(logits=[-np.inf, -np.inf])) == 0.0
     assert np.isnan(sk.entropy(logits=[0.0, np.nan]))
     assert_array_equal(sk.entropy(logits=np.empty((3, 0))), np.zeros(3))
     assert_allclose(sk.entropy(logits=[0.0, 0.0, 9.0], where=[True, True, False]), np.log(2), rtol=1e-15)
+
+
+def test_information_over_no_axis_is_that_of_one_class_distributions():
+    # axis=() makes every entry its own slice of one class (p = 1): entropy and KL 0,
+    # NaN where the entry is NaN, 0 where it is excluded (NaN there is ignored).
+    x = np.array([[1.0, np.nan, 3.0], [np.nan, 2.0, -np.inf]])
+    where = np.array([True, False, True])
+    t = np.array([[2.0], [3.0]])
+    expected = [[0.0, 0.0, 0.0], [np.nan, 0.0, 0.0]]
+    assert_array_equal(sk.entropy(logits=x, axis=(), where=where, temperature=t), expected)
+    assert_array_equal(sk.kl_divergence(logits_p=x, logits_q=2 * x, axis=(), where=where), expected)
 
 
 def test_kl_matches_scipy_rel_entr(rng):

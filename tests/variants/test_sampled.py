@@ -377,6 +377,24 @@ def test_float_labels_are_refused(rng):
         sk.sampled_softmax_loss(weights, biases, labels.astype(float), inputs, 3, 12)
 
 
+@pytest.mark.parametrize("as_sample", [False, True], ids=["array", "CandidateSample"])
+def test_given_candidates_of_another_length_or_dtype_are_refused(rng, as_sample):
+    # Both forms of sampled_candidates pass one check (validate.integer_vector):
+    # 3 candidates for num_sampled=4, then float candidates.
+    weights, biases, labels, inputs = problem(rng)
+
+    def given(candidates):
+        if not as_sample:
+            return candidates
+        return sk.CandidateSample(candidates, np.ones(labels.shape), np.ones(4))
+
+    with pytest.raises(ValueError, match=r"sampled_candidates must have shape \(num_sampled,\) = \(4,\), got \(3,\)"):
+        sk.sampled_softmax_loss(weights, biases, labels, inputs, 4, 12, sampled_candidates=given(np.array([0, 4, 7])))
+    with pytest.raises(TypeError, match="sampled_candidates must be an integer array"):
+        sk.sampled_softmax_loss(weights, biases, labels, inputs, 4, 12,
+                                sampled_candidates=given(np.array([0.0, 4.0, 7.0, 9.0])))  # fmt: skip
+
+
 def test_every_backend_matches_numpy(rng, backend):
     weights, biases, labels, inputs = problem(rng)
     candidates = np.array([0, 4, 7, 9])

@@ -190,11 +190,28 @@ def test_vjp_matches_finite_differences(rng, alpha):
     assert_allclose(got, numeric, atol=1e-6)
 
 
-def test_vjp_divides_by_the_temperature(rng):
-    x = rng.normal(size=6)
-    g = rng.normal(size=6)
-    y = sk.sparsemax(x, temperature=2.0)
-    assert_allclose(sk.sparsemax_vjp(y, g, temperature=2.0), sk.sparsemax_vjp(y, g) / 2.0, rtol=1e-15)
+def test_vjp_divides_by_the_temperature():
+    # x / T = [0.35, 0, -4]: the support is {0, 1}, tau = -0.325, y = [0.675, 0.325, 0];
+    # on the support the vjp is (g - mean_S(g)) / T. (The random x this test used had a
+    # support of one entry at T = 2, where the vjp is 0 with or without the division.)
+    y = sk.sparsemax([0.7, 0.0, -8.0], temperature=2.0)
+    assert_allclose(y, [0.675, 0.325, 0.0], rtol=1e-15)
+    assert_allclose(sk.sparsemax_vjp(y, [1.0, 0.0, 0.0], temperature=2.0), [0.25, -0.25, 0.0], rtol=1e-15)
+
+
+@pytest.mark.parametrize("function", [sk.sparsemax, sk.entmax15, sk.gumbel_softmax], ids=lambda f: f.__name__)
+def test_a_single_class_gets_all_the_mass(function):
+    assert_array_equal(function(np.array([[3.0], [-1.0]])), [[1.0], [1.0]])
+
+
+def test_vjp_is_zero_at_excluded_entries_when_the_kept_ones_overflow():
+    # An infinite upstream gradient on the support makes inf - inf there (NumPy says
+    # so: "invalid value"); the excluded entry still gets exactly 0, as in softmax_vjp.
+    y = sk.sparsemax([1.0, 1.0, 5.0], where=[True, True, False])
+    with np.errstate(invalid="ignore"):
+        grad = sk.sparsemax_vjp(y, [np.inf, 0.0, 0.0], where=[True, True, False])
+    assert np.isnan(grad[0])
+    assert grad[2] == 0.0
 
 
 @pytest.mark.parametrize("loss", [sk.sparsemax_loss, sk.entmax15_loss], ids=["sparsemax", "entmax15"])

@@ -2,7 +2,8 @@
  *
  * Three passes over a row, the last two from cache (a row of 32000 classes
  * is 128 KiB):
- *   A. the maximum m (and whether the row holds a NaN);
+ *   A. the maximum m (and whether the row holds a NaN) and the minimum, which
+ *      decides how the shift's rounding error is computed;
  *   B. e_j = exp(z_j - m) by sk_simd.h's exp, the shift's rounding error fed into
  *      the exp, written where the gradient goes (or to a stack chunk when only
  *      the loss is wanted); k = #{z_j = m} and t = sum of the other e_j in
@@ -19,45 +20,91 @@
  */
 
 #include "cross_entropy_lanes.h"
+#include "sk_f32_lanes.h"
 
 #define SK_CE_CHUNK 2048 /* exponentials kept on the stack when no gradient is written */
 
-/* The largest entry of z[0:n], or NaN when one is NaN. */
-static float ce_max_f32(const float *z, ptrdiff_t n) {
-    sk_vf vmax = sk_vsplatf(-INFINITY);
-    sk_vi vnan = (sk_vi){0};
+/* Whether any lane of a or b is NaN, accumulated into the flags f (a mask
+ * register with AVX-512, a vector of lane masks with AVX2). */
+#if defined(__AVX512F__)
+typedef __mmask16 ce_nan_flags;
+SK_INLINE ce_nan_flags ce_no_nan(void) { return 0; }
+SK_INLINE ce_nan_flags ce_or_nan(ce_nan_flags f, vf a, vf b) { return f | _mm512_cmp_ps_mask(a, b, _CMP_UNORD_Q); }
+SK_INLINE int ce_any_nan(ce_nan_flags f) { return f != 0; }
+#else
+typedef __m256 ce_nan_flags;
+SK_INLINE ce_nan_flags ce_no_nan(void) { return _mm256_setzero_ps(); }
+SK_INLINE ce_nan_flags ce_or_nan(ce_nan_flags f, vf a, vf b) { return _mm256_or_ps(f, _mm256_cmp_ps(a, b, _CMP_UNORD_Q)); }
+SK_INLINE int ce_any_nan(ce_nan_flags f) { return _mm256_movemask_ps(f) != 0; }
+#endif
+
+/* The largest entry of z[0:n] (NaN when one is NaN) and the smallest.
+ * Maxima and minima on two accumulators each, and the NaN test beside them:
+ * a compare-and-blend maximum on one accumulator is a chain of dependent
+ * operations (3.5x the time of these independent ones). Which zero a maximum
+ * of +0 and -0 gives is not defined; no output depends on it (e_j and k see
+ * z_j - m and z_j == m alike, and a row with two zeros at the maximum has
+ * log_norm >= log 2). */
+static void ce_range_f32(const float *z, ptrdiff_t n, float *max, float *min) {
+    vf hi0 = vf_set1(-INFINITY), hi1 = hi0, lo0 = vf_set1(INFINITY), lo1 = lo0;
+    ce_nan_flags nan = ce_no_nan();
     ptrdiff_t i = 0;
-    for (; i + SK_VF_N <= n; i += SK_VF_N) {
-        sk_vf v = sk_vloadf(z + i);
-        vmax = sk_vselectf(v > vmax, v, vmax);
-        vnan |= v != v;
+    /* vf_max(x, acc) and vf_min(x, acc) keep acc where x is NaN */
+    for (; i + 2 * SK_VW <= n; i += 2 * SK_VW) {
+        vf a = vf_load(z + i), b = vf_load(z + i + SK_VW);
+        hi0 = vf_max(a, hi0);
+        hi1 = vf_max(b, hi1);
+        lo0 = vf_min(a, lo0);
+        lo1 = vf_min(b, lo1);
+        nan = ce_or_nan(nan, a, b);
     }
-    float max = -INFINITY;
-    int nan = 0;
-    for (int l = 0; l < SK_VF_N; l++) {
-        max = vmax[l] > max ? vmax[l] : max;
-        nan |= vnan[l] != 0;
+    for (; i < n; i += SK_VW) {
+        ptrdiff_t w = n - i < SK_VW ? n - i : SK_VW;
+        vf a = vf_load_first(z + i, w, vf_set1(-INFINITY)); /* past the end: no max, no NaN */
+        hi0 = vf_max(a, hi0);
+        lo0 = vf_min(vf_select(vf_mask_first(w), a, vf_set1(INFINITY)), lo0);
+        nan = ce_or_nan(nan, a, a);
     }
-    for (; i < n; i++) {
-        max = z[i] > max ? z[i] : max;
-        nan |= z[i] != z[i];
-    }
-    return nan ? NAN : max;
+    *max = ce_any_nan(nan) ? NAN : vf_hmax(vf_max(hi0, hi1));
+    *min = -vf_hmax(vf_max(vf_sub(vf_set1(0.0f), lo0), vf_sub(vf_set1(0.0f), lo1)));
 }
 
-/* e = exp(v - m), the subtraction's rounding error fed into the exp (sk_simd.h). */
-static inline sk_vf ce_exp_vec(sk_vf v, sk_vf vm) { return (sk_vf)sk_vexp_shifted((vf)v, (vf)vm); }
+/* The shift's error formula for a row of maximum m and minimum mn, as the
+ * softmax loops choose it (Fast2Sum where one operand is known to be the
+ * larger; entries below m - 110 are clamped, so only those above count), or
+ * CE_SHIFT_ANY where m is too large to clamp below (sk_vexp_shifted, which
+ * needs no clamp). */
+#define CE_SHIFT_ANY (-1)
+SK_INLINE int ce_shift_kind(float m, float mn) {
+    if (!in_lanes(m)) return CE_SHIFT_ANY;
+    float low = m + SK_F32_EXP_LOW;
+    return sk_shift_kind(m, mn > low ? mn : low);
+}
 
-/* e[0:len] = exp(z - m); k += #{z == m}; t += the other e, in float64. */
-static void ce_exp_sum_f32(const float *z, float *e, ptrdiff_t len, float m, double *k,
-                           double *t) {
-    sk_vf vm = sk_vsplatf(m), zero = sk_vsplatf(0.0f);
+/* e = exp(v - m), the subtraction's rounding error (by the formula of kind)
+ * fed into the exp (sk_simd.h); v clamped at low = m - 110 where the ISA
+ * needs it (vf_clamp_exp_arg). */
+SK_INLINE sk_vf ce_exp_vec(sk_vf v, sk_vf vm, sk_vf low, int kind) {
+    if (kind == CE_SHIFT_ANY) return (sk_vf)sk_vexp_shifted((vf)v, (vf)vm);
+    vf lo;
+    vf d = vf_shift(vf_clamp_exp_arg((vf)v, (vf)low), (vf)vm, kind, &lo);
+    return (sk_vf)sk_vexp_lo(d, lo);
+}
+
+/* e[0:len] = exp(z - m); k += #{z == m}; t += the other e, in float64. The
+ * same columns of the next row (next) are fetched into L2 on the way: this
+ * pass is compute-bound, and the next row's range pass would otherwise wait
+ * for memory. */
+SK_INLINE void ce_exp_sum_body(const float *z, float *e, ptrdiff_t len, float m, int kind,
+                               const float *next, double *k, double *t) {
+    sk_vf vm = sk_vsplatf(m), low = sk_vsplatf(m + SK_F32_EXP_LOW), zero = sk_vsplatf(0.0f);
     sk_vd t0 = sk_vsplatd(0.0), t1 = t0;
     sk_vi kv = (sk_vi){0};
     ptrdiff_t i = 0;
     for (; i + SK_VF_N <= len; i += SK_VF_N) {
+        _mm_prefetch((const char *)(next + i), _MM_HINT_T1);
         sk_vf v = sk_vloadf(z + i);
-        sk_vf ev = ce_exp_vec(v, vm);
+        sk_vf ev = ce_exp_vec(v, vm, low, kind);
         sk_vi at_max = v == vm;
         kv -= at_max; /* a true lane is -1 */
         sk_vadd_widened(sk_vselectf(at_max, zero, ev), &t0, &t1);
@@ -67,7 +114,7 @@ static void ce_exp_sum_f32(const float *z, float *e, ptrdiff_t len, float m, dou
         float pad[SK_VF_N];
         for (int l = 0; l < SK_VF_N; l++) pad[l] = i + l < len ? z[i + l] : -INFINITY;
         sk_vf v = sk_vloadf(pad);
-        sk_vf ev = ce_exp_vec(v, vm);
+        sk_vf ev = ce_exp_vec(v, vm, low, kind);
         sk_vi at_max = v == vm;
         kv -= at_max;
         sk_vadd_widened(sk_vselectf(at_max, zero, ev), &t0, &t1);
@@ -77,6 +124,19 @@ static void ce_exp_sum_f32(const float *z, float *e, ptrdiff_t len, float m, dou
     sk_vd ts = t0 + t1;
     for (int l = 0; l < SK_VD_N; l++) *t += ts[l];
     for (int l = 0; l < SK_VF_N; l++) *k += (double)kv[l];
+}
+
+/* ce_exp_sum_body with kind constant in each loop. */
+static void ce_exp_sum_f32(const float *z, float *e, ptrdiff_t len, float m, int kind,
+                           const float *next, double *k, double *t) {
+    if (kind == SK_SHIFT_M_LARGER)
+        ce_exp_sum_body(z, e, len, m, SK_SHIFT_M_LARGER, next, k, t);
+    else if (kind == SK_SHIFT_X_LARGER)
+        ce_exp_sum_body(z, e, len, m, SK_SHIFT_X_LARGER, next, k, t);
+    else if (kind == SK_SHIFT_TWO_SUM)
+        ce_exp_sum_body(z, e, len, m, SK_SHIFT_TWO_SUM, next, k, t);
+    else
+        ce_exp_sum_body(z, e, len, m, CE_SHIFT_ANY, next, k, t);
 }
 
 /* coef_j, in float64 lanes, for classes j0 .. j0 + SK_VD_N - 1 (not the
@@ -154,15 +214,19 @@ SK_INLINE int ce_row_fast_f32(const sk_ce_args *a, ptrdiff_t r, int probs, int w
     const float *z = (const float *)(a->logits + r * a->ls);
     float *grad = a->grad ? (float *)(a->grad + r * a->gs) : NULL;
     if (!probs && a->target[r] == a->ignore_index) return 0;
-    float m = ce_max_f32(z, n);
+    float m, mn;
+    ce_range_f32(z, n, &m, &mn);
     if (!isfinite(m)) return 0; /* NaN, +inf, or every class at -inf */
+    int kind = ce_shift_kind(m, mn);
+    /* the row after this one (this one again at the end), to prefetch */
+    const float *next = (const float *)(a->logits + (r + 1 < a->rows ? r + 1 : r) * a->ls);
 
     double k = 0.0, t = 0.0;
     float chunk[SK_CE_CHUNK];
     ptrdiff_t step = grad ? n : SK_CE_CHUNK;
     for (ptrdiff_t j = 0; j < n; j += step) {
         ptrdiff_t len = n - j < step ? n - j : step;
-        ce_exp_sum_f32(z + j, grad ? grad + j : chunk, len, m, &k, &t);
+        ce_exp_sum_f32(z + j, grad ? grad + j : chunk, len, m, kind, next + j, &k, &t);
     }
     double uniform = a->smoothing / (double)n, coef_d = 0.0, coef_sum = 0.0;
     if (probs || smooth)

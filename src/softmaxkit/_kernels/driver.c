@@ -25,6 +25,17 @@ static int threads_for(int n_threads, ptrdiff_t elements) {
 
 static ptrdiff_t ceil_div(ptrdiff_t a, ptrdiff_t b) { return (a + b - 1) / b; }
 
+/* Rows of n elements a unit of work: about SK_BLOCK elements, at least a row. */
+static ptrdiff_t rows_a_unit(ptrdiff_t n) { return n >= SK_BLOCK ? 1 : SK_BLOCK / (n ? n : 1); }
+
+/* The rows [*r0, *r1) of a unit of rows_per_unit rows out of rows (the last
+ * unit takes what is left). */
+static void unit_rows(ptrdiff_t unit, ptrdiff_t rows_per_unit, ptrdiff_t rows, ptrdiff_t *r0,
+                      ptrdiff_t *r1) {
+    *r0 = unit * rows_per_unit;
+    *r1 = *r0 + rows_per_unit < rows ? *r0 + rows_per_unit : rows;
+}
+
 /* ---- softmax / log_softmax / logsumexp --------------------------------- */
 
 typedef struct {
@@ -53,8 +64,8 @@ static int f64_lanes(const reduce_plan *p) {
 
 static void short_rows_unit(void *ctx, ptrdiff_t unit, double *scratch) {
     reduce_plan *p = (reduce_plan *)ctx;
-    ptrdiff_t r0 = unit * p->rows_per_unit;
-    ptrdiff_t r1 = r0 + p->rows_per_unit < p->a->outer ? r0 + p->rows_per_unit : p->a->outer;
+    ptrdiff_t r0, r1;
+    unit_rows(unit, p->rows_per_unit, p->a->outer, &r0, &r1);
     if (f32_lanes(p) && p->a->n <= SK_F32_SHORT_ROW)
         p->isa->f32_short_rows(p->a, r0, r1);
     else if (f32_lanes(p))
@@ -226,7 +237,7 @@ int sk_reduce(const sk_reduce_args *a, int n_threads) {
         p.n_blocks = ceil_div(a->n, SK_BLOCK);
         return long_rows(&p, n_threads);
     }
-    p.rows_per_unit = SK_BLOCK / a->n;
+    p.rows_per_unit = rows_a_unit(a->n);
     /* Rows of SK_BLOCK / 4 or more: still a few rows a unit where there are
      * enough rows, so that the float32 and float64 lanes can prefetch each
      * unit's next row. */
@@ -255,14 +266,14 @@ typedef struct {
 static void vjp_unit(void *ctx, ptrdiff_t unit, double *scratch) {
     (void)scratch;
     vjp_plan *p = (vjp_plan *)ctx;
-    ptrdiff_t r0 = unit * p->rows_per_unit;
-    ptrdiff_t r1 = r0 + p->rows_per_unit < p->a->rows ? r0 + p->rows_per_unit : p->a->rows;
+    ptrdiff_t r0, r1;
+    unit_rows(unit, p->rows_per_unit, p->a->rows, &r0, &r1);
     p->isa->vjp_rows(p->a, r0, r1);
 }
 
 int sk_vjp(const sk_vjp_args *a, int n_threads) {
     if (a->rows == 0 || a->n == 0) return SK_OK;
-    vjp_plan p = {a, sk_isa(), a->n >= SK_BLOCK ? 1 : SK_BLOCK / a->n};
+    vjp_plan p = {a, sk_isa(), rows_a_unit(a->n)};
     return sk_parallel_for(ceil_div(a->rows, p.rows_per_unit),
                            threads_for(n_threads, a->rows * a->n), 0, vjp_unit, &p);
 }
@@ -277,14 +288,14 @@ typedef struct {
 
 static void ce_unit(void *ctx, ptrdiff_t unit, double *scratch) {
     ce_plan *p = (ce_plan *)ctx;
-    ptrdiff_t r0 = unit * p->rows_per_unit;
-    ptrdiff_t r1 = r0 + p->rows_per_unit < p->a->rows ? r0 + p->rows_per_unit : p->a->rows;
+    ptrdiff_t r0, r1;
+    unit_rows(unit, p->rows_per_unit, p->a->rows, &r0, &r1);
     p->isa->ce_rows(p->a, r0, r1, scratch);
 }
 
 int sk_cross_entropy(const sk_ce_args *a, int n_threads) {
     if (a->rows == 0) return SK_OK;
-    ce_plan p = {a, sk_isa(), a->n >= SK_BLOCK ? 1 : SK_BLOCK / (a->n ? a->n : 1)};
+    ce_plan p = {a, sk_isa(), rows_a_unit(a->n)};
     /* Scratch: the exponentials of a row, then one part per block of a long row. */
     ptrdiff_t kept = a->n < SK_BLOCK ? a->n : SK_BLOCK;
     size_t scratch = (size_t)kept * sizeof(double) + (size_t)ceil_div(a->n, SK_BLOCK) * sizeof(sk_part);

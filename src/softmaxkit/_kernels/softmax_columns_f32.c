@@ -87,10 +87,13 @@ SK_INLINE void exp_vector(vf xv, float *out, ptrdiff_t w, int log_op, column_sta
 }
 
 /* The chunk's exponentials: stored in out (softmax) and summed into st->sum
- * (log_softmax: maxima counted apart, see vf_sum_add_split). */
+ * (log_softmax: maxima counted apart, see vf_sum_add_split). The next
+ * chunk's rows are fetched into L2 on the way, row i + (i1 - i0) while row i
+ * is computed: this pass is compute-bound, and the next chunk's maximum pass
+ * would otherwise wait for memory with the vector units idle. */
 SK_INLINE void chunk_exp(const sk_reduce_args *a, ptrdiff_t o, ptrdiff_t i0, ptrdiff_t i1,
                          ptrdiff_t j0, ptrdiff_t width, int log_op, column_state *st) {
-    ptrdiff_t full = width / SK_VW, rest = width - full * SK_VW;
+    ptrdiff_t full = width / SK_VW, rest = width - full * SK_VW, ahead = i1 - i0;
     float base = log_op ? 0.0f : 1.0f; /* see vf_sum_add and vf_sum_add_split */
     for (ptrdiff_t v = 0; v < full + (rest > 0); v++) {
         st->sum[v] = vf_sum_start(base);
@@ -98,9 +101,12 @@ SK_INLINE void chunk_exp(const sk_reduce_args *a, ptrdiff_t o, ptrdiff_t i0, ptr
     }
     for (ptrdiff_t i = i0; i < i1; i++) {
         const float *x = col_ptr(a, o, i, j0);
+        const float *next = i + ahead < a->n ? col_ptr(a, o, i + ahead, j0) : x;
         float *out = col_out(a, o, i, j0);
-        for (ptrdiff_t v = 0; v < full; v++)
+        for (ptrdiff_t v = 0; v < full; v++) {
+            _mm_prefetch((const char *)(next + v * SK_VW), _MM_HINT_T1);
             exp_vector(vf_load(x + v * SK_VW), out + v * SK_VW, SK_VW, log_op, st, v);
+        }
         if (rest)
             exp_vector(vf_load_first(x + full * SK_VW, rest, st->shift[full]), out + full * SK_VW, rest,
                        log_op, st, full);

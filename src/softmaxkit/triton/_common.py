@@ -99,6 +99,14 @@ def merge_stats_plain(m1, k1, t1, m2, k2, t2):
 
 
 @triton.jit
+def row_start(ptr, row_stride):
+    """Where this program's row of a row-major tensor starts: program ``r``
+    takes row ``r``, its offset formed in int64 (``r * row_stride`` passes
+    2**31 elements in a large tensor, where int32 would wrap)."""
+    return ptr + tl.program_id(0).to(tl.int64) * row_stride
+
+
+@triton.jit
 def reduce_stats(m, k, t, axis: tl.constexpr, COMPENSATE: tl.constexpr):
     """Merge the partial normalisers of the lanes along ``axis``."""
     if COMPENSATE:

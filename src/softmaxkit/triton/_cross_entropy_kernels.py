@@ -42,6 +42,7 @@ from ._common import (
     inverse_normaliser,
     log_normaliser,
     reduce_stats,
+    row_start,
 )
 
 # Layout of the small ACC tensor of per-call scalars (kept on the device so
@@ -124,10 +125,8 @@ def cross_entropy_kernel(
 ):  # fmt: skip
     """Per-row loss (``loss_ptr``, unreduced, ACC) and, with ``WRITE_GRAD``,
     the gradient of the reduced loss (``grad_ptr``, the logits' dtype)."""
-    row = tl.program_id(0).to(tl.int64)
-    z_row = z_ptr + row * z_row_stride
-    grad_row = grad_ptr + row * grad_row_stride
-    q_row = target_ptr + row * target_row_stride
+    z_row, grad_row = row_start(z_ptr, z_row_stride), row_start(grad_ptr, grad_row_stride)
+    q_row, loss_row = row_start(target_ptr, target_row_stride), row_start(loss_ptr, 1)
     cols = tl.arange(0, BLOCK)
     one_minus_eps = tl.load(scalars_ptr + ONE_MINUS_EPS)
     eps_over_c = tl.load(scalars_ptr + EPS_OVER_C)
@@ -142,7 +141,7 @@ def cross_entropy_kernel(
         y = tl.load(q_row)
         valid = y != ignore_index
         if not valid:
-            tl.store(loss_ptr + row, tl.zeros((), ACC))
+            tl.store(loss_row, tl.zeros((), ACC))
             if WRITE_GRAD:
                 for start in range(0, n_cols, BLOCK):
                     tl.store(grad_row + start + cols, tl.zeros((BLOCK,), grad_ptr.dtype.element_ty),
@@ -230,4 +229,4 @@ def cross_entropy_kernel(
         else:
             loss = nll
         loss = tl.where(nan_row | bad_target, float("nan"), loss)
-    tl.store(loss_ptr + row, loss)
+    tl.store(loss_row, loss)

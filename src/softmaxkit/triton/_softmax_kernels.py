@@ -29,6 +29,7 @@ from ._common import (
     inverse_normaliser,
     log_normaliser,
     reduce_stats,
+    row_start,
     shift_of,
 )
 
@@ -96,11 +97,8 @@ def softmax_forward_kernel(
     ACC: tl.constexpr, FMAX: tl.constexpr, COMPENSATE: tl.constexpr,
 ):  # fmt: skip
     """``y[r] = softmax(x[r] / T[r])`` (or log_softmax) over the columns of row ``r``."""
-    row = tl.program_id(0).to(tl.int64)
-    x_row = x_ptr + row * x_row_stride
-    y_row = y_ptr + row * y_row_stride
-    t_row = t_ptr + row * t_row_stride
-    mask_row = mask_ptr + row * mask_row_stride
+    x_row, y_row = row_start(x_ptr, x_row_stride), row_start(y_ptr, y_row_stride)
+    t_row, mask_row = row_start(t_ptr, t_row_stride), row_start(mask_ptr, mask_row_stride)
     cols = tl.arange(0, BLOCK)
     if SINGLE_BLOCK:
         z, is_nan = _load_logits(
@@ -140,10 +138,9 @@ def logsumexp_kernel(
 
     The row is read once, by the online sweep (one block when it fits one):
     nothing is written per entry, so no second read needs the row in registers."""
-    row = tl.program_id(0).to(tl.int64)
     m, k, t, nan_row = _online_stats(
-        x_ptr + row * x_row_stride, t_ptr + row * t_row_stride, mask_ptr + row * mask_row_stride,
-        tl.arange(0, BLOCK), n_cols, mask_col_stride, HAS_T, HAS_MASK, BLOCK, ACC, COMPENSATE,
+        row_start(x_ptr, x_row_stride), row_start(t_ptr, t_row_stride),
+        row_start(mask_ptr, mask_row_stride), tl.arange(0, BLOCK), n_cols, mask_col_stride, HAS_T, HAS_MASK, BLOCK, ACC, COMPENSATE,
         "evict_first",
     )  # fmt: skip
     # log_normaliser is 0 for an empty row, and the shift of a +inf maximum is
@@ -152,7 +149,7 @@ def logsumexp_kernel(
     lse = tl.where(k + t > 0, lse, float("-inf"))
     lse = tl.where(m == float("inf"), float("inf"), lse)
     lse = tl.where(nan_row, float("nan"), lse)
-    tl.store(out_ptr + row, lse.to(out_ptr.dtype.element_ty))
+    tl.store(row_start(out_ptr, 1), lse.to(out_ptr.dtype.element_ty))
 
 
 @triton.jit
@@ -203,12 +200,9 @@ def softmax_backward_kernel(
     BLOCK: tl.constexpr, SINGLE_BLOCK: tl.constexpr, ACC: tl.constexpr,
 ):  # fmt: skip
     """The vector-Jacobian product of softmax (``y``) or log_softmax (``y = logp``) per row."""
-    row = tl.program_id(0).to(tl.int64)
-    y_row = y_ptr + row * y_row_stride
-    g_row = g_ptr + row * g_row_stride
-    dx_row = dx_ptr + row * dx_row_stride
-    t_row = t_ptr + row * t_row_stride
-    mask_row = mask_ptr + row * mask_row_stride
+    y_row, g_row = row_start(y_ptr, y_row_stride), row_start(g_ptr, g_row_stride)
+    dx_row = row_start(dx_ptr, dx_row_stride)
+    t_row, mask_row = row_start(t_ptr, t_row_stride), row_start(mask_ptr, mask_row_stride)
     cols = tl.arange(0, BLOCK)
     if SINGLE_BLOCK:
         y, g, keep = _load_vjp_block(

@@ -835,7 +835,7 @@ def _given_sample(
     xp: Any, given: Any, labels: Any, num_sampled: int, proposal: _Sampler
 ) -> CandidateSample[Any]:
     if isinstance(given, CandidateSample):
-        candidates = validate.as_array(xp, given.candidates, like=labels, name="sampled_candidates.candidates")
+        candidates = given.candidates
         true_counts = validate.as_array(
             xp, given.true_expected_count, like=labels, name="sampled_candidates.true_expected_count"
         )
@@ -853,13 +853,11 @@ def _given_sample(
                 f"got {tuple(sampled_counts.shape)}"
             )
     else:
-        candidates = validate.as_array(xp, given, like=labels, name="sampled_candidates")
-    candidates = validate.integer_array(xp, candidates, name="sampled_candidates")
-    if tuple(candidates.shape) != (num_sampled,):
-        raise ValueError(
-            f"sampled_candidates must have shape (num_sampled,) = ({num_sampled},), "
-            f"got {tuple(candidates.shape)}"
-        )
+        candidates = given
+    candidates = validate.integer_vector(
+        xp, candidates, like=labels, name="sampled_candidates", length=num_sampled,
+        length_name="num_sampled",
+    )  # fmt: skip
     host = _host.to_numpy(candidates)
     _check_range(host, proposal.num_classes, "sampled_candidates")
     if isinstance(given, CandidateSample):

@@ -535,14 +535,10 @@ def _finish(p: _PreparedSegments, values: Any) -> Any:
 
 def segment_ids_array(xp: Any, segment_ids: Any, *, like: Any, length: int) -> Any:
     """Validate ids: a 1-D integer array of ``length`` entries (values checked later)."""
-    ids = validate.as_array(xp, segment_ids, like=like, name="segment_ids")
-    ids = validate.integer_array(xp, ids, name="segment_ids")
-    if tuple(ids.shape) != (length,):
-        raise ValueError(
-            f"segment_ids must have shape ({length},), one id per entry along the segment "
-            f"axis, got shape {tuple(ids.shape)}"
-        )
-    return ids
+    return validate.integer_vector(
+        xp, segment_ids, like=like, name="segment_ids", length=length,
+        meaning="one id per entry along the segment axis",
+    )  # fmt: skip
 
 
 def resolve_num_segments(xp: Any, ids: Any, num_segments: int | None) -> int:
