@@ -970,6 +970,21 @@ def test_linear_cross_entropy_of_one_row_on_the_triton_route(rng, reduction):
         np.testing.assert_allclose(numpy64(got), want, rtol=1e-11, atol=1e-13)
 
 
+def test_linear_cross_entropy_with_sample_weights_on_the_triton_route_is_chunked(rng):
+    # The fused kernel has no sample weights: the chunk loop computes them, as on NumPy.
+    from softmaxkit import _backends
+
+    x, w = logits(rng, (5, 4), torch.float64), logits(rng, (6, 4), torch.float64)
+    target = torch.tensor([0, 5, 1, 3, 2])
+    options = {"sample_weight": torch.tensor([0.5, 2.0, 0.0, 1.0, 3.0], dtype=torch.float64)}
+    with _backends.forced("triton"):
+        result = sk.linear_cross_entropy_and_grad(x, w, target, **options)
+    numpy_options = {k: v.numpy() for k, v in options.items()}
+    expected = sk.linear_cross_entropy_and_grad(numpy64(x), numpy64(w), target.numpy(), **numpy_options)
+    np.testing.assert_allclose(numpy64(result.loss), expected.loss, rtol=1e-12)
+    np.testing.assert_allclose(numpy64(result.grad_weight), expected.grad_weight, rtol=1e-11, atol=1e-13)
+
+
 @pytest.mark.parametrize("path", PATHS)
 @pytest.mark.parametrize("log", [False, True], ids=["softmax", "log_softmax"])
 @pytest.mark.parametrize("dtype", ["float32", "float64"])

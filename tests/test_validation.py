@@ -115,3 +115,22 @@ def test_hardmax_axis_must_be_single():
 def test_0d_input_is_refused_where_an_axis_is_needed(function):
     with pytest.raises(ValueError, match="got a 0-d array"):
         function(np.float64(1.0))
+
+
+def test_out_must_be_an_array_of_the_input_library():
+    with pytest.raises(TypeError, match="out must be an array of the same library as the input, got builtins.list"):
+        sk.softmax(np.zeros(3), out=[0.0, 0.0, 0.0])
+
+
+def test_out_in_the_other_byte_order_is_accepted():
+    # NumPy's own ufuncs take a big-endian out= for a native result.
+    x = np.array([1.0, 2.0, 3.0])
+    out = np.empty(3, dtype=np.dtype(np.float64).newbyteorder("S"))
+    assert sk.softmax(x, out=out) is out
+    np.testing.assert_array_equal(out, sk.softmax(x))
+
+
+def test_out_of_another_dtype_of_a_library_without_byte_orders():
+    torch = pytest.importorskip("torch")
+    with pytest.raises(TypeError, match="out must have the result's dtype torch.float64, got torch.float32"):
+        sk.softmax(torch.zeros(3, dtype=torch.float64), out=torch.empty(3, dtype=torch.float32))
