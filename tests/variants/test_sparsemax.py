@@ -472,3 +472,18 @@ def test_loss_ignores_minus_infinity_off_the_support(loss):
     # p = 0 and not the target: its -inf score counts 0, not 0 * -inf = NaN.
     padded = loss([[0.4, 0.0, -np.inf], [0.0, -np.inf, 0.3]], [1, 2], reduction="none")
     assert_allclose(padded, loss([[0.4, 0.0], [0.0, 0.3]], [1, 1], reduction="none"), rtol=1e-15)
+
+
+@pytest.mark.parametrize("alpha", [1.5, 2.0, 1.3])
+def test_vjp_of_a_slice_with_no_support_is_zero(alpha):
+    # An all -inf slice maps to zeros: its gradient is 0, not 0/0.
+    y = sk.entmax_bisect(np.array([[-np.inf, -np.inf], [0.0, 1.0]]), alpha=alpha)
+    assert_array_equal(sk.entmax_bisect_vjp(y, np.ones((2, 2)), alpha=alpha)[0], [0.0, 0.0])
+
+
+def test_entmax_bisect_at_one_and_a_half_takes_n_iter_steps():
+    # alpha 1.5 with n_iter bisects (it is not the exact sort of entmax15): one
+    # step and the Newton step leave an error far above rounding.
+    x = np.array([0.3, 0.1, -0.2, -0.25])
+    assert np.max(np.abs(sk.entmax_bisect(x, alpha=1.5, n_iter=1) - sk.entmax15(x))) > 1e-6
+    assert_allclose(sk.entmax_bisect(x, alpha=1.5), sk.entmax15(x), atol=1e-15)
