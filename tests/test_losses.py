@@ -369,3 +369,20 @@ class TestBatchesOfMoreThanOneAxis:
         assert_allclose(sk.nll_loss(log_probs, target), picked.mean(), rtol=1e-15)
         assert_allclose(sk.nll_loss(log_probs, target, reduction="sum"), picked.sum(), rtol=1e-15)
         assert_array_equal(sk.nll_loss(log_probs, target, reduction="none"), [picked[0], 0.0, *picked[1:]])
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_a_byte_swapped_target_with_class_weights_gives_the_native_losses(reduction):
+    # A regression of 2026-12-02: the "mean" divisor clipped the target itself,
+    # and NumPy's clip refuses a byte-swapped int64 array (UFuncTypeError).
+    logits = np.array([[1.0, 2.0, 0.5], [0.3, -1.0, 2.0], [0.0, 0.0, 0.0]])
+    weight = np.array([0.5, 2.0, 1.0])
+    native = np.array([1, 2, -100])
+    swapped = native.astype(">i8")
+    expected = sk.cross_entropy(logits, native, weight=weight, reduction=reduction)
+    got = sk.cross_entropy(logits, swapped, weight=weight, reduction=reduction)
+    np.testing.assert_array_equal(got, expected)
+    # the weighted mean: rows 0 and 1 only, divided by w[1] + w[2]
+    if reduction == "mean":
+        per_row = sk.cross_entropy(logits, native, weight=weight, reduction="none")
+        assert got == pytest.approx((per_row[0] + per_row[1]) / 3.0, rel=1e-15)

@@ -220,8 +220,9 @@ def index_denominator(
     if weight is not None and n_classes:
         # Indices out of range are refused by check_class_range (lazy arrays are
         # not checked); clip them here only so that take() cannot fail first.
-        # An ignored row's index is clipped too: its weight is dropped below.
-        index = xp.clip(target, 0, n_classes - 1)
+        # The where() first gives ignored rows index 0 (their weight is dropped
+        # below) and a native-order array: NumPy's clip refuses a byte-swapped one.
+        index = xp.clip(xp.where(valid, target, 0), 0, n_classes - 1)
         picked = xp.take(xp.astype(weight, dtype), xp.reshape(index, (-1,)))
         rows = xp.where(valid, xp.reshape(picked, tuple(target.shape)), 0.0)
     if sample_weight is not None:
