@@ -105,3 +105,21 @@ def test_scoring_example_reads_a_file_block_by_block(tmp_path, monkeypatch):
     np.testing.assert_allclose(result["loss"], sk.cross_entropy(logits, target, reduction="none"), rtol=1e-6)
     np.testing.assert_allclose(result["logsumexp"], sk.logsumexp(logits, axis=-1), rtol=1e-6)
     np.testing.assert_allclose(result["target_prob"], sk.softmax(logits)[np.arange(40), target], rtol=1e-5)
+
+
+@pytest.mark.parametrize("weight", [None, np.array([1.0, 2.0, 3.0])])
+def test_a_class_index_out_of_range_gives_nan_not_a_silent_loss(weight):
+    # Lazy targets are not range-checked (that would compute them); before
+    # 2026-12-02 the bad row's loss was 0 and the "mean" counted it.
+    z = np.array([[1.0, 2.0, 0.5], [0.3, -1.0, 2.0], [0.0, 1.0, 0.0]])
+    target = np.array([1, 5, -100])
+    lazy = sk.cross_entropy(da.from_array(z), da.from_array(target), weight=weight, reduction="none").compute()
+    good = sk.cross_entropy(z[:1], target[:1], weight=weight, reduction="none")
+    np.testing.assert_array_equal(lazy[0], good[0])
+    assert np.isnan(lazy[1]) and lazy[2] == 0.0
+    for reduction in ("mean", "sum"):
+        assert np.isnan(sk.cross_entropy(da.from_array(z), da.from_array(target), weight=weight, reduction=reduction).compute())
+    grad = sk.cross_entropy_grad(da.from_array(z), da.from_array(target), weight=weight, reduction="sum").compute()
+    np.testing.assert_allclose(grad[0], sk.cross_entropy_grad(z[:1], target[:1], weight=weight, reduction="sum")[0], rtol=1e-15)
+    assert np.isnan(grad[1]).all() and (grad[2] == 0).all()
+    assert np.isnan(sk.cross_entropy_grad(da.from_array(z), da.from_array(target), weight=weight).compute()).all()

@@ -195,6 +195,11 @@ class ClassIndexTarget(NamedTuple):
             row_weight = xp.astype(valid, dtype)
         else:
             row_weight = xp.sum(xp.where(one_hot, weight, 0.0), axis=-1)
+        # A class index out of range reaches here only on a lazy array (eager ones
+        # are refused by check_class_range): its row, the mean and the gradient
+        # become NaN rather than a silent loss of 0.
+        out_of_range = valid & ((target < 0) | (target >= n_classes))
+        row_weight = xp.where(out_of_range, xp.nan, row_weight)
         return cls(one_hot, valid, row_weight, xp.sum(row_weight))
 
     def pick(self, xp: Any, values: Any) -> Any:
@@ -225,6 +230,10 @@ def index_denominator(
         index = xp.clip(xp.where(valid, target, 0), 0, n_classes - 1)
         picked = xp.take(xp.astype(weight, dtype), xp.reshape(index, (-1,)))
         rows = xp.where(valid, xp.reshape(picked, tuple(target.shape)), 0.0)
+    if n_classes:
+        # as in ClassIndexTarget.of: an unchecked (lazy) index out of range gives NaN
+        out_of_range = valid & ((target < 0) | (target >= n_classes))
+        rows = xp.where(out_of_range, xp.nan, rows)
     if sample_weight is not None:
         rows = rows * sample_weight
     return xp.sum(rows)
