@@ -20,7 +20,7 @@
  * and, before the include, SK_L(excluded)(m): the lanes whose mask byte at m
  * is 0.
  *
- * Defined for the type: set1, load, store, add, sub, mul, max, min, fmadd,
+ * Defined for the type: set1, load, store, stream, add, sub, mul, max, min, fmadd,
  * fnmadd, gt, eq, gt_or_nan, ne_or_nan, select, where, add_where, mask_first,
  * load_first, store_first, clamp_exp_arg, exclude, load_x, load_x_first,
  * load_x_at, store_at, shift; the compensated sum type SK_L(sum) with
@@ -39,6 +39,9 @@
 SK_INLINE SK_V SK_L(set1)(SK_S a) { return SK_OP(set1)(a); }
 SK_INLINE SK_V SK_L(load)(const SK_S *p) { return SK_OP(loadu)(p); }
 SK_INLINE void SK_L(store)(SK_S *p, SK_V v) { SK_OP(storeu)(p, v); }
+/* A non-temporal store (past the caches, no read for ownership); p aligned
+ * to the vector's size. Callers order such stores with _mm_sfence. */
+SK_INLINE void SK_L(stream)(SK_S *p, SK_V v) { SK_OP(stream)(p, v); }
 SK_INLINE SK_V SK_L(add)(SK_V a, SK_V b) { return SK_OP(add)(a, b); }
 SK_INLINE SK_V SK_L(sub)(SK_V a, SK_V b) { return SK_OP(sub)(a, b); }
 SK_INLINE SK_V SK_L(mul)(SK_V a, SK_V b) { return SK_OP(mul)(a, b); }
