@@ -487,3 +487,18 @@ def test_entmax_bisect_at_one_and_a_half_takes_n_iter_steps():
     x = np.array([0.3, 0.1, -0.2, -0.25])
     assert np.max(np.abs(sk.entmax_bisect(x, alpha=1.5, n_iter=1) - sk.entmax15(x))) > 1e-6
     assert_allclose(sk.entmax_bisect(x, alpha=1.5), sk.entmax15(x), atol=1e-15)
+
+
+@pytest.mark.parametrize("forward, vjp", [(sk.sparsemax, sk.sparsemax_vjp), (sk.entmax15, sk.entmax15_vjp)])
+def test_an_infinite_upstream_gradient_gives_nan_on_the_support_and_no_warning(forward, vjp):
+    # Found 2026-12-02: inf - inf and 0 * inf raised RuntimeWarnings (errors under
+    # this suite's filterwarnings) and made the entries off the support NaN.
+    y = forward(np.array([1.0, 1.2, 3.0, 2.9]))  # support: the last two
+    finite = vjp(y, np.array([0.0, 0.0, 5.0, 1.0]))
+    assert finite[0] == 0.0 and finite[1] == 0.0 and finite[2] > 0 > finite[3]
+    got = vjp(y, np.array([0.0, 0.0, np.inf, 1.0]))
+    assert_array_equal(got[:2], [0.0, 0.0])
+    assert np.isnan(got[2]) and got[3] == -np.inf  # 1 - (inf + 1) / 2 weighted: -inf
+    got = vjp(y, np.array([7.0, np.inf, 1.0, 2.0]))  # off the support: no effect
+    assert_array_equal(got, vjp(y, np.array([7.0, 0.0, 1.0, 2.0])))
+    assert np.isnan(vjp(y, np.array([0.0, 0.0, np.inf, -np.inf]))[2:]).all()

@@ -705,7 +705,12 @@ def _entmax_vjp(y: Any, g: Any, axis: Any, temperature: Any, where: Any, *, alph
     scaled = xp.where(on_support, g, 0.0) * slope
     total = xp.sum(slope, axis=axes, keepdims=True)
     total_safe = xp.where(total > 0, total, 1.0)
-    grad = scaled - slope * (xp.sum(scaled, axis=axes, keepdims=True) / total_safe)
+    # An infinite upstream gradient on the support makes the support's entries
+    # NaN or infinite, without NumPy's warnings (inf - inf, 0 * inf); entries off
+    # the support stay 0, the Jacobian's structural zeros.
+    with np.errstate(invalid="ignore", over="ignore"):
+        spread = slope * (xp.sum(scaled, axis=axes, keepdims=True) / total_safe)
+        grad = xp.where(on_support, scaled - spread, 0.0)
     return _family.finish_vjp(xp, grad, t, mask, out_dtype)
 
 
