@@ -130,13 +130,18 @@ def class_weight(xp: Any, weight: Any, like: Any, n_classes: int, dtype: Any) ->
     return xp.astype(weight, dtype)
 
 
+def outside_classes(target: Any, valid: Any, n_classes: int) -> Any:
+    """Where a counted (``valid``) class index lies outside ``[0, n_classes)``."""
+    return valid & ((target < 0) | (target >= n_classes))
+
+
 def check_class_range(xp: Any, target: Any, n_classes: int, ignore_index: int) -> None:
     """Refuse a class index outside ``[0, n_classes)`` that is not ``ignore_index``.
 
     One device-to-host read of a flag (and of the values, to name the first
     bad one); skipped for lazy arrays (see ``validate.concrete_bool``).
     """
-    bad = (target != ignore_index) & ((target < 0) | (target >= n_classes))
+    bad = outside_classes(target, target != ignore_index, n_classes)
     if validate.concrete_bool(xp.any(bad)):
         flat = validate.host_values(target)
         first = int(flat[(flat != ignore_index) & ((flat < 0) | (flat >= n_classes))][0])
@@ -198,8 +203,7 @@ class ClassIndexTarget(NamedTuple):
         # A class index out of range reaches here only on a lazy array (eager ones
         # are refused by check_class_range): its row, the mean and the gradient
         # become NaN rather than a silent loss of 0.
-        out_of_range = valid & ((target < 0) | (target >= n_classes))
-        row_weight = xp.where(out_of_range, xp.nan, row_weight)
+        row_weight = xp.where(outside_classes(target, valid, n_classes), xp.nan, row_weight)
         return cls(one_hot, valid, row_weight, xp.sum(row_weight))
 
     def pick(self, xp: Any, values: Any) -> Any:
@@ -232,8 +236,7 @@ def index_denominator(
         rows = xp.where(valid, xp.reshape(picked, tuple(target.shape)), 0.0)
     if n_classes:
         # as in ClassIndexTarget.of: an unchecked (lazy) index out of range gives NaN
-        out_of_range = valid & ((target < 0) | (target >= n_classes))
-        rows = xp.where(out_of_range, xp.nan, rows)
+        rows = xp.where(outside_classes(target, valid, n_classes), xp.nan, rows)
     if sample_weight is not None:
         rows = rows * sample_weight
     return xp.sum(rows)
