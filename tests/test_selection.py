@@ -82,7 +82,7 @@ def test_blocks_of_a_column_with_their_weights():
     assert _selection.smallest_with_weight_above_below(blocks, 0.75) == 2.0
 
 
-@settings(max_examples=25, deadline=None, derandomize=True)
+@settings(max_examples=20, deadline=None, derandomize=True)
 @given(
     values=st.lists(st.sampled_from(_POOL) | st.floats(allow_nan=False), min_size=1, max_size=12),
     quarters=st.none() | st.lists(st.integers(0, 8), min_size=12, max_size=12),
