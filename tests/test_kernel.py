@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 from helpers import assert_agree, spec
 from numpy.testing import assert_array_equal
+from scipy import special as scipy_special
 
 import softmaxkit as sk
 from softmaxkit import _dispatch
@@ -424,6 +425,20 @@ def test_out_on_the_array_api_path(rng):
     with _dispatch.use_kernel(False):
         assert sk.log_softmax(x, out=out) is out
     assert_agree(out, spec(sk.log_softmax, x))
+
+
+@pytest.mark.parametrize("kernel", [True, False], ids=["kernel", "spec"])
+@pytest.mark.parametrize("axis", [None, (0, 2), ()], ids=["all", "axes_0_2", "no_axis"])
+def test_out_receives_a_softmax_over_several_or_no_axes(rng, axis, kernel):
+    # Rows of several reduced axes (or none) are no view of out: the result is
+    # computed apart and copied into it.
+    x = rng.standard_normal((3, 4, 5))
+    out = np.full_like(x, 7.0)
+    with _dispatch.use_kernel(kernel):
+        assert sk.log_softmax(x, axis=axis, out=out) is out
+        assert_array_equal(out, sk.log_softmax(x, axis=axis))
+    # A reduction over no axis makes every entry its own slice: log 1 = 0.
+    assert_agree(out, scipy_special.log_softmax(x, axis=axis) if axis != () else np.zeros_like(x))
 
 
 def test_out_of_the_wrong_shape_is_rejected():

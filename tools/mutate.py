@@ -100,8 +100,37 @@ _SEGMENT_ROUTES = [
         for function in ("segment_softmax", "segment_log_softmax", "segment_logsumexp")
     ),
 ]
+# _core is the dispatcher: the kernel's tests (NumPy input, out=, layouts) and the
+# large-input routes (blocks of rows, streamed slices) reach the lines the spec path skips.
+_CORE_ROUTES = [
+    "tests/test_kernel.py",
+    "tests/test_kernel_layouts.py",
+    *(
+        f"{_MEMORY}::{test}[{dtype}-{function}]"
+        for test in ("test_peak_is_the_result_and_a_few_blocks", "test_blocks_give_the_values_of_one_call")
+        for dtype in ("float32", "float64")
+        for function in (
+            "softmax", "softmax_axis0", "softmax_temperature", "log_softmax_temperature", "logsumexp", "sigmoid",
+            "log_sigmoid",
+        )
+    ),
+    *(
+        f"{_SLICES}::{test}[{case}]"
+        for test in ("test_peak_is_the_result_and_a_few_blocks", "test_blocks_give_the_values_of_one_call")
+        for case in (
+            "softmax_T_one_row", "log_softmax_T_vector", "softmax_T_where_one_row", "softmax_T_axis0",
+            "softmax_T_axis0_tall", "softmax_T_where", "softmax_row_temperatures", "sigmoid_one_row",
+            "log_sigmoid_one_row",
+        )
+    ),
+    *(
+        f"{_SLICES}::test_a_streamed_slice_keeps_the_edge_case_policy[{function}-{row}]"
+        for function in ("softmax", "log_softmax")
+        for row in ("plus_inf", "nan", "all_minus_inf")
+    ),
+]
 TESTS = {
-    "softmaxkit._core": _CORE_TESTS,
+    "softmaxkit._core": [*_CORE_TESTS, *_CORE_ROUTES],
     "softmaxkit._stable": _CORE_TESTS,
     # _family is the prepare/row-layout layer every public function of the family goes
     # through (the kernel path too): the core tests reach all of it.
@@ -144,6 +173,22 @@ TESTS = {
         "tests/test_selection.py",
         "tests/variants/test_sampling.py",
         "tests/test_package.py::test_docstring_examples_run[softmaxkit._selection]",
+    ],
+    # The streamed slices' value tests (against one call); the peaks add nothing on values.
+    "softmaxkit._streams": [
+        *(
+            f"{_SLICES}::{test}"
+            for test in (
+                "test_a_streamed_slice_keeps_the_edge_case_policy",
+                "test_the_threshold_over_blocks_is_the_sorts",
+                "test_entmax15_over_blocks_does_not_overshoot",
+                "test_streamed_probabilities_are_refused_as_in_one_call",
+                "test_blocks_give_the_values_of_one_call",
+                "test_a_streamed_gumbel_softmax_leaves_the_generator_where_one_call_does",
+                "test_a_streamed_hard_gumbel_sample_leaves_the_generator_where_one_call_does",
+            )
+        ),
+        "tests/variants/test_sampling.py",
     ],
     "softmaxkit.variants.sampling": ["tests/variants/test_sampling.py", "tests/test_reliability_memory_slices.py"],
     "softmaxkit.variants.information": ["tests/variants/test_information.py"],
