@@ -11,6 +11,7 @@ exactly.
 import subprocess
 import sys
 import threading
+import tracemalloc
 
 import numpy as np
 import pytest
@@ -439,6 +440,35 @@ def test_out_receives_a_softmax_over_several_or_no_axes(rng, axis, kernel):
         assert_array_equal(out, sk.log_softmax(x, axis=axis))
     # A reduction over no axis makes every entry its own slice: log 1 = 0.
     assert_agree(out, scipy_special.log_softmax(x, axis=axis) if axis != () else np.zeros_like(x))
+
+
+@pytest.mark.parametrize("function", [sk.softmax, sk.log_softmax], ids=lambda f: f.__name__)
+def test_a_long_row_without_a_temperature_is_one_kernel_call(rng, function, monkeypatch):
+    # The kernel needs nothing beyond the output: a row too long for a block is
+    # not streamed in passes (whose sums round otherwise) but computed whole.
+    from softmaxkit import _chunks
+
+    x = rng.standard_normal((1, 16384)) * 4.0
+    whole = function(x, axis=1)
+    monkeypatch.setattr(_chunks, "CHUNK_BYTES", 1 << 12)  # the row is 32 blocks
+    assert_array_equal(function(x, axis=1), whole)
+
+
+@pytest.mark.parametrize("function", [sk.softmax, sk.log_softmax], ids=lambda f: f.__name__)
+def test_out_is_written_without_a_temporary_of_the_result(rng, function):
+    # The full path (axis=1, not the default -1) hands out's rows to the kernel,
+    # which writes them: no result-sized array is made and copied.
+    x = rng.standard_normal((128, 512))
+    out = np.empty_like(x)
+    function(x, axis=1, out=out)  # warm caches outside the measurement
+    tracemalloc.start()
+    try:
+        function(x, axis=1, out=out)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < x.nbytes / 4
+    assert_agree(out, spec(function, x, axis=1))
 
 
 def test_out_of_the_wrong_shape_is_rejected():

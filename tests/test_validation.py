@@ -90,6 +90,8 @@ def test_non_numeric_input_is_refused():
 def test_keepdims_must_be_bool():
     with pytest.raises(TypeError, match="keepdims must be a bool, got 1"):
         sk.logsumexp([1.0, 2.0], keepdims=1)
+    with pytest.raises(TypeError, match="return_sign must be a bool, got 1"):
+        sk.logsumexp([1.0, 2.0], return_sign=1)
 
 
 def test_b_that_does_not_broadcast():
