@@ -133,6 +133,8 @@ TESTS = {
         "tests/test_linear_cross_entropy.py",
         "tests/variants/test_sparsemax.py",
         "tests/test_reliability_messages.py",
+        # the NaN rows of lazy targets out of range (Dask's targets are not checked)
+        "tests/test_dask.py::test_a_class_index_out_of_range_gives_nan_not_a_silent_loss",
     ],
     # The planner's rules on their own; the size of a block through the peaks the README lists.
     "softmaxkit._chunks": [
