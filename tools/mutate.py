@@ -141,6 +141,12 @@ TESTS = {
         "tests/test_chunks.py",
         "tests/test_reliability_memory.py::test_peak_is_the_result_and_a_few_blocks",
     ],
+    # The selection on its own; sample's streamed filters (one huge slice, top-k/top-p) use it.
+    "softmaxkit._selection": [
+        "tests/test_selection.py",
+        "tests/variants/test_sampling.py",
+        "tests/test_package.py::test_docstring_examples_run[softmaxkit._selection]",
+    ],
     "softmaxkit.variants.sampling": ["tests/variants/test_sampling.py", "tests/test_reliability_memory_slices.py"],
     "softmaxkit.variants.information": ["tests/variants/test_information.py"],
     "softmaxkit.variants.sparse": ["tests/variants/test_sparse.py"],
