@@ -16,10 +16,13 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 if has_module("jax"):
     # The backend tests compare float64 results; JAX makes float32 unless x64 is on.
-    # test_backends.py checks the float32-only mode separately.
-    import jax
-
-    jax.config.update("jax_enable_x64", True)
+    # test_backends.py checks the float32-only mode separately. JAX reads the
+    # variable when it is imported, so runs that never use JAX (tools/sanitize.sh,
+    # test_kernel.py's other-ISA subprocesses) do not import it here (2 s each).
+    if "jax" in sys.modules:
+        sys.modules["jax"].config.update("jax_enable_x64", True)
+    else:
+        os.environ["JAX_ENABLE_X64"] = "1"
 
 
 def pytest_runtest_setup(item):
