@@ -643,6 +643,19 @@ def test_the_continuation_serves_a_unigram_sampler_of_any_size(monkeypatch):
     from softmaxkit.variants import sampled
 
     monkeypatch.setattr(sampled, "_DENSE_CLASSES", 4)
+    # Count rejection's draws, and stop a loop that never hands over (it
+    # would run for hours, not fail).
+    draws, draw = [], sampled._Sampler.draw
+
+    def counted(self, rng, n):
+        draws.append(n)
+        if len(draws) > 100:
+            raise AssertionError("rejection kept drawing: the continuation never took over")
+        return draw(self, rng, n)
+
+    monkeypatch.setattr(sampled._Sampler, "draw", counted)
     unigrams = np.r_[1e12, 1.0, 1.0, np.zeros(97)]
     s = sk.sample_candidates([[0]], 3, 100, sampler="unigram", unigrams=unigrams, seed=0)
     assert_array_equal(np.sort(s.candidates), [0, 1, 2])
+    # Rounds of 16 draws until the budget of 16 tries per class wanted (48).
+    assert draws == [16, 16, 16]
