@@ -379,7 +379,7 @@ def _streamed(
         z = x[b].astype(work_dtype)
         if guard is not None:
             shift = (guard[0][ids[b]], guard[1][ids[b]])
-            z = _stable.divide_by_temperature(np, z, t, (0,), where=mask_of(b), shift=shift)
+            z = _stable.divide_by_temperature(np, z, t, (0,), where=mask_of(b), shift=shift)  # pragma: no mutate
         return _stable.exclude(np, z, entrywise, where=mask_of(b))
 
     zmax, nan = np.full(n_segments, -np.inf), np.zeros(n_segments, bool)
