@@ -68,6 +68,55 @@ fast_softmax = _dispatch.fast_softmax
 kernel_available = _dispatch.available
 
 
+def fast_tensor_softmax(x: Any, axis: int, log: bool) -> Any | None:
+    """The short path of :func:`fast_softmax` for a CPU torch tensor outside autograd
+    (``softmaxkit.torch``'s ops pass such tensors), through a zero-copy NumPy
+    view; None for any other input, which then takes the full path."""
+    view = _plain_tensor_view(x, axis)
+    if view is None:
+        return None
+    result = _dispatch.fast_softmax(view, log)
+    return None if result is None else _torch_if_imported().from_numpy(result)
+
+
+def fast_vjp(y: Any, g: Any, axis: int, log: bool) -> Any | None:
+    """softmax_vjp / log_softmax_vjp with every option at its default but ``axis``
+    (the last), of two NumPy arrays or two CPU torch tensors outside autograd,
+    straight to the kernel (``_dispatch.fast_vjp``); None where that does not
+    take the call, which then takes the full path."""
+    if type(y) is np.ndarray and type(g) is np.ndarray:
+        if axis != -1 and axis != y.ndim - 1 or not _kernel_first():
+            return None
+        return _dispatch.fast_vjp(y, g, log)
+    y_view, g_view = _plain_tensor_view(y, axis), _plain_tensor_view(g, axis)
+    if y_view is None or g_view is None:
+        return None
+    grad = _dispatch.fast_vjp(y_view, g_view, log)
+    return None if grad is None else _torch_if_imported().from_numpy(grad)
+
+
+def _plain_tensor_view(a: Any, axis: int) -> np.ndarray | None:
+    """A NumPy view of ``a`` where it is a plain float32/64 CPU torch tensor (not a
+    subclass, no lazy negation or conjugation, outside autograd) reduced over its
+    last axis, and the kernel computes every call (no backend forced or registered
+    before it); else None."""
+    torch = _torch_if_imported()
+    if torch is None or type(a) is not torch.Tensor or a.device.type != "cpu":
+        return None
+    if a.dtype is not torch.float32 and a.dtype is not torch.float64:  # the kernel's dtypes
+        return None
+    if axis != -1 and axis != a.ndim - 1 or a.is_neg() or a.is_conj() or not _kernel_first():
+        return None
+    if a.requires_grad and torch.is_grad_enabled():  # autograd follows the reference's ops
+        return None
+    view: np.ndarray = a.detach().numpy()
+    return view
+
+
+def _kernel_first() -> bool:
+    return _forced is None and _registered[0] is _KERNEL
+
+
 class RowLosses(NamedTuple):
     """The per-row losses (before the reduction) and the scaled gradient (or None)."""
 
@@ -210,7 +259,8 @@ class _LazyTriton:
         return getattr(self.module(), primitive)
 
 
-_registered: list[Any] = [_Kernel(), _LazyTriton(), _reference]
+_KERNEL = _Kernel()
+_registered: list[Any] = [_KERNEL, _LazyTriton(), _reference]
 _forced: Any = None
 
 

@@ -150,6 +150,27 @@ def fast_softmax(x: Any, log: bool, out: np.ndarray | None = None) -> np.ndarray
     return result
 
 
+def fast_vjp(y: np.ndarray, g: np.ndarray, log: bool) -> np.ndarray | None:
+    """softmax_vjp / log_softmax_vjp over the last axis, temperature 1, no mask, of two
+    C-contiguous arrays of one shape and one float32/64 dtype (the commonest call: a
+    backward pass); any other input returns None and takes the full path."""
+    dtype = y.dtype
+    if not _enabled or (dtype is not _FLOAT64 and dtype is not _FLOAT32) or g.dtype is not dtype:
+        return None
+    if y.ndim == 0 or y.size == 0 or y.shape != g.shape:
+        return None
+    if not (_is_kernel_ready(y) and _is_kernel_ready(g)):
+        return None
+    module = _module if _module is not None else _kernel()
+    if module is None:
+        return None
+    n = y.shape[-1]
+    grad = np.empty(y.shape, dtype)
+    module.vjp(log, y.reshape(-1, n), g.reshape(-1, n), grad.reshape(-1, n), None, 1.0,
+               _threads_for(y.size))  # fmt: skip
+    return grad
+
+
 # ---- layouts -------------------------------------------------------------
 
 
