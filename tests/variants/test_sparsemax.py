@@ -522,3 +522,18 @@ def test_a_gathered_large_slice_bisects_in_the_bracket_of_the_whole_slice(monkey
     streamed = sk.entmax_bisect(row, alpha=1.5, n_iter=2)
     monkeypatch.setattr(_chunks, "CHUNK_BYTES", 1 << 40)
     assert_allclose(streamed, sk.entmax_bisect(row, alpha=1.5, n_iter=2), rtol=4 * np.finfo(float).eps, atol=0)
+
+
+@pytest.mark.parametrize("loss", [sk.sparsemax_loss, sk.entmax15_loss], ids=["sparsemax", "entmax15"])
+def test_loss_of_a_large_three_dimensional_batch_in_blocks(rng, loss):
+    # The classes on the middle axis of an input of 12 blocks (of 4 KiB here): the
+    # blocks of rows are cut with the classes moved last, the values of one call.
+    from softmaxkit import _chunks
+
+    x = random_scores(rng, (4, 5, 300))
+    target = rng.integers(0, 5, (4, 300))
+    whole = loss(x, target, axis=1, reduction="none")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(_chunks, "CHUNK_BYTES", 1 << 12)
+        blocked = loss(x, target, axis=1, reduction="none")
+    assert_array_equal(blocked, whole)
