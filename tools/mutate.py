@@ -415,6 +415,11 @@ class LineRecorder:
         # The tests that start a subprocess: the tracer cannot see what it runs (the CLI
         # tests run the console script), so each may run any line of the module.
         self.spawning: set[str] = set()
+        # A line run while a test's fixtures are set up (a module-scoped fixture runs once,
+        # for the first test that asks for it) is needed by the file's other tests too.
+        self.in_setup = False
+        self.setup_files: dict[int, set[str]] = {}
+        self.ran: list[str] = []
         # Whether each code file is the module: every Python call in the test run asks,
         # and realpath's system calls made the traced run many times slower.
         self._is_module: dict[str, bool] = {}
@@ -439,6 +444,13 @@ class LineRecorder:
             self.import_lines.add(frame.f_lineno)
         elif self.current is not None:
             self.lines.setdefault(frame.f_lineno, set()).add(self.current)
+            if self.in_setup:
+                self.setup_files.setdefault(frame.f_lineno, set()).add(self.current.split("::")[0])
+
+    def tests_of(self, line: int) -> list[str]:
+        """The tests that may depend on ``line`` having run as it does."""
+        files = self.setup_files.get(line, set())
+        return sorted(self.lines[line] | self.spawning | {t for t in self.ran if t.split("::")[0] in files})
 
     def start(self) -> None:
         import subprocess
@@ -457,6 +469,7 @@ class LineRecorder:
 
     def pytest_runtest_logstart(self, nodeid, location):
         self.current = nodeid
+        self.ran.append(nodeid)
 
     def pytest_runtest_logfinish(self, nodeid, location):
         self.current = None
@@ -538,17 +551,24 @@ def map_lines_to_tests(name: str, tests: list[str]) -> tuple[dict[int, list[str]
     pid = os.fork()
     if pid == 0:
         os.setpgid(0, 0)
+        import pytest
+
         recorder = LineRecorder(str(module_file(name)))
+
+        class Phases:
+            @pytest.hookimpl(hookwrapper=True)
+            def pytest_runtest_setup(self, item):
+                recorder.in_setup = True
+                yield
+                recorder.in_setup = False
+
         recorder.start()
-        code = run_tests(tests, False, first_failure=False, plugins=[recorder])
+        code = run_tests(tests, False, first_failure=False, plugins=[recorder, Phases()])
         sys.settrace(None)
         # An import-time line maps to no test list: it runs every test. A line the tracer
-        # saw also runs the tests that start a subprocess (it may run there too).
-        covered = {
-            line: sorted(ids | recorder.spawning)
-            for line, ids in recorder.lines.items()
-            if line not in recorder.import_lines
-        }
+        # saw also runs the tests that start a subprocess (it may run there too), and one
+        # run by a fixture every test of that file.
+        covered = {line: recorder.tests_of(line) for line in recorder.lines if line not in recorder.import_lines}
         pathlib.Path(result.name).write_text(json.dumps(covered))
         os._exit(code)
     _children.append(pid)
