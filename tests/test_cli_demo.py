@@ -10,7 +10,7 @@ import pytest
 from helpers import has_module
 
 from softmaxkit.cli.__main__ import main
-from softmaxkit.cli.demo import _digit_report, _digits_to_show, _ProgressBar, split_digits
+from softmaxkit.cli.demo import Scores, _digit_report, _digits_to_show, _ProgressBar, narration, split_digits
 from softmaxkit.datasets import load_digits
 
 needs_ml = pytest.mark.skipif(
@@ -62,6 +62,18 @@ def test_a_true_digit_outside_the_top_3_gets_its_own_line():
     before, after = np.array([0.5, 0.3, 0.15, 0.05]), np.array([0.4, 0.3, 0.2, 0.1])
     assert "  (3:   5.00% ->  10.00%, the true digit)" in _digit_report(image, 3, before, after)
     assert "the true digit" not in _digit_report(image, 2, before, after)
+    assert "predicted: 0 (WRONG)" in _digit_report(image, 3, before, after)
+    assert "predicted: 0 (right)" in _digit_report(image, 0, before, after)
+
+
+def test_the_narration_names_only_what_changed():
+    plain = Scores(0.96, 0.1140, 0.0530, 0.0269, 0.98)
+    text = " ".join(narration(plain, plain._replace(nll=0.09, ece=0.02), plain, 360).split())
+    assert "Here it lowered the NLL (0.1140 -> 0.0900) and the ECE (0.0269 -> 0.0200)." in text
+    assert "Brier" not in text and "bins" not in text  # unchanged; the ECE was not raised
+    assert "Label smoothing did not lower the confidence here:" in text  # the same confidence
+    text = " ".join(narration(plain, plain, plain, 360).split())
+    assert "Here it changed none of the NLL, the Brier score and the ECE in the 4th decimal." in text
 
 
 def test_the_bar_follows_the_iterations_on_a_terminal_only(capsys):
@@ -72,6 +84,11 @@ def test_the_bar_follows_the_iterations_on_a_terminal_only(capsys):
     bar.interactive = False
     bar.update(5, 1.0)
     assert capsys.readouterr().err == ""
+    bar.finish(4)  # drawn full: the fit stopped because it was done
+    seconds = re.search(rf"\[#{{30}}\] converged in 4 iterations, (\d+\.\d) s +\n$", capsys.readouterr().err)
+    assert 0 <= float(seconds[1]) < 60
+    bar.finish(10)
+    assert "] stopped after 10 iterations" in capsys.readouterr().err
 
 
 def test_demo_succeeds_and_writes_every_picture_as_png(demo_run):

@@ -450,7 +450,9 @@ class LineRecorder:
     def tests_of(self, line: int) -> list[str]:
         """The tests that may depend on ``line`` having run as it does."""
         files = self.setup_files.get(line, set())
-        return sorted(self.lines[line] | self.spawning | {t for t in self.ran if t.split("::")[0] in files})
+        ran_it = {t for t in self.ran if t in self.lines[line] or t.split("::")[0] in files}
+        # Those seen running the line first: with -x, a mutant they catch ends sooner.
+        return sorted(ran_it) + sorted(self.spawning - ran_it)
 
     def start(self) -> None:
         import subprocess
