@@ -116,9 +116,18 @@ def test_a_temperature_shows_its_beta_and_scales_every_exponential(capsys):
     text = run(capsys, 1, 2, "-T", 0.5)
     assert text.startswith("softmax of 2 logits at T = 0.5 (β = 2)\n")
     assert column(text, "e^(βz)") == ["7.39e+00", "5.46e+01"]  # e^2, e^4
-    payload = json.loads(run(capsys, 1, 2, "-T", 0.5, "--json"))
-    assert (payload["temperature"], payload["beta"]) == (0.5, 2.0)
+    text = run(capsys, 1, 2, "-T", 0.5, "--json")
+    assert text.startswith('{\n  "temperature": 0.5,\n  "beta": 2.0,\n')
+    payload = json.loads(text)
     assert payload["total"]["exp"] == "6.20e+01"  # e^2 + e^4 = 61.99
+
+
+def test_json_of_a_temperature_whose_beta_overflows(capsys):
+    # Was: "softmaxkit: error: explain: Out of range float values are not JSON compliant: inf",
+    # where the table prints β = inf.
+    assert "(β = inf)" in run(capsys, 1, 2, "-T", "5e-324")
+    payload = json.loads(run(capsys, 1, 2, "-T", "5e-324", "--json"))
+    assert (payload["temperature"], payload["beta"]) == (5e-324, "inf")
 
 
 def test_a_certain_class_loses_0_not_minus_0(capsys):
