@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 
 import numpy as np
 import pytest
@@ -15,10 +16,27 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 if has_module("jax"):
     # The backend tests compare float64 results; JAX makes float32 unless x64 is on.
-    # test_backends.py checks the float32-only mode separately.
-    import jax
+    # test_backends.py checks the float32-only mode separately. JAX reads the
+    # variable when it is imported, so runs that never use JAX (tools/sanitize.sh,
+    # test_kernel.py's other-ISA subprocesses) do not import it here (2 s each).
+    if "jax" in sys.modules:
+        sys.modules["jax"].config.update("jax_enable_x64", True)
+    else:
+        os.environ["JAX_ENABLE_X64"] = "1"
 
-    jax.config.update("jax_enable_x64", True)
+
+def pytest_runtest_setup(item):
+    """PyTorch on one intra-op thread, from the first test after it is imported.
+
+    The tests' tensors are small: with its default of one OpenMP thread per
+    core, each torch call wakes the pool and its idle threads spin, which made
+    the torch peers of tests/test_differential.py take 5-6x the CPU time (and
+    far more wall time on a loaded machine). No test depends on torch's own
+    thread count (softmaxkit's kernel threads are its own, see _threads.py).
+    """
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.get_num_threads() != 1:
+        torch.set_num_threads(1)
 
 
 @pytest.fixture

@@ -265,7 +265,7 @@ class TestErrors:
     @pytest.mark.parametrize(
         ("probs", "labels", "message"),
         [
-            ([[2.0, -1.0]], [0], r"probs must lie in \[0, 1\].*pass softmax\(logits\)"),
+            ([[0.5, 0.5], [2.0, -1.0]], [0, 0], r"probs must lie in \[0, 1\], got 2.0 at row 1, class 0 \(pass softmax\(logits\)"),
             ([[0.6, 0.6]], [0], r"row 0 sums to 1.2.*softmax\(logits\)"),
             ([[0.5, 0.5]], [2], r"labels must be class indices in \[0, 2\), got 2"),
             ([[0.5, 0.5]], [0, 1], r"labels must have shape \(1,\)"),
@@ -278,6 +278,31 @@ class TestErrors:
     def test_bad_inputs_raise_value_error(self, probs, labels, message):
         with pytest.raises(ValueError, match=message):
             expected_calibration_error(probs, labels)
+
+    @pytest.mark.parametrize("off", [-1.0, 1.0], ids=["below", "above"])
+    def test_rows_may_sum_to_1_within_the_documented_1e_4(self, off):
+        # reliability_curve: "rows summing to 1 (within 1e-4)". |sum - 1| is a multiple of
+        # 2**-53 near 1, so no row sits on the bound: 0.99e-4 is in, 1.01e-4 out.
+        inside = 0.5 + off * 0.99e-4
+        assert brier_score([[0.5, inside]], [0]) == pytest.approx(0.25 + inside**2, rel=1e-15)
+        with pytest.raises(ValueError, match="each row of probs must sum to 1, row 0 sums to"):
+            brier_score([[0.5, 0.5 + off * 1.01e-4]], [0])
+
+    @pytest.mark.parametrize("dtype", [bool, complex])
+    def test_probabilities_of_a_non_real_dtype_are_a_type_error(self, dtype):
+        with pytest.raises(TypeError, match=f"probs must be a real array, got dtype {np.dtype(dtype)}"):
+            brier_score(np.array([[1, 0]], dtype=dtype), [0])
+
+    @pytest.mark.parametrize(
+        ("labels", "error", "message"),
+        [(np.array([[True, False]] * 3), ValueError, r"labels must have shape \(3,\)"),
+         (np.array([["a", "b"]] * 3), TypeError, "labels must be integer class indices")],
+        ids=["bool", "str"],
+    )  # fmt: skip
+    def test_two_d_labels_that_are_not_numbers_are_not_said_to_be_swapped(self, labels, error, message):
+        # Only numbers can be probabilities: these labels are wrong, not in probs' place.
+        with pytest.raises(error, match=message):
+            brier_score([0.0, 1.0, 1.0], labels)
 
     def test_float_labels_that_are_not_integers_are_a_type_error(self):
         with pytest.raises(TypeError, match="labels must be integer class indices"):
@@ -338,14 +363,21 @@ class TestComingFromScikitLearn:
         ("y_true", "y_prob"),
         [([0, 1, 1], [0.2, 0.9, 0.7]),
          ([0, 2, 1], [[0.8, 0.1, 0.1], [0.1, 0.1, 0.8], [0.2, 0.6, 0.2]]),
-         (np.array([0.0, 1.0, 1.0]), np.array([0.2, 0.9, 0.7]))],
-        ids=["binary", "multiclass", "float-labels"],
+         (np.array([0.0, 1.0, 1.0]), np.array([0.2, 0.9, 0.7])),
+         ([0, 1, 1], [[1.0, 0.0], [0.0, 1.0], [0.0, 1.0]])],
+        ids=["binary", "multiclass", "float-labels", "one-hot"],
     )  # fmt: skip
     def test_scikit_learn_argument_order_is_said_to_look_swapped(self, metric, y_true, y_prob):
         # Pins: ECE(y_true, y_prob) said "probs must lie in [0, 1], got -1.0" (1 - label 2),
         # or took binary labels as probabilities.
         with pytest.raises(ValueError, match="probs and labels look swapped.*scikit-learn's take"):
             metric(y_true, y_prob)
+
+    @pytest.mark.parametrize("labels", [[0, 1, 0], [0.0, 1.0, 0.0], [False, True, False]], ids=["int", "float", "bool"])
+    def test_binary_probabilities_of_exactly_0_and_1_are_not_taken_for_labels(self, labels):
+        # Integer-valued probabilities next to integer-valued labels are not a swap;
+        # the last row puts probability 1 on the wrong class: (0 - 1)**2 + (1 - 0)**2 = 2.
+        assert brier_score([0.0, 1.0, 1.0], np.array(labels)) == pytest.approx(2 / 3, rel=1e-15)
 
     def test_a_binary_probability_out_of_range_is_shown_as_given(self):
         # Pins: probs=[0.5, 2.0] reported "got -1.0", the value of 1 - p.

@@ -24,11 +24,29 @@ def overconfident(rng):
     return 3.0 * latent, sampled_labels(rng, latent)
 
 
+@pytest.fixture
+def calibrated(rng):
+    """Logits of spread 1.6 with labels drawn from their softmax: T near 1, above the
+    first guess (the rows' mean spread, 1.4), so the search brackets the root going up
+    and the first Newton iterate, the bracket's middle, lies above the root."""
+    logits = 1.6 * rng.normal(size=(2000, 5))
+    return logits, sampled_labels(rng, logits)
+
+
+@pytest.fixture
+def sharp(rng):
+    """Calibrated logits of spread 5: the NLL's curvature changes fast, and Newton steps
+    leave the bracket, so the fit takes bisection steps (their midpoints matter)."""
+    logits = 5.0 * rng.normal(size=(500, 5))
+    return logits, sampled_labels(rng, logits)
+
+
 class TestTemperatureScaler:
-    def test_temperature_minimises_the_nll_to_machine_precision(self, overconfident):
+    @pytest.mark.parametrize("data", ["overconfident", "calibrated", "sharp"])
+    def test_temperature_minimises_the_nll_to_machine_precision(self, request, data):
         from scipy.optimize import minimize_scalar
 
-        logits, labels = overconfident
+        logits, labels = request.getfixturevalue(data)
         scaler = TemperatureScaler().fit(logits, labels)
         reference = minimize_scalar(
             lambda t: float(sk.cross_entropy(logits / t, labels)),
@@ -119,17 +137,45 @@ class TestTemperatureScaler:
         with pytest.warns(CalibrationWarning, match="logits look like probabilities"):
             TemperatureScaler().fit(sk.softmax(logits), labels)
 
+    def test_probabilities_with_exact_zeros_and_ones_warn_too(self):
+        # The rule is "every entry in [0, 1] and every row sums to 1": both bounds closed.
+        probs = np.array([[1.0, 0.0], [0.0, 1.0], [0.5, 0.5], [1.0, 0.0]])
+        with pytest.warns(CalibrationWarning, match="logits look like probabilities") as record:
+            TemperatureScaler().fit(probs, [0, 1, 0, 1])
+        # Attributed to the line that called fit (here), not to softmaxkit's code.
+        assert [w.filename for w in record] == [__file__]
+
+    def test_a_row_with_an_entry_above_1_is_not_taken_for_probabilities(self):
+        # It sums to 1 within 1e-4 (the metrics' tolerance), but 1 + 5e-5 is no probability.
+        logits = np.array([[1.0 + 5e-5, 0.0], [0.0, 1.0], [0.5, 0.5], [1.0, 0.0]])
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            TemperatureScaler().fit(logits, [0, 1, 0, 1])
+
     def test_labels_that_are_always_the_argmax_warn_and_go_towards_zero(self):
         logits = np.array([[2.0, 0.0], [0.0, 1.0], [3.0, 1.0]])
-        with pytest.warns(CalibrationWarning, match="temperature goes to 0"):
+        with pytest.warns(CalibrationWarning, match="temperature goes to 0") as record:
             scaler = TemperatureScaler().fit(logits, [0, 1, 0])
+        assert [w.filename for w in record] == [__file__]  # the caller's line, not ours
         assert_allclose(scaler.predict_proba(logits), np.eye(2)[[0, 1, 0]], atol=1e-15)
+        # The search starts at T = the rows' mean spread and divides T by 4 per step
+        # (exactly: powers of 2), counting each step, until every softmax is one-hot in
+        # float64: at T = spread / 4**4 the smallest margin, 1, gives exp(-307) = 4e-134,
+        # at T = spread / 4**5 it underflows to 0 (the NLL is flat from there).
+        spread = np.mean(np.std(logits, axis=1))
+        assert scaler.n_iter_ == 5
+        assert scaler.temperature_ * 4.0**scaler.n_iter_ == spread
 
     def test_anti_informative_logits_warn_and_go_towards_infinity(self):
         logits = np.array([[2.0, 0.0], [0.0, 1.0], [3.0, 1.0]])
-        with pytest.warns(CalibrationWarning, match="temperature goes to infinity"):
+        with pytest.warns(CalibrationWarning, match="temperature goes to infinity") as record:
             scaler = TemperatureScaler().fit(logits, [1, 0, 1])
-        assert scaler.temperature_ > 1e6
+        assert [w.filename for w in record] == [__file__]
+        # T multiplied by 4 per step from the rows' mean spread, counting each step,
+        # up to the first power of 4 past the search's range of 1e8 (4**14).
+        spread = np.mean(np.std(logits, axis=1))
+        assert scaler.n_iter_ == 14
+        assert scaler.temperature_ == spread * 4.0**14
 
     def test_no_warning_on_ordinary_data(self, overconfident):
         with warnings.catch_warnings():
@@ -152,6 +198,13 @@ class TestTemperatureScaler:
     def test_bad_input(self, logits, labels, error, message):
         with pytest.raises(error, match=message):
             TemperatureScaler().fit(logits, labels)
+
+
+@pytest.mark.parametrize("method", ["transform", "predict_proba"])
+def test_zero_d_logits_are_refused_after_fit(method):
+    scaler = TemperatureScaler().fit([[1.0, 2.0], [2.0, 1.0], [0.0, 1.0]], [1, 0, 0])
+    with pytest.raises(ValueError, match=r"logits must have shape \(N, K\) or \(N,\), got a 0-d array"):
+        getattr(scaler, method)(np.float64(1.0))
 
 
 @pytest.mark.parametrize("method", ["transform", "predict_proba"])

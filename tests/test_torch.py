@@ -199,13 +199,47 @@ def test_cpu_tensors_reach_the_kernel_as_zero_copy_views(monkeypatch):
     assert np.shares_memory(seen["input"], x.numpy())
 
 
+def test_default_calls_take_the_kernels_short_path(monkeypatch, rng):
+    # Forward and backward with every option at its default skip the
+    # validation and layout planning (they cost 10x torch's whole op on small
+    # tensors): the short paths compute them, with the full path's numbers.
+    calls = []
+    for name in ("fast_softmax", "fast_vjp"):
+        original = getattr(_dispatch, name)
+        monkeypatch.setattr(_dispatch, name, lambda *a, _f=original, _n=name, **k: calls.append(_n) or _f(*a, **k))
+    x = torch.tensor(rng.normal(scale=3.0, size=(3, 40)), dtype=torch.float32, requires_grad=True)
+    upstream = torch.tensor(rng.normal(size=(3, 40)), dtype=torch.float32)
+    for name in ("softmax", "log_softmax"):
+        calls.clear()
+        x.grad = None
+        y = getattr(skt, name)(x, -1)
+        y.backward(upstream)
+        assert calls == ["fast_softmax", "fast_vjp"]
+        plain = x.detach().numpy().copy(order="F")  # not C-contiguous: the full path
+        full_y = getattr(sk, name)(plain)
+        full_grad = getattr(sk, f"{name}_vjp")(full_y.copy(order="F"), upstream.numpy().copy(order="F"))
+        np.testing.assert_array_equal(y.detach().numpy(), full_y)
+        np.testing.assert_array_equal(x.grad.numpy(), full_grad)
+        torch.testing.assert_close(x.grad, torch.autograd.grad(getattr(F, name)(x, -1), x, upstream)[0])
+
+
 def test_tensors_autograd_tracks_stay_on_torch_ops(monkeypatch):
     # softmaxkit.softmax on a tensor that requires grad (outside the ops) is
     # computed by torch's own ops, so that autograd sees it.
-    monkeypatch.setattr(_dispatch, "softmax", lambda *a, **k: pytest.fail("kernel called"))
+    for name in ("softmax", "fast_softmax"):
+        monkeypatch.setattr(_dispatch, name, lambda *a, **k: pytest.fail("kernel called"))
     x = torch.arange(6.0, requires_grad=True)
     sk.softmax(x).sum().backward()
     assert x.grad is not None
+
+
+def test_cross_entropy_gradient_output_alone_passes_no_gradient(logits):
+    # The op's second output (the gradient it computed) is not differentiable:
+    # a backward through it alone leaves the logits without a gradient (autograd
+    # no longer fills the loss's upstream gradient with zeros for it).
+    _, grad = torch.ops.softmaxkit.cross_entropy(logits, torch.tensor([0, 1, 2, 3]), None, 1, -100, 0.0, "mean", True)
+    grad.sum().backward()
+    assert logits.grad is None
 
 
 # ---- modules, training, torch.compile --------------------------------------------------------

@@ -134,3 +134,105 @@ def test_out_of_another_dtype_of_a_library_without_byte_orders():
     torch = pytest.importorskip("torch")
     with pytest.raises(TypeError, match="out must have the result's dtype torch.float64, got torch.float32"):
         sk.softmax(torch.zeros(3, dtype=torch.float64), out=torch.empty(3, dtype=torch.float32))
+
+
+def test_a_zero_in_a_temperature_array_is_refused_by_its_value():
+    # 0 is the boundary of "> 0": the message shows it (no entry is left to show otherwise).
+    with pytest.raises(ValueError, match=r"temperature must contain only finite numbers > 0, got 0.0"):
+        sk.softmax(np.zeros((2, 3)), temperature=np.array([[1.0], [0.0]]))
+
+
+@pytest.mark.parametrize("temperature", [np.array([[True], [True]]), np.array([[1j], [1j]])], ids=["bool", "complex"])
+def test_a_temperature_array_must_be_real(temperature):
+    with pytest.raises(TypeError, match=r"temperature must be a real array, got dtype (bool|complex128)"):
+        sk.softmax(np.zeros((2, 3)), temperature=temperature)
+
+
+@pytest.mark.parametrize(
+    "smoothing, error, message",
+    [
+        ("0.1", TypeError, r"label_smoothing must be a real number, got '0.1'"),
+        (True, TypeError, r"label_smoothing must be a real number, got True"),
+        (np.nan, ValueError, r"label_smoothing must be finite, got nan"),
+        (np.inf, ValueError, r"label_smoothing must be finite, got inf"),
+        (1.5, ValueError, r"label_smoothing must be in \[0, 1\], got 1.5"),
+    ],
+    ids=["string", "bool", "nan", "inf", "above_one"],
+)
+def test_label_smoothing_is_a_finite_number_in_0_1(smoothing, error, message):
+    with pytest.raises(error, match=message):
+        sk.cross_entropy(np.zeros((2, 3)), [0, 1], label_smoothing=smoothing)
+
+
+def test_label_smoothing_of_one_is_accepted_and_gives_the_uniform_target():
+    logits = np.array([[1.0, 2.0, 3.0], [0.5, -1.0, 4.0]])
+    expected = np.mean(-sk.log_softmax(logits, axis=1).mean(axis=1))
+    np.testing.assert_allclose(sk.cross_entropy(logits, [0, 2], label_smoothing=1.0), expected, rtol=1e-15)
+
+
+@pytest.mark.parametrize("ignore_index", [-(2**63), 2**63 - 1], ids=["int64_min", "int64_max"])
+def test_ignore_index_at_the_ends_of_int64_is_accepted(ignore_index):
+    logits = np.array([[1.0, 2.0, 3.0], [0.5, -1.0, 4.0]])
+    assert sk.cross_entropy(logits, [0, 2], ignore_index=ignore_index) == sk.cross_entropy(logits, [0, 2])
+
+
+@pytest.mark.parametrize(
+    "ignore_index, message",
+    [(-(2**63) - 1, r"ignore_index must be >= -9223372036854775808, got -9223372036854775809"),
+     (2**63, r"ignore_index must be <= 9223372036854775807, got 9223372036854775808")],
+    ids=["below_int64", "above_int64"],
+)
+def test_ignore_index_outside_int64_is_refused(ignore_index, message):
+    with pytest.raises(ValueError, match=message):
+        sk.cross_entropy(np.zeros((2, 3)), [0, 1], ignore_index=ignore_index)
+
+
+def test_weights_above_one_are_accepted_where_probabilities_need_no_normalising():
+    # entropy(probs=...) normalises its weights: only softmax_jacobian's probs must be <= 1.
+    np.testing.assert_allclose(sk.entropy(probs=[3.0, 1.0]), -(0.75 * np.log(0.75) + 0.25 * np.log(0.25)), rtol=1e-15)
+
+
+def test_big_endian_input_on_the_spec_path_computes_in_the_native_dtype():
+    from softmaxkit import _dispatch
+
+    x = np.array([[0.0, 120.0, -3.5], [1e-3, 2.0, 30.0]])
+    with _dispatch.use_kernel(False):
+        got, want = sk.log_softmax(x.astype(">f8")), sk.log_softmax(x)
+    assert got.dtype == np.float64 and got.dtype.isnative
+    np.testing.assert_array_equal(got, want)
+
+
+def test_arguments_of_another_library_are_converted_to_the_input_library():
+    # NumPy input with torch weights, and a numpy.ma input (nothing masked) with a torch
+    # target: NumPy results, the values of all-NumPy calls (a masked input once took torch's).
+    torch = pytest.importorskip("torch")
+    x, b, logits = np.array([1.0, 2.0, 3.0]), np.array([0.5, 0.0, 2.0]), np.array([[1.0, 2.0, 3.0], [0.5, -1.0, 4.0]])
+    got = sk.logsumexp(x, b=torch.asarray(b))
+    assert type(got) is np.ndarray and got == sk.logsumexp(x, b=b)
+    got = sk.cross_entropy(np.ma.array(logits), torch.asarray([1, 2]))
+    assert type(got) is np.ndarray and got == sk.cross_entropy(logits, np.array([1, 2]))
+
+
+def test_softmax_jacobian_takes_probabilities_off_by_up_to_the_tolerance():
+    # float16 probabilities: n * eps(float16) = 2 * 2**-10, met exactly by a sum of 1 + 2**-9.
+    p = np.array([0.5, 0.5 + 2**-9], dtype=np.float16)
+    y = p.astype(np.float32)
+    np.testing.assert_array_equal(sk.softmax_jacobian(probs=p), (np.diag(y) - np.outer(y, y)).astype(np.float16))
+    # float64: 1e-4, past which a sum (of a slice of a 2-D array) is refused.
+    sk.softmax_jacobian(probs=[[0.5, 0.50009]])
+
+
+@pytest.mark.parametrize(
+    "probs, total",
+    [(np.array([0.5, 0.5 + 2**-8], dtype=np.float16), "1.00390625"), ([[0.5, 0.50015]], "1.00015"), ([[0.2, 0.3]], "0.5")],
+    ids=["float16", "float64", "one_row"],
+)
+def test_softmax_jacobian_refuses_probabilities_off_by_more(probs, total):
+    with pytest.raises(ValueError, match=rf"probs must sum to 1 over axis \d, a slice sums to {total}"):
+        sk.softmax_jacobian(probs=probs)
+
+
+def test_a_temperature_array_that_varies_along_the_axis_is_refused():
+    # Two temperatures along a class axis of two: each class would be divided by its own.
+    with pytest.raises(ValueError, match=r"temperature of shape \(1, 2\) varies along axis 1, .* one temperature per slice has shape \(3, 1\)"):
+        sk.softmax(np.zeros((3, 2)), temperature=np.array([[1.0, 2.0]]))

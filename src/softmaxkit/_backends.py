@@ -68,6 +68,69 @@ fast_softmax = _dispatch.fast_softmax
 kernel_available = _dispatch.available
 
 
+def fast_tensor_softmax(x: Any, axis: int, log: bool) -> Any | None:
+    """The short path of :func:`fast_softmax` for a CPU torch tensor outside autograd
+    (``softmaxkit.torch``'s ops pass such tensors), through a zero-copy NumPy
+    view; None for any other input, which then takes the full path."""
+    view = _plain_tensor_view(x, axis)
+    if view is None:
+        return None
+    # The result from torch's allocator, as torch's own ops take theirs (NumPy
+    # arrays freed by torch tensors got their pages faulted in again on every
+    # call of a training loop: 800-1300 page faults a (4096, 1000) step).
+    out = _torch_if_imported().empty(x.shape, dtype=x.dtype)
+    return None if _dispatch.fast_softmax(view, log, out.numpy()) is None else out
+
+
+def fast_vjp(y: Any, g: Any, axis: int, log: bool) -> Any | None:
+    """softmax_vjp / log_softmax_vjp with every option at its default but ``axis``
+    (the last), of two NumPy arrays or two CPU torch tensors outside autograd,
+    straight to the kernel (``_dispatch.fast_vjp``); None where that does not
+    take the call, which then takes the full path."""
+    if type(y) is np.ndarray and type(g) is np.ndarray:
+        if axis != -1 and axis != y.ndim - 1 or not _kernel_first():
+            return None
+        return _dispatch.fast_vjp(y, g, log)
+    y_view, g_view = _plain_tensor_view(y, axis), _plain_tensor_view(g, axis)
+    if y_view is None or g_view is None:
+        return None
+    out = _torch_if_imported().empty(y.shape, dtype=y.dtype)  # (as in fast_tensor_softmax)
+    return None if _dispatch.fast_vjp(y_view, g_view, log, out.numpy()) is None else out
+
+
+def _plain_tensor_view(a: Any, axis: int) -> np.ndarray | None:
+    """A NumPy view of ``a`` where it is a plain float32/64 CPU torch tensor (not a
+    subclass, no lazy negation or conjugation, outside autograd) reduced over its
+    last axis, and the kernel computes every call (no backend forced or registered
+    before it); else None."""
+    torch = _torch_if_imported()
+    if torch is None or type(a) is not torch.Tensor or a.device.type != "cpu":
+        return None
+    if a.dtype is not torch.float32 and a.dtype is not torch.float64:  # the kernel's dtypes
+        return None
+    if axis != -1 and axis != a.ndim - 1 or a.is_neg() or a.is_conj() or not _kernel_first():
+        return None
+    if a.requires_grad and torch.is_grad_enabled():  # autograd follows the reference's ops
+        return None
+    view: np.ndarray = a.detach().numpy()
+    return view
+
+
+def _fresh_like(a: Any) -> Any | None:
+    """An uninitialised C-contiguous tensor like ``a``, where ``a`` is a float32/64
+    torch tensor; else None."""
+    torch = _torch_if_imported()
+    if torch is None or not isinstance(a, torch.Tensor):
+        return None
+    if a.dtype is not torch.float32 and a.dtype is not torch.float64:
+        return None
+    return torch.empty(a.shape, dtype=a.dtype)
+
+
+def _kernel_first() -> bool:
+    return _forced is None and _registered[0] is _KERNEL
+
+
 class RowLosses(NamedTuple):
     """The per-row losses (before the reduction) and the scaled gradient (or None)."""
 
@@ -120,15 +183,23 @@ class _Kernel:
         smoothing: float, grad_divisor: float, want_grad: bool,
     ) -> RowLosses | None:  # fmt: skip
         views = _NumpyViews()
+        # A tensor's gradient from torch's allocator (see fast_tensor_softmax).
+        grad_out = _fresh_like(z) if want_grad else None
         parts = _dispatch.cross_entropy(
             views.of(z), views.of(target), class_axis=z.ndim - 1, class_indices=class_indices,
             weight=views.of(weight), ignore_index=ignore_index, smoothing=smoothing,
             grad_scale=1.0 / float(grad_divisor), want_grad=want_grad,
+            grad_out=views.of(grad_out),
         )  # fmt: skip
         if parts is None:
             return None
         per_row = parts.per_row.reshape(tuple(z.shape[:-1]))
-        return RowLosses(views.back(per_row), None if parts.grad is None else views.back(parts.grad))
+        grad = parts.grad
+        if grad is not None and grad_out is not None and np.shares_memory(grad, views.of(grad_out)):
+            grad = grad_out
+        elif grad is not None:
+            grad = views.back(grad)
+        return RowLosses(views.back(per_row), grad)
 
 
 def _is_plain_cpu_tensor(a: Any) -> bool:
@@ -210,7 +281,8 @@ class _LazyTriton:
         return getattr(self.module(), primitive)
 
 
-_registered: list[Any] = [_Kernel(), _LazyTriton(), _reference]
+_KERNEL = _Kernel()
+_registered: list[Any] = [_KERNEL, _LazyTriton(), _reference]
 _forced: Any = None
 
 

@@ -209,6 +209,17 @@ def _softmax_or_log(x: Any, axis: Any, temperature: Any, where: Any, out: Any, *
         result = _backends.fast_softmax(x, log, out)
         if result is not None:
             return result
+    elif (
+        out is None
+        and where is None
+        and type(axis) is int
+        and type(temperature) is float
+        and temperature == 1.0
+    ):
+        # The same call on a CPU torch tensor (softmaxkit.torch's forward pass).
+        result = _backends.fast_tensor_softmax(x, axis, log)
+        if result is not None:
+            return result
     v = _family.validated(x, axis, temperature, where)
     if out is not None:
         validate.out_array(out, v.xp, v.x.shape, v.out_dtype)
@@ -528,6 +539,12 @@ def log_softmax_vjp(
 
 
 def _vjp(y: Any, g: Any, axis: Any, temperature: Any, where: Any, *, log: bool) -> Any:
+    if where is None and type(axis) is int and type(temperature) is float and temperature == 1.0:
+        # The commonest call (a backward pass) on NumPy arrays or CPU torch
+        # tensors: nothing to validate beyond what the kernel's short path checks.
+        grad = _backends.fast_vjp(y, g, axis, log)
+        if grad is not None:
+            return grad
     xp, y, g, axes, mask, t, out_dtype = _family.prepare_vjp(
         y, g, axis, temperature, where, name="logp" if log else "y"
     )

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 _DIGIT_BITS = 16
-_BUCKETS = 1 << _DIGIT_BITS
+_BUCKETS = 1 << _DIGIT_BITS  # pragma: no mutate
 _SIGN = 1 << 63
 
 #: The blocks of a slice (a callable called once per pass): its values (float,
@@ -87,7 +87,7 @@ def _keys(values: np.ndarray) -> np.ndarray:
     bits = (np.ravel(values).astype(np.float64, copy=False) + 0.0).view(np.uint64)
     # Negative numbers order backwards in their bits: flip them all; set the
     # sign bit of the others so that they follow.
-    return np.where(bits >= _SIGN, ~bits, bits | np.uint64(_SIGN))
+    return np.where(bits >= _SIGN, ~bits, bits | np.uint64(_SIGN))  # pragma: no mutate
 
 
 def _value(key: int) -> float:

@@ -234,9 +234,8 @@ def index_denominator(
         index = xp.clip(xp.where(valid, target, 0), 0, n_classes - 1)
         picked = xp.take(xp.astype(weight, dtype), xp.reshape(index, (-1,)))
         rows = xp.where(valid, xp.reshape(picked, tuple(target.shape)), 0.0)
-    if n_classes:
-        # as in ClassIndexTarget.of: an unchecked (lazy) index out of range gives NaN
-        rows = xp.where(outside_classes(target, valid, n_classes), xp.nan, rows)
+    # as in ClassIndexTarget.of: an unchecked (lazy) index out of range gives NaN
+    rows = xp.where(outside_classes(target, valid, n_classes), xp.nan, rows)
     if sample_weight is not None:
         rows = rows * sample_weight
     return xp.sum(rows)

@@ -29,11 +29,11 @@ def namespace(primary: Any, *others: Any) -> Any:
     this one by :func:`as_array`.
     """
     for candidate in (primary, *others):
-        if isinstance(candidate, np.ma.MaskedArray):
-            continue  # as_array refuses or unwraps it; its namespace is NumPy's
+        # A numpy.ma array is NumPy's (as_array refuses or unwraps it): it picks NumPy
+        # as a plain NumPy array does, whatever library the other arguments are from.
         if array_api_compat.is_array_api_obj(candidate):
             return array_api_compat.array_namespace(candidate)
-    return array_api_compat.array_namespace(np.empty(0))
+    return array_api_compat.array_namespace(np.empty(0))  # pragma: no mutate
 
 
 def float_dtype_of(xp: Any, x: Any, *, name: str) -> Any:

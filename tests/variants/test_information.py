@@ -103,6 +103,9 @@ def test_kl_where_p_is_zero_ignores_q():
 
 def test_kl_is_infinite_where_q_has_no_mass():
     assert float(sk.kl_divergence(logits_p=[0.0, 0.0], logits_q=[0.0, -np.inf])) == np.inf
+    # From probabilities too: a zero weight's log is -inf (scipy.stats.entropy says inf).
+    assert float(sk.kl_divergence(probs_p=[1.0, 1.0], probs_q=[2.0, 0.0])) == np.inf
+    assert float(sk.kl_divergence(logits_p=[0.0, 0.0], probs_q=[2.0, 0.0])) == np.inf
 
 
 def test_kl_where_excludes_the_entries_from_both_distributions(backend):
@@ -126,6 +129,9 @@ def test_kl_and_entropy_of_an_empty_axis_are_zero(backend):
     empty = backend.asarray(np.zeros((3, 0)))
     assert_array_equal(backend.to_numpy(sk.kl_divergence(logits_p=empty, logits_q=empty)), [0.0, 0.0, 0.0])
     assert_array_equal(backend.to_numpy(sk.entropy(logits=empty)), [0.0, 0.0, 0.0])
+    # Probabilities too: an empty sum of weights is no slice of zeros to refuse.
+    assert_array_equal(backend.to_numpy(sk.entropy(probs=empty)), [0.0, 0.0, 0.0])
+    assert_array_equal(backend.to_numpy(sk.kl_divergence(probs_p=empty, logits_q=empty)), [0.0, 0.0, 0.0])
 
 
 def test_kl_broadcasts(rng):
@@ -135,8 +141,11 @@ def test_kl_broadcasts(rng):
 
 
 def test_kl_shapes_that_do_not_broadcast_are_refused():
-    with pytest.raises(ValueError, match=r"shape \(3,\) and logits_q of shape \(4,\) do not broadcast"):
+    with pytest.raises(ValueError, match=r"^logits_p of shape \(3,\) and logits_q of shape \(4,\) do not broadcast"):
         sk.kl_divergence(logits_p=np.zeros(3), logits_q=np.zeros(4))
+    # Each argument named as it was given.
+    with pytest.raises(ValueError, match=r"^probs_p of shape \(3,\) and probs_q of shape \(4,\) do not broadcast"):
+        sk.kl_divergence(probs_p=np.ones(3), probs_q=np.ones(4))
 
 
 def test_information_on_every_backend(rng, backend):
@@ -239,3 +248,60 @@ def test_softmax_jacobian_takes_float16_softmax_output():
 
 def test_entropy_of_probabilities_excludes_masked_classes():
     assert_allclose(sk.entropy(probs=[0.25, 0.25, 0.5], where=[True, True, False]), np.log(2), rtol=1e-15)
+
+
+_ROW = np.ones((1, 4096))
+_COMPLEX_ROW = np.ones((1, 4096), dtype=complex)
+
+
+@pytest.mark.parametrize(
+    "call, error, message",
+    [
+        (lambda: sk.entropy(probs=_ROW, temperature=2.0), ValueError, "temperature applies to logits, not to probs;"),
+        (lambda: sk.entropy(probs=_COMPLEX_ROW), TypeError, "probs must be real"),
+        (lambda: sk.kl_divergence(logits_p=_ROW, probs_q=_COMPLEX_ROW), TypeError, "probs_q must be real"),
+        (lambda: sk.kl_divergence(probs_p=_COMPLEX_ROW, logits_q=_ROW), TypeError, "probs_p must be real"),
+    ],
+    ids=["entropy-probs-temperature", "entropy-complex-probs", "kl-complex-probs-q", "kl-complex-probs-p"],
+)
+def test_a_streamed_slice_is_refused_as_one_call(call, error, message, monkeypatch):
+    # A slice larger than a block is streamed (its own validation): the same
+    # refusal, naming the argument as it was given.
+    from softmaxkit import _chunks
+
+    monkeypatch.setattr(_chunks, "CHUNK_BYTES", 1024)
+    with pytest.raises(error) as streamed:
+        call()
+    monkeypatch.setattr(_chunks, "CHUNK_BYTES", 1 << 40)
+    with pytest.raises(error) as whole:
+        call()
+    assert str(streamed.value) == str(whole.value)
+    assert str(streamed.value).startswith(message)
+
+
+def test_a_lazy_slice_of_zero_weights_is_nan_not_a_silent_zero():
+    # Found by mutation testing (the total > 0 guard of the normalisation): a
+    # Dask array's weights are not checked, and a slice of zeros gave an
+    # entropy of 0 (and a KL of 0 or inf) where NumPy refuses it and
+    # scipy.stats.entropy([0, 0]) is NaN.
+    da = pytest.importorskip("dask.array")
+    weights = da.from_array(np.array([[0.0, 0.0], [1.0, 3.0]]), chunks=1)
+    ones = da.from_array(np.ones((2, 2)), chunks=1)
+    expected = scipy_stats.entropy([1.0, 3.0])
+    assert_allclose(sk.entropy(probs=weights).compute(), [np.nan, expected], rtol=1e-15)
+    kl = scipy_stats.entropy([1.0, 3.0], [1.0, 1.0])
+    assert_allclose(sk.kl_divergence(probs_p=weights, probs_q=ones).compute(), [np.nan, kl], rtol=1e-15)
+    kl_q = scipy_stats.entropy([1.0, 1.0], [1.0, 3.0])
+    assert_allclose(sk.kl_divergence(logits_p=ones, probs_q=weights).compute(), [np.nan, kl_q], rtol=1e-15)
+
+
+def test_a_large_p_with_a_broadcast_or_listed_q_is_one_call(rng, monkeypatch):
+    # Only a NumPy q of p's shape goes through the large-input routes: a q
+    # that broadcasts, or a list, is computed as one call whatever the size.
+    from softmaxkit import _chunks
+
+    p, q = rng.normal(size=(3, 300)), rng.normal(size=300)
+    expected = [float(sk.kl_divergence(logits_p=row, logits_q=q)) for row in p]
+    monkeypatch.setattr(_chunks, "CHUNK_BYTES", 1024)
+    assert_allclose(sk.kl_divergence(logits_p=p, logits_q=q), expected, rtol=1e-14)
+    assert_allclose(sk.kl_divergence(logits_p=p, logits_q=q.tolist()), expected, rtol=1e-14)

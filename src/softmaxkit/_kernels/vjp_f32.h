@@ -13,14 +13,23 @@ SK_INLINE double vjp_row_sum_f32(const float *y, const float *g, const uint8_t *
                                  int log, int masked) {
     sk_vd acc0 = sk_vsplatd(0.0), acc1 = acc0, zero = acc0;
     ptrdiff_t i = 0;
-    for (; i + 2 * SK_VD_N <= n; i += 2 * SK_VD_N) {
-        sk_vd g0 = sk_vload_widen(g + i), g1 = sk_vload_widen(g + i + SK_VD_N);
+    for (; i + SK_VF_N <= n; i += SK_VF_N) {
+        /* a float vector widened in two halves, one instruction each */
+        sk_vd g0, g1;
+        sk_vwiden(sk_vloadf(g + i), &g0, &g1);
         if (masked) {
             g0 = sk_vselectd(sk_vload_mask(m + i), g0, zero);
             g1 = sk_vselectd(sk_vload_mask(m + i + SK_VD_N), g1, zero);
         }
-        acc0 += log ? g0 : g0 * sk_vload_widen(y + i);
-        acc1 += log ? g1 : g1 * sk_vload_widen(y + i + SK_VD_N);
+        if (log) {
+            acc0 += g0;
+            acc1 += g1;
+        } else {
+            sk_vd y0, y1;
+            sk_vwiden(sk_vloadf(y + i), &y0, &y1);
+            acc0 += g0 * y0;
+            acc1 += g1 * y1;
+        }
     }
     double sum = 0.0;
     sk_vd acc = acc0 + acc1;
@@ -44,12 +53,24 @@ SK_INLINE void vjp_half_f32(sk_vd y, sk_vd e, sk_vd g, const uint8_t *m, float *
     sk_vstore_narrow(out, r);
 }
 
+/* The row a loop over rows takes next (this one again at the end): its y, g
+ * and out are fetched into L2 during this row's output pass, which reads
+ * only what the row sum left in L1, so that the next row sum does not wait
+ * for memory (the hardware prefetchers stop at each 4 KiB page). */
+typedef struct {
+    const float *y, *g, *out;
+} vjp_next_row;
+
 SK_INLINE void vjp_row_f32(const float *y, const float *g, const uint8_t *m, float *out,
-                           ptrdiff_t n, double temperature, int log, int masked) {
+                           ptrdiff_t n, double temperature, int log, int masked,
+                           vjp_next_row next) {
     double sum = vjp_row_sum_f32(y, g, m, n, log, masked);
     int scaled = temperature != 1.0;
     ptrdiff_t i = 0;
     for (; i + SK_VF_N <= n; i += SK_VF_N) {
+        _mm_prefetch((const char *)(next.y + i), _MM_HINT_T1);
+        _mm_prefetch((const char *)(next.g + i), _MM_HINT_T1);
+        _mm_prefetch((const char *)(next.out + i), _MM_HINT_T1);
         sk_vf yv = sk_vloadf(y + i);
         sk_vd y0, y1, e0, e1, g0, g1;
         sk_vwiden(yv, &y0, &y1);
@@ -76,13 +97,17 @@ static void vjp_rows_fast_f32(const sk_vjp_args *a, ptrdiff_t r0, ptrdiff_t r1) 
         const float *g = (const float *)(a->g + r * a->gs);
         float *out = (float *)(a->out + r * a->os);
         const uint8_t *m = a->mask ? a->mask + r * a->ms : NULL;
+        ptrdiff_t after = r + 1 < r1 ? r + 1 : r;
+        vjp_next_row next = {(const float *)(a->y + after * a->ys),
+                             (const float *)(a->g + after * a->gs),
+                             (const float *)(a->out + after * a->os)};
         if (m && a->log)
-            vjp_row_f32(y, g, m, out, a->n, a->temperature, 1, 1);
+            vjp_row_f32(y, g, m, out, a->n, a->temperature, 1, 1, next);
         else if (m)
-            vjp_row_f32(y, g, m, out, a->n, a->temperature, 0, 1);
+            vjp_row_f32(y, g, m, out, a->n, a->temperature, 0, 1, next);
         else if (a->log)
-            vjp_row_f32(y, g, m, out, a->n, a->temperature, 1, 0);
+            vjp_row_f32(y, g, m, out, a->n, a->temperature, 1, 0, next);
         else
-            vjp_row_f32(y, g, m, out, a->n, a->temperature, 0, 0);
+            vjp_row_f32(y, g, m, out, a->n, a->temperature, 0, 0, next);
     }
 }

@@ -210,7 +210,8 @@ def as_logits(logits: Any, *, binary_to_two: bool = True) -> Any:
     z = validate.as_array(xp, logits, name="logits")
     z = xp.astype(z, validate.float_dtype_of(xp, z, name="logits"))
     if z.ndim == 1 and binary_to_two:
-        z = xp.stack([xp.zeros_like(z), z], axis=-1)
+        # Stacking two (N,) arrays: axis -1 and axis 1 are the same axis of the (N, 2) result.
+        z = xp.stack([xp.zeros_like(z), z], axis=-1)  # pragma: no mutate
     if z.ndim == 0:
         raise ValueError("logits must have shape (N, K) or (N,), got a 0-d array")
     return z

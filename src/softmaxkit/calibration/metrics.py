@@ -84,8 +84,9 @@ def reliability_curve(
     Parameters
     ----------
     probs : array_like
-        Predicted probabilities, shape (N, K) with rows summing to 1, or (N,)
-        for a binary problem's probability of class 1.
+        Predicted probabilities, shape (N, K) with rows summing to 1 (within
+        1e-4: float32 softmax output passes, logits and unnormalised scores
+        do not), or (N,) for a binary problem's probability of class 1.
     labels : array_like of int
         The true classes, shape (N,), in [0, K): the column of ``probs``
         that is right. The order is (probs, labels), as in netcal and

@@ -194,10 +194,14 @@ def _(
 def _setup_cross_entropy(ctx: Any, inputs: tuple[Any, ...], output: tuple[Tensor, Tensor]) -> None:
     ctx.dim, ctx.reduction, ctx.want_grad = inputs[3], inputs[6], inputs[7]
     ctx.save_for_backward(output[1])
+    # The gradient output is never differentiated (the backward ignores its
+    # upstream gradient): without this autograd would fill a tensor of zeros
+    # the logits' size for it on every backward.
+    ctx.set_materialize_grads(False)
 
 
 def _cross_entropy_backward(
-    ctx: Any, grad_loss: Tensor, _grad_of_grad: Tensor
+    ctx: Any, grad_loss: Optional[Tensor], _grad_of_grad: Optional[Tensor]
 ) -> tuple[Optional[Tensor], ...]:
     (grad,) = ctx.saved_tensors
     if not ctx.want_grad:
@@ -205,6 +209,8 @@ def _cross_entropy_backward(
             "softmaxkit::cross_entropy was called without want_grad; call it through "
             "softmaxkit.torch.cross_entropy, which asks for the gradient when autograd needs it"
         )
+    if grad_loss is None:  # (autograd asks only when the loss has a gradient)
+        return (None,) * 8
     if ctx.reduction == "none" and grad.ndim > 0:
         grad_loss = grad_loss.unsqueeze(ctx.dim)
     return grad * grad_loss, None, None, None, None, None, None, None

@@ -113,7 +113,8 @@ def entropy(
     Classes with probability 0 (``-inf`` logits, masked) contribute 0. A
     slice with no class left, or a zero-length axis, has entropy 0 (an
     empty sum); ``k`` classes at ``+inf`` give ``log(k)``; a NaN logit gives
-    NaN.
+    NaN. The values of ``probs`` are not checked on a lazy array (Dask): a
+    slice of zeros gives NaN there instead of the ValueError.
 
     Examples
     --------
@@ -361,10 +362,15 @@ def _positive_total(xp: Any, total: Any, *, kind: str) -> Any:
 
 
 def _normalised_weights(xp: Any, z: Any, total: Any) -> tuple[Any, Any]:
-    """``z / total`` and its log (``-inf`` where ``z`` is 0), for weights ``z`` of slice sums ``total``."""
+    """``z / total`` and its log (``-inf`` where ``z`` is 0), for weights ``z`` of slice sums ``total``.
+
+    A slice of zeros reaches this only on a lazy array (Dask, JAX under ``jit``),
+    whose values are not checked: its probabilities and logs are NaN, so its
+    entropy is NaN as ``scipy.stats.entropy([0, 0])`` is, not a silent 0.
+    """
     positive = z > 0
-    total_safe = xp.where(total > 0, total, 1.0)
-    log_probs = xp.where(positive, xp.log(xp.where(positive, z, 1.0)) - xp.log(total_safe), -xp.inf)
+    total_safe = xp.where(total > 0, total, xp.nan)
+    log_probs = xp.where(positive, xp.log(xp.where(positive, z, 1.0)), -xp.inf) - xp.log(total_safe)
     return z / total_safe, log_probs
 
 
