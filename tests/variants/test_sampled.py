@@ -555,6 +555,8 @@ def test_unique_unigram_sample_counts_only_classes_with_counts():
 
 def test_class_ids_up_to_two_to_the_53_are_accepted():
     # Ids are floor(u * C) in float64: exact up to 2**53 classes, refused above.
+    drawn = sk.sample_candidates([[0]], 3, 2**53, sampler="uniform", unique=False, seed=0).candidates
+    assert_array_equal(drawn, np.floor(np.random.default_rng(0).random(3) * 2.0**53).astype(np.int64))
     s = sk.sample_candidates([[2**53 - 1]], 3, 2**53, sampler="uniform", seed=0)
     assert np.all((np.asarray(s.candidates) >= 0) & (np.asarray(s.candidates) < 2**53))
     assert_allclose(s.true_expected_count, -np.expm1(3 * np.log1p(-(2.0**-53))), rtol=1e-12)
@@ -659,3 +661,51 @@ def test_the_continuation_serves_a_unigram_sampler_of_any_size(monkeypatch):
     assert_array_equal(np.sort(s.candidates), [0, 1, 2])
     # Rounds of 16 draws until the budget of 16 tries per class wanted (48).
     assert draws == [16, 16, 16]
+
+
+def test_no_candidate_or_a_single_class_is_a_valid_sample():
+    # num_sampled may be 0 (no candidate, expected counts 0) and num_classes 1
+    # (the one class, drawn on the first try: expected count 1; p = 1 each
+    # of 3 tries with replacement: 3), as TF's samplers allow.
+    s = sk.sample_candidates([[0], [1]], 0, 10, seed=0)
+    assert s.candidates.shape == (0,) and s.sampled_expected_count.shape == (0,)
+    assert_array_equal(s.true_expected_count, [[0.0], [0.0]])
+    s = sk.sample_candidates([[0]], 1, 1, sampler="uniform", seed=0)
+    assert_array_equal(s.candidates, [0])
+    assert_array_equal(s.true_expected_count, [[1.0]])
+    s = sk.sample_candidates([[0]], 3, 1, sampler="log_uniform", unique=False, seed=0)
+    assert_array_equal(s.candidates, [0, 0, 0])
+    assert_array_equal(s.sampled_expected_count, [3.0, 3.0, 3.0])
+
+
+def test_the_loss_of_a_single_class(rng):
+    # One class is certain: loss 0 once the accidental hit (the sampled class
+    # is the true one) is removed; kept, the two equal logits give log 2.
+    weights, biases, inputs = rng.normal(size=(1, 3)), rng.normal(size=1), rng.normal(size=(2, 3))
+    args = (weights, biases, [[0], [0]], inputs, 1, 1)
+    assert_array_equal(sk.sampled_softmax_loss(*args, seed=0, reduction="none"), [0.0, 0.0])
+    kept = sk.sampled_softmax_loss(*args, seed=0, reduction="none", remove_accidental_hits=False)
+    assert_allclose(kept, [np.log(2.0)] * 2, rtol=1e-15)
+
+
+def test_a_class_without_count_expects_0_even_after_infinite_tries():
+    # Class 1's share (1e-310) makes the continuation's wait overflow: the
+    # tries are inf, every drawn class is expected once (1 - (1 - p)^inf), and
+    # class 2 (count 0) still 0 times, not inf * log1p(0) = NaN.
+    s = sk.sample_candidates([[2]], 2, 3, sampler="unigram", unigrams=[1.0, 1e-310, 0.0], seed=0)
+    assert_array_equal(np.sort(s.candidates), [0, 1])
+    assert_array_equal(s.sampled_expected_count, [1.0, 1.0])
+    assert_array_equal(s.true_expected_count, [[0.0]])
+
+
+def test_the_continuation_of_a_sample_of_every_class_has_finite_counts(monkeypatch):
+    # Nine shares of 1/9 add up to 1 + 2**-52 in the continuation's suffix
+    # sums: the first class's unseen mass is 1 (one try), not log1p(-1 - eps) = NaN.
+    from softmaxkit.variants import sampled
+
+    monkeypatch.setattr(sampled, "_TRIES_PER_CLASS", 0)  # the continuation draws all
+    s = sk.sample_candidates([[0]], 9, 9, sampler="uniform", seed=0)
+    assert_array_equal(np.sort(s.candidates), np.arange(9))
+    counts = np.asarray(s.sampled_expected_count)
+    assert np.all((counts > 0) & (counts <= 1)) and np.all(counts == counts[0])
+    assert_array_equal(s.true_expected_count, [[counts[0]]])
