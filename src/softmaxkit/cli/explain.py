@@ -168,7 +168,7 @@ def format_table(result: Explanation) -> str:
 def format_json(result: Explanation) -> str:
     payload = {
         "temperature": result.temperature,
-        "beta": 1.0 / result.temperature,
+        "beta": _json_number(1.0 / result.temperature),  # inf for T = 5e-324, as the table says
         "classes": [
             {
                 "index": index,
