@@ -141,9 +141,52 @@ _SAMPLE_ROUTES = [
         for case in ("sample", "sample_filtered", "sample_generator")
     ),
 ]
+# sparsemax's and entmax's large-input routes (blocks of rows, slices streamed with the
+# threshold found over their blocks) and their losses': the reliability files' cases of them.
+_ENTMAX_ROUTES = [
+    *(
+        f"{_MEMORY}::{test}[{dtype}-{function}]"
+        for test in ("test_peak_is_the_result_and_a_few_blocks", "test_blocks_give_the_values_of_one_call")
+        for dtype in ("float32", "float64")
+        for function in ("sparsemax", "entmax15", "entmax_bisect", "sparsemax_loss", "sparsemax_loss_none", "entmax15_loss")
+    ),
+    *(
+        f"{_SLICES}::{test}[{case}]"
+        for test in ("test_peak_is_the_result_and_a_few_blocks", "test_blocks_give_the_values_of_one_call")
+        for case in (
+            "sparsemax_one_row", "sparsemax_axis0", "sparsemax_where", "sparsemax_row_temperatures",
+            "entmax15_vector", "entmax15_axis0", "entmax_bisect_one_row", "entmax_bisect_axis0_tall",
+            "sparsemax_loss_one_row", "entmax15_loss_one_row", "sparsemax_near_constant_row",
+            "sparsemax_where_list", "sparsemax_loss_axis0",
+        )
+    ),
+    *(
+        f"{_SLICES}::test_a_near_constant_row_or_filtered_draws_peak_at_a_few_blocks[{case}]"
+        for case in ("entmax15_near_constant_row", "entmax_bisect_near_constant_row", "entmax15_loss_near_constant_row")
+    ),
+    *(
+        f"{_SLICES}::test_a_streamed_slice_keeps_the_edge_case_policy[{function}-{row}]"
+        for function in ("sparsemax", "entmax15", "entmax_bisect", "sparsemax_loss", "entmax15_loss")
+        for row in ("plus_inf", "nan", "all_minus_inf")
+    ),
+    f"{_SLICES}::test_the_threshold_over_blocks_is_the_sorts",
+    f"{_SLICES}::test_entmax15_over_blocks_does_not_overshoot",
+]
+
+
+def _docstring_tests(module: str) -> list[str]:
+    """A module whose docstrings are completed at import (``__doc__.replace``): their
+    examples, and the test that every public function has some, see what it made."""
+    return [
+        f"tests/test_package.py::test_docstring_examples_run[softmaxkit.{module}]",
+        "tests/test_package.py::test_the_public_functions_have_examples",
+    ]
+
+
 TESTS = {
     "softmaxkit._core": _CORE_TESTS,
-    "softmaxkit._stable": _CORE_TESTS,
+    # The spec path's softmax_vjp (softmax_vjp_from) is reached only by test_backends' cases.
+    "softmaxkit._stable": [*_CORE_TESTS, "tests/test_backends.py"],
     # _family is the prepare/row-layout layer every public function of the family goes
     # through (the kernel path too): the core tests reach all of it.
     "softmaxkit._family": _CORE_TESTS,
@@ -191,9 +234,9 @@ TESTS = {
     "softmaxkit.variants.sampling": ["tests/variants/test_sampling.py", *_SAMPLE_ROUTES],
     "softmaxkit.variants.information": ["tests/variants/test_information.py", *_INFORMATION_ROUTES],
     "softmaxkit.variants.sparse": ["tests/variants/test_sparse.py"],
-    "softmaxkit.variants.sparsemax": ["tests/variants/test_sparsemax.py"],
+    "softmaxkit.variants.sparsemax": ["tests/variants/test_sparsemax.py", *_ENTMAX_ROUTES, *_docstring_tests("variants.sparsemax")],
     "softmaxkit.variants.sampled": ["tests/variants/test_sampled.py"],
-    "softmaxkit.variants.segment": ["tests/variants/test_segment.py", *_SEGMENT_ROUTES],
+    "softmaxkit.variants.segment": ["tests/variants/test_segment.py", *_SEGMENT_ROUTES, *_docstring_tests("variants.segment")],
     "softmaxkit.variants._segments": ["tests/variants/test_segment.py", "tests/variants/test_sparse.py"],
     "softmaxkit.variants.gumbel": ["tests/variants/test_gumbel.py", *_GUMBEL_ROUTES],
     "softmaxkit.variants._random": ["tests/variants/test_gumbel.py", "tests/variants/test_sampling.py"],
