@@ -24,11 +24,29 @@ def overconfident(rng):
     return 3.0 * latent, sampled_labels(rng, latent)
 
 
+@pytest.fixture
+def calibrated(rng):
+    """Logits of spread 1.6 with labels drawn from their softmax: T near 1, above the
+    first guess (the rows' mean spread, 1.4), so the search brackets the root going up
+    and the first Newton iterate, the bracket's middle, lies above the root."""
+    logits = 1.6 * rng.normal(size=(2000, 5))
+    return logits, sampled_labels(rng, logits)
+
+
+@pytest.fixture
+def sharp(rng):
+    """Calibrated logits of spread 5: the NLL's curvature changes fast, and Newton steps
+    leave the bracket, so the fit takes bisection steps (their midpoints matter)."""
+    logits = 5.0 * rng.normal(size=(500, 5))
+    return logits, sampled_labels(rng, logits)
+
+
 class TestTemperatureScaler:
-    def test_temperature_minimises_the_nll_to_machine_precision(self, overconfident):
+    @pytest.mark.parametrize("data", ["overconfident", "calibrated", "sharp"])
+    def test_temperature_minimises_the_nll_to_machine_precision(self, request, data):
         from scipy.optimize import minimize_scalar
 
-        logits, labels = overconfident
+        logits, labels = request.getfixturevalue(data)
         scaler = TemperatureScaler().fit(logits, labels)
         reference = minimize_scalar(
             lambda t: float(sk.cross_entropy(logits / t, labels)),
@@ -136,8 +154,9 @@ class TestTemperatureScaler:
 
     def test_labels_that_are_always_the_argmax_warn_and_go_towards_zero(self):
         logits = np.array([[2.0, 0.0], [0.0, 1.0], [3.0, 1.0]])
-        with pytest.warns(CalibrationWarning, match="temperature goes to 0"):
+        with pytest.warns(CalibrationWarning, match="temperature goes to 0") as record:
             scaler = TemperatureScaler().fit(logits, [0, 1, 0])
+        assert [w.filename for w in record] == [__file__]  # the caller's line, not ours
         assert_allclose(scaler.predict_proba(logits), np.eye(2)[[0, 1, 0]], atol=1e-15)
         # The search starts at T = the rows' mean spread and divides T by 4 per step
         # (exactly: powers of 2), counting each step, until every softmax is one-hot in
@@ -149,8 +168,9 @@ class TestTemperatureScaler:
 
     def test_anti_informative_logits_warn_and_go_towards_infinity(self):
         logits = np.array([[2.0, 0.0], [0.0, 1.0], [3.0, 1.0]])
-        with pytest.warns(CalibrationWarning, match="temperature goes to infinity"):
+        with pytest.warns(CalibrationWarning, match="temperature goes to infinity") as record:
             scaler = TemperatureScaler().fit(logits, [1, 0, 1])
+        assert [w.filename for w in record] == [__file__]
         # T multiplied by 4 per step from the rows' mean spread, counting each step,
         # up to the first power of 4 past the search's range of 1e8 (4**14).
         spread = np.mean(np.std(logits, axis=1))

@@ -182,6 +182,16 @@ def test_float32_in_float32_out_close_to_float64(rng):
         assert_allclose(got, want, rtol=2e-6, atol=1e-6)
 
 
+def test_float32_logits_are_the_float32_product(rng):
+    # Float32 input multiplies in float32 (BLAS speed, as torch and a plain x @ w.T):
+    # each row's loss is cross_entropy of those float32 logits, bit for bit (one chunk).
+    x, w, b, y = problem(rng, n=200, d=30, c=10)
+    x, w, b = x.astype(np.float32), w.astype(np.float32), b.astype(np.float32)
+    expected = sk.cross_entropy(x @ w.T + b, y, reduction="none")
+    assert expected.dtype == np.float32
+    assert_array_equal(sk.linear_cross_entropy(x, w, y, bias=b, reduction="none"), expected)
+
+
 def test_inputs_are_not_mutated(rng):
     x, w, b, y = problem(rng)
     copies = [a.copy() for a in (x, w, b, y)]
@@ -197,6 +207,32 @@ def _traced_peak(function) -> int:
         return tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
+
+
+@pytest.mark.parametrize(
+    ("n_rows", "n_classes", "rows_per_chunk"),
+    [(600, 1000, 262), (3, 2**18 + 1, 1), (2**17 + 1, 1, 2**18)],
+    ids=["1000-classes", "more-classes-than-2**18", "one-class"],
+)
+def test_the_default_chunk_is_the_documented_2_18_logits(rng, monkeypatch, n_rows, n_classes, rows_per_chunk):
+    # The docstring: "Default: about 2**18 logits per chunk (max(1, 2**18 // C) rows)".
+    import softmaxkit.losses
+
+    x, w = rng.normal(size=(n_rows, 1)), rng.normal(size=(n_classes, 1))
+    y = rng.integers(0, n_classes, size=n_rows)
+    chunk_rows = []
+    cross_entropy = softmaxkit.losses.cross_entropy
+
+    def each_chunk(logits, target, **options):
+        chunk_rows.append(logits.shape[0])
+        return cross_entropy(logits, target, **options)
+
+    monkeypatch.setattr(softmaxkit.losses, "cross_entropy", each_chunk)
+    loss = sk.linear_cross_entropy(x, w, y)
+    starts = range(0, n_rows, rows_per_chunk)
+    assert chunk_rows == [min(rows_per_chunk, n_rows - start) for start in starts]
+    monkeypatch.undo()
+    assert loss == pytest.approx(float(sk.cross_entropy(x @ w.T, y)), rel=1e-12)
 
 
 def test_peak_memory_grows_with_the_chunk_not_with_the_batch(rng):
@@ -227,9 +263,14 @@ def test_peak_memory_grows_with_the_chunk_not_with_the_batch(rng):
         ({"input": np.ones((2, 3, 5))}, "input must have shape"),
         ({"target": np.full(23, 9)}, r"class index 9, outside \[0, 4\)"),
         ({"weight": np.ones(3)}, r"weight must have one entry per class \(4,\)"),
+        ({"input": np.ones(5), "target": np.zeros(1, dtype=int)},
+         r"target for a single input row must have shape \(\), got \(1,\)"),
+        ({"input": np.ones(5), "target": np.full((1, 4), 0.25)},
+         r"target for a single input row must have shape \(4,\), got \(1, 4\)"),
     ],
     ids=["weight-shape", "bias-shape", "target-shape", "sample-weight-shape", "chunk-zero",
-         "3d-input", "class-out-of-range", "class-weight-shape"],
+         "3d-input", "class-out-of-range", "class-weight-shape", "one-row-index-shape",
+         "one-row-probabilities-shape"],
 )  # fmt: skip
 def test_bad_arguments_raise_value_error_naming_them(rng, kwargs, message):
     x, w, b, y = problem(rng)
@@ -313,6 +354,17 @@ def test_input_is_not_copied(rng):
     y = rng.integers(0, 200, size=20000)
     # What remains is a few 100 x 200 chunk temporaries and the targets (about 2 MB).
     assert _traced_peak(lambda: sk.linear_cross_entropy(X, W, y, chunk_size=100)) < X.nbytes / 2
+
+
+def test_weights_are_not_copied(rng):
+    """A vocabulary's weights can be the largest array of the call: no copy of W either."""
+    W = rng.normal(size=(20000, 64))  # 10 MB
+    x = rng.normal(size=(4, 64))
+    y = rng.integers(0, 20000, size=4)
+    # What remains is a few 4 x 20000 chunk temporaries (0.6 MB each) and one W-sized
+    # array that tracemalloc counts though it is never written without a gradient
+    # (the gradient's zeros, pages the system commits lazily): a copy of W adds another.
+    assert _traced_peak(lambda: sk.linear_cross_entropy(x, W, y)) < 1.5 * W.nbytes
 
 
 def test_numpy_grad_input_is_written_in_place_not_concatenated(rng):

@@ -150,10 +150,13 @@ def fast_softmax(x: Any, log: bool, out: np.ndarray | None = None) -> np.ndarray
     return result
 
 
-def fast_vjp(y: np.ndarray, g: np.ndarray, log: bool) -> np.ndarray | None:
+def fast_vjp(
+    y: np.ndarray, g: np.ndarray, log: bool, out: np.ndarray | None = None
+) -> np.ndarray | None:
     """softmax_vjp / log_softmax_vjp over the last axis, temperature 1, no mask, of two
     C-contiguous arrays of one shape and one float32/64 dtype (the commonest call: a
-    backward pass); any other input returns None and takes the full path."""
+    backward pass), into ``out`` (a fresh C-contiguous array of that shape and dtype)
+    or a new array; any other input returns None and takes the full path."""
     dtype = y.dtype
     if not _enabled or (dtype is not _FLOAT64 and dtype is not _FLOAT32) or g.dtype is not dtype:
         return None
@@ -165,7 +168,7 @@ def fast_vjp(y: np.ndarray, g: np.ndarray, log: bool) -> np.ndarray | None:
     if module is None:
         return None
     n = y.shape[-1]
-    grad = np.empty(y.shape, dtype)
+    grad = np.empty(y.shape, dtype) if out is None else out
     module.vjp(log, y.reshape(-1, n), g.reshape(-1, n), grad.reshape(-1, n), None, 1.0,
                _threads_for(y.size))  # fmt: skip
     return grad
@@ -462,12 +465,15 @@ def cross_entropy(
     smoothing: float,
     grad_scale: float,
     want_grad: bool,
+    grad_out: np.ndarray | None = None,
 ) -> CrossEntropyParts | None:
     """Per-row losses (and the scaled gradient) of validated NumPy input; None when not taken.
 
     ``target``: int class indices of the batch shape, or probabilities of the
     logits' shape (class axis ``class_axis`` in both logits and probabilities);
-    ``weight``: None or a float (C,) array.
+    ``weight``: None or a float (C,) array; ``grad_out``: None or a fresh
+    C-contiguous array of the logits' shape and dtype, class axis last, that the
+    gradient is written into (where the logits need no conversion).
     """
     if not _takes(logits, target, weight) or not _taken_dtype(logits.dtype):
         return None
@@ -486,7 +492,11 @@ def cross_entropy(
     w = None if weight is None else _kernel_ready(np.asarray(weight, dtype=np.float64))
     weight_sum = float(n_classes) if w is None else float(np.sum(w))
     loss = np.empty(rows_z.shape[0], np.float64)
-    grad = np.empty(rows_z.shape, work_dtype) if want_grad else None
+    grad = None
+    if grad_out is not None and want_grad and grad_out.dtype == work_dtype and class_axis == logits.ndim - 1:
+        grad = grad_out.reshape(rows_z.shape)
+    elif want_grad:
+        grad = np.empty(rows_z.shape, work_dtype)
     _kernel().cross_entropy(
         rows_z, indices, probs, w, weight_sum, ignore_index, smoothing, grad_scale, loss, grad,
         _threads_for(logits.size),

@@ -49,7 +49,7 @@ def _float_vector(xp: Any, value: Any, like: Any, name: str, length: int, meanin
     validate.float_dtype_of(xp, value, name=name)
     if tuple(value.shape) != (length,):
         raise ValueError(f"{name} must have shape ({length},), {meaning}, got {tuple(value.shape)}")
-    return xp.astype(value, dtype, copy=False)
+    return xp.astype(value, dtype, copy=False)  # pragma: no mutate
 
 def prepare(
     input: Any,
@@ -191,14 +191,15 @@ def chunked(
     for start in tracked(chunks, len(chunks), "linear_cross_entropy", unit="chunk"):
         stop = min(start + lp.chunk_size, n_rows)
         loss, grad = chunk_loss_and_grad(start, stop)
-        loss = xp.astype(loss, lp.work_dtype, copy=False)  # summed in the compute dtype
+        # Summed in the compute dtype (copy=True would copy a chunk's losses, the same values).
+        loss = xp.astype(loss, lp.work_dtype, copy=False)  # pragma: no mutate
         grad_factor = grad_scale  # the gradient rows' factor: sample weight times scale
         if lp.sample_weight is not None:
             s = lp.sample_weight[start:stop]
             # A zero-weight row contributes 0 even where its loss is inf.
             loss = xp.where(s == 0, 0.0, loss) * s
             row_factor = s[:, None] if scale is None else s[:, None] * scale
-            grad_factor = xp.astype(row_factor, product_dtype, copy=False)
+            grad_factor = xp.astype(row_factor, product_dtype, copy=False)  # pragma: no mutate
         if reduction == "none":
             row_losses.append(loss)
         else:
