@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import selectors
 import subprocess
@@ -23,11 +24,15 @@ class Explorer:
     # The server starts in a fresh interpreter: on a loaded 2-core CI machine that took
     # over 30 s (a rebuild of the editable extension, or other jobs), a wait, not a failure.
     def __init__(self, *args: str, timeout: float = 120.0):
+        # Without PYTHONUNBUFFERED (which some shells and CI runners set): a user's
+        # terminal or pipe buffers stdout, so the URL reaches them only if explore flushes it.
+        environment = {name: value for name, value in os.environ.items() if name != "PYTHONUNBUFFERED"}
         self.process = subprocess.Popen(
             [*softmaxkit_command(), "explore", "--no-browser", *args],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
+            env=environment,
         )
         self.url = self._read_url(timeout)
 

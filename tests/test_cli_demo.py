@@ -10,7 +10,7 @@ import pytest
 from helpers import has_module
 
 from softmaxkit.cli.__main__ import main
-from softmaxkit.cli.demo import split_digits
+from softmaxkit.cli.demo import Scores, _digit_report, _digits_to_show, _ProgressBar, narration, split_digits
 from softmaxkit.datasets import load_digits
 
 needs_ml = pytest.mark.skipif(
@@ -51,6 +51,46 @@ def test_split_is_a_seeded_partition_of_all_digits():
     assert sorted(map(tuple, rows)) == sorted(map(tuple, everything))
 
 
+def test_the_digits_shown_are_a_sure_and_a_hesitant_right_answer_and_the_surest_mistake():
+    probs = np.array([[0.95, 0.05], [0.6, 0.4], [0.1, 0.9], [0.99, 0.01]])
+    assert _digits_to_show(probs, np.array([0, 1, 1, 1])) == [0, 2, 3]
+    assert _digits_to_show(probs, np.array([0, 0, 1, 0])) == [0, 1]  # no mistake to show
+
+
+def test_a_true_digit_outside_the_top_3_gets_its_own_line():
+    image = np.zeros((8, 8))
+    before, after = np.array([0.5, 0.3, 0.15, 0.05]), np.array([0.4, 0.3, 0.2, 0.1])
+    assert "  (3:   5.00% ->  10.00%, the true digit)" in _digit_report(image, 3, before, after)
+    assert "the true digit" not in _digit_report(image, 2, before, after)
+    assert "predicted: 0 (WRONG)" in _digit_report(image, 3, before, after)
+    assert "predicted: 0 (right)" in _digit_report(image, 0, before, after)
+
+
+def test_the_narration_names_only_what_changed():
+    plain = Scores(0.96, 0.1140, 0.0530, 0.0269, 0.98)
+    text = " ".join(narration(plain, plain._replace(nll=0.09, ece=0.02), plain, 360).split())
+    assert "Here it lowered the NLL (0.1140 -> 0.0900) and the ECE (0.0269 -> 0.0200)." in text
+    assert "Brier" not in text and "bins" not in text  # unchanged; the ECE was not raised
+    assert "Label smoothing did not lower the confidence here:" in text  # the same confidence
+    text = " ".join(narration(plain, plain, plain, 360).split())
+    assert "Here it changed none of the NLL, the Brier score and the ECE in the 4th decimal." in text
+
+
+def test_the_bar_follows_the_iterations_on_a_terminal_only(capsys):
+    bar = _ProgressBar("training x", 10)
+    bar.interactive = True
+    bar.update(4, 1.5)
+    assert capsys.readouterr().err == f"\r{'training x':<40} [{'#' * 12}{'.' * 18}] {'objective 1.5000':<45}"
+    bar.interactive = False
+    bar.update(5, 1.0)
+    assert capsys.readouterr().err == ""
+    bar.finish(4)  # drawn full: the fit stopped because it was done
+    seconds = re.search(rf"\[#{{30}}\] converged in 4 iterations, (\d+\.\d) s +\n$", capsys.readouterr().err)
+    assert 0 <= float(seconds[1]) < 60
+    bar.finish(10)
+    assert "] stopped after 10 iterations" in capsys.readouterr().err
+
+
 def test_demo_succeeds_and_writes_every_picture_as_png(demo_run):
     status, _, _, out = demo_run
     assert status == 0
@@ -66,6 +106,23 @@ def test_temperature_scaling_keeps_accuracy_and_lowers_nll_and_ece(demo_run):
     after = next(v for k, v in rows.items() if k.startswith("+ temperature scaling"))
     assert after[0] == before[0]
     assert after[1] < before[1] and after[3] < before[3]
+
+
+def test_the_first_row_scores_the_weakly_regularised_model_on_the_test_digits(demo_run):
+    # Peers: scikit-learn's accuracy and log loss of the model the docs' example fits
+    # (C = 1000, 300 iterations) on the same split (the demo fits it on one thread).
+    from sklearn.metrics import accuracy_score, log_loss
+    from threadpoolctl import threadpool_limits
+
+    from softmaxkit.models import SoftmaxRegression
+
+    data = split_digits(0)
+    with threadpool_limits(limits=1):
+        model = SoftmaxRegression(C=1000.0, max_iter=300).fit(data.X_train, data.y_train)
+    probs = model.predict_proba(data.X_test)
+    accuracy, nll = metric_rows(demo_run[1])["softmax regression"][:2]
+    assert accuracy == pytest.approx(accuracy_score(data.y_test, probs.argmax(axis=1)), abs=5.1e-5)
+    assert nll == pytest.approx(log_loss(data.y_test, probs, labels=range(10)), abs=5.1e-5)
 
 
 def test_label_smoothing_row_is_less_confident_than_the_plain_model(demo_run):
@@ -89,7 +146,8 @@ def test_progress_bar_reports_both_fits(demo_run):
 def test_no_plots_writes_nothing(tmp_path, capsys):
     assert main(["demo", "--no-plots", "--out", str(tmp_path / "none")]) == 0
     assert not (tmp_path / "none").exists()
-    assert "Pictures" not in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "Pictures" not in out and "matplotlib is not installed" not in out
 
 
 @needs_ml

@@ -28,6 +28,10 @@ def test_plot_writes_bars_and_sweep_of_the_logits(tmp_path, capsys, monkeypatch)
     e = np.exp(np.array([2.0, 1.0, 0.1]) / 0.5)
     assert heights == pytest.approx(e / e.sum(), rel=1e-12)
     assert len(sweep.axes[0].lines) >= 3
+    # The bars' panel grows with the classes; the sweep's stays 4.6 inches tall.
+    from softmaxkit import plot
+
+    assert drawn["figure"].get_size_inches().tolist() == [9.5, plot.probability_bars_height(3) + 4.6]
 
 
 @pytest.mark.parametrize(

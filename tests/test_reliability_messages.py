@@ -19,7 +19,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import softmaxkit as sk
-from softmaxkit import _dispatch, calibration
+from softmaxkit import _chunks, _dispatch, calibration
 
 X = np.linspace(-1, 1, 12).reshape(3, 4)
 T = np.array([0, 1, 2])
@@ -174,12 +174,18 @@ def test_a_read_only_out_is_named(function):
 # ---------------------------------------------------------------- segment ids are labels
 
 
+@pytest.mark.parametrize("streamed", [False, True], ids=["one_call", "streamed"])
 @pytest.mark.parametrize("function", [sk.segment_softmax, sk.segment_log_softmax])
-def test_huge_segment_ids_cost_no_memory(function):
-    x = np.arange(5.0)
+def test_huge_segment_ids_cost_no_memory(function, streamed, monkeypatch):
+    # Streamed: a 1-D x of 8 blocks (of 4 KiB here) is read a block at a time, and
+    # its per-segment numbers would be 2**40 long too without the relabelling.
+    x = np.arange(4096.0) / 100 if streamed else np.arange(5.0)
+    ids = np.arange(x.shape[0]) % 5
+    if streamed:
+        monkeypatch.setattr(_chunks, "CHUNK_BYTES", 1 << 12)
     tracemalloc.start()
-    got = function(x, np.array([0, 0, 1, 1, 2**40]))
+    got = function(x, np.array([0, 0, 1, 1, 2**40])[ids])
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     assert peak < 1 << 20  # was 2**40 rows: 8 TiB
-    np.testing.assert_array_equal(got, function(x, np.array([0, 0, 1, 1, 2])))
+    np.testing.assert_array_equal(got, function(x, np.array([0, 0, 1, 1, 2])[ids]))

@@ -22,7 +22,8 @@ Each mutant runs the module's tests (``TESTS`` below; ``--tests`` overrides) wit
 -x`` in a forked child of a process that has already imported the heavy libraries, and the
 mutated module is put in place by an import hook: the source files are never rewritten, so
 the work tree stays usable while this runs, and subprocesses the tests start (the CLI
-tests run the console script) see the mutant too, through ``sitecustomize`` below. A mutant
+tests run the console script) see the mutant too, through ``sitecustomize`` below (a line
+that a test runs in process also runs every test that starts a subprocess). A mutant
 is *killed* when a test fails (or times out, or the module no longer imports), *survives*
 when all pass. The survivors are printed with their line and change: each one is either a
 missing test or an equivalent change (argue it, then add ``# pragma: no mutate`` to the line
@@ -140,6 +141,48 @@ _SAMPLE_ROUTES = [
         for case in ("sample", "sample_filtered", "sample_generator")
     ),
 ]
+# sparsemax's and entmax's large-input routes (blocks of rows, slices streamed with the
+# threshold found over their blocks) and their losses': the reliability files' cases of them.
+_ENTMAX_ROUTES = [
+    *(
+        f"{_MEMORY}::{test}[{dtype}-{function}]"
+        for test in ("test_peak_is_the_result_and_a_few_blocks", "test_blocks_give_the_values_of_one_call")
+        for dtype in ("float32", "float64")
+        for function in ("sparsemax", "entmax15", "entmax_bisect", "sparsemax_loss", "sparsemax_loss_none", "entmax15_loss")
+    ),
+    *(
+        f"{_SLICES}::{test}[{case}]"
+        for test in ("test_peak_is_the_result_and_a_few_blocks", "test_blocks_give_the_values_of_one_call")
+        for case in (
+            "sparsemax_one_row", "sparsemax_axis0", "sparsemax_where", "sparsemax_row_temperatures",
+            "entmax15_vector", "entmax15_axis0", "entmax_bisect_one_row", "entmax_bisect_axis0_tall",
+            "sparsemax_loss_one_row", "entmax15_loss_one_row", "sparsemax_near_constant_row",
+            "sparsemax_where_list", "sparsemax_loss_axis0",
+        )
+    ),
+    *(
+        f"{_SLICES}::test_a_near_constant_row_or_filtered_draws_peak_at_a_few_blocks[{case}]"
+        for case in ("entmax15_near_constant_row", "entmax_bisect_near_constant_row", "entmax15_loss_near_constant_row")
+    ),
+    *(
+        f"{_SLICES}::test_a_streamed_slice_keeps_the_edge_case_policy[{function}-{row}]"
+        for function in ("sparsemax", "entmax15", "entmax_bisect", "sparsemax_loss", "entmax15_loss")
+        for row in ("plus_inf", "nan", "all_minus_inf")
+    ),
+    f"{_SLICES}::test_the_threshold_over_blocks_is_the_sorts",
+    f"{_SLICES}::test_entmax15_over_blocks_does_not_overshoot",
+]
+
+
+def _docstring_tests(module: str) -> list[str]:
+    """A module whose docstrings are completed at import (``__doc__.replace``): their
+    examples, and the test that every public function has some, see what it made."""
+    return [
+        f"tests/test_package.py::test_docstring_examples_run[softmaxkit.{module}]",
+        "tests/test_package.py::test_the_public_functions_have_examples",
+    ]
+
+
 TESTS = {
     "softmaxkit._core": _CORE_TESTS,
     "softmaxkit._stable": _CORE_TESTS,
@@ -190,9 +233,9 @@ TESTS = {
     "softmaxkit.variants.sampling": ["tests/variants/test_sampling.py", *_SAMPLE_ROUTES],
     "softmaxkit.variants.information": ["tests/variants/test_information.py", *_INFORMATION_ROUTES],
     "softmaxkit.variants.sparse": ["tests/variants/test_sparse.py"],
-    "softmaxkit.variants.sparsemax": ["tests/variants/test_sparsemax.py"],
+    "softmaxkit.variants.sparsemax": ["tests/variants/test_sparsemax.py", *_ENTMAX_ROUTES, *_docstring_tests("variants.sparsemax")],
     "softmaxkit.variants.sampled": ["tests/variants/test_sampled.py"],
-    "softmaxkit.variants.segment": ["tests/variants/test_segment.py", *_SEGMENT_ROUTES],
+    "softmaxkit.variants.segment": ["tests/variants/test_segment.py", *_SEGMENT_ROUTES, *_docstring_tests("variants.segment")],
     "softmaxkit.variants._segments": ["tests/variants/test_segment.py", "tests/variants/test_sparse.py"],
     "softmaxkit.variants.gumbel": ["tests/variants/test_gumbel.py", *_GUMBEL_ROUTES],
     "softmaxkit.variants._random": ["tests/variants/test_gumbel.py", "tests/variants/test_sampling.py"],
@@ -459,6 +502,14 @@ class LineRecorder:
         self.current: str | None = None
         self.lines: dict[int, set[str]] = {}
         self.import_lines: set[int] = set()
+        # The tests that start a subprocess: the tracer cannot see what it runs (the CLI
+        # tests run the console script), so each may run any line of the module.
+        self.spawning: set[str] = set()
+        # A line run while a test's fixtures are set up (a module-scoped fixture runs once,
+        # for the first test that asks for it) is needed by the file's other tests too.
+        self.in_setup = False
+        self.setup_files: dict[int, set[str]] = {}
+        self.ran: list[str] = []
         # Whether each code file is the module: every Python call in the test run asks,
         # and realpath's system calls made the traced run many times slower.
         self._is_module: dict[str, bool] = {}
@@ -483,15 +534,34 @@ class LineRecorder:
             self.import_lines.add(frame.f_lineno)
         elif self.current is not None:
             self.lines.setdefault(frame.f_lineno, set()).add(self.current)
+            if self.in_setup:
+                self.setup_files.setdefault(frame.f_lineno, set()).add(self.current.split("::")[0])
+
+    def tests_of(self, line: int) -> list[str]:
+        """The tests that may depend on ``line`` having run as it does."""
+        files = self.setup_files.get(line, set())
+        ran_it = {t for t in self.ran if t in self.lines[line] or t.split("::")[0] in files}
+        # Those seen running the line first: with -x, a mutant they catch ends sooner.
+        return sorted(ran_it) + sorted(self.spawning - ran_it)
 
     def start(self) -> None:
+        import subprocess
         import threading
 
+        popen_init = subprocess.Popen.__init__
+
+        def recording_init(popen, *args, **kwargs):
+            if self.current is not None:
+                self.spawning.add(self.current)
+            popen_init(popen, *args, **kwargs)
+
+        subprocess.Popen.__init__ = recording_init  # this traced child only
         sys.settrace(self._global)
         threading.settrace(self._global)
 
     def pytest_runtest_logstart(self, nodeid, location):
         self.current = nodeid
+        self.ran.append(nodeid)
 
     def pytest_runtest_logfinish(self, nodeid, location):
         self.current = None
@@ -573,12 +643,24 @@ def map_lines_to_tests(name: str, tests: list[str]) -> tuple[dict[int, list[str]
     pid = os.fork()
     if pid == 0:
         os.setpgid(0, 0)
+        import pytest
+
         recorder = LineRecorder(str(module_file(name)))
+
+        class Phases:
+            @pytest.hookimpl(hookwrapper=True)
+            def pytest_runtest_setup(self, item):
+                recorder.in_setup = True
+                yield
+                recorder.in_setup = False
+
         recorder.start()
-        code = run_tests(tests, False, first_failure=False, plugins=[recorder])
+        code = run_tests(tests, False, first_failure=False, plugins=[recorder, Phases()])
         sys.settrace(None)
-        # An import-time line maps to no test list: it runs every test.
-        covered = {line: sorted(ids) for line, ids in recorder.lines.items() if line not in recorder.import_lines}
+        # An import-time line maps to no test list: it runs every test. A line the tracer
+        # saw also runs the tests that start a subprocess (it may run there too), and one
+        # run by a fixture every test of that file.
+        covered = {line: recorder.tests_of(line) for line in recorder.lines if line not in recorder.import_lines}
         pathlib.Path(result.name).write_text(json.dumps(covered))
         os._exit(code)
     _children.append(pid)

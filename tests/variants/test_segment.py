@@ -168,6 +168,8 @@ def test_edge_case_policy_softmax():
 def test_edge_case_policy_logsumexp():
     y = sk.segment_logsumexp(EDGE_X, EDGE_IDS)
     assert y[0] == INF and np.isnan(y[1]) and y[2] == -INF and y[3] == INF and y[4] == 3.0
+    # A NaN alone in its segment: the segment's count of NaN entries is 1.
+    assert_allclose(sk.segment_logsumexp([1.0, NAN, 0.0], [1, 0, 1]), [NAN, np.logaddexp(1.0, 0.0)], rtol=1e-15)
 
 
 def test_empty_input_gives_empty_output():
@@ -176,6 +178,9 @@ def test_empty_input_gives_empty_output():
     assert_array_equal(
         sk.segment_logsumexp(np.empty(0), np.empty(0, dtype=np.int64), num_segments=2), [-INF, -INF]
     )
+    for num_segments in (0, None):  # None: max(ids) + 1 of no ids, 0 segments
+        lse = sk.segment_logsumexp(np.empty(0), np.empty(0, dtype=np.int64), num_segments=num_segments)
+        assert lse.shape == (0,)
 
 
 def test_float32_is_kept_and_correctly_rounded(rng):
@@ -258,6 +263,42 @@ def test_empty_segments_and_empty_input_on_each_path(backend):
     assert backend.to_numpy(sk.segment_softmax(*none, num_segments=2)).shape == (0, 2)
 
 
+STREAMED = {
+    "softmax": sk.segment_softmax,
+    "softmax_temperature": lambda *args, **kwargs: sk.segment_softmax(*args, temperature=0.5, **kwargs),
+    "log_softmax": sk.segment_log_softmax,
+    "logsumexp": sk.segment_logsumexp,
+}
+
+
+@pytest.mark.parametrize("name", STREAMED)
+def test_a_streamed_vector_gives_the_values_of_one_call(name, monkeypatch):
+    # 8 blocks of 4 KiB: a block of entries at a time, per-segment numbers
+    # accumulated across blocks. Segment 0 holds scores past half the float
+    # maximum (x / 0.5 overflows there: shifted by its maximum first; x / 1.0
+    # never needs it), 1 a +inf, 2 a NaN, 3 only -inf; 64 and 65 no entry.
+    from softmaxkit import _chunks
+
+    function = STREAMED[name]
+
+    rng = np.random.default_rng(3)
+    ids = rng.integers(0, 64, 4096)
+    x = 30.0 * rng.normal(size=4096)  # x - max inexact: its TwoSum error matters
+    x[ids == 0] = np.linspace(1.0e308, 1.7e308, np.count_nonzero(ids == 0))
+    x[np.flatnonzero(ids == 1)[2]] = INF
+    x[np.flatnonzero(ids == 2)[1]] = NAN
+    x[ids == 3] = -INF
+    monkeypatch.setattr(_chunks, "CHUNK_BYTES", 1 << 12)
+    streamed = function(x, ids, num_segments=66)
+    monkeypatch.setattr(_chunks, "CHUNK_BYTES", 1 << 40)
+    whole = function(x, ids, num_segments=66)
+    assert_array_equal(np.isnan(streamed), np.isnan(whole))
+    assert_allclose(streamed, whole, rtol=4 * np.finfo(float).eps, atol=0)
+    if name == "logsumexp":
+        assert streamed[0] == 1.7e308 and streamed[1] == INF and np.isnan(streamed[2])
+        assert_array_equal(streamed[[3, 64, 65]], -INF)
+
+
 @requires_torch
 def test_matches_a_torch_scatter_segment_softmax(rng):
     # torch_geometric.utils.softmax: scatter-max, exp, scatter-add, divide.
@@ -289,6 +330,12 @@ def test_ids_of_the_wrong_length_are_refused():
 def test_ids_out_of_range_are_refused(bad_id):
     with pytest.raises(ValueError, match=rf"segment_ids contains {bad_id}, outside \[0, 3\)"):
         sk.segment_softmax([1.0, 2.0], [0, bad_id], num_segments=3)
+
+
+@pytest.mark.parametrize("function", [sk.segment_softmax, sk.segment_log_softmax, sk.segment_logsumexp])
+def test_a_zero_dimensional_x_is_refused(function):
+    with pytest.raises(ValueError, match="x must have at least one dimension, got a 0-d array"):
+        function(np.float64(1.0), [0])
 
 
 def test_negative_num_segments_is_refused():

@@ -502,3 +502,38 @@ def test_an_infinite_upstream_gradient_gives_nan_on_the_support_and_no_warning(f
     got = vjp(y, np.array([7.0, np.inf, 1.0, 2.0]))  # off the support: no effect
     assert_array_equal(got, vjp(y, np.array([7.0, 0.0, 1.0, 2.0])))
     assert np.isnan(vjp(y, np.array([0.0, 0.0, np.inf, -np.inf]))[2:]).all()
+
+
+def test_entmax_bisect_with_a_score_exactly_at_the_threshold():
+    # alpha 3 of [0, -0.5]: scaled scores [0, -1], whose threshold is -1 exactly, where
+    # the bisection leaves it. The Newton step's slope sums the entries strictly above
+    # it only: at the threshold itself 0 ** (1/(alpha-1) - 1) is 1/0 (a RuntimeWarning).
+    assert_array_equal(sk.entmax_bisect(np.array([0.0, -0.5]), alpha=3.0), [1.0, 0.0])
+
+
+def test_a_gathered_large_slice_bisects_in_the_bracket_of_the_whole_slice(monkeypatch):
+    # A slice of 32 blocks (of 4 KiB here) with few scores near its maximum: those are
+    # gathered and bisected alone, in the bracket of the whole slice (from its count of
+    # scaled scores above -2): 2 steps give the values of one call, not only 50.
+    from softmaxkit import _chunks
+
+    row = 4.0 * np.random.default_rng(6).normal(size=(1, 16384))
+    monkeypatch.setattr(_chunks, "CHUNK_BYTES", 1 << 12)
+    streamed = sk.entmax_bisect(row, alpha=1.5, n_iter=2)
+    monkeypatch.setattr(_chunks, "CHUNK_BYTES", 1 << 40)
+    assert_allclose(streamed, sk.entmax_bisect(row, alpha=1.5, n_iter=2), rtol=4 * np.finfo(float).eps, atol=0)
+
+
+@pytest.mark.parametrize("loss", [sk.sparsemax_loss, sk.entmax15_loss], ids=["sparsemax", "entmax15"])
+def test_loss_of_a_large_three_dimensional_batch_in_blocks(rng, loss):
+    # The classes on the middle axis of an input of 12 blocks (of 4 KiB here): the
+    # blocks of rows are cut with the classes moved last, the values of one call.
+    from softmaxkit import _chunks
+
+    x = random_scores(rng, (4, 5, 300))
+    target = rng.integers(0, 5, (4, 300))
+    whole = loss(x, target, axis=1, reduction="none")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(_chunks, "CHUNK_BYTES", 1 << 12)
+        blocked = loss(x, target, axis=1, reduction="none")
+    assert_array_equal(blocked, whole)

