@@ -39,6 +39,20 @@ def column(text, name):
     return rows
 
 
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [
+        ("-T", "0", "explain: --temperature must be a finite number > 0, got 0.0"),
+        ("-T", "nan", "explain: --temperature must be a finite number > 0, got nan"),
+        ("--beta", "-1", "explain: --beta must be a finite number > 0 whose 1/β is finite, got -1.0"),
+        # 1/β overflows: the refusal names --beta, the option given, not the temperature
+        ("--beta", "1e-320", "explain: --beta must be a finite number > 0 whose 1/β is finite, got 1e-320"),
+    ],
+)
+def test_a_scale_that_is_no_finite_temperature_is_refused_by_its_option(capsys, option, value, message):
+    assert one_line_error(capsys, "1", "2", option, value).rstrip("\n").endswith(message)
+
+
 def test_one_logit_is_singular(capsys):
     # Was: "softmax of 1 logits".
     assert run(capsys, 5).startswith("softmax of 1 logit at T = 1 (β = 1)\n")

@@ -34,10 +34,13 @@ def test_no_overflow_for_large_logits(backend):
 
 
 def test_no_overflow_at_the_extremes_of_float64(backend):
-    p, logp, lse = run_all(backend, [1e308, -1e308])
-    assert_array_equal(p, [1.0, 0.0])
-    assert_array_equal(logp, [0.0, -INF])  # the exact value -2e308 rounds to -inf
-    assert lse == 1e308
+    biggest = np.finfo(np.float64).max
+    # Row 2: z - max is within 2 ulp of -max, which the clamp counts as -inf (it warned);
+    # row 3: with a shift of 0, -max itself is no overflow: log_softmax is -max, not -inf.
+    p, logp, lse = run_all(backend, [[1e308, -1e308], [7.022e307, -1.1236e308], [0.0, -biggest]])
+    assert_array_equal(p, [[1.0, 0.0]] * 3)
+    assert_array_equal(logp, [[0.0, -INF], [0.0, -INF], [0.0, -biggest]])  # -2e308 rounds to -inf
+    assert_array_equal(lse, [1e308, 7.022e307, 0.0])
 
 
 def test_a_temperature_never_overflows_the_quotient(backend):

@@ -309,6 +309,16 @@ def test_runs_on_every_backend(backend, rng):
         assert_allclose(backend.to_numpy(got), want, rtol=1e-12, atol=1e-15)
 
 
+def test_an_empty_batch_on_every_eager_backend(eager_backend):
+    # No chunk runs: the gradient of the input is made empty, (0, D), in the input's library.
+    x, w = eager_backend.asarray(np.zeros((0, 3))), eager_backend.asarray(np.ones((2, 3)))
+    target = eager_backend.asarray(np.zeros(0, dtype=np.int64), dtype="int64")
+    result = sk.linear_cross_entropy_and_grad(x, w, target)
+    assert eager_backend.is_native(result.grad_input)
+    assert tuple(result.grad_input.shape) == (0, 3)
+    assert_array_equal(eager_backend.to_numpy(result.grad_weight), np.zeros((2, 3)))
+
+
 @requires_torch
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
 @pytest.mark.parametrize("options", OPTIONS)

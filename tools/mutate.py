@@ -214,7 +214,8 @@ _CORE_ROUTES = [
 ]
 TESTS = {
     "softmaxkit._core": [*_CORE_TESTS, *_CORE_ROUTES],
-    "softmaxkit._stable": _CORE_TESTS,
+    # The spec path's softmax_vjp (softmax_vjp_from) is reached only by test_backends' cases.
+    "softmaxkit._stable": [*_CORE_TESTS, "tests/test_backends.py"],
     # _family is the prepare/row-layout layer every public function of the family goes
     # through (the kernel path too): the core tests reach all of it.
     "softmaxkit._family": _CORE_TESTS,

@@ -117,6 +117,18 @@ def test_zero_temperature_is_argmax():
     logits = np.random.default_rng(3).normal(size=(6, 9))
     draws = sk.sample(logits, temperature=0, size=5, seed=0)
     assert_array_equal(draws, np.repeat(np.argmax(logits, axis=-1)[:, None], 5, axis=1))
+    # The logits as given, not scaled: halved, the smallest subnormal would tie with 0.
+    assert_array_equal(sk.sample([5e-324, 0.0], temperature=0, size=16, seed=0), np.zeros(16))
+
+
+def test_zero_temperature_of_a_streamed_slice_is_argmax(monkeypatch):
+    # A slice larger than a block (its own route): the logits as given, too.
+    from softmaxkit import _chunks
+
+    row = np.zeros(4096)
+    row[7] = 5e-324
+    monkeypatch.setattr(_chunks, "CHUNK_BYTES", 1024)
+    assert_array_equal(sk.sample(row, temperature=0, size=16, seed=0), np.full(16, 7))
 
 
 def test_zero_temperature_breaks_ties_uniformly():

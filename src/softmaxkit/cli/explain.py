@@ -196,11 +196,7 @@ def format_json(result: Explanation) -> str:
 
 def run(args: argparse.Namespace) -> int:
     _io.check_destination(args.plot)  # before the table is printed
-    temperature = 1.0
-    if args.temperature is not None:
-        temperature = _positive(args.temperature, "--temperature")
-    elif args.beta is not None:
-        temperature = 1.0 / _positive(args.beta, "--beta")
+    temperature = chosen_temperature(args, "explain") or 1.0
     result = explain(args.logits, temperature)
     figure = None if args.plot is None else explain_figure(args.logits, temperature, args.plot)
     print(format_json(result) if args.json else format_table(result), end="")
@@ -246,10 +242,23 @@ def number_argument(text: str) -> float:
     return value
 
 
-def _positive(value: float, flag: str) -> float:
-    if not (math.isfinite(value) and value > 0):
-        raise CLIError(f"explain: {flag} must be a finite number > 0, got {value!r}")
-    return value
+def chosen_temperature(args: argparse.Namespace, command: str) -> float | None:
+    """The temperature ``--temperature`` or ``--beta`` asks for (None for neither),
+    refusing, in the words of the option given, what is not a finite T > 0 (a β so
+    small that 1/β overflows included)."""
+    if args.temperature is not None:
+        if not (math.isfinite(args.temperature) and args.temperature > 0):
+            raise CLIError(
+                f"{command}: --temperature must be a finite number > 0, got {args.temperature!r}"
+            )
+        return float(args.temperature)
+    if args.beta is not None:
+        if not (math.isfinite(args.beta) and args.beta > 0 and math.isfinite(1.0 / args.beta)):
+            raise CLIError(
+                f"{command}: --beta must be a finite number > 0 whose 1/β is finite, got {args.beta!r}"
+            )
+        return float(1.0 / args.beta)
+    return None
 
 
 def _json_number(value: float) -> float | str:

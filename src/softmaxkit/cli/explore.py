@@ -10,14 +10,13 @@ self-contained file instead, which works offline from a file:// URL. Logits,
 from __future__ import annotations
 
 import argparse
-import math
 import webbrowser
 from typing import Any
 
 from ..explorer import page, server
 from . import _io
 from ._errors import CLIError
-from .explain import number_argument
+from .explain import chosen_temperature, number_argument
 
 
 def register(subparsers: Any) -> None:
@@ -60,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
     if len(args.logits) > page.MAX_LOGITS:
         raise CLIError(f"explore: at most {page.MAX_LOGITS} logits, got {len(args.logits)}")
     fragment = page.state_fragment(
-        args.logits or None, names=_names(args), temperature=_temperature(args)
+        args.logits or None, names=_names(args), temperature=chosen_temperature(args, "explore")
     )
     if args.export is not None:
         if args.port is not None:
@@ -96,22 +95,6 @@ def _names(args: argparse.Namespace) -> list[str] | None:
             f"explore: --names has {len(names)} names for {len(args.logits)} logits: {args.names!r}"
         )
     return names
-
-
-def _temperature(args: argparse.Namespace) -> float | None:
-    if args.temperature is not None:
-        if not (math.isfinite(args.temperature) and args.temperature > 0):
-            raise CLIError(
-                f"explore: --temperature must be a finite number > 0, got {args.temperature!r}"
-            )
-        return float(args.temperature)
-    if args.beta is not None:
-        if not (math.isfinite(args.beta) and args.beta > 0 and math.isfinite(1.0 / args.beta)):
-            raise CLIError(
-                f"explore: --beta must be a finite number > 0 whose 1/β is finite, got {args.beta!r}"
-            )
-        return float(1.0 / args.beta)
-    return None
 
 
 def _port(text: str) -> int:
