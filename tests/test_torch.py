@@ -9,7 +9,7 @@ torch = pytest.importorskip("torch")
 
 import softmaxkit.torch as skt  # noqa: E402
 import softmaxkit as sk  # noqa: E402
-from softmaxkit import _dispatch  # noqa: E402
+from softmaxkit import _backends, _dispatch  # noqa: E402
 
 F = torch.nn.functional
 
@@ -220,6 +220,25 @@ def test_default_calls_take_the_kernels_short_path(monkeypatch, rng):
         full_grad = getattr(sk, f"{name}_vjp")(full_y.copy(order="F"), upstream.numpy().copy(order="F"))
         np.testing.assert_array_equal(y.detach().numpy(), full_y)
         np.testing.assert_array_equal(x.grad.numpy(), full_grad)
+        torch.testing.assert_close(x.grad, torch.autograd.grad(getattr(F, name)(x, -1), x, upstream)[0])
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("heap_bytes", [1 << 40, 0], ids=["torch_allocator", "numpy_huge_pages"])
+def test_short_path_results_from_either_allocator(monkeypatch, rng, heap_bytes, dtype):
+    # Outputs up to _HEAP_REUSE_BYTES come from torch's allocator, larger ones from
+    # NumPy's (huge pages): both are plain tensors of the input's dtype with the
+    # same numbers (the threshold moved instead of allocating 32 MiB).
+    monkeypatch.setattr(_backends, "_HEAP_REUSE_BYTES", heap_bytes)
+    x = torch.tensor(rng.normal(scale=3.0, size=(5, 33)), dtype=dtype, requires_grad=True)
+    upstream = torch.tensor(rng.normal(size=(5, 33)), dtype=dtype)
+    for name in ("softmax", "log_softmax"):
+        x.grad = None
+        y = getattr(skt, name)(x, -1)
+        y.backward(upstream)
+        for result in (y, x.grad):
+            assert type(result) is torch.Tensor and result.dtype is dtype and result.is_contiguous()
+        np.testing.assert_array_equal(y.detach().numpy(), getattr(sk, name)(x.detach().numpy()))
         torch.testing.assert_close(x.grad, torch.autograd.grad(getattr(F, name)(x, -1), x, upstream)[0])
 
 

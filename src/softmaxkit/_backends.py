@@ -51,6 +51,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import math
 from collections.abc import Callable, Iterator
 from typing import Any, NamedTuple
 
@@ -75,10 +76,7 @@ def fast_tensor_softmax(x: Any, axis: int, log: bool) -> Any | None:
     view = _plain_tensor_view(x, axis)
     if view is None:
         return None
-    # The result from torch's allocator, as torch's own ops take theirs (NumPy
-    # arrays freed by torch tensors got their pages faulted in again on every
-    # call of a training loop: 800-1300 page faults a (4096, 1000) step).
-    out = _torch_if_imported().empty(x.shape, dtype=x.dtype)
+    out = _new_tensor(x.shape, x.dtype)
     return None if _dispatch.fast_softmax(view, log, out.numpy()) is None else out
 
 
@@ -94,7 +92,7 @@ def fast_vjp(y: Any, g: Any, axis: int, log: bool) -> Any | None:
     y_view, g_view = _plain_tensor_view(y, axis), _plain_tensor_view(g, axis)
     if y_view is None or g_view is None:
         return None
-    out = _torch_if_imported().empty(y.shape, dtype=y.dtype)  # (as in fast_tensor_softmax)
+    out = _new_tensor(y.shape, y.dtype)
     return None if _dispatch.fast_vjp(y_view, g_view, log, out.numpy()) is None else out
 
 
@@ -124,7 +122,25 @@ def _fresh_like(a: Any) -> Any | None:
         return None
     if a.dtype is not torch.float32 and a.dtype is not torch.float64:
         return None
-    return torch.empty(a.shape, dtype=a.dtype)
+    return _new_tensor(a.shape, a.dtype)
+
+
+# glibc's largest mmap threshold (DEFAULT_MMAP_THRESHOLD_MAX on 64-bit): below it a
+# freed block stays in the heap and the next call's output reuses its pages.
+_HEAP_REUSE_BYTES = 32 << 20
+
+
+def _new_tensor(shape: Any, dtype: Any) -> Any:
+    """An uninitialised float32/64 CPU tensor for a short path's result, from the allocator
+    that faults the fewest pages in a training loop: torch's (the C heap, whose
+    freed blocks the next step reuses; NumPy arrays freed by torch tensors got
+    their pages faulted in again: 800-1300 faults a (4096, 1000) step) up to
+    ``_HEAP_REUSE_BYTES``; above, every allocation is a fresh mapping whichever
+    allocator asks, and NumPy's asks for huge pages (512 times fewer faults)."""
+    torch = _torch_if_imported()
+    if math.prod(shape) * dtype.itemsize <= _HEAP_REUSE_BYTES:
+        return torch.empty(shape, dtype=dtype)
+    return torch.from_numpy(np.empty(tuple(shape), np.float32 if dtype is torch.float32 else np.float64))
 
 
 def _kernel_first() -> bool:
