@@ -2,8 +2,7 @@
 
 ``softmaxkit.linear_cross_entropy`` and ``linear_cross_entropy_and_grad``
 are :func:`chunked`; so is ``softmaxkit.torch.linear_cross_entropy`` (its
-custom op calls the public functions) and ``SoftmaxRegression``, which asks
-for the parameters' gradients only (``want_grad_input=False``). Each chunk's
+custom op calls the public functions). Each chunk's
 cross-entropy is the public ``cross_entropy(_and_grad)``, so every backend
 that computes those serves this loop as well.
 """
@@ -124,12 +123,9 @@ def chunked(
     chunk_size: Any,
     *,
     want_grad: bool,
-    want_grad_input: bool = True,
 ) -> losses.LinearCrossEntropyResult[Any]:
     """The one chunk loop of :func:`softmaxkit.linear_cross_entropy` and
-    :func:`softmaxkit.linear_cross_entropy_and_grad` (a ``LinearCrossEntropyResult``); ``want_grad_input=False`` leaves ``grad_input``
-    None and skips its (N, C) x (C, D) product (SoftmaxRegression needs only
-    the parameters' gradients)."""
+    :func:`softmaxkit.linear_cross_entropy_and_grad` (a ``LinearCrossEntropyResult``)."""
     lp = prepare(input, linear_weight, target, bias, sample_weight, chunk_size)
     # Checked here as well as in cross_entropy, which an empty input never calls.
     ignore_index, label_smoothing, reduction = _targets.check_options(
@@ -140,7 +136,7 @@ def chunked(
     n_rows, n_features = lp.x.shape
     n_classes = lp.w.shape[0]
     weight = _targets.class_weight(xp, weight, lp.x, n_classes, lp.work_dtype)
-    if lp.class_indices and lp.sample_weight is None and want_grad_input:
+    if lp.class_indices and lp.sample_weight is None:
         fused = _fused(lp, weight, ignore_index, label_smoothing, reduction, want_grad)
         if fused is not None:
             return fused
@@ -183,10 +179,12 @@ def chunked(
     # NumPy writes each chunk's grad_input in place; other libraries (JAX
     # arrays are immutable) concatenate the chunks, which holds it twice.
     grad_input_buffer = None
-    if want_grad and want_grad_input and array_api_compat.is_numpy_array(lp.x):
+    if want_grad and array_api_compat.is_numpy_array(lp.x):
         grad_input_buffer = np.empty((n_rows, n_features), dtype=lp.out_dtype)
-    grad_weight = xp.zeros((n_classes, n_features), dtype=lp.work_dtype, device=device)
-    grad_bias = xp.zeros((n_classes,), dtype=lp.work_dtype, device=device)
+    grad_weight = grad_bias = None  # the parameters' gradients, when wanted
+    if want_grad:
+        grad_weight = xp.zeros((n_classes, n_features), dtype=lp.work_dtype, device=device)
+        grad_bias = xp.zeros((n_classes,), dtype=lp.work_dtype, device=device)
     chunks = range(0, n_rows, lp.chunk_size)
     for start in tracked(chunks, len(chunks), "linear_cross_entropy", unit="chunk"):
         stop = min(start + lp.chunk_size, n_rows)
@@ -211,7 +209,7 @@ def chunked(
         if grad_input_buffer is not None:
             with np.errstate(over="ignore"):  # float16's grad_input rounds to inf beyond 65504
                 np.matmul(grad, w, out=grad_input_buffer[start:stop], casting="same_kind")
-        elif want_grad_input:
+        else:
             grad_input_parts.append(_backend.cast(xp, grad @ w, lp.out_dtype))
         grad_weight = grad_weight + xp.astype(
             xp.permute_dims(grad, (1, 0)) @ rows_of_input(start, stop), lp.work_dtype
@@ -230,9 +228,7 @@ def chunked(
     loss = _backend.cast(xp, loss, lp.out_dtype)
     if not want_grad:
         return losses.LinearCrossEntropyResult(loss, None, None, None)
-    if not want_grad_input:
-        grad_input = None
-    elif grad_input_buffer is not None:
+    if grad_input_buffer is not None:
         grad_input = grad_input_buffer
     elif grad_input_parts:
         grad_input = xp.concat(grad_input_parts)
