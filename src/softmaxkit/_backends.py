@@ -86,9 +86,7 @@ def fast_vjp(y: Any, g: Any, axis: int, log: bool) -> Any | None:
     straight to the kernel (``_dispatch.fast_vjp``); None where that does not
     take the call, which then takes the full path."""
     if type(y) is np.ndarray and type(g) is np.ndarray:
-        if axis != -1 and axis != y.ndim - 1 or not _kernel_first():
-            return None
-        return _dispatch.fast_vjp(y, g, log)
+        return _dispatch.fast_vjp(y, g, log) if _kernel_takes(y, axis) else None
     y_view, g_view = _plain_tensor_view(y, axis), _plain_tensor_view(g, axis)
     if y_view is None or g_view is None:
         return None
@@ -106,7 +104,7 @@ def _plain_tensor_view(a: Any, axis: int) -> np.ndarray | None:
         return None
     if a.dtype is not torch.float32 and a.dtype is not torch.float64:  # the kernel's dtypes
         return None
-    if axis != -1 and axis != a.ndim - 1 or a.is_neg() or a.is_conj() or not _kernel_first():
+    if a.is_neg() or a.is_conj() or not _kernel_takes(a, axis):
         return None
     if a.requires_grad and torch.is_grad_enabled():  # autograd follows the reference's ops
         return None
@@ -143,8 +141,10 @@ def _new_tensor(shape: Any, dtype: Any) -> Any:
     return torch.from_numpy(np.empty(tuple(shape), np.float32 if dtype is torch.float32 else np.float64))
 
 
-def _kernel_first() -> bool:
-    return _forced is None and _registered[0] is _KERNEL
+def _kernel_takes(a: Any, axis: int) -> bool:
+    """Whether a short path may take a call over ``axis`` of ``a``: the last axis,
+    and the kernel computes every call (no backend forced or registered before it)."""
+    return (axis == -1 or axis == a.ndim - 1) and _forced is None and _registered[0] is _KERNEL
 
 
 class RowLosses(NamedTuple):

@@ -144,7 +144,7 @@ def check_class_range(xp: Any, target: Any, n_classes: int, ignore_index: int) -
     bad = outside_classes(target, target != ignore_index, n_classes)
     if validate.concrete_bool(xp.any(bad)):
         flat = validate.host_values(target)
-        first = int(flat[(flat != ignore_index) & ((flat < 0) | (flat >= n_classes))][0])
+        first = int(flat[outside_classes(flat, flat != ignore_index, n_classes)][0])
         raise ValueError(
             f"target contains class index {first}, outside [0, {n_classes}) and not "
             f"ignore_index ({ignore_index})"
