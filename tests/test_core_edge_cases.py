@@ -35,21 +35,45 @@ def test_no_overflow_for_large_logits(backend):
 
 def test_no_overflow_at_the_extremes_of_float64(backend):
     biggest = np.finfo(np.float64).max
-    # Row 2: z - max is within 2 ulp of -max, which the clamp counts as -inf (it warned);
-    # row 3: with a shift of 0, -max itself is no overflow: log_softmax is -max, not -inf.
-    p, logp, lse = run_all(backend, [[1e308, -1e308], [7.022e307, -1.1236e308], [0.0, -biggest]])
-    assert_array_equal(p, [[1.0, 0.0]] * 3)
-    assert_array_equal(logp, [[0.0, -INF], [0.0, -INF], [0.0, -biggest]])  # -2e308 rounds to -inf
-    assert_array_equal(lse, [1e308, 7.022e307, 0.0])
+    # Row 2: z - max overflows, and a bound on z, itself rounded, warned; rows 3 and 4:
+    # -max - 0 and -max - 0.5 round to -max, no overflow: log_softmax is -max, not -inf
+    # (the array-API path counted a difference within 2 ulp of -max as -inf for a positive
+    # maximum, where the kernel gave -max).
+    rows = [[1e308, -1e308], [7.022e307, -1.1236e308], [0.0, -biggest], [0.5, -biggest]]
+    p, logp, lse = run_all(backend, rows)
+    assert_array_equal(p, [[1.0, 0.0]] * 4)
+    assert_array_equal(logp, [[0.0, -INF], [0.0, -INF], [0.0, -biggest], [0.0, -biggest]])
+    assert_array_equal(lse, [1e308, 7.022e307, 0.0, 0.5])
 
 
 def test_a_temperature_never_overflows_the_quotient(backend):
     # x / 0.1 overflows to inf for both entries; dividing first gave [0.5, 0.5].
-    x = backend.asarray([1e308, 9e307])
+    # (A row of shape (1, 2): an axis of length 1 changes nothing.)
+    x = backend.asarray([[1e308, 9e307]])
     p = backend.to_numpy(sk.softmax(x, temperature=0.1))
     logp = backend.to_numpy(sk.log_softmax(x, temperature=0.1))
-    assert_array_equal(p, [1.0, 0.0])
-    assert_allclose(logp, [0.0, -1e308], rtol=1e-15)  # (9e307 - 1e308) / 0.1
+    assert_array_equal(p, [[1.0, 0.0]])
+    assert_allclose(logp, [[0.0, -1e308]], rtol=1e-15)  # (9e307 - 1e308) / 0.1
+
+
+@pytest.mark.parametrize(
+    ("x", "temperature", "expected"),
+    [
+        # shifted (an entry past max * T / 2): (0 - max / 2) / 0.5 is -max exactly, finite
+        ([0.5, 0.0], 0.5, [0.0, -1.0]),
+        # not shifted (T >= 2: no entry passes max * 1): max / 2 and -max / 2, finite
+        ([1.0, 0.0], 2.0, [0.0, -0.5]),
+        ([-1.0, 0.0], 2.0, [-0.5, 0.0]),
+    ],
+    ids=["shifted", "plain", "plain_negative"],
+)
+def test_a_quotient_at_the_overflow_bound_is_finite(backend, x, temperature, expected):
+    """The temperature's overflow guard at its bounds (x in units of the float64 maximum):
+    a quotient of exactly the maximum is no overflow."""
+    biggest = np.finfo(np.float64).max
+    x = backend.asarray(np.array(x) * biggest)
+    logp = backend.to_numpy(sk.log_softmax(x, temperature=temperature))
+    assert_array_equal(logp, np.array(expected) * biggest)
 
 
 def test_a_temperature_on_an_empty_axis(backend):
@@ -148,6 +172,14 @@ def test_several_positive_infinities_share_the_mass(backend):
     assert_array_equal(p, [0.0, 0.5, 0.5])
     assert_allclose(logp, [-INF, -np.log(2), -np.log(2)], rtol=1e-15)
     assert lse == INF
+
+
+def test_the_mass_of_positive_infinities_is_one_over_their_count_exactly(backend):
+    """Each +inf entry is at the maximum and counts exactly 1 in the normaliser: log_softmax
+    is -log(3) to the last bit (not computed through exp of a shifted value)."""
+    p, logp, _ = run_all(backend, [INF, 1.0, INF, INF])
+    assert_array_equal(p, [1 / 3, 0.0, 1 / 3, 1 / 3])
+    assert_array_equal(logp, [-np.log(3.0), -INF, -np.log(3.0), -np.log(3.0)])
 
 
 def test_positive_and_negative_infinity(backend):

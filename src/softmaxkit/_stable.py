@@ -211,23 +211,22 @@ def _subtract(xp: Any, z: Any, zmax: Any) -> tuple[Any, Any, Any, Any]:
     """``diff``, the clamped ``z`` and the rounded ``z - shift`` before the policy, and the shift."""
     inf = xp.inf
     has_pos_inf = zmax == inf
-    shift = xp.where(xp.isfinite(zmax), zmax, 0.0)
-    # Below `lowest`, z - shift would overflow to -inf: clamp first so that no
-    # library warns, then put the -inf (the correctly rounded value) back.
-    # `shift - max` is itself rounded, and `lowest - shift` could then round
-    # past -max (float64 [7.022e307, -1.1236e308] warned): for a positive
-    # shift the bound keeps 2 ulp of margin, (1 - eps) * max, so a difference
-    # within 2 ulp of -max counts as -inf.
-    big = float(xp.finfo(z.dtype).max)
-    positive = shift > 0
-    margin = xp.astype(positive, z.dtype) * (big * float(xp.finfo(z.dtype).eps))
-    lowest = (xp.where(positive, shift, 0.0) - big) + margin
-    z_finite = xp.where(xp.isfinite(z), xp.maximum(z, lowest), 0.0)
+    shift = xp.where(xp.isfinite(zmax), zmax, 0.0)  # pragma: no mutate
+    # z - shift overflows to -inf exactly where half of it, 0.5 * z - 0.5 * shift
+    # (which cannot overflow, and rounds as z - shift does: halving a number
+    # this large is exact), is below -max / 2. Those entries are set to the shift
+    # first so that no library warns, then the -inf (the correctly rounded
+    # value) is put back. (A bound on z, shift - max, is itself rounded: it
+    # warned at float64 [7.022e307, -1.1236e308], or, with a margin, counted
+    # [0.5, -max]'s difference -max, correctly rounded, as -inf.)
+    z_finite = xp.where(xp.isfinite(z), z, 0.0)  # pragma: no mutate
+    overflows = 0.5 * z_finite - 0.5 * shift < -0.5 * float(xp.finfo(z.dtype).max)
+    z_finite = xp.where(overflows, shift, z_finite)
     rounded = z_finite - shift
     # Each where writes a non-finite value only where the result holds one, so
     # that finite input never makes an inf or NaN, not even in an intermediate
     # (jax.debug_infs / debug_nans check every one).
-    diff = xp.where(has_pos_inf | (z < lowest), -inf, rounded)
+    diff = xp.where(has_pos_inf | overflows | (z == -inf), -inf, rounded)
     diff = xp.where(has_pos_inf & (z == inf), 0.0, diff)
     return diff, z_finite, rounded, shift
 
@@ -237,7 +236,7 @@ def normalise(xp: Any, sums: Sums, nan_slice: Any) -> Shifted:
     k, t = sums.k, sums.t
     norm = k + t
     k_positive = k > 0
-    k_safe = xp.where(k_positive, k, 1.0)
+    k_safe = xp.where(k_positive, k, 1.0)  # pragma: no mutate
     log_norm = xp.where(
         k_positive, xp.log(k_safe) + _log1p_or_nan(xp, t / k_safe), _log_or_nan(xp, norm)
     )
@@ -271,11 +270,11 @@ def divide_by_temperature(
     :func:`temperature_shift` of the whole slice, is for ``x`` a piece of it.
     """
     if 0 in x.shape:  # nothing to divide, and no maximum to take
-        return x / t
+        return x / t  # pragma: no mutate
     big = float(xp.finfo(x.dtype).max)
     r = AxesReduction(xp, axes) if reduction is None else reduction
     shifted, c = temperature_shift(xp, x, t, r, where=where) if shift is None else shift
-    c = xp.where(shifted, c, 0.0)  # (rebinding c frees the maximum: a full-size array for segments)
+    c = xp.where(shifted, c, 0.0)  # (rebinding frees the maximum: full-size for segments)  # pragma: no mutate
     half_limit = 0.5 * big * _capped(xp, t, 2.0)  # |v| <= half_limit: 2 * (v / t) is finite
     v = xp.where(shifted, 0.5 * x - 0.5 * c, x)
     overflows = xp.where(shifted, xp.abs(v) > half_limit, xp.abs(v) > big * _capped(xp, t, 1.0))
