@@ -319,6 +319,18 @@ def test_edge_case_nan_anywhere_in_a_row_fills_the_row(n):
         assert np.isnan(function(x)).all()
 
 
+def test_float64_nan_with_a_payload_fills_the_row():
+    # The float64 lanes scale exponentials by adding to their exponent bits
+    # where every entry of a block is within 700 of the maximum, which would
+    # turn a NaN whose payload has low bits set into a number: such rows must
+    # be found NaN before.
+    payload = np.array([0x7FF8000000000007, 0xFFF0000000000103], dtype=np.uint64).view(np.float64)
+    x = np.tile(np.linspace(-5.0, 5.0, 67), (2, 1))
+    x[0, 9], x[1, 40] = payload
+    for function in (sk.softmax, sk.log_softmax):
+        assert np.isnan(function(x)).all()
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("mask", EDGE_MASKS, ids=str)
 @pytest.mark.parametrize("temperature", [1e-3, 0.5, 7.0])

@@ -170,6 +170,21 @@ def test_float64_exp_is_within_an_ulp_with_the_compensated_shift(rng):
     assert max(errors) < 1.0
 
 
+@pytest.mark.parametrize("spread", [699.0, 745.0])
+def test_float64_lanes_within_the_goal_across_the_exponent_range(rng, spread):
+    # Rows of 67 (two-vector steps and a tail) reaching 699 below the maximum
+    # take the exponential whose scaling adds to the exponent bits (every
+    # result normal); reaching 745 below, the general scaling (results that
+    # are subnormal, rounded once).
+    x = rng.uniform(-spread, 0.0, size=(3, 67)) + 20.0
+    x[:, 0], x[:, 1] = 20.0, 20.0 - spread
+    p, log_p = sk.softmax(x), sk.log_softmax(x)
+    for i, row in enumerate(x):
+        ref_p, ref_log_p, _ = exact(row)
+        assert ulp_error(p[i], ref_p).max() <= GOAL[np.float64]
+        assert ulp_error(log_p[i], ref_log_p).max() <= GOAL[np.float64]
+
+
 @pytest.mark.parametrize("function", [sk.log_softmax, sk.softmax, sk.logsumexp], ids=lambda f: f.__name__)
 def test_huge_rounding_error_of_the_shift_does_not_leak_into_underflowed_terms(function):
     # The shift 1.97e134 - 3.27e150 rounds by about 1e134; exp of the clamped

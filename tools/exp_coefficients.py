@@ -4,9 +4,10 @@ exp(r) = 1 + r + r^2 q(r) on |r| <= ln(2)/2, where q approximates
 (exp(r) - 1 - r) / r^2. The coefficients come from a Chebyshev interpolant of q
 in 60-digit arithmetic, converted to the monomial basis and rounded to double;
 the maximal relative error of the rounded polynomial is printed next to them.
-The float64 lanes (sk_simd_f64.h) reduce by ln(2)/16 and look 2^(j/16) up in a
-table: their q is fitted on |r| <= ln(2)/32, and the table is printed as
-2^(j/16) = hi + lo, both rounded to double.
+The float64 lanes (sk_simd_f64.h) reduce by ln(2)/4 and look 2^(j/4) up in a
+table of one register: their q (degree 7) is fitted on |r| <= ln(2)/8 (widened
+by 0.1% for the ties of the rounding to kd), and the table is printed as
+2^(j/4) = hi + lo, both rounded to double.
 Run: python tools/exp_coefficients.py
 """
 
@@ -51,14 +52,14 @@ if __name__ == "__main__":
               f"{mpmath.nstr(max_relative_error(coefficients), 3)} */")
         for j, c in enumerate(coefficients):
             print(f"    {float(c).hex()},  /* r^{j + 2} */")
-    table_half_width = mpmath.log(2) / 32
-    coefficients = chebyshev_monomial(5, table_half_width)
-    print(f"/* float64 lanes: q of degree 5 on |r| <= ln2/32, relative error of exp "
+    table_half_width = mpmath.log(2) / 8 * mpmath.mpf("1.001")
+    coefficients = chebyshev_monomial(7, table_half_width)
+    print(f"/* float64 lanes: q of degree 7 on |r| <= ln2/8, relative error of exp "
           f"{mpmath.nstr(max_relative_error(coefficients, table_half_width), 3)} */")
     for j, c in enumerate(coefficients):
         print(f"    {float(c).hex()},  /* r^{j + 2} */")
-    print("/* 2^(j/16) = hi + lo, j = 0..15 */")
-    for j in range(16):
-        exact = mpmath.mpf(2) ** (mpmath.mpf(j) / 16)
+    print("/* 2^(j/4) = hi + lo, j = 0..3 */")
+    for j in range(4):
+        exact = mpmath.mpf(2) ** (mpmath.mpf(j) / 4)
         hi = float(exact)
         print(f"    {hi.hex()}, {float(exact - mpmath.mpf(hi)).hex()},")

@@ -8,8 +8,9 @@
  * softmax_body.h.
  *
  * Also here: the float64 exponential of a shifted argument, exp(d + lo), with
- * lo the exact rounding error of d = x - m (TwoSum), table-driven (2^(j/16))
- * so that its polynomial is short, and compensated float64 sums.
+ * lo the exact rounding error of d = x - m (TwoSum), table-driven (2^(j/4),
+ * one register: a permute, not a gather) so that its polynomial is short, and
+ * compensated float64 sums.
  */
 #ifndef SK_SIMD_F64_H
 #define SK_SIMD_F64_H
@@ -20,6 +21,12 @@
 
 #include "sk_exp.h"
 #include "sk_isa.h"
+
+/* Below this, exp(d) rounds to 0 in float64 (exp(-746) < 2^-1076). */
+#define SK_F64_EXP_ZERO -746.0
+/* From this d up, exp(d) and the 2^floor(kd / 4) of sk_vexpd_lo are normal
+ * doubles (kd >= -4040, k >= -1010). */
+#define SK_F64_EXP_NORMAL -700.0
 
 #if defined(__AVX512F__)
 
@@ -32,14 +39,25 @@ SK_INLINE vdmask vd_excluded(const uint8_t *m) {
     __m512i bytes = _mm512_cvtepu8_epi64(_mm_loadl_epi64((const __m128i *)m));
     return _mm512_testn_epi64_mask(bytes, bytes);
 }
-/* p * 2^floor(e) for e in [-1500, 0] where keep holds (one rounding, into
- * the subnormals), 0 elsewhere. The lanes left out compute nothing: a result
+/* p * 2^floor(kd / 4) for d = x - m in [-1001, 0] (kd_shifted holds kd in
+ * its low bits, see sk_vexpd_lo), rounded once into the subnormals, and 0
+ * where d <= SK_F64_EXP_ZERO. The lanes left out compute nothing: a result
  * that underflows costs a microcode assist. */
-SK_INLINE vd vd_ldexp_floor_where(vdmask keep, vd p, vd e) { return _mm512_maskz_scalef_pd(keep, p, e); }
-/* table[j] for j the low 4 bits of each lane's bit pattern (two registers,
- * one permute). */
-SK_INLINE vd vd_lookup16(const double *table, vd bits) {
-    return _mm512_permutex2var_pd(_mm512_loadu_pd(table), _mm512_castpd_si512(bits), _mm512_loadu_pd(table + 8));
+SK_INLINE vd vd_exp_scale(vd p, vd kd, vd kd_shifted, vd d) {
+    (void)kd_shifted;
+    __mmask8 keep = _mm512_cmp_pd_mask(d, _mm512_set1_pd(SK_F64_EXP_ZERO), _CMP_NLE_UQ); /* NaN stays NaN */
+    return _mm512_maskz_scalef_pd(keep, p, _mm512_mul_pd(kd, _mm512_set1_pd(0.25)));
+}
+/* p * 2^floor(kd / 4) for p in [0.9, 1.9] where every lane's d is in
+ * [SK_F64_EXP_NORMAL, 0] (the result is a normal double). */
+SK_INLINE vd vd_ldexp_normal(vd p, vd kd_shifted) {
+    vd kd = _mm512_sub_pd(kd_shifted, _mm512_set1_pd(SK_EXP_SHIFTER));
+    return _mm512_scalef_pd(p, _mm512_mul_pd(kd, _mm512_set1_pd(0.25)));
+}
+/* table[j] for j the low 2 bits of each lane's bit pattern (table: 8
+ * doubles, the 4 entries twice; the permute reads 3 bits). */
+SK_INLINE vd vd_lookup4(const double *table, vd bits) {
+    return _mm512_permutexvar_pd(_mm512_castpd_si512(bits), _mm512_loadu_pd(table));
 }
 SK_INLINE double vd_hmax(vd v) { return _mm512_reduce_max_pd(v); }
 
@@ -68,9 +86,28 @@ SK_INLINE vd vd_ldexp_floor_where(vdmask keep, vd p, vd e) {
     vd s2 = _mm256_castsi256_pd(_mm256_slli_epi64(_mm256_add_epi64(_mm256_cvtepi32_epi64(k2), bias), 52));
     return _mm256_mul_pd(_mm256_mul_pd(p, s1), s2);
 }
-SK_INLINE vd vd_lookup16(const double *table, vd bits) {
-    __m256i j = _mm256_and_si256(_mm256_castpd_si256(bits), _mm256_set1_epi64x(15));
-    return _mm256_i64gather_pd(table, j, 8);
+/* p * 2^floor(kd / 4) for p in [0.9, 1.9] where every lane's d is in
+ * [SK_F64_EXP_NORMAL, 0]: the result is a normal double, so k = floor(kd / 4)
+ * is added to p's exponent field. bits(kd_shifted) = bits(shifter) + kd, whose
+ * low 14 bits are kd's (the shifter's are 0), so (bits & ~3) << 50 is k << 52
+ * (mod 2^64): 3 integer operations, against 13 for vd_ldexp_floor_where.
+ * (Not for NaN: the sum would make some NaN patterns finite.) */
+SK_INLINE vd vd_ldexp_normal(vd p, vd kd_shifted) {
+    __m256i k = _mm256_slli_epi64(_mm256_and_si256(_mm256_castpd_si256(kd_shifted), _mm256_set1_epi64x(~(int64_t)3)), 50);
+    return _mm256_castsi256_pd(_mm256_add_epi64(_mm256_castpd_si256(p), k));
+}
+/* p * 2^floor(kd / 4) as in the AVX-512 build. */
+SK_INLINE vd vd_exp_scale(vd p, vd kd, vd kd_shifted, vd d) {
+    (void)kd_shifted;
+    vdmask keep = _mm256_cmp_pd(d, _mm256_set1_pd(SK_F64_EXP_ZERO), _CMP_NLE_UQ); /* NaN stays NaN */
+    return vd_ldexp_floor_where(keep, p, _mm256_mul_pd(kd, _mm256_set1_pd(0.25)));
+}
+/* table[j] for j the low 2 bits of each lane's bit pattern: one permute of
+ * 32-bit pairs, (2j, 2j + 1) in each lane (the first 4 doubles of table). */
+SK_INLINE vd vd_lookup4(const double *table, vd bits) {
+    __m256i twice = _mm256_slli_epi64(_mm256_castpd_si256(bits), 1); /* low 3 bits: 2j */
+    __m256i pairs = _mm256_or_si256(_mm256_shuffle_epi32(twice, 0xA0), _mm256_set1_epi64x((int64_t)1 << 32));
+    return _mm256_castps_pd(_mm256_permutevar8x32_ps(_mm256_castpd_ps(_mm256_loadu_pd(table)), pairs));
 }
 SK_INLINE double vd_hmax(vd v) {
     __m128d m = _mm_max_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd(v, 1));
@@ -96,52 +133,77 @@ SK_INLINE double vd_hmax(vd v) {
  * (vd_clamp_exp_arg): 2^k then stays within vd_ldexp_floor_where's range and
  * lo finite. */
 #define SK_F64_EXP_LOW -1000.0
-/* Below this, exp(d) rounds to 0 in float64 (exp(-746) < 2^-1076). */
-#define SK_F64_EXP_ZERO -746.0
 
-/* 2^(j/16) = hi + lo for j = 0..15 (tools/exp_coefficients.py). */
-static const double sk_exp2_16_hi[16] = {
-    0x1.0000000000000p+0, 0x1.0b5586cf9890fp+0, 0x1.172b83c7d517bp+0, 0x1.2387a6e756238p+0,
-    0x1.306fe0a31b715p+0, 0x1.3dea64c123422p+0, 0x1.4bfdad5362a27p+0, 0x1.5ab07dd485429p+0,
-    0x1.6a09e667f3bcdp+0, 0x1.7a11473eb0187p+0, 0x1.8ace5422aa0dbp+0, 0x1.9c49182a3f090p+0,
-    0x1.ae89f995ad3adp+0, 0x1.c199bdd85529cp+0, 0x1.d5818dcfba487p+0, 0x1.ea4afa2a490dap+0,
+/* 2^(j/4) = hi + lo for j = 0..3, twice (see vd_lookup4;
+ * tools/exp_coefficients.py). */
+static const double sk_exp2_4_hi[8] = {
+    0x1.0000000000000p+0, 0x1.306fe0a31b715p+0, 0x1.6a09e667f3bcdp+0, 0x1.ae89f995ad3adp+0,
+    0x1.0000000000000p+0, 0x1.306fe0a31b715p+0, 0x1.6a09e667f3bcdp+0, 0x1.ae89f995ad3adp+0,
 };
-static const double sk_exp2_16_lo[16] = {
-    0x0.0p+0,               0x1.8a62e4adc610bp-54,  -0x1.19041b9d78a76p-55, 0x1.9b07eb6c70573p-54,
-    0x1.6f46ad23182e4p-55,  0x1.ada0911f09ebcp-55,  0x1.d4397afec42e2p-56,  0x1.6324c054647adp-54,
-    -0x1.bdd3413b26456p-54, -0x1.41577ee04992fp-55, 0x1.6e9f156864b27p-54,  0x1.c7c46b071f2bep-56,
-    0x1.7a1cd345dcc81p-54,  0x1.11065895048ddp-55,  0x1.2ed02d75b3707p-55,  -0x1.e9c23179c2893p-54,
+static const double sk_exp2_4_lo[8] = {
+    0x0.0p+0, 0x1.6f46ad23182e4p-55, -0x1.bdd3413b26456p-54, 0x1.7a1cd345dcc81p-54,
+    0x0.0p+0, 0x1.6f46ad23182e4p-55, -0x1.bdd3413b26456p-54, 0x1.7a1cd345dcc81p-54,
 };
 
 /* exp(d + lo) for d <= 0 (d = x - m rounded, lo its rounding error; with
  * AVX2, -1001 <= d), NaN giving NaN, 0 (whatever lo) for d <= -746, within
- * about 0.52 ulp:
- *   kd = round(16 d / ln2) (the shifter trick of sk_exp.h: the low bits of
- *        the shifted value are kd mod 16, the table index j);
- *   r  = (d - kd ln2_hi / 16) + (lo - kd ln2_lo / 16), |r| <= ln2 / 32: the
+ * about 0.55 ulp:
+ *   kd = round(4 d / ln2) (the shifter trick of sk_exp.h: the low bits of
+ *        the shifted value are kd mod 4, the table index j);
+ *   r  = (d - kd ln2_hi / 4) + (lo - kd ln2_lo / 4), |r| <= ln2 / 8: the
  *        first difference is exact (ln2_hi has 37 bits) and r's rounding is
- *        2^-53 |r|, 0.02 ulp of the result, so no r_lo is needed;
- *   exp(r) - 1 = r + r^2 q(r), q of degree 5 (relative error 4e-20);
- *   2^(j/16) exp(r) = hi + (hi (exp(r) - 1) + lo), rounded once (|exp(r) - 1|
- *        <= 0.022, so the inner roundings are 0.02 ulp);
- * then 2^floor(kd / 16), rounded once where the result is subnormal, and
- * exactly 0 below -746. Against sk_exp_accurate (one polynomial of degree 12
- * with 1 + r split exactly) this is 20 operations a vector instead of 32. */
-SK_INLINE vd sk_vexpd_lo(vd d, vd lo) {
+ *        2^-53 |r|, 0.05 ulp of the result, so no r_lo is needed;
+ *   exp(r) - 1 = r + r^2 q(r), q of degree 7 (relative error 1e-19), by
+ *        Estrin's scheme: its dependency chain is 3 FMAs long, not 7 (these
+ *        loops run out of reorder window before they run out of FMA units);
+ *   2^(j/4) exp(r) = hi + (hi (exp(r) - 1) + lo), rounded once (|exp(r) - 1|
+ *        <= 0.091, so the inner roundings are 0.05 ulp);
+ * then 2^floor(kd / 4), rounded once where the result is subnormal, and
+ * exactly 0 below -746 (vd_exp_scale). The table fits one register, so its
+ * lookup is a permute: a gather (a 16-entry table) costs more than the two
+ * more terms of q that the wider range takes. */
+typedef struct {
+    vd kd, kd_shifted; /* kd, and kd in the low bits of kd_shifted */
+    vd r, r2, q;       /* exp(r) - 1 = r + r2 q */
+    vd t_hi, t_lo;     /* 2^(j/4) */
+} sk_expd_parts;
+
+SK_INLINE sk_expd_parts sk_vexpd_parts(vd d, vd lo) {
+    sk_expd_parts e;
     const vd shifter = vd_set1(SK_EXP_SHIFTER);
-    vd kd_shifted = vd_fmadd(d, vd_set1(16.0 * SK_INV_LN2), shifter);
-    vd kd = vd_sub(kd_shifted, shifter);
-    vd r = vd_add(vd_fnmadd(kd, vd_set1(SK_LN2_HI / 16.0), d), vd_fnmadd(kd, vd_set1(SK_LN2_LO / 16.0), lo));
-    vd q = vd_fmadd(vd_set1(0x1.a01b0c2edab7cp-13), r, vd_set1(0x1.6c17ed4cc4834p-10));
-    q = vd_fmadd(q, r, vd_set1(0x1.11111110e10a8p-7));
-    q = vd_fmadd(q, r, vd_set1(0x1.55555554e9468p-5));
-    q = vd_fmadd(q, r, vd_set1(0x1.5555555555556p-3));
-    q = vd_fmadd(q, r, vd_set1(0x1.0000000000001p-1));
-    vd expm1_r = vd_fmadd(vd_mul(r, r), q, r);
-    vd t_hi = vd_lookup16(sk_exp2_16_hi, kd_shifted), t_lo = vd_lookup16(sk_exp2_16_lo, kd_shifted);
-    vd p = vd_add(t_hi, vd_fmadd(t_hi, expm1_r, t_lo));
-    vdmask not_zero = vd_gt_or_nan(d, vd_set1(SK_F64_EXP_ZERO)); /* NaN stays NaN */
-    return vd_ldexp_floor_where(not_zero, p, vd_mul(kd, vd_set1(1.0 / 16.0)));
+    e.kd_shifted = vd_fmadd(d, vd_set1(4.0 * SK_INV_LN2), shifter);
+    e.kd = vd_sub(e.kd_shifted, shifter);
+    vd r = vd_add(vd_fnmadd(e.kd, vd_set1(SK_LN2_HI / 4.0), d), vd_fnmadd(e.kd, vd_set1(SK_LN2_LO / 4.0), lo));
+    vd r2 = vd_mul(r, r), r4 = vd_mul(r2, r2);
+    vd q01 = vd_fmadd(vd_set1(0x1.5555555555555p-3), r, vd_set1(0x1.0000000000000p-1));
+    vd q23 = vd_fmadd(vd_set1(0x1.1111111111712p-7), r, vd_set1(0x1.55555555565d8p-5));
+    vd q45 = vd_fmadd(vd_set1(0x1.a01a0161c102ep-13), r, vd_set1(0x1.6c16c1165c0a8p-10));
+    vd q67 = vd_fmadd(vd_set1(0x1.71eb2db41d575p-19), r, vd_set1(0x1.a02bd0505eadep-16));
+    e.q = vd_fmadd(vd_fmadd(q67, r2, q45), r4, vd_fmadd(q23, r2, q01));
+    e.r = r;
+    e.r2 = r2;
+    e.t_hi = vd_lookup4(sk_exp2_4_hi, e.kd_shifted);
+    e.t_lo = vd_lookup4(sk_exp2_4_lo, e.kd_shifted);
+    return e;
+}
+
+/* 2^(j/4) exp(r) (before the scaling by 2^floor(kd / 4)). */
+SK_INLINE vd sk_vexpd_unscaled(sk_expd_parts e) {
+    vd expm1_r = vd_fmadd(e.r2, e.q, e.r);
+    return vd_add(e.t_hi, vd_fmadd(e.t_hi, expm1_r, e.t_lo));
+}
+
+SK_INLINE vd sk_vexpd_lo(vd d, vd lo) {
+    sk_expd_parts e = sk_vexpd_parts(d, lo);
+    return vd_exp_scale(sk_vexpd_unscaled(e), e.kd, e.kd_shifted, d);
+}
+
+/* sk_vexpd_lo where every lane's d is in [SK_F64_EXP_NORMAL, 0] (no NaN; no
+ * clamp needed either): a block whose range says so. The result is then a
+ * normal double, and the scaling a sum of exponents. */
+SK_INLINE vd sk_vexpd_lo_normal(vd d, vd lo) {
+    sk_expd_parts e = sk_vexpd_parts(d, lo);
+    return vd_ldexp_normal(sk_vexpd_unscaled(e), e.kd_shifted);
 }
 
 /* ---- compensated float64 sums ---------------------------------------------- */

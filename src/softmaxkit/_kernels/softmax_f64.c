@@ -5,7 +5,7 @@
  * (the baseline build runs the portable loops of softmax_body.h). A block of a
  * row (a whole row when it has at most SK_BLOCK elements) is reduced in two
  * passes over its data and one over its output:
- *   1. the maximum m;
+ *   1. the maximum m (and the minimum, and whether the block holds NaN);
  *   2. e = exp((x - m) + lo) (sk_simd_f64.h: TwoSum-compensated shift,
  *      table-driven exp) summed with every rounding error kept (a
  *      double-double normaliser 1 + t, whose t keeps its relative accuracy
@@ -42,10 +42,12 @@
 SK_INLINE int in_lanes(double mx) { return mx == -INFINITY || fabs(mx) < SK_F64_LANES_MAX_SHIFT; }
 
 /* Largest and smallest included entries (NaN ignored; excluded entries count
- * as -inf); the maximum is -inf when there is none. */
+ * as -inf); the maximum is -inf when there is none; *nan: whether an included
+ * entry is NaN. */
 SK_INLINE void block_range_impl(const double *x, const uint8_t *m, ptrdiff_t len, double *max,
-                                double *min) {
+                                double *min, int *nan) {
     vd hi0 = vd_set1(-INFINITY), hi1 = hi0, lo0 = vd_set1(INFINITY), lo1 = lo0;
+    vd nans = vd_set1(0.0), one = vd_set1(1.0); /* NaN lanes counted */
     ptrdiff_t i = 0;
     /* vd_max(x, acc) and vd_min(x, acc) keep acc where x is NaN. */
     for (; i + 2 * SK_VDW <= len; i += 2 * SK_VDW) {
@@ -54,6 +56,8 @@ SK_INLINE void block_range_impl(const double *x, const uint8_t *m, ptrdiff_t len
         hi1 = vd_max(b, hi1);
         lo0 = vd_min(a, lo0);
         lo1 = vd_min(b, lo1);
+        nans = vd_add_where(vd_ne_or_nan(a, a), nans, one);
+        nans = vd_add_where(vd_ne_or_nan(b, b), nans, one);
     }
     for (; i < len; i += SK_VDW) {
         ptrdiff_t n = len - i < SK_VDW ? len - i : SK_VDW;
@@ -63,35 +67,39 @@ SK_INLINE void block_range_impl(const double *x, const uint8_t *m, ptrdiff_t len
         vd a = vd_load_x_at(x, m, i, n);
         hi0 = vd_max(a, hi0);
         lo0 = vd_min(vd_select(vd_mask_first(n), a, vd_set1(INFINITY)), lo0);
+        nans = vd_add_where(vd_ne_or_nan(a, a), nans, one);
     }
     *max = vd_hmax(vd_max(hi0, hi1));
     *min = -vd_hmax(vd_max(vd_sub(vd_set1(0.0), lo0), vd_sub(vd_set1(0.0), lo1)));
+    *nan = vd_hmax(nans) > 0.0;
 }
 
 /* (Each of these wrappers makes one loop per case of the mask, without a
  * test inside.) */
-static void block_range(const double *x, const uint8_t *m, ptrdiff_t len, double *max, double *min) {
+static void block_range(const double *x, const uint8_t *m, ptrdiff_t len, double *max, double *min,
+                        int *nan) {
     if (m)
-        block_range_impl(x, m, len, max, min);
+        block_range_impl(x, m, len, max, min, nan);
     else
-        block_range_impl(x, NULL, len, max, min);
+        block_range_impl(x, NULL, len, max, min, nan);
 }
 
-static int block_has_nan(const double *x, const uint8_t *m, ptrdiff_t len) {
-    for (ptrdiff_t i = 0; i < len; i++)
-        if ((!m || m[i]) && x[i] != x[i]) return 1;
-    return 0;
-}
-
-/* Pass 2 for one vector v of x: e = exp(v - mx) summed, and stored at e_out
- * (n lanes) when store. */
+/* Pass 2 for one vector v of x (no NaN): e = exp(v - mx) summed, and stored
+ * at e_out (n lanes) when store. normal: every lane of v is at least
+ * mx + SK_F64_EXP_NORMAL (the block's range says so), which needs neither
+ * the clamp nor the exponential's general scaling. */
 SK_INLINE vd_sum sums_step(vd_sum sum, vd v, vd mv, vd low, double *e_out, ptrdiff_t n, int kind,
-                          int store) {
-    vd lo;
-    /* exp gives exactly 0 below mx - 1000 (where vd_clamp_exp_arg clamps),
-     * -inf and excluded entries included; a NaN x poisons the sum. */
-    vd d = vd_shift(vd_clamp_exp_arg(v, low), mv, kind, &lo);
-    vd e = sk_vexpd_lo(d, lo);
+                          int store, int normal) {
+    vd lo, d, e;
+    if (normal) {
+        d = vd_shift(v, mv, kind, &lo);
+        e = sk_vexpd_lo_normal(d, lo);
+    } else {
+        /* exp gives exactly 0 below mx - 1000 (where vd_clamp_exp_arg
+         * clamps), -inf and excluded entries included. */
+        d = vd_shift(vd_clamp_exp_arg(v, low), mv, kind, &lo);
+        e = sk_vexpd_lo(d, lo);
+    }
     if (store) vd_store_at(e_out, 0, e, n);
     return vd_sum_add(sum, e);
 }
@@ -115,12 +123,14 @@ SK_INLINE void prefetch_lines(const double *p, ptrdiff_t n) {
  * -log1p(t)); e stored in e_out when store (softmax). The next row's x and
  * out (ahead, len elements each) are prefetched meanwhile: this pass is
  * compute-bound, and pass 1 of that row then finds it in cache instead of
- * waiting for memory. kind: how the shift's error is found (sk_shift_kind).
- * Called with constant m == NULL, kind and store, so that each use is its own
+ * waiting for memory. kind: how the shift's error is found (sk_shift_kind);
+ * normal: the block's minimum is at least mx + SK_F64_EXP_NORMAL (see
+ * sums_step; the tail holds -inf past the end, so it never is). Called with
+ * constant m == NULL, kind, store and normal, so that each use is its own
  * loop without a test inside. */
 SK_INLINE void block_sums(const double *x, const uint8_t *m, double *e_out, ptrdiff_t len,
-                          double mx, int kind, int store, ahead_rows ahead, sk_part *part,
-                          double *norm, double *norm_lo) {
+                          double mx, int kind, int store, int normal, ahead_rows ahead,
+                          sk_part *part, double *norm, double *norm_lo) {
     vd mv = vd_set1(mx), low = vd_set1(mx + SK_F64_EXP_LOW);
     vd_sum s = vd_sum_start(1.0), s2 = s; /* see vd_sum_add */
     ptrdiff_t i = 0;
@@ -131,14 +141,14 @@ SK_INLINE void block_sums(const double *x, const uint8_t *m, double *e_out, ptrd
             prefetch_lines(ahead.out + i, 2 * SK_VDW);
         }
         s = sums_step(s, vd_load_x(x + i, m ? m + i : NULL), mv, low, store ? e_out + i : NULL, SK_VDW,
-                      kind, store);
+                      kind, store, normal);
         s2 = sums_step(s2, vd_load_x(x + i + SK_VDW, m ? m + i + SK_VDW : NULL), mv, low,
-                       store ? e_out + i + SK_VDW : NULL, SK_VDW, kind, store);
+                       store ? e_out + i + SK_VDW : NULL, SK_VDW, kind, store, normal);
     }
     for (; i < len; i += SK_VDW) {
         ptrdiff_t n = len - i < SK_VDW ? len - i : SK_VDW;
         /* the lanes past the end hold -inf: exp gives 0 there */
-        s = sums_step(s, vd_load_x_at(x, m, i, n), mv, low, store ? e_out + i : NULL, n, kind, store);
+        s = sums_step(s, vd_load_x_at(x, m, i, n), mv, low, store ? e_out + i : NULL, n, kind, store, 0);
     }
     double s_lo, s2_lo;
     double total = vd_sum_total(s, 1.0, &s_lo), total2 = vd_sum_total(s2, 1.0, &s2_lo);
@@ -148,18 +158,19 @@ SK_INLINE void block_sums(const double *x, const uint8_t *m, double *e_out, ptrd
     *norm_lo = sk_two_sum_err(hi, lo, *norm);
     part->k = 1.0;
     part->t = (hi - 1.0) + lo; /* hi - 1 is exact: hi >= 1 */
-    part->nan = hi != hi; /* an included NaN: exp(NaN - m) poisons the sum */
 }
 
 SK_INLINE void block_sums_of_kind(const double *x, const uint8_t *m, double *e_out, ptrdiff_t len,
-                                  double mx, int kind, int store, ahead_rows ahead, sk_part *part,
-                                  double *norm, double *norm_lo) {
+                                  double mx, int kind, int store, int normal, ahead_rows ahead,
+                                  sk_part *part, double *norm, double *norm_lo) {
+#define SK_SUMS(kind_, normal_) block_sums(x, m, e_out, len, mx, kind_, store, normal_, ahead, part, norm, norm_lo)
     if (kind == SK_SHIFT_X_LARGER)
-        block_sums(x, m, e_out, len, mx, SK_SHIFT_X_LARGER, store, ahead, part, norm, norm_lo);
+        normal ? SK_SUMS(SK_SHIFT_X_LARGER, 1) : SK_SUMS(SK_SHIFT_X_LARGER, 0);
     else if (kind == SK_SHIFT_M_LARGER)
-        block_sums(x, m, e_out, len, mx, SK_SHIFT_M_LARGER, store, ahead, part, norm, norm_lo);
+        normal ? SK_SUMS(SK_SHIFT_M_LARGER, 1) : SK_SUMS(SK_SHIFT_M_LARGER, 0);
     else
-        block_sums(x, m, e_out, len, mx, SK_SHIFT_TWO_SUM, store, ahead, part, norm, norm_lo);
+        normal ? SK_SUMS(SK_SHIFT_TWO_SUM, 1) : SK_SUMS(SK_SHIFT_TWO_SUM, 0);
+#undef SK_SUMS
 }
 
 /* Statistics of a block; returns 0 when the portable loops must do it (the
@@ -168,28 +179,27 @@ SK_INLINE void block_sums_of_kind(const double *x, const uint8_t *m, double *e_o
 SK_INLINE int block_stats(const double *x, const uint8_t *m, double *e_out, ptrdiff_t len,
                           ahead_rows ahead, sk_part *part, double *norm, double *norm_lo) {
     double mx, mn;
-    block_range(x, m, len, &mx, &mn);
+    int nan;
+    block_range(x, m, len, &mx, &mn, &nan);
     part->max = mx;
     part->min = mn;
     part->k = part->t = 0.0;
-    part->nan = 0;
+    part->nan = nan; /* the output is NaN: nothing more to know */
     *norm = *norm_lo = 0.0;
-    if (mx == -INFINITY) {
-        part->nan = block_has_nan(x, m, len);
-        return 1;
-    }
+    if (nan || mx == -INFINITY) return 1;
     if (!in_lanes(mx)) return 0;
     /* Entries below mx - 1000 give 0 whatever their shift's error: the
      * smallest x that matters is above that. */
     int kind = sk_shift_kind(mx, mn > mx + SK_F64_EXP_LOW ? mn : mx + SK_F64_EXP_LOW);
+    int normal = mn >= mx + SK_F64_EXP_NORMAL;
     if (e_out && m)
-        block_sums_of_kind(x, m, e_out, len, mx, kind, 1, ahead, part, norm, norm_lo);
+        block_sums_of_kind(x, m, e_out, len, mx, kind, 1, normal, ahead, part, norm, norm_lo);
     else if (e_out)
-        block_sums_of_kind(x, NULL, e_out, len, mx, kind, 1, ahead, part, norm, norm_lo);
+        block_sums_of_kind(x, NULL, e_out, len, mx, kind, 1, normal, ahead, part, norm, norm_lo);
     else if (m)
-        block_sums_of_kind(x, m, NULL, len, mx, kind, 0, ahead, part, norm, norm_lo);
+        block_sums_of_kind(x, m, NULL, len, mx, kind, 0, normal, ahead, part, norm, norm_lo);
     else
-        block_sums_of_kind(x, NULL, NULL, len, mx, kind, 0, ahead, part, norm, norm_lo);
+        block_sums_of_kind(x, NULL, NULL, len, mx, kind, 0, normal, ahead, part, norm, norm_lo);
     return 1;
 }
 
