@@ -29,6 +29,11 @@ when all pass. The survivors are printed with their line and change: each one is
 missing test or an equivalent change (argue it, then add ``# pragma: no mutate`` to the line
 only when the argument is solid).
 
+The tests each line runs are found by one traced run of the unmutated module first; its
+result is kept in the temporary directory and reused by later runs over the same tests
+while no file under ``src/`` or ``tests/`` changes (a module cut into ``--lines`` chunks
+is traced once).
+
 Not run in CI: a module takes minutes to an hour.
 """
 
@@ -37,6 +42,7 @@ from __future__ import annotations
 import argparse
 import ast
 import copy
+import hashlib
 import importlib.abc
 import importlib.util
 import inspect
@@ -485,6 +491,20 @@ def module_file(name: str) -> pathlib.Path:
     return path
 
 
+def installed_file(name: str) -> pathlib.Path:
+    """The file of module ``name`` that the tests import: the installed package's, not
+    ``src/``'s (the package is installed, not editable). Found without importing it: a
+    module imported here would be inherited by every forked child, hiding the mutant."""
+    package, *rest = name.split(".")
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise SystemExit(f"{package} is not installed")
+    path = pathlib.Path(spec.submodule_search_locations[0]).joinpath(*rest).with_suffix(".py")
+    if path.read_bytes() != module_file(name).read_bytes():
+        raise SystemExit(f"the installed {path} differs from {module_file(name)}: reinstall first")
+    return path
+
+
 def mutants_of(name: str) -> list[Mutant]:
     path = module_file(name)
     text = path.read_text()
@@ -557,6 +577,8 @@ class LineRecorder:
         self.in_setup = False
         self.setup_files: dict[int, set[str]] = {}
         self.ran: list[str] = []
+        # The tests that fail unmutated (with their phase), named when the traced run fails.
+        self.failed: list[str] = []
         # Whether each code file is the module: every Python call in the test run asks,
         # and realpath's system calls made the traced run many times slower.
         self._is_module: dict[str, bool] = {}
@@ -612,6 +634,10 @@ class LineRecorder:
 
     def pytest_runtest_logfinish(self, nodeid, location):
         self.current = None
+
+    def pytest_runtest_logreport(self, report):
+        if report.failed:
+            self.failed.append(report.nodeid if report.when == "call" else f"{report.nodeid} ({report.when})")
 
 
 def run_tests(tests: list[str], verbose: bool, *, first_failure: bool = True, plugins=()) -> int:
@@ -692,7 +718,8 @@ def map_lines_to_tests(name: str, tests: list[str]) -> tuple[dict[int, list[str]
         os.setpgid(0, 0)
         import pytest
 
-        recorder = LineRecorder(str(module_file(name)))
+        # The tests run the installed copy (the mutants are put in its place by the hook).
+        recorder = LineRecorder(str(installed_file(name)))
 
         class Phases:
             @pytest.hookimpl(hookwrapper=True)
@@ -708,16 +735,42 @@ def map_lines_to_tests(name: str, tests: list[str]) -> tuple[dict[int, list[str]
         # saw also runs the tests that start a subprocess (it may run there too), and one
         # run by a fixture every test of that file.
         covered = {line: recorder.tests_of(line) for line in recorder.lines if line not in recorder.import_lines}
-        pathlib.Path(result.name).write_text(json.dumps(covered))
+        pathlib.Path(result.name).write_text(json.dumps({"lines": covered, "failed": recorder.failed}))
         os._exit(code)
     _children.append(pid)
     _, status = os.waitpid(pid, 0)
     _children.remove(pid)
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"the unmutated tests fail ({' '.join(tests)}): fix them first")
-    lines = {int(line): ids for line, ids in json.loads(pathlib.Path(result.name).read_text()).items()}
+    text = pathlib.Path(result.name).read_text()
     os.unlink(result.name)
+    if os.waitstatus_to_exitcode(status) != 0:
+        failed = json.loads(text)["failed"] if text else []
+        raise SystemExit(
+            f"the unmutated tests fail ({' '.join(tests)}), traced: fix them first. Failed: "
+            + (", ".join(failed) or "none reported (a collection error, or the run crashed)")
+        )
+    lines = {int(line): ids for line, ids in json.loads(text)["lines"].items()}
     return lines, time.monotonic() - start
+
+
+def cached_map(name: str, tests: list[str]) -> tuple[dict[int, list[str]], float, bool]:
+    """``map_lines_to_tests``, reused while the sources, the tests and the arguments are the same.
+
+    The traced run is the slowest part of a short run (tens of minutes for the core modules
+    on a loaded machine): runs cut into ``--lines`` or ``--only`` chunks share one. Any change
+    to a file under ``src/`` or ``tests/`` (or to this tool) makes a new one.
+    """
+    digest = hashlib.sha256(json.dumps([name, tests]).encode())
+    for path in sorted([*SOURCE.rglob("*.py"), *(ROOT / "tests").rglob("*.py"), pathlib.Path(__file__)]):
+        digest.update(str(path.relative_to(ROOT)).encode())
+        digest.update(path.read_bytes())
+    cache = pathlib.Path(tempfile.gettempdir()) / "softmaxkit-mutate" / f"{digest.hexdigest()[:32]}.json"
+    if cache.is_file():
+        saved = json.loads(cache.read_text())
+        return {int(line): ids for line, ids in saved["lines"].items()}, saved["seconds"], True
+    lines, seconds = map_lines_to_tests(name, tests)
+    cache.parent.mkdir(exist_ok=True)
+    cache.write_text(json.dumps({"lines": lines, "seconds": seconds}))
+    return lines, seconds, False
 
 
 def parse_lines(text: str | None) -> range | None:
@@ -775,10 +828,12 @@ def main(argv: list[str] | None = None) -> int:
     # Each mutant runs only the tests that run its line (all of them for a line that
     # runs at import, or only in a subprocess): a mutant cannot change what a test
     # that never reaches its line computes.
-    covering, baseline = map_lines_to_tests(args.module, tests)
+    installed_file(args.module)  # the tests must run this source: else the lines are another file's
+    covering, baseline, reused = cached_map(args.module, tests)
     timeout = 3 * baseline + 60
     print(
-        f"{args.module}: {len(mutants)} mutants; tests {' '.join(tests)} ({baseline:.0f} s traced)",
+        f"{args.module}: {len(mutants)} mutants; tests {' '.join(tests)} "
+        f"({baseline:.0f} s traced{', the mapping reused' if reused else ''})",
         flush=True,
     )
     survivors, counts = [], {}
