@@ -10,6 +10,7 @@ torch = pytest.importorskip("torch")
 import softmaxkit.torch as skt  # noqa: E402
 import softmaxkit as sk  # noqa: E402
 from softmaxkit import _backends, _dispatch  # noqa: E402
+from softmaxkit.torch import _eager  # noqa: E402
 
 F = torch.nn.functional
 
@@ -250,6 +251,122 @@ def test_tensors_autograd_tracks_stay_on_torch_ops(monkeypatch):
     x = torch.arange(6.0, requires_grad=True)
     sk.softmax(x).sum().backward()
     assert x.grad is not None
+
+
+@pytest.fixture
+def through_the_ops(monkeypatch):
+    """Within the test, every call takes the custom ops (as under a trace or a mode)."""
+    def ops_only():
+        monkeypatch.setattr(_eager, "only_eager_autograd", lambda: False)
+
+    return ops_only
+
+
+@pytest.mark.parametrize("name", ["softmax", "log_softmax"])
+def test_eager_softmax_skips_the_custom_ops_with_their_numbers(rng, through_the_ops, name):
+    # A default call in eager mode runs as an autograd.Function over the kernel's
+    # short paths (the ops' dispatch cost 5x torch's whole step on small
+    # tensors), with the ops' values and gradients, bit for bit.
+    x = torch.tensor(rng.normal(scale=3.0, size=(3, 40)), dtype=torch.float32, requires_grad=True)
+    upstream = torch.tensor(rng.normal(size=(3, 40)), dtype=torch.float32)
+    y = getattr(skt, name)(x, -1)
+    assert type(y.grad_fn) is _eager._Softmax._backward_cls
+    (grad,) = torch.autograd.grad(y, x, upstream)
+    through_the_ops()
+    y_ops = getattr(skt, name)(x, 1)
+    assert type(y_ops.grad_fn) is not _eager._Softmax._backward_cls
+    torch.testing.assert_close(y, y_ops, rtol=0, atol=0)
+    torch.testing.assert_close(grad, torch.autograd.grad(y_ops, x, upstream)[0], rtol=0, atol=0)
+
+
+EAGER_CROSS_ENTROPY_OPTIONS = {
+    "mean": {},
+    "sum": {"reduction": "sum"},
+    "none": {"reduction": "none"},
+    "smoothing_ignored": {"label_smoothing": 0.1, "ignore_index": 2},
+    "all_ignored": {"ignore_index": 1},
+}
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("options", EAGER_CROSS_ENTROPY_OPTIONS.values(), ids=EAGER_CROSS_ENTROPY_OPTIONS.keys())
+def test_eager_cross_entropy_matches_the_ops_and_torch(rng, through_the_ops, monkeypatch, dtype, options):
+    # Plain (N, C) logits and int64 class indices without class weights take the
+    # kernel's fused loss-and-gradient straight from an autograd.Function: the
+    # ops' numbers bit for bit, torch's within float rounding ("all_ignored":
+    # a mean over no rows is NaN and the gradient 0, as in torch).
+    calls = []
+    original = _dispatch.fast_cross_entropy
+    monkeypatch.setattr(_dispatch, "fast_cross_entropy", lambda *a: calls.append(1) or original(*a))
+    x = torch.tensor(rng.normal(scale=3.0, size=(5, 7)), dtype=dtype, requires_grad=True)
+    target = torch.tensor([0, 2, 6, 1, 2]) if "all_ignored" not in options else torch.full((5,), 1)
+    upstream = torch.tensor(rng.normal(size=5), dtype=dtype) if options.get("reduction") == "none" else None
+    loss = skt.cross_entropy(x, target, **options)
+    assert type(loss.grad_fn) is _eager._CrossEntropy._backward_cls and calls == [1]
+    loss.backward(upstream)
+    expected = F.cross_entropy(x, target, **options)
+    torch.testing.assert_close(loss, expected, equal_nan=True)
+    torch.testing.assert_close(x.grad, torch.autograd.grad(expected, x, upstream)[0])
+    grad, x.grad = x.grad, None
+    through_the_ops()
+    loss_ops = skt.cross_entropy(x, target, **options)
+    loss_ops.backward(upstream)
+    torch.testing.assert_close(loss, loss_ops, rtol=0, atol=0, equal_nan=True)
+    torch.testing.assert_close(grad, x.grad, rtol=0, atol=0)
+    assert calls == [1]
+
+
+def test_eager_cross_entropy_without_autograd_is_the_loss(rng):
+    x = torch.tensor(rng.normal(size=(4, 6)), dtype=torch.float32)
+    target = torch.tensor([5, 0, 3, 3])
+    with torch.no_grad():
+        torch.testing.assert_close(skt.cross_entropy(x, target, reduction="sum"), F.cross_entropy(x, target, reduction="sum"))
+    loss = skt.cross_entropy(x, target)
+    assert loss.grad_fn is None
+    torch.testing.assert_close(loss, F.cross_entropy(x, target))
+
+
+def test_eager_cross_entropy_hands_on_its_gradient_without_a_copy(rng, monkeypatch):
+    # loss.backward() (an upstream gradient of 1) leaves the gradient the forward
+    # wrote as the logits' .grad (a 16 MB copy a (4096, 1000) step, and its page
+    # faults, before); with retain_graph the second backward still adds the same.
+    written = []
+    original = _dispatch.fast_cross_entropy
+    monkeypatch.setattr(_dispatch, "fast_cross_entropy", lambda *a: written.append(a[-1]) or original(*a))
+    x = torch.tensor(rng.normal(size=(6, 9)), dtype=torch.float32, requires_grad=True)
+    target = torch.tensor([0, 8, 4, 4, 1, 2])
+    skt.cross_entropy(x, target).backward()
+    assert x.grad.data_ptr() == written[0].ctypes.data
+    expected = torch.autograd.grad(F.cross_entropy(x, target), x)[0]
+    x.grad = None
+    loss = skt.cross_entropy(x, target)
+    loss.backward(retain_graph=True)
+    loss.backward()
+    torch.testing.assert_close(x.grad, 2 * expected)
+
+
+def test_eager_cross_entropy_refuses_a_class_out_of_range_in_the_full_paths_words():
+    x = torch.zeros(2, 3, requires_grad=True)
+    with pytest.raises(ValueError, match="class index 3, outside"):
+        skt.cross_entropy(x, torch.tensor([0, 3]))
+
+
+def test_a_torch_function_mode_sees_the_custom_ops(logits):
+    # A mode (as a trace or a functorch transform) sees the custom ops, not the
+    # eager short paths' kernel calls.
+    from torch.overrides import TorchFunctionMode
+
+    seen = []
+
+    class Record(TorchFunctionMode):
+        def __torch_function__(self, func, types, args=(), kwargs=None):
+            seen.append(func)
+            return func(*args, **(kwargs or {}))
+
+    with Record():
+        skt.softmax(logits, 1)
+        skt.cross_entropy(logits, torch.tensor([0, 1, 2, 3]))
+    assert {"softmaxkit.softmax", "softmaxkit.cross_entropy"} <= {str(func) for func in seen}
 
 
 def test_cross_entropy_gradient_output_alone_passes_no_gradient(logits):

@@ -38,7 +38,10 @@ Triton's fused ``linear_cross_entropy`` for CUDA tensors, which never holds
 a chunk of logits.
 
 The commonest call (softmax of a float32/64 NumPy array, every option at
-its default) takes the kernel's short path :func:`fast_softmax` first.
+its default) takes the kernel's short path :func:`fast_softmax` first; the
+default calls of ``softmaxkit.torch`` on plain CPU tensors take
+:func:`fast_tensor_softmax`, :func:`fast_vjp` and
+:func:`fast_tensor_cross_entropy`.
 
 A new backend is one :func:`register` call; the agreement tests
 (``tests/test_backend_contract.py``) run every registered backend against
@@ -52,6 +55,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import math
+import sys
 from collections.abc import Callable, Iterator
 from typing import Any, NamedTuple
 
@@ -76,7 +80,7 @@ def fast_tensor_softmax(x: Any, axis: int, log: bool) -> Any | None:
     view = _plain_tensor_view(x, axis)
     if view is None:
         return None
-    out = _new_tensor(x.shape, x.dtype)
+    out = _new_tensor(x)
     return None if _dispatch.fast_softmax(view, log, out.numpy()) is None else out
 
 
@@ -90,8 +94,37 @@ def fast_vjp(y: Any, g: Any, axis: int, log: bool) -> Any | None:
     y_view, g_view = _plain_tensor_view(y, axis), _plain_tensor_view(g, axis)
     if y_view is None or g_view is None:
         return None
-    out = _new_tensor(y.shape, y.dtype)
+    out = _new_tensor(y)
     return None if _dispatch.fast_vjp(y_view, g_view, log, out.numpy()) is None else out
+
+
+def fast_tensor_cross_entropy(
+    logits: Any, target: Any, ignore_index: int, smoothing: float, reduction: str, want_grad: bool
+) -> tuple[Any, Any | None] | None:
+    """Cross-entropy of plain (N, C) CPU float32/64 logits outside autograd against
+    int64 class indices (N,), without class weights, straight to the kernel
+    (``_dispatch.fast_cross_entropy``): the loss (reduced as ``reduction`` says, in
+    the logits' dtype) and, when ``want_grad``, its gradient, or None where that
+    does not take the call, which then takes the full path (``losses.cross_entropy``)."""
+    torch = _torch_if_imported()
+    view = _plain_tensor_view(logits, -1)
+    if view is None or logits.ndim != 2 or type(target) is not torch.Tensor or not target.is_cpu:
+        return None
+    grad = _new_tensor(logits) if want_grad else None
+    parts = _dispatch.fast_cross_entropy(
+        view, target.numpy(), ignore_index, smoothing, reduction == "mean",
+        None if grad is None else grad.numpy(),
+    )  # fmt: skip
+    if parts is None:
+        return None
+    # The full path's reduction (losses._cross_entropy, _targets.reduce), on the
+    # same float64 row losses: the same numbers.
+    loss = torch.from_numpy(parts.per_row)
+    if reduction == "sum":
+        loss = loss.sum()
+    elif reduction == "mean":
+        loss = loss.sum() / parts.counted if parts.counted else torch.tensor(math.nan, dtype=loss.dtype)
+    return loss.to(logits.dtype), grad
 
 
 def _plain_tensor_view(a: Any, axis: int) -> np.ndarray | None:
@@ -100,7 +133,7 @@ def _plain_tensor_view(a: Any, axis: int) -> np.ndarray | None:
     last axis, and the kernel computes every call (no backend forced or registered
     before it); else None."""
     torch = _torch_if_imported()
-    if torch is None or type(a) is not torch.Tensor or a.device.type != "cpu":
+    if torch is None or type(a) is not torch.Tensor or not a.is_cpu:
         return None
     if a.dtype is not torch.float32 and a.dtype is not torch.float64:  # the kernel's dtypes
         return None
@@ -120,7 +153,7 @@ def _fresh_like(a: Any) -> Any | None:
         return None
     if a.dtype is not torch.float32 and a.dtype is not torch.float64:
         return None
-    return _new_tensor(a.shape, a.dtype)
+    return _new_tensor(a)
 
 
 # glibc's largest mmap threshold (DEFAULT_MMAP_THRESHOLD_MAX on 64-bit): below it a
@@ -128,17 +161,19 @@ def _fresh_like(a: Any) -> Any | None:
 _HEAP_REUSE_BYTES = 32 << 20
 
 
-def _new_tensor(shape: Any, dtype: Any) -> Any:
-    """An uninitialised float32/64 CPU tensor for a short path's result, from the allocator
+def _new_tensor(like: Any) -> Any:
+    """An uninitialised C-contiguous CPU tensor of the shape and float32/64 dtype of
+    ``like``, for a short path's result, from the allocator
     that faults the fewest pages in a training loop: torch's (the C heap, whose
     freed blocks the next step reuses; NumPy arrays freed by torch tensors got
     their pages faulted in again: 800-1300 faults a (4096, 1000) step) up to
     ``_HEAP_REUSE_BYTES``; above, every allocation is a fresh mapping whichever
     allocator asks, and NumPy's asks for huge pages (512 times fewer faults)."""
     torch = _torch_if_imported()
-    if math.prod(shape) * dtype.itemsize <= _HEAP_REUSE_BYTES:
-        return torch.empty(shape, dtype=dtype)
-    return torch.from_numpy(np.empty(tuple(shape), np.float32 if dtype is torch.float32 else np.float64))
+    if like.numel() * like.element_size() <= _HEAP_REUSE_BYTES:
+        return torch.empty_like(like, memory_format=torch.contiguous_format)
+    dtype = np.float32 if like.dtype is torch.float32 else np.float64
+    return torch.from_numpy(np.empty(tuple(like.shape), dtype))
 
 
 def _kernel_takes(a: Any, axis: int) -> bool:
@@ -233,8 +268,6 @@ def _is_plain_cpu_tensor(a: Any) -> bool:
 
 def _torch_if_imported() -> Any:
     """torch, if the caller has imported it (never imported here)."""
-    import sys
-
     return sys.modules.get("torch")
 
 

@@ -174,6 +174,41 @@ def fast_vjp(
     return grad
 
 
+class RowLossesAndCount(NamedTuple):
+    per_row: np.ndarray  # float64 (rows,), the loss of each row before the reduction
+    counted: int  # rows whose target is not ignore_index: what "mean" divides by
+
+
+def fast_cross_entropy(
+    z: np.ndarray, target: np.ndarray, ignore_index: int, smoothing: float, mean: bool,
+    grad_out: np.ndarray | None,
+) -> RowLossesAndCount | None:  # fmt: skip
+    """Cross-entropy of (rows, C) float32/64 C-contiguous logits against int64 class
+    indices (rows,), without class weights, the gradient (of the mean when ``mean``,
+    else of the sum) written into ``grad_out`` when given (C-contiguous, the logits'
+    shape and dtype); None where the kernel does not take the call (another layout or
+    dtype, a class index out of range), which then takes the full path, which says
+    what is wrong."""
+    dtype = z.dtype
+    if not _enabled or (dtype is not _FLOAT64 and dtype is not _FLOAT32) or z.ndim != 2:
+        return None
+    if target.dtype != np.int64 or target.shape != z.shape[:1] or z.shape[1] == 0:
+        return None
+    module = _module if _module is not None else _kernel()
+    if module is None:
+        return None
+    counted = int(np.count_nonzero(target != ignore_index))
+    scale = 1.0 / counted if mean and counted else 1.0
+    loss = np.empty(z.shape[0], np.float64)
+    try:
+        # The binding checks the layouts and every class index before it writes anything.
+        module.cross_entropy(z, target, None, None, float(z.shape[1]), ignore_index, smoothing,
+                             scale, loss, grad_out, _threads_for(z.size))  # fmt: skip
+    except (BufferError, ValueError, TypeError):
+        return None
+    return RowLossesAndCount(loss, counted)
+
+
 # ---- layouts -------------------------------------------------------------
 
 

@@ -5,8 +5,9 @@ Drop-in for ``torch.nn.functional.softmax`` / ``log_softmax`` /
 softmaxkit's accuracy and edge-case policy (a row with every entry excluded
 gives probabilities 0, not NaN; ``+inf`` entries share the mass). Each is a
 registered custom op over the public function of the same name, with its
-backward, so autograd and ``torch.compile(fullgraph=True)`` work. Only
-torch's conventions are handled here (``dim``, ``dtype``, a 0-d input, the
+backward, so autograd and ``torch.compile(fullgraph=True)`` work; in eager
+mode the commonest calls on plain CPU tensors skip the op's dispatch, with
+its numbers (``_eager``). Only torch's conventions are handled here (``dim``, ``dtype``, a 0-d input, the
 ``(..., H)`` rows of the linear loss); the public functions check the
 arguments and choose who computes.
 """
@@ -21,6 +22,7 @@ import softmaxkit
 
 from .. import _validate as validate
 from .._typing import Reduction
+from . import _eager
 from . import _ops  # noqa: F401  (registers torch.ops.softmaxkit)
 
 
@@ -61,6 +63,10 @@ def softmax(
     >>> softmax(torch.tensor([[1.0, 2.0]]), dim=1, where=torch.tensor([[False, False]]))
     tensor([[0., 0.]])
     """
+    if dtype is None and where is None and type(temperature) is float and temperature == 1.0:
+        result = _eager.softmax(input, dim, log=False)
+        if result is not None:
+            return result
     return _softmax_family(torch.ops.softmaxkit.softmax, input, dim, dtype, temperature, where)
 
 
@@ -93,6 +99,10 @@ def log_softmax(
     >>> log_softmax(torch.tensor([1000.0, 0.0], dtype=torch.float64), dim=0)
     tensor([    0., -1000.], dtype=torch.float64)
     """
+    if dtype is None and where is None and type(temperature) is float and temperature == 1.0:
+        result = _eager.softmax(input, dim, log=True)
+        if result is not None:
+            return result
     return _softmax_family(torch.ops.softmaxkit.log_softmax, input, dim, dtype, temperature, where)
 
 
@@ -140,6 +150,10 @@ def cross_entropy(
     >>> cross_entropy(logits, torch.tensor([0, 1]))
     tensor(0.1269, dtype=torch.float64)
     """
+    if weight is None and where is None and type(temperature) is float and temperature == 1.0:
+        eager_loss = _eager.cross_entropy(input, target, ignore_index, label_smoothing, reduction)
+        if eager_loss is not None:
+            return eager_loss
     _check_tensors(input=input, target=target, weight=weight, where=where)
     dim = 1 if input.ndim >= 2 else 0
     temperature = validate.finite_scalar(temperature, name="temperature")
