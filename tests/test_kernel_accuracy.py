@@ -83,6 +83,23 @@ def test_a_row_of_several_blocks_within_the_goal(rng, dtype):
     assert ulp_error(sk.logsumexp(x, axis=-1)[None], np.array([ref_lse], dtype=object)).max() <= LSE_GOAL
 
 
+@pytest.mark.parametrize("spread", [40.0, 45.0])  # every x - max within 86 (the short exp) or not
+def test_float32_rows_within_the_goal_at_every_tail_length(rng, spread):
+    # Rows of more than SK_F32_SHORT_ROW entries, each tail length of a
+    # vector; the three rows take the shift's three error formulas (max and
+    # min of either sign), and a NaN anywhere makes its row NaN.
+    for n in [65, 66, 67, 70, 71, 72, 1000]:
+        x = spread_rows(rng, spread, 4, n) + np.array([[spread / 2], [-spread / 2], [-2 * spread], [0.0]])
+        x[3, n // 2] = np.nan
+        x = x.astype(np.float32)
+        p, log_p = sk.softmax(x), sk.log_softmax(x)
+        for i, row in enumerate(x[:3]):
+            ref_p, ref_log_p, _ = exact(row)
+            assert ulp_error(p[i], ref_p).max() <= GOAL[np.float32], (n, i)
+            assert ulp_error(log_p[i], ref_log_p).max() <= GOAL[np.float32], (n, i)
+        assert np.isnan(p[3]).all() and np.isnan(log_p[3]).all()
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_exp_range_down_to_underflow(rng, dtype):
     # Rows [d, 0]: softmax at d is exp(d) / (1 + exp(d)), over the whole range

@@ -117,34 +117,67 @@ SK_INLINE float vf_hsum(vf v) {
 /* Below this, exp(d) rounds to 0 in float32 (exp(-104) < 2^-150). */
 #define SK_F32_EXP_ZERO -104.0f
 
-/* exp(d + lo) for -111 <= d <= 0 (d = x - m rounded, lo its rounding error),
- * with a relative error below 1 float32 ulp before the final rounding:
+/* Above this, exp(d) is a normal float32: k >= -124 and the polynomial is at
+ * least 0.7, so 2^k p > 2^-126. */
+#define SK_F32_EXP_NORMAL -86.0f
+
+/* The parts of exp(d + lo) = 2^k p for -111 <= d <= 0 (d = x - m rounded, lo
+ * its rounding error), with a relative error below 1 float32 ulp before the
+ * final rounding:
  *   k = round(d / ln2), r = (d - k ln2_hi) + (lo - k ln2_lo)
  * where ln2_hi has 16 significant bits, so k ln2_hi is exact (|k| < 2^8) and
- * d - k ln2_hi is exact (Sterbenz); exp(r) = 1 + r + r^2 q(r) on
+ * d - k ln2_hi is exact (Sterbenz); p = exp(r) = 1 + r + r^2 q(r) on
  * |r| <= ln2/2 + tiny, q of degree 4 (near-minimax in float32 coefficients,
- * relative error 4e-9; degree 6 in all); then 2^k, rounded once where the
- * result is subnormal, and exactly 0 below -104. NaN gives NaN. The callers
- * pass x through vf_clamp_exp_arg (at m - 110) first: with AVX2, d is then
- * never below -111 and lo always finite; with AVX-512 the lanes below -104
- * are zeroed whatever k, r and lo hold there. */
-SK_INLINE vf sk_vexp_lo(vf d, vf lo) {
+ * relative error 4e-9; degree 6 in all). k comes back as a float and as
+ * *k_shifted, k + 1.5 * 2^23, whose low bits are k's two's complement.
+ * NaN gives NaN. */
+SK_INLINE vf sk_vexp_parts(vf d, vf lo, vf *k, vf *k_shifted) {
     /* k = round(d / ln2) by the rounding of an FMA onto 1.5 * 2^23, where
      * the float32 spacing is 1: two single-uop operations where a multiply
      * and a rounding take three uops on AVX-512. (Ties may round either way:
      * r stays within ln2/2 + tiny.) NaN and -inf carry through. */
     const vf shifter = vf_set1(0x1.8p23f);
-    vf k = vf_sub(vf_fmadd(d, vf_set1(0x1.715476p0f), shifter), shifter);
-    vf r = vf_fnmadd(k, vf_set1(0x1.62e4p-1f), d);
-    r = vf_add(r, vf_fnmadd(k, vf_set1(0x1.7f7d1cp-20f), lo));
+    *k_shifted = vf_fmadd(d, vf_set1(0x1.715476p0f), shifter);
+    *k = vf_sub(*k_shifted, shifter);
+    vf r = vf_fnmadd(*k, vf_set1(0x1.62e4p-1f), d);
+    r = vf_add(r, vf_fnmadd(*k, vf_set1(0x1.7f7d1cp-20f), lo));
     vf q = vf_fmadd(vf_set1(0x1.6a2164p-10f), r, vf_set1(0x1.123b94p-7f));
     q = vf_fmadd(q, r, vf_set1(0x1.5558fcp-5f));
     q = vf_fmadd(q, r, vf_set1(0x1.55549p-3f));
     q = vf_fmadd(q, r, vf_set1(0x1.fffffcp-2f));
     vf p = vf_fmadd(q, r, vf_set1(1.0f));
-    p = vf_fmadd(p, r, vf_set1(1.0f));
+    return vf_fmadd(p, r, vf_set1(1.0f));
+}
+
+/* exp(d + lo) for -111 <= d <= 0 (sk_vexp_parts): 2^k p rounded once where
+ * the result is subnormal, and exactly 0 below -104. NaN gives NaN. The
+ * callers pass x through vf_clamp_exp_arg (at m - 110) first: with AVX2, d is
+ * then never below -111 and lo always finite; with AVX-512 the lanes below
+ * -104 are zeroed whatever k, r and lo hold there. */
+SK_INLINE vf sk_vexp_lo(vf d, vf lo) {
+    vf k, k_shifted;
+    vf p = sk_vexp_parts(d, lo, &k, &k_shifted);
     vmask not_zero = vf_gt_or_nan(d, vf_set1(SK_F32_EXP_ZERO)); /* NaN stays NaN */
     return vf_ldexp_where(not_zero, p, k);
+}
+
+/* sk_vexp_lo for SK_F32_EXP_NORMAL <= d <= 0 (or NaN), without the clamp:
+ * the results are the same bits. With AVX2, 2^k is then a normal float
+ * formed from k_shifted's low bits (shifted into the exponent field, the
+ * bias added: two integer operations) and applied by one multiply, where the
+ * general form takes ten operations to round into the subnormals. AVX-512's
+ * general form is already one scalef. NaN gives NaN (NaN p times any
+ * scale). */
+SK_INLINE vf sk_vexp_lo_normal(vf d, vf lo) {
+#if defined(__AVX512F__)
+    return sk_vexp_lo(d, lo);
+#else
+    vf k, k_shifted;
+    vf p = sk_vexp_parts(d, lo, &k, &k_shifted);
+    __m256i e = _mm256_slli_epi32(_mm256_castps_si256(k_shifted), 23);
+    vf scale = _mm256_castsi256_ps(_mm256_add_epi32(e, _mm256_set1_epi32(127 << 23)));
+    return vf_mul(p, scale);
+#endif
 }
 
 /* exp(x - m) with the shift's rounding error fed in, for any finite m and

@@ -97,10 +97,13 @@ SK_INLINE void sums_add(vf e, int split, vf *count, vf_sum *sum) {
 
 /* Pass 2: sums of e = exp(x - mx) into part->k, part->t, e stored in e_out
  * when not NULL. split: count the entries with e == 1 apart (log_softmax).
- * The next row (of len elements too) is prefetched on the way. Full vectors
- * in the loop, the partial one after it. */
+ * normal: every x - mx is at least SK_F32_EXP_NORMAL (no -inf, no clamp, no
+ * subnormal exponential) in the full vectors, which then take the short form
+ * of the exponential. The next row (of len elements too) is prefetched on
+ * the way. Full vectors in the loop, the partial one after it. */
 SK_INLINE void block_sums_body(const float *x, const uint8_t *m, float *e_out, ptrdiff_t len,
-                               float mx, int kind, int split, next_row next, sk_part *part) {
+                               float mx, int kind, int split, int normal, next_row next,
+                               sk_part *part) {
     vf mv = vf_set1(mx), low = vf_set1(mx + SK_F32_EXP_LOW);
     vf count = vf_set1(0.0f);
     float base = split ? 0.0f : 1.0f; /* see vf_sum_add and vf_sum_add_split */
@@ -109,9 +112,14 @@ SK_INLINE void block_sums_body(const float *x, const uint8_t *m, float *e_out, p
     for (; i + SK_VW <= len; i += SK_VW) {
         _mm_prefetch((const char *)(next.x + i), _MM_HINT_T1);
         _mm_prefetch((const char *)(next.out + i), _MM_HINT_T1);
-        vf lo;
-        vf d = vf_shift(load_clamped(x, m, i, SK_VW, low), mv, kind, &lo);
-        vf e = sk_vexp_lo(d, lo);
+        vf lo, e;
+        if (normal) {
+            vf d = vf_shift(vf_load(x + i), mv, kind, &lo);
+            e = sk_vexp_lo_normal(d, lo);
+        } else {
+            vf d = vf_shift(load_clamped(x, m, i, SK_VW, low), mv, kind, &lo);
+            e = sk_vexp_lo(d, lo);
+        }
         if (e_out) vf_store(e_out + i, e);
         sums_add(e, split, &count, &sum);
     }
@@ -136,15 +144,21 @@ SK_INLINE void block_sums_body(const float *x, const uint8_t *m, float *e_out, p
 }
 
 /* block_sums_body with the common cases' arguments constant, so that their
- * loops carry no test: no mask, and softmax (e_out) or log_softmax (split). */
+ * loops carry no test: no mask, and softmax (e_out) or log_softmax (split),
+ * each with the exponential's short form or not. (A mask excludes entries as
+ * -inf: never the short form.) */
 SK_INLINE void block_sums(const float *x, const uint8_t *m, float *e_out, ptrdiff_t len,
-                          float mx, int kind, int split, next_row next, sk_part *part) {
+                          float mx, int kind, int split, int normal, next_row next, sk_part *part) {
     if (m)
-        block_sums_body(x, m, e_out, len, mx, kind, split, next, part);
+        block_sums_body(x, m, e_out, len, mx, kind, split, 0, next, part);
+    else if (split && normal)
+        block_sums_body(x, NULL, NULL, len, mx, kind, 1, 1, next, part);
     else if (split)
-        block_sums_body(x, NULL, NULL, len, mx, kind, 1, next, part);
+        block_sums_body(x, NULL, NULL, len, mx, kind, 1, 0, next, part);
+    else if (normal)
+        block_sums_body(x, NULL, e_out, len, mx, kind, 0, 1, next, part);
     else
-        block_sums_body(x, NULL, e_out, len, mx, kind, 0, next, part);
+        block_sums_body(x, NULL, e_out, len, mx, kind, 0, 0, next, part);
 }
 
 /* Statistics of a block; returns 0 when the portable loops must do it (the
@@ -166,12 +180,14 @@ SK_INLINE int block_stats(const float *x, const uint8_t *m, float *e_out, ptrdif
     /* Entries below mx - 110 are clamped to it: the smallest x that matters. */
     float smallest = mn > mx + SK_F32_EXP_LOW ? mn : mx + SK_F32_EXP_LOW;
     int kind = sk_shift_kind(mx, smallest);
+    /* mn - mx rounds no higher than any x - mx: all of them are normal's */
+    int normal = mn - mx >= SK_F32_EXP_NORMAL;
     if (kind == SK_SHIFT_X_LARGER)
-        block_sums(x, m, e_out, len, mx, SK_SHIFT_X_LARGER, split, next, part);
+        block_sums(x, m, e_out, len, mx, SK_SHIFT_X_LARGER, split, normal, next, part);
     else if (kind == SK_SHIFT_M_LARGER)
-        block_sums(x, m, e_out, len, mx, SK_SHIFT_M_LARGER, split, next, part);
+        block_sums(x, m, e_out, len, mx, SK_SHIFT_M_LARGER, split, normal, next, part);
     else
-        block_sums(x, m, e_out, len, mx, SK_SHIFT_TWO_SUM, split, next, part);
+        block_sums(x, m, e_out, len, mx, SK_SHIFT_TWO_SUM, split, normal, next, part);
     return 1;
 }
 
