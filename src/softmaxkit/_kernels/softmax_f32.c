@@ -31,6 +31,7 @@
 #include "sk_simd.h"
 #include "sk_f32_lanes.h"
 #include "sk_lane_output.h"
+#include "sk_vecf.h"
 
 /* ---- passes over one block ------------------------------------------------ */
 
@@ -296,40 +297,70 @@ static void plan_short(short_plan *p, ptrdiff_t n) {
     for (ptrdiff_t i = 0; i < n * SK_VW; i++) p->out_index[i] = (int32_t)((i % n) * SK_VW + i / n);
 }
 
-/* log(u) for u >= 1 (finite), branch-free and without libm, so that the loop
- * over a tile's lanes vectorises: u = 2^e m with m in [sqrt(1/2), sqrt(2)),
- * log m = 2 atanh(s), s = (m - 1) / (m + 1), |s| <= 0.1716, by its series to
- * s^15 (relative error below 1e-13). */
-SK_INLINE double log_at_least_one(double u) {
-    uint64_t bits;
-    memcpy(&bits, &u, sizeof bits);
-    int64_t e = (int64_t)(bits >> 52) - 1023;
-    uint64_t mbits = (bits & 0x000fffffffffffffULL) | 0x3ff0000000000000ULL;
-    double m;
-    memcpy(&m, &mbits, sizeof m);
-    int big = m > 1.4142135623730951;
-    m = big ? 0.5 * m : m;
-    e = big ? e + 1 : e;
-    double f = m - 1.0;
-    double sv = f / (2.0 + f);
-    double s2 = sv * sv;
-    double q = 2.0 / 15 + s2 * 0.0;
+/* The normalisers of a tile's rows are formed in double lanes, SK_VD_N rows
+ * at a time (sk_vecf.h's vector types), from the float lanes of its sums. */
+typedef uint64_t sk_vu __attribute__((vector_size(SK_VF_BYTES)));
+
+/* log(u) for u >= 1 (finite) in double lanes, without libm: u = 2^e m with m
+ * in [sqrt(1/2), sqrt(2)), log m = 2 atanh(s), s = (m - 1) / (m + 1),
+ * |s| <= 0.1716, by its series to s^15 (relative error below 1e-13). The
+ * exponent e is read from the bits as a double (placed in the mantissa of
+ * 2^52: AVX2 has no int64 conversion). */
+SK_INLINE sk_vd log_at_least_one(sk_vd u) {
+    sk_vu bits = (sk_vu)u;
+    sk_vd m = (sk_vd)((bits & 0x000fffffffffffffULL) | 0x3ff0000000000000ULL);
+    sk_vd e = (sk_vd)((bits >> 52) | 0x4330000000000000ULL) - (0x1p52 + 1023.0);
+    sk_vl big = m > 1.4142135623730951;
+    m = sk_vselectd(big, 0.5 * m, m);
+    e = sk_vselectd(big, e + 1.0, e);
+    sk_vd f = m - 1.0;
+    sk_vd sv = f / (2.0 + f);
+    sk_vd s2 = sv * sv;
+    sk_vd q = 2.0 / 15 + s2 * 0.0;
     q = 2.0 / 13 + s2 * q;
     q = 2.0 / 11 + s2 * q;
     q = 2.0 / 9 + s2 * q;
     q = 2.0 / 7 + s2 * q;
     q = 2.0 / 5 + s2 * q;
     q = 2.0 / 3 + s2 * q;
-    return (double)e * 0x1.62e42fefa39efp-1 + (2.0 * sv + sv * s2 * q);
+    return e * 0x1.62e42fefa39efp-1 + (2.0 * sv + sv * s2 * q);
 }
 
 /* log(k) + log1p(t / k), as sk_finish forms log(norm), for k >= 1: log1p(q)
  * as log(1 + q) plus the rounding error of 1 + q divided by it. */
-SK_INLINE double log_norm_of(double k, double t) {
-    double q = t / k;
-    double u = 1.0 + q;
-    double correction = (q - (u - 1.0)) / u;
+SK_INLINE sk_vd log_norm_of(sk_vd k, sk_vd t) {
+    sk_vd q = t / k;
+    sk_vd u = 1.0 + q;
+    sk_vd correction = (q - (u - 1.0)) / u;
     return log_at_least_one(k) + (log_at_least_one(u) + correction);
+}
+
+/* The output factors of SK_VD_N rows of a tile, from their sums (acc, err,
+ * the count k of maxima) and shifts, as the float pair hi + lo: softmax's
+ * 1 / norm, log_softmax's log_offset_of(shift, log(norm)). A row without a
+ * finite entry (norm = 0) gets 0 (its exponentials are 0, or NaN), a row
+ * holding NaN NaN. */
+SK_INLINE void tile_factors(const float *acc, const float *err, const float *k, const float *shift,
+                            float base, int log_op, float *hi, float *lo) {
+    sk_vd total = (sk_vload_widen(acc) - base) + sk_vload_widen(err);
+    sk_vl nan = total != total;
+    sk_vd f;
+    if (log_op) {
+        sk_vd kd = sk_vload_widen(k);
+        sk_vl found = kd > 0.0; /* k >= 1 unless the row has no finite entry */
+        f = log_norm_of(sk_vselectd(found, kd, sk_vsplatd(1.0)), sk_vselectd(nan, sk_vsplatd(0.0), total));
+        f = sk_vselectd(found, f, sk_vsplatd(0.0));
+        /* log_softmax = x - (shift + log(norm)), see log_block */
+        sk_vd sd = sk_vload_widen(shift);
+        f = sk_vselectd(nan, sk_vsplatd(NAN), f);
+        sk_vd h = sd + f;
+        sk_vstore_narrow(hi, h);
+        sk_vstore_narrow(lo, (sd - sk_vload_widen(hi)) + f);
+    } else {
+        f = sk_vselectd(total > 0.0, 1.0 / total, sk_vselectd(total == 0.0, sk_vsplatd(0.0), sk_vsplatd(NAN)));
+        sk_vstore_narrow(hi, f);
+        sk_vstore_narrow(lo, f - sk_vload_widen(hi));
+    }
 }
 
 /* Rows [r0, r0 + rows) through the lanes; returns 0 (having done nothing)
@@ -374,27 +405,8 @@ static int short_tile(const sk_reduce_args *a, const short_plan *plan, ptrdiff_t
     vf_store(acc, sum.acc);
     vf_store(err, sum.err);
     vf_store(k, count);
-    for (int l = 0; l < SK_VW; l++) {
-        double total = ((double)acc[l] - base) + (double)err[l];
-        double f; /* softmax: 1 / norm; log_softmax: log(norm) */
-        if (log_op) {
-            /* k >= 1 unless the row has no finite entry (then norm = 0) */
-            double kl = k[l] > 0 ? (double)k[l] : 1.0, tl = total == total ? total : 0.0;
-            f = log_norm_of(kl, tl);
-            f = total != total ? NAN : (k[l] > 0 ? f : 0.0);
-        } else {
-            f = total > 0 ? 1.0 / total : (total == 0 ? 0.0 : NAN);
-        }
-        if (log_op) {
-            /* log_softmax = x - (shift + log(norm)), see log_block */
-            log_offset c = log_offset_of(shift[l], f);
-            hi_f[l] = c.hi;
-            lo_f[l] = c.lo;
-        } else {
-            hi_f[l] = (float)f;
-            lo_f[l] = (float)(f - (double)hi_f[l]);
-        }
-    }
+    for (int l = 0; l < SK_VW; l += SK_VD_N)
+        tile_factors(acc + l, err + l, k + l, shift + l, base, log_op, hi_f + l, lo_f + l);
     vf fh = vf_load(hi_f), fl = vf_load(lo_f);
     for (ptrdiff_t j = 0; j < n; j++) {
         vf v = vf_load(t + j * SK_VW);
