@@ -524,6 +524,80 @@ def test_a_gathered_large_slice_bisects_in_the_bracket_of_the_whole_slice(monkey
     assert_allclose(streamed, sk.entmax_bisect(row, alpha=1.5, n_iter=2), rtol=4 * np.finfo(float).eps, atol=0)
 
 
+def test_a_near_constant_large_slice_bisects_over_its_blocks_at_alpha_1_5(monkeypatch):
+    # Too many scores near the maximum to gather: the threshold over the blocks takes
+    # the n_iter bisection steps of one call at alpha 1.5 too, not 1.5-entmax's exact one.
+    from softmaxkit import _chunks
+
+    row = 1e-3 * np.random.default_rng(8).random((1, 8192))
+    monkeypatch.setattr(_chunks, "CHUNK_BYTES", 1 << 12)
+    streamed = sk.entmax_bisect(row, alpha=1.5, n_iter=2)
+    monkeypatch.setattr(_chunks, "CHUNK_BYTES", 1 << 40)
+    whole = sk.entmax_bisect(row, alpha=1.5, n_iter=2)
+    assert_allclose(streamed, whole, rtol=4 * np.finfo(float).eps, atol=0)
+    assert np.abs(whole - sk.entmax15(row)).max() > 1e-9  # 2 steps are not the exact threshold
+
+
+@pytest.mark.parametrize("function", [sk.sparsemax, sk.entmax15], ids=["sparsemax", "entmax15"])
+def test_the_threshold_over_blocks_takes_a_few_passes(monkeypatch, function):
+    # A near-constant slice of 16 blocks (of 4 KiB here), all of it near the maximum:
+    # its threshold is found over the blocks in a few passes (Michelot's iteration
+    # stops when the set above it stops shrinking; 1.5-entmax's closed form passes
+    # its test at once), not the 200 of the iteration's cap.
+    from softmaxkit import _chunks, _streams
+
+    passes = []
+    blocks = _streams.Slices.blocks
+
+    def counted(self, outer):
+        passes.append(outer)
+        return blocks(self, outer)
+
+    row = 1e-3 * np.random.default_rng(9).random((1, 8192))
+    monkeypatch.setattr(_chunks, "CHUNK_BYTES", 1 << 12)
+    monkeypatch.setattr(_streams.Slices, "blocks", counted)
+    streamed = function(row)
+    assert len(passes) <= 16
+    monkeypatch.setattr(_chunks, "CHUNK_BYTES", 1 << 40)
+    eps = np.finfo(float).eps  # the threshold's sums are added in another order
+    assert_allclose(streamed, function(row), rtol=4 * eps, atol=8 * eps * 1e-3)
+
+
+@pytest.mark.parametrize("loss", [sk.sparsemax_loss, sk.entmax15_loss], ids=["sparsemax", "entmax15"])
+def test_a_streamed_loss_row_with_an_ignored_target_counts_0(monkeypatch, loss):
+    # Two rows of 8 blocks (of 4 KiB here), each streamed; the second one's target is
+    # ignore_index: 0, as in one call, and left out of the mean.
+    from softmaxkit import _chunks
+
+    x = np.random.default_rng(10).normal(size=(2, 4096))
+    target = [3, -100]
+    monkeypatch.setattr(_chunks, "CHUNK_BYTES", 1 << 12)
+    streamed = loss(x, target, reduction="none"), loss(x, target)
+    monkeypatch.setattr(_chunks, "CHUNK_BYTES", 1 << 40)
+    whole = loss(x, target, reduction="none")
+    assert whole[1] == 0.0 and whole[0] > 0.0
+    assert_allclose(streamed[0], whole, rtol=4 * np.finfo(float).eps, atol=0)
+    assert_allclose(streamed[1], whole[0], rtol=4 * np.finfo(float).eps, atol=0)
+
+
+@pytest.mark.parametrize("function", [sk.sparsemax, sk.entmax15], ids=["sparsemax", "entmax15"])
+def test_streamed_columns_with_column_temperatures_and_a_mask(monkeypatch, function):
+    # Two columns of 16 blocks (of 4 KiB here), each streamed along axis 0, with a
+    # temperature and a mask per column: both moved with the scores, the values of one call.
+    # The hot column has more scores near its maximum than are gathered.
+    from softmaxkit import _chunks
+
+    x = 2.0 * np.random.default_rng(7).normal(size=(8192, 2))
+    t, mask = np.array([[0.5, 3.0]]), x < 4.0
+    monkeypatch.setattr(_chunks, "CHUNK_BYTES", 1 << 12)
+    streamed = function(x, axis=0, temperature=t, where=mask)
+    monkeypatch.setattr(_chunks, "CHUNK_BYTES", 1 << 40)
+    whole = function(x, axis=0, temperature=t, where=mask)
+    # Column 1's threshold is found over its blocks: its sums added in another order.
+    assert_allclose(streamed, whole, rtol=4 * np.finfo(float).eps, atol=8 * np.finfo(float).eps)
+    assert (whole[:, 0] > 0).sum() < (whole[:, 1] > 0).sum()  # the temperatures differ
+
+
 @pytest.mark.parametrize("loss", [sk.sparsemax_loss, sk.entmax15_loss], ids=["sparsemax", "entmax15"])
 def test_loss_of_a_large_three_dimensional_batch_in_blocks(rng, loss):
     # The classes on the middle axis of an input of 12 blocks (of 4 KiB here): the
