@@ -538,12 +538,14 @@ def test_a_near_constant_large_slice_bisects_over_its_blocks_at_alpha_1_5(monkey
     assert np.abs(whole - sk.entmax15(row)).max() > 1e-9  # 2 steps are not the exact threshold
 
 
-@pytest.mark.parametrize("function", [sk.sparsemax, sk.entmax15], ids=["sparsemax", "entmax15"])
-def test_the_threshold_over_blocks_takes_a_few_passes(monkeypatch, function):
-    # A near-constant slice of 16 blocks (of 4 KiB here), all of it near the maximum:
+@pytest.mark.parametrize(("function", "most"), [(sk.sparsemax, 11), (sk.entmax15, 4)], ids=["sparsemax", "entmax15"])
+def test_the_threshold_over_blocks_takes_a_few_passes(monkeypatch, function, most):
+    # A near-constant slice of 16 blocks (of 4 KiB here), most of it near the maximum
+    # (its last block far below, off the support: no score of it above the threshold):
     # its threshold is found over the blocks in a few passes (Michelot's iteration
     # stops when the set above it stops shrinking; 1.5-entmax's closed form passes
-    # its test at once), not the 200 of the iteration's cap.
+    # its test at once), not the 200 of the iteration's cap. Besides the threshold's,
+    # 3 passes: the maximum, the gathering (stopped: too many), the probabilities.
     from softmaxkit import _chunks, _streams
 
     passes = []
@@ -554,10 +556,11 @@ def test_the_threshold_over_blocks_takes_a_few_passes(monkeypatch, function):
         return blocks(self, outer)
 
     row = 1e-3 * np.random.default_rng(9).random((1, 8192))
+    row[:, -512:] = -50.0
     monkeypatch.setattr(_chunks, "CHUNK_BYTES", 1 << 12)
     monkeypatch.setattr(_streams.Slices, "blocks", counted)
     streamed = function(row)
-    assert len(passes) <= 16
+    assert len(passes) <= most  # 1.5-entmax: 1 pass, Michelot: 6 here
     monkeypatch.setattr(_chunks, "CHUNK_BYTES", 1 << 40)
     eps = np.finfo(float).eps  # the threshold's sums are added in another order
     assert_allclose(streamed, function(row), rtol=4 * eps, atol=8 * eps * 1e-3)
@@ -565,37 +568,65 @@ def test_the_threshold_over_blocks_takes_a_few_passes(monkeypatch, function):
 
 @pytest.mark.parametrize("loss", [sk.sparsemax_loss, sk.entmax15_loss], ids=["sparsemax", "entmax15"])
 def test_a_streamed_loss_row_with_an_ignored_target_counts_0(monkeypatch, loss):
-    # Two rows of 8 blocks (of 4 KiB here), each streamed; the second one's target is
+    # A (2, 2) batch of rows of 8 blocks (of 4 KiB here), each streamed; one target is
     # ignore_index: 0, as in one call, and left out of the mean.
     from softmaxkit import _chunks
 
-    x = np.random.default_rng(10).normal(size=(2, 4096))
-    target = [3, -100]
+    x = np.random.default_rng(10).normal(size=(2, 2, 4096))
+    target = [[3, -100], [5, 7]]
     monkeypatch.setattr(_chunks, "CHUNK_BYTES", 1 << 12)
     streamed = loss(x, target, reduction="none"), loss(x, target)
     monkeypatch.setattr(_chunks, "CHUNK_BYTES", 1 << 40)
     whole = loss(x, target, reduction="none")
-    assert whole[1] == 0.0 and whole[0] > 0.0
+    assert whole[0, 1] == 0.0 and (np.delete(whole.ravel(), 1) > 0.0).all()
     assert_allclose(streamed[0], whole, rtol=4 * np.finfo(float).eps, atol=0)
-    assert_allclose(streamed[1], whole[0], rtol=4 * np.finfo(float).eps, atol=0)
+    assert_allclose(streamed[1], np.sum(whole) / 3, rtol=4 * np.finfo(float).eps, atol=0)
+
+
+@pytest.mark.parametrize("loss", [sk.sparsemax_loss, sk.entmax15_loss], ids=["sparsemax", "entmax15"])
+def test_the_loss_of_a_near_constant_large_row(monkeypatch, loss):
+    # A row of 16 blocks (of 4 KiB here), all of it near the maximum: the threshold is
+    # found over the blocks, exactly (not by bisection), the loss of one call.
+    from softmaxkit import _chunks
+
+    x = 1e-3 * np.random.default_rng(11).random((1, 8192))
+    monkeypatch.setattr(_chunks, "CHUNK_BYTES", 1 << 12)
+    streamed = loss(x, [5])
+    monkeypatch.setattr(_chunks, "CHUNK_BYTES", 1 << 40)
+    assert_allclose(streamed, loss(x, [5]), rtol=16 * np.finfo(float).eps, atol=0)
+
+
+def test_a_streamed_bisection_leaves_scores_at_its_lower_end_out_of_the_newton_slope(monkeypatch):
+    # Alpha 2, one step: the bracket's lower end stays at -1, where 3000 scores lie
+    # exactly (3000 more just above it, too many to gather): the Newton step's slope
+    # counts the entries strictly above it only, as one call does.
+    from softmaxkit import _chunks
+
+    row = np.full((1, 8192), -5.0)
+    row[0, 0], row[0, 1:3001], row[0, 3001:6001] = 0.0, -1.0 + 1e-7, -1.0
+    monkeypatch.setattr(_chunks, "CHUNK_BYTES", 1 << 12)
+    streamed = sk.entmax_bisect(row, alpha=2.0, n_iter=1)
+    monkeypatch.setattr(_chunks, "CHUNK_BYTES", 1 << 40)
+    whole = sk.entmax_bisect(row, alpha=2.0, n_iter=1)
+    assert_allclose(streamed, whole, rtol=4 * np.finfo(float).eps, atol=0)
 
 
 @pytest.mark.parametrize("function", [sk.sparsemax, sk.entmax15], ids=["sparsemax", "entmax15"])
 def test_streamed_columns_with_column_temperatures_and_a_mask(monkeypatch, function):
-    # Two columns of 16 blocks (of 4 KiB here), each streamed along axis 0, with a
+    # Two columns of 16 blocks (of 4 KiB here, a 3-D input), each streamed along axis 0, with a
     # temperature and a mask per column: both moved with the scores, the values of one call.
     # The hot column has more scores near its maximum than are gathered.
     from softmaxkit import _chunks
 
-    x = 2.0 * np.random.default_rng(7).normal(size=(8192, 2))
-    t, mask = np.array([[0.5, 3.0]]), x < 4.0
+    x = 2.0 * np.random.default_rng(7).normal(size=(8192, 1, 2))
+    t, mask = np.array([[[0.5, 3.0]]]), x < 4.0
     monkeypatch.setattr(_chunks, "CHUNK_BYTES", 1 << 12)
     streamed = function(x, axis=0, temperature=t, where=mask)
     monkeypatch.setattr(_chunks, "CHUNK_BYTES", 1 << 40)
     whole = function(x, axis=0, temperature=t, where=mask)
     # Column 1's threshold is found over its blocks: its sums added in another order.
     assert_allclose(streamed, whole, rtol=4 * np.finfo(float).eps, atol=8 * np.finfo(float).eps)
-    assert (whole[:, 0] > 0).sum() < (whole[:, 1] > 0).sum()  # the temperatures differ
+    assert (whole[:, 0, 0] > 0).sum() < (whole[:, 0, 1] > 0).sum()  # the temperatures differ
 
 
 @pytest.mark.parametrize("loss", [sk.sparsemax_loss, sk.entmax15_loss], ids=["sparsemax", "entmax15"])

