@@ -201,14 +201,16 @@ def _fit_scaled_beta(z: np.ndarray, y: np.ndarray) -> tuple[float, int]:
             slope, _ = _slope_and_curvature(z, y, lo)
     # rtsafe: a Newton step when it stays inside [lo, hi] and shrinks the
     # step fast enough, else bisection; f' is increasing, so the bracket
-    # always keeps the root.
+    # always keeps the root. A slope of exactly 0 needs no test of its own:
+    # the Newton step is then 0 and the convergence test stops at that beta.
+    # (The curvature there is > 0: 0 means every softmax is one-hot, or split
+    # among equal logits, at beta and so at every larger beta: f' would be
+    # the same at hi, where it is > 0 or the curvature is > 0.)
     beta = 0.5 * (lo + hi)
     step_before = hi - lo
     for _ in range(200):
         n_iter += 1
         slope, curvature = _slope_and_curvature(z, y, beta)
-        if slope == 0.0:
-            break
         if slope < 0:
             lo = beta
         else:
