@@ -434,3 +434,10 @@ def test_topk_k_zero_gives_empty():
 def test_topk_k_too_large_is_refused():
     with pytest.raises(ValueError, match=r"k must be in \[0, 3\] \(the length of axis 0\), got 4"):
         sk.topk([1.0, 2.0, 3.0], 4)
+
+
+def test_a_lazy_slice_with_nothing_to_draw_gives_minus_one():
+    # Documented: a lazy array (Dask) cannot be checked, so such a slice draws -1.
+    da = pytest.importorskip("dask.array")
+    x = da.from_array(np.array([[0.0, 1.0], [-np.inf, -np.inf]]))
+    assert_array_equal(np.asarray(sk.sample(x, size=3, seed=0))[1], [-1, -1, -1])
