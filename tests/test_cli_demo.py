@@ -9,6 +9,8 @@ import numpy as np
 import pytest
 from helpers import has_module
 
+import softmaxkit as sk
+from softmaxkit.cli import demo
 from softmaxkit.cli.__main__ import main
 from softmaxkit.cli.demo import Scores, _digit_report, _digits_to_show, _ProgressBar, narration, split_digits
 from softmaxkit.datasets import load_digits
@@ -26,10 +28,19 @@ def demo_run(tmp_path_factory):
     if not (has_module("sklearn") and has_module("scipy") and has_module("matplotlib")):
         pytest.skip("needs scikit-learn, scipy and matplotlib")
     out = tmp_path_factory.mktemp("demo") / "pictures"
+    out.mkdir()  # a folder that exists already is written into
     stdout, stderr = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+    pictured = {}  # what the pictures of one digit were drawn from
+    write_pictures = demo._write_pictures
+
+    def recording(out, data, before, after, one_logit_row, digit_title):
+        pictured.update(logits=one_logit_row, title=digit_title)
+        return write_pictures(out, data, before, after, one_logit_row, digit_title)
+
+    with pytest.MonkeyPatch.context() as patch, contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+        patch.setattr(demo, "_write_pictures", recording)
         status = main(["demo", "--out", str(out)])
-    return status, stdout.getvalue(), stderr.getvalue(), out
+    return status, stdout.getvalue(), stderr.getvalue(), out, pictured
 
 
 def metric_rows(text):
@@ -66,6 +77,13 @@ def test_a_true_digit_outside_the_top_3_gets_its_own_line():
     assert "predicted: 0 (right)" in _digit_report(image, 0, before, after)
 
 
+def test_a_digit_is_drawn_in_10_shades_two_characters_a_pixel():
+    image = np.zeros((8, 8))
+    image[0] = [0, 2, 4, 6, 9, 11, 13, 16]  # 0..16 pixels: shade v * 10 // 17 of " .:-=+*#%@"
+    art = [line.split("|")[1] for line in _digit_report(image, 0, np.ones(3) / 3, np.ones(3) / 3).splitlines()]
+    assert art == ["  ..::--++**##@@", *[" " * 16] * 7]
+
+
 def test_the_narration_names_only_what_changed():
     plain = Scores(0.96, 0.1140, 0.0530, 0.0269, 0.98)
     text = " ".join(narration(plain, plain._replace(nll=0.09, ece=0.02), plain, 360).split())
@@ -74,6 +92,27 @@ def test_the_narration_names_only_what_changed():
     assert "Label smoothing did not lower the confidence here:" in text  # the same confidence
     text = " ".join(narration(plain, plain, plain, 360).split())
     assert "Here it changed none of the NLL, the Brier score and the ECE in the 4th decimal." in text
+    text = " ".join(narration(plain, Scores(0.96, 0.1, 0.05, 0.02, 0.95), plain, 360).split())
+    assert ("Here it lowered the NLL (0.1140 -> 0.1000), the Brier score (0.0530 -> 0.0500) and the ECE "
+            "(0.0269 -> 0.0200).") in text
+    # Compared as the table prints them: a change in the 5th decimal is none.
+    before, after = plain._replace(nll=0.11396, brier=0.05304), plain._replace(nll=0.11404, brier=0.05296)
+    text = " ".join(narration(before, after, plain, 360).split())
+    assert "Here it changed none of the NLL, the Brier score and the ECE in the 4th decimal." in text
+
+
+def test_the_narration_is_wrapped_at_88_columns():
+    plain, scaled = Scores(0.96, 0.114, 0.053, 0.0269, 0.98), Scores(0.96, 0.090, 0.048, 0.0287, 0.95)
+    text = narration(plain, scaled, Scores(0.96, 0.25, 0.09, 0.15, 0.81), 1)
+    assert max(len(line) for line in text.splitlines()) <= 88  # at 89 columns one line is 89 long
+
+
+def test_a_confidence_equal_to_the_accuracy_is_not_below_it():
+    # The two words come from one comparison, so they never contradict each other.
+    plain = Scores(0.96, 0.1140, 0.0530, 0.0269, 0.98)
+    text = " ".join(narration(plain, plain, plain._replace(confidence=0.96), 360).split())
+    assert ("Label smoothing lowered the confidence at training time, but not below the accuracy: "
+            "a mean confidence of 0.9600 for an accuracy of 0.9600 (overconfident)") in text
 
 
 def test_the_bar_follows_the_iterations_on_a_terminal_only(capsys):
@@ -92,7 +131,7 @@ def test_the_bar_follows_the_iterations_on_a_terminal_only(capsys):
 
 
 def test_demo_succeeds_and_writes_every_picture_as_png(demo_run):
-    status, _, _, out = demo_run
+    status, _, _, out, _ = demo_run
     assert status == 0
     assert sorted(p.name for p in out.iterdir()) == PICTURES
     for name in PICTURES:
@@ -134,6 +173,16 @@ def test_shows_digits_with_top_3_probabilities(demo_run):
     text = demo_run[1]
     assert len(re.findall(r"true digit: \d   predicted: \d \((right|WRONG)\)", text)) == 3
     assert len(re.findall(r"\d: +\d+\.\d\d% -> +\d+\.\d\d%", text)) >= 9
+
+
+def test_the_pictures_of_one_digit_show_the_first_digit_printed(demo_run):
+    lines, pictured = demo_run[1].splitlines(), demo_run[4]
+    first = next(i for i, line in enumerate(lines) if "true digit:" in line)
+    label = re.search(r"true digit: (\d)", lines[first])[1]
+    top, percent = re.search(r"(\d): +(\d+\.\d\d)% ->", lines[first + 2]).groups()
+    probs = np.asarray(sk.softmax(pictured["logits"]))
+    assert f"(true digit {label})" in pictured["title"]
+    assert (str(probs.argmax()), f"{probs.max():.2%}") == (top, percent + "%")
 
 
 def test_progress_bar_reports_both_fits(demo_run):

