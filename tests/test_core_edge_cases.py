@@ -38,12 +38,13 @@ def test_no_overflow_at_the_extremes_of_float64(backend):
     # Row 2: z - max overflows, and a bound on z, itself rounded, warned; rows 3 and 4:
     # -max - 0 and -max - 0.5 round to -max, no overflow: log_softmax is -max, not -inf
     # (the array-API path counted a difference within 2 ulp of -max as -inf for a positive
-    # maximum, where the kernel gave -max).
-    rows = [[1e308, -1e308], [7.022e307, -1.1236e308], [0.0, -biggest], [0.5, -biggest]]
+    # maximum, where the kernel gave -max); row 5: -1.2e308, far from overflowing.
+    rows = [[1e308, -1e308], [7.022e307, -1.1236e308], [0.0, -biggest], [0.5, -biggest], [1e308, -2e307]]
     p, logp, lse = run_all(backend, rows)
-    assert_array_equal(p, [[1.0, 0.0]] * 4)
-    assert_array_equal(logp, [[0.0, -INF], [0.0, -INF], [0.0, -biggest], [0.0, -biggest]])
-    assert_array_equal(lse, [1e308, 7.022e307, 0.0, 0.5])
+    assert_array_equal(p, [[1.0, 0.0]] * 5)
+    expected = [[0.0, -INF], [0.0, -INF], [0.0, -biggest], [0.0, -biggest], [0.0, -2e307 - 1e308]]
+    assert_array_equal(logp, expected)
+    assert_array_equal(lse, [1e308, 7.022e307, 0.0, 0.5, 1e308])
 
 
 def test_a_temperature_never_overflows_the_quotient(backend):

@@ -112,6 +112,14 @@ class TestLogSoftmaxReferences:
     def test_large_gap(self):
         assert_array_equal(sk.log_softmax([1000.0, 1.0]), [0.0, -999.0])
 
+    @pytest.mark.parametrize("kernel", [True, False], ids=["kernel", "numpy_spec"])
+    def test_a_difference_at_a_rounding_tie_is_rounded_once(self, kernel):
+        """-2**53 - 1 lies halfway between -2**53 and -2**53 - 2: rounded once, to even,
+        it is -2**53. Rounding z - max first and adding its TwoSum error after must give
+        the same (the error's sign decides the tie: subtracted, it gave -2**53 + 1)."""
+        with _dispatch.use_kernel(kernel):
+            assert_array_equal(sk.log_softmax([1.0, -(2.0**53)]), [0.0, -(2.0**53)])
+
     def test_axis_0(self):
         x = np.array([[1000.0, 1.0], [1000.0, 1.0]])
         assert_allclose(sk.log_softmax(x, axis=0), np.full((2, 2), np.log(0.5)), rtol=1e-15)
@@ -166,6 +174,24 @@ class TestLogsumexpReferences:
             # One entry at the maximum (k = 1) and the others summing to exactly -1
             # (exp(-1) * -e rounds to -1): log1p(-1), -inf without a warning.
             assert sk.logsumexp([0.0, -1.0], b=[1.0, -np.e], return_sign=True) == (-INF, 0.0)
+            assert sk.logsumexp([0.0, -1.0], b=[1.0, -np.e]) == -INF  # the same, unsigned
+
+    @pytest.mark.parametrize("kernel", [True, False], ids=["kernel", "numpy_spec"])
+    def test_b_summing_below_one(self, kernel):
+        """Sums of weighted exponentials in (0, 1) and (-1, 0): their logs are negative, not
+        NaN; and a weight below 1 at the maximum keeps log(k) + log1p(t / k) accurate where
+        log(k + t) would lose t (k = 1 - 2**-20, t = e**-30: 1e-10 relative)."""
+        mpmath = pytest.importorskip("mpmath")
+        mpmath.mp.dps = 40
+        below_one = float(mpmath.log(1 - 0.5 * mpmath.e**0.5))
+        with _dispatch.use_kernel(kernel):
+            assert_allclose(sk.logsumexp([0.0, 0.5], b=[1.0, -0.5]), below_one, rtol=1e-15)
+            value, sign = sk.logsumexp([0.0, 0.5], b=[-1.0, 0.5], return_sign=True)
+            assert (sign, value) == (-1.0, pytest.approx(below_one, rel=1e-15))
+            k = 1.0 - 2.0**-20
+            value, sign = sk.logsumexp([0.0, -30.0], b=[k, 1.0], return_sign=True)
+            assert sign == 1.0
+            assert_allclose(value, float(mpmath.log(mpmath.mpf(k) + mpmath.e**-30)), rtol=1e-15)
 
     def test_b_broadcasts_against_x(self, rng):
         a = rng.normal(size=(4, 1, 2, 1))
