@@ -70,7 +70,7 @@ SK_INLINE SK_V SK_L(load_first)(const SK_S *p, ptrdiff_t n, SK_V fill) {
 SK_INLINE void SK_L(store_first)(SK_S *p, SK_V v, ptrdiff_t n) { SK_OP(mask_storeu)(p, SK_L(mask_first)(n), v); }
 /* x clamped below at low = m + SK_F32_EXP_LOW (SK_F64_EXP_LOW) before the
  * shift d = x - m, where the exponential needs it: not here, since the
- * zero-masked scalef of the 2^k scaling (vf_ldexp_where, vd_ldexp_floor_where)
+ * zero-masked scalef of the 2^k scaling (vf_ldexp_where, vd_exp_scale)
  * discards every lane whose exponential rounds to 0 (-inf and NaN
  * intermediates included), and below low the shift's error formula no longer
  * matters. */
