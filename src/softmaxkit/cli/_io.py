@@ -355,7 +355,7 @@ class _Counting:
     def __init__(self, handle: io.BufferedIOBase, size: int):
         self._handle, self.remaining = handle, size
 
-    def read(self, n: int) -> bytes:
+    def read(self, n: int = -1, /) -> bytes:  # the default: NumPy reads through the file protocol  # pragma: no mutate
         data = self._handle.read(n)
         self.remaining -= len(data)
         return data
