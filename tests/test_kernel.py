@@ -8,6 +8,7 @@ float64 to a few ulps; the edge-case policy (NaN, +-inf, masks, empty axes)
 exactly.
 """
 
+import os
 import subprocess
 import sys
 import threading
@@ -847,6 +848,41 @@ def test_environment_variable_is_read_when_needed(monkeypatch, restore_threads):
     monkeypatch.setenv("SOFTMAXKIT_NUM_THREADS", "zero")
     with pytest.raises(ValueError, match="SOFTMAXKIT_NUM_THREADS must be a positive integer, got 'zero'"):
         sk.get_num_threads()
+
+
+def test_an_empty_environment_variable_is_the_default(monkeypatch, restore_threads):
+    sk.set_num_threads(None)
+    monkeypatch.setenv("SOFTMAXKIT_NUM_THREADS", "  ")
+    monkeypatch.setattr(os, "cpu_count", lambda: 7)
+    monkeypatch.delattr(os, "sched_getaffinity", raising=False)
+    assert sk.get_num_threads() == 7
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="no CPU affinity here")
+def test_the_default_is_the_cpus_this_thread_may_run_on(monkeypatch, restore_threads):
+    sk.set_num_threads(None)
+    monkeypatch.delenv("SOFTMAXKIT_NUM_THREADS", raising=False)
+    allowed = os.sched_getaffinity(0)
+    try:
+        os.sched_setaffinity(0, {min(allowed)})  # this thread only: the pid 0
+        assert sk.get_num_threads() == 1
+    finally:
+        os.sched_setaffinity(0, allowed)
+    assert sk.get_num_threads() == len(allowed)
+
+
+@pytest.mark.parametrize("cpu_count, expected", [(6, 6), (None, 1)], ids=["known", "unknown"])
+def test_the_default_off_linux_is_the_cpu_count(monkeypatch, restore_threads, cpu_count, expected):
+    sk.set_num_threads(None)
+    monkeypatch.delenv("SOFTMAXKIT_NUM_THREADS", raising=False)
+    monkeypatch.delattr(os, "sched_getaffinity", raising=False)
+    monkeypatch.setattr(os, "cpu_count", lambda: cpu_count)
+    assert sk.get_num_threads() == expected
+
+
+def test_one_thread_is_accepted(restore_threads):
+    sk.set_num_threads(1)
+    assert sk.get_num_threads() == 1
 
 
 def test_import_does_not_load_the_extension():

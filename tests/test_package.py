@@ -92,6 +92,19 @@ def test_lazy_names_are_the_objects_of_their_modules():
     assert set(variants.__all__) <= set(dir(variants))
 
 
+def test_lazy_names_and_imported_submodules_are_kept_in_their_package():
+    # Later lookups are plain attribute reads, without the package's __getattr__.
+    from softmaxkit import variants
+
+    value = variants.entmax15
+    assert vars(variants)["entmax15"] is value
+    # and an imported submodule is an attribute of its package, as usual
+    from softmaxkit import calibration, losses
+
+    assert vars(sk)["losses"] is losses
+    assert vars(sk)["calibration"] is calibration
+
+
 def type_checking_exports(package: pathlib.Path) -> dict[str, str]:
     """``{name: module}`` of the ``from .module import name as name`` lines under
     ``if TYPE_CHECKING:`` in ``package/__init__.py``: what type checkers see.
