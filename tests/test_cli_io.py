@@ -6,6 +6,7 @@ rule is checked on the function that holds it, so that a broken rule fails at on
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import io
 import os
@@ -16,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from softmaxkit import _progress
 from softmaxkit.cli import _io
 from softmaxkit.cli._errors import CLIError
 
@@ -195,6 +197,22 @@ def test_a_streamed_input_read_whole_in_small_blocks(tmp_path, monkeypatch):
     with _io.row_blocks(str(tmp_path / "x.npy")) as rows:
         np.testing.assert_array_equal(np.concatenate(list(rows.blocks(2))), x)
         refused("needs 480 bytes, more than the 100", rows.whole)
+
+
+def test_reading_whole_moves_the_bar_by_the_rows_of_each_block(tmp_path, monkeypatch):
+    np.save(tmp_path / "x.npy", np.arange(54.0).reshape(9, 2, 3))
+    monkeypatch.setattr(_io, "BLOCK_BYTES", 100)  # 2 rows of 48 bytes a block
+    steps = []
+
+    @contextlib.contextmanager
+    def recording(total, description, unit="step"):
+        steps.append((total, unit))
+        yield steps.append
+
+    monkeypatch.setattr(_progress, "progress", recording)
+    with _io.row_blocks(str(tmp_path / "x.npy")) as rows:
+        rows.whole()
+    assert steps == [(9, "row"), 2, 2, 2, 2, 1]
 
 
 def test_rows_per_block():
