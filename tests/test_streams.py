@@ -17,6 +17,7 @@ import pytest
 
 import softmaxkit as sk
 from softmaxkit import _chunks
+from softmaxkit.variants import _random
 
 CHUNK = 1 << 12  # 512 float64 entries a block; a float64 row past 2048 entries is streamed
 _RNG = np.random.default_rng(11)
@@ -66,15 +67,22 @@ def test_entropy_streamed_along_axis0(monkeypatch):
     _assert_close(streamed, whole)
 
 
-def test_a_hard_sample_takes_the_first_of_maxima_in_different_blocks(monkeypatch):
-    """A temperature of 5e-324 sends every positive noise to +inf: hardmax, as argmax,
-    takes the first of them (the second entry here), not one of a later block."""
-    x = np.zeros((1, 16384))
-    with np.errstate(over="ignore"):  # the noise's own overflow, one call's too
-        streamed, whole = _streamed_and_whole(
-            lambda: sk.gumbel_softmax(x, 5e-324, hard=True, seed=0), monkeypatch
-        )
-    assert np.flatnonzero(whole).tolist() == [np.argmax(whole)]
+@pytest.mark.parametrize("hard", [False, True], ids=["soft", "hard"])
+def test_a_sample_takes_the_first_of_maxima_in_different_blocks(hard, monkeypatch):
+    """Two noisy logits equal to the last bit, in the first and the fourth block, the
+    others -inf: hardmax, as argmax, takes the first, and a temperature of 5e-324 makes
+    the soft sample that one-hot too (the noise divided by T overflowed there, a warning,
+    before the noise was added first)."""
+    noise = _random.gumbel_noise(np.random.default_rng(0), (1, 16384))[0]
+    first = int(np.argmax(noise[:512]))
+    later = 1536 + np.arange(512)
+    ties = later[(noise[later] <= noise[first]) & ((noise[first] - noise[later]) + noise[later] == noise[first])]
+    x = np.full((1, 16384), -np.inf)
+    x[0, first], x[0, ties[0]] = 0.0, noise[first] - noise[ties[0]]
+    streamed, whole = _streamed_and_whole(
+        lambda: sk.gumbel_softmax(x, 5e-324, hard=hard, seed=0), monkeypatch
+    )
+    assert np.flatnonzero(whole).tolist() == [first] and whole[0, first] == 1.0
     np.testing.assert_array_equal(streamed, whole)
 
 

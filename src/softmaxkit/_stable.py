@@ -207,11 +207,41 @@ def difference(xp: Any, z: Any, zmax: Any) -> Any:
     return _subtract(xp, z, zmax)[0]
 
 
+def half_difference(xp: Any, z: Any, zmax: Any) -> Any:
+    """``(z - zmax) / 2`` with :func:`difference`'s policy, finite where ``z - zmax`` overflows.
+
+    For a sum divided by the temperature after it, ``(z - zmax + G) / T``
+    (Gumbel noise ``G``): its half ``(half + G / 2) / T``, then :func:`doubled`,
+    rounds as the sum does, and keeps the entries more than the dtype's maximum
+    below ``zmax``, which a large ``T`` can bring back into range.
+    """
+    return _policy(xp, z, zmax, _halves(xp, z, zmax)[2], False)
+
+
+def doubled(xp: Any, v: Any) -> Any:
+    """``2 * v`` for ``v`` at most half the dtype's maximum: ``-inf`` where it overflows, without a warning."""
+    low = v < -0.5 * float(xp.finfo(v.dtype).max)
+    return xp.where(low, -xp.inf, 2.0 * xp.where(low, 0.0, v))
+
+
+def _policy(xp: Any, z: Any, zmax: Any, values: Any, dead: Any) -> Any:
+    """``values`` (of ``z - zmax``) with the edge-case policy: -inf at ``-inf`` entries, ``dead``
+    ones and every entry of a slice holding ``+inf``, but 0 at its ``+inf`` entries."""
+    has_pos_inf = zmax == xp.inf
+    values = xp.where(has_pos_inf | dead | (z == -xp.inf), -xp.inf, values)
+    return xp.where(has_pos_inf & (z == xp.inf), 0.0, values)
+
+
+def _halves(xp: Any, z: Any, zmax: Any) -> tuple[Any, Any, Any]:
+    """The shift (0 for a non-finite ``zmax``), ``z`` with 0 at its non-finite entries, and
+    ``0.5 * z - 0.5 * shift`` of those, before the policy."""
+    shift = xp.where(xp.isfinite(zmax), zmax, 0.0)  # pragma: no mutate
+    z_finite = xp.where(xp.isfinite(z), z, 0.0)  # pragma: no mutate
+    return shift, z_finite, 0.5 * z_finite - 0.5 * shift
+
+
 def _subtract(xp: Any, z: Any, zmax: Any) -> tuple[Any, Any, Any, Any]:
     """``diff``, the clamped ``z`` and the rounded ``z - shift`` before the policy, and the shift."""
-    inf = xp.inf
-    has_pos_inf = zmax == inf
-    shift = xp.where(xp.isfinite(zmax), zmax, 0.0)  # pragma: no mutate
     # z - shift overflows to -inf exactly where half of it, 0.5 * z - 0.5 * shift
     # (which cannot overflow, and rounds as z - shift does: halving a number
     # this large is exact), is below -max / 2. Those entries are set to the shift
@@ -219,16 +249,14 @@ def _subtract(xp: Any, z: Any, zmax: Any) -> tuple[Any, Any, Any, Any]:
     # value) is put back. (A bound on z, shift - max, is itself rounded: it
     # warned at float64 [7.022e307, -1.1236e308], or, with a margin, counted
     # [0.5, -max]'s difference -max, correctly rounded, as -inf.)
-    z_finite = xp.where(xp.isfinite(z), z, 0.0)  # pragma: no mutate
-    overflows = 0.5 * z_finite - 0.5 * shift < -0.5 * float(xp.finfo(z.dtype).max)
+    shift, z_finite, half = _halves(xp, z, zmax)
+    overflows = half < -0.5 * float(xp.finfo(z.dtype).max)
     z_finite = xp.where(overflows, shift, z_finite)
     rounded = z_finite - shift
     # Each where writes a non-finite value only where the result holds one, so
     # that finite input never makes an inf or NaN, not even in an intermediate
     # (jax.debug_infs / debug_nans check every one).
-    diff = xp.where(has_pos_inf | overflows | (z == -inf), -inf, rounded)
-    diff = xp.where(has_pos_inf & (z == inf), 0.0, diff)
-    return diff, z_finite, rounded, shift
+    return _policy(xp, z, zmax, rounded, overflows), z_finite, rounded, shift
 
 
 def normalise(xp: Any, sums: Sums, nan_slice: Any) -> Shifted:

@@ -80,12 +80,16 @@ class Slices:
         """Pass 1: the temperature's overflow guard of the slice (None for ``T = 1``)."""
         if isinstance(self.t, float) and self.t == 1.0:
             return None
+        return self.guard_of(
+            (index, self.x[index].astype(self.work_dtype), self.mask_of(index))
+            for index in self.blocks(outer)
+        )
+
+    def guard_of(self, pieces: Iterator[tuple[Any, Any, Any]]) -> tuple[Any, Any]:
+        """The temperature's overflow guard over the ``(index, values, mask)`` blocks of one slice."""
         shifted = top = None
-        for index in self.blocks(outer):
-            z = self.x[index].astype(self.work_dtype)
-            s, m = _stable.temperature_shift(
-                np, z, self.temperature_of(index), self.r, where=self.mask_of(index)
-            )
+        for index, z, mask in pieces:
+            s, m = _stable.temperature_shift(np, z, self.temperature_of(index), self.r, where=mask)
             shifted = s if shifted is None else (shifted | s)
             top = m if top is None else np.maximum(top, m)
         return shifted, top
@@ -229,38 +233,58 @@ def maximum(slices: Slices, outer: tuple[int, ...], guard: tuple[Any, Any] | Non
     return zmax, nan
 
 
-def _noisy(
-    slices: Slices, outer: tuple[int, ...], guard: Any, zmax: Any, rng: np.random.Generator
+def _halves(
+    slices: Slices, outer: tuple[int, ...], zmax: Any, rng: np.random.Generator, start: Any
 ) -> Iterator[tuple[tuple[Any, ...], Any]]:
-    """The blocks of ``(x - max) / T + G / T`` of slice ``outer``, the noise drawn as in one call."""
-    from .variants import _random  # the variants import this module
+    """The blocks of ``(x - max + G) / 2`` of slice ``outer`` (``gumbel.noisy_halves``), the
+    noise drawn as in one call from the generator's state ``start``, which each pass rewinds to."""
+    from .variants import _random, gumbel  # the variants import this module
 
+    rng.bit_generator.state = start
     for index in slices.blocks(outer):
-        z, _ = _stable.exclude(np, slices.logits(index, guard), slices.r, where=slices.mask_of(index))
-        # As one call: the noise is added to the shifted logits, divided by T.
-        diff = _stable.shift_and_sum(np, z, zmax, slices.r).diff
-        noise = _random.gumbel_noise(rng, diff.shape)
-        t = slices.temperature_of(index)
-        yield index, diff + (noise if isinstance(t, float) and t == 1.0 else noise / t)
+        z = slices.logits(index, None)
+        noise = _random.gumbel_noise(rng, z.shape).astype(z.dtype, copy=False)  # pragma: no mutate
+        yield index, gumbel.noisy_halves(np, z, noise, (0,), slices.mask_of(index), zmax)[0]
+
+
+def _noisy(
+    slices: Slices, outer: tuple[int, ...], zmax: Any, rng: np.random.Generator
+) -> Callable[[], Iterator[tuple[tuple[Any, ...], Any]]]:
+    """A pass over the blocks of ``(x - max + G) / T`` of slice ``outer`` (``gumbel.over_temperature``),
+    drawing the noise of one call each time it is called; first (only when ``T != 1``) the
+    temperature's guard over the halves of the whole slice, so that the blocks are divided as
+    one call divides."""
+    from .variants import gumbel  # the variants import this module
+
+    start = rng.bit_generator.state
+    guard = None
+    if not (isinstance(slices.t, float) and slices.t == 1.0):
+        halves = _halves(slices, outer, zmax, rng, start)
+        guard = slices.guard_of((index, half, None) for index, half in halves)
+
+    def blocks() -> Iterator[tuple[tuple[Any, ...], Any]]:
+        for index, half in _halves(slices, outer, zmax, rng, start):
+            yield index, gumbel.over_temperature(np, half, slices.temperature_of(index), (0,), guard)
+
+    return blocks
 
 
 def gumbel_softmax(slices: Slices, rng: np.random.Generator, out_dtype: Any) -> np.ndarray:
     """``softmax((x + G) / T)`` block by block, the noise ``G`` drawn as in one call.
 
-    The noisy logits are needed three times (maximum, sums, result) and never
-    kept: each pass redraws the slice's noise from the generator's state at
-    the slice's start, which leaves the generator where one call leaves it.
+    The noisy logits are needed four times (the temperature's guard, maximum,
+    sums, result) and never kept: each pass redraws the slice's noise from the
+    generator's state at the slice's start, which leaves the generator where one
+    call leaves it.
     """
     r = slices.r
     result = np.empty(slices.x.shape, out_dtype)
     for outer in slices.slices():
-        guard = slices.guard(outer)
-        zmax, nan = maximum(slices, outer, guard)
-        start = rng.bit_generator.state
+        zmax, nan = maximum(slices, outer, None)
+        noisy_blocks = _noisy(slices, outer, zmax, rng)
 
         def noisy() -> Iterator[tuple[Any, Any]]:
-            rng.bit_generator.state = start
-            for _, values in _noisy(slices, outer, guard, zmax, rng):
+            for _, values in noisy_blocks():
                 yield values, None
 
         s = scale(r, noisy, compensate=True)
@@ -274,18 +298,18 @@ def gumbel_softmax(slices: Slices, rng: np.random.Generator, out_dtype: Any) -> 
 def gumbel_hardmax(slices: Slices, rng: np.random.Generator, out_dtype: Any) -> np.ndarray:
     """``hardmax((x + G) / T)`` block by block: the one-hot of the first largest noisy logit.
 
-    One pass finds the maximum (the noise is added to the logits shifted by
-    it, as in one call), one draws the noise block by block and keeps the
-    first largest sum, one writes the one-hots: the noise is drawn once, so
-    the generator ends where one call leaves it.
+    One pass finds the maximum of the logits (the noise is added to the logits
+    shifted by it, as in one call), one (when ``T != 1``) the temperature's
+    guard, one draws the noise block by block and keeps the first largest sum,
+    one writes the one-hots: each pass over the noise starts from the same
+    state, so the generator ends where one call leaves it.
     """
     result = np.empty(slices.x.shape, out_dtype)
     for outer in slices.slices():
-        guard = slices.guard(outer)
-        zmax, nan = maximum(slices, outer, guard)
+        zmax, nan = maximum(slices, outer, None)
         best: Any = None
         chosen: Any = None
-        for index, values in _noisy(slices, outer, guard, zmax, rng):
+        for index, values in _noisy(slices, outer, zmax, rng)():
             top = np.argmax(values, axis=0)
             top_value = np.take_along_axis(values, top[None], axis=0)[0]
             if best is None:  # the first block, which starts at 0

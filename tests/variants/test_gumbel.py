@@ -93,6 +93,37 @@ def test_a_sample_is_the_softmax_of_the_logits_plus_the_seeds_gumbel_noise(tempe
     assert_allclose(sk.gumbel_softmax(logits, *args, seed=5), expected, rtol=1e-13, atol=1e-300)
 
 
+@pytest.mark.parametrize("hard", [False, True], ids=["soft", "hard"])
+def test_a_subnormal_temperature_gives_the_one_hot_of_the_largest_noisy_logit(backend, hard):
+    # The noise divided by T = 5e-324 overflowed ("overflow encountered in divide", an
+    # error here) before it was added to the logits: now the sum is divided, as softmax
+    # divides x / T, and the largest sum takes the whole mass, on every library.
+    if backend.flushes_subnormals:
+        pytest.skip("XLA on the CPU flushes a subnormal T to 0 (softmax itself is NaN there)")
+    logits = np.array([[1.0, 0.5, -0.5, -2.0], [0.0, 1.0, 2.0, 3.0], [3.0, 3.0, 3.0, 3.0]])
+    noise = _random.gumbel_noise(np.random.default_rng(5), logits.shape)
+    y = sk.gumbel_softmax(backend.asarray(logits), 5e-324, hard=hard, seed=5)
+    assert_array_equal(backend.to_numpy(y), np.eye(4)[np.argmax(logits + noise, axis=-1)])
+
+
+def test_logits_further_apart_than_the_largest_float_come_back_at_a_large_temperature():
+    # x - max(x) is below -max here, but (x + G) / T is [1, -1] + G / T: the noise is added
+    # to the halves of the shifted logits, which stay finite, and divided by T after.
+    logits = np.array([1e308, -1e308])
+    noise = _random.gumbel_noise(np.random.default_rng(5), logits.shape)
+    expected = scipy_special.softmax(logits / 1e308 + noise / 1e308)
+    assert_allclose(sk.gumbel_softmax(logits, 1e308, seed=5), expected, rtol=1e-15)
+    assert expected[1] > 0.1
+
+
+def test_the_noise_is_kept_where_the_logits_are_large():
+    # Two equal logits of 1e20 (an ulp of 16384): the noise is added to the shifted logits,
+    # 0 and 0, not to 1e20, where it would round away and give [0.5, 0.5] every time.
+    noise = _random.gumbel_noise(np.random.default_rng(5), (2,))
+    expected = scipy_special.softmax(noise / 0.5)
+    assert_allclose(sk.gumbel_softmax(np.array([1e20, 1e20]), 0.5, seed=5), expected, rtol=1e-15)
+
+
 def test_no_seed_draws_fresh_noise():
     # seed=None (the default): entropy from the operating system, a new sample each call.
     first, second = sk.gumbel_softmax(LOGITS), sk.gumbel_softmax(LOGITS, seed=None)

@@ -129,23 +129,47 @@ def gumbel_softmax(
         slices = _streams.Slices(v.x, plan.axis, v.temperature, v.mask, v.work_dtype, v.out_dtype)
         stream = _streams.gumbel_hardmax if hard else _streams.gumbel_softmax
         return stream(slices, rng, v.out_dtype)
-    p = _family.prepare(x, ax, temperature, where, name="logits")
+    v = _family.validated(x, ax, temperature, where, name="logits")
+    # The logits undivided: the noise is added before the division by T.
+    p = _family.prepare_validated(v._replace(temperature=1.0))
     if _family.has_empty_axis(p):
         return _family.finish(p, p.z)
-    # _prepare divided the logits by the temperature; the noise is divided
-    # too: softmax((x + G) / T) = softmax(x / T + G / T).
-    t = validate.temperature(temperature, xp, x, p.z.dtype, p.axes)
     noise = _host.from_numpy(xp, _random.gumbel_noise(rng, tuple(p.z.shape)), like=p.z, dtype=p.z.dtype)
+    half, nan_slice = noisy_halves(xp, p.z, noise, p.axes, p.mask)
+    noisy = over_temperature(xp, half, v.temperature, p.axes)
+    sample = _core.hardmax(noisy, axis=p.axes[0]) if hard else _core.softmax(noisy, axis=p.axes[0])
+    return _family.finish(p, _stable.with_nan_slices(xp, sample, nan_slice))
+
+
+def noisy_halves(
+    xp: Any, z: Any, noise: Any, axes: tuple[int, ...], mask: Any, zmax: Any = None
+) -> tuple[Any, Any]:
+    """``(z - max + G) / 2`` over ``axes`` with softmax's edge-case policy, and which slices hold a NaN.
+
+    The shifted logits carry the policy (``+inf`` classes become 0, the others
+    ``-inf``; excluded and ``-inf`` classes ``-inf``); adding the noise to them
+    gives the same sample as adding it to the logits, the shift being common to
+    the slice, and keeps the noise where the logits are large. Halved, so that
+    shifted logits below the dtype's most negative number stay finite: a large
+    ``T`` brings them back. ``zmax`` is the maximum of a whole slice that ``z``
+    is a block of (:mod:`softmaxkit._streams`).
+    """
+    r = _stable.AxesReduction(xp, axes)
+    z, nan_slice = _stable.exclude(xp, z, r, where=mask)
+    half = _stable.half_difference(xp, z, r.max(z) if zmax is None else zmax)
+    return half + 0.5 * noise, nan_slice
+
+
+def over_temperature(xp: Any, half: Any, t: Any, axes: tuple[int, ...], guard: Any = None) -> Any:
+    """``(z - max + G) / T`` from its half: divided as softmax divides ``x / T``.
+
+    :func:`softmaxkit._stable.divide_by_temperature` shifts a slice whose
+    quotients would overflow by its largest sum, so that a tiny ``T`` gives the
+    one-hot of the largest sum (adding the noise after dividing overflowed
+    there, ``G / T``); the halves round as the sums do. ``guard`` is the
+    :func:`softmaxkit._stable.temperature_shift` of the halves of a whole slice
+    that ``half`` is a block of.
+    """
     if not (isinstance(t, float) and t == 1.0):
-        noise = noise / t
-    # The shifted logits carry the edge-case policy (+inf classes become 0, the
-    # others -inf; excluded and -inf classes -inf); adding the noise to them
-    # gives the same sample as adding it to the logits, the shift being common
-    # to the slice.
-    s = _stable.shift_by_max(xp, p.z, p.axes, where=p.mask)
-    noisy = s.diff + noise
-    if hard:
-        sample = _core.hardmax(noisy, axis=p.axes[0])
-    else:
-        sample = _core.softmax(noisy, axis=p.axes[0])
-    return _family.finish(p, _stable.with_nan_slices(xp, sample, s.nan_slice))
+        half = _stable.divide_by_temperature(xp, half, t, axes, shift=guard)
+    return _stable.doubled(xp, half)
