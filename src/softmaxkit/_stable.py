@@ -194,7 +194,7 @@ def exponentials(xp: Any, z: Any, zmax: Any, *, compensate: bool = False) -> tup
     diff, z_finite, rounded, shift = _subtract(xp, z, zmax)
     exp_diff = xp.exp(diff)
     if compensate:
-        diff_lo = xp.where(xp.isfinite(diff), _two_sum_error(z_finite, -shift, rounded), 0.0)
+        diff_lo = xp.where(xp.isfinite(diff), two_sum_error(z_finite, -shift, rounded), 0.0)
         exp_diff = exp_diff + exp_diff * diff_lo
     else:
         diff_lo = xp.zeros_like(diff)
@@ -429,14 +429,14 @@ def _pairwise_two_sum(xp: Any, v: Any) -> Any:
             errors = None if errors is None else xp.concat([errors, zero], axis=-1)
         a, b = v[..., 0::2], v[..., 1::2]
         v = a + b
-        error = _two_sum_error(a, b, v)
+        error = two_sum_error(a, b, v)
         errors = error if errors is None else (errors[..., 0::2] + errors[..., 1::2]) + error
     if errors is None:
         return v
     return xp.where(xp.isfinite(v), v + errors, v)
 
 
-def _two_sum_error(a: Any, b: Any, s: Any) -> Any:
+def two_sum_error(a: Any, b: Any, s: Any) -> Any:
     """The exact rounding error of ``s = fl(a + b)`` (Knuth's TwoSum)."""
     b_virtual = s - a
     a_virtual = s - b_virtual

@@ -118,12 +118,17 @@ def scale(
         m = r.max(z)
         zmax = m if zmax is None else np.maximum(zmax, m)
         nan = is_nan if nan is None else (nan | is_nan)
-    k = t = 0.0
+    k = t = t_lo = 0.0
     for z, mask in pieces():
         z, _ = _stable.exclude(np, z, r, where=mask)
         sums = _stable.shift_and_sum(np, z, zmax, r, compensate=compensate)
-        k, t = k + sums.k, t + sums.t
-    whole = _stable.normalise(np, _stable.Sums(None, None, None, k, t, None), nan)
+        total = t + sums.t
+        if compensate:
+            # The blocks' sums added with TwoSum too, as one call's pairwise sum
+            # (equal blocks, added one after another, drifted by 3 eps).
+            t_lo = t_lo + _stable.two_sum_error(t, sums.t, total)  # (t is finite: at most n)
+        k, t = k + sums.k, total
+    whole = _stable.normalise(np, _stable.Sums(None, None, None, k, t + t_lo, None), nan)
     return Scale(zmax, nan, whole.norm, whole.log_norm)
 
 
