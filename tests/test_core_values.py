@@ -229,6 +229,14 @@ class TestGradients:
         jac = sk.softmax_jacobian(probs=y)
         assert_allclose(sk.softmax_vjp(y, g), np.einsum("bij,bi->bj", jac, g), atol=1e-15)
 
+    def test_vjp_of_a_3d_input_sums_over_the_classes_only(self, path, rng):
+        # The rows' layout keeps a 3-D input 3-D, (*kept, n): the classes' sum is
+        # over its last axis, on every path.
+        y = sk.softmax(rng.normal(size=(2, 3, 4)))
+        g = rng.normal(size=(2, 3, 4))
+        expected = y * (g - np.sum(g * y, axis=-1, keepdims=True))
+        assert_allclose(path.call(sk.softmax_vjp, y, g), expected, rtol=1e-13, atol=1e-16)
+
     @pytest.mark.parametrize("function, vjp", [(sk.softmax, sk.softmax_vjp), (sk.log_softmax, sk.log_softmax_vjp)])
     @pytest.mark.parametrize("temperature", [1.0, 0.3])
     def test_vjp_matches_finite_differences(self, rng, function, vjp, temperature):
