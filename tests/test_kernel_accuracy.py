@@ -155,6 +155,20 @@ def test_cross_entropy_loss_within_the_goal(rng, dtype):
     assert ulp_error(loss, ref).max() <= GOAL[dtype]
 
 
+@pytest.mark.parametrize("n", [37, 250])  # the tail alone, and vectors before it
+def test_cross_entropy_at_a_dominant_class_keeps_relative_accuracy_in_float32(rng, n):
+    # At a dominant target the loss is log1p(t), t the sum of the other terms
+    # (about 1e-8 here): the fused float32 rows sum t apart from the maxima,
+    # with every rounding error kept, in both forms of the exponential (row 1
+    # has terms that underflow).
+    x = rng.uniform(-25.0, -15.0, size=(3, n)).astype(np.float32)
+    x[:, 0] = 0.0
+    x[1, 5::7] = -100.0
+    loss = sk.cross_entropy_and_grad(x, np.zeros(3, np.int64), reduction="none").loss
+    ref = np.array([-exact(row)[1][0] for row in x], dtype=object)
+    assert ulp_error(loss, ref).max() <= GOAL[np.float32]
+
+
 @pytest.mark.parametrize("spread", [20.0, 60.0])  # all within 86 of the maximum, and not
 @pytest.mark.parametrize("n", [37, 1000])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

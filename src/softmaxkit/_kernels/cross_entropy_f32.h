@@ -82,61 +82,64 @@ SK_INLINE int ce_shift_kind(float m, float mn) {
 }
 
 /* e = exp(v - m), the subtraction's rounding error (by the formula of kind)
- * fed into the exp (sk_simd.h); v clamped at low = m - 110 where the ISA
- * needs it (vf_clamp_exp_arg). */
-SK_INLINE sk_vf ce_exp_vec(sk_vf v, sk_vf vm, sk_vf low, int kind) {
-    if (kind == CE_SHIFT_ANY) return (sk_vf)sk_vexp_shifted((vf)v, (vf)vm);
+ * fed into the exp (sk_simd.h). normal: v - m >= SK_F32_EXP_NORMAL in every
+ * lane, so the exp takes its short form and v needs no clamp; else v is
+ * clamped at low = m - 110 where the ISA needs it (vf_clamp_exp_arg). */
+SK_INLINE vf ce_exp_vec(vf v, vf vm, vf low, int kind, int normal) {
+    if (kind == CE_SHIFT_ANY) return sk_vexp_shifted(v, vm);
     vf lo;
-    vf d = vf_shift(vf_clamp_exp_arg((vf)v, (vf)low), (vf)vm, kind, &lo);
-    return (sk_vf)sk_vexp_lo(d, lo);
+    if (normal) {
+        vf d = vf_shift(v, vm, kind, &lo);
+        return sk_vexp_lo_normal(d, lo);
+    }
+    vf d = vf_shift(vf_clamp_exp_arg(v, low), vm, kind, &lo);
+    return sk_vexp_lo(d, lo);
 }
 
-/* e[0:len] = exp(z - m); k += #{z == m}; t += the other e, in float64. The
- * same columns of the next row (next) are fetched into L2 on the way: this
- * pass is compute-bound, and the next row's range pass would otherwise wait
- * for memory. */
+/* e[0:len] = exp(z - m); k += the entries whose e is 1 (the maxima, and any
+ * entry within 2^-25 of m, whose e rounds to 1 anyway: k + t is the same), t
+ * += the other e, summed as log_softmax sums them (vf_sum_add_split: float32
+ * lanes with every rounding error kept, so a tiny t keeps its relative
+ * accuracy, which log1p(t / k) needs). The same columns of the next row
+ * (next) are fetched into L2 on the way: this pass is compute-bound, and the
+ * next row's range pass would otherwise wait for memory. */
 SK_INLINE void ce_exp_sum_body(const float *z, float *e, ptrdiff_t len, float m, int kind,
-                               const float *next, double *k, double *t) {
-    sk_vf vm = sk_vsplatf(m), low = sk_vsplatf(m + SK_F32_EXP_LOW), zero = sk_vsplatf(0.0f);
-    sk_vd t0 = sk_vsplatd(0.0), t1 = t0;
-    sk_vi kv = (sk_vi){0};
+                               int normal, const float *next, double *k, double *t) {
+    vf vm = vf_set1(m), low = vf_set1(m + SK_F32_EXP_LOW), count = vf_set1(0.0f);
+    vf_sum sum = vf_sum_start(0.0f);
     ptrdiff_t i = 0;
-    for (; i + SK_VF_N <= len; i += SK_VF_N) {
+    for (; i + SK_VW <= len; i += SK_VW) {
         _mm_prefetch((const char *)(next + i), _MM_HINT_T1);
-        sk_vf v = sk_vloadf(z + i);
-        sk_vf ev = ce_exp_vec(v, vm, low, kind);
-        sk_vi at_max = v == vm;
-        kv -= at_max; /* a true lane is -1 */
-        sk_vadd_widened(sk_vselectf(at_max, zero, ev), &t0, &t1);
-        sk_vstoref(e + i, ev);
+        vf ev = ce_exp_vec(vf_load(z + i), vm, low, kind, normal);
+        vf_store(e + i, ev);
+        sum = vf_sum_add_split(sum, ev, &count);
     }
-    if (i < len) { /* the tail, padded with -inf (whose exp is 0) */
-        float pad[SK_VF_N];
-        for (int l = 0; l < SK_VF_N; l++) pad[l] = i + l < len ? z[i + l] : -INFINITY;
-        sk_vf v = sk_vloadf(pad);
-        sk_vf ev = ce_exp_vec(v, vm, low, kind);
-        sk_vi at_max = v == vm;
-        kv -= at_max;
-        sk_vadd_widened(sk_vselectf(at_max, zero, ev), &t0, &t1);
-        sk_vstoref(pad, ev);
-        memcpy(e + i, pad, (size_t)(len - i) * sizeof(float));
+    if (i < len) { /* the tail, padded with -inf (whose exp is 0): never the short form */
+        vf ev = ce_exp_vec(vf_load_first(z + i, len - i, vf_set1(-INFINITY)), vm, low, kind, 0);
+        vf_store_first(e + i, ev, len - i);
+        sum = vf_sum_add_split(sum, ev, &count);
     }
-    sk_vd ts = t0 + t1;
-    for (int l = 0; l < SK_VD_N; l++) *t += ts[l];
-    for (int l = 0; l < SK_VF_N; l++) *k += (double)kv[l];
+    *k += (double)vf_hsum(count); /* exact: integers below 2^24 */
+    *t += vf_sum_total(sum, 0.0f);
 }
 
-/* ce_exp_sum_body with kind constant in each loop. */
-static void ce_exp_sum_f32(const float *z, float *e, ptrdiff_t len, float m, int kind,
+/* ce_exp_sum_body with kind and normal constant in each loop. */
+static void ce_exp_sum_f32(const float *z, float *e, ptrdiff_t len, float m, int kind, int normal,
                            const float *next, double *k, double *t) {
-    if (kind == SK_SHIFT_M_LARGER)
-        ce_exp_sum_body(z, e, len, m, SK_SHIFT_M_LARGER, next, k, t);
+    if (kind == SK_SHIFT_M_LARGER && normal)
+        ce_exp_sum_body(z, e, len, m, SK_SHIFT_M_LARGER, 1, next, k, t);
+    else if (kind == SK_SHIFT_X_LARGER && normal)
+        ce_exp_sum_body(z, e, len, m, SK_SHIFT_X_LARGER, 1, next, k, t);
+    else if (kind == SK_SHIFT_TWO_SUM && normal)
+        ce_exp_sum_body(z, e, len, m, SK_SHIFT_TWO_SUM, 1, next, k, t);
+    else if (kind == SK_SHIFT_M_LARGER)
+        ce_exp_sum_body(z, e, len, m, SK_SHIFT_M_LARGER, 0, next, k, t);
     else if (kind == SK_SHIFT_X_LARGER)
-        ce_exp_sum_body(z, e, len, m, SK_SHIFT_X_LARGER, next, k, t);
+        ce_exp_sum_body(z, e, len, m, SK_SHIFT_X_LARGER, 0, next, k, t);
     else if (kind == SK_SHIFT_TWO_SUM)
-        ce_exp_sum_body(z, e, len, m, SK_SHIFT_TWO_SUM, next, k, t);
+        ce_exp_sum_body(z, e, len, m, SK_SHIFT_TWO_SUM, 0, next, k, t);
     else
-        ce_exp_sum_body(z, e, len, m, CE_SHIFT_ANY, next, k, t);
+        ce_exp_sum_body(z, e, len, m, CE_SHIFT_ANY, 0, next, k, t);
 }
 
 /* coef_j, in float64 lanes, for classes j0 .. j0 + SK_VD_N - 1 (not the
@@ -218,6 +221,8 @@ SK_INLINE int ce_row_fast_f32(const sk_ce_args *a, ptrdiff_t r, int probs, int w
     ce_range_f32(z, n, &m, &mn);
     if (!isfinite(m)) return 0; /* NaN, +inf, or every class at -inf */
     int kind = ce_shift_kind(m, mn);
+    /* mn - m rounds no higher than any z_j - m: all of them are normal's */
+    int normal = mn - m >= SK_F32_EXP_NORMAL;
     /* the row after this one (this one again at the end), to prefetch */
     const float *next = (const float *)(a->logits + (r + 1 < a->rows ? r + 1 : r) * a->ls);
 
@@ -226,7 +231,7 @@ SK_INLINE int ce_row_fast_f32(const sk_ce_args *a, ptrdiff_t r, int probs, int w
     ptrdiff_t step = grad ? n : SK_CE_CHUNK;
     for (ptrdiff_t j = 0; j < n; j += step) {
         ptrdiff_t len = n - j < step ? n - j : step;
-        ce_exp_sum_f32(z + j, grad ? grad + j : chunk, len, m, kind, next + j, &k, &t);
+        ce_exp_sum_f32(z + j, grad ? grad + j : chunk, len, m, kind, normal, next + j, &k, &t);
     }
     double uniform = a->smoothing / (double)n, coef_d = 0.0, coef_sum = 0.0;
     if (probs || smooth)
