@@ -21,7 +21,7 @@ from numpy.testing import assert_array_equal
 from scipy import special as scipy_special
 
 import softmaxkit as sk
-from softmaxkit import _dispatch
+from softmaxkit import _backends, _dispatch
 
 pytestmark = pytest.mark.skipif(not _dispatch.available(), reason="the kernel is not built")
 
@@ -614,6 +614,29 @@ def test_cross_entropy_with_long_rows(rng):
     logits = (rng.standard_normal((2, 70_000)) * 10).astype(np.float32)
     target = np.array([5, 69_999])
     assert_losses_agree(sk.cross_entropy_and_grad(logits, target), spec(sk.cross_entropy_and_grad, logits, target))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_cross_entropy_short_path_gives_the_full_paths_values(rng, dtype, monkeypatch):
+    # NumPy logits against class indices without class weights skip the
+    # registry (_backends.fast_array_cross_entropy): the same loss (value,
+    # dtype, kind) and gradient as the full path, bit for bit.
+    logits = (rng.standard_normal((9, 13)) * 4).astype(dtype)
+    target = rng.integers(0, 13, size=9)
+    target[2] = -100
+    calls = [
+        (function, reduction, smoothing)
+        for function in (sk.cross_entropy_and_grad, sk.cross_entropy, sk.cross_entropy_grad)
+        for reduction in ("none", "sum", "mean")
+        for smoothing in (0.0, 0.2)
+    ]
+    short = [f(logits, target, reduction=r, label_smoothing=e) for f, r, e in calls]
+    monkeypatch.setattr(_backends, "array_cross_entropy_takes", lambda *args: False)
+    for (f, r, e), got in zip(calls, short):
+        expected = f(logits, target, reduction=r, label_smoothing=e)
+        for a, b in zip(*(x if f is sk.cross_entropy_and_grad else (x,) for x in (got, expected))):
+            assert type(a) is type(b) and a.dtype == b.dtype
+            assert_array_equal(a, b, strict=True)
 
 
 @pytest.mark.parametrize("n", [37, 1000], ids=lambda n: f"n={n}")  # vector body and tail

@@ -41,7 +41,8 @@ The commonest call (softmax of a float32/64 NumPy array, every option at
 its default) takes the kernel's short path :func:`fast_softmax` first; the
 default calls of ``softmaxkit.torch`` on plain CPU tensors take
 :func:`fast_tensor_softmax`, :func:`fast_vjp` and
-:func:`fast_tensor_cross_entropy`.
+:func:`fast_tensor_cross_entropy`; the cross-entropy of NumPy logits against
+class indices without class weights takes :func:`fast_array_cross_entropy`.
 
 A new backend is one :func:`register` call; the agreement tests
 (``tests/test_backend_contract.py``) run every registered backend against
@@ -61,7 +62,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from . import _dispatch, _reference
+from . import _backend, _dispatch, _reference, _targets
 
 
 # The commonest call, softmax or log_softmax of a float32/64 NumPy array with
@@ -125,6 +126,43 @@ def fast_tensor_cross_entropy(
     elif reduction == "mean":
         loss = loss.sum() / parts.counted if parts.counted else torch.tensor(math.nan, dtype=loss.dtype)
     return loss.to(logits.dtype), grad
+
+
+def array_cross_entropy_takes(logits: Any, target: Any, axis: Any) -> bool:
+    """Whether :func:`fast_array_cross_entropy` may take a call: (N, C) float32/64
+    NumPy logits, a NumPy target, the class axis last, and the kernel computes
+    every call. (What it still refuses, it leaves to the full path.)"""
+    return (
+        type(logits) is np.ndarray
+        and type(target) is np.ndarray
+        and type(axis) is int
+        and logits.ndim == 2
+        and logits.dtype in _KERNEL_FLOATS
+        and _kernel_takes(logits, axis)
+    )
+
+
+_KERNEL_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def fast_array_cross_entropy(
+    logits: np.ndarray, target: np.ndarray, ignore_index: int, smoothing: float, reduction: str,
+    want_grad: bool,
+) -> tuple[np.ndarray, np.ndarray | None] | None:  # fmt: skip
+    """Cross-entropy of (N, C) float32/64 NumPy logits (the options validated)
+    against int64 class indices (N,), without class weights, straight to the
+    kernel (``_dispatch.fast_cross_entropy``): the loss (reduced as ``reduction``
+    says, in the logits' dtype) and, when ``want_grad``, its gradient, or None
+    where that does not take the call, which then takes the full path
+    (``losses.cross_entropy``), which says what is wrong."""
+    grad = np.empty(logits.shape, logits.dtype) if want_grad else None
+    parts = _dispatch.fast_cross_entropy(logits, target, ignore_index, smoothing, reduction == "mean", grad)
+    if parts is None:
+        return None
+    # The full path's reduction (losses._cross_entropy), on the same float64 row
+    # losses and the same divisor (the rows not ignored): the same numbers.
+    loss = _targets.reduce(np, parts.per_row, np.float64(parts.counted), reduction)
+    return _backend.cast(np, loss, logits.dtype), grad
 
 
 def _plain_tensor_view(a: Any, axis: int) -> np.ndarray | None:

@@ -151,6 +151,10 @@ def cross_entropy(
     >>> float(sk.cross_entropy(logits, [1, 2], weight=[25.0, 25.0, 100.0]))
     0.87048350145262
     """
+    short = _short_path(logits, target, axis, weight, ignore_index, label_smoothing, reduction,
+                        want_grad=False)
+    if short is not None:
+        return short.loss
     checked = _targets.check(logits, target, axis, weight, ignore_index, label_smoothing, reduction)
     return _cross_entropy(checked, want_grad=False).loss
 
@@ -215,6 +219,10 @@ def cross_entropy_grad(
     >>> sk.cross_entropy_grad([[0.0, 0.0]], [1], reduction="sum")
     array([[ 0.5, -0.5]])
     """
+    short = _short_path(logits, target, axis, weight, ignore_index, label_smoothing, reduction,
+                        want_grad=True)
+    if short is not None:
+        return short.grad
     checked = _targets.check(logits, target, axis, weight, ignore_index, label_smoothing, reduction)
     return _cross_entropy(checked, want_grad=True).grad
 
@@ -275,6 +283,10 @@ def cross_entropy_and_grad(
     >>> round(float(loss), 6), grad.tolist()
     (0.693147, [[0.5, -0.5]])
     """
+    short = _short_path(logits, target, axis, weight, ignore_index, label_smoothing, reduction,
+                        want_grad=True)
+    if short is not None:
+        return short
     checked = _targets.check(logits, target, axis, weight, ignore_index, label_smoothing, reduction)
     return _cross_entropy(checked, want_grad=True)
 
@@ -352,6 +364,21 @@ def nll_loss(
     per_row = xp.where(picked.valid, -picked.pick(xp, p.z) * picked.row_weight, 0.0)
     loss = _targets.reduce(xp, per_row, picked.denominator, p.reduction)
     return _backend.cast(xp, loss, p.out_dtype)
+
+
+def _short_path(
+    logits: Any, target: Any, axis: Any, weight: Any, ignore_index: Any, label_smoothing: Any,
+    reduction: Any, *, want_grad: bool,
+) -> CrossEntropyResult[Any] | None:  # fmt: skip
+    """The commonest call, (N, C) float32/64 NumPy logits against class indices without
+    class weights, straight to the kernel (``_backends.fast_array_cross_entropy``)
+    once the scalar options are validated; None where it does not take the call.
+    (The full path's checks before the options hold for such logits.)"""
+    if weight is not None or not _backends.array_cross_entropy_takes(logits, target, axis):
+        return None
+    options = _targets.check_options(ignore_index, label_smoothing, reduction)
+    found = _backends.fast_array_cross_entropy(logits, target, *options, want_grad=want_grad)
+    return None if found is None else CrossEntropyResult(*found)
 
 
 def _cross_entropy(c: _targets.Checked, *, want_grad: bool) -> CrossEntropyResult[Any]:
