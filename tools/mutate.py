@@ -644,7 +644,8 @@ def run_tests(tests: list[str], verbose: bool, *, first_failure: bool = True, pl
     import pytest
 
     # The parent imported hypothesis (a pytest plugin) before pytest could rewrite its asserts.
-    args = ["-q", "-p", "no:cacheprovider", "-W", "ignore::pytest.PytestAssertRewriteWarning", *tests]
+    # -n 0: in this process (the tracer and the plugins see the tests), not in pytest-xdist's workers.
+    args = ["-q", "-n", "0", "-p", "no:cacheprovider", "-W", "ignore::pytest.PytestAssertRewriteWarning", *tests]
     if first_failure:
         args.insert(0, "-x")
     if not verbose:
