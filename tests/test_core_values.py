@@ -317,3 +317,7 @@ class TestSigmoidAndHardmax:
 
     def test_hardmax_axis_0(self):
         assert_array_equal(sk.hardmax([[1.0, 5.0], [2.0, 0.0]], axis=0), [[0, 1], [1, 0]])
+
+    def test_hardmax_of_a_zero_length_axis_is_empty(self):
+        # No argmax of an empty slice is asked for.
+        assert_array_equal(sk.hardmax(np.zeros((2, 0), np.int64)), np.zeros((2, 0)), strict=True)

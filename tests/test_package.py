@@ -81,6 +81,15 @@ def test_a_lazy_name_loads_its_module_on_first_use(name, module):
     assert "softmaxkit.variants.sampled" not in loaded
 
 
+def test_numpy_calls_run_without_torch():
+    # torch is the caller's to import: the kernel backend's NumPy path never needs it.
+    loaded = modules_loaded_by(
+        "import numpy as np, softmaxkit as sk; "
+        "assert sk.cross_entropy_and_grad([[0.0, 1.0, 2.0]], [2]).grad.shape == (1, 3)"
+    )
+    assert "torch" not in loaded
+
+
 def test_lazy_names_are_the_objects_of_their_modules():
     from softmaxkit import losses, variants
     from softmaxkit.variants import sampled

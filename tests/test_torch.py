@@ -326,6 +326,18 @@ def test_eager_cross_entropy_without_autograd_is_the_loss(rng):
     torch.testing.assert_close(loss, F.cross_entropy(x, target))
 
 
+def test_eager_cross_entropy_under_a_forced_backend_is_that_backends(rng):
+    # The kernel's short path steps aside for a forced backend (the reference here).
+    x = torch.tensor(rng.normal(size=(4, 6)), requires_grad=True)
+    target = torch.tensor([5, 0, 3, 3])
+    with _backends.forced("reference"):
+        loss = skt.cross_entropy(x, target)
+    loss.backward()
+    expected = F.cross_entropy(x, target)
+    torch.testing.assert_close(loss, expected)
+    torch.testing.assert_close(x.grad, torch.autograd.grad(expected, x)[0])
+
+
 def test_eager_cross_entropy_hands_on_its_gradient_without_a_copy(rng, monkeypatch):
     # loss.backward() (an upstream gradient of 1) leaves the gradient the forward
     # wrote as the logits' .grad (a 16 MB copy a (4096, 1000) step, and its page
