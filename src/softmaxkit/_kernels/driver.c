@@ -127,9 +127,14 @@ static void long_row_stats_unit(void *ctx, ptrdiff_t unit, double *scratch) {
     for (ptrdiff_t b = unit * SK_BLOCKS_PER_UNIT; b < end && b < total; b++) block_stats(p, b);
 }
 
+/* Outputs last block first: the blocks whose data the statistics read last
+ * (and whose exponentials softmax wrote last) are the ones still in cache
+ * (L3), which a pass from the first block would evict before it reached
+ * them. */
 static void long_row_apply_unit(void *ctx, ptrdiff_t unit, double *scratch) {
     (void)scratch;
-    block_apply((reduce_plan *)ctx, unit);
+    reduce_plan *p = (reduce_plan *)ctx;
+    block_apply(p, p->a->outer * p->n_blocks - 1 - unit);
 }
 
 /* A whole long row as one unit: its blocks' statistics, their combination
@@ -214,7 +219,7 @@ static void prefault_output(const sk_reduce_args *a, ptrdiff_t elements, int n_t
     ptrdiff_t item = a->dtype == SK_F32 ? 4 : 8;
     int contiguous = a->os_n == a->inner * item && a->os_outer == a->n * a->inner * item;
     if (n_threads > 1 && a->op != SK_LOGSUMEXP && contiguous && elements * item >= SK_PREFAULT_BYTES)
-        sk_prefault_output(a->out, (size_t)(elements * item));
+        sk_prefault_output(a->out, (size_t)(elements * item), n_threads);
 }
 
 int sk_reduce(const sk_reduce_args *a, int n_threads) {

@@ -15,9 +15,9 @@ int sk_parallel_for(ptrdiff_t n_units, int n_threads, size_t scratch_bytes, sk_u
                     void *ctx);
 
 /* Faults in the pages of [p, p + bytes), an output the threads are about to
- * write, from the calling thread, where they are not there yet (a fresh
+ * write, on n_threads threads, where they are not there yet (a fresh
  * allocation): see sk_threads.c. Does nothing elsewhere, or where the system
  * cannot. */
-void sk_prefault_output(char *p, size_t bytes);
+void sk_prefault_output(char *p, size_t bytes, int n_threads);
 
 #endif
