@@ -185,6 +185,24 @@ def test_column_mode_with_several_row_chunks_and_edge_columns(rng, dtype, shape)
         assert_agree(y, spec(function, x, axis=0))
 
 
+def test_column_mode_streams_a_large_output_from_any_alignment(rng):
+    # A float32 tile with 4 MiB of output or more is written with
+    # non-temporal stores from out's first vector-aligned column on: rows of
+    # 100 float32 (400 bytes) start at alternating alignments, an out one
+    # float past an allocation's start at others, and each row ends in a
+    # partial vector.
+    x = (rng.standard_normal((10_500, 100)) * 20).astype(np.float32)
+    x[-1, 0] = 200.0
+    x[:, 1] = -np.inf
+    x[5000, 2] = np.nan
+    for function in (sk.softmax, sk.log_softmax):
+        expected = spec(function, x, axis=0)
+        assert_agree(function(x, axis=0), expected)
+        out = np.empty(x.size + 1, np.float32)[1:].reshape(x.shape)
+        assert function(x, axis=0, out=out) is out
+        assert_agree(out, expected)
+
+
 @pytest.mark.parametrize("n", [2, 10, 64])
 def test_short_rows_with_strided_rows_and_a_strided_out(rng, n):
     # Rows of at most 64 float32 go one row per SIMD lane: gathered at any

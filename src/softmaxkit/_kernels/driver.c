@@ -173,11 +173,12 @@ static int f32_columns(const reduce_plan *p) {
 }
 
 static void f32_columns_unit(void *ctx, ptrdiff_t unit, double *scratch) {
+    (void)scratch;
     reduce_plan *p = (reduce_plan *)ctx;
     ptrdiff_t tile = sk_f32_column_tile(p->a->inner);
     ptrdiff_t o = unit / p->tiles, j0 = (unit % p->tiles) * tile;
     ptrdiff_t width = p->a->inner - j0 < tile ? p->a->inner - j0 : tile;
-    p->isa->f32_columns(p->a, o, j0, width, scratch);
+    p->isa->f32_columns(p->a, o, j0, width);
 }
 
 static void tile_unit(void *ctx, ptrdiff_t unit, double *scratch) {
@@ -231,8 +232,7 @@ int sk_reduce(const sk_reduce_args *a, int n_threads) {
     if (a->inner > 1 && f32_columns(&p)) {
         ptrdiff_t tile = sk_f32_column_tile(a->inner);
         p.tiles = ceil_div(a->inner, tile);
-        size_t scratch = (size_t)ceil_div(a->n, sk_f32_column_chunk_rows(a->inner)) * tile * sizeof(float);
-        return sk_parallel_for(a->outer * p.tiles, n_threads, scratch, f32_columns_unit, &p);
+        return sk_parallel_for(a->outer * p.tiles, n_threads, 0, f32_columns_unit, &p);
     }
     if (a->inner > 1) {
         p.tiles = ceil_div(a->inner, SK_TILE);

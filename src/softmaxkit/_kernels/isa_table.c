@@ -9,8 +9,7 @@ void SK_FN(sk_ce_rows)(const sk_ce_args *a, ptrdiff_t r0, ptrdiff_t r1, double *
 #if defined(__AVX2__) /* softmax_f32.c: float32 in float32 lanes */
 void SK_FN(sk_f32_rows)(const sk_reduce_args *a, ptrdiff_t r0, ptrdiff_t r1);
 void SK_FN(sk_f32_short_rows)(const sk_reduce_args *a, ptrdiff_t r0, ptrdiff_t r1);
-void SK_FN(sk_f32_columns)(const sk_reduce_args *a, ptrdiff_t o, ptrdiff_t j0, ptrdiff_t width,
-                           double *scratch);
+void SK_FN(sk_f32_columns)(const sk_reduce_args *a, ptrdiff_t o, ptrdiff_t j0, ptrdiff_t width);
 void SK_FN(sk_f32_block_stats)(const sk_reduce_args *a, ptrdiff_t row, ptrdiff_t start, ptrdiff_t len,
                                sk_part *part);
 void SK_FN(sk_f32_block_apply)(const sk_reduce_args *a, ptrdiff_t row, ptrdiff_t start, ptrdiff_t len,

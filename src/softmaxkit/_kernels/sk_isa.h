@@ -142,9 +142,8 @@ typedef struct {
     /* A block of a long row: its statistics (softmax keeps exp(x - m_b) in
      * out), then its output once the row's normaliser s is known. */
     /* Column mode: slices j0 .. j0 + width - 1 (width <= SK_F32_COLUMNS) of
-     * outer index o; scratch holds a float per slice and chunk of rows. */
-    void (*f32_columns)(const sk_reduce_args *a, ptrdiff_t o, ptrdiff_t j0, ptrdiff_t width,
-                        double *scratch);
+     * outer index o. */
+    void (*f32_columns)(const sk_reduce_args *a, ptrdiff_t o, ptrdiff_t j0, ptrdiff_t width);
     void (*f32_block_stats)(const sk_reduce_args *a, ptrdiff_t row, ptrdiff_t start, ptrdiff_t len,
                             sk_part *part);
     void (*f32_block_apply)(const sk_reduce_args *a, ptrdiff_t row, ptrdiff_t start, ptrdiff_t len,

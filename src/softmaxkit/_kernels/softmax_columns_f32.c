@@ -17,23 +17,26 @@ void SK_FN(sk_tile)(const sk_reduce_args *a, ptrdiff_t o, ptrdiff_t j0, ptrdiff_
  * the contiguous inner axis) of one outer index, reduced over all n rows. Its
  * rows are read whole (a tile's row segment is up to 2 KiB of consecutive
  * bytes), so that the hardware prefetchers stream them in, as they do a copy;
- * per-column state lives in arrays of vectors in L1.
+ * per-column state lives in L1.
  *
  * First pass, in chunks of sk_f32_column_chunk_rows rows (256 KiB of x: L2):
  * each chunk's maximum per column is folded into a running maximum s; then
- * the chunk's exponentials e = exp(x - s) (TwoSum-compensated shift, as in
- * the row loops) are stored in out and summed, while the chunk is in cache.
- * The chunk's sums join the column's running normaliser, rescaled by
- * exp(s_old - s) when s grew (for random data, rarely after the first
- * chunks). The shift of every chunk is kept in scratch.
- * Second pass, last chunk first (its rows are the most recently written, so
- * what is still cached is found): out *= exp(s_chunk - s_final) / norm (the
- * exponential only where s_chunk differs from s_final); log_softmax writes
- * (x - hi) - lo as the row loops do.
- * So x is read from memory once for softmax (twice for log_softmax) and every
- * exponential is computed once. Each column is reduced in its own lane with
- * chunk boundaries fixed by the shape, so which tile or thread takes a column
- * changes no result. */
+ * the chunk's exponentials exp(x - s) (TwoSum-compensated shift, as in the
+ * row loops) are summed while the chunk is in cache. The chunk's sums join
+ * the column's running normaliser, rescaled by exp(s_old - s) when s grew
+ * (for random data, rarely after the first chunks). Nothing is stored.
+ * Second pass, from x again: softmax writes exp(x - s) / norm (the
+ * exponential computed a second time), log_softmax (x - hi) - lo as the row
+ * loops do; large tiles with non-temporal stores.
+ * So a large tile moves 12 bytes an element (x read twice, out written
+ * without being read), against the copy's 8. Keeping the exponentials in out
+ * instead (as this mode did) moved 20: a tile's exponentials (n rows of
+ * 2 KiB: 64 MiB for (32000, 1024)) do not stay in cache, so out was read for
+ * ownership, written, read and written again; softmax of (32000, 1024) over
+ * axis 0 took 2.3x the copy. The second exponential is hidden under the
+ * memory traffic (the float32 lanes compute one in about 2 cycles an element).
+ * Each column is reduced in its own lane with chunk boundaries fixed by the
+ * shape, so which tile or thread takes a column changes no result. */
 
 SK_INLINE const float *col_ptr(const sk_reduce_args *a, ptrdiff_t o, ptrdiff_t i, ptrdiff_t j) {
     return (const float *)(a->x + o * a->xs_outer + i * a->xs_n) + j;
@@ -44,7 +47,7 @@ SK_INLINE float *col_out(const sk_reduce_args *a, ptrdiff_t o, ptrdiff_t i, ptrd
 
 #define SK_COLUMN_VECTORS (SK_F32_COLUMNS / SK_VW)
 
-/* The state of a tile's columns, one vector per SK_VW columns. */
+/* The state of a tile's columns in the first pass, one vector per SK_VW columns. */
 typedef struct {
     vf run_max[SK_COLUMN_VECTORS]; /* running maximum, -inf before any finite entry */
     vf shift[SK_COLUMN_VECTORS];   /* run_max, or 0 where it is -inf (exp gives 0, NaN stays) */
@@ -70,31 +73,26 @@ SK_INLINE void chunk_max(const sk_reduce_args *a, ptrdiff_t o, ptrdiff_t i0, ptr
     }
 }
 
-/* One vector of a chunk's row (w lanes of it in out). */
-SK_INLINE void exp_vector(vf xv, float *out, ptrdiff_t w, int log_op, column_state *st, ptrdiff_t v) {
+/* One vector of a chunk's row into the sums (log_softmax: maxima counted apart). */
+SK_INLINE void exp_vector(vf xv, int log_op, column_state *st, ptrdiff_t v) {
     vf lo;
     vf d = vf_shift(vf_clamp_exp_arg(xv, st->low[v]), st->shift[v], SK_SHIFT_TWO_SUM, &lo);
     vf e = sk_vexp_lo(d, lo);
-    if (log_op) {
+    if (log_op)
         st->sum[v] = vf_sum_add_split(st->sum[v], e, &st->count[v]);
-    } else {
-        if (w == SK_VW)
-            vf_store(out, e);
-        else
-            vf_store_first(out, e, w);
+    else
         st->sum[v] = vf_sum_add(st->sum[v], e);
-    }
 }
 
-/* The chunk's exponentials: stored in out (softmax) and summed into st->sum
- * (log_softmax: maxima counted apart, see vf_sum_add_split). The next
- * chunk's rows are fetched into L2 on the way, row i + (i1 - i0) while row i
- * is computed: this pass is compute-bound, and the next chunk's maximum pass
- * would otherwise wait for memory with the vector units idle. */
+/* The chunk's exponentials summed into st->sum (see vf_sum_add and
+ * vf_sum_add_split). The next chunk's rows are fetched into L2 on the way,
+ * row i + (i1 - i0) while row i is computed: this pass is compute-bound, and
+ * the next chunk's maximum pass would otherwise wait for memory with the
+ * vector units idle. */
 SK_INLINE void chunk_exp(const sk_reduce_args *a, ptrdiff_t o, ptrdiff_t i0, ptrdiff_t i1,
                          ptrdiff_t j0, ptrdiff_t width, int log_op, column_state *st) {
     ptrdiff_t full = width / SK_VW, rest = width - full * SK_VW, ahead = i1 - i0;
-    float base = log_op ? 0.0f : 1.0f; /* see vf_sum_add and vf_sum_add_split */
+    float base = log_op ? 0.0f : 1.0f;
     for (ptrdiff_t v = 0; v < full + (rest > 0); v++) {
         st->sum[v] = vf_sum_start(base);
         st->count[v] = vf_set1(0.0f);
@@ -102,29 +100,26 @@ SK_INLINE void chunk_exp(const sk_reduce_args *a, ptrdiff_t o, ptrdiff_t i0, ptr
     for (ptrdiff_t i = i0; i < i1; i++) {
         const float *x = col_ptr(a, o, i, j0);
         const float *next = i + ahead < a->n ? col_ptr(a, o, i + ahead, j0) : x;
-        float *out = col_out(a, o, i, j0);
         for (ptrdiff_t v = 0; v < full; v++) {
             _mm_prefetch((const char *)(next + v * SK_VW), _MM_HINT_T1);
-            exp_vector(vf_load(x + v * SK_VW), out + v * SK_VW, SK_VW, log_op, st, v);
+            exp_vector(vf_load(x + v * SK_VW), log_op, st, v);
         }
-        if (rest)
-            exp_vector(vf_load_first(x + full * SK_VW, rest, st->shift[full]), out + full * SK_VW, rest,
-                       log_op, st, full);
+        if (rest) exp_vector(vf_load_first(x + full * SK_VW, rest, st->shift[full]), log_op, st, full);
     }
 }
 
 /* The first pass over a tile; returns 0 when the portable loops must take it
  * (+inf or a maximum beyond 2^20). k, t: each column's normaliser k + t
- * relative to its final shift (k: the entries equal to it, log_softmax only);
- * shifts: each chunk's shift, [chunk][column]. */
+ * relative to its final shift, st->shift (k: the entries equal to it,
+ * log_softmax only). */
 SK_INLINE int column_first_pass(const sk_reduce_args *a, ptrdiff_t o, ptrdiff_t j0, ptrdiff_t width,
-                                int log_op, column_state *st, double *k, double *t, float *shifts) {
+                                int log_op, column_state *st, double *k, double *t) {
     ptrdiff_t n = a->n, rows = sk_f32_column_chunk_rows(a->inner);
     ptrdiff_t n_vec = (width + SK_VW - 1) / SK_VW;
     float base = log_op ? 0.0f : 1.0f;
     for (ptrdiff_t v = 0; v < n_vec; v++) st->run_max[v] = vf_set1(-INFINITY);
     for (ptrdiff_t j = 0; j < width; j++) k[j] = t[j] = 0.0;
-    for (ptrdiff_t i0 = 0, c = 0; i0 < n; i0 += rows, c++) {
+    for (ptrdiff_t i0 = 0; i0 < n; i0 += rows) {
         ptrdiff_t i1 = i0 + rows < n ? i0 + rows : n;
         chunk_max(a, o, i0, i1, j0, width, st);
         float old[SK_F32_COLUMNS], now[SK_F32_COLUMNS];
@@ -133,10 +128,8 @@ SK_INLINE int column_first_pass(const sk_reduce_args *a, ptrdiff_t o, ptrdiff_t 
             st->run_max[v] = vf_max(st->chunk_max[v], st->run_max[v]);
             vf_store(now + v * SK_VW, st->run_max[v]);
         }
-        for (ptrdiff_t j = 0; j < width; j++) {
+        for (ptrdiff_t j = 0; j < width; j++)
             if (!in_lanes(now[j])) return 0;
-            shifts[c * width + j] = now[j];
-        }
         for (ptrdiff_t v = 0; v < n_vec; v++) {
             vf m = st->run_max[v];
             st->shift[v] = vf_select(vf_eq(m, vf_set1(-INFINITY)), vf_set1(0.0f), m);
@@ -163,59 +156,93 @@ SK_INLINE int column_first_pass(const sk_reduce_args *a, ptrdiff_t o, ptrdiff_t 
     return 1;
 }
 
-/* out from x (log_softmax) or from the exponential e in out (softmax). */
-SK_INLINE vf output_vector(vf in, int log_op, vf vh, vf vl) {
-    return log_op ? log_of(in, vh, vl) : vf_fmadd(in, vh, vf_mul(in, vl));
+/* The second pass's constants per column, as floats, so that a vector of
+ * them can start at any column: the stores start at out's vector alignment,
+ * wherever the tile's first column lies. shift, low: the final shift and its
+ * clamp (softmax); hi + lo: softmax's 1 / norm, log_softmax's shift + log(norm)
+ * (see log_offset). One vector of slack past the last column. */
+typedef struct {
+    float shift[SK_F32_COLUMNS + SK_VW], low[SK_F32_COLUMNS + SK_VW];
+    float hi[SK_F32_COLUMNS + SK_VW], lo[SK_F32_COLUMNS + SK_VW];
+} column_factors;
+
+/* The output of a vector of row elements from column c on. */
+SK_INLINE vf output_vector(vf xv, const column_factors *f, ptrdiff_t c, int log_op) {
+    vf hi = vf_load(f->hi + c), lo = vf_load(f->lo + c);
+    if (log_op) return log_of(xv, hi, lo);
+    vf r;
+    vf d = vf_shift(vf_clamp_exp_arg(xv, vf_load(f->low + c)), vf_load(f->shift + c), SK_SHIFT_TWO_SUM, &r);
+    vf e = sk_vexp_lo(d, r);
+    return vf_fmadd(e, hi, vf_mul(e, lo));
 }
 
-/* The second pass over rows [i0, i1) of a tile, last row first: softmax
- * rescales the exponentials in out by fh + fl per column; log_softmax
- * writes (x - fh) - fl. */
-SK_INLINE void column_output(const sk_reduce_args *a, ptrdiff_t o, ptrdiff_t i0, ptrdiff_t i1,
-                             ptrdiff_t j0, ptrdiff_t width, int log_op, const float *fh,
-                             const float *fl) {
-    ptrdiff_t full = width / SK_VW, rest = width - full * SK_VW;
-    for (ptrdiff_t i = i1 - 1; i >= i0; i--) {
-        const float *x = col_ptr(a, o, i, j0);
-        float *out = col_out(a, o, i, j0);
-        for (ptrdiff_t v = 0; v < full; v++) {
-            vf vh = vf_load(fh + v * SK_VW), vl = vf_load(fl + v * SK_VW);
-            vf in = log_op ? vf_load(x + v * SK_VW) : vf_load(out + v * SK_VW);
-            vf_store(out + v * SK_VW, output_vector(in, log_op, vh, vl));
+/* A tile's output of at least this many bytes is written with non-temporal
+ * stores: it does not stay in cache for the caller, and plain stores would
+ * read every line of it first. Smaller outputs keep plain stores, which the
+ * caller then finds in cache. */
+#define SK_COLUMN_STREAM_BYTES ((ptrdiff_t)4 << 20)
+
+/* A row's segment of the output: plain stores up to out's first
+ * vector-aligned column, then streamed (stream) or plain vectors, the
+ * partial vector at the end plain. */
+SK_INLINE void output_row(const float *x, float *out, ptrdiff_t width, const column_factors *f,
+                          int log_op, int stream) {
+    const size_t vector_bytes = SK_VW * sizeof(float);
+    ptrdiff_t c = stream ? (ptrdiff_t)((vector_bytes - (uintptr_t)out % vector_bytes) % vector_bytes / sizeof(float)) : 0;
+    if (c > width) c = width;
+    if (c) vf_store_first(out, output_vector(vf_load_first(x, c, vf_load(f->shift)), f, 0, log_op), c);
+    if (stream)
+        for (; c + SK_VW <= width; c += SK_VW) vf_stream(out + c, output_vector(vf_load(x + c), f, c, log_op));
+    for (; c + SK_VW <= width; c += SK_VW) vf_store(out + c, output_vector(vf_load(x + c), f, c, log_op));
+    if (c < width)
+        vf_store_first(out + c, output_vector(vf_load_first(x + c, width - c, vf_load(f->shift + c)), f, c, log_op),
+                       width - c);
+}
+
+/* Rows the second pass fetches ahead into L2: each row segment is a stream
+ * of its own (rows are a whole inner axis apart), which the hardware
+ * prefetchers start anew, so that without this the pass waited on memory at
+ * the start of every segment (perf: a fifth of its samples on x's loads). */
+#define SK_COLUMN_AHEAD 16
+
+/* The second pass over a tile's rows. */
+SK_INLINE void column_output(const sk_reduce_args *a, ptrdiff_t o, ptrdiff_t j0, ptrdiff_t width,
+                             int log_op, const column_factors *f) {
+    int stream = a->n * width * (ptrdiff_t)sizeof(float) >= SK_COLUMN_STREAM_BYTES &&
+                 (uintptr_t)col_out(a, o, 0, j0) % sizeof(float) == 0 && a->os_n % (ptrdiff_t)sizeof(float) == 0;
+    const ptrdiff_t line = 64 / sizeof(float);
+    for (ptrdiff_t i = 0; i < a->n; i++) {
+        if (i + SK_COLUMN_AHEAD < a->n) {
+            const float *ahead = col_ptr(a, o, i + SK_COLUMN_AHEAD, j0);
+            for (ptrdiff_t c = 0; c < width; c += line) _mm_prefetch((const char *)(ahead + c), _MM_HINT_T1);
+            _mm_prefetch((const char *)(ahead + width - 1), _MM_HINT_T1);
         }
-        if (rest) {
-            vf vh = vf_load(fh + full * SK_VW), vl = vf_load(fl + full * SK_VW);
-            vf in = vf_load_first((log_op ? x : out) + full * SK_VW, rest, vf_set1(0.0f));
-            vf_store_first(out + full * SK_VW, output_vector(in, log_op, vh, vl), rest);
-        }
+        output_row(col_ptr(a, o, i, j0), col_out(a, o, i, j0), width, f, log_op, stream);
     }
+    if (stream) _mm_sfence(); /* the streamed stores are seen before whatever follows (the threads' join) */
 }
 
 /* column_first_pass and column_output with log_op constant, so that their
  * loops carry no test of it. */
 static int first_pass_any(const sk_reduce_args *a, ptrdiff_t o, ptrdiff_t j0, ptrdiff_t width,
-                          int log_op, column_state *st, double *k, double *t, float *shifts) {
-    if (log_op) return column_first_pass(a, o, j0, width, 1, st, k, t, shifts);
-    return column_first_pass(a, o, j0, width, 0, st, k, t, shifts);
+                          int log_op, column_state *st, double *k, double *t) {
+    if (log_op) return column_first_pass(a, o, j0, width, 1, st, k, t);
+    return column_first_pass(a, o, j0, width, 0, st, k, t);
 }
 
-static void output_any(const sk_reduce_args *a, ptrdiff_t o, ptrdiff_t i0, ptrdiff_t i1,
-                       ptrdiff_t j0, ptrdiff_t width, int log_op, const float *fh, const float *fl) {
+static void output_any(const sk_reduce_args *a, ptrdiff_t o, ptrdiff_t j0, ptrdiff_t width, int log_op,
+                       const column_factors *f) {
     if (log_op)
-        column_output(a, o, i0, i1, j0, width, 1, fh, fl);
+        column_output(a, o, j0, width, 1, f);
     else
-        column_output(a, o, i0, i1, j0, width, 0, fh, fl);
+        column_output(a, o, j0, width, 0, f);
 }
 
-void SK_FN(sk_f32_columns)(const sk_reduce_args *a, ptrdiff_t o, ptrdiff_t j0, ptrdiff_t width,
-                           double *scratch) {
+void SK_FN(sk_f32_columns)(const sk_reduce_args *a, ptrdiff_t o, ptrdiff_t j0, ptrdiff_t width) {
     int log_op = a->op == SK_LOG_SOFTMAX;
-    ptrdiff_t n = a->n, rows = sk_f32_column_chunk_rows(a->inner);
-    ptrdiff_t n_chunks = (n + rows - 1) / rows;
-    float *shifts = (float *)scratch; /* [chunk][column] */
     column_state st;
     double k[SK_F32_COLUMNS], t[SK_F32_COLUMNS];
-    if (!first_pass_any(a, o, j0, width, log_op, &st, k, t, shifts)) {
+    if (!first_pass_any(a, o, j0, width, log_op, &st, k, t)) {
         for (ptrdiff_t c = 0; c < width; c += SK_TILE)
             SK_FN(sk_tile)(a, o, j0 + c, width - c < SK_TILE ? width - c : SK_TILE);
         return;
@@ -223,37 +250,28 @@ void SK_FN(sk_f32_columns)(const sk_reduce_args *a, ptrdiff_t o, ptrdiff_t j0, p
     /* softmax: 1 / norm (0 for a column without finite entries);
      * log_softmax: shift + log(norm) as a float pair (see log_offset; log(norm)
      * is 0 there, so that -inf - 0 = -inf). NaN for a column holding NaN. */
-    float fh[SK_F32_COLUMNS] = {0}, fl[SK_F32_COLUMNS] = {0};
-    double inv[SK_F32_COLUMNS];
-    const float *final_shift = shifts + (n_chunks - 1) * width;
+    column_factors f;
+    ptrdiff_t n_vec = (width + SK_VW - 1) / SK_VW;
+    for (ptrdiff_t v = 0; v < n_vec; v++) {
+        vf_store(f.shift + v * SK_VW, st.shift[v]);
+        vf_store(f.low + v * SK_VW, st.low[v]);
+    }
+    for (ptrdiff_t j = 0; j < n_vec * SK_VW + SK_VW; j++) f.hi[j] = f.lo[j] = 0.0f;
+    vf_store(f.shift + n_vec * SK_VW, vf_set1(0.0f));
+    vf_store(f.low + n_vec * SK_VW, vf_set1(SK_F32_EXP_LOW));
     for (ptrdiff_t j = 0; j < width; j++) {
-        float shift = final_shift[j] == -INFINITY ? 0.0f : final_shift[j];
         if (log_op) {
-            double f = t[j] != t[j] ? NAN : (k[j] > 0 ? sk_log_norm(k[j], t[j]) : 0.0);
-            log_offset lc = log_offset_of(shift, f);
-            fh[j] = lc.hi;
-            fl[j] = lc.lo;
+            double norm = t[j] != t[j] ? NAN : (k[j] > 0 ? sk_log_norm(k[j], t[j]) : 0.0);
+            log_offset lc = log_offset_of(f.shift[j], norm);
+            f.hi[j] = lc.hi;
+            f.lo[j] = lc.lo;
         } else {
-            inv[j] = t[j] != t[j] ? NAN : (t[j] > 0 ? 1.0 / t[j] : 0.0);
+            double inv = t[j] != t[j] ? NAN : (t[j] > 0 ? 1.0 / t[j] : 0.0);
+            f.hi[j] = (float)inv;
+            f.lo[j] = (float)(inv - (double)f.hi[j]);
         }
     }
-    if (log_op) {
-        output_any(a, o, 0, n, j0, width, 1, fh, fl);
-        return;
-    }
-    for (ptrdiff_t c = n_chunks - 1; c >= 0; c--) {
-        ptrdiff_t i0 = c * rows, i1 = i0 + rows < n ? i0 + rows : n;
-        for (ptrdiff_t j = 0; j < width; j++) {
-            float s = shifts[c * width + j];
-            /* exp(s_chunk - s_final) / norm, rounded once into hi + lo */
-            double d = (double)s - (double)final_shift[j];
-            double f = s == final_shift[j] ? inv[j] : s == -INFINITY ? 0.0 : sk_exp_accurate(d, 0.0) * inv[j];
-            if (inv[j] != inv[j]) f = NAN;
-            fh[j] = (float)f;
-            fl[j] = (float)(f - (double)fh[j]);
-        }
-        output_any(a, o, i0, i1, j0, width, 0, fh, fl);
-    }
+    output_any(a, o, j0, width, log_op, &f);
 }
 
 #endif
