@@ -205,17 +205,38 @@ def test_column_mode_streams_a_large_output_from_any_alignment(rng):
 
 @pytest.mark.parametrize("n", [2, 10, 64])
 def test_short_rows_with_strided_rows_and_a_strided_out(rng, n):
-    # Rows of at most 64 float32 go one row per SIMD lane: gathered at any
-    # row stride, written back by a gather (contiguous out) or row by row.
+    # Rows of at most 64 float32 go one row per SIMD lane, transposed 8 rows
+    # by 8 columns at a time (softmax_f32.c's tile_in and tile_out) at any
+    # row stride: whole loads may read between the rows, but the stores into
+    # a strided out must stop at each row's end.
     wide = (rng.standard_normal((50, 3 * n)) * 20).astype(np.float32)
-    x = wide[:, ::3]
     out_wide = np.zeros((50, 2 * n), np.float32)
-    for function in (sk.softmax, sk.log_softmax):
+    for x in (wide[:, ::3], wide[:, :n]):
+        for function in (sk.softmax, sk.log_softmax):
+            expected = spec(function, x)
+            assert_agree(function(x), expected)
+            function(x, out=out_wide[:, :n])
+            assert_agree(out_wide[:, :n], expected)
+            assert not out_wide[:, n:].any()  # nothing written past the rows
+
+
+@pytest.mark.parametrize("function", [sk.softmax, sk.log_softmax], ids=lambda f: f.__name__)
+def test_short_rows_at_every_length_and_tile_tail(rng, function):
+    # Every row length up to 65 (each partial block of 8 columns of the
+    # transposes), 19 rows (tiles of 8 or 16 rows and a partial one). Into a
+    # contiguous out, a row's last block is stored whole, running into the
+    # next rows (written after it), except at the end of the tile: nothing
+    # past the out may change. In place too (x is read before out is written).
+    for n in range(1, 66):
+        x = (rng.standard_normal((19, n)) * 20).astype(np.float32)
         expected = spec(function, x)
-        assert_agree(function(x), expected)
-        function(x, out=out_wide[:, :n])
-        assert_agree(out_wide[:, :n], expected)
-        assert not out_wide[:, n:].any()  # nothing written past the rows
+        buffer = np.full(19 * n + 8, 7.0, np.float32)
+        out = buffer[: 19 * n].reshape(19, n)
+        function(x, out=out)
+        assert_agree(out, expected)
+        assert (buffer[19 * n :] == 7.0).all()
+        function(x, out=x)
+        assert_agree(x, expected)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

@@ -28,18 +28,6 @@
 #define SK_VW 16
 typedef __m512 vf;
 typedef __mmask16 vmask;
-typedef __m512i vi; /* SK_VW int32 lanes */
-
-/* lane * stride for each lane */
-SK_INLINE vi vi_lanes_times(int32_t stride) {
-    return _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
-                              _mm512_set1_epi32(stride));
-}
-SK_INLINE vi vi_load(const int32_t *p) { return _mm512_loadu_si512((const void *)p); }
-/* base[idx] in the lanes of live, 0 elsewhere (nothing read there). */
-SK_INLINE vf vf_gather_where(vmask live, const float *base, vi idx) {
-    return _mm512_mask_i32gather_ps(_mm512_setzero_ps(), live, idx, base, 4);
-}
 /* The lanes whose mask byte is 0 (16 bytes at m). */
 SK_INLINE vmask vf_excluded(const uint8_t *m) {
     __m512i bytes = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)m));
@@ -57,15 +45,6 @@ SK_INLINE float vf_hsum(vf v) { return _mm512_reduce_add_ps(v); }
 #define SK_VW 8
 typedef __m256 vf;
 typedef __m256 vmask; /* all-ones / all-zeros lanes */
-typedef __m256i vi;
-
-SK_INLINE vi vi_lanes_times(int32_t stride) {
-    return _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32(stride));
-}
-SK_INLINE vi vi_load(const int32_t *p) { return _mm256_loadu_si256((const __m256i *)p); }
-SK_INLINE vf vf_gather_where(vmask live, const float *base, vi idx) {
-    return _mm256_mask_i32gather_ps(_mm256_setzero_ps(), base, idx, live, 4);
-}
 SK_INLINE vmask vf_excluded(const uint8_t *m) {
     __m256i bytes = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)m));
     return _mm256_castsi256_ps(_mm256_cmpeq_epi32(bytes, _mm256_setzero_si256()));

@@ -281,20 +281,107 @@ void SK_FN(sk_f32_rows)(const sk_reduce_args *a, ptrdiff_t r0, ptrdiff_t r1) {
 
 /* ---- short rows: one row per lane ------------------------------------------ */
 
-/* A tile of up to SK_VW rows of n <= SK_F32_SHORT_ROW elements is gathered
- * column by column into scratch (column j of the tile is one vector: lane l
- * holds row l), so that every operation runs on full vectors whatever n is:
- * no horizontal reductions, no partial vectors, no per-row loop. The row
- * normalisers come out as vectors too; softmax needs no log at all. */
+/* A tile of up to SK_VW rows of n <= SK_F32_SHORT_ROW elements is transposed
+ * into scratch (column j of the tile is one vector: lane l holds row l), so
+ * that every operation runs on full vectors whatever n is: no horizontal
+ * reductions, no partial vectors, no per-row loop. The row normalisers come
+ * out as vectors too; softmax needs no log at all.
+ *
+ * The transposes work on groups of 8 rows and 8 columns in __m256 registers
+ * (the AVX-512 build runs two groups per tile of 16 rows): contiguous loads
+ * and stores and 24 shuffles a group, where gathering the columns (one
+ * vgatherdps each way, a vector) took 40% of the time of (4096, 10). */
+#define SK_GROUP 8
 
+/* The lanes [0, n) of 8 floats at p, 0 elsewhere (nothing read there). */
+static const int32_t group_first_lanes[2 * SK_GROUP] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
+SK_INLINE __m256i group_mask_first(ptrdiff_t n) {
+    return _mm256_loadu_si256((const __m256i *)(group_first_lanes + SK_GROUP - n));
+}
+
+/* r[c] becomes column c of the 8 x 8 block whose row l was r[l]. */
+SK_INLINE void transpose8(__m256 r[SK_GROUP]) {
+    __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
+    __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
+    __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
+    __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
+    __m256 s0 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(1, 0, 1, 0));
+    __m256 s1 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(3, 2, 3, 2));
+    __m256 s2 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(1, 0, 1, 0));
+    __m256 s3 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(3, 2, 3, 2));
+    __m256 s4 = _mm256_shuffle_ps(t4, t6, _MM_SHUFFLE(1, 0, 1, 0));
+    __m256 s5 = _mm256_shuffle_ps(t4, t6, _MM_SHUFFLE(3, 2, 3, 2));
+    __m256 s6 = _mm256_shuffle_ps(t5, t7, _MM_SHUFFLE(1, 0, 1, 0));
+    __m256 s7 = _mm256_shuffle_ps(t5, t7, _MM_SHUFFLE(3, 2, 3, 2));
+    r[0] = _mm256_permute2f128_ps(s0, s4, 0x20);
+    r[1] = _mm256_permute2f128_ps(s1, s5, 0x20);
+    r[2] = _mm256_permute2f128_ps(s2, s6, 0x20);
+    r[3] = _mm256_permute2f128_ps(s3, s7, 0x20);
+    r[4] = _mm256_permute2f128_ps(s0, s4, 0x31);
+    r[5] = _mm256_permute2f128_ps(s1, s5, 0x31);
+    r[6] = _mm256_permute2f128_ps(s2, s6, 0x31);
+    r[7] = _mm256_permute2f128_ps(s3, s7, 0x31);
+}
+
+/* The rows of a tile: rows of n floats, stride floats apart (stride > 0);
+ * end = (rows - 1) * stride + n, the extent from the first element to one
+ * past the last. Eight floats at offset `at` may be read whole where
+ * at + 8 <= end: whatever lies between the rows belongs to the same buffer. */
 typedef struct {
-    int32_t out_index[SK_F32_SHORT_ROW * SK_VW]; /* contiguous output <- scratch */
-} short_plan;
+    ptrdiff_t rows, n, stride, end;
+} tile_shape;
 
-/* Output element i of a tile (row i / n, column i % n) sits at scratch index
- * column * SK_VW + row. */
-static void plan_short(short_plan *p, ptrdiff_t n) {
-    for (ptrdiff_t i = 0; i < n * SK_VW; i++) p->out_index[i] = (int32_t)((i % n) * SK_VW + i / n);
+SK_INLINE tile_shape tile_shape_of(ptrdiff_t rows, ptrdiff_t n, ptrdiff_t stride_bytes) {
+    ptrdiff_t stride = stride_bytes / (ptrdiff_t)sizeof(float);
+    tile_shape s = {rows, n, stride, (rows - 1) * stride + n};
+    return s;
+}
+
+/* t + j * SK_VW + l = element j of row l of the tile at x (lanes past its
+ * rows 0; the columns from n to the next multiple of 8 hold anything). */
+static void tile_in(const float *x, tile_shape s, float *t) {
+    for (ptrdiff_t g = 0; g < SK_VW && g < s.rows; g += SK_GROUP) {
+        for (ptrdiff_t j = 0; j < s.n; j += SK_GROUP) {
+            __m256 r[SK_GROUP];
+            for (ptrdiff_t l = 0; l < SK_GROUP; l++) {
+                ptrdiff_t at = (g + l) * s.stride + j;
+                if (g + l >= s.rows)
+                    r[l] = _mm256_setzero_ps();
+                else if (at + SK_GROUP <= s.end)
+                    r[l] = _mm256_loadu_ps(x + at);
+                else
+                    r[l] = _mm256_maskload_ps(x + at, group_mask_first(s.n - j));
+            }
+            transpose8(r);
+            for (ptrdiff_t c = 0; c < SK_GROUP; c++) _mm256_storeu_ps(t + (j + c) * SK_VW + g, r[c]);
+        }
+    }
+}
+
+/* The rows of the tile at out from t (tile_in's layout). A row's last,
+ * partial block of 8 is written with a masked store, except where the rows
+ * are contiguous (stride n): there a whole store runs into the next rows'
+ * first elements, which are written after it (each group's last block goes
+ * first, then the others in order), and only the tile's last row needs the
+ * mask. */
+static void tile_out(const float *t, float *out, tile_shape s) {
+    int contiguous = s.stride == s.n;
+    ptrdiff_t last = (s.n - 1) & ~(ptrdiff_t)(SK_GROUP - 1); /* the last block's first column */
+    for (ptrdiff_t g = 0; g < SK_VW && g < s.rows; g += SK_GROUP) {
+        for (ptrdiff_t b = 0; b <= last; b += SK_GROUP) {
+            ptrdiff_t j = b == 0 ? last : b - SK_GROUP; /* last, 0, 8, ... */
+            __m256 r[SK_GROUP];
+            for (ptrdiff_t c = 0; c < SK_GROUP; c++) r[c] = _mm256_loadu_ps(t + (j + c) * SK_VW + g);
+            transpose8(r);
+            for (ptrdiff_t l = 0; l < SK_GROUP && g + l < s.rows; l++) {
+                ptrdiff_t at = (g + l) * s.stride + j;
+                if (j + SK_GROUP <= s.n || (contiguous && at + SK_GROUP <= s.end))
+                    _mm256_storeu_ps(out + at, r[l]);
+                else
+                    _mm256_maskstore_ps(out + at, group_mask_first(s.n - j), r[l]);
+            }
+        }
+    }
 }
 
 /* The normalisers of a tile's rows are formed in double lanes, SK_VD_N rows
@@ -363,44 +450,68 @@ SK_INLINE void tile_factors(const float *acc, const float *err, const float *k, 
     }
 }
 
+/* The exponentials of a tile's n columns at t, exp(x - shift) (mv: the
+ * shifts, low: where x is clamped), summed into *sum (log_softmax: the
+ * maxima counted apart, in *count); softmax keeps them in t. normal: every
+ * x - shift is at least SK_F32_EXP_NORMAL (or NaN), so that the short form
+ * of the exponential gives the same bits without the clamp. */
+SK_INLINE void tile_exps(float *t, ptrdiff_t n, vf mv, vf low, int log_op, int normal, vf_sum *sum,
+                         vf *count) {
+    for (ptrdiff_t j = 0; j < n; j++) {
+        vf lo, e;
+        if (normal) {
+            vf d = vf_shift(vf_load(t + j * SK_VW), mv, SK_SHIFT_TWO_SUM, &lo);
+            e = sk_vexp_lo_normal(d, lo);
+        } else {
+            vf d = vf_shift(vf_clamp_exp_arg(vf_load(t + j * SK_VW), low), mv, SK_SHIFT_TWO_SUM, &lo);
+            e = sk_vexp_lo(d, lo);
+        }
+        if (log_op) {
+            *sum = vf_sum_add_split(*sum, e, count);
+        } else {
+            vf_store(t + j * SK_VW, e); /* x is not needed again */
+            *sum = vf_sum_add(*sum, e);
+        }
+    }
+}
+
 /* Rows [r0, r0 + rows) through the lanes; returns 0 (having done nothing)
- * when a row needs the general path (+inf, a huge maximum, a mask). */
-static int short_tile(const sk_reduce_args *a, const short_plan *plan, ptrdiff_t r0, ptrdiff_t rows) {
+ * when a row needs the general path (+inf, a huge maximum). */
+static int short_tile(const sk_reduce_args *a, ptrdiff_t r0, ptrdiff_t rows) {
     ptrdiff_t n = a->n;
     int log_op = a->op == SK_LOG_SOFTMAX;
     float t[SK_F32_SHORT_ROW * SK_VW]; /* column j at t + j * SK_VW */
-    const float *x = (const float *)(a->x + r0 * a->xs_outer);
-    vi rows_at = vi_lanes_times((int32_t)(a->xs_outer / (ptrdiff_t)sizeof(float)));
-    vmask live = vf_mask_first(rows);
-    vf hi = vf_set1(-INFINITY);
+    tile_in((const float *)(a->x + r0 * a->xs_outer), tile_shape_of(rows, n, a->xs_outer), t);
+    /* NaN ignored by both; lanes past the tile hold 0 */
+    vf hi = vf_set1(-INFINITY), low_x = vf_set1(INFINITY);
     for (ptrdiff_t j = 0; j < n; j++) {
-        vf v = vf_gather_where(live, x + j, rows_at);
-        vf_store(t + j * SK_VW, v);
-        hi = vf_max(v, hi); /* NaN ignored; lanes past the tile hold 0 */
+        hi = vf_max(vf_load(t + j * SK_VW), hi);
+        low_x = vf_min(vf_load(t + j * SK_VW), low_x);
     }
-    float shift[SK_VW];
+    float shift[SK_VW], smallest[SK_VW];
     vf_store(shift, hi);
+    vf_store(smallest, low_x);
+    int normal = 1;
     for (int l = 0; l < SK_VW; l++) {
         if (shift[l] == -INFINITY)
             shift[l] = 0.0f; /* no finite entry: exp gives 0 (NaN stays NaN) */
         else if (!(fabsf(shift[l]) < SK_F32_LANES_MAX_SHIFT))
             return 0;
+        normal &= smallest[l] - shift[l] >= SK_F32_EXP_NORMAL;
     }
     vf mv = vf_load(shift), low = vf_add(mv, vf_set1(SK_F32_EXP_LOW));
     vf count = vf_set1(0.0f);
     float base = log_op ? 0.0f : 1.0f; /* see vf_sum_add and vf_sum_add_split */
     vf_sum sum = vf_sum_start(base);
-    for (ptrdiff_t j = 0; j < n; j++) {
-        vf lo;
-        vf d = vf_shift(vf_clamp_exp_arg(vf_load(t + j * SK_VW), low), mv, SK_SHIFT_TWO_SUM, &lo);
-        vf e = sk_vexp_lo(d, lo);
-        if (log_op) {
-            sum = vf_sum_add_split(sum, e, &count);
-        } else {
-            vf_store(t + j * SK_VW, e); /* x is not needed again */
-            sum = vf_sum_add(sum, e);
-        }
-    }
+    /* the four cases' loops each without a test */
+    if (log_op && normal)
+        tile_exps(t, n, mv, low, 1, 1, &sum, &count);
+    else if (log_op)
+        tile_exps(t, n, mv, low, 1, 0, &sum, &count);
+    else if (normal)
+        tile_exps(t, n, mv, low, 0, 1, &sum, &count);
+    else
+        tile_exps(t, n, mv, low, 0, 0, &sum, &count);
     float acc[SK_VW], err[SK_VW], k[SK_VW], hi_f[SK_VW], lo_f[SK_VW];
     vf_store(acc, sum.acc);
     vf_store(err, sum.err);
@@ -412,32 +523,16 @@ static int short_tile(const sk_reduce_args *a, const short_plan *plan, ptrdiff_t
         vf v = vf_load(t + j * SK_VW);
         vf_store(t + j * SK_VW, log_op ? log_of(v, fh, fl) : vf_fmadd(v, fh, vf_mul(v, fl)));
     }
-    float *out = (float *)(a->out + r0 * a->os_outer);
-    if (a->os_outer == n * (ptrdiff_t)sizeof(float)) {
-        /* Contiguous rows: gather the output back into row order. */
-        ptrdiff_t total = rows * n, i = 0;
-        for (; i + SK_VW <= total; i += SK_VW)
-            vf_store(out + i, vf_gather_where(vf_mask_first(SK_VW), t, vi_load(plan->out_index + i)));
-        if (i < total)
-            vf_store_first(out + i, vf_gather_where(vf_mask_first(total - i), t, vi_load(plan->out_index + i)),
-                           total - i);
-    } else {
-        for (ptrdiff_t l = 0; l < rows; l++) {
-            float *o = (float *)((char *)out + l * a->os_outer);
-            for (ptrdiff_t j = 0; j < n; j++) o[j] = t[j * SK_VW + l];
-        }
-    }
+    tile_out(t, (float *)(a->out + r0 * a->os_outer), tile_shape_of(rows, n, a->os_outer));
     return 1;
 }
 
 void SK_FN(sk_f32_short_rows)(const sk_reduce_args *a, ptrdiff_t r0, ptrdiff_t r1) {
-    short_plan plan;
-    plan_short(&plan, a->n);
-    /* Gather indices are int32: rows must be less than 2^31 / SK_VW floats apart. */
-    int gather = !a->mask && a->xs_outer > 0 && a->xs_outer / (ptrdiff_t)sizeof(float) <= INT32_MAX / SK_VW;
+    /* tile_in reads the rows in increasing address order */
+    int tiles = !a->mask && a->xs_outer > 0;
     for (ptrdiff_t r = r0; r < r1; r += SK_VW) {
         ptrdiff_t rows = r1 - r < SK_VW ? r1 - r : SK_VW;
-        if (!gather || !short_tile(a, &plan, r, rows))
+        if (!tiles || !short_tile(a, r, rows))
             for (ptrdiff_t i = r; i < r + rows; i++)
                 row(a, i, (next_row){(const float *)(a->x + i * a->xs_outer),
                                      (const float *)(a->out + i * a->os_outer)});
