@@ -5,9 +5,10 @@ exp(r) = 1 + r + r^2 q(r) on |r| <= ln(2)/2, where q approximates
 in 60-digit arithmetic, converted to the monomial basis and rounded to double;
 the maximal relative error of the rounded polynomial is printed next to them.
 The float64 lanes (sk_simd_f64.h) reduce by ln(2)/4 and look 2^(j/4) up in a
-table of one register: their q (degree 7) is fitted on |r| <= ln(2)/8 (widened
+table of one register: their q (degree 6) is fitted on |r| <= ln(2)/8 (widened
 by 0.1% for the ties of the rounding to kd), and the table is printed as
-2^(j/4) = hi + lo, both rounded to double.
+2^(j/4) = hi (1 + delta): hi rounded to double, and its relative error delta,
+which the exp adds to its linear term.
 Run: python tools/exp_coefficients.py
 """
 
@@ -53,13 +54,13 @@ if __name__ == "__main__":
         for j, c in enumerate(coefficients):
             print(f"    {float(c).hex()},  /* r^{j + 2} */")
     table_half_width = mpmath.log(2) / 8 * mpmath.mpf("1.001")
-    coefficients = chebyshev_monomial(7, table_half_width)
-    print(f"/* float64 lanes: q of degree 7 on |r| <= ln2/8, relative error of exp "
+    coefficients = chebyshev_monomial(6, table_half_width)
+    print(f"/* float64 lanes: q of degree 6 on |r| <= ln2/8, relative error of exp "
           f"{mpmath.nstr(max_relative_error(coefficients, table_half_width), 3)} */")
     for j, c in enumerate(coefficients):
         print(f"    {float(c).hex()},  /* r^{j + 2} */")
-    print("/* 2^(j/4) = hi + lo, j = 0..3 */")
+    print("/* 2^(j/4) = hi (1 + delta), j = 0..3 */")
     for j in range(4):
         exact = mpmath.mpf(2) ** (mpmath.mpf(j) / 4)
         hi = float(exact)
-        print(f"    {hi.hex()}, {float(exact - mpmath.mpf(hi)).hex()},")
+        print(f"    {hi.hex()}, {float(exact / mpmath.mpf(hi) - 1).hex()},")

@@ -134,38 +134,42 @@ SK_INLINE double vd_hmax(vd v) {
  * lo finite. */
 #define SK_F64_EXP_LOW -1000.0
 
-/* 2^(j/4) = hi + lo for j = 0..3, twice (see vd_lookup4;
- * tools/exp_coefficients.py). */
+/* 2^(j/4) = hi (1 + delta) for j = 0..3, twice (see vd_lookup4;
+ * tools/exp_coefficients.py): hi rounded to double, delta its relative
+ * error (|delta| < 2^-53). */
 static const double sk_exp2_4_hi[8] = {
     0x1.0000000000000p+0, 0x1.306fe0a31b715p+0, 0x1.6a09e667f3bcdp+0, 0x1.ae89f995ad3adp+0,
     0x1.0000000000000p+0, 0x1.306fe0a31b715p+0, 0x1.6a09e667f3bcdp+0, 0x1.ae89f995ad3adp+0,
 };
-static const double sk_exp2_4_lo[8] = {
-    0x0.0p+0, 0x1.6f46ad23182e4p-55, -0x1.bdd3413b26456p-54, 0x1.7a1cd345dcc81p-54,
-    0x0.0p+0, 0x1.6f46ad23182e4p-55, -0x1.bdd3413b26456p-54, 0x1.7a1cd345dcc81p-54,
+static const double sk_exp2_4_delta[8] = {
+    0x0.0p+0, 0x1.34d754db0abb6p-55, -0x1.3b3efbf5e2228p-54, 0x1.c1a7792cb3387p-55,
+    0x0.0p+0, 0x1.34d754db0abb6p-55, -0x1.3b3efbf5e2228p-54, 0x1.c1a7792cb3387p-55,
 };
 
 /* exp(d + lo) for d <= 0 (d = x - m rounded, lo its rounding error; with
  * AVX2, -1001 <= d), NaN giving NaN, 0 (whatever lo) for d <= -746, within
- * about 0.55 ulp:
+ * about 0.65 ulp:
  *   kd = round(4 d / ln2) (the shifter trick of sk_exp.h: the low bits of
  *        the shifted value are kd mod 4, the table index j);
  *   r  = (d - kd ln2_hi / 4) + (lo - kd ln2_lo / 4), |r| <= ln2 / 8: the
  *        first difference is exact (ln2_hi has 37 bits) and r's rounding is
  *        2^-53 |r|, 0.05 ulp of the result, so no r_lo is needed;
- *   exp(r) - 1 = r + r^2 q(r), q of degree 7 (relative error 1e-19), by
- *        Estrin's scheme: its dependency chain is 3 FMAs long, not 7 (these
- *        loops run out of reorder window before they run out of FMA units);
- *   2^(j/4) exp(r) = hi + (hi (exp(r) - 1) + lo), rounded once (|exp(r) - 1|
- *        <= 0.091, so the inner roundings are 0.05 ulp);
+ *   exp(r) - 1 = r + r^2 q(r), q of degree 6 (relative error 1.3e-17), by
+ *        Estrin's scheme: its dependency chain is 3 FMAs long, not 6;
+ *   2^(j/4) exp(r) = hi (1 + delta) exp(r) = hi + hi u, rounded once, with
+ *        u = (r + delta) + r^2 q(r): the table's error delta rides in the
+ *        linear term (delta (exp(r) - 1), below 2^-56, is dropped), added
+ *        beside the polynomial, so the result is one FMA after it, not an
+ *        FMA and an add (these loops run out of reorder window, their
+ *        chains being long, before they run out of FMA units);
  * then 2^floor(kd / 4), rounded once where the result is subnormal, and
- * exactly 0 below -746 (vd_exp_scale). The table fits one register, so its
- * lookup is a permute: a gather (a 16-entry table) costs more than the two
+ * exactly 0 below -746 (vd_exp_scale). The tables fit one register each, so
+ * a lookup is a permute: a gather (a 16-entry table) costs more than the two
  * more terms of q that the wider range takes. */
 typedef struct {
     vd kd, kd_shifted; /* kd, and kd in the low bits of kd_shifted */
-    vd r, r2, q;       /* exp(r) - 1 = r + r2 q */
-    vd t_hi, t_lo;     /* 2^(j/4) */
+    vd r_delta, r2, q; /* exp(r) (1 + delta) - 1 = r_delta + r2 q */
+    vd t_hi;           /* 2^(j/4) / (1 + delta) */
 } sk_expd_parts;
 
 SK_INLINE sk_expd_parts sk_vexpd_parts(vd d, vd lo) {
@@ -175,22 +179,19 @@ SK_INLINE sk_expd_parts sk_vexpd_parts(vd d, vd lo) {
     e.kd = vd_sub(e.kd_shifted, shifter);
     vd r = vd_add(vd_fnmadd(e.kd, vd_set1(SK_LN2_HI / 4.0), d), vd_fnmadd(e.kd, vd_set1(SK_LN2_LO / 4.0), lo));
     vd r2 = vd_mul(r, r), r4 = vd_mul(r2, r2);
-    vd q01 = vd_fmadd(vd_set1(0x1.5555555555555p-3), r, vd_set1(0x1.0000000000000p-1));
-    vd q23 = vd_fmadd(vd_set1(0x1.1111111111712p-7), r, vd_set1(0x1.55555555565d8p-5));
-    vd q45 = vd_fmadd(vd_set1(0x1.a01a0161c102ep-13), r, vd_set1(0x1.6c16c1165c0a8p-10));
-    vd q67 = vd_fmadd(vd_set1(0x1.71eb2db41d575p-19), r, vd_set1(0x1.a02bd0505eadep-16));
-    e.q = vd_fmadd(vd_fmadd(q67, r2, q45), r4, vd_fmadd(q23, r2, q01));
-    e.r = r;
+    vd q01 = vd_fmadd(vd_set1(0x1.5555555556764p-3), r, vd_set1(0x1.0000000000000p-1));
+    vd q23 = vd_fmadd(vd_set1(0x1.111110c60d86fp-7), r, vd_set1(0x1.5555555555c8ep-5));
+    vd q45 = vd_fmadd(vd_set1(0x1.a02d7bb9fcca9p-13), r, vd_set1(0x1.6c16c13014356p-10));
+    e.q = vd_fmadd(vd_fmadd(vd_set1(0x1.a02996730ffc9p-16), r2, q45), r4, vd_fmadd(q23, r2, q01));
+    e.r_delta = vd_add(r, vd_lookup4(sk_exp2_4_delta, e.kd_shifted));
     e.r2 = r2;
     e.t_hi = vd_lookup4(sk_exp2_4_hi, e.kd_shifted);
-    e.t_lo = vd_lookup4(sk_exp2_4_lo, e.kd_shifted);
     return e;
 }
 
 /* 2^(j/4) exp(r) (before the scaling by 2^floor(kd / 4)). */
 SK_INLINE vd sk_vexpd_unscaled(sk_expd_parts e) {
-    vd expm1_r = vd_fmadd(e.r2, e.q, e.r);
-    return vd_add(e.t_hi, vd_fmadd(e.t_hi, expm1_r, e.t_lo));
+    return vd_fmadd(e.t_hi, vd_fmadd(e.r2, e.q, e.r_delta), e.t_hi);
 }
 
 SK_INLINE vd sk_vexpd_lo(vd d, vd lo) {
