@@ -62,7 +62,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from . import _backend, _dispatch, _reference, _targets
+from . import _dispatch, _reference
 
 
 # The commonest call, softmax or log_softmax of a float32/64 NumPy array with
@@ -148,21 +148,16 @@ _KERNEL_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 def fast_array_cross_entropy(
     logits: np.ndarray, target: np.ndarray, ignore_index: int, smoothing: float, reduction: str,
     want_grad: bool,
-) -> tuple[np.ndarray, np.ndarray | None] | None:  # fmt: skip
+) -> tuple[_dispatch.RowLossesAndCount, np.ndarray | None] | None:  # fmt: skip
     """Cross-entropy of (N, C) float32/64 NumPy logits (the options validated)
     against int64 class indices (N,), without class weights, straight to the
-    kernel (``_dispatch.fast_cross_entropy``): the loss (reduced as ``reduction``
-    says, in the logits' dtype) and, when ``want_grad``, its gradient, or None
-    where that does not take the call, which then takes the full path
-    (``losses.cross_entropy``), which says what is wrong."""
+    kernel (``_dispatch.fast_cross_entropy``): its float64 row losses and count of
+    rows not ignored, for the caller to reduce as the full path does, and, when
+    ``want_grad``, the gradient; or None where that does not take the call, which
+    then takes the full path (``losses.cross_entropy``), which says what is wrong."""
     grad = np.empty(logits.shape, logits.dtype) if want_grad else None
     parts = _dispatch.fast_cross_entropy(logits, target, ignore_index, smoothing, reduction == "mean", grad)
-    if parts is None:
-        return None
-    # The full path's reduction (losses._cross_entropy), on the same float64 row
-    # losses and the same divisor (the rows not ignored): the same numbers.
-    loss = _targets.reduce(np, parts.per_row, np.float64(parts.counted), reduction)
-    return _backend.cast(np, loss, logits.dtype), grad
+    return None if parts is None else (parts, grad)
 
 
 def _plain_tensor_view(a: Any, axis: int) -> np.ndarray | None:

@@ -34,6 +34,7 @@ from __future__ import annotations
 from typing import Any, Generic, overload
 
 import array_api_compat
+import numpy as np
 
 from . import _backend, _backends, _linear, _targets
 from ._typing import ArrayLike, ArrayT, NamedTuple, Nested, NumPyArray, Reduction
@@ -378,7 +379,13 @@ def _short_path(
         return None
     options = _targets.check_options(ignore_index, label_smoothing, reduction)
     found = _backends.fast_array_cross_entropy(logits, target, *options, want_grad=want_grad)
-    return None if found is None else CrossEntropyResult(*found)
+    if found is None:
+        return None
+    parts, grad = found
+    # The full path's reduction (_cross_entropy), on the same float64 row losses and
+    # the same divisor (the rows not ignored): the same numbers.
+    loss = _targets.reduce(np, parts.per_row, np.float64(parts.counted), options.reduction)
+    return CrossEntropyResult(_backend.cast(np, loss, logits.dtype), grad)
 
 
 def _cross_entropy(c: _targets.Checked, *, want_grad: bool) -> CrossEntropyResult[Any]:
