@@ -62,6 +62,15 @@ class TestSoftmaxReferences:
         assert_allclose(sk.softmax(x, axis=0), np.full((2, 2), 0.5))
         assert_allclose(sk.softmax(x, axis=1), [[1, 0], [1, 0]])
 
+    @pytest.mark.parametrize("axis", [1, -2])
+    @pytest.mark.parametrize("function", ["softmax", "log_softmax"])
+    def test_a_middle_axis_of_a_3d_array_matches_scipy(self, rng, function, axis):
+        # The default options but the axis: not the short path of the last axis.
+        special = pytest.importorskip("scipy.special")
+        x = rng.normal(scale=3.0, size=(2, 3, 4))
+        want = getattr(special, function)(x, axis=axis)
+        assert_allclose(getattr(sk, function)(x, axis=axis), want, rtol=1e-14, atol=1e-15)
+
     def test_axis_none_normalises_everything_and_keeps_shape(self):
         x = np.log(np.array([[1.0, 2.0], [3.0, 4.0]]))
         y = sk.softmax(x, axis=None)
@@ -317,6 +326,10 @@ class TestSigmoidAndHardmax:
 
     def test_hardmax_axis_0(self):
         assert_array_equal(sk.hardmax([[1.0, 5.0], [2.0, 0.0]], axis=0), [[0, 1], [1, 0]])
+
+    def test_hardmax_of_a_length_one_axis_is_one_where_finite(self):
+        # The one entry of each slice is its maximum: 1, not the entry itself.
+        assert_array_equal(sk.hardmax([[3.0], [-2.0], [-INF], [np.nan]]), [[1.0], [1.0], [0.0], [np.nan]])
 
     def test_hardmax_of_a_zero_length_axis_is_empty(self):
         # No argmax of an empty slice is asked for.

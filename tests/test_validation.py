@@ -110,13 +110,19 @@ def test_hardmax_axis_must_be_single():
 
 
 @pytest.mark.parametrize(
-    "function",
-    [lambda x: sk.softmax_jacobian(probs=x), lambda x: sk.softmax_jacobian(logits=x), sk.hardmax],
+    "function, name",
+    [(lambda x: sk.softmax_jacobian(probs=x), "probs"), (lambda x: sk.softmax_jacobian(logits=x), "logits"), (sk.hardmax, "x")],
     ids=["softmax_jacobian-probs", "softmax_jacobian-logits", "hardmax"],
 )
-def test_0d_input_is_refused_where_an_axis_is_needed(function):
-    with pytest.raises(ValueError, match="got a 0-d array"):
+def test_0d_input_is_refused_where_an_axis_is_needed(function, name):
+    with pytest.raises(ValueError, match=rf"^{name} must have at least one dimension, got a 0-d array$"):
         function(np.float64(1.0))
+
+
+@pytest.mark.parametrize("vjp, name", [(sk.softmax_vjp, "y"), (sk.log_softmax_vjp, "logp")], ids=["softmax_vjp", "log_softmax_vjp"])
+def test_a_vjp_names_its_forward_output(vjp, name):
+    with pytest.raises(TypeError, match=rf"^{name} must be a real numeric array, got dtype <U1$"):
+        vjp(np.array(["a", "b"]), [1.0, 0.0])
 
 
 def test_out_must_be_an_array_of_the_input_library():
