@@ -87,6 +87,49 @@ def test_the_kernel_takes_every_numpy_layout(rng, function):
             assert kernel_was_used(function, x, axis=axis), name
 
 
+def _kernel_calls():
+    """One call per kernel entry: the short paths (default options, small and
+    large) and the full paths (another axis, a weight) of every operation."""
+    rng = np.random.default_rng(5)
+    x, big = rng.standard_normal((3, 5)), rng.standard_normal((64, 600))  # big: >= _SMALL
+    y, g = sk.softmax(x), rng.standard_normal((3, 5))
+    target = np.array([0, 4, 2])
+    return {
+        "softmax": (sk.softmax, (x,), {}),
+        "softmax_large": (sk.log_softmax, (big,), {}),
+        "softmax_axis0": (sk.log_softmax, (x,), {"axis": 0}),
+        "logsumexp": (sk.logsumexp, (x,), {}),
+        "vjp": (sk.softmax_vjp, (y, g), {}),
+        "vjp_axis0": (sk.log_softmax_vjp, (y, g), {"axis": 0}),
+        "cross_entropy": (sk.cross_entropy, (x, target), {}),
+        "cross_entropy_weighted": (sk.cross_entropy, (x, target), {"weight": np.arange(1.0, 6.0)}),
+    }
+
+
+@pytest.mark.parametrize("name", list(_kernel_calls()))
+def test_use_kernel_false_reaches_no_kernel_entry(name):
+    # The spec tests compare the kernel with use_kernel(False): an entry that
+    # ignores the switch compares the kernel with itself.
+    function, args, kwargs = _kernel_calls()[name]
+    assert kernel_was_used(function, *args, **kwargs)
+    with _dispatch.use_kernel(False):
+        assert not kernel_was_used(function, *args, **kwargs)
+        assert not _dispatch.available() and not _dispatch.enabled()
+    assert _dispatch.available() and _dispatch.enabled()
+
+
+@pytest.mark.parametrize("name", list(_kernel_calls()))
+def test_a_build_without_the_extension_computes_the_spec(name, monkeypatch):
+    # _kernel() caches an ImportError: every entry (the short paths too) then
+    # returns None and the reference computes.
+    function, args, kwargs = _kernel_calls()[name]
+    expected = spec(function, *args, **kwargs)
+    monkeypatch.setattr(_dispatch, "_module", None)
+    monkeypatch.setattr(_dispatch, "_load_error", ImportError("no extension"))
+    assert not _dispatch.available() and _dispatch.isa() is None
+    assert_array_equal(function(*args, **kwargs), expected, strict=True)
+
+
 @pytest.mark.parametrize("function", [sk.softmax, sk.log_softmax, sk.logsumexp], ids=lambda f: f.__name__)
 def test_integer_input_takes_the_path_of_the_equal_floats(function):
     # softmax([1, 2, 3]) once took the array-API path and softmax([1., 2., 3.])

@@ -41,7 +41,7 @@ _KERNEL_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 _TAKEN_DTYPES = (*_KERNEL_DTYPES, np.dtype(np.float16))
 
 # Fewer elements than this run on one thread (twice SK_MIN_WORK in driver.c).
-_SMALL = 32768
+_SMALL = 32768  # pragma: no mutate
 
 _enabled = True
 _module: Any = None
