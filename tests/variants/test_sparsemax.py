@@ -87,6 +87,18 @@ def test_entmax_bisect_sums_to_one_and_matches_its_formula(rng, alpha):
     assert np.all(((alpha - 1) * x <= tau + 1e-8)[~support])
 
 
+@pytest.mark.parametrize("alpha", [2.5, 3.0, 10.0])
+def test_entmax_bisect_above_alpha_two_sums_to_one(rng, alpha):
+    # The final Newton step can leave the bracket for alpha > 2 (f is not convex
+    # there): it went past the maximum, every probability 0, for a constant row
+    # at alpha 3 with 5 steps, and at alpha 10 with the default 50.
+    assert_allclose(sk.entmax_bisect(np.zeros(100), alpha=alpha, n_iter=5), np.full(100, 0.01), rtol=4e-16)
+    assert_allclose(sk.entmax_bisect(np.zeros(100), alpha=alpha), np.full(100, 0.01), rtol=4e-16)
+    x = random_scores(rng, (4, 30))
+    for n_iter in (1, 2, 5):
+        assert_allclose(sk.entmax_bisect(x, alpha=alpha, n_iter=n_iter).sum(axis=-1), 1.0, rtol=4e-16)
+
+
 # ---------------------------------------------------------------- the entmax package
 
 
@@ -524,28 +536,57 @@ def test_a_gathered_large_slice_bisects_in_the_bracket_of_the_whole_slice(monkey
     assert_allclose(streamed, sk.entmax_bisect(row, alpha=1.5, n_iter=2), rtol=4 * np.finfo(float).eps, atol=0)
 
 
-def test_a_near_constant_large_slice_bisects_over_its_blocks_at_alpha_1_5(monkeypatch):
+def test_a_constant_large_slice_bisected_over_its_blocks_above_alpha_two_is_uniform(monkeypatch):
+    # The threshold over the blocks ends with one call's Newton step, which went
+    # past the maximum at alpha 3 (every probability 0): a step out of the
+    # bracket now gives way to its lower end.
+    from softmaxkit import _chunks
+
+    monkeypatch.setattr(_chunks, "CHUNK_BYTES", 1 << 12)
+    streamed = sk.entmax_bisect(np.zeros((1, 4096)), alpha=3.0, n_iter=2)
+    assert_allclose(streamed, np.full((1, 4096), 1 / 4096), rtol=4 * np.finfo(float).eps)
+
+
+@pytest.mark.parametrize("n_iter", [2, 10])
+def test_a_near_constant_large_slice_bisects_over_its_blocks_at_alpha_1_5(monkeypatch, n_iter):
     # Too many scores near the maximum to gather: the threshold over the blocks takes
-    # the n_iter bisection steps of one call at alpha 1.5 too, not 1.5-entmax's exact one.
+    # the n_iter bisection steps of one call at alpha 1.5 too, not 1.5-entmax's exact one
+    # (from the 8th step on, the middle's mass lies between 1 and 2: each step's test
+    # against 1 decides where the bracket goes).
     from softmaxkit import _chunks
 
     row = 1e-3 * np.random.default_rng(8).random((1, 8192))
     monkeypatch.setattr(_chunks, "CHUNK_BYTES", 1 << 12)
-    streamed = sk.entmax_bisect(row, alpha=1.5, n_iter=2)
+    streamed = sk.entmax_bisect(row, alpha=1.5, n_iter=n_iter)
     monkeypatch.setattr(_chunks, "CHUNK_BYTES", 1 << 40)
-    whole = sk.entmax_bisect(row, alpha=1.5, n_iter=2)
+    whole = sk.entmax_bisect(row, alpha=1.5, n_iter=n_iter)
     assert_allclose(streamed, whole, rtol=4 * np.finfo(float).eps, atol=0)
     assert np.abs(whole - sk.entmax15(row)).max() > 1e-9  # 2 steps are not the exact threshold
 
 
-@pytest.mark.parametrize(("function", "most"), [(sk.sparsemax, 11), (sk.entmax15, 4)], ids=["sparsemax", "entmax15"])
-def test_the_threshold_over_blocks_takes_a_few_passes(monkeypatch, function, most):
+def _near_constant_row():
+    row = 1e-3 * np.random.default_rng(9).random((1, 8192))
+    row[:, -512:] = -50.0
+    return row
+
+
+@pytest.mark.parametrize(
+    ("function", "row", "most", "scale"),
+    [(sk.sparsemax, _near_constant_row(), 11, 1e-3), (sk.entmax15, _near_constant_row(), 4, 1e-3),
+     (sk.entmax15, -2.0 * np.random.default_rng(12).random((1, 8192)), 11, 1e-2)],
+    ids=["sparsemax", "entmax15", "entmax15_spread"],
+)  # fmt: skip
+def test_the_threshold_over_blocks_takes_a_few_passes(monkeypatch, function, row, most, scale):
     # A near-constant slice of 16 blocks (of 4 KiB here), most of it near the maximum
     # (its last block far below, off the support: no score of it above the threshold):
     # its threshold is found over the blocks in a few passes (Michelot's iteration
     # stops when the set above it stops shrinking; 1.5-entmax's closed form passes
     # its test at once), not the 200 of the iteration's cap. Besides the threshold's,
     # 3 passes: the maximum, the gathering (stopped: too many), the probabilities.
+    # Scores spread over [-2, 0] (halved: over [-1, 0]) take 1.5-entmax 8 passes, each
+    # raising the lower bound by the larger of Newton's and Cauchy-Schwarz's steps
+    # (either weakened takes 9 or more); their smallest probabilities, near the
+    # threshold, cancel more: the tolerance is at the scale of 1e-2.
     from softmaxkit import _chunks, _streams
 
     passes = []
@@ -555,15 +596,13 @@ def test_the_threshold_over_blocks_takes_a_few_passes(monkeypatch, function, mos
         passes.append(outer)
         return blocks(self, outer)
 
-    row = 1e-3 * np.random.default_rng(9).random((1, 8192))
-    row[:, -512:] = -50.0
     monkeypatch.setattr(_chunks, "CHUNK_BYTES", 1 << 12)
     monkeypatch.setattr(_streams.Slices, "blocks", counted)
     streamed = function(row)
     assert len(passes) <= most  # 1.5-entmax: 1 pass, Michelot: 6 here
     monkeypatch.setattr(_chunks, "CHUNK_BYTES", 1 << 40)
     eps = np.finfo(float).eps  # the threshold's sums are added in another order
-    assert_allclose(streamed, function(row), rtol=4 * eps, atol=8 * eps * 1e-3)
+    assert_allclose(streamed, function(row), rtol=4 * eps, atol=8 * eps * scale)
 
 
 @pytest.mark.parametrize("loss", [sk.sparsemax_loss, sk.entmax15_loss], ids=["sparsemax", "entmax15"])

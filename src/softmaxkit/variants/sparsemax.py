@@ -373,7 +373,7 @@ def _bisection_threshold(
         return sum(float(np.sum(np.maximum(v - tau, 0.0) ** exponent)) for v in blocks())
 
     tau_lo = -1.0
-    width = -(float(max(n_live, 1)) ** -(alpha - 1.0)) - tau_lo
+    width = -(float(n_live) ** -(alpha - 1.0)) - tau_lo  # n_live >= 1: more than a gather holds
     for _ in range(n_iter):
         width = width / 2.0
         tau_mid = tau_lo + width
@@ -382,12 +382,16 @@ def _bisection_threshold(
     slope_sum, mapped_sum = 0.0, 0.0
     for values in blocks():
         above = values > tau_lo
-        gap = np.where(above, values - tau_lo, 1.0)
+        gap = np.where(above, values - tau_lo, 1.0)  # pragma: no mutate
         slope_sum += float(np.sum(np.where(above, exponent * gap ** (exponent - 1.0), 0.0)))
         mapped_sum += float(np.sum(np.maximum(values - tau_lo, 0.0) ** exponent))
-    tau = tau_lo + (mapped_sum - 1.0) / (slope_sum if slope_sum > 0 else 1.0)
-    total = mass(tau)
-    return tau, total if total > 0 else 1.0
+    # No 0 to guard: each gap is at most 1, so slope_sum >= exponent * mass(tau_lo), and
+    # the mass at tau_lo is at least 1 (the maximum, 0, alone gives 1 at -1).
+    tau = tau_lo + (mapped_sum - 1.0) / slope_sum
+    if not tau < tau_lo + width:
+        tau = tau_lo  # as one call: a step out of the bracket gives way to its lower end
+    # Positive: tau lies below the maximum (0), which adds (0 - tau)^(1/(alpha-1)).
+    return tau, mass(tau)
 
 
 def _gathered_mapping(alpha: float, n_iter: int) -> Callable[[Any, int], Any]:
@@ -400,7 +404,7 @@ def _gathered_mapping(alpha: float, n_iter: int) -> Callable[[Any, int], Any]:
             return _sparsemax_sorted(xp, scores)
         if n_iter == 0 and alpha == 1.5:
             return _entmax15_sorted(xp, scores)
-        return _entmax_bisect(xp, scores, alpha, n_iter, n_live=np.full((1, 1), float(n_live)))
+        return _entmax_bisect(xp, scores, alpha, n_iter, n_live=np.full((1, 1), float(n_live)))  # pragma: no mutate
 
     return mapping
 
@@ -512,6 +516,12 @@ def _entmax_bisect(xp: Any, z: Any, alpha: float, n_iter: int, n_live: Any = Non
     slope_sum = xp.sum(slope, axis=-1, keepdims=True)
     excess = xp.sum(mapped(tau_lo), axis=-1, keepdims=True) - 1.0
     tau = tau_lo + excess / xp.where(slope_sum > 0, slope_sum, 1.0)
+    # For alpha <= 2 f is convex: the tangent lies below it, so the step stays
+    # at or below the root, in the bracket. Above 2 it can leave it (f is
+    # concave between the scores, which enter steeper than any tangent), past
+    # the maximum too, where every probability is 0: such a step gives way to
+    # the bracket's lower end, the bisection's own answer.
+    tau = xp.where(tau < tau_lo + width, tau, tau_lo)
     probs = mapped(tau)
     # A dead slice (every score clamped to -2) sums to 0; the caller zeroes it.
     total = xp.sum(probs, axis=-1, keepdims=True)
@@ -922,7 +932,7 @@ def _fenchel_young_stream(c: _targets.Checked, logits: np.ndarray, alpha: float)
             span = index[-1]
             classes = np.arange(span.start, span.start + probs.shape[0])
             coefficient = probs - (classes == y)
-            inner += np.sum(coefficient * np.where(coefficient == 0, 0.0, d))
+            inner += np.sum(coefficient * np.where(coefficient == 0, 0.0, d))  # pragma: no mutate
             powers += np.sum(probs**alpha)
         per_row[outer] = (1.0 - powers) / (alpha * (alpha - 1.0)) + inner
     return per_row
