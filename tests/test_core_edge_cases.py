@@ -145,6 +145,34 @@ def test_an_excluded_huge_entry_makes_no_overflow(backend, temperature):
     assert_allclose(p, [[0.0, 1 / (1 + e), e / (1 + e)]], rtol=1e-15)
 
 
+@pytest.mark.parametrize("temperature", [1e-310, 5e-324, "array"])
+def test_a_subnormal_temperature_is_the_limit_at_zero(backend, temperature):
+    """A T below the smallest normal number is the T -> 0 limit: the mass split among the
+    maxima, on every library. XLA on the CPU read it as 0: x / 0 made every row NaN (and an
+    array of it made the check of T > 0 raise an IndexError)."""
+    x = [[1.0, 3.0, 3.0, -2.0], [0.0, 1.0, 2.0, 3.0], [-INF, 2.0, INF, NAN]]
+    if temperature == "array":
+        temperature = backend.asarray([[1e-310], [5e-324], [1e-320]])
+    p = backend.to_numpy(sk.softmax(backend.asarray(x), temperature=temperature))
+    logp = backend.to_numpy(sk.log_softmax(backend.asarray(x), temperature=temperature))
+    assert_array_equal(p[:2], [[0.0, 0.5, 0.5, 0.0], [0.0, 0.0, 0.0, 1.0]])
+    assert_array_equal(logp[:2], [[-INF, -np.log(2.0), -np.log(2.0), -INF], [-INF, -INF, -INF, 0.0]])
+    assert np.isnan(p[2]).all() and np.isnan(logp[2]).all()
+
+
+def test_a_subnormal_temperature_ignores_differences_below_it(backend):
+    """The limit, not the exact quotients, wherever the logits differ by less than ~700 T:
+    [0, 2e-310] / 1e-310 is [0, 2], but the rule (and the kernel with it) gives [0, 1]."""
+    if backend.flushes_subnormals:
+        pytest.skip("XLA on the CPU reads the subnormal logits as 0 too")
+    p = backend.to_numpy(sk.softmax(backend.asarray([0.0, 2e-310]), temperature=1e-310))
+    assert_array_equal(p, [0.0, 1.0])
+    # The smallest normal T is divided: [0, 2].
+    tiny = np.finfo(np.float64).smallest_normal
+    p = backend.to_numpy(sk.softmax(backend.asarray([0.0, 2 * tiny]), temperature=tiny))
+    assert_allclose(p, [1 / (1 + np.e**2), 1 / (1 + np.e**-2)], rtol=1e-15)
+
+
 def test_float16_extremes(backend):
     if backend.name == "array_api_strict":
         pytest.skip("array-api-strict has no float16")

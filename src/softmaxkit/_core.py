@@ -38,7 +38,9 @@ _EDGE_CASES = """\
     maximum. A temperature divides the input once before the shift, so its
     rounding (half an ulp of ``x / temperature``) is part of the input; a
     slice where that quotient would overflow is shifted by its maximum
-    before the division."""
+    before the division. A temperature below the compute dtype's smallest
+    normal number is its ``T -> 0`` limit (the mass split among the slice's
+    maxima) on every library: XLA on the CPU reads it as 0."""
 
 
 @overload

@@ -313,7 +313,8 @@ def _work_input(x: np.ndarray, temperature: Any, axis: int, mask: np.ndarray | N
 
     The division happens in the array-API path's compute dtype (float32 for
     float16 input, float64 otherwise) so that both paths see the same z; where
-    it overflows, both take ``_stable.divide_by_temperature``.
+    it overflows, or the temperature is below the smallest normal number (its
+    ``T -> 0`` limit), both take ``_stable.divide_by_temperature``.
     """
     x = _native(x)
     half = x.dtype == np.float16
@@ -329,7 +330,8 @@ def _work_input(x: np.ndarray, temperature: Any, axis: int, mask: np.ndarray | N
     if np.size(t) == 0 or np.min(t) >= 1.0:
         return z
     finite = np.isfinite(z)
-    if finite.all() or np.array_equal(finite, np.isfinite(x)):
+    warm = np.min(t) >= np.finfo(x.dtype).smallest_normal
+    if warm and (finite.all() or np.array_equal(finite, np.isfinite(x))):
         return z
     divided: np.ndarray = _stable.divide_by_temperature(np, x, t, (axis,), where=mask)
     return divided

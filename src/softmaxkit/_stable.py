@@ -293,7 +293,12 @@ def divide_by_temperature(
     rather than ``inf / inf``. Every other slice is divided exactly as
     ``x / t``, bit for bit, so the rounding of ``x / t`` stays the only error
     a temperature adds. Quotients beyond the dtype's range are ``+-inf``,
-    without overflow warnings. Branch-free, so it traces under ``jax.jit``.
+    without overflow warnings. A temperature below the dtype's smallest normal
+    number is the ``T -> 0`` limit, on every library: 0 at the slice's largest
+    finite included entries and ``-inf`` at its other finite ones. (XLA on the
+    CPU reads such a ``T`` as 0, and ``0 / 0`` is NaN; the exact quotients
+    differ from the limit only for logits within about ``700 T`` of the
+    maximum.) Branch-free, so it traces under ``jax.jit``.
     ``reduction`` forms the slices as in :func:`shift_by_max`; ``shift``, the
     :func:`temperature_shift` of the whole slice, is for ``x`` a piece of it.
     """
@@ -303,10 +308,14 @@ def divide_by_temperature(
     r = AxesReduction(xp, axes) if reduction is None else reduction
     shifted, c = temperature_shift(xp, x, t, r, where=where) if shift is None else shift
     c = xp.where(shifted, c, 0.0)  # (rebinding frees the maximum: full-size for segments)  # pragma: no mutate
-    half_limit = 0.5 * big * _capped(xp, t, 2.0)  # |v| <= half_limit: 2 * (v / t) is finite
+    # A cold T's bounds are 0: every quotient overflows but at 0 (the maxima of
+    # a shifted slice) and NaN, which are divided by 1 instead.
+    cold = _cold(xp, t, x.dtype)
+    warm_t = _unless_cold(xp, t, cold, 0.0)
+    half_limit = 0.5 * big * _capped(xp, warm_t, 2.0)  # |v| <= half_limit: 2 * (v / t) is finite
     v = xp.where(shifted, 0.5 * x - 0.5 * c, x)
-    overflows = xp.where(shifted, xp.abs(v) > half_limit, xp.abs(v) > big * _capped(xp, t, 1.0))
-    q = xp.where(overflows, 0.0, v) / t
+    overflows = xp.where(shifted, xp.abs(v) > half_limit, xp.abs(v) > big * _capped(xp, warm_t, 1.0))
+    q = xp.where(overflows, 0.0, v) / _unless_cold(xp, t, cold, 1.0)
     # Doubled only where shifted: an excluded entry of another slice may exceed
     # half the maximum, and 2 * q would overflow there (a warning, if discarded).
     q = xp.where(shifted, 2.0 * xp.where(shifted, q, 0.0), q)
@@ -322,9 +331,23 @@ def temperature_shift(
     Both are reductions (``any``, ``max``): the values of the pieces of a
     slice combine with ``|`` and ``maximum`` into those of the slice.
     """
-    half_limit = 0.5 * float(xp.finfo(x.dtype).max) * _capped(xp, t, 2.0)
+    warm_t = _unless_cold(xp, t, _cold(xp, t, x.dtype), 0.0)
+    half_limit = 0.5 * float(xp.finfo(x.dtype).max) * _capped(xp, warm_t, 2.0)
     finite = xp.isfinite(x) if where is None else (xp.isfinite(x) & where)
     return r.any(finite & (xp.abs(x) > half_limit)), r.max(xp.where(finite, x, -xp.inf))
+
+
+def _cold(xp: Any, t: Any, dtype: Any) -> Any:
+    """Where the temperature ``t`` (a float or an array) is below the smallest normal
+    number of ``dtype``: the ``T -> 0`` limit of :func:`divide_by_temperature`."""
+    return t < float(xp.finfo(dtype).smallest_normal)
+
+
+def _unless_cold(xp: Any, t: Any, cold: Any, value: float) -> Any:
+    """``t`` with ``value`` where it is ``cold``."""
+    if isinstance(t, float):
+        return value if cold else t
+    return xp.where(cold, value, t)
 
 
 def _capped(xp: Any, t: Any, upper: float) -> Any:

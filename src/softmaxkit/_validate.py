@@ -215,11 +215,14 @@ def temperature(
     t = xp.astype(t, compute_dtype)
     bad = concrete_bool(xp.any(~(xp.isfinite(t) & (t > 0))))
     if bad:
+        # Read on the host: XLA on the CPU reads a subnormal T as 0 (not > 0),
+        # which is no error (divide_by_temperature takes it as the T -> 0 limit).
         flat = host_values(t)
-        worst = flat[~(np.isfinite(flat) & (flat > 0))][0]
-        raise ValueError(
-            f"temperature must contain only finite numbers > 0, got {float(worst)!r}"
-        )
+        worst = flat[~(np.isfinite(flat) & (flat > 0))]
+        if worst.size:
+            raise ValueError(
+                f"temperature must contain only finite numbers > 0, got {float(worst[0])!r}"
+            )
     return t
 
 
@@ -318,7 +321,7 @@ def concrete_bool(flag: Any) -> bool | None:
 
 
 def host_values(x: Any) -> np.ndarray:
-    """The values of ``x`` as a flat NumPy array (for error messages only)."""
+    """The values of ``x`` as a flat NumPy array, as stored (for checks that failed)."""
     return _host.to_numpy(x).reshape(-1)
 
 
