@@ -282,6 +282,22 @@ def test_short_rows_at_every_length_and_tile_tail(rng, function):
         assert_agree(x, expected)
 
 
+def test_short_rows_log_softmax_with_and_without_tied_maxima(rng):
+    # A short tile whose rows all have one maximum skips log(k) (k = 1) in
+    # log_softmax's normalisers; one with a tie (k = 2, or 10: a constant
+    # row), a dominant pair among them, takes log(k) + log1p(t / k). Tiles
+    # of 8 and 16 rows: the first 16 rows hold the ties, the rest none.
+    x = (rng.standard_normal((48, 10)) * 20).astype(np.float32)
+    x[3, 7] = x[3].max()
+    x[9] = 1.0
+    x[12, :2] = 80.0
+    expected = spec(sk.log_softmax, x)
+    assert_agree(sk.log_softmax(x), expected)
+    got = sk.log_softmax(x)
+    np.testing.assert_allclose(got[9], -np.log(10.0), rtol=2**-23)
+    np.testing.assert_allclose(got[12, :2], -np.log(2.0), rtol=2**-23)
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("n", [32767, 32768, 32769, 65536 + 5])
 def test_row_lengths_around_the_block_size(rng, dtype, n):

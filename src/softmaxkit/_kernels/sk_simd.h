@@ -187,7 +187,7 @@ SK_INLINE vf sk_vexp_shifted(vf x, vf m) {
 SK_INLINE vf_sum vf_sum_add_split(vf_sum s, vf e, vf *count) {
     vmask at_max = vf_eq(e, vf_set1(1.0f));
     *count = vf_add_where(at_max, *count, vf_set1(1.0f));
-    e = vf_select(at_max, vf_set1(0.0f), e);
+    e = vf_where_not(at_max, e);
     /* vf_max(a, b) and vf_min(a, b) give b where either is NaN: so a NaN in
      * acc stays in big, a NaN in e goes to small, and both reach t. */
     vf big = vf_max(e, s.acc), small = vf_min(s.acc, e);

@@ -21,7 +21,7 @@
  * is 0.
  *
  * Defined for the type: set1, load, store, stream, add, sub, mul, max, min, fmadd,
- * fnmadd, gt, eq, gt_or_nan, ne_or_nan, select, where, add_where, mask_first,
+ * fnmadd, gt, eq, gt_or_nan, ne_or_nan, all, any, select, where, where_not, add_where, mask_first,
  * load_first, store_first, clamp_exp_arg, exclude, load_x, load_x_first,
  * load_x_at, store_at, shift; the compensated sum type SK_L(sum) with
  * sum_start and sum_add.
@@ -59,6 +59,10 @@ SK_INLINE SK_M SK_L(ne_or_nan)(SK_V a, SK_V b) { return SK_CMP(a, b, _CMP_NEQ_UQ
 
 SK_INLINE SK_V SK_L(select)(SK_M m, SK_V a, SK_V b) { return SK_OP(mask_blend)(m, b, a); } /* m ? a : b */
 SK_INLINE SK_V SK_L(where)(SK_M m, SK_V a) { return SK_OP(maskz_mov)(m, a); }               /* m ? a : 0 */
+SK_INLINE SK_V SK_L(where_not)(SK_M m, SK_V a) { return SK_L(select)(m, SK_L(set1)(0.0), a); } /* m ? 0 : a */
+/* Whether m holds in every lane, in any lane. */
+SK_INLINE int SK_L(all)(SK_M m) { return m == (SK_M)((1u << SK_W) - 1u); }
+SK_INLINE int SK_L(any)(SK_M m) { return m != 0; }
 /* a + b in the lanes where m holds, a elsewhere. */
 SK_INLINE SK_V SK_L(add_where)(SK_M m, SK_V a, SK_V b) { return SK_OP(mask_add)(a, m, a, b); }
 /* The lanes [0, n). */
@@ -83,6 +87,12 @@ SK_INLINE SK_V SK_L(clamp_exp_arg)(SK_V x, SK_V low) {
 
 SK_INLINE SK_V SK_L(select)(SK_M m, SK_V a, SK_V b) { return SK_OP(blendv)(b, a, m); }
 SK_INLINE SK_V SK_L(where)(SK_M m, SK_V a) { return SK_OP(and)(m, a); }
+/* m ? 0 : a in one andnot (select(m, 0, a) is a blendv, which GCC turns
+ * into a compare that rebuilds the lanes from their sign bits, then the
+ * andnot) */
+SK_INLINE SK_V SK_L(where_not)(SK_M m, SK_V a) { return SK_OP(andnot)(m, a); }
+SK_INLINE int SK_L(all)(SK_M m) { return SK_OP(movemask)(m) == (1 << SK_W) - 1; }
+SK_INLINE int SK_L(any)(SK_M m) { return SK_OP(movemask)(m) != 0; }
 SK_INLINE SK_V SK_L(add_where)(SK_M m, SK_V a, SK_V b) { return SK_L(add)(a, SK_L(where)(m, b)); }
 /* All ones in the lanes [0, n), n clamped to SK_W: the 32 bytes that start
  * SK_W - n lanes before the end of the ones of this table. */

@@ -413,29 +413,37 @@ SK_INLINE sk_vd log_at_least_one(sk_vd u) {
     return e * 0x1.62e42fefa39efp-1 + (2.0 * sv + sv * s2 * q);
 }
 
-/* log(k) + log1p(t / k), as sk_finish forms log(norm), for k >= 1: log1p(q)
- * as log(1 + q) plus the rounding error of 1 + q divided by it. */
-SK_INLINE sk_vd log_norm_of(sk_vd k, sk_vd t) {
-    sk_vd q = t / k;
+/* log1p(q) for q >= 0: log(1 + q) plus the rounding error of 1 + q divided
+ * by it. */
+SK_INLINE sk_vd log1p_of(sk_vd q) {
     sk_vd u = 1.0 + q;
     sk_vd correction = (q - (u - 1.0)) / u;
-    return log_at_least_one(k) + (log_at_least_one(u) + correction);
+    return log_at_least_one(u) + correction;
+}
+
+/* log(k) + log1p(t / k), as sk_finish forms log(norm), for k >= 1. single:
+ * every k is 1 (no tied maxima, the common case), where log1p(t) is the same
+ * bits without log(k) and the division (log_at_least_one(1) is +0, t / 1 is
+ * t, and +0 + y is y for y >= 0). */
+SK_INLINE sk_vd log_norm_of(sk_vd k, sk_vd t, int single) {
+    if (single) return log1p_of(t);
+    return log_at_least_one(k) + log1p_of(t / k);
 }
 
 /* The output factors of SK_VD_N rows of a tile, from their sums (acc, err,
  * the count k of maxima) and shifts, as the float pair hi + lo: softmax's
  * 1 / norm, log_softmax's log_offset_of(shift, log(norm)). A row without a
  * finite entry (norm = 0) gets 0 (its exponentials are 0, or NaN), a row
- * holding NaN NaN. */
+ * holding NaN NaN. single: no k is above 1 (see log_norm_of). */
 SK_INLINE void tile_factors(const float *acc, const float *err, const float *k, const float *shift,
-                            float base, int log_op, float *hi, float *lo) {
+                            float base, int log_op, int single, float *hi, float *lo) {
     sk_vd total = (sk_vload_widen(acc) - base) + sk_vload_widen(err);
     sk_vl nan = total != total;
     sk_vd f;
     if (log_op) {
         sk_vd kd = sk_vload_widen(k);
         sk_vl found = kd > 0.0; /* k >= 1 unless the row has no finite entry */
-        f = log_norm_of(sk_vselectd(found, kd, sk_vsplatd(1.0)), sk_vselectd(nan, sk_vsplatd(0.0), total));
+        f = log_norm_of(sk_vselectd(found, kd, sk_vsplatd(1.0)), sk_vselectd(nan, sk_vsplatd(0.0), total), single);
         f = sk_vselectd(found, f, sk_vsplatd(0.0));
         /* log_softmax = x - (shift + log(norm)), see log_block */
         sk_vd sd = sk_vload_widen(shift);
@@ -488,18 +496,14 @@ static int short_tile(const sk_reduce_args *a, ptrdiff_t r0, ptrdiff_t rows) {
         hi = vf_max(vf_load(t + j * SK_VW), hi);
         low_x = vf_min(vf_load(t + j * SK_VW), low_x);
     }
-    float shift[SK_VW], smallest[SK_VW];
-    vf_store(shift, hi);
-    vf_store(smallest, low_x);
-    int normal = 1;
-    for (int l = 0; l < SK_VW; l++) {
-        if (shift[l] == -INFINITY)
-            shift[l] = 0.0f; /* no finite entry: exp gives 0 (NaN stays NaN) */
-        else if (!(fabsf(shift[l]) < SK_F32_LANES_MAX_SHIFT))
-            return 0;
-        normal &= smallest[l] - shift[l] >= SK_F32_EXP_NORMAL;
-    }
-    vf mv = vf_load(shift), low = vf_add(mv, vf_set1(SK_F32_EXP_LOW));
+    /* a row without a finite entry is shifted by 0: exp gives 0 (NaN stays
+     * NaN); the maxima are never NaN, so neither are the shifts */
+    vf mv = vf_where_not(vf_eq(hi, vf_set1(-INFINITY)), hi);
+    vf magnitude = vf_max(mv, vf_sub(vf_set1(0.0f), mv));
+    if (!vf_all(vf_gt(vf_set1(SK_F32_LANES_MAX_SHIFT), magnitude))) return 0;
+    /* (the rows that get here have no +inf: smallest - shift is not NaN) */
+    int normal = !vf_any(vf_gt(vf_set1(SK_F32_EXP_NORMAL), vf_sub(low_x, mv)));
+    vf low = vf_add(mv, vf_set1(SK_F32_EXP_LOW));
     vf count = vf_set1(0.0f);
     float base = log_op ? 0.0f : 1.0f; /* see vf_sum_add and vf_sum_add_split */
     vf_sum sum = vf_sum_start(base);
@@ -512,12 +516,15 @@ static int short_tile(const sk_reduce_args *a, ptrdiff_t r0, ptrdiff_t rows) {
         tile_exps(t, n, mv, low, 0, 1, &sum, &count);
     else
         tile_exps(t, n, mv, low, 0, 0, &sum, &count);
-    float acc[SK_VW], err[SK_VW], k[SK_VW], hi_f[SK_VW], lo_f[SK_VW];
+    float acc[SK_VW], err[SK_VW], k[SK_VW], shift[SK_VW], hi_f[SK_VW], lo_f[SK_VW];
     vf_store(acc, sum.acc);
     vf_store(err, sum.err);
     vf_store(k, count);
+    vf_store(shift, mv);
+    /* no row of the tile has tied maxima (k is 1, or 0 without a finite entry) */
+    int single = vf_all(vf_gt(vf_set1(1.5f), count));
     for (int l = 0; l < SK_VW; l += SK_VD_N)
-        tile_factors(acc + l, err + l, k + l, shift + l, base, log_op, hi_f + l, lo_f + l);
+        tile_factors(acc + l, err + l, k + l, shift + l, base, log_op, single, hi_f + l, lo_f + l);
     vf fh = vf_load(hi_f), fl = vf_load(lo_f);
     for (ptrdiff_t j = 0; j < n; j++) {
         vf v = vf_load(t + j * SK_VW);
