@@ -220,6 +220,17 @@ _CORE_ROUTES = [
 ]
 TESTS = {
     "softmaxkit._core": [*_CORE_TESTS, *_CORE_ROUTES],
+    # The registry and the short paths' choices (test_backend_registry), every backend
+    # against the reference, the short paths' calls and values; a NumPy process without torch.
+    "softmaxkit._backends": [
+        "tests/test_backend_registry.py",
+        "tests/test_backend_contract.py",
+        "tests/test_backends.py",
+        "tests/test_torch.py",
+        "tests/test_kernel.py::test_cross_entropy_short_path_gives_the_full_paths_values",
+        "tests/test_kernel.py::test_vjps",
+        "tests/test_package.py::test_numpy_calls_run_without_torch",
+    ],
     # The spec path's softmax_vjp (softmax_vjp_from) is reached only by test_backends' cases.
     "softmaxkit._stable": [*_CORE_TESTS, "tests/test_backends.py"],
     # _family is the prepare/row-layout layer every public function of the family goes
