@@ -184,10 +184,15 @@ def test_a_tensor_with_a_lazy_negation_gets_the_values_of_its_plain_copy(rng):
 
 
 @requires_torch
-def test_the_vjp_short_path_takes_two_arrays_of_one_kind(rng):
+def test_the_vjp_short_path_takes_two_arrays_of_one_library(rng):
     import torch
 
+    import softmaxkit as sk
+
     y, g = rng.random((2, 3)), rng.random((2, 3))
+    assert _backends.fast_vjp(y, g.tolist(), -1, False) is None
+    assert _backends.fast_vjp(y.tolist(), g, -1, False) is None
+    np.testing.assert_array_equal(sk.softmax_vjp(y, g.tolist()), sk.softmax_vjp(y, g))
     assert _backends.fast_vjp(y, torch.tensor(g), -1, False) is None
     assert _backends.fast_vjp(torch.tensor(y), g, -1, False) is None
     torch.testing.assert_close(_backends.fast_vjp(torch.tensor(y), torch.tensor(g), -1, False),
@@ -203,3 +208,31 @@ def test_the_kernel_writes_softmax_rows_into_a_tensor_out_and_returns_it(rng):
     result = _backends.named("kernel").softmax_rows(z, log=False, mask=None, temperature=1.0, out=out)
     assert result is out
     torch.testing.assert_close(out, torch.softmax(z, -1))
+
+
+def test_the_kernels_cross_entropy_rows_keep_every_row_axis(rng):
+    # (*rows, n) logits: the per-row losses have the shape of the rows.
+    z, target = rng.normal(size=(2, 3, 4)), rng.integers(0, 4, size=(2, 3))
+    options = {"class_indices": True, "weight": None, "ignore_index": -100, "smoothing": 0.0,
+               "grad_divisor": 6.0, "want_grad": True}  # fmt: skip
+    ours = _backends.named("kernel").cross_entropy_rows(z, target, **options)
+    expected = _reference.cross_entropy_rows(z, target, **options)
+    assert ours.per_row.shape == (2, 3) and ours.grad.shape == (2, 3, 4)
+    np.testing.assert_allclose(ours.per_row, expected.per_row, rtol=1e-14)
+    np.testing.assert_allclose(ours.grad, expected.grad, rtol=1e-14, atol=1e-17)
+
+
+@requires_torch
+def test_the_kernels_cross_entropy_of_a_float16_tensor_comes_back_as_tensors(rng):
+    # float16 is computed in float32: the gradient is the kernel's own float32
+    # array, not the tensor a float32/64 input's gradient is written into.
+    import torch
+
+    z, target = torch.tensor(rng.normal(size=(5, 6)), dtype=torch.float16), torch.tensor([0, 5, 2, 3, 1])
+    options = {"class_indices": True, "weight": None, "ignore_index": -100, "smoothing": 0.0,
+               "grad_divisor": 4.0, "want_grad": True}  # fmt: skip
+    ours = _backends.named("kernel").cross_entropy_rows(z, target, **options)
+    expected = _reference.cross_entropy_rows(z.double().numpy(), target.numpy(), **options)
+    for got, want in zip(ours, expected):
+        assert type(got) is torch.Tensor
+        np.testing.assert_allclose(got.numpy(), want, rtol=1e-5, atol=1e-7)
