@@ -246,6 +246,26 @@ def test_column_mode_streams_a_large_output_from_any_alignment(rng):
         assert_agree(out, expected)
 
 
+def test_column_mode_short_exponential_gives_the_general_forms_bits(rng):
+    # A float32 tile whose columns all lie within 86 of their shift takes the
+    # exponential's short form (per chunk of rows in the first pass, over all
+    # rows in the second). Columns are reduced independently, so a column
+    # must come out the same whether its tile takes the short form (x) or,
+    # one column of it reaching 100 below its maximum, the general form (y):
+    # (1300, 130) makes tiles of 80 and 50 columns (a partial vector) and
+    # chunks of 819 rows; the maximum grows in the second chunk, a NaN stays
+    # in its column.
+    x = (rng.standard_normal((1300, 130)) * 5).astype(np.float32)
+    x[1000, 5] = 30.0
+    x[700, 100] = np.nan
+    y = x.copy()
+    y[0, 0] = -100.0  # the first chunk and the second pass of tile 1: general
+    for function in (sk.softmax, sk.log_softmax, sk.logsumexp):
+        fx, fy = function(x, axis=0), function(y, axis=0)
+        assert_agree(fx, spec(function, x, axis=0))
+        assert_array_equal(fx[..., 1:], fy[..., 1:])
+
+
 @pytest.mark.parametrize("n", [2, 10, 64])
 def test_short_rows_with_strided_rows_and_a_strided_out(rng, n):
     # Rows of at most 64 float32 go one row per SIMD lane, transposed 8 rows

@@ -36,7 +36,15 @@ void SK_FN(sk_tile)(const sk_reduce_args *a, ptrdiff_t o, ptrdiff_t j0, ptrdiff_
  * axis 0 took 2.3x the copy. The second exponential is hidden under the
  * memory traffic (the float32 lanes compute one in about 2 cycles an element).
  * Each column is reduced in its own lane with chunk boundaries fixed by the
- * shape, so which tile or thread takes a column changes no result. */
+ * shape, so which tile or thread takes a column changes no result.
+ *
+ * Each exponential pass takes the short form of the exponential
+ * (sk_vexp_lo_normal: no clamp, a normal 2^k; with AVX2 9 operations a
+ * vector fewer) where every column of the tile is within SK_F32_EXP_NORMAL
+ * of its shift over the rows that pass reads (the chunk's for the first
+ * pass, all of them for the second), as the row loops choose per block:
+ * the same bits. (perf, one thread, (32000, 1024), the general form only:
+ * the two exponential passes held about 85% of the samples.) */
 
 SK_INLINE const float *col_ptr(const sk_reduce_args *a, ptrdiff_t o, ptrdiff_t i, ptrdiff_t j) {
     return (const float *)(a->x + o * a->xs_outer + i * a->xs_n) + j;
@@ -53,31 +61,63 @@ typedef struct {
     vf shift[SK_COLUMN_VECTORS];   /* run_max, or 0 where it is -inf (exp gives 0, NaN stays) */
     vf low[SK_COLUMN_VECTORS];     /* shift + SK_F32_EXP_LOW: the clamp */
     vf chunk_max[SK_COLUMN_VECTORS];
+    vf chunk_min[SK_COLUMN_VECTORS]; /* over the non-NaN entries, +inf before any */
+    vf run_min[SK_COLUMN_VECTORS];   /* likewise over the chunks so far */
     vf count[SK_COLUMN_VECTORS];   /* log_softmax: entries at the shift */
     vf_sum sum[SK_COLUMN_VECTORS];
 } column_state;
 
-/* The chunk's maximum per column, rows [i0, i1), into st->chunk_max. */
-SK_INLINE void chunk_max(const sk_reduce_args *a, ptrdiff_t o, ptrdiff_t i0, ptrdiff_t i1,
-                         ptrdiff_t j0, ptrdiff_t width, column_state *st) {
+/* The chunk's maximum and minimum per column, rows [i0, i1), into
+ * st->chunk_max and st->chunk_min (the lanes past width are left over). */
+SK_INLINE void chunk_range(const sk_reduce_args *a, ptrdiff_t o, ptrdiff_t i0, ptrdiff_t i1,
+                           ptrdiff_t j0, ptrdiff_t width, column_state *st) {
     ptrdiff_t full = width / SK_VW, rest = width - full * SK_VW;
-    for (ptrdiff_t v = 0; v < full + (rest > 0); v++) st->chunk_max[v] = vf_set1(-INFINITY);
+    for (ptrdiff_t v = 0; v < full + (rest > 0); v++) {
+        st->chunk_max[v] = vf_set1(-INFINITY);
+        st->chunk_min[v] = vf_set1(INFINITY);
+    }
     for (ptrdiff_t i = i0; i < i1; i++) {
         const float *x = col_ptr(a, o, i, j0);
-        /* vf_max(x, acc) keeps acc where x is NaN */
-        for (ptrdiff_t v = 0; v < full; v++)
-            st->chunk_max[v] = vf_max(vf_load(x + v * SK_VW), st->chunk_max[v]);
-        if (rest)
-            st->chunk_max[full] = vf_max(vf_load_first(x + full * SK_VW, rest, st->chunk_max[full]),
-                                         st->chunk_max[full]);
+        /* vf_max(x, acc) and vf_min(x, acc) keep acc where x is NaN */
+        for (ptrdiff_t v = 0; v < full; v++) {
+            vf xv = vf_load(x + v * SK_VW);
+            st->chunk_max[v] = vf_max(xv, st->chunk_max[v]);
+            st->chunk_min[v] = vf_min(xv, st->chunk_min[v]);
+        }
+        if (rest) {
+            vf xv = vf_load_first(x + full * SK_VW, rest, st->chunk_max[full]);
+            st->chunk_max[full] = vf_max(xv, st->chunk_max[full]);
+            st->chunk_min[full] = vf_min(xv, st->chunk_min[full]);
+        }
     }
 }
 
-/* One vector of a chunk's row into the sums (log_softmax: maxima counted apart). */
-SK_INLINE void exp_vector(vf xv, int log_op, column_state *st, ptrdiff_t v) {
+/* Whether every column j < width has min[j] - shift[j] >= SK_F32_EXP_NORMAL:
+ * then x - shift, which rounds no lower than min - shift, is too for every
+ * x of those rows, and the exponential's short form gives the general
+ * form's bits. (-inf entries and all -inf columns fail it; NaN entries are
+ * not in min and give NaN either way.) */
+SK_INLINE int tile_is_normal(const float *min, const float *shift, ptrdiff_t width) {
+    for (ptrdiff_t j = 0; j < width; j++)
+        if (!(min[j] - shift[j] >= SK_F32_EXP_NORMAL)) return 0;
+    return 1;
+}
+
+/* exp(x - shift), the shift's rounding error fed in; normal: the short form
+ * (see tile_is_normal), else x clamped at low first. */
+SK_INLINE vf column_exp(vf xv, vf shift, vf low, int normal) {
     vf lo;
-    vf d = vf_shift(vf_clamp_exp_arg(xv, st->low[v]), st->shift[v], SK_SHIFT_TWO_SUM, &lo);
-    vf e = sk_vexp_lo(d, lo);
+    if (normal) {
+        vf d = vf_shift(xv, shift, SK_SHIFT_TWO_SUM, &lo);
+        return sk_vexp_lo_normal(d, lo);
+    }
+    vf d = vf_shift(vf_clamp_exp_arg(xv, low), shift, SK_SHIFT_TWO_SUM, &lo);
+    return sk_vexp_lo(d, lo);
+}
+
+/* One vector of a chunk's row into the sums (log_softmax: maxima counted apart). */
+SK_INLINE void exp_vector(vf xv, int log_op, int normal, column_state *st, ptrdiff_t v) {
+    vf e = column_exp(xv, st->shift[v], st->low[v], normal);
     if (log_op)
         st->sum[v] = vf_sum_add_split(st->sum[v], e, &st->count[v]);
     else
@@ -90,7 +130,7 @@ SK_INLINE void exp_vector(vf xv, int log_op, column_state *st, ptrdiff_t v) {
  * the next chunk's maximum pass would otherwise wait for memory with the
  * vector units idle. */
 SK_INLINE void chunk_exp(const sk_reduce_args *a, ptrdiff_t o, ptrdiff_t i0, ptrdiff_t i1,
-                         ptrdiff_t j0, ptrdiff_t width, int log_op, column_state *st) {
+                         ptrdiff_t j0, ptrdiff_t width, int log_op, int normal, column_state *st) {
     ptrdiff_t full = width / SK_VW, rest = width - full * SK_VW, ahead = i1 - i0;
     float base = log_op ? 0.0f : 1.0f;
     for (ptrdiff_t v = 0; v < full + (rest > 0); v++) {
@@ -102,9 +142,9 @@ SK_INLINE void chunk_exp(const sk_reduce_args *a, ptrdiff_t o, ptrdiff_t i0, ptr
         const float *next = i + ahead < a->n ? col_ptr(a, o, i + ahead, j0) : x;
         for (ptrdiff_t v = 0; v < full; v++) {
             _mm_prefetch((const char *)(next + v * SK_VW), _MM_HINT_T1);
-            exp_vector(vf_load(x + v * SK_VW), log_op, st, v);
+            exp_vector(vf_load(x + v * SK_VW), log_op, normal, st, v);
         }
-        if (rest) exp_vector(vf_load_first(x + full * SK_VW, rest, st->shift[full]), log_op, st, full);
+        if (rest) exp_vector(vf_load_first(x + full * SK_VW, rest, st->shift[full]), log_op, normal, st, full);
     }
 }
 
@@ -117,16 +157,21 @@ SK_INLINE int column_first_pass(const sk_reduce_args *a, ptrdiff_t o, ptrdiff_t 
     ptrdiff_t n = a->n, rows = sk_f32_column_chunk_rows(a->inner);
     ptrdiff_t n_vec = (width + SK_VW - 1) / SK_VW;
     float base = log_op ? 0.0f : 1.0f;
-    for (ptrdiff_t v = 0; v < n_vec; v++) st->run_max[v] = vf_set1(-INFINITY);
+    for (ptrdiff_t v = 0; v < n_vec; v++) {
+        st->run_max[v] = vf_set1(-INFINITY);
+        st->run_min[v] = vf_set1(INFINITY);
+    }
     for (ptrdiff_t j = 0; j < width; j++) k[j] = t[j] = 0.0;
     for (ptrdiff_t i0 = 0; i0 < n; i0 += rows) {
         ptrdiff_t i1 = i0 + rows < n ? i0 + rows : n;
-        chunk_max(a, o, i0, i1, j0, width, st);
-        float old[SK_F32_COLUMNS], now[SK_F32_COLUMNS];
+        chunk_range(a, o, i0, i1, j0, width, st);
+        float old[SK_F32_COLUMNS], now[SK_F32_COLUMNS], shift[SK_F32_COLUMNS], min[SK_F32_COLUMNS];
         for (ptrdiff_t v = 0; v < n_vec; v++) {
             vf_store(old + v * SK_VW, st->run_max[v]);
             st->run_max[v] = vf_max(st->chunk_max[v], st->run_max[v]);
+            st->run_min[v] = vf_min(st->chunk_min[v], st->run_min[v]);
             vf_store(now + v * SK_VW, st->run_max[v]);
+            vf_store(min + v * SK_VW, st->chunk_min[v]);
         }
         for (ptrdiff_t j = 0; j < width; j++)
             if (!in_lanes(now[j])) return 0;
@@ -134,8 +179,12 @@ SK_INLINE int column_first_pass(const sk_reduce_args *a, ptrdiff_t o, ptrdiff_t 
             vf m = st->run_max[v];
             st->shift[v] = vf_select(vf_eq(m, vf_set1(-INFINITY)), vf_set1(0.0f), m);
             st->low[v] = vf_add(st->shift[v], vf_set1(SK_F32_EXP_LOW));
+            vf_store(shift + v * SK_VW, st->shift[v]);
         }
-        chunk_exp(a, o, i0, i1, j0, width, log_op, st);
+        if (tile_is_normal(min, shift, width))
+            chunk_exp(a, o, i0, i1, j0, width, log_op, 1, st);
+        else
+            chunk_exp(a, o, i0, i1, j0, width, log_op, 0, st);
         float acc[SK_F32_COLUMNS], err[SK_F32_COLUMNS], cnt[SK_F32_COLUMNS];
         for (ptrdiff_t v = 0; v < n_vec; v++) {
             vf_store(acc + v * SK_VW, st->sum[v].acc);
@@ -160,19 +209,19 @@ SK_INLINE int column_first_pass(const sk_reduce_args *a, ptrdiff_t o, ptrdiff_t 
  * them can start at any column: the stores start at out's vector alignment,
  * wherever the tile's first column lies. shift, low: the final shift and its
  * clamp (softmax); hi + lo: softmax's 1 / norm, log_softmax's shift + log(norm)
- * (see log_offset). One vector of slack past the last column. */
+ * (see log_offset). One vector of slack past the last column. min: each
+ * column's smallest entry (tile_is_normal). */
 typedef struct {
-    float shift[SK_F32_COLUMNS + SK_VW], low[SK_F32_COLUMNS + SK_VW];
+    float shift[SK_F32_COLUMNS + SK_VW], low[SK_F32_COLUMNS + SK_VW], min[SK_F32_COLUMNS + SK_VW];
     float hi[SK_F32_COLUMNS + SK_VW], lo[SK_F32_COLUMNS + SK_VW];
 } column_factors;
 
-/* The output of a vector of row elements from column c on. */
-SK_INLINE vf output_vector(vf xv, const column_factors *f, ptrdiff_t c, int log_op) {
+/* The output of a vector of row elements from column c on (normal: see
+ * column_exp). */
+SK_INLINE vf output_vector(vf xv, const column_factors *f, ptrdiff_t c, int log_op, int normal) {
     vf hi = vf_load(f->hi + c), lo = vf_load(f->lo + c);
     if (log_op) return log_of(xv, hi, lo);
-    vf r;
-    vf d = vf_shift(vf_clamp_exp_arg(xv, vf_load(f->low + c)), vf_load(f->shift + c), SK_SHIFT_TWO_SUM, &r);
-    vf e = sk_vexp_lo(d, r);
+    vf e = column_exp(xv, vf_load(f->shift + c), vf_load(f->low + c), normal);
     return vf_fmadd(e, hi, vf_mul(e, lo));
 }
 
@@ -186,16 +235,16 @@ SK_INLINE vf output_vector(vf xv, const column_factors *f, ptrdiff_t c, int log_
  * vector-aligned column, then streamed (stream) or plain vectors, the
  * partial vector at the end plain. */
 SK_INLINE void output_row(const float *x, float *out, ptrdiff_t width, const column_factors *f,
-                          int log_op, int stream) {
+                          int log_op, int normal, int stream) {
     const size_t vector_bytes = SK_VW * sizeof(float);
     ptrdiff_t c = stream ? (ptrdiff_t)((vector_bytes - (uintptr_t)out % vector_bytes) % vector_bytes / sizeof(float)) : 0;
     if (c > width) c = width;
-    if (c) vf_store_first(out, output_vector(vf_load_first(x, c, vf_load(f->shift)), f, 0, log_op), c);
+    if (c) vf_store_first(out, output_vector(vf_load_first(x, c, vf_load(f->shift)), f, 0, log_op, normal), c);
     if (stream)
-        for (; c + SK_VW <= width; c += SK_VW) vf_stream(out + c, output_vector(vf_load(x + c), f, c, log_op));
-    for (; c + SK_VW <= width; c += SK_VW) vf_store(out + c, output_vector(vf_load(x + c), f, c, log_op));
+        for (; c + SK_VW <= width; c += SK_VW) vf_stream(out + c, output_vector(vf_load(x + c), f, c, log_op, normal));
+    for (; c + SK_VW <= width; c += SK_VW) vf_store(out + c, output_vector(vf_load(x + c), f, c, log_op, normal));
     if (c < width)
-        vf_store_first(out + c, output_vector(vf_load_first(x + c, width - c, vf_load(f->shift + c)), f, c, log_op),
+        vf_store_first(out + c, output_vector(vf_load_first(x + c, width - c, vf_load(f->shift + c)), f, c, log_op, normal),
                        width - c);
 }
 
@@ -207,7 +256,7 @@ SK_INLINE void output_row(const float *x, float *out, ptrdiff_t width, const col
 
 /* The second pass over a tile's rows. */
 SK_INLINE void column_output(const sk_reduce_args *a, ptrdiff_t o, ptrdiff_t j0, ptrdiff_t width,
-                             int log_op, const column_factors *f) {
+                             int log_op, int normal, const column_factors *f) {
     int stream = a->n * width * (ptrdiff_t)sizeof(float) >= SK_COLUMN_STREAM_BYTES &&
                  (uintptr_t)col_out(a, o, 0, j0) % sizeof(float) == 0 && a->os_n % (ptrdiff_t)sizeof(float) == 0;
     const ptrdiff_t line = 64 / sizeof(float);
@@ -217,13 +266,13 @@ SK_INLINE void column_output(const sk_reduce_args *a, ptrdiff_t o, ptrdiff_t j0,
             for (ptrdiff_t c = 0; c < width; c += line) _mm_prefetch((const char *)(ahead + c), _MM_HINT_T1);
             _mm_prefetch((const char *)(ahead + width - 1), _MM_HINT_T1);
         }
-        output_row(col_ptr(a, o, i, j0), col_out(a, o, i, j0), width, f, log_op, stream);
+        output_row(col_ptr(a, o, i, j0), col_out(a, o, i, j0), width, f, log_op, normal, stream);
     }
     if (stream) _mm_sfence(); /* the streamed stores are seen before whatever follows (the threads' join) */
 }
 
-/* column_first_pass and column_output with log_op constant, so that their
- * loops carry no test of it. */
+/* column_first_pass and column_output with log_op (and normal) constant, so
+ * that their loops carry no test of them. */
 static int first_pass_any(const sk_reduce_args *a, ptrdiff_t o, ptrdiff_t j0, ptrdiff_t width,
                           int log_op, column_state *st, double *k, double *t) {
     if (log_op) return column_first_pass(a, o, j0, width, 1, st, k, t);
@@ -233,9 +282,11 @@ static int first_pass_any(const sk_reduce_args *a, ptrdiff_t o, ptrdiff_t j0, pt
 static void output_any(const sk_reduce_args *a, ptrdiff_t o, ptrdiff_t j0, ptrdiff_t width, int log_op,
                        const column_factors *f) {
     if (log_op)
-        column_output(a, o, j0, width, 1, f);
+        column_output(a, o, j0, width, 1, 0, f); /* no exponential */
+    else if (tile_is_normal(f->min, f->shift, width))
+        column_output(a, o, j0, width, 0, 1, f);
     else
-        column_output(a, o, j0, width, 0, f);
+        column_output(a, o, j0, width, 0, 0, f);
 }
 
 void SK_FN(sk_f32_columns)(const sk_reduce_args *a, ptrdiff_t o, ptrdiff_t j0, ptrdiff_t width) {
@@ -255,6 +306,7 @@ void SK_FN(sk_f32_columns)(const sk_reduce_args *a, ptrdiff_t o, ptrdiff_t j0, p
     for (ptrdiff_t v = 0; v < n_vec; v++) {
         vf_store(f.shift + v * SK_VW, st.shift[v]);
         vf_store(f.low + v * SK_VW, st.low[v]);
+        vf_store(f.min + v * SK_VW, st.run_min[v]);
     }
     for (ptrdiff_t j = 0; j < n_vec * SK_VW + SK_VW; j++) f.hi[j] = f.lo[j] = 0.0f;
     vf_store(f.shift + n_vec * SK_VW, vf_set1(0.0f));
