@@ -130,6 +130,32 @@ def test_a_build_without_the_extension_computes_the_spec(name, monkeypatch):
     assert_array_equal(function(*args, **kwargs), expected, strict=True)
 
 
+@pytest.mark.parametrize("case", ["fortran_out", "shifted_out", "unaligned_x"])
+def test_a_large_default_call_hands_the_kernel_only_c_ordered_aligned_arrays(rng, case):
+    # The short path's large branch reshapes x and out to (rows, n, 1): a
+    # reshape of any other layout is a copy, which the kernel would write
+    # instead of out, and an unaligned x is refused by the binding.
+    x = rng.standard_normal((64, 600))  # >= _dispatch._SMALL elements
+    expected = spec(sk.log_softmax, x)
+    buffer = np.zeros(x.size + 1)
+    out = None
+    if case == "fortran_out":
+        out = np.zeros(x.shape, order="F")
+    elif case == "shifted_out":  # overlaps x one entry further on
+        buffer[:-1] = x.ravel()
+        x, out = buffer[:-1].reshape(x.shape), buffer[1:].reshape(x.shape)
+    else:
+        raw = np.zeros(x.nbytes + 9, np.uint8)
+        start = (-raw.ctypes.data) % 8 + 1
+        unaligned = np.frombuffer(raw.data, np.float64, count=x.size, offset=start).reshape(x.shape)
+        unaligned[...] = x
+        x = unaligned
+        assert not x.flags.aligned
+    result = sk.log_softmax(x, out=out)
+    assert out is None or result is out
+    assert_agree(result, expected)
+
+
 @pytest.mark.parametrize("function", [sk.softmax, sk.log_softmax, sk.logsumexp], ids=lambda f: f.__name__)
 def test_integer_input_takes_the_path_of_the_equal_floats(function):
     # softmax([1, 2, 3]) once took the array-API path and softmax([1., 2., 3.])
