@@ -1109,3 +1109,17 @@ def test_every_other_isa_build_agrees_too(isa):
         capture_output=True, text=True, env=env, cwd=Path(__file__).parent,
     )  # fmt: skip
     assert run.returncode == 0, run.stdout[-3000:]
+
+
+@pytest.mark.parametrize(
+    ("shape", "g_shape"), [((3, 0), (3, 0)), ((0, 3), (0, 3)), ((), ()), ((2, 3), (3,))], ids=str
+)
+def test_the_vjp_short_path_leaves_empty_0d_and_mismatched_inputs_to_the_full_path(shape, g_shape):
+    # fast_vjp's refusals: an empty result is empty, a 0-d y and a g of another
+    # shape are reported by the full path's checks, never by a reshape.
+    y, g = np.full(shape, 0.25), np.ones(g_shape)
+    if shape and shape == g_shape:
+        assert_array_equal(sk.softmax_vjp(y, g), np.empty(shape), strict=True)
+    else:
+        with pytest.raises(ValueError, match="axis -1 is out of bounds|g must have the shape"):
+            sk.softmax_vjp(y, g)
