@@ -62,6 +62,14 @@ class TestSoftmaxReferences:
         assert_allclose(sk.softmax(x, axis=0), np.full((2, 2), 0.5))
         assert_allclose(sk.softmax(x, axis=1), [[1, 0], [1, 0]])
 
+    @pytest.mark.parametrize("function", ["softmax", "log_softmax"])
+    def test_temperature_2_on_the_last_axis_matches_scipy_on_half_the_logits(self, function):
+        # Every option at its default but T: not the short path of T = 1.
+        special = pytest.importorskip("scipy.special")
+        x = np.array([[1.0, 2.0, 6.0], [0.5, -3.0, 4.0]])
+        want = getattr(special, function)(x / 2.0, axis=-1)
+        assert_allclose(getattr(sk, function)(x, temperature=2.0), want, rtol=1e-14)
+
     @pytest.mark.parametrize("axis", [1, -2])
     @pytest.mark.parametrize("function", ["softmax", "log_softmax"])
     def test_a_middle_axis_of_a_3d_array_matches_scipy(self, rng, function, axis):
@@ -231,6 +239,19 @@ class TestGradients:
             [-0.05989202, -0.1628034, 0.22269543],
         ]
         assert_allclose(sk.softmax_jacobian(probs=sk.softmax([1, 2, 3])), expected, atol=5e-9)
+
+    def test_vjps_at_temperature_2_are_half_those_at_1(self):
+        # NumPy arrays, every option at its default but T: not the short path of T = 1.
+        y, g = np.array([0.2, 0.3, 0.5]), np.array([1.0, 0.0, 0.0])
+        assert_allclose(sk.softmax_vjp(y, g, temperature=2.0), [0.08, -0.03, -0.05], rtol=1e-14)
+        logp, g = np.log([0.25, 0.75]), np.array([1.0, 0.0])
+        assert_allclose(sk.log_softmax_vjp(logp, g, temperature=2.0), [0.375, -0.375], rtol=1e-14)
+
+    def test_vjp_with_a_temperature_per_row(self):
+        # NumPy arrays, every option at its default but an array T: not the short path.
+        y, g = np.array([[0.2, 0.3, 0.5], [0.25, 0.25, 0.5]]), np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
+        got = sk.softmax_vjp(y, g, temperature=np.array([[1.0], [2.0]]))
+        assert_allclose(got, [[0.16, -0.06, -0.1], [-0.03125, 0.09375, -0.0625]], rtol=1e-14)
 
     def test_vjp_equals_jacobian_product(self, rng):
         y = sk.softmax(rng.normal(size=(3, 5)))

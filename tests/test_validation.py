@@ -17,10 +17,26 @@ def test_axis_out_of_range(function, axis):
 
 
 @pytest.mark.parametrize("function", REDUCERS, ids=lambda f: f.__name__)
-@pytest.mark.parametrize("axis", [1.0, "0", True, [0]])
+@pytest.mark.parametrize("axis", [1.0, -1.0, "0", True, [0]])
 def test_axis_of_the_wrong_type(function, axis):
+    # -1.0 == -1: the short path of the default options must not take it.
     with pytest.raises(TypeError, match="axis must be an int, a tuple of ints or None"):
         function(np.zeros((2, 3)), axis=axis)
+
+
+@pytest.mark.parametrize("function", SOFTMAX_LIKE, ids=lambda f: f.__name__)
+def test_a_float_axis_of_a_torch_tensor_is_refused(function):
+    # -1.0 == -1: the torch short path of the default options must not take it.
+    torch = pytest.importorskip("torch")
+    with pytest.raises(TypeError, match=r"axis must be an int, a tuple of ints or None, got -1.0"):
+        function(torch.zeros((2, 3), dtype=torch.float64), axis=-1.0)
+
+
+@pytest.mark.parametrize("vjp", [sk.softmax_vjp, sk.log_softmax_vjp], ids=lambda f: f.__name__)
+def test_a_float_axis_of_a_vjp_is_refused(vjp):
+    # -1.0 == -1: the vjps' short path of the default options must not take it.
+    with pytest.raises(TypeError, match=r"axis must be an int, a tuple of ints or None, got -1.0"):
+        vjp(np.array([0.25, 0.75]), np.array([1.0, 0.0]), axis=-1.0)
 
 
 def test_repeated_axis():
