@@ -11,6 +11,7 @@ import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 
 import softmaxkit as sk
+from softmaxkit import _stable
 
 INF = np.inf
 NAN = np.nan
@@ -87,6 +88,17 @@ def test_a_slice_at_the_shift_bound_is_divided_as_x_over_t(backend):
     x = np.concatenate([[bound], bound * np.random.default_rng(0).uniform(-1.0, 1.0, 999)])
     logp = backend.to_numpy(sk.log_softmax(backend.asarray(x), temperature=0.75))
     assert_array_equal(logp, backend.to_numpy(sk.log_softmax(backend.asarray(x / 0.75))))
+
+
+def test_doubling_a_half_difference_is_exact_up_to_the_float_maximum():
+    """``_stable.doubled`` (how gumbel_softmax brings ``(z - zmax + G) / T`` back from its
+    halves): -max / 2 doubles to -max exactly, anything below it to -inf, without an
+    overflow warning (an error in this suite)."""
+    big = np.finfo(np.float64).max
+    just_above = np.nextafter(-0.5 * big, 0.0)
+    v = np.array([-0.5 * big, just_above, -0.75 * big, -big, 3.0])
+    expected = np.array([-big, 2.0 * just_above, -np.inf, -np.inf, 6.0])
+    assert_array_equal(_stable.doubled(np, v), expected)
 
 
 def test_infinite_entries_whose_weights_cancel_give_nan(backend):
