@@ -327,10 +327,13 @@ def _work_input(x: np.ndarray, temperature: Any, axis: int, mask: np.ndarray | N
     with np.errstate(over="ignore"):
         z = x / t
     # No quotient can overflow (an empty t has none): skip the check's passes.
-    if np.size(t) == 0 or np.min(t) >= 1.0:
+    if np.size(t) == 0:
+        return z
+    coldest = np.min(t)
+    if coldest >= 1.0:
         return z
     finite = np.isfinite(z)
-    warm = np.min(t) >= np.finfo(x.dtype).smallest_normal
+    warm = coldest >= np.finfo(x.dtype).smallest_normal
     if warm and (finite.all() or np.array_equal(finite, np.isfinite(x))):
         return z
     divided: np.ndarray = _stable.divide_by_temperature(np, x, t, (axis,), where=mask)
