@@ -185,6 +185,43 @@ def test_a_subnormal_temperature_ignores_differences_below_it(backend):
     assert_allclose(p, [1 / (1 + np.e**2), 1 / (1 + np.e**-2)], rtol=1e-15)
 
 
+@pytest.mark.parametrize("temperature", [1e-310, "array"])
+def test_a_subnormal_temperature_divides_the_vjps_as_the_limit_at_zero(backend, temperature):
+    """At such a T the vjps are their T -> 0 limit, as the forward is: the gradient at T = 1
+    divided by an infinitesimal, +-inf where it is nonzero, 0 where it is 0 (softmax's at a
+    single maximum: the limit is flat there), NaN where NaN, on every library. XLA on the CPU
+    read T as 0, and 0 / 0 was NaN; NumPy's kernel gave the exact quotients, finite for the
+    third row's 2.5e-21 / 1e-310, and the array-API path warned of overflow."""
+    if temperature == "array":
+        temperature = backend.asarray([[1e-310], [5e-324], [1e-320], [1e-310]])
+    half = -np.log(2.0)
+    y = [[0.0, 0.5, 0.5, 0.0], [0.0, 0.0, 0.0, 1.0], [0.0, 0.5, 0.5, 0.0], [NAN] * 4]
+    logp = [[-INF, half, half, -INF], [-INF, -INF, -INF, 0.0], [-INF, -INF, -INF, 0.0], [NAN] * 4]
+    g = backend.asarray([[1.0, 2.0, -1.0, 0.5], [0.3, -0.2, 0.0, 1.0], [0.0, 1e-20, 0.0, 0.0], [1.0] * 4])
+    grad = sk.softmax_vjp(backend.asarray(y), g, temperature=temperature)
+    log_grad = sk.log_softmax_vjp(backend.asarray(logp), g, temperature=temperature)
+    assert_array_equal(
+        backend.to_numpy(grad), [[0.0, INF, -INF, 0.0], [0.0] * 4, [0.0, INF, -INF, 0.0], [NAN] * 4]
+    )
+    assert_array_equal(
+        backend.to_numpy(log_grad),
+        [[INF, INF, -INF, INF], [INF, -INF, 0.0, -INF], [0.0, INF, 0.0, -INF], [NAN] * 4],
+    )
+
+
+def test_a_temperature_subnormal_in_float32_divides_the_vjps_as_the_limit(backend):
+    """float16 computes in float32, whose smallest normal number is 1.2e-38: 1e-40 is the
+    T -> 0 limit there (JAX gave NaN), though a normal number in float64."""
+    if backend.name == "array_api_strict":
+        pytest.skip("array-api-strict has no float16")
+    y = backend.asarray([[0.0, 0.5, 0.5, 0.0], [0.0, 0.0, 0.0, 1.0]], dtype="float16")
+    g = backend.asarray([[1.0, 2.0, -1.0, 0.5], [0.3, -0.2, 0.0, 1.0]], dtype="float16")
+    grad = sk.softmax_vjp(y, g, temperature=1e-40)
+    log_grad = sk.log_softmax_vjp(sk.log_softmax(y, temperature=1e-40), g, temperature=1e-40)
+    assert str(grad.dtype).endswith("float16") and str(log_grad.dtype).endswith("float16")
+    assert_array_equal(backend.to_numpy(grad), [[0.0, INF, -INF, 0.0], [0.0] * 4])
+    assert_array_equal(backend.to_numpy(log_grad), [[INF, INF, -INF, INF], [INF, -INF, 0.0, -INF]])
+
 def test_float16_extremes(backend):
     if backend.name == "array_api_strict":
         pytest.skip("array-api-strict has no float16")

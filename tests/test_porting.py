@@ -182,6 +182,7 @@ def _jax_calls():
         "logsumexp_sign": lambda: sk.logsumexp(x, b=jnp.asarray([1.0, -2.0, 0.5]), return_sign=True),
         "softmax_vjp": lambda: sk.softmax_vjp(y, x),
         "log_softmax_vjp": lambda: sk.log_softmax_vjp(jnp.log(y), x),
+        "softmax_vjp_temperature": lambda: sk.softmax_vjp(y, x, temperature=jnp.asarray([[0.5], [2.0]])),
         "softmax_jacobian": lambda: sk.softmax_jacobian(probs=y),
         "entropy": lambda: sk.entropy(logits=x),
         "entropy_probs": lambda: sk.entropy(probs=y),
@@ -205,10 +206,10 @@ def _jax_calls():
 
 JAX_CALLS = [
     "softmax", "softmax_temperature", "log_softmax", "logsumexp", "logsumexp_b", "logsumexp_sign",
-    "softmax_vjp", "log_softmax_vjp", "softmax_jacobian", "entropy", "entropy_probs", "kl_divergence",
-    "cross_entropy", "cross_entropy_grad", "nll_loss", "sparsemax", "entmax15", "entmax_bisect",
-    "sparsemax_loss", "entmax15_loss", "gumbel_softmax", "hardmax", "sigmoid", "log_sigmoid", "topk",
-    "linear_cross_entropy",
+    "softmax_vjp", "log_softmax_vjp", "softmax_vjp_temperature", "softmax_jacobian", "entropy",
+    "entropy_probs", "kl_divergence", "cross_entropy", "cross_entropy_grad", "nll_loss", "sparsemax",
+    "entmax15", "entmax_bisect", "sparsemax_loss", "entmax15_loss", "gumbel_softmax", "hardmax",
+    "sigmoid", "log_sigmoid", "topk", "linear_cross_entropy",
 ]  # fmt: skip
 
 

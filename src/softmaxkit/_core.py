@@ -40,7 +40,9 @@ _EDGE_CASES = """\
     slice where that quotient would overflow is shifted by its maximum
     before the division. A temperature below the compute dtype's smallest
     normal number is its ``T -> 0`` limit (the mass split among the slice's
-    maxima) on every library: XLA on the CPU reads it as 0."""
+    maxima) on every library: XLA on the CPU reads it as 0. The vjps divide
+    by such a temperature as by an infinitesimal: their gradient is ``+-inf``
+    where it is nonzero and 0 where it is 0."""
 
 
 @overload
@@ -457,6 +459,10 @@ def softmax_vjp(
 
     without forming the Jacobian. Excluded entries (``where`` False) get
     exactly 0, and whatever ``g`` holds there (even inf or NaN) is ignored.
+    A temperature below the compute dtype's smallest normal number is the
+    ``T -> 0`` limit, as in :func:`softmax`: the gradient is divided as by an
+    infinitesimal, ``+-inf`` where it is nonzero, 0 where it is 0 (at a
+    slice's single maximum, where the limit is flat), NaN where NaN.
 
     Parameters
     ----------
@@ -514,7 +520,8 @@ def log_softmax_vjp(
     .. math:: \frac{1}{T}\left(g - e^{\log p} \textstyle\sum_{axis} g\right)
 
     Excluded entries (``where`` False) get exactly 0 and their ``g`` is left
-    out of the sum.
+    out of the sum. A temperature below the compute dtype's smallest normal
+    number is the ``T -> 0`` limit, as in :func:`softmax_vjp`.
 
     Parameters
     ----------

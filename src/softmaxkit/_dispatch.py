@@ -454,12 +454,17 @@ def softmax_vjp(
     """softmax_vjp / log_softmax_vjp of validated NumPy input; None when not taken.
 
     ``y`` and ``g`` have one shape, reduced along ``axis`` (non-negative); the
-    temperature must be a float.
+    temperature must be a float. The kernel divides by it exactly: a
+    temperature below the compute dtype's smallest normal number, the
+    ``T -> 0`` limit (``_stable.divide_gradient_by_temperature``), is left to
+    the array-API path.
     """
     if not _takes(y, g, mask) or not isinstance(temperature, float):
         return None
     out_dtype = np.dtype(out_dtype).newbyteorder("=")
     if out_dtype not in _TAKEN_DTYPES or y.size == 0:
+        return None
+    if _stable.is_cold(np, temperature, _backend.compute_dtype(np, out_dtype, "cpu")):
         return None
     work_dtype = np.float32 if out_dtype == np.float16 else out_dtype
     rows_y = _rows(y.astype(work_dtype, copy=False), axis)

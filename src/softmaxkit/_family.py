@@ -113,8 +113,7 @@ def to_work_dtype(xp: Any, y: Any, g: Any, out_dtype: Any) -> tuple[Any, Any]:
 
 
 def finish_vjp(xp: Any, grad: Any, t: Any, mask: Any | None, out_dtype: Any) -> Any:
-    if not (isinstance(t, float) and t == 1.0):
-        grad = grad / t
+    grad = _stable.divide_gradient_by_temperature(xp, grad, t)
     if mask is not None:
         grad = xp.where(mask, grad, 0.0)
     return _backend.cast(xp, grad, out_dtype)

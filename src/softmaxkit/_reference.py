@@ -88,8 +88,7 @@ def softmax_vjp_rows(
     if mask is not None:
         g = xp.where(mask, g, 0.0)
     grad = _stable.softmax_vjp_from(xp, y, g, log=log)
-    if not (isinstance(temperature, float) and temperature == 1.0):
-        grad = grad / temperature
+    grad = _stable.divide_gradient_by_temperature(xp, grad, temperature)
     if mask is not None:
         grad = xp.where(mask, grad, 0.0)
     return _backend.cast(xp, grad, out_dtype)

@@ -310,7 +310,7 @@ def divide_by_temperature(
     c = xp.where(shifted, c, 0.0)  # (rebinding frees the maximum: full-size for segments)  # pragma: no mutate
     # A cold T's bounds are 0: every quotient overflows but at 0 (the maxima of
     # a shifted slice) and NaN, which are divided by 1 instead.
-    cold = _cold(xp, t, x.dtype)
+    cold = is_cold(xp, t, x.dtype)
     warm_t = _unless_cold(xp, t, cold, 0.0)
     half_limit = 0.5 * big * _capped(xp, warm_t, 2.0)  # |v| <= half_limit: 2 * (v / t) is finite
     v = xp.where(shifted, 0.5 * x - 0.5 * c, x)
@@ -331,13 +331,33 @@ def temperature_shift(
     Both are reductions (``any``, ``max``): the values of the pieces of a
     slice combine with ``|`` and ``maximum`` into those of the slice.
     """
-    warm_t = _unless_cold(xp, t, _cold(xp, t, x.dtype), 0.0)
+    warm_t = _unless_cold(xp, t, is_cold(xp, t, x.dtype), 0.0)
     half_limit = 0.5 * float(xp.finfo(x.dtype).max) * _capped(xp, warm_t, 2.0)
     finite = xp.isfinite(x) if where is None else (xp.isfinite(x) & where)
     return r.any(finite & (xp.abs(x) > half_limit)), r.max(xp.where(finite, x, -xp.inf))
 
 
-def _cold(xp: Any, t: Any, dtype: Any) -> Any:
+def divide_gradient_by_temperature(xp: Any, grad: Any, t: Any) -> Any:
+    """``grad / t``: a gradient with respect to ``x / t`` made one with respect to ``x``.
+
+    With :func:`divide_by_temperature`'s cold rule: a temperature below the
+    dtype of ``grad``'s smallest normal number is the ``T -> 0`` limit, where
+    every quotient overflows but at 0 and NaN. So the gradient is ``+-inf``
+    where it is nonzero, 0 where it is 0 (softmax's at a slice's single
+    maximum, where the limit is flat) and NaN where NaN, on every library.
+    (XLA on the CPU reads such a ``T`` as 0, and ``0 / 0`` is NaN.)
+    """
+    if isinstance(t, float) and t == 1.0:
+        return grad
+    cold = is_cold(xp, t, grad.dtype)
+    q = grad / _unless_cold(xp, t, cold, 1.0)
+    if isinstance(t, float) and not cold:
+        return q
+    # Where T is cold, q is the gradient itself, and its sign the limit's.
+    return xp.where((q > 0) & cold, xp.inf, xp.where((q < 0) & cold, -xp.inf, q))
+
+
+def is_cold(xp: Any, t: Any, dtype: Any) -> Any:
     """Where the temperature ``t`` (a float or an array) is below the smallest normal
     number of ``dtype``: the ``T -> 0`` limit of :func:`divide_by_temperature`."""
     return t < float(xp.finfo(dtype).smallest_normal)

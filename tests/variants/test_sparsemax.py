@@ -211,6 +211,16 @@ def test_vjp_divides_by_the_temperature():
     assert_allclose(sk.sparsemax_vjp(y, [1.0, 0.0, 0.0], temperature=2.0), [0.25, -0.25, 0.0], rtol=1e-15)
 
 
+def test_vjp_at_a_subnormal_temperature_is_the_limit_at_zero(backend):
+    """The T -> 0 limit, as softmax_vjp's (test_core_edge_cases.py): on the support g - mean_S(g)
+    divided by an infinitesimal, +-inf where nonzero, 0 where 0. JAX read T = 1e-310 as 0 and
+    gave NaN for the zeros (0 / 0)."""
+    y = backend.asarray([[0.0, 0.5, 0.5, 0.0], [0.0, 0.0, 0.0, 1.0]])
+    g = backend.asarray([[1.0, 2.0, -1.0, 0.5], [0.3, -0.2, 0.0, 1.0]])
+    grad = backend.to_numpy(sk.sparsemax_vjp(y, g, temperature=1e-310))
+    assert_array_equal(grad, [[0.0, np.inf, -np.inf, 0.0], [0.0] * 4])
+
+
 @pytest.mark.parametrize("function", [sk.sparsemax, sk.entmax15, sk.gumbel_softmax], ids=lambda f: f.__name__)
 def test_a_single_class_gets_all_the_mass(function):
     assert_array_equal(function(np.array([[3.0], [-1.0]])), [[1.0], [1.0]])
