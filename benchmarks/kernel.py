@@ -17,7 +17,10 @@ Every side runs with 2 threads (``sk.set_num_threads``,
 ``torch.set_num_threads``, ORT ``intra_op_num_threads``). Before timing, each
 side's output is checked against softmaxkit's. The sides of one case are
 timed in rounds, one block of calls per side per round (each block long
-enough to measure), and the median over ``--repeat`` rounds is printed.
+enough to measure), and the median over ``--repeat`` rounds is printed. A
+block starts only once the process is idle: onnxruntime's workers spin for
+tens of milliseconds after a call, torch's for a few, and the side timed next
+would otherwise run on the cores they hold.
 
 Ratios: ``vs copy`` is softmaxkit's time as a multiple of the copy's (1.0 is
 the limit); ``vs torch`` and ``vs ort`` are the peer's time divided by
@@ -55,6 +58,8 @@ from softmaxkit import _dispatch
 
 THREADS = 2
 MIN_BLOCK_SECONDS = 0.02  # one timed block of calls lasts at least this long
+SETTLE_STEP_SECONDS = 0.005  # settle() sleeps in steps of this long
+SETTLE_LIMIT_SECONDS = 1.0  # and gives up waiting after this long
 # Wall time; --cpu-time switches to the process's CPU time with one thread on
 # every side, which leaves out the time a loaded machine keeps the process
 # waiting for a core (but not what other jobs do to the shared caches).
@@ -77,17 +82,36 @@ def calls_per_block(function: Callable[[], object]) -> int:
         number *= 4
 
 
+def settle() -> None:
+    """Wait until no thread of this process burns CPU (at most SETTLE_LIMIT_SECONDS).
+
+    A peer's workers keep spinning after its call returns: measured here, in the
+    200 ms after a (4096, 1000) call, onnxruntime's burnt 30-40 ms of CPU time,
+    torch's 6-9 ms, softmaxkit's and ``np.copyto``'s none. Timed right after,
+    the next side would share the two cores with them, so every block starts
+    once a sleep of SETTLE_STEP_SECONDS passes with (almost) no CPU time spent.
+    """
+    deadline = time.perf_counter() + SETTLE_LIMIT_SECONDS
+    while time.perf_counter() < deadline:
+        before = time.process_time()
+        time.sleep(SETTLE_STEP_SECONDS)
+        if time.process_time() - before < SETTLE_STEP_SECONDS / 10:
+            return
+
+
 def median_times(sides: dict[str, Callable[[], object]], repeat: int) -> dict[str, float]:
     """Median seconds per call of each side, timed in interleaved rounds.
 
     Each round times one block of every side in turn, so slow drifts of a
-    shared machine's load fall on all sides alike.
+    shared machine's load fall on all sides alike; each block starts on a
+    settled process (``settle``), so no side pays for another's spinning threads.
     """
     numbers = {name: calls_per_block(function) for name, function in sides.items()}
     samples: dict[str, list[float]] = {name: [] for name in sides}
     for _ in range(repeat):
         for name, function in sides.items():
             number = numbers[name]
+            settle()
             start = clock()
             for _ in range(number):
                 function()
