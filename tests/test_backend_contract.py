@@ -128,6 +128,32 @@ def test_cross_entropy_rows(backend, convert, target_kind, options, rng):
         assert_close(ours.grad, expected.grad)
 
 
+@pytest.mark.parametrize("backend, convert", CASES)
+@pytest.mark.parametrize("options", ["indices", "smoothing_ignore_index", "probabilities"])
+def test_cross_entropy_rows_of_a_batch_of_rows_with_excluded_classes(backend, convert, options, rng):
+    """Two row axes, a -inf logit in two rows, no class weights: class indices at
+    a gradient divisor of 2 (without smoothing an excluded class costs nothing),
+    smoothing with an ignored class, and one-hot targets and one whose zero lies
+    at a -inf logit (0 * log 0 = 0)."""
+    z = rng.normal(scale=3.0, size=(2, 3, 5))
+    z[0, 1, 2] = z[1, 0, 4] = -np.inf
+    target = np.array([[0, 4, 1], [2, 3, 0]])
+    kwargs = {"class_indices": True, "weight": None, "ignore_index": -100, "smoothing": 0.0,
+              "grad_divisor": 2.0, "want_grad": True}  # fmt: skip
+    if options == "smoothing_ignore_index":
+        kwargs.update(ignore_index=3, smoothing=0.25)
+    elif options == "probabilities":
+        target = np.eye(5)[target]
+        target[0, 1] = [0.5, 0.0, 0.0, 0.0, 0.5]
+        kwargs.update(class_indices=False)
+    ours = backend.cross_entropy_rows(convert(z), convert(target), **kwargs)
+    if computed(backend, ours, convert(z)):
+        expected = _reference.cross_entropy_rows(z, target, **kwargs)
+        assert np.isfinite(expected.per_row).sum() == (4 if options == "smoothing_ignore_index" else 6)
+        assert_close(ours.per_row, expected.per_row)
+        assert_close(ours.grad, expected.grad)
+
+
 def test_every_backend_is_registered_and_the_reference_is_last():
     names = [backend.NAME for backend in _backends.registered()]
     assert names == ["kernel", "triton", "reference"]

@@ -200,6 +200,39 @@ def test_the_vjp_short_path_takes_two_arrays_of_one_library(rng):
 
 
 @requires_torch
+@pytest.mark.parametrize("case, shape", [("rows", (3, 4)), ("no_rows", (0, 4)), ("empty_rows", (3, 0))])
+def test_the_kernels_tensor_results_share_fresh_memory_never_the_input(rng, case, shape):
+    # The results become tensors by torch.from_numpy, which warns on read-only memory
+    # (an error in this suite): each is an array the kernel allocated, not a view of its
+    # input, here a tensor over read-only memory (None where the kernel declines).
+    import warnings
+
+    import torch
+
+    values = rng.normal(size=shape)
+    values.flags.writeable = False
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # (from_numpy of read-only memory)
+        z = torch.from_numpy(values)
+    target = torch.zeros(shape[:-1], dtype=torch.int64)
+    kernel = _backends.named("kernel")
+    results = [
+        kernel.softmax_rows(z, log=True, mask=None, temperature=0.5, out=None),
+        kernel.softmax_rows(z, log=False, mask=None, temperature=1.0, out=None),
+        kernel.logsumexp_rows(z, mask=None),
+        kernel.softmax_vjp_rows(z, z, log=False, mask=None, temperature=1.0, out_dtype=torch.float64),
+    ]
+    losses = kernel.cross_entropy_rows(
+        z, target, class_indices=True, weight=None, ignore_index=-100, smoothing=0.0,
+        grad_divisor=1.0, want_grad=True,
+    )  # fmt: skip
+    results += [] if losses is None else list(losses)
+    assert sum(r is not None for r in results) == {"rows": 6, "no_rows": 2, "empty_rows": 3}[case]
+    for result in results:
+        assert result is None or type(result) is torch.Tensor
+
+
+@requires_torch
 def test_the_kernel_writes_softmax_rows_into_a_tensor_out_and_returns_it(rng):
     import torch
 

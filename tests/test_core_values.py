@@ -70,6 +70,25 @@ class TestSoftmaxReferences:
         want = getattr(special, function)(x / 2.0, axis=-1)
         assert_allclose(getattr(sk, function)(x, temperature=2.0), want, rtol=1e-14)
 
+    @pytest.mark.parametrize("kernel", [True, False], ids=["kernel", "numpy_spec"])
+    @pytest.mark.parametrize("function", ["softmax", "log_softmax"])
+    def test_out_receives_the_values_on_either_path(self, kernel, function):
+        special = pytest.importorskip("scipy.special")
+        x = np.array([[1.0, 2.0, 6.0], [0.5, -3.0, 4.0]])
+        out = np.full_like(x, np.nan)
+        with _dispatch.use_kernel(kernel):
+            assert getattr(sk, function)(x, out=out) is out
+        assert_allclose(out, getattr(special, function)(x, axis=-1), rtol=1e-14)
+
+    @pytest.mark.parametrize("kernel", [True, False], ids=["kernel", "numpy_spec"])
+    def test_a_rounded_shift_is_compensated(self, kernel):
+        """-583.59... - -3.43... is rounded (the two are not within a factor of 2), by up
+        to half an ulp of 580, 5.7e-14: exp of the rounded difference alone is off by
+        about 470 ulp here. Correctly rounded (mpmath): 1.0903547016808437e-252."""
+        with _dispatch.use_kernel(kernel):
+            p = sk.softmax([-3.4302701762289347, -583.5952105530371])
+        assert_array_max_ulp(p, [1.0, 1.0903547016808437e-252], maxulp=4)
+
     @pytest.mark.parametrize("axis", [1, -2])
     @pytest.mark.parametrize("function", ["softmax", "log_softmax"])
     def test_a_middle_axis_of_a_3d_array_matches_scipy(self, rng, function, axis):
@@ -308,6 +327,18 @@ class TestGradients:
         logp = sk.log_softmax([1.0, 2.0, 3.0], where=mask)
         assert_array_equal(sk.log_softmax_vjp(logp, [1.0, 2.0, 3.0], where=mask), [0, 0, 0])
 
+
+    @pytest.mark.parametrize("kernel", [True, False], ids=["kernel", "numpy_spec"])
+    def test_an_infinite_upstream_leaves_excluded_entries_at_zero(self, kernel):
+        # sum(g * y) is inf: at the excluded entry y * (0 - inf) and 0 - exp(-inf) * inf are
+        # 0 * inf = NaN before the mask's final 0. (The included entries are not finite.)
+        mask = np.array([True, True, False])
+        y, logp = sk.softmax([0.0, 1.0, 5.0], where=mask), sk.log_softmax([0.0, 1.0, 5.0], where=mask)
+        with _dispatch.use_kernel(kernel), np.errstate(invalid="ignore"):  # (inf - inf)
+            g = [INF, 1.0, 1.0]
+            grads = sk.softmax_vjp(y, g, where=mask), sk.log_softmax_vjp(logp, g, where=mask)
+        for grad in grads:
+            assert grad[2] == 0.0 and not np.isfinite(grad[:2]).any()
 
 class TestSigmoidAndHardmax:
     @pytest.mark.parametrize("dtype", [np.float32, np.float64])

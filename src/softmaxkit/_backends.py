@@ -330,10 +330,9 @@ class _NumpyViews:
             return result
         if out is not None:
             return out  # written through its view
-        result = np.asarray(result)
-        if not result.flags.writeable:  # torch.from_numpy warns on read-only memory
-            result = result.copy()
-        return self.torch.from_numpy(result)
+        # Every result is memory ``_dispatch`` allocated (never a view of an input, which
+        # may be read-only: torch.from_numpy warns on that), so it is shared as it is.
+        return self.torch.from_numpy(np.asarray(result))
 
 
 class _LazyTriton:

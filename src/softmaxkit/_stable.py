@@ -194,7 +194,15 @@ def exponentials(xp: Any, z: Any, zmax: Any, *, compensate: bool = False) -> tup
     diff, z_finite, rounded, shift = _subtract(xp, z, zmax)
     exp_diff = xp.exp(diff)
     if compensate:
-        diff_lo = xp.where(xp.isfinite(diff), two_sum_error(z_finite, -shift, rounded), 0.0)
+        # The operand of the larger magnitude first: TwoSum's intermediate
+        # ``rounded - first``, about the other operand, is then exact and finite. (In
+        # the order z, -shift it overflowed where the shift is +-max and ``rounded`` a
+        # tie rounded away from 0: NaN for [8.170265657957594e307, max].)
+        first = xp.abs(z_finite) >= xp.abs(shift)
+        error = two_sum_error(
+            xp.where(first, z_finite, -shift), xp.where(first, -shift, z_finite), rounded
+        )
+        diff_lo = xp.where(xp.isfinite(diff), error, 0.0)
         exp_diff = exp_diff + exp_diff * diff_lo
     else:
         diff_lo = xp.zeros_like(diff)

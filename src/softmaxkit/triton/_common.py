@@ -148,7 +148,13 @@ def diff_from_max(z, m, FMAX: tl.constexpr, COMPENSATE: tl.constexpr):
     d = tl.where(z < lowest, float("-inf"), rounded)
     d = tl.where(m == float("inf"), tl.where(z == float("inf"), 0.0, float("-inf")), d)
     if COMPENSATE:
-        d_lo = tl.where(d > float("-inf"), two_sum_error(z_finite, -shift, rounded), 0.0)
+        # The larger operand first, so that no intermediate overflows (see
+        # _stable.exponentials).
+        first = tl.abs(z_finite) >= tl.abs(shift)
+        error = two_sum_error(
+            tl.where(first, z_finite, -shift), tl.where(first, -shift, z_finite), rounded
+        )
+        d_lo = tl.where(d > float("-inf"), error, 0.0)
     else:
         d_lo = tl.zeros_like(d)
     return d, d_lo
