@@ -233,6 +233,15 @@ TESTS = {
     ],
     # The spec path's softmax_vjp (softmax_vjp_from) is reached only by test_backends' cases.
     "softmaxkit._stable": [*_CORE_TESTS, "tests/test_backends.py"],
+    # The reference backend: the contract tests call it directly (cross-entropy rows too), the
+    # core tests' numpy_spec and array-api-strict cases through the functional layer.
+    "softmaxkit._reference": [
+        "tests/test_backend_contract.py",
+        "tests/test_backends.py",
+        "tests/test_core_values.py",
+        "tests/test_core_edge_cases.py",
+        "tests/test_losses.py",
+    ],
     # _family is the prepare/row-layout layer every public function of the family goes
     # through (the kernel path too): the core tests reach all of it.
     "softmaxkit._family": _CORE_TESTS,
