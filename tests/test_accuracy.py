@@ -100,6 +100,15 @@ def test_float16_is_correctly_rounded_from_float32_work(path, rng):
     assert ulps(path, path.call(sk.softmax, x), p).max() <= 1.0
 
 
+@pytest.mark.parametrize("name", NAMES)
+def test_long_double_is_as_accurate_as_float64(float64_case, name):
+    # NumPy's longdouble once computed in float32 (1e-7 off, some 1e9 float64 ulps).
+    x, references = float64_case
+    result = getattr(sk, name)(x.astype(np.longdouble), axis=-1)
+    assert result.dtype == np.longdouble
+    assert ulp_error(result.astype(np.float64), references[name]).max() <= 4.0
+
+
 def test_float64_within_4_ulp_when_the_reduced_axes_are_strided(path, rng):
     # At a dominant entry log_softmax is about -t and logsumexp about t, t the
     # sum of the 239 other terms (~1e-14 each): as accurate as that sum. NumPy

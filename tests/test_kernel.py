@@ -61,6 +61,7 @@ def layouts(rng, dtype):
         "c_order": base,
         "fortran": np.asfortranarray(base),
         "sliced": base[:, ::3, 1:8],
+        "stepped_pairs": base[:, :, 1:5:2],  # an inner block of 2 entries, 2 apart
         "reversed": base[::-1, :, ::-1],
         "transposed": base.transpose(2, 0, 1),
         "big_endian": big_endian,
@@ -171,6 +172,16 @@ def test_big_endian_float64_is_computed_in_float64_on_both_paths(rng):
     for result in (spec(sk.softmax, x.astype(">f8"), axis=(0, 1)), sk.softmax(x.astype(">f8"), axis=(0, 1))):
         assert result.dtype == np.float64  # native byte order
         assert_agree(result, expected)
+
+
+def test_long_double_input_never_reaches_the_kernel():
+    # The kernel reads float16/32/64 only: NumPy's longdouble ('g') is left to the
+    # array-API path, whose values it gets (the binding would raise TypeError).
+    x = np.linspace(-3, 3, 12).reshape(3, 4).astype(np.longdouble)
+    target = np.array([0, 1, 3])
+    for function, args in ((sk.softmax, ()), (sk.logsumexp, ()), (sk.cross_entropy, (target,))):
+        assert not kernel_was_used(function, x, *args)
+        assert_array_equal(function(x, *args), spec(function, x, *args), strict=True)
 
 
 def test_other_libraries_never_reach_the_kernel():
@@ -488,11 +499,33 @@ def test_edge_case_policy_with_a_temperature(dtype, mask, temperature):
         assert_agree(actual, spec(function, x, temperature=temperature, where=where))
 
 
+def test_a_temperature_with_quotients_in_range_but_above_half_the_maximum():
+    # The spec shifts a slice holding an entry above half the maximum times
+    # min(T, 2) before dividing, which moves log_softmax's entries by up to
+    # thousands of ulps from those of the rounded quotients: the kernel once read
+    # the plain quotients wherever none overflowed (5462 ulp off at T = 0.6).
+    big = np.finfo(np.float64).max
+    rng = np.random.default_rng(1)
+    cold = rng.uniform(0.55 * big, 0.59 * big, (2, 4))  # x / 0.6: 0.92 to 0.98 of big
+    warm = rng.uniform(0.76 * big, 0.99 * big, (2, 4))  # x / 1.5: 0.51 to 0.66 of big
+    per_row = np.array([[0.6], [0.6], [1.5], [1.5]])
+    for x, t in ((cold, 0.6), (warm, 1.5), (np.concatenate([cold, warm]), per_row)):
+        for function in (sk.softmax, sk.log_softmax):
+            assert_agree(function(x, temperature=t), spec(function, x, temperature=t))
+
+
 @pytest.mark.parametrize("shape, axis", [((0,), -1), ((3, 0), -1), ((0, 3), -1), ((0, 3), 0), ((2, 0, 3), 1)])
 def test_empty_arrays(shape, axis):
     x = np.ones(shape)
     for function in (sk.softmax, sk.log_softmax, sk.logsumexp):
         assert_agree(function(x, axis=axis), spec(function, x, axis=axis))
+
+
+def test_an_empty_batch_with_a_temperature_per_row():
+    # The temperature array is as empty as the batch: it has no minimum to check.
+    x, t = np.ones((0, 3)), np.ones((0, 1))
+    for function in (sk.softmax, sk.log_softmax):
+        assert_array_equal(function(x, temperature=t), spec(function, x, temperature=t), strict=True)
 
 
 def test_zero_dimensional_and_empty_axes():
@@ -530,6 +563,16 @@ def test_out_receives_the_result(rng, function, axis):
     assert_agree(out, spec(function, x, axis=axis))
 
 
+def test_out_receives_a_result_computed_in_a_wider_dtype(rng):
+    # float16 is computed in float32, and x / temperature in float64: the kernel
+    # writes into a temporary of that dtype, which is then rounded into out.
+    x = rng.standard_normal((8, 6))
+    for dtype, options in ((np.float16, {}), (np.float32, {"temperature": 2.0})):
+        out = np.full(x.shape, 7.0, dtype)
+        assert sk.log_softmax(x.astype(dtype), out=out, **options) is out
+        assert_agree(out, spec(sk.log_softmax, x.astype(dtype), **options))
+
+
 @pytest.mark.parametrize("function", [sk.softmax, sk.log_softmax], ids=lambda f: f.__name__)
 @pytest.mark.parametrize("axis", [-1, 0])
 def test_out_may_alias_the_input(rng, function, axis):
@@ -547,6 +590,17 @@ def test_out_that_overlaps_the_input_elsewhere_gets_the_result(rng, function):
     x, out = buffer[:-1], buffer[1:]
     expected = spec(function, x.copy())
     assert function(x, out=out) is out
+    assert_agree(out, expected)
+
+
+@pytest.mark.parametrize("axis", [-1, 0])
+def test_out_that_starts_where_the_input_does_with_other_strides_gets_the_result(rng, axis):
+    # Only out laid over x entry for entry is written in place: every other row
+    # of the same buffer would overwrite x's rows before they are read.
+    buffer = rng.standard_normal((8, 5)) * 10
+    x, out = buffer[:4], buffer[::2]
+    expected = spec(sk.log_softmax, x.copy(), axis=axis)
+    assert sk.log_softmax(x, axis=axis, out=out) is out
     assert_agree(out, expected)
 
 
@@ -671,6 +725,15 @@ def test_vjps(rng, dtype, axis, masked):
         )
 
 
+def test_vjps_with_a_temperature_per_row(rng):
+    # The kernel takes one temperature for all rows: an array goes to the spec.
+    y = spec(sk.softmax, rng.standard_normal((3, 5)))
+    g = rng.standard_normal((3, 5))
+    t = np.array([[0.5], [2.0], [3.0]])
+    for function, first in ((sk.softmax_vjp, y), (sk.log_softmax_vjp, np.log(y))):
+        assert_array_equal(function(first, g, temperature=t), spec(function, first, g, temperature=t), strict=True)
+
+
 # ---- cross-entropy -----------------------------------------------------------
 
 
@@ -752,6 +815,17 @@ def test_cross_entropy_with_extreme_logits():
             sk.cross_entropy_and_grad(logits, target, reduction=reduction),
             spec(sk.cross_entropy_and_grad, logits, target, reduction=reduction),
         )
+
+
+def test_cross_entropy_over_an_empty_class_axis():
+    # No classes: each row's loss is an empty sum (the kernel leaves it to the spec).
+    logits, target = np.zeros((2, 0)), np.zeros((2, 0))
+    for reduction in ("none", "sum"):
+        expected = spec(sk.cross_entropy_and_grad, logits, target, reduction=reduction)
+        actual = sk.cross_entropy_and_grad(logits, target, reduction=reduction)
+        assert_array_equal(actual.loss, np.zeros(2) if reduction == "none" else 0.0)
+        assert_array_equal(actual.loss, expected.loss, strict=True)
+        assert_array_equal(actual.grad, expected.grad, strict=True)
 
 
 def test_cross_entropy_with_long_rows(rng):

@@ -18,13 +18,17 @@ def compute_dtype(xp: Any, dtype: Any, device: Any) -> Any:
 
     float16 and bfloat16 compute in float32. float32 computes in float64 where
     the device has it, which makes float32 results correctly rounded in all
-    but rare ties; float64 computes in float64 with compensated arithmetic.
+    but rare ties; float64 computes in float64 with compensated arithmetic, and
+    a floating dtype of 64 bits or more that is not float64 (NumPy's
+    longdouble) in itself, so that no dtype computes in a narrower one.
     """
     if dtype == xp.float64:
         return xp.float64
-    if dtype == xp.float32 and has_float64(xp, device):
-        return xp.float64
-    return xp.float32
+    if dtype == xp.float32:
+        return xp.float64 if has_float64(xp, device) else xp.float32
+    if xp.finfo(dtype).bits < 32:  # float16, bfloat16
+        return xp.float32
+    return dtype
 
 
 def has_float64(xp: Any, device: Any) -> bool:

@@ -312,9 +312,12 @@ def _work_input(x: np.ndarray, temperature: Any, axis: int, mask: np.ndarray | N
     """The array the kernel reads: float16 as float32, x / temperature when given.
 
     The division happens in the array-API path's compute dtype (float32 for
-    float16 input, float64 otherwise) so that both paths see the same z; where
-    it overflows, or the temperature is below the smallest normal number (its
-    ``T -> 0`` limit), both take ``_stable.divide_by_temperature``.
+    float16 input, float64 otherwise) so that both paths see the same z:
+    ``_stable.divide_by_temperature``'s, which is ``x / t`` bit for bit but
+    where the temperature is below the smallest normal number (its ``T -> 0``
+    limit) or a slice holds a finite entry above half the dtype's maximum times
+    ``min(T, 2)`` (shifted before the division). Where neither can happen
+    (no entry above a quarter of it) the plain quotient is that result.
     """
     x = _native(x)
     half = x.dtype == np.float16
@@ -326,16 +329,16 @@ def _work_input(x: np.ndarray, temperature: Any, axis: int, mask: np.ndarray | N
     t = temperature if isinstance(temperature, float) else np.asarray(temperature, x.dtype)
     with np.errstate(over="ignore"):
         z = x / t
-    # No quotient can overflow (an empty t has none): skip the check's passes.
-    if np.size(t) == 0:
+    if np.size(t) == 0:  # (no entry to divide)
         return z
     coldest = np.min(t)
-    if coldest >= 1.0:
+    if coldest >= 2.0:  # no slice is shifted: skip the check's passes
         return z
-    finite = np.isfinite(z)
-    warm = coldest >= np.finfo(x.dtype).smallest_normal
-    if warm and (finite.all() or np.array_equal(finite, np.isfinite(x))):
-        return z
+    info = np.finfo(x.dtype)
+    if coldest >= info.smallest_normal:
+        largest = np.max(np.abs(x), where=np.isfinite(x), initial=0.0)
+        if largest <= 0.25 * float(info.max) * coldest:
+            return z
     divided: np.ndarray = _stable.divide_by_temperature(np, x, t, (axis,), where=mask)
     return divided
 
