@@ -131,6 +131,21 @@ def test_a_build_without_the_extension_computes_the_spec(name, monkeypatch):
     assert_array_equal(function(*args, **kwargs), expected, strict=True)
 
 
+def test_the_entries_take_only_plain_arrays_while_the_kernel_is_on(rng):
+    # _dispatch's entries return None for what the kernel does not take: an
+    # ndarray subclass, or any call inside use_kernel(False).
+    x = rng.standard_normal((3, 5))
+    calls = {
+        sk.softmax: lambda a: _dispatch.softmax(a, 1, log=False, temperature=1.0, mask=None, out=None),
+        sk.logsumexp: lambda a: _dispatch.logsumexp(a, 1, keepdims=False, mask=None),
+    }
+    for function, call in calls.items():
+        assert_agree(call(x), spec(function, x, axis=-1))
+        assert call(np.ma.masked_array(x)) is None
+        with _dispatch.use_kernel(False):
+            assert call(x) is None
+
+
 @pytest.mark.parametrize("case", ["fortran_out", "shifted_out", "unaligned_x"])
 def test_a_large_default_call_hands_the_kernel_only_c_ordered_aligned_arrays(rng, case):
     # The short path's large branch reshapes x and out to (rows, n, 1): a
@@ -155,6 +170,14 @@ def test_a_large_default_call_hands_the_kernel_only_c_ordered_aligned_arrays(rng
     result = sk.log_softmax(x, out=out)
     assert out is None or result is out
     assert_agree(result, expected)
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.int64])
+def test_a_large_default_call_of_another_dtype_gets_the_full_paths_values(rng, dtype):
+    # The short path takes float32/64 only: the binding's reduce refuses other
+    # element formats with a TypeError that its large branch does not catch.
+    x = (rng.standard_normal((64, 600)) * 4).astype(dtype)  # >= _dispatch._SMALL elements
+    assert_agree(sk.log_softmax(x), spec(sk.log_softmax, x))
 
 
 @pytest.mark.parametrize("function", [sk.softmax, sk.log_softmax, sk.logsumexp], ids=lambda f: f.__name__)
