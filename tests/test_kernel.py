@@ -486,6 +486,56 @@ def test_edge_case_entries_far_below_the_maximum(rng, layout, top):
     assert np.all(sk.softmax(x, axis=axis)[x < top - 104.5] == 0.0)
 
 
+def ties_next_to_the_largest(dtype, count):
+    """Positive x whose x - max rounds to a tie away from 0 (so that TwoSum's
+    (x - max) - x, about -max, overflows), and their negatives' counterparts."""
+    big = np.finfo(dtype).max
+    candidates = (big * np.linspace(0.4, 0.5, 20_001)).astype(dtype)
+    with np.errstate(over="ignore"):
+        ties = candidates[np.isinf((candidates - big) - candidates)]
+    assert ties.size >= count
+    return ties[:: ties.size // count][:count]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("layout", ["short_rows", "rows", "long_rows", "columns"])
+def test_a_difference_next_to_the_largest_value_is_compensated_without_overflow(dtype, layout):
+    # The shift's rounding error, x - max - fl(x - max), was found by TwoSum in the
+    # order x, -max, whose (x - max) - x overflowed: log_softmax NaN at
+    # [8.170265657957594e307, max] (the portable loops, the SIMD loops of a row
+    # holding -inf, the rescale of a long row's blocks); in the order -max, x the
+    # same at x = -max over a negative maximum. Every row here holds such entries.
+    big = np.finfo(dtype).max
+    n = {"short_rows": 3, "rows": 300, "long_rows": 70_000, "columns": 300}[layout]
+    ties = ties_next_to_the_largest(dtype, 4)
+    x = np.full((4, n), -1.0, dtype)
+    x[0, 0], x[1, :: max(n // 7, 2)], x[2, : n // 2], x[3, 1] = ties  # x[2]: a block of them
+    x[1, 1] = -np.inf
+    x[:, -1] = big
+    negative = np.full((2, n), -big, dtype)
+    negative[:, -1] = dtype(-8.199799318411708e307) if dtype == np.float64 else dtype(-1.3e38)
+    negative[1, 1] = -np.inf
+    x = np.concatenate([x, negative])
+    axis = -1
+    if layout == "columns":
+        x, axis = x.T.copy(), 0
+    top = x.max(axis=axis, keepdims=True)  # each row's one maximum: the others' exp is 0
+    with np.errstate(over="ignore"):
+        expected_log = np.where(x == top, 0.0, x - top)
+    expected = {
+        sk.softmax: (x == top).astype(dtype),
+        sk.log_softmax: expected_log,
+        sk.logsumexp: np.squeeze(top, axis),
+    }
+    for function, values in expected.items():
+        actual = function(x, axis=axis)
+        assert_array_equal(actual, values, err_msg=function.__name__)
+        assert_array_equal(actual, spec(function, x, axis=axis), err_msg=function.__name__)
+    if axis == -1:
+        targets = np.zeros(len(x), dtype=np.intp)
+        assert_array_equal(sk.cross_entropy(x, targets, reduction="none"), -expected_log[:, 0])
+
+
 @pytest.mark.parametrize("n", [10, 100, 1000, 40_000])
 def test_edge_case_nan_anywhere_in_a_row_fills_the_row(n):
     # log_softmax's split sum adds by Fast2Sum on the larger and the smaller
@@ -748,6 +798,37 @@ def test_vjps(rng, dtype, axis, masked):
         )
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n", [3, 40, 300])
+def test_vjps_of_an_infinite_gradient_follow_the_formula(dtype, n):
+    # y (g - sum(g y)) with sum(g y) = +-inf: inf - inf is NaN at the infinite
+    # entries, +-inf elsewhere. The float64 loops summed with Kahan's
+    # compensation, whose error term (inf - acc) - y is NaN: the whole row came
+    # out NaN ([[inf, 0, 0]]: [nan, nan, nan] for [nan, -inf, -inf]).
+    x = np.tile(np.linspace(-2.0, 2.0, n, dtype=dtype), (4, 1))
+    x[3, 1] = -np.inf
+    g = np.zeros((4, n), dtype)
+    g[0, 0] = np.inf
+    g[1, 0], g[1, -1] = -np.inf, 1.0
+    g[2, 1], g[2, 2] = np.inf, -np.inf  # the sum is NaN
+    g[3, 1], g[3, -1] = np.inf, np.inf  # y = 0 at the first: 0 * inf is NaN
+    y, logp = sk.softmax(x), sk.log_softmax(x)
+    with np.errstate(invalid="ignore"):
+        softmax_grad = sk.softmax_vjp(y, g)
+        log_grad = sk.log_softmax_vjp(logp, g)
+        expected = y.astype(np.float64) * (g - np.sum(g * y.astype(np.float64), axis=-1, keepdims=True))
+        expected_log = g - np.exp(logp.astype(np.float64)) * np.sum(g.astype(np.float64), axis=-1, keepdims=True)
+    for actual, formula, function, first in (
+        (softmax_grad, expected, sk.softmax_vjp, y),
+        (log_grad, expected_log, sk.log_softmax_vjp, logp),
+    ):
+        assert_array_equal(np.isnan(actual), np.isnan(formula), err_msg=function.__name__)
+        infinite = np.isinf(formula)
+        assert_array_equal(actual[infinite], formula[infinite], err_msg=function.__name__)
+        with np.errstate(invalid="ignore"):
+            assert_array_equal(actual, spec(function, first, g), err_msg=function.__name__)
+
+
 def test_vjps_with_a_temperature_per_row(rng):
     # The kernel takes one temperature for all rows: an array goes to the spec.
     y = spec(sk.softmax, rng.standard_normal((3, 5)))
@@ -963,6 +1044,33 @@ def test_cross_entropy_rows_the_lanes_leave_to_the_general_loop(rng, dtype):
             sk.cross_entropy_and_grad(logits, target, reduction=reduction),
             spec(sk.cross_entropy_and_grad, logits, target, reduction=reduction),
         )
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n", [5, 37])
+def test_cross_entropy_with_an_infinite_weight_or_target_is_infinite_as_the_formula(rng, dtype, n):
+    # The fused rows split sum_j c_j logp_j into sum_j c_j (z_j - m) - log_norm
+    # sum_j c_j, which is inf - inf or inf * 0 (NaN) where a coefficient is
+    # infinite; the formula (the spec, torch) gives +inf. Such rows now go to the
+    # general loop; the float64 compensated sums' totals, whose error terms are
+    # NaN there, are the plain sums.
+    logits = (rng.standard_normal((3, n)) * 3).astype(dtype)
+    probabilities = rng.dirichlet(np.ones(n), size=3).astype(dtype)
+    probabilities[0, 2] = INF
+    weight = np.ones(n, dtype)
+    weight[1] = INF
+    calls = {
+        "probabilities": (probabilities, {}),
+        "probabilities, smoothing": (probabilities, dict(label_smoothing=0.1)),
+        "classes, weighted, smoothing": (np.array([0, 2, 4]), dict(weight=weight, label_smoothing=0.1)),
+    }
+    for name, (target, kwargs) in calls.items():
+        with np.errstate(invalid="ignore", over="ignore"):
+            actual = sk.cross_entropy_and_grad(logits, target, reduction="none", **kwargs)
+            expected = spec(sk.cross_entropy_and_grad, logits, target, reduction="none", **kwargs)
+        assert not np.isnan(actual.loss).any(), name
+        assert_array_equal(np.isinf(actual.loss), np.isinf(expected.loss), err_msg=name)
+        assert_losses_agree(actual, expected)
 
 
 def test_cross_entropy_rejects_an_out_of_range_class():

@@ -175,6 +175,25 @@ def test_forward_edge_cases_follow_the_stable_policy(log, dtype, path):
     assert_matches(ours, ref, DTYPES[dtype])
 
 
+@pytest.mark.parametrize("path", ["single", "online_tiny"])
+def test_a_difference_next_to_the_largest_double_is_compensated_without_overflow(path):
+    # x - max rounds to a tie away from 0: TwoSum's error of it overflowed in the
+    # order x, -max (row 0; in one block, diff_from_max, or as blocks' maxima,
+    # exp_below) and in the order -max, x at x = -max (row 1). Fast2Sum with the
+    # larger operand first (_common.difference_error) is the _stable rule.
+    config = None if path == "single" else _config.row_config(4, max_block=2)
+    big = float(np.finfo(np.float64).max)
+    x = torch.tensor(
+        [[8.170265657957594e307, 1.0, big, 1.0], [-big, -big, -8.199799318411708e307, -big]],
+        dtype=torch.float64,
+    )
+    for function in ("softmax", "log_softmax", "logsumexp"):
+        ours = numpy64(getattr(tsm, function)(x, config=config))
+        assert not np.isnan(ours).any(), function
+        expected = getattr(sk, function)(numpy64(x), axis=-1)
+        np.testing.assert_array_equal(ours, expected, err_msg=function)
+
+
 def test_forward_float16_far_below_zero_is_not_minus_inf(rng):
     # pytorch/pytorch#158310: float16 log_softmax of inputs near -20000.
     x = torch.from_numpy(rng.uniform(-20260, -19740, size=(2, N_COLS))).to(torch.float16)

@@ -334,10 +334,9 @@ def _work_input(x: np.ndarray, temperature: Any, axis: int, mask: np.ndarray | N
     coldest = np.min(t)
     if coldest >= 2.0:  # no slice is shifted: skip the check's passes
         return z
-    info = np.finfo(x.dtype)
-    if coldest >= info.smallest_normal:
+    if not _stable.is_cold(np, coldest, x.dtype):
         largest = np.max(np.abs(x), where=np.isfinite(x), initial=0.0)
-        if largest <= 0.25 * float(info.max) * coldest:
+        if largest <= 0.25 * float(np.finfo(x.dtype).max) * coldest:
             return z
     divided: np.ndarray = _stable.divide_by_temperature(np, x, t, (axis,), where=mask)
     return divided

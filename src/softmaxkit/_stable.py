@@ -194,14 +194,7 @@ def exponentials(xp: Any, z: Any, zmax: Any, *, compensate: bool = False) -> tup
     diff, z_finite, rounded, shift = _subtract(xp, z, zmax)
     exp_diff = xp.exp(diff)
     if compensate:
-        # The operand of the larger magnitude first: TwoSum's intermediate
-        # ``rounded - first``, about the other operand, is then exact and finite. (In
-        # the order z, -shift it overflowed where the shift is +-max and ``rounded`` a
-        # tie rounded away from 0: NaN for [8.170265657957594e307, max].)
-        first = xp.abs(z_finite) >= xp.abs(shift)
-        error = two_sum_error(
-            xp.where(first, z_finite, -shift), xp.where(first, -shift, z_finite), rounded
-        )
+        error = difference_error(xp, z_finite, shift, rounded)
         diff_lo = xp.where(xp.isfinite(diff), error, 0.0)
         exp_diff = exp_diff + exp_diff * diff_lo
     else:
@@ -485,6 +478,29 @@ def _pairwise_two_sum(xp: Any, v: Any) -> Any:
     if errors is None:
         return v
     return xp.where(xp.isfinite(v), v + errors, v)
+
+
+def difference_error(xp: Any, x: Any, m: Any, d: Any) -> Any:
+    """The exact rounding error of a finite ``d = fl(x - m)``, ``x - m - d``.
+
+    Fast2Sum with the operand of the larger magnitude first: its one intermediate,
+    ``d`` minus that operand, is the other operand rounded, so finite. (TwoSum in the
+    order ``x, -m`` formed ``d - x``, about ``-m``, which overflowed where ``m`` is the
+    largest finite value and ``d`` a tie rounded away from 0: NaN at
+    ``[8.170265657957594e307, max]``; in the order ``-m, x`` the same at ``[-max,
+    -8.199799318411708e307]``.) It also takes fewer array temporaries than TwoSum
+    on swapped copies of the operands.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> x, m = np.float64(1.0), np.float64(2.0**60)
+    >>> float(difference_error(np, x, m, x - m))  # 1 - 2**60 rounds to -2**60
+    1.0
+    """
+    x_larger = xp.abs(x) >= xp.abs(m)
+    remainder = d - xp.where(x_larger, x, -m)
+    return xp.where(x_larger, -m, x) - remainder
 
 
 def two_sum_error(a: Any, b: Any, s: Any) -> Any:

@@ -226,6 +226,11 @@ SK_INLINE int ce_row_fast_f32(const sk_ce_args *a, ptrdiff_t r, int probs, int w
     /* the row after this one (this one again at the end), to prefetch */
     const float *next = (const float *)(a->logits + (r + 1 < a->rows ? r + 1 : r) * a->ls);
 
+    double uniform = a->smoothing / (double)n, coef_d = 0.0, coef_sum = 0.0;
+    if (probs || smooth) {
+        ce_coef_sums(a, r, z, m, probs, weighted, smooth, uniform, &coef_d, &coef_sum);
+        if (!isfinite(coef_sum)) return 0; /* see ce_row_loss */
+    }
     double k = 0.0, t = 0.0;
     float chunk[SK_CE_CHUNK];
     ptrdiff_t step = grad ? n : SK_CE_CHUNK;
@@ -233,9 +238,6 @@ SK_INLINE int ce_row_fast_f32(const sk_ce_args *a, ptrdiff_t r, int probs, int w
         ptrdiff_t len = n - j < step ? n - j : step;
         ce_exp_sum_f32(z + j, grad ? grad + j : chunk, len, m, kind, normal, next + j, &k, &t);
     }
-    double uniform = a->smoothing / (double)n, coef_d = 0.0, coef_sum = 0.0;
-    if (probs || smooth)
-        ce_coef_sums(a, r, z, m, probs, weighted, smooth, uniform, &coef_d, &coef_sum);
     int64_t y = probs ? 0 : a->target[r];
     double zy_m = probs ? 0.0 : ((double)z[y] - (double)m), scale, picked;
     /* k >= 1: the maximum is finite */

@@ -124,13 +124,9 @@ SK_INLINE void ce_coef_sums_f64(const sk_ce_args *a, ptrdiff_t r, const double *
         acc = ce_two_sum_add(acc, vd_where(vd_ne_or_nan(c, zero), vd_mul(c, d)));
         sum = ce_two_sum_add(sum, c);
     }
-    double lo, lanes[SK_VDW];
-    *cd = vd_sum_total(acc, 0.0, &lo) + lo;
+    double lo;
+    *cd = vd_sum_total(acc, 0.0, &lo) + lo; /* -inf where c_j > 0 at z_j = -inf */
     *cs = vd_sum_total(sum, 0.0, &lo) + lo;
-    /* c_j > 0 at z_j = -inf makes the sum -inf, and its error terms NaN */
-    vd_store(lanes, acc.acc);
-    for (int l = 0; l < SK_VDW; l++)
-        if (isinf(lanes[l])) *cd = lanes[l];
     for (; j < n; j++) {
         double c = ce_coef_one(a, r, j, probs, weighted, smooth, uniform);
         *cd += c == 0.0 ? 0.0 : c * (z[j] - m);
@@ -169,6 +165,11 @@ SK_INLINE int ce_row_fast_f64(const sk_ce_args *a, ptrdiff_t r, int probs, int w
     /* NaN, +inf, every class at -inf, or too large to clamp below */
     if (nan || !(fabs(m) < 0x1p40)) return 0;
 
+    double uniform = a->smoothing / (double)n, coef_d = 0.0, coef_sum = 0.0;
+    if (probs || smooth) {
+        ce_coef_sums_f64(a, r, z, m, probs, weighted, smooth, uniform, &coef_d, &coef_sum);
+        if (!isfinite(coef_sum)) return 0; /* see ce_row_loss */
+    }
     double k = 0.0, sum_hi = 0.0, sum_lo = 0.0;
     double chunk[SK_CE_CHUNK_F64];
     ptrdiff_t step = grad ? n : SK_CE_CHUNK_F64;
@@ -178,9 +179,6 @@ SK_INLINE int ce_row_fast_f64(const sk_ce_args *a, ptrdiff_t r, int probs, int w
     }
     /* t = sum - k: sum_hi - k is exact (Sterbenz) where t is small next to k */
     double t = (sum_hi - k) + sum_lo;
-    double uniform = a->smoothing / (double)n, coef_d = 0.0, coef_sum = 0.0;
-    if (probs || smooth)
-        ce_coef_sums_f64(a, r, z, m, probs, weighted, smooth, uniform, &coef_d, &coef_sum);
     int64_t y = probs ? 0 : a->target[r];
     double zy_m = probs ? 0.0 : (z[y] - m), scale, picked;
     /* k >= 1: the maximum is finite */

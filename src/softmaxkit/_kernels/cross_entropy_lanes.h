@@ -28,7 +28,11 @@ SK_INLINE double ce_coef_one(const sk_ce_args *a, ptrdiff_t r, ptrdiff_t j, int 
  * for smoothing or probability targets coef_d = sum_j coef_j (z_j - m) and
  * coef_sum = sum_j coef_j. Sets scale (e_j * scale is p_j times what the
  * target puts on the row) and picked ((1 - eps) w_y, the target's extra
- * coefficient at y; 0 for probability targets). */
+ * coefficient at y; 0 for probability targets). The fused rows take only
+ * a finite coef_sum: with an infinite coefficient (a weight or target of
+ * inf) the split coef_d - log_norm coef_sum is inf * 0 or inf - inf, NaN,
+ * where the general loop's sum of coef_j logp_j is the +-inf of the
+ * formula; those rows are left to it, before anything is written. */
 SK_INLINE double ce_row_loss(const sk_ce_args *a, ptrdiff_t r, int probs, int weighted, int smooth,
                              double zy_m, double k, double t, double coef_d, double coef_sum,
                              double *scale, double *picked) {

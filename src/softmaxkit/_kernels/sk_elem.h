@@ -16,7 +16,7 @@ SK_INLINE double SK_CAT(sk_shifted, SK_SFX)(double v, double shift, int pinf, do
     }
     double d = v - shift;
 #if SK_IS_F64
-    double lo = sk_two_sum_err(v, -shift, d);
+    double lo = sk_diff_err(v, shift, d);
     *d_lo = d > -INFINITY ? lo : 0.0; /* no error term at an excluded entry */
 #else
     *d_lo = 0.0;
@@ -35,12 +35,14 @@ SK_INLINE double SK_CAT(sk_exp_of, SK_SFX)(double d, double d_lo) {
 
 /* acc += v in lane j, compensated (Kahan) for float64 results: the
  * normaliser's relative error feeds every output, and a plain sum of 32768
- * terms would be off by tens of ulps. */
+ * terms would be off by tens of ulps. A sum that is not finite keeps no
+ * error term: (inf - acc) - y is NaN, which made every later sum NaN where
+ * the plain sum is +-inf (softmax_vjp of an infinite gradient). */
 SK_INLINE void SK_CAT(sk_accumulate, SK_SFX)(double *acc, double *comp, double v) {
 #if SK_IS_F64
     double y = v - *comp;
     double s = *acc + y;
-    *comp = (s - *acc) - y;
+    *comp = isfinite(s) ? (s - *acc) - y : 0.0;
     *acc = s;
 #else
     (void)comp;

@@ -110,6 +110,15 @@ SK_INLINE int sk_shift_kind(double m, double min_x) {
     return min_x >= -m ? SK_SHIFT_M_LARGER : SK_SHIFT_TWO_SUM;
 }
 
+/* The exact rounding error of d = x - m (x <= m, d finite), by Fast2Sum with
+ * the operand of the larger magnitude first, so that no intermediate
+ * overflows: TwoSum in the order x, -m formed (x - m) - x = -max - ulp / 2 at
+ * [8.170265657957594e307, max] (inf, then a NaN error), and in the order -m, x
+ * the same at [-max, -8.199799318411708e307]. */
+SK_INLINE double sk_diff_err(double x, double m, double d) {
+    return fabs(x) >= fabs(m) ? -m - (d - x) : x - (d + m);
+}
+
 /* The exact rounding error of s = a + b (Knuth's TwoSum). */
 SK_INLINE double sk_two_sum_err(double a, double b, double s) {
     double b_virtual = s - a;

@@ -51,7 +51,7 @@ SK_INLINE double sk_output_fill(sk_output o, int log_op) {
  * row's exp(x - shift), with the difference's rounding error fed in. */
 SK_INLINE double sk_block_rescale(const sk_part *part, const sk_slice *s) {
     double d = part->max - s->shift;
-    return sk_exp_accurate(d, sk_two_sum_err(part->max, -s->shift, d));
+    return sk_exp_accurate(d, sk_diff_err(part->max, s->shift, d));
 }
 
 /* Row r, start to finish, in the portable loops (the lanes leave rows

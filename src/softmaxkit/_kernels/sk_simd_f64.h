@@ -212,7 +212,8 @@ SK_INLINE vd sk_vexpd_lo_normal(vd d, vd lo) {
 /* vd_sum (sk_simd_ops.h) keeps a sum as a double-double. Its total less
  * SK_VDW * base, as hi + lo (|lo| <= ulp(hi) / 2): the lanes' sums (acc -
  * base is exact: base 1 <= acc) added by TwoSum in lane order, their errors
- * apart. */
+ * apart. A total that is not finite is the plain one, lo 0: its error terms
+ * are NaN (inf - inf), as _stable's compensated sums take it. */
 SK_INLINE double vd_sum_total(vd_sum s, double base, double *lo) {
     double acc[SK_VDW], err[SK_VDW];
     vd_store(acc, s.acc);
@@ -222,6 +223,10 @@ SK_INLINE double vd_sum_total(vd_sum s, double base, double *lo) {
         double v = acc[j] - base, sum = hi + v;
         e += sk_two_sum_err(hi, v, sum) + err[j];
         hi = sum;
+    }
+    if (!isfinite(hi)) {
+        *lo = 0.0;
+        return hi;
     }
     double total = hi + e;
     *lo = sk_two_sum_err(hi, e, total);

@@ -33,7 +33,7 @@ static void SK_FN(sk_combine)(const sk_part *parts, ptrdiff_t n_parts, sk_slice 
         } else if (!s->pinf && p->k + p->t > 0) {
             /* A block with a smaller maximum: rescale by exp(max_b - max). */
             double d = p->max - max;
-            double f = sk_exp_accurate(d, sk_two_sum_err(p->max, -max, d));
+            double f = sk_exp_accurate(d, sk_diff_err(p->max, max, d));
             s->t += (p->k + p->t) * f;
         }
     }

@@ -58,7 +58,7 @@ def exp_below(lo, hi, COMPENSATE: tl.constexpr):
     d = lo_s - hi_s
     e = tl.exp(d)
     if COMPENSATE:
-        e = e + e * two_sum_error(lo_s, -hi_s, d)
+        e = e + e * difference_error(lo_s, hi_s, d)
     return tl.where(finite, e, tl.where(lo == hi, 1.0, 0.0))
 
 
@@ -116,11 +116,12 @@ def reduce_stats(m, k, t, axis: tl.constexpr, COMPENSATE: tl.constexpr):
 
 
 @triton.jit
-def two_sum_error(a, b, s):
-    """The exact rounding error of ``s = fl(a + b)`` (Knuth's TwoSum)."""
-    b_virtual = s - a
-    a_virtual = s - b_virtual
-    return (a - a_virtual) + (b - b_virtual)
+def difference_error(x, m, d):
+    """The exact rounding error of a finite ``d = fl(x - m)``: Fast2Sum with the
+    operand of the larger magnitude first, so that no intermediate overflows
+    (``_stable.difference_error``)."""
+    x_larger = tl.abs(x) >= tl.abs(m)
+    return tl.where(x_larger, -m, x) - (d - tl.where(x_larger, x, -m))
 
 
 @triton.jit
@@ -148,13 +149,7 @@ def diff_from_max(z, m, FMAX: tl.constexpr, COMPENSATE: tl.constexpr):
     d = tl.where(z < lowest, float("-inf"), rounded)
     d = tl.where(m == float("inf"), tl.where(z == float("inf"), 0.0, float("-inf")), d)
     if COMPENSATE:
-        # The larger operand first, so that no intermediate overflows (see
-        # _stable.exponentials).
-        first = tl.abs(z_finite) >= tl.abs(shift)
-        error = two_sum_error(
-            tl.where(first, z_finite, -shift), tl.where(first, -shift, z_finite), rounded
-        )
-        d_lo = tl.where(d > float("-inf"), error, 0.0)
+        d_lo = tl.where(d > float("-inf"), difference_error(z_finite, shift, rounded), 0.0)
     else:
         d_lo = tl.zeros_like(d)
     return d, d_lo
