@@ -222,6 +222,17 @@ def test_a_subnormal_temperature_divides_the_vjps_as_the_limit_at_zero(backend, 
     )
 
 
+def test_the_smallest_gradient_at_a_subnormal_temperature_is_still_infinite(backend):
+    """The limit's sign is the gradient's at T = 1 however small it is: 5e-324 gives +inf, not
+    the 0 that any scaling of it before the sign is read would round to."""
+    if backend.flushes_subnormals:
+        pytest.skip("XLA on the CPU reads the subnormal gradient as 0 too")
+    logp = backend.asarray([[-INF, -INF, -INF, 0.0]])
+    g = backend.asarray([[5e-324, 0.0, -5e-324, 0.0]])
+    log_grad = sk.log_softmax_vjp(logp, g, temperature=1e-310)
+    assert_array_equal(backend.to_numpy(log_grad), [[INF, 0.0, -INF, 0.0]])
+
+
 def test_a_temperature_subnormal_in_float32_divides_the_vjps_as_the_limit(backend):
     """float16 computes in float32, whose smallest normal number is 1.2e-38: 1e-40 is the
     T -> 0 limit there (JAX gave NaN), though a normal number in float64."""

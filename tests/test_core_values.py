@@ -259,17 +259,21 @@ class TestGradients:
         ]
         assert_allclose(sk.softmax_jacobian(probs=sk.softmax([1, 2, 3])), expected, atol=5e-9)
 
-    def test_vjps_at_temperature_2_are_half_those_at_1(self):
-        # NumPy arrays, every option at its default but T: not the short path of T = 1.
+    @pytest.mark.parametrize("temperature, scale", [(2.0, 0.5), (1.0, 1.0)])
+    def test_vjps_at_a_temperature_are_those_at_1_divided_by_it(self, path, temperature, scale):
+        # Every option at its default but T (T = 2: not the short path of T = 1), on
+        # every path: the spec path once skipped the division at T = 2 unnoticed.
         y, g = np.array([0.2, 0.3, 0.5]), np.array([1.0, 0.0, 0.0])
-        assert_allclose(sk.softmax_vjp(y, g, temperature=2.0), [0.08, -0.03, -0.05], rtol=1e-14)
+        got = path.call(sk.softmax_vjp, y, g, temperature=temperature)
+        assert_allclose(got, scale * np.array([0.16, -0.06, -0.1]), rtol=1e-14)
         logp, g = np.log([0.25, 0.75]), np.array([1.0, 0.0])
-        assert_allclose(sk.log_softmax_vjp(logp, g, temperature=2.0), [0.375, -0.375], rtol=1e-14)
+        got = path.call(sk.log_softmax_vjp, logp, g, temperature=temperature)
+        assert_allclose(got, scale * np.array([0.75, -0.75]), rtol=1e-14)
 
-    def test_vjp_with_a_temperature_per_row(self):
-        # NumPy arrays, every option at its default but an array T: not the short path.
+    def test_vjp_with_a_temperature_per_row(self, path):
+        # Every option at its default but an array T: not the short path.
         y, g = np.array([[0.2, 0.3, 0.5], [0.25, 0.25, 0.5]]), np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
-        got = sk.softmax_vjp(y, g, temperature=np.array([[1.0], [2.0]]))
+        got = path.call(sk.softmax_vjp, y, g, temperature=np.array([[1.0], [2.0]]))
         assert_allclose(got, [[0.16, -0.06, -0.1], [-0.03125, 0.09375, -0.0625]], rtol=1e-14)
 
     def test_vjp_equals_jacobian_product(self, rng):
