@@ -148,17 +148,21 @@ SK_INLINE void SK_L(store_at)(SK_S *p, ptrdiff_t i, SK_V v, ptrdiff_t n) {
 }
 
 /* d = x - m (m broadcast) and its exact rounding error lo, by the formula of
- * kind (sk_shift_kind, sk_isa.h). */
+ * kind (sk_shift_kind, sk_isa.h), for x <= m (NaN and -inf give a NaN lo, as
+ * d is then NaN or -inf). */
 SK_INLINE SK_V SK_L(shift)(SK_V x, SK_V m, int kind, SK_V *lo) {
     SK_V d = SK_L(sub)(x, m);
+    SK_V minus_m = SK_L(sub)(SK_L(set1)(0.0), m); /* loop-invariant */
     if (kind == SK_SHIFT_X_LARGER) {
-        *lo = SK_L(sub)(SK_L(sub)(SK_L(set1)(0.0), m), SK_L(sub)(d, x));
+        *lo = SK_L(sub)(minus_m, SK_L(sub)(d, x));
     } else if (kind == SK_SHIFT_M_LARGER) {
         *lo = SK_L(sub)(x, SK_L(add)(d, m));
     } else {
-        SK_V b_virtual = SK_L(sub)(d, x); /* ~ -m */
-        SK_V a_virtual = SK_L(sub)(d, b_virtual);
-        *lo = SK_L(sub)(SK_L(sub)(x, a_virtual), SK_L(add)(m, b_virtual));
+        /* Fast2Sum with the operands ordered lane by lane: for x <= m the
+         * larger magnitude of x and -m is the smaller value (x where
+         * x <= -m, else -m) */
+        SK_V big = SK_L(min)(x, minus_m), small = SK_L(max)(x, minus_m);
+        *lo = SK_L(sub)(small, SK_L(sub)(d, big));
     }
     return d;
 }
