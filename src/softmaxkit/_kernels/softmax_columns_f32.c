@@ -63,7 +63,7 @@ typedef struct {
     vf chunk_max[SK_COLUMN_VECTORS];
     vf chunk_min[SK_COLUMN_VECTORS]; /* over the non-NaN entries, +inf before any */
     vf run_min[SK_COLUMN_VECTORS];   /* likewise over the chunks so far */
-    vf count[SK_COLUMN_VECTORS];   /* log_softmax: entries at the shift */
+    vf_count count[SK_COLUMN_VECTORS]; /* log_softmax: entries at the shift */
     vf_sum sum[SK_COLUMN_VECTORS];
 } column_state;
 
@@ -135,7 +135,7 @@ SK_INLINE void chunk_exp(const sk_reduce_args *a, ptrdiff_t o, ptrdiff_t i0, ptr
     float base = log_op ? 0.0f : 1.0f;
     for (ptrdiff_t v = 0; v < full + (rest > 0); v++) {
         st->sum[v] = vf_sum_start(base);
-        st->count[v] = vf_set1(0.0f);
+        st->count[v] = vf_count_start();
     }
     for (ptrdiff_t i = i0; i < i1; i++) {
         const float *x = col_ptr(a, o, i, j0);
@@ -189,7 +189,7 @@ SK_INLINE int column_first_pass(const sk_reduce_args *a, ptrdiff_t o, ptrdiff_t 
         for (ptrdiff_t v = 0; v < n_vec; v++) {
             vf_store(acc + v * SK_VW, st->sum[v].acc);
             vf_store(err + v * SK_VW, st->sum[v].err);
-            vf_store(cnt + v * SK_VW, st->count[v]);
+            vf_store(cnt + v * SK_VW, vf_count_floats(st->count[v]));
         }
         for (ptrdiff_t j = 0; j < width; j++) {
             if (now[j] > old[j] && old[j] > -INFINITY) {
