@@ -8,7 +8,7 @@
  * softmax_body.h.
  *
  * Also here: the float64 exponential of a shifted argument, exp(d + lo), with
- * lo the exact rounding error of d = x - m (TwoSum), table-driven (2^(j/4),
+ * lo the exact rounding error of d = x - m (vd_shift), table-driven (2^(j/4),
  * one register: a permute, not a gather) so that its polynomial is short, and
  * compensated float64 sums.
  */
@@ -60,6 +60,9 @@ SK_INLINE vd vd_lookup4(const double *table, vd bits) {
     return _mm512_permutexvar_pd(_mm512_castpd_si512(bits), _mm512_loadu_pd(table));
 }
 SK_INLINE double vd_hmax(vd v) { return _mm512_reduce_max_pd(v); }
+/* The lanes where a or b is NaN; the union of two lane sets. */
+SK_INLINE vdmask vd_unordered(vd a, vd b) { return _mm512_cmp_pd_mask(a, b, _CMP_UNORD_Q); }
+SK_INLINE vdmask vd_mask_or(vdmask a, vdmask b) { return a | b; }
 
 #elif defined(__AVX2__)
 
@@ -114,6 +117,8 @@ SK_INLINE double vd_hmax(vd v) {
     m = _mm_max_sd(m, _mm_unpackhi_pd(m, m));
     return _mm_cvtsd_f64(m);
 }
+SK_INLINE vdmask vd_unordered(vd a, vd b) { return _mm256_cmp_pd(a, b, _CMP_UNORD_Q); }
+SK_INLINE vdmask vd_mask_or(vdmask a, vdmask b) { return _mm256_or_pd(a, b); }
 
 #endif
 
@@ -201,10 +206,15 @@ SK_INLINE vd sk_vexpd_lo(vd d, vd lo) {
 
 /* sk_vexpd_lo where every lane's d is in [SK_F64_EXP_NORMAL, 0] (no NaN; no
  * clamp needed either): a block whose range says so. The result is then a
- * normal double, and the scaling a sum of exponents. */
+ * normal double, and the scaling a sum of exponents, applied to the table's
+ * 2^(j/4) (a normal double too) before the last FMA rather than after it:
+ * the same bits (scaling by a power of 2 commutes with the rounding of a
+ * normal result), computed beside the polynomial instead of after it, one
+ * operation off the dependency chain (3% of pass 2 on a Zen 3 core). */
 SK_INLINE vd sk_vexpd_lo_normal(vd d, vd lo) {
     sk_expd_parts e = sk_vexpd_parts(d, lo);
-    return vd_ldexp_normal(sk_vexpd_unscaled(e), e.kd_shifted);
+    vd t = vd_ldexp_normal(e.t_hi, e.kd_shifted);
+    return vd_fmadd(t, vd_fmadd(e.r2, e.q, e.r_delta), t);
 }
 
 /* ---- compensated float64 sums ---------------------------------------------- */

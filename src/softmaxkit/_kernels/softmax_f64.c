@@ -6,7 +6,7 @@
  * row (a whole row when it has at most SK_BLOCK elements) is reduced in two
  * passes over its data and one over its output:
  *   1. the maximum m (and the minimum, and whether the block holds NaN);
- *   2. e = exp((x - m) + lo) (sk_simd_f64.h: TwoSum-compensated shift,
+ *   2. e = exp((x - m) + lo) (sk_simd_f64.h: exactly compensated shift,
  *      table-driven exp) summed with every rounding error kept (a
  *      double-double normaliser 1 + t, whose t keeps its relative accuracy
  *      however small: log_softmax at a dominant class is -log1p(t));
@@ -43,11 +43,13 @@ SK_INLINE int in_lanes(double mx) { return mx == -INFINITY || fabs(mx) < SK_F64_
 
 /* Largest and smallest included entries (NaN ignored; excluded entries count
  * as -inf); the maximum is -inf when there is none; *nan: whether an included
- * entry is NaN. */
+ * entry is NaN. One unordered compare flags a NaN in either of two vectors,
+ * and the flags are ORed: a chain of 1-cycle ORs (a count of NaN lanes, two
+ * dependent adds a pair of vectors, made this loop latency-bound). */
 SK_INLINE void block_range_impl(const double *x, const uint8_t *m, ptrdiff_t len, double *max,
                                 double *min, int *nan) {
     vd hi0 = vd_set1(-INFINITY), hi1 = hi0, lo0 = vd_set1(INFINITY), lo1 = lo0;
-    vd nans = vd_set1(0.0), one = vd_set1(1.0); /* NaN lanes counted */
+    vdmask nans = vd_unordered(hi0, hi0); /* no lane */
     ptrdiff_t i = 0;
     /* vd_max(x, acc) and vd_min(x, acc) keep acc where x is NaN. */
     for (; i + 2 * SK_VDW <= len; i += 2 * SK_VDW) {
@@ -56,22 +58,21 @@ SK_INLINE void block_range_impl(const double *x, const uint8_t *m, ptrdiff_t len
         hi1 = vd_max(b, hi1);
         lo0 = vd_min(a, lo0);
         lo1 = vd_min(b, lo1);
-        nans = vd_add_where(vd_ne_or_nan(a, a), nans, one);
-        nans = vd_add_where(vd_ne_or_nan(b, b), nans, one);
+        nans = vd_mask_or(nans, vd_unordered(a, b));
     }
     for (; i < len; i += SK_VDW) {
         ptrdiff_t n = len - i < SK_VDW ? len - i : SK_VDW;
         /* -inf past the end, which leaves the max alone but would make the
          * min -inf (and every row whose length is not a multiple of SK_VDW
-         * take TwoSum): the min takes +inf there */
+         * take the mixed kind of shift): the min takes +inf there */
         vd a = vd_load_x_at(x, m, i, n);
         hi0 = vd_max(a, hi0);
         lo0 = vd_min(vd_select(vd_mask_first(n), a, vd_set1(INFINITY)), lo0);
-        nans = vd_add_where(vd_ne_or_nan(a, a), nans, one);
+        nans = vd_mask_or(nans, vd_unordered(a, a));
     }
     *max = vd_hmax(vd_max(hi0, hi1));
     *min = -vd_hmax(vd_max(vd_sub(vd_set1(0.0), lo0), vd_sub(vd_set1(0.0), lo1)));
-    *nan = vd_hmax(nans) > 0.0;
+    *nan = vd_any(nans);
 }
 
 /* (Each of these wrappers makes one loop per case of the mask, without a
