@@ -131,14 +131,14 @@ static void ce_exp_sum_f32(const float *z, float *e, ptrdiff_t len, float m, int
         ce_exp_sum_body(z, e, len, m, SK_SHIFT_M_LARGER, 1, next, k, t);
     else if (kind == SK_SHIFT_X_LARGER && normal)
         ce_exp_sum_body(z, e, len, m, SK_SHIFT_X_LARGER, 1, next, k, t);
-    else if (kind == SK_SHIFT_TWO_SUM && normal)
-        ce_exp_sum_body(z, e, len, m, SK_SHIFT_TWO_SUM, 1, next, k, t);
+    else if (kind == SK_SHIFT_PER_LANE && normal)
+        ce_exp_sum_body(z, e, len, m, SK_SHIFT_PER_LANE, 1, next, k, t);
     else if (kind == SK_SHIFT_M_LARGER)
         ce_exp_sum_body(z, e, len, m, SK_SHIFT_M_LARGER, 0, next, k, t);
     else if (kind == SK_SHIFT_X_LARGER)
         ce_exp_sum_body(z, e, len, m, SK_SHIFT_X_LARGER, 0, next, k, t);
-    else if (kind == SK_SHIFT_TWO_SUM)
-        ce_exp_sum_body(z, e, len, m, SK_SHIFT_TWO_SUM, 0, next, k, t);
+    else if (kind == SK_SHIFT_PER_LANE)
+        ce_exp_sum_body(z, e, len, m, SK_SHIFT_PER_LANE, 0, next, k, t);
     else
         ce_exp_sum_body(z, e, len, m, CE_SHIFT_ANY, 0, next, k, t);
 }

@@ -51,7 +51,7 @@ static double ce_max_f64(const double *z, ptrdiff_t n, int *nan) {
 /* e = exp(z - m) for w lanes of z (the others give 0); k counts z == m. */
 SK_INLINE vd ce_exp_vec_f64(vd z, vd vm, vd low, vd *k) {
     vd lo;
-    vd d = vd_shift(vd_clamp_exp_arg(z, low), vm, SK_SHIFT_TWO_SUM, &lo);
+    vd d = vd_shift(vd_clamp_exp_arg(z, low), vm, SK_SHIFT_PER_LANE, &lo);
     vd e = sk_vexpd_lo(d, lo);
     /* the entries whose e is exactly 1 (z == m, or so close below it that
      * exp rounds to 1): t = sum - k is formed from the same terms either way */

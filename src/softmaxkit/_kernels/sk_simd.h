@@ -10,7 +10,7 @@
  * portable loops of softmax_body.h.
  *
  * Also here: the float32 exponential of a shifted argument, exp(d + lo), with
- * lo the exact rounding error of d = x - m (TwoSum), which is what keeps
+ * lo the exact rounding error of d = x - m (vf_shift), which is what keeps
  * float32 softmax within 2 ulp at any logit spread (a plain float32 shift is
  * 60+ ulp off at a spread of 60: torch's and onnxruntime's error).
  */
@@ -172,7 +172,7 @@ SK_INLINE vf sk_vexp_lo_normal(vf d, vf lo) {
 SK_INLINE vf sk_vexp_shifted(vf x, vf m) {
     const vf low = vf_set1(SK_F32_EXP_LOW);
     vf lo;
-    vf d = vf_shift(x, m, SK_SHIFT_TWO_SUM, &lo);
+    vf d = vf_shift(x, m, SK_SHIFT_PER_LANE, &lo);
     lo = vf_where(vf_gt(d, low), lo); /* NaN where d = -inf; no matter below -110 */
     return sk_vexp_lo(vf_max(low, d), lo); /* vf_max keeps a NaN d */
 }

@@ -5,7 +5,7 @@
  * SK_HAVE_VECF is not defined (the baseline build, other compilers) the
  * callers keep their portable loops.
  *
- * The exponential is sk_simd.h's (the TwoSum-compensated float32 exp of
+ * The exponential is sk_simd.h's (the exactly compensated float32 exp of
  * softmax_f32.c), seen through these types.
  */
 #ifndef SK_VECF_H

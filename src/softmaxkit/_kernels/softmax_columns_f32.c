@@ -21,7 +21,7 @@ void SK_FN(sk_tile)(const sk_reduce_args *a, ptrdiff_t o, ptrdiff_t j0, ptrdiff_
  *
  * First pass, in chunks of sk_f32_column_chunk_rows rows (256 KiB of x: L2):
  * each chunk's maximum per column is folded into a running maximum s; then
- * the chunk's exponentials exp(x - s) (TwoSum-compensated shift, as in the
+ * the chunk's exponentials exp(x - s) (exactly compensated shift, as in the
  * row loops) are summed while the chunk is in cache. The chunk's sums join
  * the column's running normaliser, rescaled by exp(s_old - s) when s grew
  * (for random data, rarely after the first chunks). Nothing is stored.
@@ -108,10 +108,10 @@ SK_INLINE int tile_is_normal(const float *min, const float *shift, ptrdiff_t wid
 SK_INLINE vf column_exp(vf xv, vf shift, vf low, int normal) {
     vf lo;
     if (normal) {
-        vf d = vf_shift(xv, shift, SK_SHIFT_TWO_SUM, &lo);
+        vf d = vf_shift(xv, shift, SK_SHIFT_PER_LANE, &lo);
         return sk_vexp_lo_normal(d, lo);
     }
-    vf d = vf_shift(vf_clamp_exp_arg(xv, low), shift, SK_SHIFT_TWO_SUM, &lo);
+    vf d = vf_shift(vf_clamp_exp_arg(xv, low), shift, SK_SHIFT_PER_LANE, &lo);
     return sk_vexp_lo(d, lo);
 }
 

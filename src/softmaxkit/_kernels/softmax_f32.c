@@ -6,7 +6,7 @@
  * A block of a row (a whole row when it has at most SK_BLOCK elements) is
  * reduced in two passes over its data and one over its output:
  *   1. the maximum m;
- *   2. e = exp((x - m) + lo) (sk_simd.h: TwoSum-compensated shift, float32
+ *   2. e = exp((x - m) + lo) (sk_simd.h: exactly compensated shift, float32
  *      polynomial) summed in compensated float32 lanes (sk_simd.h's vf_sum);
  *      softmax stores e in the output, log_softmax keeps k (entries with
  *      e == 1, the maxima) apart from t (the others), so that
@@ -57,7 +57,7 @@ SK_INLINE void block_range(const float *x, const uint8_t *m, ptrdiff_t len, floa
         vf a = n == SK_VW ? vf_load_x(x + i, m ? m + i : NULL) : vf_load_x_first(x + i, m ? m + i : NULL, n);
         /* the lanes past the end hold -inf, which leaves the max alone but
          * would make the min -inf (and every row whose length is not a
-         * multiple of SK_VW take TwoSum): the min takes +inf there */
+         * multiple of SK_VW take the per-lane kind of shift): the min takes +inf there */
         hi0 = vf_max(a, hi0);
         lo0 = vf_min(vf_select(vf_mask_first(n), a, vf_set1(INFINITY)), lo0);
     }
@@ -225,7 +225,7 @@ SK_INLINE int block_stats(const float *x, const uint8_t *m, float *e_out, ptrdif
     else if (kind == SK_SHIFT_M_LARGER)
         block_sums(x, m, e_out, len, mx, SK_SHIFT_M_LARGER, split, normal, next, part);
     else
-        block_sums(x, m, e_out, len, mx, SK_SHIFT_TWO_SUM, split, normal, next, part);
+        block_sums(x, m, e_out, len, mx, SK_SHIFT_PER_LANE, split, normal, next, part);
     return 1;
 }
 
@@ -508,10 +508,10 @@ SK_INLINE void tile_exps(float *t, ptrdiff_t n, vf mv, vf low, int log_op, int n
     for (ptrdiff_t j = 0; j < n; j++) {
         vf lo, e;
         if (normal) {
-            vf d = vf_shift(vf_load(t + j * SK_VW), mv, SK_SHIFT_TWO_SUM, &lo);
+            vf d = vf_shift(vf_load(t + j * SK_VW), mv, SK_SHIFT_PER_LANE, &lo);
             e = sk_vexp_lo_normal(d, lo);
         } else {
-            vf d = vf_shift(vf_clamp_exp_arg(vf_load(t + j * SK_VW), low), mv, SK_SHIFT_TWO_SUM, &lo);
+            vf d = vf_shift(vf_clamp_exp_arg(vf_load(t + j * SK_VW), low), mv, SK_SHIFT_PER_LANE, &lo);
             e = sk_vexp_lo(d, lo);
         }
         if (log_op) {

@@ -170,7 +170,7 @@ SK_INLINE void block_sums_of_kind(const double *x, const uint8_t *m, double *e_o
     else if (kind == SK_SHIFT_M_LARGER)
         normal ? SK_SUMS(SK_SHIFT_M_LARGER, 1) : SK_SUMS(SK_SHIFT_M_LARGER, 0);
     else
-        normal ? SK_SUMS(SK_SHIFT_TWO_SUM, 1) : SK_SUMS(SK_SHIFT_TWO_SUM, 0);
+        normal ? SK_SUMS(SK_SHIFT_PER_LANE, 1) : SK_SUMS(SK_SHIFT_PER_LANE, 0);
 #undef SK_SUMS
 }
 
