@@ -60,9 +60,6 @@ SK_INLINE vd vd_lookup4(const double *table, vd bits) {
     return _mm512_permutexvar_pd(_mm512_castpd_si512(bits), _mm512_loadu_pd(table));
 }
 SK_INLINE double vd_hmax(vd v) { return _mm512_reduce_max_pd(v); }
-/* The lanes where a or b is NaN; the union of two lane sets. */
-SK_INLINE vdmask vd_unordered(vd a, vd b) { return _mm512_cmp_pd_mask(a, b, _CMP_UNORD_Q); }
-SK_INLINE vdmask vd_mask_or(vdmask a, vdmask b) { return a | b; }
 
 #elif defined(__AVX2__)
 
@@ -117,8 +114,6 @@ SK_INLINE double vd_hmax(vd v) {
     m = _mm_max_sd(m, _mm_unpackhi_pd(m, m));
     return _mm_cvtsd_f64(m);
 }
-SK_INLINE vdmask vd_unordered(vd a, vd b) { return _mm256_cmp_pd(a, b, _CMP_UNORD_Q); }
-SK_INLINE vdmask vd_mask_or(vdmask a, vdmask b) { return _mm256_or_pd(a, b); }
 
 #endif
 
@@ -194,14 +189,15 @@ SK_INLINE sk_expd_parts sk_vexpd_parts(vd d, vd lo) {
     return e;
 }
 
-/* 2^(j/4) exp(r) (before the scaling by 2^floor(kd / 4)). */
-SK_INLINE vd sk_vexpd_unscaled(sk_expd_parts e) {
-    return vd_fmadd(e.t_hi, vd_fmadd(e.r2, e.q, e.r_delta), e.t_hi);
+/* t exp(r) for t = 2^(j/4) / (1 + delta), or t scaled by a power of 2 where
+ * the result stays normal (sk_vexpd_lo_normal), rounded once. */
+SK_INLINE vd sk_vexpd_times(sk_expd_parts e, vd t) {
+    return vd_fmadd(t, vd_fmadd(e.r2, e.q, e.r_delta), t);
 }
 
 SK_INLINE vd sk_vexpd_lo(vd d, vd lo) {
     sk_expd_parts e = sk_vexpd_parts(d, lo);
-    return vd_exp_scale(sk_vexpd_unscaled(e), e.kd, e.kd_shifted, d);
+    return vd_exp_scale(sk_vexpd_times(e, e.t_hi), e.kd, e.kd_shifted, d);
 }
 
 /* sk_vexpd_lo where every lane's d is in [SK_F64_EXP_NORMAL, 0] (no NaN; no
@@ -213,8 +209,7 @@ SK_INLINE vd sk_vexpd_lo(vd d, vd lo) {
  * operation off the dependency chain (3% of pass 2 on a Zen 3 core). */
 SK_INLINE vd sk_vexpd_lo_normal(vd d, vd lo) {
     sk_expd_parts e = sk_vexpd_parts(d, lo);
-    vd t = vd_ldexp_normal(e.t_hi, e.kd_shifted);
-    return vd_fmadd(t, vd_fmadd(e.r2, e.q, e.r_delta), t);
+    return sk_vexpd_times(e, vd_ldexp_normal(e.t_hi, e.kd_shifted));
 }
 
 /* ---- compensated float64 sums ---------------------------------------------- */

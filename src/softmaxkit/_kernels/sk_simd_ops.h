@@ -54,6 +54,8 @@ SK_INLINE SK_M SK_L(gt)(SK_V a, SK_V b) { return SK_CMP(a, b, _CMP_GT_OQ); }
 SK_INLINE SK_M SK_L(eq)(SK_V a, SK_V b) { return SK_CMP(a, b, _CMP_EQ_OQ); }
 SK_INLINE SK_M SK_L(gt_or_nan)(SK_V a, SK_V b) { return SK_CMP(a, b, _CMP_NLE_UQ); }
 SK_INLINE SK_M SK_L(ne_or_nan)(SK_V a, SK_V b) { return SK_CMP(a, b, _CMP_NEQ_UQ); }
+/* The lanes where a or b is NaN. */
+SK_INLINE SK_M SK_L(unordered)(SK_V a, SK_V b) { return SK_CMP(a, b, _CMP_UNORD_Q); }
 
 #if defined(__AVX512F__)
 
@@ -63,6 +65,8 @@ SK_INLINE SK_V SK_L(where_not)(SK_M m, SK_V a) { return SK_L(select)(m, SK_L(set
 /* Whether m holds in every lane, in any lane. */
 SK_INLINE int SK_L(all)(SK_M m) { return m == (SK_M)((1u << SK_W) - 1u); }
 SK_INLINE int SK_L(any)(SK_M m) { return m != 0; }
+/* The lanes where a or b holds. */
+SK_INLINE SK_M SK_L(mask_or)(SK_M a, SK_M b) { return a | b; }
 /* a + b in the lanes where m holds, a elsewhere. */
 SK_INLINE SK_V SK_L(add_where)(SK_M m, SK_V a, SK_V b) { return SK_OP(mask_add)(a, m, a, b); }
 /* The lanes [0, n). */
@@ -93,6 +97,7 @@ SK_INLINE SK_V SK_L(where)(SK_M m, SK_V a) { return SK_OP(and)(m, a); }
 SK_INLINE SK_V SK_L(where_not)(SK_M m, SK_V a) { return SK_OP(andnot)(m, a); }
 SK_INLINE int SK_L(all)(SK_M m) { return SK_OP(movemask)(m) == (1 << SK_W) - 1; }
 SK_INLINE int SK_L(any)(SK_M m) { return SK_OP(movemask)(m) != 0; }
+SK_INLINE SK_M SK_L(mask_or)(SK_M a, SK_M b) { return SK_OP(or)(a, b); }
 SK_INLINE SK_V SK_L(add_where)(SK_M m, SK_V a, SK_V b) { return SK_L(add)(a, SK_L(where)(m, b)); }
 /* All ones in the lanes [0, n), n clamped to SK_W: the 32 bytes that start
  * SK_W - n lanes before the end of the ones of this table. */

@@ -49,7 +49,7 @@ SK_INLINE int in_lanes(double mx) { return mx == -INFINITY || fabs(mx) < SK_F64_
 SK_INLINE void block_range_impl(const double *x, const uint8_t *m, ptrdiff_t len, double *max,
                                 double *min, int *nan) {
     vd hi0 = vd_set1(-INFINITY), hi1 = hi0, lo0 = vd_set1(INFINITY), lo1 = lo0;
-    vdmask nans = vd_unordered(hi0, hi0); /* no lane */
+    vdmask nans = vd_mask_first(0); /* no lane */
     ptrdiff_t i = 0;
     /* vd_max(x, acc) and vd_min(x, acc) keep acc where x is NaN. */
     for (; i + 2 * SK_VDW <= len; i += 2 * SK_VDW) {
@@ -64,7 +64,7 @@ SK_INLINE void block_range_impl(const double *x, const uint8_t *m, ptrdiff_t len
         ptrdiff_t n = len - i < SK_VDW ? len - i : SK_VDW;
         /* -inf past the end, which leaves the max alone but would make the
          * min -inf (and every row whose length is not a multiple of SK_VDW
-         * take the mixed kind of shift): the min takes +inf there */
+         * take the per-lane kind of shift): the min takes +inf there */
         vd a = vd_load_x_at(x, m, i, n);
         hi0 = vd_max(a, hi0);
         lo0 = vd_min(vd_select(vd_mask_first(n), a, vd_set1(INFINITY)), lo0);
