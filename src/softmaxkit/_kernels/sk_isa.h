@@ -105,9 +105,9 @@ SK_INLINE void sk_finish(sk_slice *s) {
  *                      lo = x - (d + m);
  * otherwise (SK_SHIFT_PER_LANE) Fast2Sum on the operands ordered lane by
  * lane, min(x, -m) and max(x, -m): 4 operations, against TwoSum's 5, which
- * it replaced (same bits: both errors are exact; the float32 exponential
- * loop alone measured 12.8 -> 11.3 cycles a vector). The rule of
- * sk_diff_err below and of _stable.difference_error. */
+ * it replaced (same bits: both errors are exact; the exponential loops are
+ * bound by the operations they hold in flight, see softmax_f32.c). The rule
+ * of sk_diff_err below and of _stable.difference_error. */
 enum { SK_SHIFT_PER_LANE, SK_SHIFT_X_LARGER, SK_SHIFT_M_LARGER };
 
 SK_INLINE int sk_shift_kind(double m, double min_x) {
