@@ -28,6 +28,16 @@
 #endif
 
 #define SK_LANES 8 /* independent accumulators of a row sum */
+
+#if defined(__AVX2__)
+#include <immintrin.h>
+/* The cache lines of the bytes [p, p + bytes), towards L2, one prefetch a
+ * 64-byte line: what a SIMD loop over rows reads or writes next, fetched
+ * while it computes the current row (softmax_f32.c, softmax_f64.c). */
+SK_INLINE void sk_prefetch_lines(const void *p, ptrdiff_t bytes) {
+    for (ptrdiff_t j = 0; j < bytes; j += 64) _mm_prefetch((const char *)p + j, _MM_HINT_T1);
+}
+#endif
 #define SK_F32_SHORT_ROW 64 /* float32 rows up to this length go one row a lane */
 #define SK_F32_COLUMNS 512 /* float32 column mode: at most this many slices a tile */
 #define SK_F32_CHUNK_FLOATS 65536 /* and about this many elements a chunk of rows (L2) */

@@ -99,12 +99,6 @@ SK_INLINE void sums_add(vf e, int split, vf_count *count, vf_sum *sum) {
     }
 }
 
-/* The cache lines of n floats from p, towards L2 (one prefetch a line). */
-SK_INLINE void prefetch_lines(const float *p, ptrdiff_t n) {
-    for (ptrdiff_t j = 0; j < n; j += 64 / (ptrdiff_t)sizeof(float))
-        _mm_prefetch((const char *)(p + j), _MM_HINT_T1);
-}
-
 /* e = exp(x - mx) of the full vector at x + i, stored in e_out unless split
  * and added to *sum (see block_sums_body). */
 SK_INLINE void sums_step(const float *x, const uint8_t *m, float *e_out, ptrdiff_t i, vf mv, vf low,
@@ -150,14 +144,14 @@ SK_INLINE void block_sums_body(const float *x, const uint8_t *m, float *e_out, p
     vf_sum sum = vf_sum_start(base);
     ptrdiff_t i = 0;
     for (; i + 2 * SK_VW <= len; i += 2 * SK_VW) {
-        prefetch_lines(next.x + i, 2 * SK_VW);
-        prefetch_lines(next.out + i, 2 * SK_VW);
+        sk_prefetch_lines(next.x + i, 2 * sizeof(vf));
+        sk_prefetch_lines(next.out + i, 2 * sizeof(vf));
         sums_step(x, m, e_out, i, mv, low, kind, split, normal, &count, &sum);
         sums_step(x, m, e_out, i + SK_VW, mv, low, kind, split, normal, &count, &sum);
     }
     if (i + SK_VW <= len) {
-        prefetch_lines(next.x + i, SK_VW);
-        prefetch_lines(next.out + i, SK_VW);
+        sk_prefetch_lines(next.x + i, sizeof(vf));
+        sk_prefetch_lines(next.out + i, sizeof(vf));
         sums_step(x, m, e_out, i, mv, low, kind, split, normal, &count, &sum);
         i += SK_VW;
     }

@@ -112,11 +112,6 @@ typedef struct {
     const double *x, *out;
 } ahead_rows;
 
-/* The cache lines of n doubles from p, towards L2. */
-SK_INLINE void prefetch_lines(const double *p, ptrdiff_t n) {
-    for (ptrdiff_t j = 0; j < n; j += 8) _mm_prefetch((const char *)(p + j), _MM_HINT_T1);
-}
-
 /* Pass 2: the normaliser of a block whose maximum mx is finite with
  * |mx| < 2^40, the sum of e = exp(x - mx), as *norm + *norm_lo, and as
  * part->k = 1 (the maximum's own term) and part->t = the rest, to relative
@@ -138,8 +133,8 @@ SK_INLINE void block_sums(const double *x, const uint8_t *m, double *e_out, ptrd
     /* Two independent chains of sums: the exp's latency overlaps. */
     for (; i + 2 * SK_VDW <= len; i += 2 * SK_VDW) {
         if (ahead.x) {
-            prefetch_lines(ahead.x + i, 2 * SK_VDW);
-            prefetch_lines(ahead.out + i, 2 * SK_VDW);
+            sk_prefetch_lines(ahead.x + i, 2 * sizeof(vd));
+            sk_prefetch_lines(ahead.out + i, 2 * sizeof(vd));
         }
         s = sums_step(s, vd_load_x(x + i, m ? m + i : NULL), mv, low, store ? e_out + i : NULL, SK_VDW,
                       kind, store, normal);
