@@ -36,6 +36,21 @@
 #include "sk_lane_output.h"
 #include "sk_vecf.h"
 
+/* The functions that run the row loops (row, and the long rows' blocks) are
+ * compiled with GCC's first scheduling pass, register-pressure aware (off by
+ * default on x86): in the exponential pass it reorders the iteration and
+ * keeps more constants in registers (60 instructions an iteration of the
+ * per-lane kind where there were 64, 6 stack operands where there were 11).
+ * Measured on Zen 3 (AVX2, 1 thread, CPU time), same bits: softmax 5-9% and
+ * log_softmax 3-4% faster on (4096, 1000), 6-10% on (1024, 32000). The
+ * short-row tiles keep the default (10-25% slower with it on (4096, 10)), as
+ * does the AVX-512 build (32 registers; not measurable here). */
+#if defined(__GNUC__) && !defined(__clang__) && !defined(__AVX512F__)
+#define SK_SCHEDULED __attribute__((optimize("schedule-insns", "sched-pressure")))
+#else
+#define SK_SCHEDULED
+#endif
+
 /* ---- passes over one block ------------------------------------------------ */
 
 /* Largest and smallest included entries (NaN ignored; excluded entries count
@@ -278,7 +293,7 @@ static void fill(float *out, ptrdiff_t len, float value) {
 /* ---- rows of at most SK_BLOCK elements ------------------------------------ */
 
 /* softmax or log_softmax of row r; next: the row to prefetch. */
-static void row(const sk_reduce_args *a, ptrdiff_t r, next_row next) {
+SK_SCHEDULED static void row(const sk_reduce_args *a, ptrdiff_t r, next_row next) {
     const float *x = (const float *)(a->x + r * a->xs_outer);
     const uint8_t *m = sk_row_mask(a, r, 0);
     float *out = (float *)(a->out + r * a->os_outer);
@@ -631,7 +646,7 @@ void SK_FN(sk_f32_short_rows)(const sk_reduce_args *a, ptrdiff_t r0, ptrdiff_t r
 
 /* ---- blocks of long rows (see driver.c) ----------------------------------- */
 
-void SK_FN(sk_f32_block_stats)(const sk_reduce_args *a, ptrdiff_t r, ptrdiff_t start,
+SK_SCHEDULED void SK_FN(sk_f32_block_stats)(const sk_reduce_args *a, ptrdiff_t r, ptrdiff_t start,
                                ptrdiff_t len, sk_part *part) {
     const float *x = (const float *)(a->x + r * a->xs_outer) + start;
     const uint8_t *m = sk_row_mask(a, r, start);
@@ -650,7 +665,7 @@ void SK_FN(sk_f32_block_stats)(const sk_reduce_args *a, ptrdiff_t r, ptrdiff_t s
 
 /* Output of a block whose statistics block_stats made (part) in a row whose
  * normaliser is s. */
-void SK_FN(sk_f32_block_apply)(const sk_reduce_args *a, ptrdiff_t r, ptrdiff_t start,
+SK_SCHEDULED void SK_FN(sk_f32_block_apply)(const sk_reduce_args *a, ptrdiff_t r, ptrdiff_t start,
                                ptrdiff_t len, const sk_part *part, const sk_slice *s) {
     float *out = (float *)(a->out + r * a->os_outer) + start;
     sk_output o = sk_block_output(a, part, s, in_lanes(part->max));
