@@ -105,25 +105,28 @@ SK_INLINE float vf_hsum(vf v) {
  * final rounding:
  *   k = round(d / ln2), r = (d - k ln2_hi) + (lo - k ln2_lo)
  * where ln2_hi has 16 significant bits, so k ln2_hi is exact (|k| < 2^8) and
- * d - k ln2_hi is exact (Sterbenz); p = exp(r) = 1 + r + r^2 q(r) on
- * |r| <= ln2/2 + tiny, q of degree 4 (near-minimax in float32 coefficients,
- * relative error 4e-9; degree 6 in all). k comes back as a float and as
- * *k_shifted, k + 127 + 1.5 * 2^23, whose low 9 bits are k + 127: 2^k's
- * biased exponent where 2^k is a normal float (sk_vexp_lo_normal). NaN gives
- * NaN. */
-SK_INLINE vf sk_vexp_parts(vf d, vf lo, vf *k, vf *k_shifted) {
+ * d - k ln2_hi is exact (Sterbenz) (sk_vexp_reduce); p = exp(r) =
+ * 1 + r + r^2 q(r) on |r| <= ln2/2 + tiny, q of degree 4 (near-minimax in
+ * float32 coefficients, relative error 4e-9; degree 6 in all)
+ * (sk_vexp_poly). k comes back as a float and as *k_shifted,
+ * k + 127 + 1.5 * 2^23, whose low 9 bits are k + 127: 2^k's biased exponent
+ * where 2^k is a normal float (sk_vexp_normal_finish). NaN gives NaN. */
+SK_INLINE vf sk_vexp_reduce(vf d, vf lo, vf *k, vf *k_shifted) {
     /* k = round(d / ln2) by the rounding of an FMA onto 1.5 * 2^23 + 127,
      * where the float32 spacing is 1: two single-uop operations where a
      * multiply and a rounding take three uops on AVX-512. (Ties may round
      * either way: r stays within ln2/2 + tiny.) The 127 is the exponent's
-     * bias, added here for free (sk_vexp_lo_normal: one operation less a
+     * bias, added here for free (sk_vexp_normal_finish: one operation less a
      * vector, 4% fewer cycles in softmax_f32.c's pass 2 alone). NaN and -inf
      * carry through. */
     const vf shifter = vf_set1(0x1.8p23f + 127.0f);
     *k_shifted = vf_fmadd(d, vf_set1(0x1.715476p0f), shifter);
     *k = vf_sub(*k_shifted, shifter);
     vf r = vf_fnmadd(*k, vf_set1(0x1.62e4p-1f), d);
-    r = vf_add(r, vf_fnmadd(*k, vf_set1(0x1.7f7d1cp-20f), lo));
+    return vf_add(r, vf_fnmadd(*k, vf_set1(0x1.7f7d1cp-20f), lo));
+}
+
+SK_INLINE vf sk_vexp_poly(vf r) {
     /* Horner's rule: Estrin's scheme (one operation more, 5 cycles less
      * latency) measured no faster in softmax_f32.c's pass 2, which is bound
      * by the operations in flight (see block_sums_body there) */
@@ -135,35 +138,55 @@ SK_INLINE vf sk_vexp_parts(vf d, vf lo, vf *k, vf *k_shifted) {
     return vf_fmadd(p, r, vf_set1(1.0f));
 }
 
-/* exp(d + lo) for -111 <= d <= 0 (sk_vexp_parts): 2^k p rounded once where
- * the result is subnormal, and exactly 0 below -104. NaN gives NaN. The
+/* 2^k p rounded once where the result is subnormal, and exactly 0 where d
+ * is below -104 (NaN stays NaN). */
+SK_INLINE vf sk_vexp_scale(vf d, vf p, vf k) {
+    vmask not_zero = vf_gt_or_nan(d, vf_set1(SK_F32_EXP_ZERO));
+    return vf_ldexp_where(not_zero, p, k);
+}
+
+/* exp(d + lo) for -111 <= d <= 0 (sk_vexp_reduce). NaN gives NaN. The
  * callers pass x through vf_clamp_exp_arg (at m - 110) first: with AVX2, d is
  * then never below -111 and lo always finite; with AVX-512 the lanes below
  * -104 are zeroed whatever k, r and lo hold there. */
 SK_INLINE vf sk_vexp_lo(vf d, vf lo) {
     vf k, k_shifted;
-    vf p = sk_vexp_parts(d, lo, &k, &k_shifted);
-    vmask not_zero = vf_gt_or_nan(d, vf_set1(SK_F32_EXP_ZERO)); /* NaN stays NaN */
-    return vf_ldexp_where(not_zero, p, k);
+    vf r = sk_vexp_reduce(d, lo, &k, &k_shifted);
+    return sk_vexp_scale(d, sk_vexp_poly(r), k);
 }
 
-/* sk_vexp_lo for SK_F32_EXP_NORMAL <= d <= 0 (or NaN), without the clamp:
- * the results are the same bits. With AVX2, 2^k is then a normal float
- * whose bits are k_shifted's low bits (k + 127, the biased exponent) shifted
- * into the exponent field (one integer operation; the bits above them leave
- * by the shift), applied by one multiply, where the general form takes ten
- * operations to round into the subnormals. AVX-512's general form is already
- * one scalef. NaN gives NaN (NaN p times any scale). */
-SK_INLINE vf sk_vexp_lo_normal(vf d, vf lo) {
+/* sk_vexp_lo for SK_F32_EXP_NORMAL <= d <= 0 (or NaN), without the clamp
+ * (the results are the same bits), in two halves, so that a loop can start
+ * the next vectors' exponentials before it finishes these (softmax_f32.c's
+ * pass 2): the argument reduction (sk_vexp_normal_start), then the
+ * polynomial and the scaling (sk_vexp_normal_finish). With AVX2, 2^k is a
+ * normal float whose bits are k_shifted's low bits (k + 127, the biased
+ * exponent) shifted into the exponent field (one integer operation; the
+ * bits above them leave by the shift), applied by one multiply, where the
+ * general form takes ten operations to round into the subnormals. AVX-512's
+ * general form is already one scalef. NaN gives NaN (NaN p times any
+ * scale). */
+typedef struct {
+    vf d, r, k, k_shifted; /* each ISA's finish uses some of them */
+} sk_vexp_started;
+
+SK_INLINE sk_vexp_started sk_vexp_normal_start(vf d, vf lo) {
+    sk_vexp_started s;
+    s.d = d;
+    s.r = sk_vexp_reduce(d, lo, &s.k, &s.k_shifted);
+    return s;
+}
+
+SK_INLINE vf sk_vexp_normal_finish(sk_vexp_started s) {
 #if defined(__AVX512F__)
-    return sk_vexp_lo(d, lo);
+    return sk_vexp_scale(s.d, sk_vexp_poly(s.r), s.k);
 #else
-    vf k, k_shifted;
-    vf p = sk_vexp_parts(d, lo, &k, &k_shifted);
-    vf scale = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_castps_si256(k_shifted), 23));
-    return vf_mul(p, scale);
+    vf scale = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_castps_si256(s.k_shifted), 23));
+    return vf_mul(sk_vexp_poly(s.r), scale);
 #endif
 }
+
+SK_INLINE vf sk_vexp_lo_normal(vf d, vf lo) { return sk_vexp_normal_finish(sk_vexp_normal_start(d, lo)); }
 
 /* exp(x - m) with the shift's rounding error fed in, for any finite m and
  * x <= m (-inf and NaN included), without the callers' clamp: the loops of

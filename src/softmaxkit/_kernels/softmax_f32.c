@@ -130,6 +130,52 @@ SK_INLINE void sums_step(const float *x, const uint8_t *m, float *e_out, ptrdiff
     sums_add(e, split, count, sum);
 }
 
+/* The first half of the short form's exponential (see sums_step) of the
+ * full vector at x + i: the load, the shift and the argument reduction. */
+SK_INLINE sk_vexp_started exp_start(const float *x, ptrdiff_t i, vf mv, int kind) {
+    vf lo;
+    vf d = vf_shift(vf_load(x + i), mv, kind, &lo);
+    return sk_vexp_normal_start(d, lo);
+}
+
+/* The second half: e stored in e_out + i unless split, and added to *sum. */
+SK_INLINE void exp_finish(sk_vexp_started s, float *e_out, ptrdiff_t i, int split, vf_count *count,
+                          vf_sum *sum) {
+    vf e = sk_vexp_normal_finish(s);
+    if (!split) vf_store(e_out + i, e);
+    sums_add(e, split, count, sum);
+}
+
+/* block_sums_body's pairs of full vectors in the short form (no mask),
+ * software-pipelined: each iteration starts the next pair's exponentials
+ * before it finishes this pair's, so that the long chains of the next pair
+ * (load to r: ~20 cycles) are under way while this pair's polynomials and
+ * sums wait. The sums are added in the same order: same bits. Measured on
+ * Zen 3 (1 thread, CPU time): softmax 10% and log_softmax 6% faster on
+ * (4096, 1000), 5-7% and 1-2% on (1024, 32000). Returns the index past the
+ * pairs. */
+SK_INLINE ptrdiff_t normal_pairs(const float *x, float *e_out, ptrdiff_t len, vf mv, int kind, int split,
+                                 next_row next, vf_count *count, vf_sum *sum) {
+    if (len < 2 * SK_VW) return 0;
+    sk_vexp_started a = exp_start(x, 0, mv, kind), b = exp_start(x, SK_VW, mv, kind);
+    ptrdiff_t i = 0;
+    for (; i + 4 * SK_VW <= len; i += 2 * SK_VW) {
+        sk_prefetch_lines(next.x + i, 2 * sizeof(vf));
+        sk_prefetch_lines(next.out + i, 2 * sizeof(vf));
+        sk_vexp_started a_next = exp_start(x, i + 2 * SK_VW, mv, kind);
+        sk_vexp_started b_next = exp_start(x, i + 3 * SK_VW, mv, kind);
+        exp_finish(a, e_out, i, split, count, sum);
+        exp_finish(b, e_out, i + SK_VW, split, count, sum);
+        a = a_next;
+        b = b_next;
+    }
+    sk_prefetch_lines(next.x + i, 2 * sizeof(vf));
+    sk_prefetch_lines(next.out + i, 2 * sizeof(vf));
+    exp_finish(a, e_out, i, split, count, sum);
+    exp_finish(b, e_out, i + SK_VW, split, count, sum);
+    return i + 2 * SK_VW;
+}
+
 /* Pass 2: sums of e = exp(x - mx) into part->k, part->t. split: count the
  * entries with e == 1 apart (log_softmax, e_out NULL); otherwise (softmax) e
  * is stored in e_out (the test is on split, a constant in each of
@@ -148,8 +194,10 @@ SK_INLINE void sums_step(const float *x, const uint8_t *m, float *e_out, ptrdiff
  * vector is what counts: two independent chains of sums measured 4-7%
  * slower (AVX2 has 16 registers: an accumulator went to the stack), and
  * Estrin's scheme for the polynomial (one operation more, 5 cycles of
- * latency less) no faster (5% slower in this loop alone). Then the last full
- * vector and the partial one. */
+ * latency less) no faster (5% slower in this loop alone); the order in which
+ * the operations reach the processor counts too (normal_pairs, software-
+ * pipelined, and SK_SCHEDULED). Then the last full vector and the partial
+ * one. */
 SK_INLINE void block_sums_body(const float *x, const uint8_t *m, float *e_out, ptrdiff_t len,
                                float mx, int kind, int split, int normal, next_row next,
                                sk_part *part) {
@@ -157,7 +205,7 @@ SK_INLINE void block_sums_body(const float *x, const uint8_t *m, float *e_out, p
     vf_count count = vf_count_start();
     float base = split ? 0.0f : 1.0f; /* see vf_sum_add and vf_sum_add_split */
     vf_sum sum = vf_sum_start(base);
-    ptrdiff_t i = 0;
+    ptrdiff_t i = normal ? normal_pairs(x, e_out, len, mv, kind, split, next, &count, &sum) : 0;
     for (; i + 2 * SK_VW <= len; i += 2 * SK_VW) {
         sk_prefetch_lines(next.x + i, 2 * sizeof(vf));
         sk_prefetch_lines(next.out + i, 2 * sizeof(vf));
