@@ -54,31 +54,60 @@
 /* ---- passes over one block ------------------------------------------------ */
 
 /* Largest and smallest included entries (NaN ignored; excluded entries count
- * as -inf); the maximum is -inf when there is none. */
-SK_INLINE void block_range(const float *x, const uint8_t *m, ptrdiff_t len, float *max, float *min) {
-    vf hi0 = vf_set1(-INFINITY), hi1 = hi0, lo0 = vf_set1(INFINITY), lo1 = lo0;
-    ptrdiff_t i = 0;
-    /* vf_max(x, acc) and vf_min(x, acc) keep acc where x is NaN. */
-    for (; i + 2 * SK_VW <= len; i += 2 * SK_VW) {
-        vf a = vf_load_x(x + i, m ? m + i : NULL);
-        vf b = vf_load_x(x + i + SK_VW, m ? m + i + SK_VW : NULL);
-        hi0 = vf_max(a, hi0);
-        hi1 = vf_max(b, hi1);
-        lo0 = vf_min(a, lo0);
-        lo1 = vf_min(b, lo1);
-    }
+ * as -inf), accumulated two vectors at a time (range_pair) and then one
+ * (range_from), in two accumulators each; the maximum is -inf when there is
+ * none. vf_max(x, acc) and vf_min(x, acc) keep acc where x is NaN. */
+typedef struct {
+    vf hi0, hi1, lo0, lo1;
+} range_acc;
+
+SK_INLINE range_acc range_start(void) {
+    range_acc r = {vf_set1(-INFINITY), vf_set1(-INFINITY), vf_set1(INFINITY), vf_set1(INFINITY)};
+    return r;
+}
+
+/* The two full vectors at x + i. */
+SK_INLINE void range_pair(range_acc *r, const float *x, const uint8_t *m, ptrdiff_t i) {
+    vf a = vf_load_x(x + i, m ? m + i : NULL);
+    vf b = vf_load_x(x + i + SK_VW, m ? m + i + SK_VW : NULL);
+    r->hi0 = vf_max(a, r->hi0);
+    r->hi1 = vf_max(b, r->hi1);
+    r->lo0 = vf_min(a, r->lo0);
+    r->lo1 = vf_min(b, r->lo1);
+}
+
+/* The entries from i to len, one vector at a time. */
+SK_INLINE void range_from(range_acc *r, const float *x, const uint8_t *m, ptrdiff_t i, ptrdiff_t len) {
     for (; i < len; i += SK_VW) {
         ptrdiff_t n = len - i < SK_VW ? len - i : SK_VW;
         vf a = n == SK_VW ? vf_load_x(x + i, m ? m + i : NULL) : vf_load_x_first(x + i, m ? m + i : NULL, n);
         /* the lanes past the end hold -inf, which leaves the max alone but
          * would make the min -inf (and every row whose length is not a
          * multiple of SK_VW take the per-lane kind of shift): the min takes +inf there */
-        hi0 = vf_max(a, hi0);
-        lo0 = vf_min(vf_select(vf_mask_first(n), a, vf_set1(INFINITY)), lo0);
+        r->hi0 = vf_max(a, r->hi0);
+        r->lo0 = vf_min(vf_select(vf_mask_first(n), a, vf_set1(INFINITY)), r->lo0);
     }
-    *max = vf_hmax(vf_max(hi0, hi1));
-    *min = -vf_hmax(vf_max(vf_sub(vf_set1(0.0f), lo0), vf_sub(vf_set1(0.0f), lo1)));
 }
+
+SK_INLINE void range_finish(range_acc r, float *max, float *min) {
+    *max = vf_hmax(vf_max(r.hi0, r.hi1));
+    *min = -vf_hmax(vf_max(vf_sub(vf_set1(0.0f), r.lo0), vf_sub(vf_set1(0.0f), r.lo1)));
+}
+
+SK_INLINE void block_range(const float *x, const uint8_t *m, ptrdiff_t len, float *max, float *min) {
+    range_acc r = range_start();
+    ptrdiff_t i = 0;
+    for (; i + 2 * SK_VW <= len; i += 2 * SK_VW) range_pair(&r, x, m, i);
+    range_from(&r, x, m, i, len);
+    range_finish(r, max, min);
+}
+
+/* A row's range (block_range), or none yet (known = 0): the row loop takes
+ * the next row's range in the pass that writes the current row's output. */
+typedef struct {
+    float max, min;
+    int known;
+} row_range;
 
 static int block_has_nan(const float *x, const uint8_t *m, ptrdiff_t len) {
     for (ptrdiff_t i = 0; i < len; i++)
@@ -260,9 +289,9 @@ SK_INLINE void block_sums(const float *x, const uint8_t *m, float *e_out, ptrdif
  * block holds +inf, or its maximum is too large to clamp below). Softmax
  * stores the exponentials in out. */
 SK_INLINE int block_stats(const float *x, const uint8_t *m, float *e_out, ptrdiff_t len,
-                          int split, next_row next, sk_part *part) {
-    float mx, mn;
-    block_range(x, m, len, &mx, &mn);
+                          int split, next_row next, row_range known, sk_part *part) {
+    float mx = known.max, mn = known.min;
+    if (!known.known) block_range(x, m, len, &mx, &mn);
     part->max = mx;
     part->min = mn;
     part->k = part->t = 0.0;
@@ -286,19 +315,51 @@ SK_INLINE int block_stats(const float *x, const uint8_t *m, float *e_out, ptrdif
     return 1;
 }
 
-/* out = e * scale, e read from out, with scale = hi + lo split into floats. */
-SK_INLINE void scale_block(float *out, ptrdiff_t len, double scale) {
+/* out = e * scale, e read from out, with scale = hi + lo split into floats
+ * (scale_factors): the full vector at out + i (scale_vector), the entries
+ * from i to len (scale_from). */
+SK_INLINE void scale_factors(double scale, vf *hi, vf *lo) {
     float hi_s = (float)scale;
-    vf hi = vf_set1(hi_s), lo = vf_set1((float)(scale - (double)hi_s));
-    ptrdiff_t i = 0;
-    for (; i + SK_VW <= len; i += SK_VW) {
-        vf e = vf_load(out + i);
-        vf_store(out + i, vf_fmadd(e, hi, vf_mul(e, lo)));
-    }
+    *hi = vf_set1(hi_s);
+    *lo = vf_set1((float)(scale - (double)hi_s));
+}
+
+SK_INLINE void scale_vector(float *out, ptrdiff_t i, vf hi, vf lo) {
+    vf e = vf_load(out + i);
+    vf_store(out + i, vf_fmadd(e, hi, vf_mul(e, lo)));
+}
+
+SK_INLINE void scale_from(float *out, ptrdiff_t i, ptrdiff_t len, vf hi, vf lo) {
+    for (; i + SK_VW <= len; i += SK_VW) scale_vector(out, i, hi, lo);
     if (i < len) {
         vf e = vf_load_first(out + i, len - i, vf_set1(0.0f));
         vf_store_first(out + i, vf_fmadd(e, hi, vf_mul(e, lo)), len - i);
     }
+}
+
+SK_INLINE void scale_block(float *out, ptrdiff_t len, double scale) {
+    vf hi, lo;
+    scale_factors(scale, &hi, &lo);
+    scale_from(out, 0, len, hi, lo);
+}
+
+/* scale_block, with the range of the next row (x, m: len entries too) taken
+ * on the way into *next (see row). */
+SK_INLINE void scale_block_ranging(float *out, ptrdiff_t len, double scale, const float *x, const uint8_t *m,
+                                   row_range *next) {
+    vf hi, lo;
+    scale_factors(scale, &hi, &lo);
+    range_acc r = range_start();
+    ptrdiff_t i = 0;
+    for (; i + 2 * SK_VW <= len; i += 2 * SK_VW) {
+        scale_vector(out, i, hi, lo);
+        scale_vector(out, i + SK_VW, hi, lo);
+        range_pair(&r, x, m, i);
+    }
+    scale_from(out, i, len, hi, lo);
+    range_from(&r, x, m, i, len);
+    range_finish(r, &next->max, &next->min);
+    next->known = 1;
 }
 
 /* log_softmax's blocks of at least this many floats (64 KiB of output) write
@@ -334,34 +395,51 @@ SK_INLINE void log_block(const float *x, const uint8_t *m, float *out, ptrdiff_t
         vf_store_first(out + i, log_of(vf_load_x_first(x + i, m ? m + i : NULL, len - i), hi, lo), len - i);
 }
 
+
 static void fill(float *out, ptrdiff_t len, float value) {
     for (ptrdiff_t i = 0; i < len; i++) out[i] = value;
 }
 
 /* ---- rows of at most SK_BLOCK elements ------------------------------------ */
 
-/* softmax or log_softmax of row r; next: the row to prefetch. */
-SK_SCHEDULED static void row(const sk_reduce_args *a, ptrdiff_t r, next_row next) {
+/* softmax or log_softmax of row r; next: the row to prefetch; known: the
+ * row's range if the previous row took it. Where next_range is not NULL
+ * (softmax, row r + 1 next in this loop), the scaling pass takes row r + 1's
+ * range on the way (scale_block_ranging), or it stays unknown. Measured on
+ * Zen 3 (1 thread, CPU time): softmax (4096, 1000) 5% faster, same bits
+ * (without the range pass at all it would be 12%: the scaling pass now waits
+ * on the next row's loads from L2); log_softmax's output pass, so extended,
+ * was 1% faster, not kept. */
+SK_SCHEDULED static void row(const sk_reduce_args *a, ptrdiff_t r, next_row next, row_range known,
+                             row_range *next_range) {
     const float *x = (const float *)(a->x + r * a->xs_outer);
     const uint8_t *m = sk_row_mask(a, r, 0);
     float *out = (float *)(a->out + r * a->os_outer);
     ptrdiff_t n = a->n;
     int log_op = a->op == SK_LOG_SOFTMAX;
     sk_part p;
-    int taken = block_stats(x, m, log_op ? NULL : out, n, log_op, next, &p);
+    int taken = block_stats(x, m, log_op ? NULL : out, n, log_op, next, known, &p);
     sk_output o = sk_output_of(log_op, p.nan, !taken, p.max, p.k + p.t);
     switch (o) {
         case SK_OUT_NAN:
         case SK_OUT_EMPTY: fill(out, n, (float)sk_output_fill(o, log_op)); break;
         case SK_OUT_PORTABLE: sk_row_portable(a, r); break;
         case SK_OUT_LOG: log_block(x, m, out, n, (float)p.max, sk_log_norm(p.k, p.t)); break;
-        case SK_OUT_SCALE: scale_block(out, n, 1.0 / (p.k + p.t)); break;
+        case SK_OUT_SCALE:
+            if (next_range)
+                scale_block_ranging(out, n, 1.0 / (p.k + p.t), (const float *)(a->x + (r + 1) * a->xs_outer),
+                                    sk_row_mask(a, r + 1, 0), next_range);
+            else
+                scale_block(out, n, 1.0 / (p.k + p.t));
+            break;
     }
 }
 
 void SK_FN(sk_f32_rows)(const sk_reduce_args *a, ptrdiff_t r0, ptrdiff_t r1) {
+    row_range known = {0.0f, 0.0f, 0};
     for (ptrdiff_t r = r0; r < r1; r++) {
         next_row next = {(const float *)(a->x + r * a->xs_outer), (const float *)(a->out + r * a->os_outer)};
+        row_range next_range = {0.0f, 0.0f, 0};
         if (r + 1 < r1) {
             next.x = (const float *)(a->x + (r + 1) * a->xs_outer);
             next.out = (const float *)(a->out + (r + 1) * a->os_outer);
@@ -369,7 +447,8 @@ void SK_FN(sk_f32_rows)(const sk_reduce_args *a, ptrdiff_t r0, ptrdiff_t r1) {
              * lines the stores bypass (measured 16-19% slower with it) */
             if (a->op == SK_LOG_SOFTMAX && stream_output(next.out, a->n)) next.out = next.x;
         }
-        row(a, r, next);
+        row(a, r, next, known, r + 1 < r1 && a->op != SK_LOG_SOFTMAX ? &next_range : NULL);
+        known = next_range;
     }
 }
 
@@ -686,7 +765,8 @@ void SK_FN(sk_f32_short_rows)(const sk_reduce_args *a, ptrdiff_t r0, ptrdiff_t r
         } else {
             for (ptrdiff_t i = r; i < r + rows; i++)
                 row(a, i, (next_row){(const float *)(a->x + i * a->xs_outer),
-                                     (const float *)(a->out + i * a->os_outer)});
+                                     (const float *)(a->out + i * a->os_outer)},
+                    (row_range){0.0f, 0.0f, 0}, NULL);
         }
     }
     if (pending) tile_finish(a, pending);
@@ -707,7 +787,7 @@ SK_SCHEDULED void SK_FN(sk_f32_block_stats)(const sk_reduce_args *a, ptrdiff_t r
         next.x = x + len;
         next.out = e_out ? e_out + len : next.x;
     }
-    if (!block_stats(x, m, e_out, len, log_op, next, part))
+    if (!block_stats(x, m, e_out, len, log_op, next, (row_range){0.0f, 0.0f, 0}, part))
         SK_FN(sk_row_stats)(a, r, start, len, part, NULL);
 }
 
