@@ -165,19 +165,36 @@ static const double sk_exp2_4_delta[8] = {
  * then 2^floor(kd / 4), rounded once where the result is subnormal, and
  * exactly 0 below -746 (vd_exp_scale). The tables fit one register each, so
  * a lookup is a permute: a gather (a 16-entry table) costs more than the two
- * more terms of q that the wider range takes. */
+ * more terms of q that the wider range takes.
+ * It comes in two halves, each about half of its dependency chain: the
+ * argument reduction (sk_vexpd_reduce: kd and r), then the rest
+ * (sk_vexpd_finish), so that a loop can reduce the next vectors while it
+ * finishes these (softmax_f64.c's block_sums). */
 typedef struct {
     vd kd, kd_shifted; /* kd, and kd in the low bits of kd_shifted */
+    vd r;
+} sk_expd_reduced;
+
+typedef struct {
+    vd kd, kd_shifted;
     vd r_delta, r2, q; /* exp(r) (1 + delta) - 1 = r_delta + r2 q */
     vd t_hi;           /* 2^(j/4) / (1 + delta) */
 } sk_expd_parts;
 
-SK_INLINE sk_expd_parts sk_vexpd_parts(vd d, vd lo) {
-    sk_expd_parts e;
+SK_INLINE sk_expd_reduced sk_vexpd_reduce(vd d, vd lo) {
+    sk_expd_reduced a;
     const vd shifter = vd_set1(SK_EXP_SHIFTER);
-    e.kd_shifted = vd_fmadd(d, vd_set1(4.0 * SK_INV_LN2), shifter);
-    e.kd = vd_sub(e.kd_shifted, shifter);
-    vd r = vd_add(vd_fnmadd(e.kd, vd_set1(SK_LN2_HI / 4.0), d), vd_fnmadd(e.kd, vd_set1(SK_LN2_LO / 4.0), lo));
+    a.kd_shifted = vd_fmadd(d, vd_set1(4.0 * SK_INV_LN2), shifter);
+    a.kd = vd_sub(a.kd_shifted, shifter);
+    a.r = vd_add(vd_fnmadd(a.kd, vd_set1(SK_LN2_HI / 4.0), d), vd_fnmadd(a.kd, vd_set1(SK_LN2_LO / 4.0), lo));
+    return a;
+}
+
+SK_INLINE sk_expd_parts sk_vexpd_parts(sk_expd_reduced a) {
+    sk_expd_parts e;
+    e.kd = a.kd;
+    e.kd_shifted = a.kd_shifted;
+    vd r = a.r;
     vd r2 = vd_mul(r, r), r4 = vd_mul(r2, r2);
     vd q01 = vd_fmadd(vd_set1(0x1.5555555556764p-3), r, vd_set1(0x1.0000000000000p-1));
     vd q23 = vd_fmadd(vd_set1(0x1.111110c60d86fp-7), r, vd_set1(0x1.5555555555c8ep-5));
@@ -190,25 +207,28 @@ SK_INLINE sk_expd_parts sk_vexpd_parts(vd d, vd lo) {
 }
 
 /* t exp(r) for t = 2^(j/4) / (1 + delta), or t scaled by a power of 2 where
- * the result stays normal (sk_vexpd_lo_normal), rounded once. */
+ * the result stays normal (sk_vexpd_finish_normal), rounded once. */
 SK_INLINE vd sk_vexpd_times(sk_expd_parts e, vd t) {
     return vd_fmadd(t, vd_fmadd(e.r2, e.q, e.r_delta), t);
 }
 
-SK_INLINE vd sk_vexpd_lo(vd d, vd lo) {
-    sk_expd_parts e = sk_vexpd_parts(d, lo);
+/* exp(d + lo) from its reduction a = sk_vexpd_reduce(d, lo). */
+SK_INLINE vd sk_vexpd_finish(sk_expd_reduced a, vd d) {
+    sk_expd_parts e = sk_vexpd_parts(a);
     return vd_exp_scale(sk_vexpd_times(e, e.t_hi), e.kd, e.kd_shifted, d);
 }
 
-/* sk_vexpd_lo where every lane's d is in [SK_F64_EXP_NORMAL, 0] (no NaN; no
- * clamp needed either): a block whose range says so. The result is then a
+SK_INLINE vd sk_vexpd_lo(vd d, vd lo) { return sk_vexpd_finish(sk_vexpd_reduce(d, lo), d); }
+
+/* sk_vexpd_finish where every lane's d is in [SK_F64_EXP_NORMAL, 0] (no NaN;
+ * no clamp needed either): a block whose range says so. The result is then a
  * normal double, and the scaling a sum of exponents, applied to the table's
  * 2^(j/4) (a normal double too) before the last FMA rather than after it:
  * the same bits (scaling by a power of 2 commutes with the rounding of a
  * normal result), computed beside the polynomial instead of after it, one
  * operation off the dependency chain (3% of pass 2 on a Zen 3 core). */
-SK_INLINE vd sk_vexpd_lo_normal(vd d, vd lo) {
-    sk_expd_parts e = sk_vexpd_parts(d, lo);
+SK_INLINE vd sk_vexpd_finish_normal(sk_expd_reduced a) {
+    sk_expd_parts e = sk_vexpd_parts(a);
     return sk_vexpd_times(e, vd_ldexp_normal(e.t_hi, e.kd_shifted));
 }
 
