@@ -16,8 +16,8 @@ import tracemalloc
 
 import numpy as np
 import pytest
-from helpers import assert_agree, spec
-from numpy.testing import assert_array_equal
+from helpers import assert_agree, has_module, spec
+from numpy.testing import assert_allclose, assert_array_equal
 from scipy import special as scipy_special
 
 import softmaxkit as sk
@@ -1071,6 +1071,68 @@ def test_cross_entropy_with_an_infinite_weight_or_target_is_infinite_as_the_form
         assert not np.isnan(actual.loss).any(), name
         assert_array_equal(np.isinf(actual.loss), np.isinf(expected.loss), err_msg=name)
         assert_losses_agree(actual, expected)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n", [5, 37, 40000])
+def test_cross_entropy_whose_formula_overflows_is_infinite_as_torch(rng, dtype, n):
+    # The formula (the spec, torch) sums w_j logp_j over the classes and
+    # scales by eps / C after: class weights of 1e308, or logits 1.5e308
+    # below the maximum, overflow there to +inf. The fused rows summed the
+    # smaller (eps / C) w_j (z_j - m) and gave a finite loss (float32 too,
+    # computed in float64: the mean divides by the target's weight of 1e308):
+    # rows whose formula's terms may overflow now go to the general loop,
+    # which forms them as the formula does.
+    logits = (rng.standard_normal((3, n)) * 3).astype(dtype)
+    logits[0, 1] = 20.0
+    if dtype == np.float64:
+        logits[1, 2:4] = -1.5e308
+    weight = np.ones(n)
+    weight[[1, 3]] = 1e308
+    classes = np.array([1, 2, 4])
+    probabilities = rng.dirichlet(np.ones(n), size=3).astype(dtype)
+    calls = {
+        "classes, weighted": (classes, dict(weight=weight)),
+        "classes, unweighted": (classes, {}),
+        "probabilities, weighted": (probabilities, dict(weight=weight)),
+    }
+    for name, (target, kwargs) in calls.items():
+        for reduction in ("none", "mean"):
+            options = dict(label_smoothing=0.1, reduction=reduction, **kwargs)
+            with np.errstate(invalid="ignore", over="ignore"):
+                actual = sk.cross_entropy_and_grad(logits, target, **options)
+                expected = spec(sk.cross_entropy_and_grad, logits, target, **options)
+            assert_losses_agree(actual, expected)
+            if dtype == np.float64 and has_module("torch"):
+                import torch
+
+                weight_t = torch.tensor(kwargs["weight"]) if "weight" in kwargs else None
+                torch_options = {k: v for k, v in options.items() if k != "weight"}
+                loss_t = torch.nn.functional.cross_entropy(
+                    torch.tensor(logits), torch.tensor(target), weight=weight_t, **torch_options
+                )
+                # torch's log-probabilities are less accurate (300 ulps here)
+                assert_allclose(actual.loss, loss_t.numpy(), rtol=1e-10, atol=0, err_msg=name)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n", [9, 16, 300])
+def test_vjps_whose_row_sum_overflows_follow_the_spec(rng, dtype, n):
+    # Gradients of +-1e308: the row sum of finite terms overflows, to +inf,
+    # -inf or NaN by the order of the additions (numpy's pairwise sum in the
+    # spec; [M, M, -M, -M] in 8 lanes is NaN joined as numpy joins them, +inf
+    # one lane after another). Such rows now sum in numpy's order.
+    biggest = float(np.finfo(dtype).max)
+    g = (biggest / rng.uniform(1.0, 4.0, (16, n)) * rng.choice([-1.0, 1.0], (16, n))).astype(dtype)
+    x = (rng.standard_normal((16, n)) * 3).astype(dtype)
+    where = rng.random((16, n)) > 0.2
+    for mask in (None, where):
+        y, logp = sk.softmax(x, where=mask), sk.log_softmax(x, where=mask)
+        for function, first in ((sk.softmax_vjp, y), (sk.log_softmax_vjp, logp)):
+            with np.errstate(invalid="ignore", over="ignore"):
+                actual = function(first, g, where=mask)
+                expected = spec(function, first, g, where=mask)
+            assert_agree(actual, expected, scale=biggest / 2)
 
 
 def test_cross_entropy_rejects_an_out_of_range_class():

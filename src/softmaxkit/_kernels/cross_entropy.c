@@ -15,6 +15,7 @@
  */
 #include "sk_exp.h"
 #include "sk_isa.h"
+#include "sk_numpy_sum.h"
 
 #define SK_BODY "cross_entropy_body.h"
 #include "sk_per_dtype.h"

@@ -3,6 +3,26 @@
 #define LOAD SK_CAT(sk_load, SK_SFX)
 #define SHIFTED SK_CAT(sk_shifted, SK_SFX)
 #define EXP_OF SK_CAT(sk_exp_of, SK_SFX)
+#define TARGET SK_CAT(ce_target, SK_SFX)
+#define COEF SK_CAT(ce_coef, SK_SFX)
+
+/* A probability target's row: coef_j = (q_j (1 - eps) + eps / C) w_j. */
+typedef struct {
+    const SK_T *q;
+    const double *w; /* NULL: no class weights */
+    double eps, uniform;
+} TARGET;
+
+SK_INLINE double COEF(const TARGET *t, ptrdiff_t j) {
+    double q = (double)t->q[j];
+    q = t->eps > 0 ? q * (1.0 - t->eps) + t->uniform : q;
+    return t->w ? q * t->w[j] : q;
+}
+
+/* COEF for sk_numpy_sum */
+static double SK_CAT(ce_coef_at, SK_SFX)(const void *t, ptrdiff_t j) {
+    return COEF((const TARGET *)t, j);
+}
 
 /* One chunk of a row: write the gradient (if grad) and the per-class loss
  * terms (term[j], summed by the caller). coef[j] is the weight of class j in
@@ -57,19 +77,23 @@ static void SK_CAT(ce_row, SK_SFX)(const sk_ce_args *a, ptrdiff_t r, double *scr
     double coef[SK_CHUNK], term[SK_CHUNK];
     double row_scale, picked_weight = 1.0;
     double total[SK_LANES] = {0};
+    TARGET t = {a->probs ? (const SK_T *)(a->probs + r * a->ps) : NULL, a->weight, eps, uniform};
     if (a->target) {
         int64_t y = a->target[r];
         picked_weight = a->weight ? a->weight[y] : 1.0;
         row_scale = (1.0 - eps) * picked_weight + uniform * a->weight_sum;
     } else {
         /* compensated for float64: every gradient entry is p_j row_scale - coef_j */
-        double comp = 0.0;
+        double comp = 0.0, largest = 0.0;
         row_scale = 0.0;
         for (ptrdiff_t j = 0; j < n; j++) {
-            double q = (double)((const SK_T *)(a->probs + r * a->ps))[j];
-            q = eps > 0 ? q * (1.0 - eps) + uniform : q;
-            SK_CAT(sk_accumulate, SK_SFX)(&row_scale, &comp, a->weight ? q * a->weight[j] : q);
+            double c = COEF(&t, j);
+            SK_CAT(sk_accumulate, SK_SFX)(&row_scale, &comp, c);
+            largest = fmax(largest, fabs(c));
         }
+        /* where the sum may overflow, the spec's order of it (sk_numpy_sum.h) */
+        if (sk_sum_may_overflow(largest, n))
+            row_scale = sk_numpy_sum(SK_CAT(ce_coef_at, SK_SFX), &t, 0, n);
     }
 
     for (ptrdiff_t start = 0; start < n; start += SK_CHUNK) {
@@ -82,11 +106,7 @@ static void SK_CAT(ce_row, SK_SFX)(const sk_ce_args *a, ptrdiff_t r, double *scr
             if (y >= 0 && y < len) coef[y] += (1.0 - eps) * picked_weight;
             term_weight = w; /* the smoothing term sums w_j logp_j */
         } else {
-            const SK_T *q = (const SK_T *)(a->probs + r * a->ps) + start;
-            for (ptrdiff_t j = 0; j < len; j++) {
-                double qj = eps > 0 ? (double)q[j] * (1.0 - eps) + uniform : (double)q[j];
-                coef[j] = w ? qj * w[j] : qj;
-            }
+            for (ptrdiff_t j = 0; j < len; j++) coef[j] = COEF(&t, start + j);
             term_weight = coef;
         }
         SK_T *g = grad ? grad + start : NULL;
@@ -128,3 +148,5 @@ static void SK_CAT(ce_rows, SK_SFX)(const sk_ce_args *a, ptrdiff_t r0, ptrdiff_t
 #undef LOAD
 #undef SHIFTED
 #undef EXP_OF
+#undef TARGET
+#undef COEF

@@ -168,7 +168,7 @@ SK_INLINE int ce_row_fast_f64(const sk_ce_args *a, ptrdiff_t r, int probs, int w
     double uniform = a->smoothing / (double)n, coef_d = 0.0, coef_sum = 0.0;
     if (probs || smooth) {
         ce_coef_sums_f64(a, r, z, m, probs, weighted, smooth, uniform, &coef_d, &coef_sum);
-        if (!isfinite(coef_sum)) return 0; /* see ce_row_loss */
+        if (!ce_sums_stay_finite(coef_d, coef_sum, probs, uniform)) return 0;
     }
     double k = 0.0, sum_hi = 0.0, sum_lo = 0.0;
     double chunk[SK_CE_CHUNK_F64];

@@ -22,6 +22,26 @@ SK_INLINE double ce_coef_one(const sk_ce_args *a, ptrdiff_t r, ptrdiff_t j, int 
     return weighted ? c * a->weight[j] : c;
 }
 
+/* Whether the fused split of a smoothing or probability row may stand for
+ * the formula's sum, given coef_d = sum_j coef_j (z_j - m) and coef_sum =
+ * sum_j coef_j; otherwise the row is left to the general loop, before
+ * anything is written, which forms the formula's terms as the spec and torch
+ * do. The formula sums w_j logp_j (class indices: coef_j / uniform, scaled
+ * by uniform = eps / C only after the sum) or coef_j logp_j (probabilities),
+ * and overflows to +-inf where a term or a partial sum does: with class
+ * weights near the float maximum, or logits far below the maximum (z_j - m
+ * = -1e308 and w_j = 2), the split of the smaller coef_j stayed finite.
+ * |logp_j| <= (m - z_j) + log(C) < (m - z_j) + 45, so with coefficients of
+ * one sign (weights and probabilities >= 0) |coef_d| + 45 |coef_sum| bounds
+ * every term and partial sum of the formula's; 2^1020, a sixteenth of the
+ * float maximum, leaves room for their rounding. An infinite coefficient
+ * (a weight or target of inf), whose split is inf * 0 or inf - inf (NaN)
+ * where the formula is +-inf, fails the test too. */
+SK_INLINE int ce_sums_stay_finite(double coef_d, double coef_sum, int probs, double uniform) {
+    double bound = fabs(coef_d) + 45.0 * fabs(coef_sum);
+    return bound < (probs ? 0x1p1020 : 0x1p1020 * uniform);
+}
+
 /* The loss of row r from its statistics: zy_m = z_y - m for class targets;
  * norm = k + t with k >= 1 the entries at the maximum m (log(norm) as
  * log(k) + log1p(t / k) keeps a dominant class's log-probability relative);
@@ -29,10 +49,7 @@ SK_INLINE double ce_coef_one(const sk_ce_args *a, ptrdiff_t r, ptrdiff_t j, int 
  * coef_sum = sum_j coef_j. Sets scale (e_j * scale is p_j times what the
  * target puts on the row) and picked ((1 - eps) w_y, the target's extra
  * coefficient at y; 0 for probability targets). The fused rows take only
- * a finite coef_sum: with an infinite coefficient (a weight or target of
- * inf) the split coef_d - log_norm coef_sum is inf * 0 or inf - inf, NaN,
- * where the general loop's sum of coef_j logp_j is the +-inf of the
- * formula; those rows are left to it, before anything is written. */
+ * the rows ce_sums_stay_finite passes. */
 SK_INLINE double ce_row_loss(const sk_ce_args *a, ptrdiff_t r, int probs, int weighted, int smooth,
                              double zy_m, double k, double t, double coef_d, double coef_sum,
                              double *scale, double *picked) {

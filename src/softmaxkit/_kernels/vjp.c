@@ -4,6 +4,7 @@
  * compensated row sum. */
 #include "sk_exp.h"
 #include "sk_isa.h"
+#include "sk_numpy_sum.h"
 
 #define SK_BODY "vjp_body.h"
 #include "sk_per_dtype.h"
