@@ -33,7 +33,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from . import _backend, _stable, _threads
+from . import _backend, _reference, _stable, _threads
 
 SOFTMAX, LOG_SOFTMAX, LOGSUMEXP = 0, 1, 2
 _KERNEL_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
@@ -202,8 +202,10 @@ def fast_cross_entropy(
     loss = np.empty(z.shape[0], np.float64)
     try:
         # The binding checks the layouts and every class index before it writes anything.
-        module.cross_entropy(z, target, None, None, float(z.shape[1]), ignore_index, smoothing,
-                             scale, loss, grad_out, _threads_for(z.size))  # fmt: skip
+        module.cross_entropy(z, target, None, None,
+                             _reference.smoothing_weight(np, smoothing, z.shape[1], None),
+                             ignore_index, smoothing, scale, loss, grad_out,
+                             _threads_for(z.size))  # fmt: skip
     except (BufferError, ValueError, TypeError):
         return None
     return RowLossesAndCount(loss, counted)
@@ -537,7 +539,7 @@ def cross_entropy(
         indices = None
         probs = _rows(target.astype(work_dtype, copy=False), class_axis)
     w = None if weight is None else _kernel_ready(np.asarray(weight, dtype=np.float64))
-    weight_sum = float(n_classes) if w is None else float(np.sum(w))
+    smoothing_weight = _reference.smoothing_weight(np, smoothing, n_classes, w)
     loss = np.empty(rows_z.shape[0], np.float64)
     grad = None
     if grad_out is not None and want_grad and grad_out.dtype == work_dtype and class_axis == logits.ndim - 1:
@@ -545,7 +547,7 @@ def cross_entropy(
     elif want_grad:
         grad = np.empty(rows_z.shape, work_dtype)
     _kernel().cross_entropy(
-        rows_z, indices, probs, w, weight_sum, ignore_index, smoothing, grad_scale, loss, grad,
+        rows_z, indices, probs, w, smoothing_weight, ignore_index, smoothing, grad_scale, loss, grad,
         _threads_for(logits.size),
     )
     if grad is not None:

@@ -29,7 +29,7 @@ def cross_entropy(
     target: NDArray[np.int64] | None,
     probs: _Floats | None,
     weight: NDArray[np.float64] | None,
-    weight_sum: float,
+    smoothing_weight: float,
     ignore_index: int,
     smoothing: float,
     grad_scale: float,

@@ -137,8 +137,7 @@ def cross_entropy_rows(
 
     if class_indices:
         cw = 1.0 if weight is None else weight
-        total_weight = n_classes if weight is None else xp.sum(weight)
-        row_scale = (1.0 - eps) * ct.row_weight + eps_per_class * total_weight
+        row_scale = (1.0 - eps) * ct.row_weight + smoothing_weight(xp, eps, n_classes, weight)
         subtract = (1.0 - eps) * xp.where(ct.one_hot, ct.row_weight[..., None], 0.0)
         if eps > 0:
             subtract = subtract + eps_per_class * (cw * xp.ones_like(probs))
@@ -149,6 +148,18 @@ def cross_entropy_rows(
     if not (isinstance(grad_divisor, float) and grad_divisor == 1.0):
         grad = grad / grad_divisor
     return RowLosses(per_row, _backend.cast(xp, grad, _native(z.dtype)))
+
+
+def smoothing_weight(xp: Any, eps: float, n_classes: int, weight: Any) -> Any:
+    """``sum_c eps / C * w[c]``, the smoothing's share of a class-index row's
+    gradient scale (``eps`` without weights), each term scaled before the sum
+    as torch's backward scales them: ``eps / C * sum(w)`` is ``+inf`` for
+    weights summing past the float maximum (NaN at ``eps = 0``, every gradient
+    entry NaN) where torch's gradient is finite."""
+    eps_per_class = eps / n_classes if n_classes else 0.0
+    if weight is None:
+        return eps_per_class * n_classes
+    return xp.sum(eps_per_class * weight)
 
 
 def _times_weight(xp: Any, logp: Any, weight: Any) -> Any:

@@ -319,7 +319,7 @@ static PyObject *py_vjp(PyObject *self, PyObject *args) {
 }
 
 PyDoc_STRVAR(ce_doc,
-             "cross_entropy(logits, target, probs, weight, weight_sum, ignore_index,\n"
+             "cross_entropy(logits, target, probs, weight, smoothing_weight, ignore_index,\n"
              "              smoothing, grad_scale, loss, grad, n_threads)\n\n"
              "logits (rows, C), rows contiguous; target int64 (rows,) or None; probs\n"
              "(rows, C) or None (exactly one of the two); weight float64 (C,) or None;\n"
@@ -328,10 +328,10 @@ PyDoc_STRVAR(ce_doc,
 static PyObject *py_cross_entropy(PyObject *self, PyObject *args) {
     (void)self;
     PyObject *z_obj, *t_obj, *p_obj, *w_obj, *loss_obj, *grad_obj;
-    double weight_sum, smoothing, grad_scale;
+    double smoothing_weight, smoothing, grad_scale;
     long long ignore_index;
     int n_threads;
-    if (!PyArg_ParseTuple(args, "OOOOdLddOOi", &z_obj, &t_obj, &p_obj, &w_obj, &weight_sum,
+    if (!PyArg_ParseTuple(args, "OOOOdLddOOi", &z_obj, &t_obj, &p_obj, &w_obj, &smoothing_weight,
                           &ignore_index, &smoothing, &grad_scale, &loss_obj, &grad_obj,
                           &n_threads))
         return NULL;
@@ -401,7 +401,7 @@ static PyObject *py_cross_entropy(PyObject *self, PyObject *args) {
         a.target = (const int64_t *)data_or_null(&t);
         a.probs = (const char *)data_or_null(&p);
         a.weight = (const double *)data_or_null(&w);
-        a.weight_sum = weight_sum;
+        a.smoothing_weight = smoothing_weight;
         a.ignore_index = (int64_t)ignore_index;
         a.smoothing = smoothing;
         a.grad_scale = grad_scale;

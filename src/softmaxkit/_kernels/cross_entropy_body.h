@@ -81,7 +81,7 @@ static void SK_CAT(ce_row, SK_SFX)(const sk_ce_args *a, ptrdiff_t r, double *scr
     if (a->target) {
         int64_t y = a->target[r];
         picked_weight = a->weight ? a->weight[y] : 1.0;
-        row_scale = (1.0 - eps) * picked_weight + uniform * a->weight_sum;
+        row_scale = (1.0 - eps) * picked_weight + a->smoothing_weight;
     } else {
         /* compensated for float64: every gradient entry is p_j row_scale - coef_j */
         double comp = 0.0, largest = 0.0;

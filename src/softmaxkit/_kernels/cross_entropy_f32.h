@@ -191,7 +191,11 @@ SK_INLINE void ce_grad_pass(const sk_ce_args *a, ptrdiff_t r, float *grad, doubl
          * once, as float64 lanes would round it, at float32 width. */
         double c = scale * a->grad_scale;
         float c_hi = (float)c, c_lo = (float)(c - (double)c_hi);
-        for (; j + SK_VF_N <= n; j += SK_VF_N) {
+        /* c beyond the float range (class weights near the double maximum):
+         * c_hi is inf and e c_hi + e c_lo NaN where e c in double (the
+         * formula's) is +-inf or finite; such rows take the tail's loop */
+        int split = isfinite(c_hi);
+        for (; split && j + SK_VF_N <= n; j += SK_VF_N) {
             sk_vf e = sk_vloadf(grad + j);
             sk_vf small = e * c_lo;
             sk_vstoref(grad + j, e * c_hi + small);

@@ -53,7 +53,7 @@ SK_INLINE int ce_sums_stay_finite(double coef_d, double coef_sum, int probs, dou
 SK_INLINE double ce_row_loss(const sk_ce_args *a, ptrdiff_t r, int probs, int weighted, int smooth,
                              double zy_m, double k, double t, double coef_d, double coef_sum,
                              double *scale, double *picked) {
-    double eps = a->smoothing, uniform = eps / (double)a->n;
+    double eps = a->smoothing;
     double inv = 1.0 / (k + t), log_norm = sk_log_norm(k, t);
     if (probs) {
         *scale = inv * coef_sum;
@@ -62,7 +62,7 @@ SK_INLINE double ce_row_loss(const sk_ce_args *a, ptrdiff_t r, int probs, int we
     }
     double w_y = weighted ? a->weight[a->target[r]] : 1.0;
     *picked = (1.0 - eps) * w_y;
-    *scale = inv * (*picked + uniform * a->weight_sum);
+    *scale = inv * (*picked + a->smoothing_weight);
     double nll = -(zy_m - log_norm) * w_y;
     /* smoothing: -sum_j w_j logp_j, with coef_j = uniform w_j */
     return smooth ? (1.0 - eps) * nll - (coef_d - log_norm * coef_sum) : nll;

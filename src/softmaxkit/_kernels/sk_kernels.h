@@ -69,7 +69,7 @@ typedef struct {
     const int64_t *target;  /* (rows,) or NULL */
     const char *probs;      /* (rows, n) or NULL */
     const double *weight;   /* (n,) or NULL */
-    double weight_sum;      /* sum of weight (n when weight is NULL) */
+    double smoothing_weight; /* sum_j (smoothing / n) weight_j, smoothing without weight */
     int64_t ignore_index;
     double smoothing;
     double grad_scale;
