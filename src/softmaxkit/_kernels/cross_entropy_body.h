@@ -89,7 +89,7 @@ static void SK_CAT(ce_row, SK_SFX)(const sk_ce_args *a, ptrdiff_t r, double *scr
         for (ptrdiff_t j = 0; j < n; j++) {
             double c = COEF(&t, j);
             SK_CAT(sk_accumulate, SK_SFX)(&row_scale, &comp, c);
-            largest = fmax(largest, fabs(c));
+            largest = sk_larger_magnitude(largest, c);
         }
         /* where the sum may overflow, the spec's order of it (sk_numpy_sum.h) */
         if (sk_sum_may_overflow(largest, n))

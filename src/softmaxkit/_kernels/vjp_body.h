@@ -31,18 +31,18 @@ SK_INLINE void SK_CAT(vjp_row_impl, SK_SFX)(const SK_T *y, const SK_T *g, const 
         for (int j = 0; j < SK_LANES; j++) {
             double gi = (masked && !m[i + j]) ? 0.0 : (double)g[i + j];
             ACCUMULATE(&acc[j], &comp[j], log ? gi : gi * (double)y[i + j]);
-            if (SK_IS_F64) big[j] = fmax(big[j], fabs(gi));
+            if (SK_IS_F64) big[j] = sk_larger_magnitude(big[j], gi);
         }
     }
     for (; i < n; i++) {
         double gi = (masked && !m[i]) ? 0.0 : (double)g[i];
         ACCUMULATE(&acc[0], &comp[0], log ? gi : gi * (double)y[i]);
-        if (SK_IS_F64) big[0] = fmax(big[0], fabs(gi));
+        if (SK_IS_F64) big[0] = sk_larger_magnitude(big[0], gi);
     }
     double sum = 0.0, largest = 0.0;
     for (int j = 0; j < SK_LANES; j++) {
         sum += acc[j];
-        largest = fmax(largest, big[j]);
+        largest = sk_larger_magnitude(largest, big[j]);
     }
     /* The compensated sum where no order of the terms (each at most |g_i|,
      * as y_i <= 1) overflows; the spec's order where one may. The largest
