@@ -143,7 +143,7 @@ def load_onnxruntime():
 class OrtOp:
     """A one-node Softmax/LogSoftmax onnxruntime session bound to preallocated arrays."""
 
-    def __init__(self, modules, op: str, x: np.ndarray, out: np.ndarray, axis: int):
+    def __init__(self, modules, op: str, x: np.ndarray, out: np.ndarray, axis: int, spin: bool = True):
         onnx, onnxruntime = modules
         helper, proto = onnx.helper, onnx.TensorProto
         element = {np.dtype(np.float32): proto.FLOAT, np.dtype(np.float64): proto.DOUBLE}[x.dtype]
@@ -159,6 +159,9 @@ class OrtOp:
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = THREADS
         options.inter_op_num_threads = 1
+        if not spin:  # idle threads wait without spinning (kernel_profile.py counts instructions)
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+            options.add_session_config_entry("session.inter_op.allow_spinning", "0")
         self.session = onnxruntime.InferenceSession(
             model.SerializeToString(), options, providers=["CPUExecutionProvider"]
         )
