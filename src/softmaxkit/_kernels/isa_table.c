@@ -6,7 +6,7 @@ void SK_FN(sk_tile)(const sk_reduce_args *a, ptrdiff_t o, ptrdiff_t j0, ptrdiff_
 void SK_FN(sk_vjp_rows)(const sk_vjp_args *a, ptrdiff_t r0, ptrdiff_t r1);
 void SK_FN(sk_ce_rows)(const sk_ce_args *a, ptrdiff_t r0, ptrdiff_t r1, double *scratch);
 
-#if defined(__AVX2__) /* softmax_f32.c: float32 in float32 lanes */
+#if defined(__AVX2__) /* softmax_f32.c, softmax_short_f32.c, softmax_columns_f32.c: float32 in float32 lanes */
 void SK_FN(sk_f32_rows)(const sk_reduce_args *a, ptrdiff_t r0, ptrdiff_t r1);
 void SK_FN(sk_f32_short_rows)(const sk_reduce_args *a, ptrdiff_t r0, ptrdiff_t r1);
 void SK_FN(sk_f32_columns)(const sk_reduce_args *a, ptrdiff_t o, ptrdiff_t j0, ptrdiff_t width);

@@ -45,7 +45,7 @@ static inline sk_vd sk_vloadd(const double *p) {
 /* SK_VD_N floats widened to doubles, and back (rounded once). The widening
  * is the intrinsic, one conversion from memory: GCC splits the generic
  * conversion (__builtin_convertvector) into two of half the width, one of
- * them through the stack, which cost short log_softmax rows (softmax_f32.c's
+ * them through the stack, which cost short log_softmax rows (softmax_short_f32.c's
  * tile_factors widens five such vectors) about 5% of their time. */
 static inline sk_vd sk_vload_widen(const float *p) {
 #if defined(__AVX512F__)
