@@ -100,7 +100,12 @@ def settle() -> None:
 
 
 def median_times(sides: dict[str, Callable[[], object]], repeat: int) -> dict[str, float]:
-    """Median seconds per call of each side, timed in interleaved rounds.
+    """Median seconds per call of each side over ``round_times``' rounds."""
+    return {name: statistics.median(values) for name, values in round_times(sides, repeat).items()}
+
+
+def round_times(sides: dict[str, Callable[[], object]], repeat: int) -> dict[str, list[float]]:
+    """Seconds per call of each side in each of ``repeat`` interleaved rounds.
 
     Each round times one block of every side in turn, so slow drifts of a
     shared machine's load fall on all sides alike; each block starts on a
@@ -116,7 +121,7 @@ def median_times(sides: dict[str, Callable[[], object]], repeat: int) -> dict[st
             for _ in range(number):
                 function()
             samples[name].append((clock() - start) / number)
-    return {name: statistics.median(values) for name, values in samples.items()}
+    return samples
 
 
 # ---- peers -----------------------------------------------------------------
