@@ -211,8 +211,8 @@ SK_INLINE ptrdiff_t normal_pairs(const float *x, float *e_out, ptrdiff_t len, vf
  * Estrin's scheme for the polynomial (one operation more, 5 cycles of
  * latency less) no faster (5% slower in this loop alone); the order in which
  * the operations reach the processor counts too (normal_pairs, software-
- * pipelined, and GCC's scheduling pass: see meson.build). Then the last full vector and the partial
- * one. */
+ * pipelined, and GCC's scheduling pass: see meson.build). Then the last full
+ * vector and the partial one. */
 SK_INLINE void block_sums_body(const float *x, const uint8_t *m, float *e_out, ptrdiff_t len,
                                float mx, int kind, int split, int normal, next_row next,
                                sk_part *part) {
@@ -397,7 +397,7 @@ static void fill(float *out, ptrdiff_t len, float value) {
  * on the next row's loads from L2); log_softmax's output pass, so extended,
  * was 1% faster, not kept. */
 static void row(const sk_reduce_args *a, ptrdiff_t r, next_row next, row_range known,
-                             row_range *next_range) {
+                row_range *next_range) {
     const float *x = (const float *)(a->x + r * a->xs_outer);
     const uint8_t *m = sk_row_mask(a, r, 0);
     float *out = (float *)(a->out + r * a->os_outer);
