@@ -178,8 +178,8 @@ def main() -> None:
     kernel.THREADS = 1
     sk.set_num_threads(1)
     # One core for the whole process: onnxruntime runs its one intra-op
-    # thread's work beside the calling thread, and left to wander between two
-    # cores the pair measured 16% slower ((4096, 1000), against 2.35 ms pinned).
+    # thread's work beside the calling thread, and the pair would otherwise
+    # wander between the cores (and their caches) as the scheduler moves them.
     os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
     ort_modules = kernel.load_onnxruntime()
     hz = clock_hz()

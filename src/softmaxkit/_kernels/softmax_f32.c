@@ -129,24 +129,8 @@ SK_INLINE void sums_add(vf e, int split, vf_count *count, vf_sum *sum) {
     }
 }
 
-/* e = exp(x - mx) of the full vector at x + i, stored in e_out unless split
- * and added to *sum (see block_sums_body). */
-SK_INLINE void sums_step(const float *x, const uint8_t *m, float *e_out, ptrdiff_t i, vf mv, vf low,
-                         int kind, int split, int normal, vf_count *count, vf_sum *sum) {
-    vf lo, e;
-    if (normal) {
-        vf d = vf_shift(vf_load(x + i), mv, kind, &lo);
-        e = sk_vexp_lo_normal(d, lo);
-    } else {
-        vf d = vf_shift(load_clamped(x, m, i, SK_VW, low), mv, kind, &lo);
-        e = sk_vexp_lo(d, lo);
-    }
-    if (!split) vf_store(e_out + i, e);
-    sums_add(e, split, count, sum);
-}
-
-/* The first half of the short form's exponential (see sums_step) of the
- * full vector at x + i: the load, the shift and the argument reduction. */
+/* The first half of the short form's exponential (sk_vexp_normal_start) of
+ * the full vector at x + i: the load, the shift and the argument reduction. */
 SK_INLINE sk_vexp_started exp_start(const float *x, ptrdiff_t i, vf mv, int kind) {
     vf lo;
     vf d = vf_shift(vf_load(x + i), mv, kind, &lo);
@@ -157,6 +141,21 @@ SK_INLINE sk_vexp_started exp_start(const float *x, ptrdiff_t i, vf mv, int kind
 SK_INLINE void exp_finish(sk_vexp_started s, float *e_out, ptrdiff_t i, int split, vf_count *count,
                           vf_sum *sum) {
     vf e = sk_vexp_normal_finish(s);
+    if (!split) vf_store(e_out + i, e);
+    sums_add(e, split, count, sum);
+}
+
+/* e = exp(x - mx) of the full vector at x + i, stored in e_out unless split
+ * and added to *sum (see block_sums_body). */
+SK_INLINE void sums_step(const float *x, const uint8_t *m, float *e_out, ptrdiff_t i, vf mv, vf low,
+                         int kind, int split, int normal, vf_count *count, vf_sum *sum) {
+    if (normal) {
+        exp_finish(exp_start(x, i, mv, kind), e_out, i, split, count, sum);
+        return;
+    }
+    vf lo;
+    vf d = vf_shift(load_clamped(x, m, i, SK_VW, low), mv, kind, &lo);
+    vf e = sk_vexp_lo(d, lo);
     if (!split) vf_store(e_out + i, e);
     sums_add(e, split, count, sum);
 }
